@@ -1,0 +1,24 @@
+"""Numba kernels of fastnn (installed as ``fastnn.kernels``).
+
+Low-level: arguments are trusted (shapes, dtypes and contiguity are the
+caller's contract, stated in each docstring); the validated entry points are
+in the ``fastnn`` API.  Each kernel is a :class:`Kernel` with a ``parallel``
+and a ``serial`` compiled variant; calling it runs the parallel one.
+
+Modules: ``activations``, ``dense``, ``losses``, ``optimizers``, ``data``.
+"""
+from ._jit import FASTMATH, Kernel
+from .activations import (ACTIVATION_CODES, activation_backward_inplace, activation_derivative,
+                          activation_forward, bias_activation_forward_inplace)
+from .data import count_nonfinite, gather_rows
+from .dense import column_sum, dense_backward, dense_forward
+from .losses import LOSS_CODES, OUTPUT_ACTIVATION, loss_forward_backward
+from .optimizers import adam_update, momentum_update, sgd_update
+
+__all__ = [
+    "FASTMATH", "Kernel", "ACTIVATION_CODES", "LOSS_CODES", "OUTPUT_ACTIVATION",
+    "activation_forward", "bias_activation_forward_inplace", "activation_derivative",
+    "activation_backward_inplace", "dense_forward", "dense_backward", "column_sum",
+    "loss_forward_backward", "sgd_update", "momentum_update", "adam_update",
+    "gather_rows", "count_nonfinite",
+]

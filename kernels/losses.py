@@ -1,0 +1,119 @@
+"""Output layer and loss in one pass: activation, loss value and output delta.
+
+Each loss pairs with the output activation that makes its gradient simple:
+
+======================  ==================  ======================================
+code                    output activation   loss of sample i (summed over outputs)
+======================  ==================  ======================================
+SQUARED_ERROR           identity            1/2 sum_j (z_ij - y_ij)^2
+BINARY_CROSS_ENTROPY    sigmoid             sum_j softplus(z_ij) - y_ij z_ij
+SOFTMAX_CROSS_ENTROPY   softmax             sum_j y_ij (logsumexp(z_i) - z_ij)
+======================  ==================  ======================================
+
+The loss is the weighted mean over samples, ``sum_i w_i l_i / sum_i w_i``,
+and ``delta = dLoss/dZ = w_i (p_i * s_i - y_i) / sum_i w_i`` where ``p`` is the
+output activation and ``s_i`` is 1 except for softmax with targets that do
+not sum to one (``s_i = sum_j y_ij``).  Both cross-entropies are written in the
+log-sum-exp form, so no ``log(0)`` or ``exp`` overflow for any finite logit.
+"""
+from __future__ import annotations
+
+import math
+
+from numba import prange
+
+from ._jit import kernel
+
+SQUARED_ERROR, BINARY_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = range(3)
+
+LOSS_CODES = {
+    "squared_error": SQUARED_ERROR,
+    "binary_cross_entropy": BINARY_CROSS_ENTROPY,
+    "softmax_cross_entropy": SOFTMAX_CROSS_ENTROPY,
+}
+
+#: The output activation each loss implies.
+OUTPUT_ACTIVATION = {
+    SQUARED_ERROR: "identity",
+    BINARY_CROSS_ENTROPY: "sigmoid",
+    SOFTMAX_CROSS_ENTROPY: "softmax",
+}
+
+
+@kernel
+def loss_forward_backward(code, Z, Y, sample_weight, out, delta, sample_loss):
+    """Output activation, weighted mean loss and ``dLoss/dZ`` in one pass.
+
+    Parameters
+    ----------
+    code : int, one of ``LOSS_CODES``
+    Z : ndarray, shape (n, k), float32 or float64, C-contiguous
+        Pre-activation of the output layer (logits).
+    Y : ndarray, shape (n, k), same dtype
+        Targets: values (squared error), 0/1 or probabilities (cross-entropy;
+        rows of one-hot or soft labels for softmax).
+    sample_weight : ndarray, shape (n,), same dtype, non-negative with a
+        positive sum.
+    out : ndarray, shape (n, k), same dtype (modified; may be ``Z``)
+        Output activation.
+    delta : ndarray, shape (n, k), same dtype (modified; may be ``Z``
+        only if ``out`` is not)
+    sample_loss : ndarray, shape (n,), same dtype (modified)
+        Unweighted loss of each sample.
+
+    Returns
+    -------
+    loss : scalar of Z's dtype
+        Weighted mean loss; NaN or inf if the logits are.
+    """
+    n, k = Z.shape
+    zero = Z.dtype.type(0)
+    one = Z.dtype.type(1)
+    total_weight = zero
+    for i in range(n):
+        total_weight += sample_weight[i]
+    for i in prange(n):
+        scale = sample_weight[i] / total_weight
+        li = zero
+        if code == SQUARED_ERROR:
+            for j in range(k):
+                r = Z[i, j] - Y[i, j]
+                li += r * r
+                out[i, j] = Z[i, j]
+                delta[i, j] = scale * r
+            li *= Z.dtype.type(0.5)
+        elif code == BINARY_CROSS_ENTROPY:
+            for j in range(k):
+                z = Z[i, j]
+                y = Y[i, j]
+                li += max(z, zero) - y * z + math.log1p(math.exp(-abs(z)))
+                if z >= zero:
+                    p = one / (one + math.exp(-z))
+                else:
+                    e = math.exp(z)
+                    p = e / (one + e)
+                out[i, j] = p
+                delta[i, j] = scale * (p - y)
+        else:  # SOFTMAX_CROSS_ENTROPY
+            zmax = Z[i, 0]
+            for j in range(1, k):
+                zmax = max(zmax, Z[i, j])
+            norm = zero
+            y_sum = zero
+            y_dot_z = zero
+            for j in range(k):
+                norm += math.exp(Z[i, j] - zmax)
+                y_sum += Y[i, j]
+                y_dot_z += Y[i, j] * Z[i, j]
+            log_norm = zmax + math.log(norm)
+            li = y_sum * log_norm - y_dot_z
+            for j in range(k):
+                p = math.exp(Z[i, j] - log_norm)
+                out[i, j] = p
+                delta[i, j] = scale * (y_sum * p - Y[i, j])
+        sample_loss[i] = li
+    # Serial weighted sum: the same result for every thread count.
+    loss = zero
+    for i in range(n):
+        loss += sample_weight[i] * sample_loss[i]
+    return loss / total_weight
