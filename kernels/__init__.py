@@ -12,13 +12,13 @@ from .activations import (ACTIVATION_CODES, activation_backward_inplace, activat
                           activation_forward, bias_activation_forward_inplace)
 from .data import count_nonfinite, gather_rows
 from .dense import column_sum, dense_backward, dense_forward
-from .losses import LOSS_CODES, OUTPUT_ACTIVATION, loss_forward_backward
+from .losses import LOSS_CODES, OUTPUT_ACTIVATION, loss_forward_backward, output_forward_inplace
 from .optimizers import adam_update, momentum_update, sgd_update
 
 __all__ = [
     "FASTMATH", "Kernel", "ACTIVATION_CODES", "LOSS_CODES", "OUTPUT_ACTIVATION",
     "activation_forward", "bias_activation_forward_inplace", "activation_derivative",
     "activation_backward_inplace", "dense_forward", "dense_backward", "column_sum",
-    "loss_forward_backward", "sgd_update", "momentum_update", "adam_update",
+    "loss_forward_backward", "output_forward_inplace", "sgd_update", "momentum_update", "adam_update",
     "gather_rows", "count_nonfinite",
 ]

@@ -23,6 +23,7 @@ import math
 from numba import prange
 
 from ._jit import kernel
+from .activations import SIGMOID, activate
 
 SQUARED_ERROR, BINARY_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = range(3)
 
@@ -87,11 +88,7 @@ def loss_forward_backward(code, Z, Y, sample_weight, out, delta, sample_loss):
                 z = Z[i, j]
                 y = Y[i, j]
                 li += max(z, zero) - y * z + math.log1p(math.exp(-abs(z)))
-                if z >= zero:
-                    p = one / (one + math.exp(-z))
-                else:
-                    e = math.exp(z)
-                    p = e / (one + e)
+                p = activate(z, SIGMOID, one)
                 out[i, j] = p
                 delta[i, j] = scale * (p - y)
         else:  # SOFTMAX_CROSS_ENTROPY
@@ -117,3 +114,37 @@ def loss_forward_backward(code, Z, Y, sample_weight, out, delta, sample_loss):
     for i in range(n):
         loss += sample_weight[i] * sample_loss[i]
     return loss / total_weight
+
+
+@kernel
+def output_forward_inplace(code, Z):
+    """Apply the output activation of loss ``code`` to logits ``Z`` in place.
+
+    Identity for SQUARED_ERROR, sigmoid for BINARY_CROSS_ENTROPY, row-wise
+    softmax (max-shifted, so no overflow) for SOFTMAX_CROSS_ENTROPY.
+
+    Parameters
+    ----------
+    code : int, one of ``LOSS_CODES``
+    Z : ndarray, shape (n, k), float32 or float64, C-contiguous (modified)
+    """
+    n, k = Z.shape
+    zero = Z.dtype.type(0)
+    one = Z.dtype.type(1)
+    if code == SQUARED_ERROR:
+        return
+    for i in prange(n):
+        if code == BINARY_CROSS_ENTROPY:
+            for j in range(k):
+                Z[i, j] = activate(Z[i, j], SIGMOID, one)
+        else:
+            zmax = Z[i, 0]
+            for j in range(1, k):
+                zmax = max(zmax, Z[i, j])
+            norm = zero
+            for j in range(k):
+                e = math.exp(Z[i, j] - zmax)
+                Z[i, j] = e
+                norm += e
+            for j in range(k):
+                Z[i, j] /= norm

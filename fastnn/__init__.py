@@ -1,0 +1,7 @@
+"""fastnn: train neural networks fast on the CPU with Numba-compiled kernels."""
+from ._config import get_num_threads, set_num_threads, threading_info  # first: sets thread policy
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "set_num_threads", "get_num_threads", "threading_info", "__version__"]

@@ -1,0 +1,108 @@
+"""Threading policy: which thread pool runs the kernels, how many threads, and when.
+
+What we measured (bench/threads.py, 784-256-128-10 MLP on 2 cores): Numba's
+OpenMP layer with libgomp's default *active* wait policy makes its idle
+threads spin between kernels and starve the BLAS threads that run the matrix
+products, about 35x slower per epoch than the same code with OpenMP told to
+sleep (``OMP_WAIT_POLICY=PASSIVE``).  Numba's own ``workqueue`` layer sleeps
+too but wakes slowly (2x slower than passive OpenMP).  So:
+
+* threading layer: OpenMP with a passive wait policy, then TBB, then
+  workqueue where OpenMP is missing.  ``OMP_WAIT_POLICY`` is only set if the
+  user has not set it, and it must be set before Numba loads libgomp, which
+  is why ``fastnn`` imports this module first;
+* BLAS (OpenBLAS through NumPy/SciPy, used by the dense kernels) gets the
+  same thread count as the kernels, set through threadpoolctl;
+* at most one Python thread at a time launches Numba's pool; a kernel called
+  while another thread holds the pool runs its compiled serial variant (same
+  result, no oversubscription, and safe under the workqueue layer, which
+  aborts on concurrent launches);
+* a process forked after its parent used the pool never launches it (GNU
+  OpenMP is not fork-safe; Numba kills such children): it runs the serial
+  variants.  Spawned processes start clean and run in parallel.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import threading
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402  (after the OpenMP policy is in the environment)
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+if os.environ.get("NUMBA_THREADING_LAYER", "default") == "default":
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+
+_MAX_THREADS = int(numba.config.NUMBA_NUM_THREADS)
+_n_threads = _MAX_THREADS
+_launch_lock = threading.Lock()
+_thread_local = threading.local()
+_pool_used = False  # has this process launched Numba's pool?
+_pool_forbidden = False  # forked from a parent that had launched it
+
+
+def _after_fork_in_child() -> None:
+    global _pool_forbidden, _launch_lock
+    _pool_forbidden = _pool_forbidden or _pool_used
+    _launch_lock = threading.Lock()  # the parent's may have been held at fork time
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads used by fastnn's kernels and by BLAS.
+
+    Parameters
+    ----------
+    n : int
+        Between 1 and the number of threads Numba started with
+        (``numba.config.NUMBA_NUM_THREADS``, by default the number of cores).
+        With 1, kernels run their serial compiled variant.
+    """
+    global _n_threads
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n_threads must be an integer, got {type(n).__name__}")
+    n = int(n)
+    if not 1 <= n <= _MAX_THREADS:
+        raise ValueError(f"n_threads must be between 1 and {_MAX_THREADS}, got {n}")
+    _n_threads = n
+    threadpool_limits(limits=n, user_api="blas")
+
+
+def get_num_threads() -> int:
+    """Number of threads fastnn's kernels and BLAS use (see :func:`set_num_threads`)."""
+    return _n_threads
+
+
+def run(kernel, *args):
+    """Run a :class:`fastnn.kernels.Kernel`, choosing its parallel or serial variant."""
+    global _pool_used
+    if _n_threads > 1 and not _pool_forbidden and _launch_lock.acquire(blocking=False):
+        try:
+            if getattr(_thread_local, "n_threads", None) != _n_threads:
+                numba.set_num_threads(_n_threads)  # thread-local in Numba
+                _thread_local.n_threads = _n_threads
+            _pool_used = True
+            return kernel.parallel(*args)
+        finally:
+            _launch_lock.release()
+    return kernel.serial(*args)
+
+
+def threading_info() -> dict:
+    """The threading choices in force, for bug reports and benchmarks."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = "not yet loaded (priority: " + ", ".join(numba.config.THREADING_LAYER_PRIORITY) + ")"
+    return {
+        "n_threads": _n_threads,
+        "max_threads": _MAX_THREADS,
+        "threading_layer": layer,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "pool_forbidden_after_fork": _pool_forbidden,
+    }

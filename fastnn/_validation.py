@@ -1,0 +1,125 @@
+"""Input checks shared by the public API: clear errors before any work is done."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _config
+from . import kernels
+
+
+def _as_array(value, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must contain numbers, got an array of dtype {array.dtype}")
+    return array
+
+
+def check_features(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
+    """Return ``X`` as a C-contiguous 2-D array of ``dtype``, without copying if possible.
+
+    Raises TypeError for non-float data or a float dtype other than ``dtype``
+    (converting silently would copy the whole data set on every call) and
+    ValueError for a wrong shape or an empty array.  Finiteness is checked
+    separately, on the rows actually used (see :func:`check_finite_rows`).
+    """
+    array = _as_array(X, name)
+    if array.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating-point array, got dtype {array.dtype}; "
+                        f"convert it once with np.asarray({name}, dtype=np.{dtype.name})")
+    if array.dtype != dtype:
+        raise TypeError(f"{name} has dtype {array.dtype} but this network computes in "
+                        f"{dtype.name}; convert it once with np.asarray({name}, dtype=np.{dtype.name})")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if array.shape[1] != n_features:
+        raise ValueError(f"{name} has {array.shape[1]} features, but the network expects {n_features}")
+    return np.ascontiguousarray(array)
+
+
+def check_finite(X: np.ndarray, name: str = "X") -> None:
+    """Raise ValueError if the 2-D float array ``X`` holds NaN or infinity."""
+    n_bad = _config.run(kernels.count_nonfinite, X)
+    if n_bad:
+        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+
+
+def check_targets(y, n_samples: int, n_outputs: int, dtype: np.dtype,
+                  probabilities: bool) -> np.ndarray:
+    """Return targets as a C-contiguous ``(n_samples, n_outputs)`` array of ``dtype``.
+
+    ``y`` may be 1-D when ``n_outputs == 1``.  With ``probabilities`` (the
+    cross-entropy losses) every target must lie in [0, 1].
+    """
+    array = _as_array(y, "y")
+    if array.ndim == 1 and n_outputs == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[1] != n_outputs:
+        raise ValueError(f"y must have shape (n_samples, {n_outputs})"
+                         f"{' or (n_samples,)' if n_outputs == 1 else ''}, got {array.shape}")
+    if array.shape[0] != n_samples:
+        raise ValueError(f"X and y have different numbers of samples: {n_samples} and {array.shape[0]}")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if not np.isfinite(array).all():
+        raise ValueError("y contains NaN or infinite value(s)")
+    if probabilities and (array.min() < 0 or array.max() > 1):
+        raise ValueError("y must lie in [0, 1] for a cross-entropy loss "
+                         "(one-hot or probability targets)")
+    return array
+
+
+def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.ndarray | None:
+    """Return ``sample_weight`` as a 1-D array of ``dtype`` (or None)."""
+    if sample_weight is None:
+        return None
+    array = _as_array(sample_weight, "sample_weight")
+    if array.ndim != 1 or array.shape[0] != n_samples:
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {array.shape}")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if not np.isfinite(array).all():
+        raise ValueError("sample_weight contains NaN or infinite value(s)")
+    if (array < 0).any():
+        raise ValueError("sample_weight must be non-negative")
+    return array
+
+
+def check_indices(indices, n_samples: int) -> np.ndarray:
+    """Return batch indices as a non-empty 1-D int64 array with values in [0, n_samples)."""
+    array = _as_array(indices, "indices")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"indices must be integers, got dtype {array.dtype}")
+    if array.ndim != 1 or array.shape[0] == 0:
+        raise ValueError(f"indices must be a non-empty 1-D array, got shape {array.shape}")
+    if array.min() < 0 or array.max() >= n_samples:
+        raise ValueError(f"indices must lie in [0, {n_samples}), got values from "
+                         f"{array.min()} to {array.max()}")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_real(value, name: str, minimum: float | None = None, maximum: float | None = None) -> float:
+    """Return ``value`` as a finite float within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value

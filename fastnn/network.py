@@ -1,0 +1,305 @@
+"""A fully connected network whose parameters live in one flat buffer."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _config, kernels
+from . import _validation as check
+from .kernels.activations import ACTIVATION_CODES, IDENTITY, LEAKY_RELU, RELU, SIGMOID
+from .kernels.losses import BINARY_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY, SQUARED_ERROR
+
+#: Output activation -> loss code it is trained with.
+OUTPUTS = {
+    "identity": SQUARED_ERROR,
+    "sigmoid": BINARY_CROSS_ENTROPY,
+    "logistic": BINARY_CROSS_ENTROPY,
+    "softmax": SOFTMAX_CROSS_ENTROPY,
+}
+
+# Forward pass without targets: the last dense layer's activation code.  The
+# sigmoid output is applied inside the dense kernel; softmax needs a row pass.
+_OUTPUT_DENSE_CODE = {SQUARED_ERROR: IDENTITY, BINARY_CROSS_ENTROPY: SIGMOID,
+                      SOFTMAX_CROSS_ENTROPY: IDENTITY}
+
+# Rows per block in forward(): large enough for BLAS to run at full speed,
+# small enough that the activations of a block stay in cache-friendly buffers.
+_FORWARD_BLOCK = 8192
+
+
+class _Workspace:
+    """Per-layer buffers for up to ``capacity`` rows, allocated once and sliced."""
+
+    def __init__(self, capacity: int, layer_sizes: Sequence[int], dtype: np.dtype):
+        self.capacity = capacity
+        self.inputs = np.empty((capacity, layer_sizes[0]), dtype)  # gathered batch
+        self.activations = [np.empty((capacity, m), dtype) for m in layer_sizes[1:]]
+        self.deltas = [np.empty((capacity, m), dtype) for m in layer_sizes[1:]]
+        self.targets = np.empty((capacity, layer_sizes[-1]), dtype)
+        self.weights = np.empty((capacity, 1), dtype)
+        self.ones = np.ones(capacity, dtype)
+        self.sample_loss = np.empty(capacity, dtype)
+
+
+class Network:
+    """Fully connected feed-forward network trained by backpropagation.
+
+    All weights and biases live in one contiguous vector :attr:`params`
+    (every layer's weights first, then every layer's biases); :attr:`coefs`
+    and :attr:`intercepts` are views of it.  :attr:`grads` has the same
+    layout.  Buffers for activations and deltas are allocated once and reused.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Units per layer, input first and output last, e.g. ``[784, 256, 10]``.
+        Two entries give a network with no hidden layer (a linear model).
+    activations : str or sequence of str, default="relu"
+        Hidden-layer activation, one for all or one per hidden layer:
+        "identity", "step", "sigmoid" (alias "logistic"), "tanh", "relu",
+        "leaky_relu", "softplus".
+    output : {"softmax", "sigmoid", "identity"}, default="softmax"
+        Output activation; it fixes the loss: softmax cross-entropy,
+        binary cross-entropy, or squared error (1/2, summed over outputs).
+    dtype : {np.float32, np.float64}, default=np.float32
+        Precision of parameters and of every computation.
+    random_state : int, numpy.random.Generator or None
+        Seed for the initial weights.
+    sigmoid_a : float, default=1.0
+        Shape ``a`` of hidden sigmoid units, ``1 / (1 + exp(-a x))``.
+    leaky_slope : float, default=0.01
+        Negative-side slope of hidden leaky ReLU units (>= 0).
+
+    Notes
+    -----
+    Weights are initialised uniformly in ``[-r, r]``: Glorot for identity,
+    tanh, softplus and step (``r = sqrt(6 / (fan_in + fan_out))``), Glorot
+    with factor 2 for sigmoid (as scikit-learn), He for (leaky) ReLU
+    (``r = sqrt(6 / fan_in)``).  Biases start at zero.
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], activations: str | Sequence[str] = "relu",
+                 output: str = "softmax", *, dtype=np.float32, random_state=None,
+                 sigmoid_a: float = 1.0, leaky_slope: float = 0.01):
+        sizes = _check_layer_sizes(layer_sizes)
+        n_hidden = len(sizes) - 2
+        names = [activations] * n_hidden if isinstance(activations, str) else list(activations)
+        if len(names) != n_hidden:
+            raise ValueError(f"activations must be one name or {n_hidden} names (one per hidden "
+                             f"layer), got {len(names)}")
+        for name in names:
+            if name not in ACTIVATION_CODES:
+                raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATION_CODES)}")
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; choose from {sorted(OUTPUTS)}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        self.sigmoid_a = check.check_real(sigmoid_a, "sigmoid_a")
+        self.leaky_slope = check.check_real(leaky_slope, "leaky_slope", minimum=0.0)
+
+        self.layer_sizes = sizes
+        self.activations = names
+        self.output = output
+        self.loss_code = OUTPUTS[output]
+        self.dtype = dtype
+        self._codes = [ACTIVATION_CODES[name] for name in names]
+        self._params = [self._activation_param(code) for code in self._codes]
+
+        shapes = list(zip(sizes[:-1], sizes[1:]))
+        self.n_weights = sum(a * b for a, b in shapes)
+        self.params = np.zeros(self.n_weights + sum(sizes[1:]), dtype)
+        self.grads = np.zeros_like(self.params)
+        self.coefs, self.intercepts = _layer_views(self.params, shapes)
+        self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
+        self._workspace: _Workspace | None = None
+        self.initialize(random_state)
+
+    # ------------------------------------------------------------------ set-up
+    def _activation_param(self, code: int) -> float:
+        if code == SIGMOID:
+            return self.sigmoid_a
+        if code == LEAKY_RELU:
+            return self.leaky_slope
+        return 0.0
+
+    def initialize(self, random_state=None) -> None:
+        """Draw new initial weights (see Notes of the class) and zero the biases."""
+        rng = np.random.default_rng(random_state)
+        layer_names = self.activations + ["sigmoid" if self.loss_code == BINARY_CROSS_ENTROPY
+                                          else "identity"]
+        for W, b, name in zip(self.coefs, self.intercepts, layer_names):
+            fan_in, fan_out = W.shape
+            code = ACTIVATION_CODES[name]
+            if code in (RELU, LEAKY_RELU):
+                bound = np.sqrt(6.0 / fan_in)
+            else:
+                bound = np.sqrt((2.0 if code == SIGMOID else 6.0) / (fan_in + fan_out))
+            W[...] = rng.uniform(-bound, bound, size=W.shape)
+            b[...] = 0
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable parameters."""
+        return self.params.shape[0]
+
+    def _workspace_for(self, n_rows: int) -> _Workspace:
+        if self._workspace is None or self._workspace.capacity < n_rows:
+            self._workspace = _Workspace(n_rows, self.layer_sizes, self.dtype)
+        return self._workspace
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, X) -> np.ndarray:
+        """Output activations for ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features) and the network's dtype
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs)
+            Class probabilities (softmax/sigmoid outputs) or values (identity).
+        """
+        X = check.check_features(X, self.layer_sizes[0], self.dtype)
+        check.check_finite(X)
+        out = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
+        for start in range(0, X.shape[0], _FORWARD_BLOCK):
+            block = X[start:start + _FORWARD_BLOCK]
+            activations = self._forward_into(block, self._workspace_for(block.shape[0]),
+                                             apply_output=True)
+            out[start:start + block.shape[0]] = activations[-1]
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """Class index (softmax), 0/1 per output (sigmoid) or values (identity).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) for softmax, else (n_samples, n_outputs)
+        """
+        out = self.forward(X)
+        if self.loss_code == SOFTMAX_CROSS_ENTROPY:
+            return out.argmax(axis=1)
+        if self.loss_code == BINARY_CROSS_ENTROPY:
+            return (out >= 0.5).astype(np.int64)
+        return out
+
+    def _forward_into(self, inputs: np.ndarray, ws: _Workspace, apply_output: bool):
+        """Forward pass of ``inputs`` (n rows) into the workspace; returns the n-row views.
+
+        With ``apply_output`` the last buffer holds the output activation,
+        otherwise the logits (what the loss kernel expects).
+        """
+        n = inputs.shape[0]
+        activations = [buffer[:n] for buffer in ws.activations]
+        below = inputs
+        last = len(self.coefs) - 1
+        for layer, (W, b, out) in enumerate(zip(self.coefs, self.intercepts, activations)):
+            if layer < last:
+                code, param = self._codes[layer], self._params[layer]
+            elif apply_output:
+                code, param = _OUTPUT_DENSE_CODE[self.loss_code], 1.0
+            else:
+                code, param = IDENTITY, 0.0
+            _config.run(kernels.dense_forward, below, W, b, code, param, out)
+            below = out
+        if apply_output and self.loss_code == SOFTMAX_CROSS_ENTROPY:
+            _config.run(kernels.output_forward_inplace, self.loss_code, activations[-1])
+        return activations
+
+    # ---------------------------------------------------------------- backward
+    def loss_and_gradient(self, X, y, sample_weight=None, *, indices=None):
+        """Loss and its gradient with respect to :attr:`params` (backpropagation).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features) and the network's dtype
+        y : array of shape (n_samples, n_outputs), or (n_samples,) for one output
+            Targets: one-hot or probability rows for softmax, values in [0, 1]
+            for sigmoid, real values for identity.
+        sample_weight : array of shape (n_samples,), optional
+            Non-negative weights; the loss is the weighted mean over samples.
+        indices : array of int of shape (batch_size,), optional
+            Rows of ``X``/``y``/``sample_weight`` forming the batch.  They
+            are gathered into a reused buffer: ``X`` is never copied.
+
+        Returns
+        -------
+        loss : float
+            Mean loss over the batch (no regularisation term).
+        grads : ndarray of shape (n_params,)
+            The gradient, in :attr:`grads` (the same array on every call,
+            overwritten by the next one; copy it to keep it).
+        """
+        X = check.check_features(X, self.layer_sizes[0], self.dtype)
+        n_total = X.shape[0]
+        Y = check.check_targets(y, n_total, self.layer_sizes[-1], self.dtype,
+                                probabilities=self.loss_code != SQUARED_ERROR)
+        weights = check.check_sample_weight(sample_weight, n_total, self.dtype)
+        if indices is not None:
+            indices = check.check_indices(indices, n_total)
+        n = n_total if indices is None else indices.shape[0]
+        ws = self._workspace_for(n)
+        if indices is None:
+            check.check_finite(X)
+            inputs, targets = X, Y
+            sw = ws.ones[:n] if weights is None else weights
+        else:
+            inputs, targets = ws.inputs[:n], ws.targets[:n]
+            n_bad = _config.run(kernels.gather_rows, X, indices, inputs)
+            if n_bad:
+                raise ValueError(f"X contains {n_bad} NaN or infinite value(s) in the rows of this batch")
+            _config.run(kernels.gather_rows, Y, indices, targets)
+            if weights is None:
+                sw = ws.ones[:n]
+            else:
+                _config.run(kernels.gather_rows, weights.reshape(-1, 1), indices, ws.weights[:n])
+                sw = ws.weights[:n, 0]
+        if not sw.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum over the batch")
+        return self._loss_and_gradient(inputs, targets, sw, ws), self.grads
+
+    def _loss_and_gradient(self, inputs, targets, sw, ws: _Workspace) -> float:
+        """Trusted core of :meth:`loss_and_gradient`: inputs already validated."""
+        n = inputs.shape[0]
+        activations = self._forward_into(inputs, ws, apply_output=False)
+        deltas = [buffer[:n] for buffer in ws.deltas]
+        loss = _config.run(kernels.loss_forward_backward, self.loss_code, activations[-1], targets,
+                           sw, activations[-1], deltas[-1], ws.sample_loss[:n])
+        for layer in range(len(self.coefs) - 1, -1, -1):
+            below = activations[layer - 1] if layer > 0 else inputs
+            code = self._codes[layer - 1] if layer > 0 else IDENTITY
+            param = self._params[layer - 1] if layer > 0 else 0.0
+            delta_below = deltas[layer - 1] if layer > 0 else deltas[layer]  # unused at layer 0
+            _config.run(kernels.dense_backward, below, self.coefs[layer], deltas[layer],
+                        self.coef_grads[layer], self.intercept_grads[layer], delta_below,
+                        code, param, layer > 0)
+        return float(loss)
+
+    def __repr__(self) -> str:
+        return (f"Network(layer_sizes={self.layer_sizes}, activations={self.activations}, "
+                f"output={self.output!r}, dtype={self.dtype.name})")
+
+
+def _check_layer_sizes(layer_sizes) -> list[int]:
+    if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
+        raise TypeError(f"layer_sizes must be a sequence of ints, got {layer_sizes!r}")
+    sizes = [check.check_positive_int(size, "layer_sizes entries") for size in layer_sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
+    return sizes
+
+
+def _layer_views(flat: np.ndarray, shapes):
+    """Per-layer weight matrices and bias vectors as views of ``flat`` (weights first)."""
+    coefs, intercepts = [], []
+    offset = 0
+    for fan_in, fan_out in shapes:
+        coefs.append(flat[offset:offset + fan_in * fan_out].reshape(fan_in, fan_out))
+        offset += fan_in * fan_out
+    for _, fan_out in shapes:
+        intercepts.append(flat[offset:offset + fan_out])
+        offset += fan_out
+    return coefs, intercepts
