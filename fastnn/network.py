@@ -37,7 +37,7 @@ class _Workspace:
         self.activations = [np.empty((capacity, m), dtype) for m in layer_sizes[1:]]
         self.deltas = [np.empty((capacity, m), dtype) for m in layer_sizes[1:]]
         self.targets = np.empty((capacity, layer_sizes[-1]), dtype)
-        self.weights = np.empty((capacity, 1), dtype)
+        self.weights = np.empty(capacity, dtype)
         self.ones = np.ones(capacity, dtype)
         self.sample_loss = np.empty(capacity, dtype)
 
@@ -240,10 +240,19 @@ class Network:
         weights = check.check_sample_weight(sample_weight, n_total, self.dtype)
         if indices is not None:
             indices = check.check_indices(indices, n_total)
-        n = n_total if indices is None else indices.shape[0]
-        ws = self._workspace_for(n)
         if indices is None:
             check.check_finite(X)
+        return self._batch_loss_and_gradient(X, Y, weights, indices), self.grads
+
+    def _batch_loss_and_gradient(self, X, Y, weights, indices) -> float:
+        """Loss and gradient (into :attr:`grads`) of the rows ``indices`` (None: all).
+
+        ``X``, ``Y`` and ``weights`` (or None) are already validated; the
+        gathered rows of ``X`` are still checked for NaN/inf, at no extra pass.
+        """
+        n = X.shape[0] if indices is None else indices.shape[0]
+        ws = self._workspace_for(n)
+        if indices is None:
             inputs, targets = X, Y
             sw = ws.ones[:n] if weights is None else weights
         else:
@@ -255,11 +264,11 @@ class Network:
             if weights is None:
                 sw = ws.ones[:n]
             else:
-                _config.run(kernels.gather_rows, weights.reshape(-1, 1), indices, ws.weights[:n])
-                sw = ws.weights[:n, 0]
+                sw = ws.weights[:n]
+                _config.run(kernels.gather_rows, weights.reshape(-1, 1), indices, sw.reshape(-1, 1))
         if not sw.sum() > 0:
             raise ValueError("sample_weight must have a positive sum over the batch")
-        return self._loss_and_gradient(inputs, targets, sw, ws), self.grads
+        return self._loss_and_gradient(inputs, targets, sw, ws)
 
     def _loss_and_gradient(self, inputs, targets, sw, ws: _Workspace) -> float:
         """Trusted core of :meth:`loss_and_gradient`: inputs already validated."""

@@ -1,0 +1,85 @@
+"""Optimizers: validated hyperparameters and state around the flat update kernels.
+
+Each optimizer is bound to a :class:`~fastnn.Network` and updates its whole
+:attr:`~fastnn.Network.params` vector from :attr:`~fastnn.Network.grads` in one
+kernel call.  The update rules are scikit-learn's (see ``kernels/optimizers.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _config, kernels
+from ._validation import check_real
+
+
+class SGD:
+    """Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+    With momentum ``mu`` and learning rate ``lr``::
+
+        v <- mu * v - lr * (g + weight_decay * w)
+        w <- w + v                      (heavy ball)
+        w <- w + mu * v - lr * g        (Nesterov)
+
+    Weight decay (L2) applies to weights only, not to biases.
+
+    Parameters
+    ----------
+    network : Network
+    lr : float, default=0.01
+    momentum : float in [0, 1), default=0.0
+    nesterov : bool, default=False
+    weight_decay : float >= 0, default=0.0
+    """
+
+    def __init__(self, network, lr: float = 0.01, *, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0):
+        self.network = network
+        self.lr = check_real(lr, "lr", minimum=0.0)
+        self.momentum = check_real(momentum, "momentum", minimum=0.0, maximum=1.0)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
+        self.velocity = np.zeros_like(network.params) if self.momentum > 0 else None
+
+    def step(self) -> None:
+        """Apply one update from ``network.grads``."""
+        net = self.network
+        if self.velocity is None:
+            _config.run(kernels.sgd_update, net.params, net.grads, self.lr, self.weight_decay,
+                        net.n_weights)
+        else:
+            _config.run(kernels.momentum_update, net.params, net.grads, self.velocity, self.lr,
+                        self.momentum, self.nesterov, self.weight_decay, net.n_weights)
+
+
+class Adam:
+    """Adam (Kingma and Ba), with the bias correction folded into the step size.
+
+    Parameters
+    ----------
+    network : Network
+    lr : float, default=0.001
+    beta1, beta2 : float in [0, 1), default=0.9, 0.999
+    eps : float > 0, default=1e-8
+    weight_decay : float >= 0, default=0.0
+        L2 coefficient added to the weights' gradient (not to biases).
+    """
+
+    def __init__(self, network, lr: float = 0.001, *, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        self.network = network
+        self.lr = check_real(lr, "lr", minimum=0.0)
+        self.beta1 = check_real(beta1, "beta1", minimum=0.0, maximum=1.0 - 1e-12)
+        self.beta2 = check_real(beta2, "beta2", minimum=0.0, maximum=1.0 - 1e-12)
+        self.eps = check_real(eps, "eps", minimum=np.finfo(np.float64).tiny)
+        self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
+        self.m = np.zeros_like(network.params)
+        self.v = np.zeros_like(network.params)
+        self.t = 0
+
+    def step(self) -> None:
+        """Apply one update from ``network.grads``."""
+        net = self.network
+        self.t += 1
+        _config.run(kernels.adam_update, net.params, net.grads, self.m, self.v, self.lr,
+                    self.beta1, self.beta2, self.eps, self.t, self.weight_decay, net.n_weights)
