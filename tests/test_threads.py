@@ -1,0 +1,100 @@
+"""Thread policy: parallel equals serial, and training from threads and processes is safe.
+
+Every concurrent test waits with a timeout, so a deadlock fails the test
+instead of hanging CI.
+"""
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_info
+
+import fastnn
+
+TIMEOUT = 300  # seconds; generous for cold Numba compilation in a child
+
+
+def _data(dtype=np.float64):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 20)).astype(dtype)
+    Y = np.eye(4, dtype=dtype)[rng.integers(0, 4, 600)]
+    return X, Y
+
+
+def train_once(seed: int = 0, dtype=np.float64):
+    """Train a small network and return its final parameters and threading info."""
+    X, Y = _data(dtype)
+    net = fastnn.Network([20, 32, 16, 4], ["relu", "tanh"], dtype=dtype, random_state=seed)
+    fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.05, momentum=0.9), epochs=3,
+                 batch_size=50, random_state=seed)
+    return net.params.copy(), fastnn.threading_info()
+
+
+@pytest.fixture
+def all_threads():
+    fastnn.set_num_threads(2 if fastnn.threading_info()["max_threads"] >= 2 else 1)
+    yield fastnn.get_num_threads()
+    fastnn.set_num_threads(fastnn.threading_info()["max_threads"])
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return train_once()[0]
+
+
+def test_parallel_equals_serial(all_threads, reference):
+    fastnn.set_num_threads(1)
+    serial = train_once()[0]
+    fastnn.set_num_threads(all_threads)
+    np.testing.assert_array_equal(serial, reference)
+
+
+def test_set_num_threads_limits_blas_too(all_threads):
+    fastnn.set_num_threads(1)
+    assert fastnn.get_num_threads() == 1
+    assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+
+
+def test_training_from_several_python_threads(all_threads, reference):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(train_once) for _ in range(4)]
+        results = [future.result(timeout=TIMEOUT)[0] for future in futures]
+    for params in results:
+        np.testing.assert_array_equal(params, reference)
+
+
+def test_joblib_threading_backend(all_threads, reference):
+    results = Parallel(n_jobs=2, backend="threading", timeout=TIMEOUT)(
+        delayed(train_once)() for _ in range(3))
+    for params, _ in results:
+        np.testing.assert_array_equal(params, reference)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_training_in_worker_processes(all_threads, reference, method):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"{method} is not available on this platform")
+    train_once()  # make sure this parent has launched the thread pool before forking
+    context = multiprocessing.get_context(method)
+    with context.Pool(2) as pool:
+        results = pool.map_async(train_once, [0, 0]).get(timeout=TIMEOUT)
+    for params, info in results:
+        np.testing.assert_array_equal(params, reference)
+        # A forked child of a parent that used OpenMP must not launch the pool.
+        assert info["pool_forbidden_after_fork"] == (method == "fork")
+
+
+def test_joblib_loky_processes(reference):
+    results = Parallel(n_jobs=2, backend="loky", timeout=TIMEOUT)(
+        delayed(train_once)() for _ in range(2))
+    for params, _ in results:
+        np.testing.assert_array_equal(params, reference)
+
+
+def test_threading_info_reports_the_choice():
+    train_once()
+    info = fastnn.threading_info()
+    assert info["threading_layer"] in {"omp", "tbb", "workqueue"}
+    assert info["n_threads"] >= 1

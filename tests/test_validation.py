@@ -1,0 +1,132 @@
+"""Bad input reaches the user as ValueError/TypeError naming the problem, before any change."""
+import numpy as np
+import pytest
+
+import fastnn
+
+X_OK = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+Y_OK = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+
+
+@pytest.fixture
+def net():
+    return fastnn.Network([2, 3, 2], "relu", dtype=np.float64, random_state=0)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(layer_sizes=[2]), ValueError, "layer_sizes"),
+    (dict(layer_sizes=[2, 0, 1]), ValueError, "layer_sizes"),
+    (dict(layer_sizes=[2, 2.5, 1]), TypeError, "layer_sizes"),
+    (dict(layer_sizes="21"), TypeError, "layer_sizes"),
+    (dict(layer_sizes=[2, 3, 1], activations="swish"), ValueError, "unknown activation 'swish'"),
+    (dict(layer_sizes=[2, 3, 3, 1], activations=["relu"]), ValueError, "activations"),
+    (dict(layer_sizes=[2, 1], output="tanh"), ValueError, "unknown output 'tanh'"),
+    (dict(layer_sizes=[2, 1], dtype=np.int32), TypeError, "dtype"),
+    (dict(layer_sizes=[2, 3, 1], sigmoid_a=float("nan")), ValueError, "sigmoid_a"),
+    (dict(layer_sizes=[2, 3, 1], leaky_slope=-0.1), ValueError, "leaky_slope"),
+])
+def test_bad_network_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fastnn.Network(**kwargs)
+
+
+BAD_X = [
+    (np.array([[0, 1], [1, 0], [1, 1]]), TypeError, "X must be a floating-point array"),
+    (np.array([["a", "b"]] * 3, dtype=object), TypeError, "X must contain numbers"),
+    (X_OK.astype(np.float32), TypeError, "X has dtype float32"),
+    (X_OK[:, 0], ValueError, "X must be 2-D"),
+    (np.empty((0, 2)), ValueError, "X is empty"),
+    (np.ones((3, 5)), ValueError, "X has 5 features"),
+    (np.where(X_OK == 1, np.nan, X_OK), ValueError, "X contains 4 NaN"),
+    (np.where(X_OK == 1, np.inf, X_OK), ValueError, "X contains 4 NaN or infinite"),
+    ([[0.0, 1.0], [1.0]], TypeError, "X must be array-like"),
+]
+
+
+@pytest.mark.parametrize("X, error, match", BAD_X)
+def test_bad_X_in_forward_and_gradient(net, X, error, match):
+    with pytest.raises(error, match=match):
+        net.forward(X)
+    with pytest.raises(error, match=match):
+        net.loss_and_gradient(X, Y_OK)
+
+
+@pytest.mark.parametrize("y, error, match", [
+    (Y_OK[:2], ValueError, "different numbers of samples: 3 and 2"),
+    (Y_OK[:, :1], ValueError, r"y must have shape \(n_samples, 2\)"),
+    (np.where(Y_OK == 1, np.nan, Y_OK), ValueError, "y contains NaN"),
+    (Y_OK * 3, ValueError, r"y must lie in \[0, 1\]"),
+    (np.array([["a", "b"]] * 3), TypeError, "y must contain numbers"),
+])
+def test_bad_targets(net, y, error, match):
+    with pytest.raises(error, match=match):
+        net.loss_and_gradient(X_OK, y)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(sample_weight=[1.0, 2.0]), ValueError, r"sample_weight must have shape \(3,\)"),
+    (dict(sample_weight=[1.0, -1.0, 1.0]), ValueError, "sample_weight must be non-negative"),
+    (dict(sample_weight=[1.0, np.nan, 1.0]), ValueError, "sample_weight contains NaN"),
+    (dict(sample_weight=[0.0, 0.0, 0.0]), ValueError, "positive sum"),
+    (dict(indices=[0, 3]), ValueError, r"indices must lie in \[0, 3\)"),
+    (dict(indices=[-1]), ValueError, "indices must lie in"),
+    (dict(indices=[0.5]), TypeError, "indices must be integers"),
+    (dict(indices=[]), TypeError, "indices must be integers"),
+    (dict(indices=np.array([], dtype=int)), ValueError, "non-empty"),
+])
+def test_bad_weights_and_indices(net, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        net.loss_and_gradient(X_OK, Y_OK, **kwargs)
+
+
+def test_nan_in_a_gathered_batch_is_reported(net):
+    X = X_OK.copy()
+    X[2, 0] = np.nan
+    net.loss_and_gradient(X[:2], Y_OK[:2])  # the clean rows alone are fine
+    with pytest.raises(ValueError, match="X contains 1 NaN"):
+        net.loss_and_gradient(X, Y_OK, indices=[0, 2])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(epochs=0), ValueError, "epochs must be >= 1"),
+    (dict(epochs=2.0), TypeError, "epochs must be an integer"),
+    (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+    (dict(batch_size="all"), TypeError, "batch_size must be an integer"),
+])
+def test_bad_training_arguments_leave_the_network_untouched(net, kwargs, error, match):
+    before = net.params.copy()
+    with pytest.raises(error, match=match):
+        fastnn.train(net, X_OK, Y_OK, **kwargs)
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_bad_data_to_train_leaves_the_network_untouched(net):
+    before = net.params.copy()
+    X = X_OK.copy()
+    X[1, 1] = np.inf
+    with pytest.raises(ValueError, match="X contains 1 NaN or infinite"):
+        fastnn.train(net, X, Y_OK)
+    with pytest.raises(ValueError, match="optimizer must be bound"):
+        other = fastnn.Network([2, 3, 2], dtype=np.float64)
+        fastnn.train(net, X_OK, Y_OK, optimizer=fastnn.SGD(other))
+    np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda n: fastnn.SGD(n, lr=-1.0), ValueError, "lr must be >= 0"),
+    (lambda n: fastnn.SGD(n, lr="fast"), TypeError, "lr must be a real number"),
+    (lambda n: fastnn.SGD(n, momentum=1.5), ValueError, "momentum must be <= 1"),
+    (lambda n: fastnn.SGD(n, weight_decay=float("nan")), ValueError, "weight_decay must be finite"),
+    (lambda n: fastnn.Adam(n, beta1=1.0), ValueError, "beta1"),
+    (lambda n: fastnn.Adam(n, eps=0.0), ValueError, "eps"),
+])
+def test_bad_optimizer_hyperparameters(net, make, error, match):
+    with pytest.raises(error, match=match):
+        make(net)
+
+
+@pytest.mark.parametrize("n, error", [(0, ValueError), (1000, ValueError), (1.5, TypeError),
+                                      (True, TypeError)])
+def test_bad_thread_counts(n, error):
+    with pytest.raises(error, match="n_threads"):
+        fastnn.set_num_threads(n)
