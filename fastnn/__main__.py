@@ -47,7 +47,7 @@ def _digits(args: argparse.Namespace) -> int:
     accuracy = float(np.mean(net.predict(X_test) == y_test))
     info = fastnn.threading_info()
     print(f"test accuracy {accuracy:.2%}; training took {seconds:.2f} s "
-          f"(includes Numba compilation on a cold cache) on {info['n_threads']} threads, "
+          f"(a first run also compiles the kernels) on {info['n_threads']} threads, "
           f"threading layer {info['threading_layer']}")
     return 0
 
