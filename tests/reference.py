@@ -1,0 +1,343 @@
+"""Plain-NumPy twins of the Numba kernels in ``fastnn.kernels``, for the tests.
+
+Each twin takes the kernel's arguments minus the output buffers and returns
+its results.  Twins favour clarity over speed, work in the dtype they are
+given (no upcast), and are numerically stable for any finite input: overflow,
+invalid operations and division by zero never happen.  Underflow to zero
+(``exp(-1e4)``) is intended and silenced with ``np.errstate(under="ignore")``.
+
+One deliberate difference: activation derivatives are computed from the
+pre-activation ``Z``, whereas the kernels compute them from ``A = f(Z)``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from fastnn.kernels import ACTIVATION_CODES, LOSS_CODES
+
+DTYPES = (np.float32, np.float64)
+RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+ATOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-14}
+
+
+def assert_close(actual, desired, dtype, rtol=None, atol=None):
+    """Assert ``actual`` has ``dtype`` and matches ``desired`` to that dtype's tolerance.
+
+    ``atol`` defaults to ``ATOL[dtype]`` times the magnitude of ``desired``
+    (at least 1), so values that cancel to about zero are judged on the scale
+    of the data rather than on their own.
+    """
+    dtype = np.dtype(dtype)
+    actual = np.asarray(actual)
+    assert actual.dtype == dtype, f"dtype {actual.dtype}, expected {dtype}"
+    rtol = RTOL[dtype] if rtol is None else rtol
+    if atol is None:
+        atol = ATOL[dtype] * max(1.0, float(np.max(np.abs(desired), initial=0.0)))
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
+
+
+def _underflow_ok(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(under="ignore"):
+            return func(*args, **kwargs)
+    return wrapper
+
+
+# ---------------------------------------------------------------- activations
+
+def _sigmoid(t):
+    """Logistic ``1 / (1 + exp(-t))`` without overflow for any finite ``t``."""
+    e = np.exp(-np.abs(t))
+    return np.where(t >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _bell(t):
+    """``sigmoid(t) * (1 - sigmoid(t)) = e / (1 + e)^2`` with ``e = exp(-|t|)``."""
+    e = np.exp(-np.abs(t))
+    return e / (1 + e) ** 2
+
+
+# name -> (f(z, param), f'(z, param)); both return arrays of z's dtype.
+_ACTIVATIONS = {
+    "identity": (lambda z, p: z.copy(), lambda z, p: np.ones_like(z)),
+    "step": (lambda z, p: (z >= 0).astype(z.dtype), lambda z, p: np.zeros_like(z)),
+    "sigmoid": (lambda z, p: _sigmoid(p * z), lambda z, p: p * _bell(p * z)),
+    # sech(z)^2 = 4 e / (1 + e)^2 with e = exp(-2|z|): 1 - tanh^2 would cancel.
+    "tanh": (lambda z, p: np.tanh(z), lambda z, p: 4 * _bell(2 * z)),
+    "relu": (lambda z, p: np.where(z > 0, z, 0), lambda z, p: (z > 0).astype(z.dtype)),
+    "leaky_relu": (lambda z, p: np.where(z > 0, z, p * z),
+                   lambda z, p: np.where(z > 0, 1, p).astype(z.dtype)),
+    "softplus": (lambda z, p: np.logaddexp(0, z), lambda z, p: _sigmoid(z)),
+}
+#: The seven activation names, one per code.
+ACTIVATIONS = tuple(_ACTIVATIONS)
+_ACTIVATION_NAME = {ACTIVATION_CODES[name]: name for name in ACTIVATIONS}
+
+
+def code_param(name):
+    """Kernel arguments for activation ``name``: its code and a non-default parameter.
+
+    The parameter (sigmoid shape 1.7, leaky-ReLU slope 0.1, 0.5 for the others,
+    which ignore it) is a Python float, so every call shares one specialisation.
+    """
+    return ACTIVATION_CODES[name], {"sigmoid": 1.7, "leaky_relu": 0.1}.get(name, 0.5)
+
+
+@_underflow_ok
+def activation(Z, code, param):
+    """Twin of ``activation_forward``.
+
+    Parameters
+    ----------
+    Z : ndarray, shape (n, m)
+    code : int, activation code
+    param : float, sigmoid shape or leaky-ReLU slope
+
+    Returns
+    -------
+    A : ndarray, shape (n, m), ``f(Z)``
+    """
+    return _ACTIVATIONS[_ACTIVATION_NAME[code]][0](Z, float(param))
+
+
+@_underflow_ok
+def activation_derivative(Z, code, param):
+    """Twin of ``activation_derivative``, but computed from ``Z``, not ``A = f(Z)``.
+
+    Parameters
+    ----------
+    Z : ndarray, shape (n, m), pre-activation
+    code, param : see :func:`activation`
+
+    Returns
+    -------
+    dA_dZ : ndarray, shape (n, m), ``f'(Z)``
+    """
+    return _ACTIVATIONS[_ACTIVATION_NAME[code]][1](Z, float(param))
+
+
+def activation_backward(delta, Z, code, param):
+    """Twin of ``activation_backward_inplace``.
+
+    Parameters
+    ----------
+    delta, Z : ndarray, shape (n, m)
+    code, param : see :func:`activation`
+
+    Returns
+    -------
+    ndarray, shape (n, m), ``delta * f'(Z)``
+    """
+    return delta * activation_derivative(Z, code, param)
+
+
+def bias_activation(Z, b, code, param):
+    """Twin of ``bias_activation_forward_inplace``.
+
+    Parameters
+    ----------
+    Z : ndarray, shape (n, m)
+    b : ndarray, shape (m,)
+    code, param : see :func:`activation`
+
+    Returns
+    -------
+    ndarray, shape (n, m), ``f(Z + b)``
+    """
+    return activation(Z + b, code, param)
+
+
+# ---------------------------------------------------------------------- dense
+
+def dense_forward(A, W, b, code, param):
+    """Twin of ``dense_forward``.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n, n_in)
+    W : ndarray, shape (n_in, n_out)
+    b : ndarray, shape (n_out,)
+    code, param : see :func:`activation`
+
+    Returns
+    -------
+    ndarray, shape (n, n_out), ``f(A @ W + b)``
+    """
+    return activation(A @ W + b, code, param)
+
+
+def column_sum(delta):
+    """Twin of ``column_sum``: columns summed in row order, as the kernel promises.
+
+    Parameters
+    ----------
+    delta : ndarray, shape (n, m)
+
+    Returns
+    -------
+    ndarray, shape (m,)
+    """
+    out = np.zeros(delta.shape[1], delta.dtype)
+    for row in delta:
+        out += row
+    return out
+
+
+def dense_backward(A_prev, W, delta, Z_prev, prev_code, prev_param, propagate):
+    """Twin of ``dense_backward``; takes ``Z_prev`` too, since ``f'`` is taken from it.
+
+    Parameters
+    ----------
+    A_prev : ndarray, shape (n, n_in), ``f(Z_prev)``
+    W : ndarray, shape (n_in, n_out)
+    delta : ndarray, shape (n, n_out), dLoss/dZ of this layer
+    Z_prev : ndarray, shape (n, n_in), pre-activation of the previous layer
+    prev_code, prev_param : activation of the previous layer
+    propagate : bool
+
+    Returns
+    -------
+    dW : ndarray, shape (n_in, n_out)
+    db : ndarray, shape (n_out,)
+    delta_prev : ndarray, shape (n, n_in), or None if not ``propagate``
+    """
+    delta_prev = None
+    if propagate:
+        delta_prev = (delta @ W.T) * activation_derivative(Z_prev, prev_code, prev_param)
+    return A_prev.T @ delta, column_sum(delta), delta_prev
+
+
+# --------------------------------------------------------------------- losses
+
+#: The three loss names, one per code.
+LOSSES = ("squared_error", "binary_cross_entropy", "softmax_cross_entropy")
+_LOSS_NAME = {LOSS_CODES[name]: name for name in LOSSES}
+
+
+@_underflow_ok
+def loss_forward_backward(code, Z, Y, sample_weight):
+    """Twin of ``loss_forward_backward``.
+
+    Parameters
+    ----------
+    code : int, loss code
+    Z : ndarray, shape (n, k), logits
+    Y : ndarray, shape (n, k), targets (soft-label rows of softmax may not sum to 1)
+    sample_weight : ndarray, shape (n,), non-negative with a positive sum
+
+    Returns
+    -------
+    loss : scalar, ``sum_i w_i l_i / sum_i w_i``
+    out : ndarray, shape (n, k), output activation ``p``
+    delta : ndarray, shape (n, k), ``w_i (p_i s_i - y_i) / sum_i w_i``
+    sample_loss : ndarray, shape (n,), unweighted ``l_i``
+    """
+    name = _LOSS_NAME[code]
+    s = 1
+    if name == "squared_error":
+        out = Z.copy()
+        sample_loss = 0.5 * ((Z - Y) ** 2).sum(axis=1)
+    elif name == "binary_cross_entropy":
+        out = _sigmoid(Z)
+        sample_loss = (np.logaddexp(0, Z) - Y * Z).sum(axis=1)
+    else:
+        zmax = Z.max(axis=1, keepdims=True)
+        lse = zmax + np.log(np.exp(Z - zmax).sum(axis=1, keepdims=True))
+        out = np.exp(Z - lse)
+        sample_loss = (Y * (lse - Z)).sum(axis=1)
+        s = Y.sum(axis=1, keepdims=True)
+    w = sample_weight / sample_weight.sum()
+    return w @ sample_loss, out, w[:, None] * (out * s - Y), sample_loss
+
+
+# ----------------------------------------------------------------- optimizers
+
+def _gradient(params, grads, weight_decay, n_decay):
+    g = grads.copy()
+    g[:n_decay] += weight_decay * params[:n_decay]
+    return g
+
+
+def sgd_update(params, grads, lr, weight_decay, n_decay):
+    """Twin of ``sgd_update``.
+
+    Parameters
+    ----------
+    params, grads : ndarray, shape (P,)
+    lr, weight_decay : float
+    n_decay : int, L2 decay applies to ``params[:n_decay]`` only
+
+    Returns
+    -------
+    params : ndarray, shape (P,), updated
+    """
+    return params - lr * _gradient(params, grads, weight_decay, n_decay)
+
+
+def momentum_update(params, grads, velocity, lr, momentum, nesterov, weight_decay, n_decay):
+    """Twin of ``momentum_update`` (scikit-learn's ``SGDOptimizer``).
+
+    Parameters
+    ----------
+    params, grads, velocity : ndarray, shape (P,)
+    lr, momentum : float
+    nesterov : bool
+    weight_decay, n_decay : see :func:`sgd_update`
+
+    Returns
+    -------
+    params, velocity : ndarray, shape (P,), updated
+    """
+    g = _gradient(params, grads, weight_decay, n_decay)
+    velocity = momentum * velocity - lr * g
+    step = momentum * velocity - lr * g if nesterov else velocity
+    return params + step, velocity
+
+
+def adam_update(params, grads, m, v, lr, beta1, beta2, eps, t, weight_decay, n_decay):
+    """Twin of ``adam_update`` (scikit-learn's ``AdamOptimizer``), step ``t`` >= 1.
+
+    Parameters
+    ----------
+    params, grads, m, v : ndarray, shape (P,)
+    lr, beta1, beta2, eps : float
+    t : int
+    weight_decay, n_decay : see :func:`sgd_update`
+
+    Returns
+    -------
+    params, m, v : ndarray, shape (P,), updated
+    """
+    g = _gradient(params, grads, weight_decay, n_decay)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    lr_t = lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    return params - lr_t * m / (np.sqrt(v) + eps), m, v
+
+
+# ----------------------------------------------------------------------- data
+
+def count_nonfinite(X):
+    """Twin of ``count_nonfinite``: number of NaN or +-inf entries (int) of ``X`` (n, m)."""
+    return int(np.count_nonzero(~np.isfinite(X)))
+
+
+def gather_rows(X, indices):
+    """Twin of ``gather_rows``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, m)
+    indices : ndarray, shape (b,), int
+
+    Returns
+    -------
+    out : ndarray, shape (b, m), ``X[indices]``
+    n_nonfinite : int, NaN/inf count in ``out``
+    """
+    out = X[indices]
+    return out, count_nonfinite(out)

@@ -1,0 +1,88 @@
+"""Dense-layer kernels against their NumPy twins (``reference.py``)."""
+import numpy as np
+import pytest
+
+from fastnn.kernels import column_sum, dense_backward, dense_forward
+import reference as ref
+from reference import ACTIVATIONS as NAMES, DTYPES, code_param
+
+N, N_IN, N_OUT = 257, 67, 35  # 67 and 35 columns: the 16-column blocks end part-full
+F64 = np.float64
+
+
+def layer(rng, dtype, name):
+    """Z_prev (float64), then A_prev = f(Z_prev), W, b, delta in ``dtype``."""
+    code, p = code_param(name)
+    Z_prev = 2 * rng.standard_normal((N, N_IN))
+    A_prev = ref.activation(Z_prev, code, p).astype(dtype)
+    W = (rng.standard_normal((N_IN, N_OUT)) / np.sqrt(N_IN)).astype(dtype)
+    b = rng.standard_normal(N_OUT).astype(dtype)
+    delta = rng.standard_normal((N, N_OUT)).astype(dtype)
+    return Z_prev, A_prev, W, b, delta
+
+
+def backward(kernel, A_prev, W, delta, code, p, propagate, fill=np.nan):
+    dW = np.full(W.shape, fill, W.dtype)
+    db = np.full(W.shape[1], fill, W.dtype)
+    delta_prev = np.full(A_prev.shape, fill, W.dtype)
+    kernel(A_prev, W, delta, dW, db, delta_prev, code, p, propagate)
+    return dW, db, delta_prev
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_matches_twin(name, dtype, rng):
+    code, p = code_param(name)
+    _, A, W, b, _ = layer(rng, dtype, "identity")
+    out = np.empty((N, N_OUT), dtype)
+    dense_forward(A, W, b, code, p, out)
+    ref.assert_close(out, ref.dense_forward(A.astype(F64), W.astype(F64), b.astype(F64), code, p),
+                     dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_matches_twin(name, dtype, rng):
+    code, p = code_param(name)
+    Z_prev, A_prev, W, _, delta = layer(rng, dtype, name)
+    got = backward(dense_backward, A_prev, W, delta, code, p, True)
+    expected = ref.dense_backward(A_prev.astype(F64), W.astype(F64), delta.astype(F64), Z_prev,
+                                  code, p, True)
+    for g, e in zip(got, expected):
+        ref.assert_close(g, e, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_without_propagate_leaves_delta_prev(dtype, rng):
+    code, p = code_param("tanh")
+    _, A_prev, W, _, delta = layer(rng, dtype, "tanh")
+    dW, db, delta_prev = backward(dense_backward, A_prev, W, delta, code, p, False, fill=7.0)
+    assert (delta_prev == 7.0).all()
+    ref.assert_close(dW, A_prev.astype(F64).T @ delta.astype(F64), dtype)
+    ref.assert_close(db, delta.astype(F64).sum(axis=0), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(N, N_IN), (N, 32), (1, 3)])
+def test_column_sum_is_the_row_order_sum(shape, dtype, rng):
+    delta = rng.standard_normal(shape).astype(dtype)
+    out = np.full(shape[1], np.nan, dtype)
+    column_sum(delta, out)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, ref.column_sum(delta))  # bit-identical, as documented
+    ref.assert_close(out, delta.astype(F64).sum(axis=0), dtype)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parallel_equals_serial(name, rng):
+    code, p = code_param(name)
+    _, A_prev, W, b, delta = layer(rng, F64, name)
+    results = []
+    for variant in ("parallel", "serial"):
+        out, sums = np.empty((N, N_OUT)), np.empty(N_OUT)
+        getattr(dense_forward, variant)(A_prev, W, b, code, p, out)
+        getattr(column_sum, variant)(delta, sums)
+        grads = backward(getattr(dense_backward, variant), A_prev, W, delta, code, p, True)
+        results.append((out, sums, *grads))
+    for x_parallel, x_serial in zip(*results):
+        np.testing.assert_array_equal(x_parallel, x_serial)
