@@ -7,20 +7,45 @@ and a ``serial`` variant of the same code.  The API picks one per call (see
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import types
+from pathlib import Path
+
+import numba
 
 from numba import config as numba_config
 from numba import njit
 
-# Fast-math minus ``nnan``/``ninf``: reassociation and FMA contraction let LLVM
-# vectorise reductions, while NaN/inf keep their meaning so that a diverging
-# loss is still detected.  ``afn`` (approximate exp/log) is left out on purpose:
-# kernels are checked against NumPy twins to tight tolerances.
-FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
+# A fast-math subset: reciprocal division and ignoring the sign of zero.
+# Left out on purpose: ``nnan``/``ninf`` (NaN/inf must keep their meaning so
+# that a diverging loss is detected), ``afn`` (approximate exp/log; kernels are
+# checked against NumPy twins to tight tolerances), and ``reassoc`` and
+# ``contract``: with either, LLVM fused or reordered ``b1 * m + (1 - b1) * g``
+# differently in the parallel and the serial variant of adam_update, so
+# results changed with the thread count.
+FASTMATH = frozenset({"nsz", "arcp"})
 
 _cache_enabled = True
+
+
+def _source_tag() -> str:
+    """Hash of every kernel source file, the compile flags and Numba's version.
+
+    Numba's cache checks only the timestamp of the file that defines a
+    function: it does not notice a change of flags here, nor of a helper in
+    another file that the function inlines.  Every compiled function's name
+    carries this tag, so any such change starts a fresh cache entry.
+    """
+    digest = hashlib.sha1(numba.__version__.encode())
+    digest.update(repr(sorted(FASTMATH)).encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+_TAG = _source_tag()
 
 
 def _fallback_cache_dir() -> str:
@@ -52,13 +77,15 @@ def _compile(func, parallel: bool):
     return njit(cache=False, **options)(func)
 
 
-def _renamed_copy(func, suffix: str):
-    """A copy of ``func`` with its own qualified name.
+def _renamed_copy(func, variant: str):
+    """A copy of ``func`` named ``<qualname>_<variant>_<source tag>``.
 
     Numba's cache index is named after ``__qualname__`` and does not record the
     ``parallel`` flag, so the serial and parallel variants must not share a
-    name or one would load the other's machine code from the cache.
+    name or one would load the other's machine code from the cache; the tag
+    invalidates the cache when any kernel source or flag changes.
     """
+    suffix = f"_{variant}_{_TAG}"
     clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix,
                                func.__defaults__, func.__closure__)
     clone.__qualname__ = func.__qualname__ + suffix
@@ -76,8 +103,8 @@ class Kernel:
     """
 
     def __init__(self, func):
-        self.parallel = _compile(func, parallel=True)
-        self.serial = _compile(_renamed_copy(func, "_serial"), parallel=False)
+        self.parallel = _compile(_renamed_copy(func, "parallel"), parallel=True)
+        self.serial = _compile(_renamed_copy(func, "serial"), parallel=False)
         self.__doc__ = func.__doc__
         self.__name__ = func.__name__
         self.__wrapped__ = func
@@ -96,4 +123,4 @@ def kernel(func) -> Kernel:
 
 def helper(func):
     """Decorator for serial device-level helpers called from kernels."""
-    return _compile(func, parallel=False)
+    return _compile(_renamed_copy(func, "helper"), parallel=False)

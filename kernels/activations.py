@@ -45,8 +45,12 @@ ACTIVATION_CODES = {
 
 @helper
 def activate(z, code, param):
-    """f(z) for one scalar, numerically stable for |z| up to 1e4 in either dtype."""
-    zero = z - z
+    """f(z) for one scalar, numerically stable for |z| up to 1e4 in either dtype.
+
+    ``param`` must already have z's dtype; the constants are derived from it
+    (not from z, which may be infinite).
+    """
+    zero = param - param
     one = zero + 1
     if code == IDENTITY:
         return z
@@ -72,8 +76,8 @@ def activate(z, code, param):
 
 @helper
 def derivative_from_output(a, code, param):
-    """f'(z) for one scalar, given the activation's output ``a = f(z)``."""
-    zero = a - a
+    """f'(z) for one scalar, given the activation's output ``a = f(z)`` (``param`` as in activate)."""
+    zero = param - param
     one = zero + 1
     if code == IDENTITY:
         return one

@@ -64,8 +64,9 @@ def loss_forward_backward(code, Z, Y, sample_weight, out, delta, sample_loss):
 
     Returns
     -------
-    loss : scalar of Z's dtype
-        Weighted mean loss; NaN or inf if the logits are.
+    loss : float
+        Weighted mean loss, accumulated in Z's dtype; NaN or inf if the
+        logits are.
     """
     n, k = Z.shape
     zero = Z.dtype.type(0)

@@ -115,3 +115,18 @@ def test_derivative_matches_finite_differences(name, rng):
     activation_derivative(ref.activation(Z, code, p), code, p, D)
     np.testing.assert_allclose(D, fd, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(ref.activation_derivative(Z, code, p), fd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_infinite_inputs_give_the_limits_not_nan(dtype):
+    Z = np.array([[-np.inf, np.inf]], dtype)
+    expected = {"identity": [-np.inf, np.inf], "step": [0, 1], "sigmoid": [0, 1], "tanh": [-1, 1],
+                "relu": [0, np.inf], "softplus": [0, np.inf]}
+    for name, limits in expected.items():
+        code, p = code_param(name)
+        A = np.empty_like(Z)
+        activation_forward(Z, code, p, A)
+        np.testing.assert_array_equal(A[0], limits, err_msg=name)
+    D = np.empty_like(Z)
+    activation_derivative(Z, ACTIVATION_CODES["identity"], 0.0, D)
+    np.testing.assert_array_equal(D[0], [1, 1])

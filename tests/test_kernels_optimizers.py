@@ -61,13 +61,7 @@ def test_steps_match_twin(kind, dtype, variant, rng):
         ref.assert_close(g, e, dtype)
 
 
-# Known kernel bug: with the ``reassoc`` fast-math flag LLVM rewrites
-# ``b1 * m + (1 - b1) * g`` differently in the two variants, so Adam's moments
-# (hence its parameters) differ in the last bit between parallel and serial.
-ADAM_XFAIL = pytest.mark.xfail(strict=True, reason="adam_update: parallel and serial differ by ulps")
-
-
-@pytest.mark.parametrize("kind", KINDS[:3] + [pytest.param("adam", marks=ADAM_XFAIL)])
+@pytest.mark.parametrize("kind", KINDS)
 def test_parallel_equals_serial(kind, rng):
     params, grads = problem(rng)
     parallel = run_kernel(kind, params, grads, variant="parallel")

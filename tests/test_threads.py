@@ -23,12 +23,13 @@ def _data(dtype=np.float64):
     return X, Y
 
 
-def train_once(seed: int = 0, dtype=np.float64):
+def train_once(seed: int = 0, dtype=np.float64, optimizer="sgd"):
     """Train a small network and return its final parameters and threading info."""
     X, Y = _data(dtype)
     net = fastnn.Network([20, 32, 16, 4], ["relu", "tanh"], dtype=dtype, random_state=seed)
-    fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.05, momentum=0.9), epochs=3,
-                 batch_size=50, random_state=seed)
+    opt = (fastnn.SGD(net, lr=0.05, momentum=0.9) if optimizer == "sgd"
+           else fastnn.Adam(net, lr=0.01))
+    fastnn.train(net, X, Y, optimizer=opt, epochs=3, batch_size=50, random_state=seed)
     return net.params.copy(), fastnn.threading_info()
 
 
@@ -44,11 +45,14 @@ def reference():
     return train_once()[0]
 
 
-def test_parallel_equals_serial(all_threads, reference):
-    fastnn.set_num_threads(1)
-    serial = train_once()[0]
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_parallel_equals_serial(all_threads, optimizer):
+    results = []
+    for n_threads in (all_threads, 1):
+        fastnn.set_num_threads(n_threads)
+        results.append(train_once(optimizer=optimizer)[0])
     fastnn.set_num_threads(all_threads)
-    np.testing.assert_array_equal(serial, reference)
+    np.testing.assert_array_equal(results[0], results[1])
 
 
 def test_set_num_threads_limits_blas_too(all_threads):
