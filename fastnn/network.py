@@ -164,6 +164,10 @@ class Network:
         """
         X = check.check_features(X, self.layer_sizes[0], self.dtype)
         check.check_finite(X)
+        return self._forward(X)
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`forward` of an already validated C-contiguous ``X``."""
         out = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
         for start in range(0, X.shape[0], _FORWARD_BLOCK):
             block = X[start:start + _FORWARD_BLOCK]
@@ -244,11 +248,21 @@ class Network:
             check.check_finite(X)
         return self._batch_loss_and_gradient(X, Y, weights, indices), self.grads
 
-    def _batch_loss_and_gradient(self, X, Y, weights, indices) -> float:
+    def loss(self, X, y, sample_weight=None) -> float:
+        """Mean loss over ``X`` (no gradient); arguments as :meth:`loss_and_gradient`."""
+        X = check.check_features(X, self.layer_sizes[0], self.dtype)
+        Y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype,
+                                probabilities=self.loss_code != SQUARED_ERROR)
+        weights = check.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        check.check_finite(X)
+        return self._batch_loss_and_gradient(X, Y, weights, None, gradient=False)
+
+    def _batch_loss_and_gradient(self, X, Y, weights, indices, gradient: bool = True) -> float:
         """Loss and gradient (into :attr:`grads`) of the rows ``indices`` (None: all).
 
         ``X``, ``Y`` and ``weights`` (or None) are already validated; the
         gathered rows of ``X`` are still checked for NaN/inf, at no extra pass.
+        With ``gradient=False`` only the loss is computed.
         """
         n = X.shape[0] if indices is None else indices.shape[0]
         ws = self._workspace_for(n)
@@ -268,15 +282,17 @@ class Network:
                 _config.run(kernels.gather_rows, weights.reshape(-1, 1), indices, sw.reshape(-1, 1))
         if not sw.sum() > 0:
             raise ValueError("sample_weight must have a positive sum over the batch")
-        return self._loss_and_gradient(inputs, targets, sw, ws)
+        return self._loss_and_gradient(inputs, targets, sw, ws, gradient)
 
-    def _loss_and_gradient(self, inputs, targets, sw, ws: _Workspace) -> float:
+    def _loss_and_gradient(self, inputs, targets, sw, ws: _Workspace, gradient: bool) -> float:
         """Trusted core of :meth:`loss_and_gradient`: inputs already validated."""
         n = inputs.shape[0]
         activations = self._forward_into(inputs, ws, apply_output=False)
         deltas = [buffer[:n] for buffer in ws.deltas]
         loss = _config.run(kernels.loss_forward_backward, self.loss_code, activations[-1], targets,
                            sw, activations[-1], deltas[-1], ws.sample_loss[:n])
+        if not gradient:
+            return float(loss)
         for layer in range(len(self.coefs) - 1, -1, -1):
             below = activations[layer - 1] if layer > 0 else inputs
             code = self._codes[layer - 1] if layer > 0 else IDENTITY
@@ -286,6 +302,21 @@ class Network:
                         self.coef_grads[layer], self.intercept_grads[layer], delta_below,
                         code, param, layer > 0)
         return float(loss)
+
+    def __getstate__(self) -> dict:
+        # Pickle the flat buffers only: per-layer views would come back as
+        # independent copies, and the workspace is scratch memory.
+        state = self.__dict__.copy()
+        for derived in ("coefs", "intercepts", "coef_grads", "intercept_grads", "_workspace"):
+            state.pop(derived)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        shapes = list(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+        self.coefs, self.intercepts = _layer_views(self.params, shapes)
+        self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
+        self._workspace = None
 
     def __repr__(self) -> str:
         return (f"Network(layer_sizes={self.layer_sizes}, activations={self.activations}, "

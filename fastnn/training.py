@@ -22,6 +22,54 @@ class TrainingDiverged(ArithmeticError):
     """The loss became NaN or infinite; the weights were restored to the last good epoch."""
 
 
+def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None,
+              order: np.ndarray | None, batch_size: int, optimizer, alpha: float = 0.0) -> float:
+    """One pass of mini-batch gradient descent over validated data.
+
+    Parameters
+    ----------
+    network : Network
+    X, Y, weights : validated arrays (see :meth:`Network.loss_and_gradient`);
+        ``weights`` may be None.
+    order : int64 array of row indices, or None
+        Visiting order (a shuffle of the row indices; rows are gathered in a
+        kernel).  None visits the rows in sequence through zero-copy slices.
+    batch_size : int
+    optimizer : SGD or Adam bound to ``network``
+    alpha : float, default=0.0
+        L2 penalty as in scikit-learn: each batch adds
+        ``alpha / 2 * ||W||^2 / s`` to its loss and ``alpha * W / s`` to the
+        weights' gradient, ``s`` the batch's size or total sample weight.
+
+    Returns
+    -------
+    float
+        Sum over batches of batch loss times batch size; NaN or inf as soon as
+        a batch loss is (the epoch stops there, before that batch's update).
+    """
+    n = X.shape[0] if order is None else order.shape[0]
+    total = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        if order is None:
+            batch_weights = None if weights is None else weights[start:stop]
+            loss = network._batch_loss_and_gradient(X[start:stop], Y[start:stop],
+                                                    batch_weights, None)
+        else:
+            batch_weights = None if weights is None else weights[order[start:stop]]
+            loss = network._batch_loss_and_gradient(X, Y, weights, order[start:stop])
+        if alpha:
+            scale = stop - start if batch_weights is None else float(batch_weights.sum())
+            w = network.params[:network.n_weights]
+            loss += 0.5 * alpha * float(np.dot(w, w)) / scale
+            optimizer.weight_decay = alpha / scale
+        if not np.isfinite(loss):
+            return loss
+        optimizer.step()
+        total += loss * (stop - start)
+    return total
+
+
 def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
           batch_size: int | str = 200, shuffle: bool = True, random_state=None,
           sample_weight=None, callback: Callable[[int, float], bool | None] | None = None
@@ -80,22 +128,14 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     for epoch in range(epochs):
         if shuffle:
             rng.shuffle(order)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            batch = order[start:start + batch_size]
-            loss = network._batch_loss_and_gradient(X, Y, weights, batch)
-            if not np.isfinite(loss):
-                network.params[...] = last_good
-                raise TrainingDiverged(
-                    f"the loss became {loss} in epoch {epoch + 1}; the weights were restored to "
-                    f"the end of epoch {epoch}. Lower the learning rate.")
-            optimizer.step()
-            total += loss * batch.shape[0]
-        if not np.isfinite(network.params).all():  # the epoch's last step overflowed
+        total = run_epoch(network, X, Y, weights, order if shuffle else None, batch_size,
+                          optimizer)
+        # The params check catches an overflow in the epoch's last update.
+        if not (np.isfinite(total) and np.isfinite(network.params).all()):
             network.params[...] = last_good
             raise TrainingDiverged(
-                f"the weights became NaN or infinite in epoch {epoch + 1}; they were restored to "
-                f"the end of epoch {epoch}. Lower the learning rate.")
+                f"the loss or the weights became NaN or infinite in epoch {epoch + 1}; the "
+                f"weights were restored to the end of epoch {epoch}. Lower the learning rate.")
         history.append(total / n)
         last_good[...] = network.params
         if callback is not None and callback(epoch, history[-1]):

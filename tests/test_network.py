@@ -218,3 +218,16 @@ def test_callback_stops_training(rng):
     net = fastnn.Network([4, 2], dtype=np.float64, random_state=0)
     history = fastnn.train(net, X, Y, epochs=100, callback=lambda epoch, loss: epoch == 2)
     assert len(history) == 3
+
+
+def test_loss_without_gradient_and_pickle_round_trip(rng):
+    import pickle
+    X, Y, w = _problem(rng, 4, 3, "softmax", n=20)
+    net = fastnn.Network([4, 6, 3], "tanh", dtype=np.float64, random_state=0)
+    loss, _ = net.loss_and_gradient(X, Y, w)
+    assert net.loss(X, Y, w) == loss
+    clone = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(clone.forward(X), net.forward(X))
+    clone.params[0] += 1.0  # views are rebuilt on the clone's own flat buffer
+    assert clone.coefs[0][0, 0] == net.coefs[0][0, 0] + 1.0
+    assert clone.loss_and_gradient(X, Y, w)[1] is clone.grads
