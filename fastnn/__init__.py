@@ -1,10 +1,13 @@
 """fastnn: train neural networks fast on the CPU with Numba-compiled kernels."""
 from ._config import get_num_threads, set_num_threads, threading_info  # first: sets thread policy
+from ._mlp_fit import DivergenceWarning
+from .mlp import MLPClassifier, MLPRegressor
 from .network import Network
 from .optimizers import SGD, Adam
 from .training import TrainingDiverged, train
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "SGD", "Adam", "train", "TrainingDiverged", "set_num_threads",
-           "get_num_threads", "threading_info", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "DivergenceWarning", "Network", "SGD", "Adam",
+           "train", "TrainingDiverged", "set_num_threads", "get_num_threads", "threading_info",
+           "__version__"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numbers
 import os
 import threading
+from contextlib import contextmanager
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -71,6 +72,23 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"n_threads must be between 1 and {_MAX_THREADS}, got {n}")
     _n_threads = n
     threadpool_limits(limits=n, user_api="blas")
+
+
+@contextmanager
+def using_threads(n: int | None):
+    """Context manager: :func:`set_num_threads` ``n`` inside, the previous count after.
+
+    ``None`` leaves the thread count alone.
+    """
+    if n is None:
+        yield
+        return
+    previous = _n_threads
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
 
 
 def get_num_threads() -> int:

@@ -23,7 +23,8 @@ class TrainingDiverged(ArithmeticError):
 
 
 def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None,
-              order: np.ndarray | None, batch_size: int, optimizer, alpha: float = 0.0) -> float:
+              order: np.ndarray | None, batch_size: int, optimizer, alpha: float = 0.0,
+              loss_scale: float = 1.0) -> float:
     """One pass of mini-batch gradient descent over validated data.
 
     Parameters
@@ -40,6 +41,9 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
         L2 penalty as in scikit-learn: each batch adds
         ``alpha / 2 * ||W||^2 / s`` to its loss and ``alpha * W / s`` to the
         weights' gradient, ``s`` the batch's size or total sample weight.
+    loss_scale : float, default=1.0
+        Factor on the reported data loss (not on the gradient): scikit-learn
+        reports the squared error averaged over outputs.
 
     Returns
     -------
@@ -58,6 +62,7 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
         else:
             batch_weights = None if weights is None else weights[order[start:stop]]
             loss = network._batch_loss_and_gradient(X, Y, weights, order[start:stop])
+        loss *= loss_scale
         if alpha:
             scale = stop - start if batch_weights is None else float(batch_weights.sum())
             w = network.params[:network.n_weights]

@@ -1,0 +1,266 @@
+"""Training loops of the MLP estimators, step for step as scikit-learn's.
+
+Same random draws in the same order (initial weights, validation split,
+shuffles), same per-batch L2 term, same learning-rate schedules and stopping
+rules, so that a seeded fastnn estimator follows scikit-learn's trajectory.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import shuffle as sklearn_shuffle
+
+from .network import Network
+from .optimizers import SGD, Adam
+from .training import run_epoch
+
+
+class DivergenceWarning(UserWarning):
+    """Training stopped because the loss became NaN or infinite."""
+
+
+def initialize_network(est, layer_units: list[int], activations: list[str], dtype) -> None:
+    """Create ``est._network`` with scikit-learn's initial weights and reset the history."""
+    if not is_classifier(est):
+        output = "identity"
+    elif est._label_binarizer.y_type_ == "multiclass":
+        output = "softmax"
+    else:
+        output = "sigmoid"
+    network = Network(layer_units, activations, output, dtype=dtype, random_state=0,
+                      sigmoid_a=est.sigmoid_a, leaky_slope=est.leaky_slope)
+    # scikit-learn: uniform in +-sqrt(factor / (fan_in + fan_out)) for weights and
+    # biases, layer by layer, factor 2 for logistic units and 6 otherwise.
+    for i, (W, b) in enumerate(zip(network.coefs, network.intercepts)):
+        unit = activations[min(i, len(activations) - 1)] if activations else est.activation
+        factor = 2.0 if unit in ("sigmoid", "logistic") else 6.0
+        bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
+        W[...] = est._random_state.uniform(-bound, bound, W.shape)
+        b[...] = est._random_state.uniform(-bound, bound, b.shape)
+    est._network = network
+    est.coefs_, est.intercepts_ = network.coefs, network.intercepts
+    est.n_iter_ = 0
+    est.t_ = 0
+    est.n_outputs_ = layer_units[-1]
+    est.n_layers_ = len(layer_units)
+    est.out_activation_ = est._output_names[output]
+    est.loss_curve_ = []
+    est.gradient_norms_ = []
+    est._no_improvement_count = 0
+    est._best_params = network.params.copy()
+    if est.early_stopping:
+        est.validation_scores_ = []
+        est.validation_loss_curve_ = []
+        est.best_validation_score_ = -np.inf
+        est.best_loss_ = None
+    else:
+        est.validation_scores_ = None
+        est.validation_loss_curve_ = None
+        est.best_validation_score_ = None
+        est.best_loss_ = np.inf
+    for stale in ("_optimizer", "loss_"):
+        est.__dict__.pop(stale, None)
+
+
+def _loss_scale(est) -> float:
+    # scikit-learn reports the squared error averaged over outputs (its
+    # gradient is not: we keep both conventions for identical trajectories).
+    return 1.0 / est.n_outputs_ if not is_classifier(est) else 1.0
+
+
+def fit_lbfgs(est, X, Y, sample_weight) -> None:
+    """Full-batch L-BFGS-B through scipy.optimize, on the flat parameter vector."""
+    network = est._network
+    total_weight = X.shape[0] if sample_weight is None else float(sample_weight.sum())
+    scale = _loss_scale(est)
+
+    def loss_and_gradient(theta):
+        network.params[...] = theta
+        loss = network._batch_loss_and_gradient(X, Y, sample_weight, None) * scale
+        weights = network.params[:network.n_weights]
+        loss += 0.5 * est.alpha * float(np.dot(weights, weights)) / total_weight
+        grad = network.grads.astype(np.float64)
+        grad[:network.n_weights] += est.alpha * weights / total_weight
+        return loss, grad
+
+    result = scipy.optimize.minimize(
+        loss_and_gradient, network.params.astype(np.float64), method="L-BFGS-B", jac=True,
+        options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol})
+    if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
+        raise ValueError("L-BFGS produced a non-finite loss or weights; scale the input data")
+    if result.status != 0:
+        warnings.warn(f"lbfgs failed to converge after {result.nit} iterations "
+                      f"({result.message}); increase max_iter or scale the data",
+                      ConvergenceWarning)
+    est.n_iter_ = result.nit
+    est.loss_ = float(result.fun)
+    network.params[...] = result.x
+
+
+def _make_optimizer(est):
+    if est.solver == "sgd":
+        return SGD(est._network, lr=est.learning_rate_init, momentum=est.momentum,
+                   nesterov=est.nesterovs_momentum)
+    return Adam(est._network, lr=est.learning_rate_init, beta1=est.beta_1, beta2=est.beta_2,
+                eps=est.epsilon)
+
+
+def _split_validation(est, y_raw, n_samples):
+    """scikit-learn's validation split, as row indices (the data are not copied)."""
+    stratify = y_raw if is_classifier(est) and est.n_outputs_ == 1 else None
+    train, val = train_test_split(np.arange(n_samples), random_state=est._random_state,
+                                  test_size=est.validation_fraction, stratify=stratify)
+    if val.shape[0] < 2:
+        raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                         "or the size of your dataset.")
+    return train.astype(np.int64), val.astype(np.int64)
+
+
+def _batch_size(est, n_samples: int) -> int:
+    if est.batch_size == "auto":
+        return min(200, n_samples)
+    if est.batch_size == "full":
+        return n_samples
+    if est.batch_size > n_samples:
+        warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                      "It is going to be clipped")
+    return int(np.clip(est.batch_size, 1, n_samples))
+
+
+def _progress(est):
+    if not est.verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=est.max_iter, desc=type(est).__name__, unit="epoch", leave=False)
+
+
+def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
+    """Epochs of mini-batch SGD or Adam with scikit-learn's schedules and stopping."""
+    network = est._network
+    if not incremental or not hasattr(est, "_optimizer"):
+        est._optimizer = _make_optimizer(est)
+    optimizer = est._optimizer
+    if est.early_stopping and incremental:
+        raise ValueError("partial_fit does not support early_stopping=True")
+    if est.early_stopping:
+        train_rows, val_rows = _split_validation(est, y_raw, X.shape[0])
+        X_val, Y_val = X[val_rows], Y[val_rows]
+        y_val = np.asarray(y_raw)[val_rows]
+        sw_val = None if sample_weight is None else sample_weight[val_rows]
+    else:
+        train_rows = None
+    n_train = X.shape[0] if train_rows is None else train_rows.shape[0]
+    batch_size = _batch_size(est, n_train)
+    sample_idx = np.arange(n_train, dtype=np.int64)
+    callbacks = ([] if est.callbacks is None else
+                 [est.callbacks] if callable(est.callbacks) else list(est.callbacks))
+    scale = _loss_scale(est)
+    bar = _progress(est)
+    last_good = network.params.copy()
+    try:
+        for _ in range(est.max_iter):
+            started = time.perf_counter()
+            if est.shuffle:
+                sample_idx = sklearn_shuffle(sample_idx, random_state=est._random_state)
+                order = sample_idx if train_rows is None else train_rows[sample_idx]
+            else:
+                order = train_rows  # None: consecutive zero-copy slices
+            total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
+                              alpha=est.alpha, loss_scale=scale)
+            if not (np.isfinite(total) and np.isfinite(network.params).all()):
+                network.params[...] = last_good
+                warnings.warn(
+                    f"Training diverged in epoch {est.n_iter_ + 1}: the loss became NaN or "
+                    f"infinite. Stopped with the weights of epoch {est.n_iter_}; lower "
+                    f"learning_rate_init (now {est.learning_rate_init}).", DivergenceWarning)
+                break
+            last_good[...] = network.params
+            est.n_iter_ += 1
+            est.loss_ = total / n_train
+            est.t_ += n_train
+            est.loss_curve_.append(est.loss_)
+            est.gradient_norms_.append([float(np.linalg.norm(g)) for g in network.coef_grads])
+            metrics = {"epoch": est.n_iter_, "loss": est.loss_, "validation_loss": None,
+                       "validation_score": None, "learning_rate": optimizer.lr,
+                       "gradient_norms": est.gradient_norms_[-1]}
+            if est.early_stopping:
+                metrics["validation_loss"] = network._batch_loss_and_gradient(
+                    X_val, Y_val, sw_val, None, gradient=False) * scale
+                metrics["validation_score"] = est._validation_score(X_val, y_val, sw_val)
+                est.validation_loss_curve_.append(metrics["validation_loss"])
+            _update_no_improvement_count(est, metrics["validation_score"])
+            if est.solver == "sgd" and est.learning_rate == "invscaling":
+                optimizer.lr = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+            metrics["seconds"] = time.perf_counter() - started
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{est.loss_:.5f}")
+            elif est.verbose:
+                print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+            stop = any(bool(callback(est, metrics)) for callback in callbacks)
+            if est._no_improvement_count > est.n_iter_no_change:
+                if _trigger_stopping(est, optimizer):
+                    break
+                est._no_improvement_count = 0
+            if stop or incremental:
+                break
+            if est.n_iter_ == est.max_iter:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) "
+                              f"reached and the optimization hasn't converged yet.",
+                              ConvergenceWarning)
+    except KeyboardInterrupt:
+        network.params[...] = last_good
+        warnings.warn(f"Training interrupted by user; the model keeps the weights of epoch "
+                      f"{est.n_iter_}.")
+    finally:
+        if bar is not None:
+            bar.close()
+    if est.early_stopping and est.validation_scores_:
+        network.params[...] = est._best_params
+
+
+def _update_no_improvement_count(est, validation_score) -> None:
+    if est.early_stopping:
+        est.validation_scores_.append(validation_score)
+        if validation_score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if validation_score > est.best_validation_score_:
+            est.best_validation_score_ = validation_score
+            est._best_params = est._network.params.copy()
+    else:
+        if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if est.loss_curve_[-1] < est.best_loss_:
+            est.best_loss_ = est.loss_curve_[-1]
+
+
+def _trigger_stopping(est, optimizer) -> bool:
+    """scikit-learn's rule: stop, or with the adaptive schedule divide the rate by 5."""
+    what = "Validation score" if est.early_stopping else "Training loss"
+    message = (f"{what} did not improve more than tol={est.tol:f} for "
+               f"{est.n_iter_no_change} consecutive epochs.")
+    if est.solver != "sgd" or est.learning_rate != "adaptive":
+        if est.verbose:
+            print(message + " Stopping.")
+        return True
+    if optimizer.lr <= 1e-6:
+        if est.verbose:
+            print(message + " Learning rate too small. Stopping.")
+        return True
+    optimizer.lr /= 5.0
+    if est.verbose:
+        print(message + f" Setting learning rate to {optimizer.lr:f}")
+    return False

@@ -1,0 +1,77 @@
+"""Hyperparameter checks of the MLP estimators: clear errors before any work."""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+from sklearn.utils import check_scalar
+
+from ._config import threading_info
+from .kernels import ACTIVATION_CODES
+
+_SOLVERS = ("sgd", "adam", "lbfgs")
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+def check_hyperparameters(est) -> tuple[list[int], list[str]]:
+    """Validate every constructor parameter of an MLP estimator.
+
+    Returns
+    -------
+    hidden : list of int
+        Hidden layer sizes.
+    activations : list of str
+        One activation name per hidden layer.
+    """
+    sizes = est.hidden_layer_sizes
+    hidden = list(sizes) if isinstance(sizes, Iterable) and not isinstance(sizes, str) else [sizes]
+    for size in hidden:
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes!r}")
+    hidden = [int(size) for size in hidden]
+
+    names = [est.activation] * len(hidden) if isinstance(est.activation, str) else list(est.activation)
+    if isinstance(est.activation, str) and est.activation not in ACTIVATION_CODES:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATION_CODES)}, "
+                         f"got {est.activation!r}")
+    if len(names) != len(hidden) or any(name not in ACTIVATION_CODES for name in names):
+        raise ValueError(f"activation must be one name or a list of {len(hidden)} names from "
+                         f"{sorted(ACTIVATION_CODES)}, got {est.activation!r}")
+    names = ["sigmoid" if name == "logistic" else name for name in names]
+
+    if est.solver not in _SOLVERS:
+        raise ValueError(f"solver must be one of {_SOLVERS}, got {est.solver!r}")
+    if est.learning_rate not in _SCHEDULES:
+        raise ValueError(f"learning_rate must be one of {_SCHEDULES}, got {est.learning_rate!r}")
+    if est.batch_size not in ("auto", "full"):
+        check_scalar(est.batch_size, "batch_size", numbers.Integral, min_val=1)
+    check_scalar(est.alpha, "alpha", numbers.Real, min_val=0.0)
+    check_scalar(est.learning_rate_init, "learning_rate_init", numbers.Real, min_val=0.0,
+                 include_boundaries="neither")
+    check_scalar(est.power_t, "power_t", numbers.Real, min_val=0.0)
+    check_scalar(est.max_iter, "max_iter", numbers.Integral, min_val=1)
+    check_scalar(est.tol, "tol", numbers.Real, min_val=0.0)
+    check_scalar(est.momentum, "momentum", numbers.Real, min_val=0.0, max_val=1.0)
+    check_scalar(est.validation_fraction, "validation_fraction", numbers.Real, min_val=0.0,
+                 max_val=1.0, include_boundaries="neither")
+    for name in ("beta_1", "beta_2"):
+        check_scalar(getattr(est, name), name, numbers.Real, min_val=0.0, max_val=1.0,
+                     include_boundaries="left")
+    check_scalar(est.epsilon, "epsilon", numbers.Real, min_val=0.0, include_boundaries="neither")
+    check_scalar(est.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
+    check_scalar(est.max_fun, "max_fun", numbers.Integral, min_val=1)
+    check_scalar(est.sigmoid_a, "sigmoid_a", numbers.Real)
+    check_scalar(est.leaky_slope, "leaky_slope", numbers.Real, min_val=0.0)
+    for name in ("alpha", "learning_rate_init", "power_t", "tol", "momentum",
+                 "validation_fraction", "beta_1", "beta_2", "epsilon", "sigmoid_a", "leaky_slope"):
+        if not np.isfinite(getattr(est, name)):
+            raise ValueError(f"{name} must be finite, got {getattr(est, name)}")
+    if est.n_threads is not None:
+        check_scalar(est.n_threads, "n_threads", numbers.Integral, min_val=1,
+                     max_val=threading_info()["max_threads"])
+    callbacks = est.callbacks
+    if callbacks is not None and not callable(callbacks) and not (
+            isinstance(callbacks, (list, tuple)) and all(callable(c) for c in callbacks)):
+        raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}")
+    return hidden, names

@@ -1,0 +1,437 @@
+"""scikit-learn compatible multi-layer perceptrons: MLPClassifier and MLPRegressor.
+
+Same parameters, defaults, attributes and training trajectory as
+``sklearn.neural_network``; the arithmetic runs in fastnn's kernels.  The
+hyperparameter checks are in ``_mlp_params.py``, the training loops in
+``_mlp_fit.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
+                                      unique_labels)
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
+                                      validate_data)
+
+from . import _config
+from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
+from ._mlp_params import check_hyperparameters
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared machinery; see :class:`MLPClassifier` for the parameters."""
+
+    _output_names = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 sigmoid_a=1.0, leaky_slope=0.01, callbacks=None, n_threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.sigmoid_a = sigmoid_a
+        self.leaky_slope = leaky_slope
+        self.callbacks = callbacks
+        self.n_threads = n_threads
+
+    # ----------------------------------------------------------------- fitting
+    def _fit(self, X, y, sample_weight, incremental: bool):
+        hidden, activations = check_hyperparameters(self)
+        first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
+                                                 ensure_non_negative=True)
+        sample_weight = self._combine_weights(y, sample_weight, incremental, X.dtype)
+        layer_units = [X.shape[1], *hidden, Y.shape[1]]
+        if not first_pass:
+            network = self._network
+            if network.layer_sizes != layer_units or network.activations != activations:
+                raise ValueError(
+                    f"the fitted network has layers {network.layer_sizes} and activations "
+                    f"{network.activations}, but the parameters and data ask for {layer_units} "
+                    f"and {activations}; refit without warm_start to change them")
+            X = np.ascontiguousarray(X, dtype=network.dtype)
+            Y = Y.astype(network.dtype, copy=False)
+            if sample_weight is not None:
+                sample_weight = sample_weight.astype(network.dtype, copy=False)
+        self._random_state = check_random_state(self.random_state)
+        with _config.using_threads(self.n_threads):
+            if first_pass:
+                initialize_network(self, layer_units, activations, X.dtype)
+            self._adopt_assigned_weights()
+            if self.solver == "lbfgs":
+                fit_lbfgs(self, X, Y, sample_weight)
+            else:
+                fit_stochastic(self, X, Y, y, sample_weight, incremental)
+        return self
+
+    def _combine_weights(self, y, sample_weight, incremental, dtype):
+        return sample_weight
+
+    def _adopt_assigned_weights(self) -> None:
+        """Copy ``coefs_``/``intercepts_`` into the network if the user assigned new lists.
+
+        This is the documented way to start from given weights: set both
+        attributes (lists of arrays of the network's shapes) on an estimator
+        with ``warm_start=True`` and call ``fit``.
+        """
+        network = self._network
+        for name, views in (("coefs_", network.coefs), ("intercepts_", network.intercepts)):
+            given = self.__dict__.get(name, views)
+            if given is views:
+                continue
+            if len(given) != len(views):
+                raise ValueError(f"{name} must hold {len(views)} arrays, got {len(given)}")
+            for i, (array, view) in enumerate(zip(given, views)):
+                array = np.asarray(array)
+                if array.shape != view.shape:
+                    raise ValueError(f"{name}[{i}] must have shape {view.shape}, got {array.shape}")
+                if not np.isfinite(array).all():
+                    raise ValueError(f"{name}[{i}] contains NaN or infinite values")
+            for array, view in zip(given, views):
+                view[...] = array
+            setattr(self, name, views)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and targets y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float32 input trains in float32, anything else in float64.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _check_stochastic(self) -> bool:
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers; "
+                                 f"{self.solver!r} is not stochastic")
+        return True
+
+    # --------------------------------------------------------------- predicting
+    def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = np.ascontiguousarray(X, dtype=self._network.dtype)
+        with _config.using_threads(self.n_threads):
+            return self._network._forward(X)
+
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        network = state.get("_network")
+        if network is not None:  # the layer lists are views of the network: rebuilt on load
+            for name, views in (("coefs_", network.coefs), ("intercepts_", network.intercepts)):
+                if state.get(name) is views:
+                    del state[name]
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        network = self.__dict__.get("_network")
+        if network is not None:
+            self.__dict__.setdefault("coefs_", network.coefs)
+            self.__dict__.setdefault("intercepts_", network.intercepts)
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier, a drop-in for scikit-learn's.
+
+    Trains on the log-loss (softmax cross-entropy for several classes,
+    binary cross-entropy for two classes and for multilabel targets).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Units of each hidden layer.  ``()`` gives no hidden layer (logistic
+        regression).
+    activation : str or list of str, default="relu"
+        "identity", "logistic" (alias "sigmoid"), "tanh", "relu",
+        "leaky_relu", "softplus" or "step"; a list gives one per hidden layer.
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+    alpha : float, default=1e-4
+        L2 penalty (weights only, not biases), scaled by the batch size.
+    batch_size : int, "auto" or "full", default="auto"
+        The gradient-descent variant: ``1`` is stochastic gradient descent,
+        ``"full"`` (or ``n_samples``) batch gradient descent, which uses the
+        mean of all samples' gradients, anything between is mini-batch
+        gradient descent.  "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Schedule of the "sgd" solver.
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+        Exponent of the "invscaling" schedule.
+    max_iter : int, default=200
+        Epochs for the stochastic solvers, iterations for "lbfgs".
+    shuffle : bool, default=True
+        Reshuffle the sample order (indices only) every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initial weights, shuffles and the validation split.  With the
+        same seed and the same ``n_threads`` results are bit-identical, and
+        they equal scikit-learn's draws for the same seed.
+    tol : float, default=1e-4
+    verbose : bool, default=False
+        Show a progress bar (tqdm, when installed) or print each epoch's loss.
+    warm_start : bool, default=False
+        Continue from the current weights; set ``coefs_`` and
+        ``intercepts_`` before ``fit`` to start from given weights.
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its accuracy
+        stops improving, and keep the best weights.
+    validation_fraction : float, default=0.1
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's parameters.
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
+        Maximum loss evaluations of "lbfgs".
+    sigmoid_a : float, default=1.0
+        Shape ``a`` of hidden sigmoid units, ``1 / (1 + exp(-a x))``.
+    leaky_slope : float, default=0.01
+        Negative-side slope of "leaky_relu" units.
+    class_weight : dict, "balanced" or None, default=None
+        Multiplies each sample's weight by its class's weight.
+    callbacks : callable or list of callables, default=None
+        Each is called after every epoch as ``callback(estimator, metrics)``
+        with a dict of the epoch's metrics (epoch, loss, validation_loss,
+        validation_score, learning_rate, gradient_norms, seconds); returning
+        True stops training.
+    n_threads : int or None, default=None
+        Threads for kernels and BLAS during fit/predict (None: the current
+        ``fastnn.get_num_threads()``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coefs_ : list of ndarray, the i-th of shape (layer_units[i], layer_units[i+1])
+    intercepts_ : list of ndarray, the i-th of shape (layer_units[i+1],)
+    loss_, best_loss_ : float
+    loss_curve_ : list of float
+        Training loss (with the L2 term) per epoch.
+    validation_scores_, best_validation_score_ : list of float, float
+        With early stopping.
+    validation_loss_curve_ : list of float
+        With early stopping: the validation loss (no L2 term) per epoch.
+    gradient_norms_ : list of list of float
+        Per epoch, the L2 norm of each layer's weight gradient on the epoch's
+        last mini-batch: watch it shrink towards the input layer to see
+        gradients vanish.
+    n_iter_, t_, n_features_in_, feature_names_in_, n_layers_, n_outputs_,
+    out_activation_ : as scikit-learn's.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 sigmoid_a=1.0, leaky_slope=0.01, class_weight=None, callbacks=None,
+                 n_threads=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            sigmoid_a=sigmoid_a, leaky_slope=leaky_slope, callbacks=callbacks,
+            n_threads=n_threads)
+        self.class_weight = class_weight
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+                             reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            binarizer = LabelBinarizer().fit(y)
+            if len(binarizer.classes_) < 2 and not binarizer.y_type_.startswith("multilabel"):
+                raise ValueError(f"MLPClassifier needs samples of at least 2 classes in the "
+                                 f"data; got 1 class: {binarizer.classes_}")
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where y has the same classes "
+                                     f"as in the previous call to fit: previously "
+                                     f"{self.classes_}, now {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"y has classes not in classes_ {self.classes_}: "
+                                 f"{np.setdiff1d(classes, self.classes_)}")
+        return X, self._label_binarizer.transform(y).astype(X.dtype)
+
+    def _combine_weights(self, y, sample_weight, incremental, dtype):
+        if self.class_weight is None:
+            return sample_weight
+        if isinstance(self.class_weight, str) and incremental:
+            raise ValueError("class_weight='balanced' is not supported by partial_fit: it "
+                             "needs the class frequencies of all the data; pass a dict")
+        class_weight = compute_sample_weight(self.class_weight, np.asarray(y)).astype(dtype)
+        return class_weight if sample_weight is None else sample_weight * class_weight
+
+    @available_if(lambda est: est._check_stochastic())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y), keeping the optimizer state between calls.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array of shape (n_classes,)
+            All classes; required on the first call.
+
+        Returns
+        -------
+        self
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+            if len(self._label_binarizer.classes_) < 2:
+                del self.classes_
+                raise ValueError(f"classes must hold at least 2 classes, got {classes}")
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted classes, shape (n_samples,) (or (n_samples, n_classes) for multilabel)."""
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns ordered as classes_."""
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def _validation_score(self, X, y, sample_weight):
+        from sklearn.metrics import accuracy_score
+        y_pred = self._label_binarizer.inverse_transform(
+            self._network._forward(X).ravel() if self.n_outputs_ == 1 else self._network._forward(X))
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor, a drop-in for scikit-learn's.
+
+    Trains on the squared error (half the mean squared error, averaged over
+    outputs as scikit-learn reports it).  Parameters and attributes are those
+    of :class:`MLPClassifier`, without ``class_weight`` and with:
+
+    Parameters
+    ----------
+    loss : {"squared_error"}, default="squared_error"
+    """
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 sigmoid_a=1.0, leaky_slope=0.01, callbacks=None, n_threads=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            sigmoid_a=sigmoid_a, leaky_slope=leaky_slope, callbacks=callbacks,
+            n_threads=n_threads)
+        self.loss = loss
+
+    def _validate_input(self, X, y, incremental, reset):
+        if self.loss != "squared_error":
+            raise ValueError(f"loss must be 'squared_error', got {self.loss!r}")
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        return X, np.ascontiguousarray(Y, dtype=X.dtype)
+
+    @available_if(lambda est: est._check_stochastic())
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), keeping the optimizer state between calls.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        y_pred = self._forward(X)
+        return y_pred.ravel() if self.n_outputs_ == 1 else y_pred
+
+    def _validation_score(self, X, y, sample_weight):
+        from sklearn.metrics import r2_score
+        y_pred = self._network._forward(X)
+        return r2_score(y, y_pred.ravel() if self.n_outputs_ == 1 else y_pred,
+                        sample_weight=sample_weight)
