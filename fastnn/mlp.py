@@ -84,10 +84,12 @@ class _BaseMLP(BaseEstimator):
             if sample_weight is not None:
                 sample_weight = sample_weight.astype(network.dtype, copy=False)
         self._random_state = check_random_state(self.random_state)
+        assigned = {name: self.__dict__.get(name) for name in ("coefs_", "intercepts_")}
         with _config.using_threads(self.n_threads):
             if first_pass:
                 initialize_network(self, layer_units, activations, X.dtype)
-            self._adopt_assigned_weights()
+            if self.warm_start or incremental:
+                self._adopt_assigned_weights(assigned)
             if self.solver == "lbfgs":
                 fit_lbfgs(self, X, Y, sample_weight)
             else:
@@ -97,7 +99,7 @@ class _BaseMLP(BaseEstimator):
     def _combine_weights(self, y, sample_weight, incremental, dtype):
         return sample_weight
 
-    def _adopt_assigned_weights(self) -> None:
+    def _adopt_assigned_weights(self, assigned: dict) -> None:
         """Copy ``coefs_``/``intercepts_`` into the network if the user assigned new lists.
 
         This is the documented way to start from given weights: set both
@@ -106,8 +108,8 @@ class _BaseMLP(BaseEstimator):
         """
         network = self._network
         for name, views in (("coefs_", network.coefs), ("intercepts_", network.intercepts)):
-            given = self.__dict__.get(name, views)
-            if given is views:
+            given = assigned[name]
+            if given is None or given is views:
                 continue
             if len(given) != len(views):
                 raise ValueError(f"{name} must hold {len(views)} arrays, got {len(given)}")
