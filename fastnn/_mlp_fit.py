@@ -176,12 +176,13 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                 order = train_rows  # None: consecutive zero-copy slices
             total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
                               alpha=est.alpha, loss_scale=scale)
-            if not (np.isfinite(total) and np.isfinite(network.params).all()):
+            if _diverged(est, total / n_train, network.params):
                 network.params[...] = last_good
                 warnings.warn(
-                    f"Training diverged in epoch {est.n_iter_ + 1}: the loss became NaN or "
-                    f"infinite. Stopped with the weights of epoch {est.n_iter_}; lower "
-                    f"learning_rate_init (now {est.learning_rate_init}).", DivergenceWarning)
+                    f"Training diverged in epoch {est.n_iter_ + 1}: the loss became "
+                    f"{total / n_train:.3g}. Stopped with the weights of epoch {est.n_iter_}; "
+                    f"lower learning_rate_init (now {est.learning_rate_init}).",
+                    DivergenceWarning)
                 break
             last_good[...] = network.params
             est.n_iter_ += 1
@@ -226,6 +227,18 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
             bar.close()
     if est.early_stopping and est.validation_scores_:
         network.params[...] = est._best_params
+
+
+# A loss this many times the first epoch's means the steps are too large: no
+# run that is learning gets there, and stopping early keeps finite weights.
+_DIVERGENCE_FACTOR = 1e6
+
+
+def _diverged(est, loss: float, params: np.ndarray) -> bool:
+    """NaN/inf loss or weights, or a loss a million times the first epoch's."""
+    if not (np.isfinite(loss) and np.isfinite(params).all()):
+        return True
+    return bool(est.loss_curve_) and loss > _DIVERGENCE_FACTOR * max(est.loss_curve_[0], 1e-12)
 
 
 def _update_no_improvement_count(est, validation_score) -> None:
