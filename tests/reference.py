@@ -341,3 +341,104 @@ def gather_rows(X, indices):
     """
     out = X[indices]
     return out, count_nonfinite(out)
+
+
+# ================================================================= perceptron
+# Twins of kernels/perceptron.py (fastnn.Perceptron).  Kept apart from the
+# twins above: nothing in this section is used by them, nor the reverse.
+
+def _sequential_sum(values):
+    """``values[0] + values[1] + ...`` from left to right, in the values' dtype."""
+    total = values.dtype.type(0)
+    for value in values:
+        total = total + value
+    return total
+
+
+def dot_rows(a, b):
+    """Twin of the kernels' ``dot_rows`` for two 1-D rows: the same eight partial sums.
+
+    ``s_r`` sums the products of columns ``r, r + 8, ...`` below
+    ``m = n - n % 8``; ``s_0`` also takes the tail; the result is
+    ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))``.  Same order as the
+    kernel, so the two agree to the last bit.
+    """
+    products = a * b
+    m = products.shape[0] - products.shape[0] % 8
+    s = [_sequential_sum(products[r:m:8]) for r in range(8)]
+    s[0] = _sequential_sum(np.concatenate([[s[0]], products[m:]]).astype(products.dtype))
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+
+def perceptron_epoch(X, order, y, sample_weight, W, b, eta, alpha, fit_intercept, class_offset,
+                     active):
+    """Twin of ``perceptron_epoch``: one epoch of Rosenblatt's rule, one-vs-rest.
+
+    Written one problem at a time (the kernel runs the problems side by side;
+    they are independent).  The L2 decay is kept as a lazy scale factor
+    exactly as in the kernel, so results agree bit for bit.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    order : ndarray, shape (m,), int, sample indices in visiting order
+    y : ndarray, shape (n,), int, class codes
+    sample_weight : ndarray, shape (n,), X's dtype; weight-0 samples are skipped
+    W : ndarray, shape (K, d); b : ndarray, shape (K,)
+    eta, alpha : float; fit_intercept : bool
+    class_offset : int, problem k is class ``k + class_offset`` vs rest
+    active : ndarray, shape (K,), bool
+
+    Returns
+    -------
+    W, b : updated copies
+    mistakes : ndarray, shape (K,), int64
+    loss, objective : ndarray, shape (K,), float64 (see the kernel's docstring)
+    """
+    dt = X.dtype.type
+    W, b = W.copy(), b.copy()
+    eta_ = dt(eta)
+    decay = dt(max(0.0, 1.0 - eta * alpha))
+    half_alpha = 0.5 * alpha
+    penalised = alpha > 0.0
+    n_problems = W.shape[0]
+    mistakes = np.zeros(n_problems, np.int64)
+    loss = np.zeros(n_problems)
+    objective = np.zeros(n_problems)
+    for k in range(n_problems):
+        if not active[k]:
+            continue
+        w = W[k]  # a view: updated in place
+        c = dt(1)
+        sqnorm = float(dot_rows(w, w)) if penalised else 0.0
+        for i in order:
+            s = sample_weight[i]
+            if s == 0:
+                continue
+            x = X[i]
+            p = c * dot_rows(w, x) + b[k]
+            if penalised:
+                objective[k] += float(s) * half_alpha * float(c) * float(c) * sqnorm
+            positive = y[i] - class_offset == k
+            if positive != (p >= 0):
+                mistakes[k] += 1
+                loss[k] += float(s) * abs(float(p))
+                objective[k] += float(s) * abs(float(p))
+                u = eta_ * s if positive else -(eta_ * s)
+                if penalised:
+                    w[:] = (decay * c) * w + u * x
+                    c = dt(1)
+                    sqnorm = float(dot_rows(w, w))
+                else:
+                    w += u * x
+                if fit_intercept:
+                    b[k] += u
+            elif penalised:
+                c = decay * c
+                if float(c) < 1e-9:  # the kernel's _MIN_SCALE
+                    w *= c
+                    c = dt(1)
+                    sqnorm = float(dot_rows(w, w))
+        if c != 1:
+            w *= c
+    return W, b, mistakes, loss, objective
