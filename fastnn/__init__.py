@@ -4,10 +4,11 @@ from ._mlp_fit import DivergenceWarning
 from .mlp import MLPClassifier, MLPRegressor
 from .network import Network
 from .optimizers import SGD, Adam
+from .perceptron import Perceptron
 from .training import TrainingDiverged, train
 
 __version__ = "0.1.0"
 
 __all__ = ["MLPClassifier", "MLPRegressor", "DivergenceWarning", "Network", "SGD", "Adam",
            "train", "TrainingDiverged", "set_num_threads", "get_num_threads", "threading_info",
-           "__version__"]
+           "Perceptron", "__version__"]
