@@ -283,7 +283,8 @@ class Perceptron(ClassifierMixin, BaseEstimator):
                     raise ValueError("classes must be passed on the first call to partial_fit")
                 classes = unique_labels(classes)
             else:
-                if classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+                if classes is not None and not np.array_equal(unique_labels(classes),
+                                                              self.classes_):
                     raise ValueError(f"classes={unique_labels(classes)!r} differs from the classes "
                                      f"of the first call to partial_fit, {self.classes_!r}")
                 classes = self.classes_
@@ -339,7 +340,8 @@ class Perceptron(ClassifierMixin, BaseEstimator):
         if intercept_init is not None:
             intercept = np.asarray(intercept_init, dtype=dtype)
             if intercept.size != n_rows or intercept.ndim > 1:
-                raise ValueError(f"intercept_init must have shape ({n_rows},), got {intercept.shape}")
+                raise ValueError(f"intercept_init must have shape ({n_rows},), "
+                                 f"got {intercept.shape}")
             b[:] = intercept.reshape(n_rows)
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
             raise ValueError("the initial coefficients or intercepts contain NaN or infinity")
@@ -401,8 +403,8 @@ class Perceptron(ClassifierMixin, BaseEstimator):
                             float(self.eta0), alpha, bool(self.fit_intercept), int(binary),
                             trained, n_blocks, mistakes, loss, objective)
                 if not (np.isfinite(W).all() and np.isfinite(b).all()):
-                    raise ValueError(f"Floating-point overflow at epoch {epoch}: the weights became "
-                                     "infinite. Scale the input data (StandardScaler or "
+                    raise ValueError(f"Floating-point overflow at epoch {epoch}: the weights "
+                                     "became infinite. Scale the input data (StandardScaler or "
                                      "MinMaxScaler) or lower eta0. The model keeps the weights "
                                      "of the last finite epoch.")
             mistakes[~trained] = 0
@@ -423,15 +425,15 @@ class Perceptron(ClassifierMixin, BaseEstimator):
             trained &= running
             if alpha == 0.0:
                 trained &= mistakes > 0
-            self._publish(problem, W, b, epoch, t_start + epoch * problem["n_samples"],
-                          final=not running.any() or epoch == max_iter)
+            t = t_start + epoch * problem["n_samples"]
+            self._publish(problem, W, b, epoch, t, final=not running.any() or epoch == max_iter)
+            elapsed = time.perf_counter() - start
             if self.verbose:
                 print(f"-- Epoch {epoch}: mistakes {int(mistakes.sum())}, avg. loss "
-                      f"{loss.sum() / weight_sum / n_rows:.6f}, T {t_start + epoch * problem['n_samples']:.0f}, "
-                      f"{time.perf_counter() - start:.2f} s")
+                      f"{loss.sum() / weight_sum / n_rows:.6f}, T {t:.0f}, {elapsed:.2f} s")
             if not running.any():
                 if self.verbose:
-                    print(f"Convergence after {epoch} epochs took {time.perf_counter() - start:.2f} s")
+                    print(f"Convergence after {epoch} epochs took {elapsed:.2f} s")
                 break
         return epoch
 

@@ -155,10 +155,11 @@ def test_l2_decays_the_weights_at_every_visited_sample(dtype, rng):
     assert mistakes[0] == 0 and loss[0] == 0
     assert b[0] == b0[0]
     decay = 1 - eta * alpha
-    np.testing.assert_allclose(W, W0.astype(F64) * decay ** n, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(W, W0.astype(F64) * decay ** n, rtol=rtol)
     sq = float(np.sum(W0.astype(F64) ** 2))
     expected = sum(float(weights[i]) * alpha / 2 * sq * decay ** (2 * i) for i in range(n))
-    np.testing.assert_allclose(objective[0], expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(objective[0], expected, rtol=rtol)
     twin = ref.perceptron_epoch(X, np.arange(n), y, weights, W0, b0, eta, alpha, True, 1,
                                 np.ones(1, np.bool_))
     ref.assert_close(W, twin[0], dtype)
@@ -290,7 +291,8 @@ def test_partial_fit_is_one_epoch_of_fit(shuffle, iris):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # tol=None: no convergence warning
         one_epoch.fit(X, y)
-    streamed = fastnn.Perceptron(shuffle=shuffle, random_state=3).partial_fit(X, y, classes=[0, 1, 2])
+    streamed = fastnn.Perceptron(shuffle=shuffle, random_state=3)
+    streamed.partial_fit(X, y, classes=[0, 1, 2])
     np.testing.assert_array_equal(streamed.coef_, one_epoch.coef_)
     np.testing.assert_array_equal(streamed.intercept_, one_epoch.intercept_)
     assert streamed.n_iter_ == one_epoch.n_iter_ == 1
@@ -339,7 +341,8 @@ def test_warm_start_and_coef_init(iris):
     assert warm.n_iter_ == 2 and warm.t_ == 2 * len(X) + 1  # t_ restarts, as in scikit-learn
     cold = fastnn.Perceptron(max_iter=3, **kwargs).fit(X, y)
     cold.set_params(max_iter=2).fit(X, y)  # no warm start: starts again from zero
-    np.testing.assert_array_equal(cold.coef_, fastnn.Perceptron(max_iter=2, **kwargs).fit(X, y).coef_)
+    two = fastnn.Perceptron(max_iter=2, **kwargs).fit(X, y)
+    np.testing.assert_array_equal(cold.coef_, two.coef_)
     three = fastnn.Perceptron(max_iter=3, **kwargs).fit(X, y)
     from_init = fastnn.Perceptron(max_iter=2, **kwargs).fit(X, y, coef_init=three.coef_,
                                                              intercept_init=three.intercept_)
