@@ -1,0 +1,101 @@
+"""Network-level benchmarks on an MNIST-shaped problem (synthetic, 20_000 x 784).
+
+One training step is what a training loop does per mini-batch:
+``Network.loss_and_gradient(X, Y, indices=batch)`` (the batch is gathered
+from ``X`` by shuffled indices; ``X`` is never copied) followed by one
+``sgd_update`` of the flat parameter vector.  Network 784-256-128-10, ReLU
+hidden units, softmax output.
+
+``time_train`` covers an epoch *subset* (the first ``SUBSET_ROWS`` rows of a
+shuffled epoch) to keep the suite short; ``track_train_gflops`` converts it to
+GFLOP/s and ``peakmem_train_epoch`` runs a whole epoch.
+"""
+import numpy as np
+
+import fastnn
+from fastnn import _config, kernels
+
+from .common import (DTYPES, LAYERS, N_SAMPLES, best_time, check_pool_usable, mnist_like,
+                     training_flops)
+
+BATCH_SIZES = [32, 128, 512]
+SUBSET_ROWS = 4096  # 128 batches of 32, 32 of 128, 8 of 512
+LEARNING_RATE = 1e-3
+
+
+def _network(dtype):
+    return fastnn.Network(LAYERS, "relu", "softmax", dtype=np.dtype(dtype), random_state=0)
+
+
+def _train(net, X, Y, batches):
+    """One SGD step per batch of indices; returns the last loss."""
+    loss = None
+    for batch in batches:
+        loss, grads = net.loss_and_gradient(X, Y, indices=batch)
+        _config.run(kernels.sgd_update, net.params, grads, LEARNING_RATE, 0.0, net.n_weights)
+    return loss
+
+
+def _batches(order, batch_size, n_rows):
+    return [order[start:start + batch_size] for start in range(0, n_rows - batch_size + 1,
+                                                               batch_size)]
+
+
+class Train:
+    """SGD steps over an epoch subset of 4096 rows."""
+
+    params = [DTYPES, BATCH_SIZES]
+    param_names = ["dtype", "batch_size"]
+
+    def setup(self, dtype, batch_size):
+        check_pool_usable()
+        self.X, self.Y = mnist_like(dtype)
+        self.net = _network(dtype)
+        order = np.random.default_rng(0).permutation(N_SAMPLES)
+        self.batches = _batches(order, batch_size, SUBSET_ROWS)
+        _train(self.net, self.X, self.Y, self.batches[:1])  # compile / load cache, allocate
+
+    def time_train(self, dtype, batch_size):
+        _train(self.net, self.X, self.Y, self.batches)
+
+    def track_train_gflops(self, dtype, batch_size):
+        n_rows = sum(len(b) for b in self.batches)
+        seconds = best_time(lambda: _train(self.net, self.X, self.Y, self.batches), repeats=3)
+        return training_flops(LAYERS, n_rows) / seconds / 1e9
+
+    track_train_gflops.unit = "GFLOP/s"
+
+
+class TrainEpoch:
+    """Peak memory of one whole training epoch (20_000 rows, batches of 128)."""
+
+    params = [DTYPES]
+    param_names = ["dtype"]
+    timeout = 300
+
+    def setup(self, dtype):
+        check_pool_usable()
+        self.X, self.Y = mnist_like(dtype)
+        self.net = _network(dtype)
+        order = np.random.default_rng(0).permutation(N_SAMPLES)
+        self.batches = _batches(order, 128, N_SAMPLES)
+        _train(self.net, self.X, self.Y, self.batches[:1])
+
+    def peakmem_train_epoch(self, dtype):
+        _train(self.net, self.X, self.Y, self.batches)
+
+
+class Forward:
+    """Inference: ``Network.forward`` on all 20_000 rows."""
+
+    params = [DTYPES]
+    param_names = ["dtype"]
+
+    def setup(self, dtype):
+        check_pool_usable()
+        self.X, _ = mnist_like(dtype)
+        self.net = _network(dtype)
+        self.net.forward(self.X[:16])
+
+    def time_forward(self, dtype):
+        self.net.forward(self.X)
