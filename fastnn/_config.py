@@ -31,6 +31,11 @@ from contextlib import contextmanager
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402  (after the OpenMP policy is in the environment)
+# Numba's np.dot calls the BLAS bundled with SciPy, a different OpenBLAS than
+# NumPy's.  Load it now, so that set_num_threads limits it too: threadpoolctl
+# only sees libraries already loaded, and a BLAS loaded later would start with
+# one thread per core whatever was asked.
+import scipy.linalg.cython_blas  # noqa: E402,F401
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 if os.environ.get("NUMBA_THREADING_LAYER", "default") == "default":

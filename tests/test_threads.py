@@ -4,6 +4,8 @@ Every concurrent test waits with a timeout, so a deadlock fails the test
 instead of hanging CI.
 """
 import multiprocessing
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -58,7 +60,20 @@ def test_parallel_equals_serial(all_threads, optimizer):
 def test_set_num_threads_limits_blas_too(all_threads):
     fastnn.set_num_threads(1)
     assert fastnn.get_num_threads() == 1
-    assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    # NumPy's OpenBLAS and SciPy's (which Numba's np.dot calls) are both loaded and limited.
+    assert len({pool["filepath"] for pool in blas}) >= 2
+    assert all(pool["num_threads"] == 1 for pool in blas)
+
+
+def test_thread_limit_set_before_the_first_kernel_reaches_numbas_blas():
+    code = ("import fastnn, numpy as np; from threadpoolctl import threadpool_info; "
+            "fastnn.set_num_threads(1); "
+            "fastnn.Network([3, 2], dtype=np.float64).forward(np.ones((2, 3))); "
+            "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=TIMEOUT).stdout
+    assert out.strip() == "[1]"
 
 
 def test_training_from_several_python_threads(all_threads, reference):
