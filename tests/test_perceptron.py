@@ -610,9 +610,11 @@ def _expected_failed_checks(estimator):
     return {
         # As for scikit-learn's own Perceptron (its instance_generator.py lists the
         # same entry): an online rule's update with weight k is not k updates in a
-        # row, because the prediction can flip after the first.  Weight 0 does equal
-        # removal here, and weight k equals k copies where no flip happens; both are
-        # tested exactly in test_sample_weight_zero_is_removal_and_integer_is_repetition.
+        # row, because the prediction can flip after the first, and the repeated
+        # data set has more rows, so it is shuffled into another visiting order.
+        # Weight 0 does equal removal here, and weight k equals k copies where no
+        # flip happens; both are tested exactly in
+        # test_sample_weight_zero_is_removal_and_integer_is_repetition.
         "check_sample_weight_equivalence_on_dense_data":
             "sample_weight is not equivalent to removing/repeating samples.",
     }
