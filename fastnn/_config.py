@@ -101,8 +101,13 @@ def get_num_threads() -> int:
     return _n_threads
 
 
-def run(kernel, *args):
-    """Run a :class:`fastnn.kernels.Kernel`, choosing its parallel or serial variant."""
+@contextmanager
+def parallel_slot():
+    """Context manager yielding whether this call may launch Numba's thread pool.
+
+    True at most for one Python thread at a time, never with one thread
+    configured, never in a child forked after its parent used the pool.
+    """
     global _pool_used
     if _n_threads > 1 and not _pool_forbidden and _launch_lock.acquire(blocking=False):
         try:
@@ -110,10 +115,17 @@ def run(kernel, *args):
                 numba.set_num_threads(_n_threads)  # thread-local in Numba
                 _thread_local.n_threads = _n_threads
             _pool_used = True
-            return kernel.parallel(*args)
+            yield True
         finally:
             _launch_lock.release()
-    return kernel.serial(*args)
+    else:
+        yield False
+
+
+def run(kernel, *args):
+    """Run a :class:`fastnn.kernels.Kernel`, choosing its parallel or serial variant."""
+    with parallel_slot() as parallel:
+        return (kernel.parallel if parallel else kernel.serial)(*args)
 
 
 def threading_info() -> dict:

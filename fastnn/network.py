@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _config, kernels
+from .kernels import trainer
 from . import _validation as check
 from .kernels.activations import ACTIVATION_CODES, IDENTITY, LEAKY_RELU, RELU, SIGMOID
 from .kernels.losses import BINARY_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY, SQUARED_ERROR
@@ -23,23 +24,35 @@ OUTPUTS = {
 _OUTPUT_DENSE_CODE = {SQUARED_ERROR: IDENTITY, BINARY_CROSS_ENTROPY: SIGMOID,
                       SOFTMAX_CROSS_ENTROPY: IDENTITY}
 
+_NO_ORDER = np.empty(0, np.int64)
+
 # Rows per block in forward(): large enough for BLAS to run at full speed,
 # small enough that the activations of a block stay in cache-friendly buffers.
 _FORWARD_BLOCK = 8192
 
 
 class _Workspace:
-    """Per-layer buffers for up to ``capacity`` rows, allocated once and sliced."""
+    """Flat scratch buffers for up to ``capacity`` rows, allocated once and sliced.
+
+    ``buffers`` is the tuple the fused kernels take (see ``kernels/trainer.py``).
+    """
 
     def __init__(self, capacity: int, layer_sizes: Sequence[int], dtype: np.dtype):
         self.capacity = capacity
-        self.inputs = np.empty((capacity, layer_sizes[0]), dtype)  # gathered batch
-        self.activations = [np.empty((capacity, m), dtype) for m in layer_sizes[1:]]
-        self.deltas = [np.empty((capacity, m), dtype) for m in layer_sizes[1:]]
-        self.targets = np.empty((capacity, layer_sizes[-1]), dtype)
-        self.weights = np.empty(capacity, dtype)
-        self.ones = np.ones(capacity, dtype)
-        self.sample_loss = np.empty(capacity, dtype)
+        units = list(layer_sizes[1:])
+        a_off = np.array([capacity * sum(units[:l]) for l in range(len(units))], np.int64)
+        self.buffers = (np.empty(capacity * sum(units), dtype),      # activations
+                        np.empty(capacity * sum(units), dtype),      # deltas
+                        a_off,
+                        np.empty(capacity * layer_sizes[0], dtype),  # gathered inputs
+                        np.empty(capacity * layer_sizes[-1], dtype),  # gathered targets
+                        np.empty(capacity, dtype),                   # gathered weights
+                        np.ones(capacity, dtype),
+                        np.empty(capacity, dtype))                   # per-sample losses
+
+    def rows(self, index: int, n: int, width: int) -> np.ndarray:
+        """The first ``n`` rows of buffer ``index`` seen as an (n, width) array."""
+        return self.buffers[index][:n * width].reshape(n, width)
 
 
 class Network:
@@ -106,6 +119,7 @@ class Network:
         self.dtype = dtype
         self._codes = [ACTIVATION_CODES[name] for name in names]
         self._params = [self._activation_param(code) for code in self._codes]
+        self._net = self._structure()
 
         shapes = list(zip(sizes[:-1], sizes[1:]))
         self.n_weights = sum(a * b for a, b in shapes)
@@ -123,6 +137,17 @@ class Network:
         if code == LEAKY_RELU:
             return self.leaky_slope
         return 0.0
+
+    def _structure(self) -> tuple:
+        """The ``net`` tuple of the fused kernels (see ``kernels/trainer.py``)."""
+        sizes = self.layer_sizes
+        shapes = list(zip(sizes[:-1], sizes[1:]))
+        w_off = np.cumsum([0] + [a * b for a, b in shapes[:-1]])
+        b_off = sum(a * b for a, b in shapes) + np.cumsum([0] + sizes[1:-1])
+        codes = self._codes + [_OUTPUT_DENSE_CODE[self.loss_code]]
+        act_params = self._params + [1.0]  # the sigmoid output has a = 1
+        return (np.array(sizes, np.int64), w_off.astype(np.int64), b_off.astype(np.int64),
+                np.array(codes, np.int64), np.array(act_params, np.float64))
 
     def initialize(self, random_state=None) -> None:
         """Draw new initial weights (see Notes of the class) and zero the biases."""
@@ -171,9 +196,11 @@ class Network:
         out = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
         for start in range(0, X.shape[0], _FORWARD_BLOCK):
             block = X[start:start + _FORWARD_BLOCK]
-            activations = self._forward_into(block, self._workspace_for(block.shape[0]),
-                                             apply_output=True)
-            out[start:start + block.shape[0]] = activations[-1]
+            ws = self._workspace_for(block.shape[0])
+            with _config.parallel_slot() as parallel:
+                output = trainer.forward_pass(parallel, block, self.params, self._net, ws.buffers,
+                                              True, self.loss_code)
+            out[start:start + block.shape[0]] = output
         return out
 
     def predict(self, X) -> np.ndarray:
@@ -189,29 +216,6 @@ class Network:
         if self.loss_code == BINARY_CROSS_ENTROPY:
             return (out >= 0.5).astype(np.int64)
         return out
-
-    def _forward_into(self, inputs: np.ndarray, ws: _Workspace, apply_output: bool):
-        """Forward pass of ``inputs`` (n rows) into the workspace; returns the n-row views.
-
-        With ``apply_output`` the last buffer holds the output activation,
-        otherwise the logits (what the loss kernel expects).
-        """
-        n = inputs.shape[0]
-        activations = [buffer[:n] for buffer in ws.activations]
-        below = inputs
-        last = len(self.coefs) - 1
-        for layer, (W, b, out) in enumerate(zip(self.coefs, self.intercepts, activations)):
-            if layer < last:
-                code, param = self._codes[layer], self._params[layer]
-            elif apply_output:
-                code, param = _OUTPUT_DENSE_CODE[self.loss_code], 1.0
-            else:
-                code, param = IDENTITY, 0.0
-            _config.run(kernels.dense_forward, below, W, b, code, param, out)
-            below = out
-        if apply_output and self.loss_code == SOFTMAX_CROSS_ENTROPY:
-            _config.run(kernels.output_forward_inplace, self.loss_code, activations[-1])
-        return activations
 
     # ---------------------------------------------------------------- backward
     def loss_and_gradient(self, X, y, sample_weight=None, *, indices=None):
@@ -268,46 +272,46 @@ class Network:
         ws = self._workspace_for(n)
         if indices is None:
             inputs, targets = X, Y
-            sw = ws.ones[:n] if weights is None else weights
+            sw = ws.buffers[6][:n] if weights is None else weights
         else:
-            inputs, targets = ws.inputs[:n], ws.targets[:n]
+            inputs = ws.rows(3, n, X.shape[1])
+            targets = ws.rows(4, n, Y.shape[1])
             n_bad = _config.run(kernels.gather_rows, X, indices, inputs)
             if n_bad:
                 raise ValueError(f"X contains {n_bad} NaN or infinite value(s) in the rows of this batch")
             _config.run(kernels.gather_rows, Y, indices, targets)
-            if weights is None:
-                sw = ws.ones[:n]
-            else:
-                sw = ws.weights[:n]
-                _config.run(kernels.gather_rows, weights.reshape(-1, 1), indices, sw.reshape(-1, 1))
+            sw = ws.buffers[6][:n] if weights is None else weights[indices]
         if not sw.sum() > 0:
             raise ValueError("sample_weight must have a positive sum over the batch")
-        return self._loss_and_gradient(inputs, targets, sw, ws, gradient)
+        with _config.parallel_slot() as parallel:
+            return float(trainer.loss_and_gradient(parallel, inputs, targets, sw, self.params,
+                                                   self.grads, self._net, ws.buffers,
+                                                   self.loss_code, gradient))
 
-    def _loss_and_gradient(self, inputs, targets, sw, ws: _Workspace, gradient: bool) -> float:
-        """Trusted core of :meth:`loss_and_gradient`: inputs already validated."""
-        n = inputs.shape[0]
-        activations = self._forward_into(inputs, ws, apply_output=False)
-        deltas = [buffer[:n] for buffer in ws.deltas]
-        loss = _config.run(kernels.loss_forward_backward, self.loss_code, activations[-1], targets,
-                           sw, activations[-1], deltas[-1], ws.sample_loss[:n])
-        if not gradient:
-            return float(loss)
-        for layer in range(len(self.coefs) - 1, -1, -1):
-            below = activations[layer - 1] if layer > 0 else inputs
-            code = self._codes[layer - 1] if layer > 0 else IDENTITY
-            param = self._params[layer - 1] if layer > 0 else 0.0
-            delta_below = deltas[layer - 1] if layer > 0 else deltas[layer]  # unused at layer 0
-            _config.run(kernels.dense_backward, below, self.coefs[layer], deltas[layer],
-                        self.coef_grads[layer], self.intercept_grads[layer], delta_below,
-                        code, param, layer > 0)
-        return float(loss)
+    def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
+                     loss_scale: float) -> float:
+        """One fused epoch (see :func:`fastnn.training.run_epoch`); NaN if it diverged."""
+        n = X.shape[0] if order is None else order.shape[0]
+        ws = self._workspace_for(min(batch_size, n))
+        code, state1, state2, t, hyper = optimizer._fused_state()
+        hyper[6:8] = alpha, loss_scale
+        with _config.parallel_slot() as parallel:
+            total, t, status = trainer.train_epoch(
+                parallel, X, Y, ws.buffers[6] if weights is None else weights, weights is not None,
+                _NO_ORDER if order is None else order, order is not None, batch_size,
+                self.params, self.grads, self._net, ws.buffers, self.loss_code, code, hyper,
+                state1, state2, t, self.n_weights)
+        optimizer._fused_done(t)
+        if status == 2:
+            raise ValueError("X contains NaN or infinite value(s) in the rows of a batch")
+        return total if status == 0 else float("nan")
 
     def __getstate__(self) -> dict:
         # Pickle the flat buffers only: per-layer views would come back as
         # independent copies, and the workspace is scratch memory.
         state = self.__dict__.copy()
-        for derived in ("coefs", "intercepts", "coef_grads", "intercept_grads", "_workspace"):
+        for derived in ("coefs", "intercepts", "coef_grads", "intercept_grads", "_workspace",
+                        "_net"):
             state.pop(derived)
         return state
 
@@ -316,6 +320,7 @@ class Network:
         shapes = list(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
+        self._net = self._structure()
         self._workspace = None
 
     def __repr__(self) -> str:

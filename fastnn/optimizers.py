@@ -10,6 +10,12 @@ import numpy as np
 
 from . import _config, kernels
 from ._validation import check_real
+from .kernels.trainer import ADAM, MOMENTUM, SGD as _SGD_CODE
+
+
+def _hyper(lr=0.0, momentum=0.0, nesterov=False, beta1=0.0, beta2=0.0, eps=0.0) -> np.ndarray:
+    """The ``hyper`` vector of ``kernels.trainer.train_epoch`` (alpha, loss_scale set later)."""
+    return np.array([lr, momentum, float(nesterov), beta1, beta2, eps, 0.0, 1.0])
 
 
 class SGD:
@@ -51,6 +57,17 @@ class SGD:
             _config.run(kernels.momentum_update, net.params, net.grads, self.velocity, self.lr,
                         self.momentum, self.nesterov, self.weight_decay, net.n_weights)
 
+    def _fused_state(self):
+        """(code, state1, state2, t, hyper) for the fused epoch kernel."""
+        grads = self.network.grads  # a placeholder of the right type where no state is kept
+        if self.velocity is None:
+            return _SGD_CODE, grads, grads, 0, _hyper(self.lr)
+        return (MOMENTUM, self.velocity, grads, 0,
+                _hyper(self.lr, self.momentum, self.nesterov))
+
+    def _fused_done(self, t: int) -> None:
+        """Nothing to carry over: SGD keeps no step count."""
+
 
 class Adam:
     """Adam (Kingma and Ba), with the bias correction folded into the step size.
@@ -83,3 +100,11 @@ class Adam:
         self.t += 1
         _config.run(kernels.adam_update, net.params, net.grads, self.m, self.v, self.lr,
                     self.beta1, self.beta2, self.eps, self.t, self.weight_decay, net.n_weights)
+
+    def _fused_state(self):
+        """(code, state1, state2, t, hyper) for the fused epoch kernel."""
+        return (ADAM, self.m, self.v, self.t,
+                _hyper(self.lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps))
+
+    def _fused_done(self, t: int) -> None:
+        self.t = t

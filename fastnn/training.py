@@ -48,31 +48,16 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
     Returns
     -------
     float
-        Sum over batches of batch loss times batch size; NaN or inf as soon as
-        a batch loss is (the epoch stops there, before that batch's update).
+        Sum over batches of batch loss times batch size; NaN as soon as a
+        batch loss is NaN or inf (the epoch stops there, before that batch's
+        update).
+
+    Notes
+    -----
+    The whole epoch runs in one compiled call (``kernels.trainer.train_epoch``);
+    the optimizer's ``weight_decay`` is ignored here in favour of ``alpha``.
     """
-    n = X.shape[0] if order is None else order.shape[0]
-    total = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        if order is None:
-            batch_weights = None if weights is None else weights[start:stop]
-            loss = network._batch_loss_and_gradient(X[start:stop], Y[start:stop],
-                                                    batch_weights, None)
-        else:
-            batch_weights = None if weights is None else weights[order[start:stop]]
-            loss = network._batch_loss_and_gradient(X, Y, weights, order[start:stop])
-        loss *= loss_scale
-        if alpha:
-            scale = stop - start if batch_weights is None else float(batch_weights.sum())
-            w = network.params[:network.n_weights]
-            loss += 0.5 * alpha * float(np.dot(w, w)) / scale
-            optimizer.weight_decay = alpha / scale
-        if not np.isfinite(loss):
-            return loss
-        optimizer.step()
-        total += loss * (stop - start)
-    return total
+    return network._train_epoch(X, Y, weights, order, batch_size, optimizer, alpha, loss_scale)
 
 
 def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,

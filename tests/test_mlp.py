@@ -236,16 +236,17 @@ def test_keyboard_interrupt_keeps_last_completed_epoch(iris, monkeypatch):
     X, y = iris
     params = dict(hidden_layer_sizes=(8,), solver="sgd", batch_size=10, random_state=0)
     reference = MLPClassifier(max_iter=3, **params).fit(X, y)
-    steps = {"n": 0}
-    original = fastnn.SGD.step
+    epochs = {"n": 0}
+    original = fastnn._mlp_fit.run_epoch
 
-    def interrupted(self):
-        steps["n"] += 1
-        if steps["n"] == 3 * 15 + 7:  # in the middle of the fourth epoch
-            raise KeyboardInterrupt
-        original(self)
+    def interrupted(*args, **kwargs):
+        epochs["n"] += 1
+        total = original(*args, **kwargs)  # the weights have moved ...
+        if epochs["n"] == 4:
+            raise KeyboardInterrupt  # ... but the fourth epoch never completes
+        return total
 
-    monkeypatch.setattr(fastnn.SGD, "step", interrupted)
+    monkeypatch.setattr(fastnn._mlp_fit, "run_epoch", interrupted)
     with pytest.warns(UserWarning, match="interrupted"):
         model = MLPClassifier(max_iter=10, **params).fit(X, y)
     assert model.n_iter_ == 3
