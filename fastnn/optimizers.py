@@ -13,9 +13,10 @@ from ._validation import check_real
 from .kernels.trainer import ADAM, MOMENTUM, SGD as _SGD_CODE
 
 
-def _hyper(lr=0.0, momentum=0.0, nesterov=False, beta1=0.0, beta2=0.0, eps=0.0) -> np.ndarray:
+def _hyper(weight_decay, lr, momentum=0.0, nesterov=False, beta1=0.0, beta2=0.0,
+           eps=0.0) -> np.ndarray:
     """The ``hyper`` vector of ``kernels.trainer.train_epoch`` (alpha, loss_scale set later)."""
-    return np.array([lr, momentum, float(nesterov), beta1, beta2, eps, 0.0, 1.0])
+    return np.array([lr, momentum, float(nesterov), beta1, beta2, eps, 0.0, 1.0, weight_decay])
 
 
 class SGD:
@@ -61,9 +62,9 @@ class SGD:
         """(code, state1, state2, t, hyper) for the fused epoch kernel."""
         grads = self.network.grads  # a placeholder of the right type where no state is kept
         if self.velocity is None:
-            return _SGD_CODE, grads, grads, 0, _hyper(self.lr)
+            return _SGD_CODE, grads, grads, 0, _hyper(self.weight_decay, self.lr)
         return (MOMENTUM, self.velocity, grads, 0,
-                _hyper(self.lr, self.momentum, self.nesterov))
+                _hyper(self.weight_decay, self.lr, self.momentum, self.nesterov))
 
     def _fused_done(self, t: int) -> None:
         """Nothing to carry over: SGD keeps no step count."""
@@ -104,7 +105,8 @@ class Adam:
     def _fused_state(self):
         """(code, state1, state2, t, hyper) for the fused epoch kernel."""
         return (ADAM, self.m, self.v, self.t,
-                _hyper(self.lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps))
+                _hyper(self.weight_decay, self.lr, beta1=self.beta1, beta2=self.beta2,
+                       eps=self.eps))
 
     def _fused_done(self, t: int) -> None:
         self.t = t

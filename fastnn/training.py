@@ -54,8 +54,9 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
 
     Notes
     -----
-    The whole epoch runs in one compiled call (``kernels.trainer.train_epoch``);
-    the optimizer's ``weight_decay`` is ignored here in favour of ``alpha``.
+    The whole epoch runs in one compiled call (``kernels.trainer.train_epoch``).
+    The optimizer's own ``weight_decay`` applies as in its ``step`` (on the
+    gradient only), in addition to ``alpha``.
     """
     return network._train_epoch(X, Y, weights, order, batch_size, optimizer, alpha, loss_scale)
 

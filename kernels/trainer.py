@@ -169,10 +169,10 @@ def _train_step(parallel, inputs, targets, weights, params, grads, net, ws, loss
         scale += weights[i]
     loss = loss_and_gradient(parallel, inputs, targets, weights, params, grads, net, ws,
                              loss_code, True) * loss_scale
-    decay = 0.0
+    decay = hyper[8]  # the optimizer's own weight decay (not part of the loss)
     if alpha > 0.0:
         loss += 0.5 * alpha * w_sq / scale
-        decay = alpha / scale
+        decay += alpha / scale
     if not math.isfinite(loss):
         return loss, t, w_sq
     big = parallel and params.size >= _PARALLEL_MIN
@@ -212,10 +212,12 @@ def train_epoch(parallel, X, Y, sample_weight, has_weights, order, has_order, ba
         through zero-copy slices.
     batch_size : int
     optimizer : int, one of ``OPTIMIZER_CODES``
-    hyper : (8,) float64: lr, momentum, nesterov (0/1), beta1, beta2, eps,
+    hyper : (9,) float64: lr, momentum, nesterov (0/1), beta1, beta2, eps,
         alpha (L2 as in scikit-learn: ``alpha/2 ||W||^2 / s`` added to each
         batch loss and ``alpha W / s`` to the weights' gradient, ``s`` the
-        batch's total weight), loss_scale (factor on the reported data loss)
+        batch's total weight), loss_scale (factor on the reported data loss),
+        weight_decay (the optimizer's fixed L2 coefficient on the weights'
+        gradient, not added to the loss)
     state1, state2 : (P,) optimizer state (velocity; Adam's m and v), modified
     t : int, Adam's step count before this epoch
     n_weights : int, the weights are ``params[:n_weights]``

@@ -231,3 +231,28 @@ def test_loss_without_gradient_and_pickle_round_trip(rng):
     clone.params[0] += 1.0  # views are rebuilt on the clone's own flat buffer
     assert clone.coefs[0][0, 0] == net.coefs[0][0, 0] + 1.0
     assert clone.loss_and_gradient(X, Y, w)[1] is clone.grads
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda net: fastnn.SGD(net, lr=0.1, weight_decay=0.01),
+    lambda net: fastnn.SGD(net, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda net: fastnn.Adam(net, lr=0.01, weight_decay=0.01),
+], ids=["sgd", "nesterov", "adam"])
+def test_fused_epochs_equal_step_by_step_training(make_optimizer, rng):
+    """train() (one compiled call per epoch) == loss_and_gradient + step per batch."""
+    X, Y, w = _problem(rng, 5, 3, "softmax", n=50)
+    nets = [fastnn.Network([5, 8, 3], "tanh", dtype=np.float64, random_state=0) for _ in range(2)]
+    opts = [make_optimizer(net) for net in nets]
+    history = fastnn.train(nets[0], X, Y, optimizer=opts[0], epochs=3, batch_size=16,
+                           shuffle=False, sample_weight=w)
+    losses = []
+    for _ in range(3):
+        total = 0.0
+        for start in range(0, 50, 16):
+            batch = np.arange(start, min(start + 16, 50))
+            loss, _ = nets[1].loss_and_gradient(X, Y, w, indices=batch)
+            opts[1].step()
+            total += loss * len(batch)
+        losses.append(total / 50)
+    np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(history, losses, rtol=1e-12)
