@@ -2,6 +2,7 @@
 from ._config import get_num_threads, set_num_threads, threading_info  # first: sets thread policy
 from ._mlp_fit import DivergenceWarning
 from .mlp import MLPClassifier, MLPRegressor
+from .model_io import load, save
 from .network import Network
 from .optimizers import SGD, Adam
 from .perceptron import Perceptron
@@ -11,4 +12,4 @@ __version__ = "0.1.0"
 
 __all__ = ["MLPClassifier", "MLPRegressor", "DivergenceWarning", "Network", "SGD", "Adam",
            "train", "TrainingDiverged", "set_num_threads", "get_num_threads", "threading_info",
-           "Perceptron", "__version__"]
+           "Perceptron", "save", "load", "__version__"]

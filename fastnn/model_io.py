@@ -1,0 +1,531 @@
+"""Model files: ``fastnn.save(model, path)`` and ``fastnn.load(path)``, with no pickle anywhere.
+
+A model file (format version 1) is an *uncompressed* ``.npz`` archive, a zip of
+``.npy`` arrays of numeric or unicode dtype only, read back with
+``np.load(path, allow_pickle=False)``:
+
+``metadata``
+    uint8 array holding UTF-8 JSON: ``format`` ("fastnn-model"),
+    ``format_version``, ``fastnn_version``, ``class`` (MLPClassifier,
+    MLPRegressor or Perceptron), ``params`` (``get_params()``), ``dtype``,
+    ``classes_dtype`` and ``state`` (the fitted attributes other than arrays:
+    layer sizes, activations, ``n_iter_``, ``t_``, ``loss_curve_``,
+    ``gradient_norms_``, optimizer scalars...).  JSON values are None, bool,
+    int, float, str and lists; a tuple is written ``{"tuple": [...]}``, a dict
+    ``{"dict": [[key, value], ...]}`` and an infinite float ``{"float": "inf"}``.
+``params``, ``best_params``, ``optimizer_velocity``, ``optimizer_m``, ``optimizer_v``
+    MLPs: the flat parameter vector (see :class:`fastnn.Network`), the best
+    weights of early stopping and the optimizer's state, so that
+    ``partial_fit`` continues exactly where the saved model stopped.
+``coef``, ``intercept``
+    Perceptron.
+``classes``, ``feature_names``
+    ``classes_`` (object arrays of strings are stored as unicode) and
+    ``feature_names_in_`` when the model was fitted on a DataFrame.
+
+Loading trusts nothing: only the three estimator classes above can be built
+(by a fixed table, never by importing a name), every array's header is
+checked before it is read (no object or structured dtype, declared shape equal
+to the bytes actually stored, so a forged shape cannot allocate memory), and
+every shape, dtype and value is checked against the metadata.  Any problem
+raises :class:`ModelFileError` (a ``ValueError``) that names it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import struct
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.validation import check_is_fitted
+
+from .mlp import MLPClassifier, MLPRegressor
+from .network import OUTPUTS, Network
+from .optimizers import SGD, Adam
+from .perceptron import Perceptron
+
+FORMAT = "fastnn-model"
+FORMAT_VERSION = 1
+CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor, "Perceptron": Perceptron}
+
+_ARRAYS = {"metadata", "params", "best_params", "optimizer_velocity", "optimizer_m",
+           "optimizer_v", "coef", "intercept", "classes", "feature_names"}
+_MLP_SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
+                "_no_improvement_count")
+_MLP_CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+_Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
+_MAX_DEPTH = 32
+# What a damaged archive can raise while it is read; all become ModelFileError.
+_READ_ERRORS = (OSError, EOFError, KeyError, IndexError, TypeError, ValueError, OverflowError,
+                NotImplementedError, RecursionError, UnicodeDecodeError, zipfile.BadZipFile,
+                zlib.error, struct.error)
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be written or read; the message names the problem."""
+
+
+# --------------------------------------------------------------------- saving
+def save(model, path) -> Path:
+    """Write a fitted estimator to ``path`` (one uncompressed ``.npz`` file, no pickle).
+
+    Parameters
+    ----------
+    model : fitted MLPClassifier, MLPRegressor or Perceptron
+        Its parameters must be plain values (None, bool, int, float, str,
+        lists, tuples, dicts of them): a callback or a ``RandomState`` cannot
+        be stored, set them to None (or an int seed) with ``set_params`` first.
+    path : str or os.PathLike
+        Written as given (no extension is added), atomically: an existing
+        file is replaced only once the new one is complete.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from . import __version__
+
+    name = type(model).__name__
+    if CLASSES.get(name) is not type(model):
+        raise TypeError(f"fastnn.save stores {', '.join(CLASSES)}; got {type(model).__qualname__}")
+    check_is_fitted(model)
+    arrays: dict[str, np.ndarray] = {}
+    if isinstance(model, Perceptron):
+        state, dtype = _perceptron_state(model, arrays)
+    else:
+        state, dtype = _mlp_state(model, arrays)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
+            "class": name, "dtype": dtype.name,
+            "params": {key: _encode(value, f"parameter {key}")
+                       for key, value in model.get_params(deep=False).items()},
+            "state": {key: _encode(value, f"attribute {key}") for key, value in state.items()}}
+    if hasattr(model, "classes_"):
+        classes = np.asarray(model.classes_)
+        meta["classes_dtype"] = classes.dtype.str if classes.dtype != object else "object"
+        arrays["classes"] = _storable(classes, "classes_")
+    if hasattr(model, "feature_names_in_"):
+        arrays["feature_names"] = _storable(np.asarray(model.feature_names_in_),
+                                            "feature_names_in_")
+    text = json.dumps(meta, allow_nan=False, sort_keys=True)
+    arrays["metadata"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return path
+
+
+def _storable(array: np.ndarray, what: str) -> np.ndarray:
+    """``array`` as numbers, booleans or unicode; object arrays must hold only strings."""
+    if array.dtype == object:
+        if not all(isinstance(item, str) for item in array.ravel()):
+            raise ModelFileError(f"{what} holds objects that are not strings; a model file "
+                                 "stores numbers, booleans and strings only")
+        return array.astype(str)
+    if array.dtype.kind not in "biufU":
+        raise ModelFileError(f"{what} has dtype {array.dtype}, which a model file cannot store")
+    return array
+
+
+def _mlp_state(model, arrays):
+    network = model._network
+    state = {"layer_sizes": network.layer_sizes, "activations": network.activations,
+             "output": network.output, "sigmoid_a": network.sigmoid_a,
+             "leaky_slope": network.leaky_slope, "gradient_norms_": model.gradient_norms_}
+    for name in _MLP_SCALARS + _MLP_CURVES:
+        if name in model.__dict__:
+            state[name] = getattr(model, name)
+    arrays["params"] = network.params
+    if getattr(model, "_best_params", None) is not None:
+        arrays["best_params"] = model._best_params
+    if hasattr(model, "_label_binarizer"):
+        binarizer = model._label_binarizer
+        state["label_binarizer"] = {"y_type_": binarizer.y_type_,
+                                    "neg_label": binarizer.neg_label,
+                                    "pos_label": binarizer.pos_label}
+    optimizer = getattr(model, "_optimizer", None)
+    if isinstance(optimizer, SGD):
+        state["optimizer"] = {"kind": "sgd", "lr": optimizer.lr, "momentum": optimizer.momentum,
+                              "nesterov": optimizer.nesterov,
+                              "weight_decay": optimizer.weight_decay}
+        if optimizer.velocity is not None:
+            arrays["optimizer_velocity"] = optimizer.velocity
+    elif isinstance(optimizer, Adam):
+        state["optimizer"] = {"kind": "adam", "lr": optimizer.lr, "beta1": optimizer.beta1,
+                              "beta2": optimizer.beta2, "eps": optimizer.eps, "t": optimizer.t,
+                              "weight_decay": optimizer.weight_decay}
+        arrays["optimizer_m"], arrays["optimizer_v"] = optimizer.m, optimizer.v
+    return state, network.dtype
+
+
+def _perceptron_state(model, arrays):
+    arrays["coef"] = np.ascontiguousarray(model.coef_)
+    arrays["intercept"] = np.ascontiguousarray(model.intercept_)
+    return {"n_iter_": model.n_iter_, "t_": model.t_}, model.coef_.dtype
+
+
+def _encode(value, what: str, depth: int = 0):
+    """``value`` as JSON (see the module docstring); ModelFileError if it is not plain data."""
+    if depth > _MAX_DEPTH:
+        raise ModelFileError(f"{what} is nested too deeply to be stored")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else {"float": repr(value)}
+    if isinstance(value, list):
+        return [_encode(item, what, depth + 1) for item in value]
+    if isinstance(value, tuple):
+        return {"tuple": [_encode(item, what, depth + 1) for item in value]}
+    if isinstance(value, dict):
+        return {"dict": [[_encode(k, what, depth + 1), _encode(v, what, depth + 1)]
+                         for k, v in value.items()]}
+    hint = ("a model file holds no code: set_params(callbacks=None) before saving"
+            if what == "parameter callbacks" else
+            "only None, bool, int, float, str and lists, tuples and dicts of them can be "
+            "stored; replace it with such a value (set_params) before saving")
+    raise ModelFileError(f"{what} = {value!r} cannot be saved: {hint}")
+
+
+# -------------------------------------------------------------------- loading
+def load(path):
+    """Read an estimator written by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    MLPClassifier, MLPRegressor or Perceptron
+        Fitted, predicting bit-identically to the saved model; MLPs keep
+        their optimizer state, so ``partial_fit`` continues the training.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ModelFileError (a ValueError)
+        If the file is not a fastnn model file, is truncated or corrupted,
+        has another format version, or anything in it is inconsistent.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as file:
+        magic = file.read(4)
+    if magic != b"PK\x03\x04":
+        raise ModelFileError(f"{path} is not a fastnn model file (not an .npz archive; "
+                             "it may be empty, truncated or of another format)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = _read_arrays(archive, os.path.getsize(path))
+        meta = _read_metadata(arrays.pop("metadata", None))
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    except _READ_ERRORS as exc:
+        raise ModelFileError(f"{path} is truncated or corrupted: {type(exc).__name__}: {exc}"
+                             ) from None
+    try:
+        return _build(meta, arrays)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+
+
+def _read_arrays(archive, file_size: int) -> dict[str, np.ndarray]:
+    """Check each member's header against its stored bytes, then read it."""
+    members = archive.zip.infolist()
+    names = []
+    for info in members:
+        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if name not in _ARRAYS:
+            raise ModelFileError(f"unexpected member {info.filename!r}: not part of the format")
+        if name in names:
+            raise ModelFileError(f"member {info.filename!r} appears twice")
+        names.append(name)
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            raise ModelFileError(f"array {name!r} is compressed or encrypted; model files "
+                                 "store arrays uncompressed")
+        if info.file_size != info.compress_size or info.file_size > file_size:
+            raise ModelFileError(f"array {name!r} declares {info.file_size} bytes, more than "
+                                 f"the file holds ({file_size} bytes)")
+        with archive.zip.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ModelFileError(f"array {name!r} has .npy version {version}, not 1.0/2.0")
+            header = member.tell()
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
+                or dtype.kind not in "biufU":
+            raise ModelFileError(f"array {name!r} has dtype {dtype}: model files hold only "
+                                 "numbers, booleans and unicode strings (never objects, which "
+                                 "would need pickle)")
+        if any(n < 0 for n in shape):
+            raise ModelFileError(f"array {name!r} declares a negative shape {shape}")
+        stored = info.file_size - header
+        if math.prod(shape) * dtype.itemsize != stored:
+            raise ModelFileError(f"array {name!r} declares shape {shape} of {dtype} "
+                                 f"({math.prod(shape) * dtype.itemsize} bytes) but stores "
+                                 f"{stored} bytes")
+    return {name: archive[name] for name in names}
+
+
+def _read_metadata(raw) -> dict:
+    if raw is None:
+        raise ModelFileError("no 'metadata' entry: not a fastnn model file")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ModelFileError("the 'metadata' entry is not a byte array")
+
+    def reject_constant(name):
+        raise ModelFileError(f"metadata holds the non-JSON constant {name}")
+
+    meta = json.loads(raw.tobytes().decode("utf-8"), parse_constant=reject_constant)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError("its metadata does not say format 'fastnn-model': not a fastnn "
+                             "model file")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise ModelFileError(
+            f"format version {version!r} (written by fastnn {meta.get('fastnn_version')!r}); "
+            f"this fastnn reads format version {FORMAT_VERSION}: use a matching fastnn version")
+    name = meta.get("class")
+    if not isinstance(name, str) or name not in CLASSES:
+        raise ModelFileError(f"unknown model class {name!r}; fastnn model files hold one of "
+                             f"{', '.join(CLASSES)}")
+    for key, kind in (("params", dict), ("state", dict), ("dtype", str)):
+        if not isinstance(meta.get(key), kind):
+            raise ModelFileError(f"metadata entry {key!r} is missing or not a {kind.__name__}")
+    meta["params"] = {k: _decode(v, f"parameter {k}") for k, v in meta["params"].items()}
+    meta["state"] = {k: _decode(v, f"attribute {k}") for k, v in meta["state"].items()}
+    return meta
+
+
+def _decode(value, what: str, depth: int = 0):
+    """Inverse of :func:`_encode`."""
+    if depth > _MAX_DEPTH:
+        raise ModelFileError(f"{what} is nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [_decode(item, what, depth + 1) for item in value]
+    if isinstance(value, dict) and len(value) == 1:
+        (tag, body), = value.items()
+        if tag == "tuple" and isinstance(body, list):
+            return tuple(_decode(item, what, depth + 1) for item in body)
+        if tag == "float" and body in ("inf", "-inf", "nan"):
+            return float(body)
+        if tag == "dict" and isinstance(body, list) and all(
+                isinstance(pair, list) and len(pair) == 2 for pair in body):
+            pairs = [(_decode(k, what, depth + 1), _decode(v, what, depth + 1)) for k, v in body]
+            if all(isinstance(k, (type(None), bool, int, float, str, tuple)) for k, _ in pairs):
+                return dict(pairs)
+    raise ModelFileError(f"{what} holds an unreadable value {value!r}")
+
+
+# ------------------------------------------------------------------ building
+def _build(meta: dict, arrays: dict):
+    cls = CLASSES[meta["class"]]
+    expected = set(cls().get_params(deep=False))
+    params = meta["params"]
+    if set(params) != expected:
+        raise ModelFileError(f"the parameters of {meta['class']} differ from this fastnn's: "
+                             f"unknown {sorted(set(params) - expected)}, "
+                             f"missing {sorted(expected - set(params))}")
+    model = cls(**params)
+    if meta["dtype"] not in ("float32", "float64"):
+        raise ModelFileError(f"dtype {meta['dtype']!r} is not float32 or float64")
+    dtype = np.dtype(meta["dtype"])
+    try:
+        if cls is Perceptron:
+            model._check_params()
+            n_features = _build_perceptron(model, meta, arrays, dtype)
+        else:
+            n_features = _build_mlp(model, meta, arrays, dtype)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"inconsistent {meta['class']}: {exc}") from None
+    names = arrays.pop("feature_names", None)
+    if names is not None:
+        if names.dtype.kind != "U" or names.shape != (n_features,):
+            raise ModelFileError(f"feature_names must be {n_features} strings, got "
+                                 f"{names.shape} of {names.dtype}")
+        model.feature_names_in_ = names.astype(object)
+    model.n_features_in_ = n_features
+    leftover = set(arrays)
+    if leftover:
+        raise ModelFileError(f"arrays {sorted(leftover)} do not belong to a {meta['class']}")
+    return model
+
+
+def _classes(meta_dtype, arrays) -> np.ndarray:
+    classes = arrays.pop("classes", None)
+    if classes is None or classes.ndim != 1 or classes.shape[0] < 2:
+        raise ModelFileError("a classifier needs a 'classes' array of at least 2 labels")
+    if meta_dtype == "object":
+        if classes.dtype.kind != "U":
+            raise ModelFileError(f"classes of dtype object must be stored as unicode, got "
+                                 f"{classes.dtype}")
+        return classes.astype(object)
+    if not isinstance(meta_dtype, str) or classes.dtype.str != meta_dtype:
+        raise ModelFileError(f"classes are stored as {classes.dtype.str}, the metadata says "
+                             f"{meta_dtype!r}")
+    return classes
+
+
+def _array(arrays, name, shape, dtype) -> np.ndarray:
+    array = arrays.pop(name, None)
+    if array is None:
+        raise ModelFileError(f"array {name!r} is missing")
+    if array.shape != tuple(shape) or array.dtype != dtype:
+        raise ModelFileError(f"array {name!r} has shape {array.shape} and dtype {array.dtype}, "
+                             f"expected {tuple(shape)} and {dtype}")
+    if not np.isfinite(array).all():
+        raise ModelFileError(f"array {name!r} contains NaN or infinite values")
+    return np.ascontiguousarray(array)
+
+
+def _number(state, name, kind=numbers.Real, minimum=None, optional=False):
+    value = state.get(name)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind) or (
+            minimum is not None and not value >= minimum):
+        raise ModelFileError(f"attribute {name} = {value!r} is not a valid "
+                             f"{'integer' if kind is numbers.Integral else 'number'}")
+    return value
+
+
+def _float_list(state, name, length=None, optional=False):
+    values = state.get(name)
+    if values is None and optional:
+        return None
+    if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) or (
+            length is not None and len(values) != length):
+        raise ModelFileError(f"attribute {name} must be a list of "
+                             f"{length if length is not None else ''} numbers")
+    return values
+
+
+def _build_perceptron(model, meta, arrays, dtype) -> int:
+    classes = _classes(meta.get("classes_dtype"), arrays)
+    coef = arrays.get("coef")
+    if coef is None or coef.ndim != 2:
+        raise ModelFileError("array 'coef' is missing or not 2-dimensional")
+    n_rows = 1 if classes.shape[0] == 2 else classes.shape[0]
+    n_features = coef.shape[1]
+    model.coef_ = _array(arrays, "coef", (n_rows, n_features), dtype)
+    model.intercept_ = _array(arrays, "intercept", (n_rows,), dtype)
+    model.classes_ = classes
+    model.n_iter_ = _number(meta["state"], "n_iter_", numbers.Integral, minimum=0)
+    model.t_ = _number(meta["state"], "t_", minimum=0)
+    return n_features
+
+
+def _build_mlp(model, meta, arrays, dtype) -> int:
+    from ._mlp_params import check_hyperparameters
+
+    state = meta["state"]
+    sizes = state.get("layer_sizes")
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+        raise ModelFileError(f"layer_sizes {sizes!r} is not a list of positive integers")
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    n_params = sum(a * b for a, b in shapes) + sum(sizes[1:])
+    params = _array(arrays, "params", (n_params,), dtype)  # before allocating anything
+    hidden, activations = check_hyperparameters(model)
+    if sizes[1:-1] != hidden or state.get("activations") != activations:
+        raise ModelFileError(f"layer_sizes {sizes} and activations {state.get('activations')} "
+                             f"do not match the parameters ({hidden}, {activations})")
+    output = state.get("output")
+    if output not in OUTPUTS:
+        raise ModelFileError(f"unknown output activation {output!r}")
+    network = Network(sizes, activations, output, dtype=dtype, random_state=0,
+                      sigmoid_a=_number(state, "sigmoid_a"),
+                      leaky_slope=_number(state, "leaky_slope", minimum=0.0))
+    network.params[...] = params
+    model._network = network
+    model.coefs_, model.intercepts_ = network.coefs, network.intercepts
+    if "best_params" in arrays:
+        model._best_params = _array(arrays, "best_params", (n_params,), dtype).copy()
+    model.n_outputs_ = sizes[-1]
+    model.n_layers_ = len(sizes)
+    model.out_activation_ = model._output_names[output]
+    if isinstance(model, MLPClassifier):
+        _build_label_binarizer(model, meta, arrays, output, sizes[-1])
+    elif output != "identity":
+        raise ModelFileError(f"a regressor has an identity output, not {output!r}")
+    for name in ("n_iter_", "t_", "_no_improvement_count"):
+        setattr(model, name, _number(state, name, numbers.Integral, minimum=0))
+    for name in ("loss_", "best_loss_", "best_validation_score_"):
+        if name in state:
+            setattr(model, name, _number(state, name, optional=True))
+    model.loss_curve_ = _float_list(state, "loss_curve_")
+    for name in ("validation_scores_", "validation_loss_curve_"):
+        setattr(model, name, _float_list(state, name, optional=True))
+    norms = state.get("gradient_norms_")
+    if not isinstance(norms, list):
+        raise ModelFileError("attribute gradient_norms_ must be a list")
+    model.gradient_norms_ = [_float_list({"row": row}, "row", len(shapes)) for row in norms]
+    _build_optimizer(model, state.get("optimizer"), arrays, n_params, dtype)
+    return sizes[0]
+
+
+def _build_label_binarizer(model, meta, arrays, output, n_outputs) -> None:
+    classes = _classes(meta.get("classes_dtype"), arrays)
+    spec = meta["state"].get("label_binarizer")
+    if not isinstance(spec, dict) or spec.get("y_type_") not in _Y_TYPES:
+        raise ModelFileError(f"label_binarizer {spec!r} is not valid")
+    y_type = spec["y_type_"]
+    expected = {"multiclass": ("softmax", classes.shape[0]), "binary": ("sigmoid", 1),
+                "multilabel-indicator": ("sigmoid", classes.shape[0])}[y_type]
+    if (output, n_outputs) != expected:
+        raise ModelFileError(f"{y_type} targets with {classes.shape[0]} classes need a "
+                             f"{expected[0]} output of {expected[1]} units, the file has "
+                             f"{output!r} with {n_outputs}")
+    binarizer = LabelBinarizer(neg_label=_number(spec, "neg_label", numbers.Integral),
+                               pos_label=_number(spec, "pos_label", numbers.Integral))
+    binarizer.classes_, binarizer.y_type_, binarizer.sparse_input_ = classes, y_type, False
+    model._label_binarizer, model.classes_ = binarizer, classes
+
+
+def _build_optimizer(model, spec, arrays, n_params, dtype) -> None:
+    if spec is None:
+        return
+    network, shape = model._network, (n_params,)
+    if not isinstance(spec, dict) or spec.get("kind") not in ("sgd", "adam"):
+        raise ModelFileError(f"optimizer {spec!r} is not valid")
+    if spec["kind"] == "sgd":
+        optimizer = SGD(network, lr=_number(spec, "lr"), momentum=_number(spec, "momentum"),
+                        nesterov=spec.get("nesterov") is True,
+                        weight_decay=_number(spec, "weight_decay"))
+        if optimizer.velocity is not None:
+            optimizer.velocity[...] = _array(arrays, "optimizer_velocity", shape, dtype)
+    else:
+        optimizer = Adam(network, lr=_number(spec, "lr"), beta1=_number(spec, "beta1"),
+                         beta2=_number(spec, "beta2"), eps=_number(spec, "eps"),
+                         weight_decay=_number(spec, "weight_decay"))
+        optimizer.t = _number(spec, "t", numbers.Integral, minimum=0)
+        optimizer.m[...] = _array(arrays, "optimizer_m", shape, dtype)
+        optimizer.v[...] = _array(arrays, "optimizer_v", shape, dtype)
+    model._optimizer = optimizer

@@ -1,0 +1,372 @@
+"""fastnn.save / fastnn.load: bit-identical round trips, continued training, hostile files."""
+import io
+import json
+import pickle
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.exceptions import NotFittedError
+from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+import fastnn
+from fastnn import MLPClassifier, MLPRegressor, Perceptron
+from fastnn.model_io import ModelFileError
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _models(X, y):
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    weights = {"setosa": 1.0, "versicolor": 2.0, "virginica": 0.5}
+    yield (MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, random_state=0),
+           X.astype(np.float32), y)
+    yield (MLPClassifier(hidden_layer_sizes=(6, 5), activation=["tanh", "sigmoid"], solver="sgd",
+                         max_iter=8, early_stopping=True, class_weight=weights, sigmoid_a=2.0,
+                         random_state=1), X, names.astype(object))
+    yield MLPClassifier(hidden_layer_sizes=(4,), max_iter=4, random_state=0), X, y == 1
+    yield (MLPClassifier(hidden_layer_sizes=(5,), max_iter=4, random_state=0), X,
+           np.stack([y == 1, y == 2], 1).astype(int))  # multilabel
+    yield (MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=20, random_state=0),
+           X, np.stack([X[:, 0], X[:, 1] - X[:, 2]], 1))
+    yield (MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", max_iter=4, random_state=0),
+           X, X[:, 0])
+    yield Perceptron(penalty="l2", random_state=3), X.astype(np.float32), names
+    yield Perceptron(max_iter=5, tol=None), X, y == 2
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_round_trip_is_bit_identical(index, iris, tmp_path):
+    model, X, y = list(_models(*iris))[index]
+    model.fit(X, y)
+    path = fastnn.save(model, tmp_path / "model.fastnn")
+    assert path == tmp_path / "model.fastnn" and path.exists()  # no extension appended
+    loaded = fastnn.load(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    assert type(loaded.get_params()["random_state"]) is type(model.random_state)
+    for method in ("predict", "predict_proba", "decision_function"):
+        if hasattr(model, method):
+            expected = getattr(model, method)(X)
+            np.testing.assert_array_equal(getattr(loaded, method)(X), expected)
+            assert getattr(loaded, method)(X).dtype == expected.dtype
+    assert loaded.score(X, y) == model.score(X, y)
+    if hasattr(model, "classes_"):
+        assert loaded.classes_.dtype == model.classes_.dtype
+        np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    for name in ("n_iter_", "t_", "n_features_in_", "loss_curve_", "gradient_norms_",
+                 "validation_scores_", "validation_loss_curve_", "best_loss_", "loss_",
+                 "n_layers_", "n_outputs_", "out_activation_"):
+        if hasattr(model, name):
+            assert getattr(loaded, name) == getattr(model, name), name
+
+
+def test_dataframe_feature_names_round_trip(iris, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = iris
+    frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
+    for model in (MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0),
+                  Perceptron()):
+        model.fit(frame, y)
+        loaded = fastnn.load(fastnn.save(model, tmp_path / "m.npz"))
+        np.testing.assert_array_equal(loaded.feature_names_in_, model.feature_names_in_)
+        assert loaded.feature_names_in_.dtype == object
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "fitted without feature names" warning
+            np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_partial_fit_continues_exactly(solver, iris, tmp_path):
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(8,), solver=solver, learning_rate="invscaling",
+                          max_iter=6, random_state=0).fit(X, y)
+    loaded = fastnn.load(fastnn.save(model, tmp_path / "m.npz"))
+    for _ in range(3):
+        model.partial_fit(X, y)
+        loaded.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded._network.params, model._network.params)
+    assert loaded.loss_curve_ == model.loss_curve_ and loaded.t_ == model.t_
+    assert loaded.coefs_[0] is loaded._network.coefs[0]
+
+
+def test_perceptron_partial_fit_continues_exactly(iris, tmp_path):
+    X, y = iris
+    model = Perceptron(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    loaded = fastnn.load(fastnn.save(model, tmp_path / "p.npz"))
+    model.partial_fit(X, y)
+    loaded.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded.coef_, model.coef_)
+    assert loaded.t_ == model.t_
+
+
+def test_loaded_model_pickles_and_refits(iris, tmp_path):
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    loaded = fastnn.load(fastnn.save(model, tmp_path / "m.npz"))
+    again = pickle.loads(pickle.dumps(loaded))
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert loaded.fit(X, y).n_iter_ == 3
+
+
+# ------------------------------------------------------------------ saving errors
+def test_save_refuses_what_a_file_cannot_hold(iris, tmp_path):
+    X, y = iris
+    with pytest.raises(NotFittedError):
+        fastnn.save(MLPClassifier(), tmp_path / "m.npz")
+    with pytest.raises(TypeError, match="MLPClassifier, MLPRegressor, Perceptron"):
+        fastnn.save(SklearnMLPClassifier(max_iter=2).fit(X, y), tmp_path / "m.npz")
+
+    class Mine(MLPClassifier):
+        pass
+
+    with pytest.raises(TypeError, match="Mine"):
+        fastnn.save(Mine(hidden_layer_sizes=(3,), max_iter=2).fit(X, y), tmp_path / "m.npz")
+    model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, callbacks=[lambda m, d: None])
+    model.fit(X, y)
+    with pytest.raises(ValueError, match=r"callbacks.*set_params\(callbacks=None\)"):
+        fastnn.save(model, tmp_path / "m.npz")
+    model.set_params(callbacks=None, random_state=np.random.RandomState(0))
+    with pytest.raises(ValueError, match="random_state"):
+        fastnn.save(model, tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+def test_save_replaces_an_existing_file(iris, tmp_path):
+    X, y = iris
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"old")
+    fastnn.save(Perceptron().fit(X, y), path)
+    assert isinstance(fastnn.load(path), Perceptron)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+# ------------------------------------------------------------------ hostile files
+@pytest.fixture(scope="module")
+def saved(iris, tmp_path_factory):
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(5,), solver="sgd", max_iter=3,
+                          random_state=0).fit(X, y)
+    path = tmp_path_factory.mktemp("saved") / "model.npz"
+    fastnn.save(model, path)
+    return model, path
+
+
+def _contents(path):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    return json.loads(arrays.pop("metadata").tobytes()), arrays
+
+
+def _write(path, meta, arrays, **extra):
+    blob = meta if isinstance(meta, bytes) else json.dumps(meta).encode()
+    with open(path, "wb") as file:
+        np.savez(file, metadata=np.frombuffer(blob, np.uint8), **arrays, **extra)
+    return path
+
+
+def _changed(saved, tmp_path, edit_meta=None, **arrays_changes):
+    meta, arrays = _contents(saved[1])
+    if edit_meta:
+        edit_meta(meta)
+    arrays.update(arrays_changes)
+    return _write(tmp_path / "bad.npz", meta, {k: v for k, v in arrays.items() if v is not None})
+
+
+def test_good_file_loads(saved):
+    model, path = saved
+    assert isinstance(fastnn.load(path), MLPClassifier)
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "not a fastnn model file"),
+    (b"garbage" * 100, "not a fastnn model file"),
+    (pickle.dumps({"a": 1}), "not a fastnn model file"),
+    (b"PK\x03\x04" + b"\x00" * 50, "truncated or corrupted"),
+])
+def test_not_a_model_file(content, match, tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        fastnn.load(path)
+
+
+def test_npy_and_foreign_npz_are_rejected(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(3.0))
+    with pytest.raises(ValueError, match="not a fastnn model file"):
+        fastnn.load(tmp_path / "a.npy")
+    np.savez(tmp_path / "b.npz", X=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="unexpected member 'X.npy'"):
+        fastnn.load(tmp_path / "b.npz")
+
+
+def test_truncated_files(saved, tmp_path):
+    data = saved[1].read_bytes()
+    for size in (10, 100, len(data) // 2, len(data) - 30, len(data) - 1):
+        path = tmp_path / f"cut{size}.npz"
+        path.write_bytes(data[:size])
+        with pytest.raises(ValueError, match="truncated or corrupted|not a fastnn"):
+            fastnn.load(path)
+
+
+def test_flipped_bytes_never_load_a_different_model(saved, tmp_path, iris):
+    """Every 5th byte flipped in turn: an error, or (a byte zip ignores) the same model."""
+    model, path = saved
+    data = bytearray(path.read_bytes())
+    expected = model.predict_proba(iris[0])
+    errors = 0
+    bad = tmp_path / "flipped.npz"
+    for position in range(0, len(data), 5):
+        data[position] ^= 0xFF
+        bad.write_bytes(bytes(data))
+        data[position] ^= 0xFF
+        try:
+            loaded = fastnn.load(bad)
+        except ValueError:
+            errors += 1
+            continue
+        np.testing.assert_array_equal(loaded.predict_proba(iris[0]), expected)
+    assert errors > 0.8 * len(range(0, len(data), 5))  # the CRC-32 checks catch the data
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m.update(format_version=2), "format version 2.*reads format version 1"),
+    (lambda m: m.update(format_version="1"), "format version"),
+    (lambda m: m.update(format="something else"), "not a fastnn model file"),
+    (lambda m: m.update({"class": "os.system"}), "unknown model class 'os.system'"),
+    (lambda m: m.update({"class": "builtins.eval"}), "unknown model class"),
+    (lambda m: m.update({"class": "sklearn.neural_network.MLPClassifier"}), "unknown model class"),
+    (lambda m: m.update({"class": "Perceptron"}), "Perceptron"),
+    (lambda m: m.update({"class": "MLPRegressor"}), "parameters of MLPRegressor differ"),
+    (lambda m: m["params"].update(activation="swish"), "activation"),
+    (lambda m: m["params"].update(evil={"dict": [[1, 2]]}), "unknown \\['evil'\\]"),
+    (lambda m: m["params"].update(alpha={"pickle": "cos\nsystem"}), "unreadable value"),
+    (lambda m: m["params"].update(hidden_layer_sizes=[6]), "do not match the parameters"),
+    (lambda m: m["state"].update(layer_sizes=[4, 10**12, 3]), "array 'params' has shape"),
+    (lambda m: m["state"].update(layer_sizes="4,5,3"), "layer_sizes"),
+    (lambda m: m["state"].update(output="softmaxx"), "output"),
+    (lambda m: m["state"].update(n_iter_=-1), "n_iter_"),
+    (lambda m: m["state"].update(loss_curve_="x"), "loss_curve_"),
+    (lambda m: m["state"].update(gradient_norms_=[[1.0]]), "row"),
+    (lambda m: m["state"]["label_binarizer"]["dict"][0].__setitem__(1, "binary"),
+     "binary targets"),
+    (lambda m: m["state"]["optimizer"].update(kind="exec"), "optimizer"),
+    (lambda m: m.update(dtype="object"), "dtype 'object'"),
+    (lambda m: m.update(dtype="float32"), "array 'params' has shape .* dtype float64"),
+    (lambda m: m.update(classes_dtype="<U5"), "classes are stored as"),
+    (lambda m: m.pop("state"), "'state' is missing"),
+])
+def test_inconsistent_metadata(edit, match, saved, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        fastnn.load(_changed(saved, tmp_path, edit))
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(params=np.zeros(3)), "array 'params' has shape \\(3,\\)"),
+    (dict(params=None), "array 'params' is missing"),
+    (dict(classes=None), "classes"),
+    (dict(classes=np.array([0, 1, 2, 3])), "softmax output of 4 units"),
+    (dict(optimizer_velocity=np.zeros(2)), "optimizer_velocity"),
+    (dict(coef=np.zeros((3, 4))), "do not belong"),
+    (dict(params=np.full(43, np.nan)), "NaN"),
+])
+def test_inconsistent_arrays(change, match, saved, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        fastnn.load(_changed(saved, tmp_path, **change))
+
+
+def test_bad_json(saved, tmp_path):
+    _, arrays = _contents(saved[1])
+    for blob, match in ((b"{not json", "truncated or corrupted"),
+                        (b"\xff\xfe", "truncated or corrupted"),
+                        (b'{"format": NaN}', "non-JSON constant NaN"),
+                        (b"[" * 100000 + b"]" * 100000, "truncated or corrupted"),
+                        (b"[1, 2]", "not a fastnn model file")):
+        with pytest.raises(ValueError, match=match):
+            fastnn.load(_write(tmp_path / "bad.npz", blob, arrays))
+    meta, arrays = _contents(saved[1])
+    with pytest.raises(ValueError, match="metadata.*not a byte array"):
+        with open(tmp_path / "bad.npz", "wb") as file:
+            np.savez(file, metadata=np.frombuffer(json.dumps(meta).encode(), np.int8), **arrays)
+        fastnn.load(tmp_path / "bad.npz")
+
+
+class _Payload:
+    """Unpickling this would create a file: proof that loading ran code."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_object_array_with_pickle_is_never_unpickled(saved, tmp_path):
+    meta, arrays = _contents(saved[1])
+    sentinel = tmp_path / "pwned"
+    payload = np.array([_Payload(sentinel)], dtype=object)
+    for name in ("params", "classes", "feature_names"):
+        changed = dict(arrays, **{name: payload})
+        with open(tmp_path / "evil.npz", "wb") as file:
+            np.savez(file, metadata=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+                     **changed)  # np.savez pickles object arrays
+        with pytest.raises(ValueError, match="dtype object.*never objects"):
+            fastnn.load(tmp_path / "evil.npz")
+        assert not sentinel.exists()
+
+
+def _npy(header: dict, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue() + data
+
+
+def _zip(path, members: dict, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, blob in members.items():
+            archive.writestr(name, blob)
+    return path
+
+
+def test_forged_headers(saved, tmp_path):
+    """A huge declared shape is refused before anything is allocated; so are odd dtypes."""
+    meta, arrays = _contents(saved[1])
+    members = {f"{k}.npy": _npy({"descr": v.dtype.str, "fortran_order": False, "shape": v.shape},
+                                v.tobytes()) for k, v in arrays.items()}
+    members["metadata.npy"] = _npy({"descr": "|u1", "fortran_order": False,
+                                    "shape": (len(json.dumps(meta)),)}, json.dumps(meta).encode())
+    assert isinstance(fastnn.load(_zip(tmp_path / "ok.npz", members)), MLPClassifier)
+    forged = [
+        ({"descr": "<f8", "fortran_order": False, "shape": (10**15,)}, "declares shape"),
+        ({"descr": "<f8", "fortran_order": False, "shape": (2**62, 2**62)}, "declares shape"),
+        ({"descr": "<f8", "fortran_order": False, "shape": (-1,)}, "negative"),
+        ({"descr": [("a", "<f8")], "fortran_order": False, "shape": (43,)}, "dtype"),
+        ({"descr": "|V8", "fortran_order": False, "shape": (43,)}, "dtype"),
+        ({"descr": "<M8[s]", "fortran_order": False, "shape": (43,)}, "dtype"),
+    ]
+    for header, match in forged:
+        evil = dict(members, **{"params.npy": _npy(header, arrays["params"].tobytes())})
+        with pytest.raises(ValueError, match=match):
+            fastnn.load(_zip(tmp_path / "evil.npz", evil))
+    text = members["params.npy"].replace(b"'shape': (43,)", b"'shape': __import__('os')")
+    with pytest.raises(ValueError, match="truncated or corrupted"):
+        fastnn.load(_zip(tmp_path / "evil.npz", dict(members, **{"params.npy": text})))
+    with pytest.raises(ValueError, match="compressed"):
+        fastnn.load(_zip(tmp_path / "zipped.npz", members, zipfile.ZIP_DEFLATED))
+    with pytest.raises(ValueError, match="unexpected member 'run.py'"):
+        fastnn.load(_zip(tmp_path / "extra.npz", dict(members, **{"run.py": b"print(1)"})))
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        fastnn.load(tmp_path / "nope.npz")
+    assert issubclass(ModelFileError, ValueError)
