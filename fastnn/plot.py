@@ -1,0 +1,216 @@
+"""Plots of training and of the theory: loss curves, gradient norms, activations, boundaries.
+
+Needs matplotlib (``pip install "fastnn[plot]"``), imported only when a plot
+is drawn.  Each function draws into ``ax`` (a new figure's Axes when None) and
+returns the Axes; save it with ``ax.figure.savefig("plot.png")``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _config, kernels
+from .kernels.activations import ACTIVATION_CODES, LEAKY_RELU, SIGMOID
+
+#: Activations drawn by :func:`plot_activations` when ``names`` is None.
+DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
+
+
+def _axes(ax):
+    """``ax``, or a new pyplot figure's Axes; an ImportError with the fix without matplotlib."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ImportError('fastnn.plot needs matplotlib: pip install "fastnn[plot]" '
+                          "(or pip install matplotlib)") from exc
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots()[1]
+
+
+def activation_curves(name: str, z, param: float | None = None):
+    """f(z) and f'(z) of a hidden activation, computed by fastnn's kernels.
+
+    Parameters
+    ----------
+    name : str
+        An activation of ``fastnn.kernels.ACTIVATION_CODES``.
+    z : array-like of float
+    param : float, optional
+        The sigmoid's shape ``a`` (default 1) or the leaky ReLU's slope
+        (default 0.01); ignored by the others.
+
+    Returns
+    -------
+    f, df : ndarray of float64, the shape of ``z``
+    """
+    if name not in ACTIVATION_CODES:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATION_CODES)}")
+    code = ACTIVATION_CODES[name]
+    if param is None:
+        param = 1.0 if code == SIGMOID else 0.01
+    Z = np.ascontiguousarray(z, dtype=np.float64)
+    flat = Z.reshape(1, -1)
+    f = np.empty_like(flat)
+    df = np.empty_like(flat)
+    _config.run(kernels.activation_forward, flat, code, float(param), f)
+    _config.run(kernels.activation_derivative, f, code, float(param), df)
+    return f.reshape(Z.shape), df.reshape(Z.shape)
+
+
+def plot_loss_curve(model, ax=None):
+    """Training loss per epoch and, with early stopping, the validation loss.
+
+    Parameters
+    ----------
+    model : fitted MLPClassifier or MLPRegressor (a stochastic solver)
+    ax : matplotlib Axes, optional
+    """
+    curve = getattr(model, "loss_curve_", None)
+    if not curve:
+        raise ValueError("the model has no loss_curve_: fit it first with solver 'sgd' or 'adam'")
+    ax = _axes(ax)
+    epochs = np.arange(1, len(curve) + 1)
+    ax.plot(epochs, curve, marker="." if len(curve) < 30 else None, label="training loss")
+    validation = getattr(model, "validation_loss_curve_", None)
+    if validation:
+        ax.plot(epochs[:len(validation)], validation, label="validation loss")
+    ax.set(xlabel="epoch", ylabel="loss", title=f"{type(model).__name__}: loss per epoch")
+    _integer_ticks(ax)
+    ax.legend()
+    return ax
+
+
+def plot_gradient_norms(model, ax=None):
+    """Each layer's weight-gradient norm per epoch (``gradient_norms_``), log scale.
+
+    Layer 1 is next to the input: when its curve lies far below the last
+    layer's, the gradients vanish on their way back through the network.
+    """
+    norms = np.asarray(getattr(model, "gradient_norms_", None) or [], dtype=np.float64)
+    if norms.ndim != 2 or norms.size == 0:
+        raise ValueError("the model has no gradient_norms_: fit it first with solver 'sgd' "
+                         "or 'adam'")
+    ax = _axes(ax)
+    epochs = np.arange(1, norms.shape[0] + 1)
+    colors = _colormap(norms.shape[1])
+    for layer in range(norms.shape[1]):
+        ax.plot(epochs, np.maximum(norms[:, layer], np.finfo(float).tiny),
+                marker="o" if norms.shape[0] < 30 else None, color=colors[layer],
+                label=f"layer {layer + 1}" + (" (output)" if layer == norms.shape[1] - 1 else ""))
+    ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="weight-gradient norm",
+           title=f"{type(model).__name__}: gradient norm per layer")
+    _integer_ticks(ax)
+    ax.legend(fontsize="x-small", ncol=2 if norms.shape[1] > 6 else 1)
+    return ax
+
+
+def plot_activations(names=None, sigmoid_a=(0.5, 1, 2), ax=None, *, leaky_slope=0.1,
+                     z=None):
+    """Activation functions (solid) and their derivatives (dashed), from fastnn's kernels.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Activations to draw; default sigmoid, tanh, relu, leaky_relu.
+    sigmoid_a : sequence of float, default=(0.5, 1, 2)
+        One sigmoid curve ``1 / (1 + exp(-a z))`` per shape ``a``.
+    ax : matplotlib Axes, optional
+    leaky_slope : float, default=0.1
+        Negative-side slope of the leaky ReLU drawn (0.1, to tell it from ReLU).
+    z : array-like, optional
+        Inputs; default 401 points in [-5, 5].
+    """
+    names = DEFAULT_ACTIVATIONS if names is None else tuple(names)
+    z = np.linspace(-5, 5, 401) if z is None else np.asarray(z, dtype=np.float64)
+    curves = []
+    for name in names:
+        code = ACTIVATION_CODES.get(name)
+        if code == SIGMOID:
+            curves += [(f"{name} a={a:g}", name, float(a)) for a in sigmoid_a]
+        elif code == LEAKY_RELU:
+            curves.append((f"{name} slope={leaky_slope:g}", name, float(leaky_slope)))
+        else:
+            curves.append((name, name, None))
+    computed = [(label, *activation_curves(name, z, param)) for label, name, param in curves]
+    ax = _axes(ax)
+    colors = _colormap(len(computed), "tab10")
+    for (label, f, df), color in zip(computed, colors):
+        ax.plot(z, f, color=color, label=label)
+        ax.plot(z, df, color=color, linestyle="--", linewidth=1)
+    ax.axhline(0, color="0.7", linewidth=0.5)
+    ax.axvline(0, color="0.7", linewidth=0.5)
+    ax.set(xlabel="z", ylabel="f(z) solid, f'(z) dashed", title="activations and derivatives")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_decision_boundary(model, X, y, ax=None, *, resolution=200):
+    """Decision regions of a fitted classifier over 2-D inputs, with the samples on top.
+
+    Parameters
+    ----------
+    model : fitted classifier with ``predict`` (and ``predict_proba`` if available)
+    X : array-like of shape (n_samples, 2)
+    y : array-like of shape (n_samples,)
+    ax : matplotlib Axes, optional
+    resolution : int, default=200
+        Grid points per axis.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"plot_decision_boundary needs 2-D inputs of shape (n, 2), got {X.shape}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+    ax = _axes(ax)
+    low, high = X.min(axis=0), X.max(axis=0)
+    margin = np.maximum(0.15 * (high - low), 0.25)
+    u = np.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
+    v = np.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
+    U, V = np.meshgrid(u, v)
+    grid = np.column_stack([U.ravel(), V.ravel()])
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        import pandas as pd  # the model was fitted on a DataFrame, so pandas is there
+
+        grid = pd.DataFrame(grid, columns=names)
+    classes = np.asarray(model.classes_)
+    if hasattr(model, "predict_proba") and classes.shape[0] == 2:
+        surface = model.predict_proba(grid)[:, 1].reshape(U.shape)
+        filled = ax.contourf(U, V, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r",
+                             alpha=0.6)
+        ax.contour(U, V, surface, levels=[0.5], colors="k", linewidths=1.5)
+        ax.figure.colorbar(filled, ax=ax, label=f"P(class {classes[1]})")
+    else:
+        index = np.searchsorted(classes, model.predict(grid)).reshape(U.shape)
+        ax.contourf(U, V, index, levels=np.arange(classes.shape[0] + 1) - 0.5,
+                    cmap="tab10", alpha=0.35)
+        ax.contour(U, V, index, levels=np.arange(classes.shape[0]) + 0.5, colors="k",
+                   linewidths=1)
+    marker_colors = _colormap(max(len(classes), 2), "coolwarm" if len(classes) == 2 else "tab10")
+    for k, label in enumerate(classes):
+        rows = y == label
+        ax.scatter(X[rows, 0], X[rows, 1], color=marker_colors[k], edgecolors="k", s=40,
+                   label=str(label), zorder=3)
+    ax.set(xlim=(u[0], u[-1]), ylim=(v[0], v[-1]), xlabel="x1", ylabel="x2",
+           title=f"{type(model).__name__}: decision boundary")
+    ax.legend(fontsize="small", loc="best")
+    return ax
+
+
+def _integer_ticks(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _colormap(n: int, name: str = "viridis"):
+    from matplotlib import colormaps
+
+    cmap = colormaps[name]
+    if name == "tab10":
+        return [cmap(i % 10) for i in range(n)]
+    return [cmap(i / max(n - 1, 1)) for i in range(n)]

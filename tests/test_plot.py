@@ -1,0 +1,109 @@
+"""fastnn.plot: every plot draws a real, non-blank PNG; activations come from the kernels."""
+import sys
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.image  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from fastnn import MLPClassifier, Perceptron, plot  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+XOR_y = np.array([0, 1, 1, 0])
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    model = MLPClassifier(hidden_layer_sizes=(8, 8, 8), activation="tanh", max_iter=15,
+                          early_stopping=True, validation_fraction=0.2, n_iter_no_change=50,
+                          learning_rate_init=0.05, random_state=0).fit(X, y)
+    return model, X, y
+
+
+def _png(ax, path):
+    """Save the Axes' figure; assert a non-empty file whose pixels are not all one colour."""
+    ax.figure.savefig(path, dpi=60)
+    plt.close(ax.figure)
+    assert path.stat().st_size > 0
+    pixels = matplotlib.image.imread(path)[..., :3]
+    coloured = np.abs(pixels - pixels.reshape(-1, 3).max(axis=0)).sum(axis=2) > 0.1
+    assert coloured.mean() > 0.01, "the image is blank"
+    return pixels
+
+
+def _lines(ax):
+    return [line for line in ax.get_lines() if len(line.get_xdata()) > 2]
+
+
+def test_loss_curve_has_train_and_validation(fitted, tmp_path):
+    model = fitted[0]
+    ax = plot.plot_loss_curve(model)
+    assert isinstance(ax, matplotlib.axes.Axes)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["training loss", "validation loss"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), model.loss_curve_)
+    _png(ax, tmp_path / "loss.png")
+
+
+def test_gradient_norms_one_line_per_layer_log_scale(fitted, tmp_path):
+    model = fitted[0]
+    fig, ax = plt.subplots()
+    assert plot.plot_gradient_norms(model, ax=ax) is ax
+    assert ax.get_yscale() == "log" and len(ax.get_lines()) == 4
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(),
+                               np.asarray(model.gradient_norms_)[:, 0])
+    _png(ax, tmp_path / "norms.png")
+
+
+def test_activations_come_from_the_kernels(tmp_path):
+    z = np.linspace(-4, 4, 9)
+    for a in (0.5, 1.0, 2.0):
+        f, df = plot.activation_curves("sigmoid", z, a)
+        np.testing.assert_allclose(f, 1 / (1 + np.exp(-a * z)), rtol=1e-12)
+        np.testing.assert_allclose(df, a * f * (1 - f), rtol=1e-12)
+    f, df = plot.activation_curves("leaky_relu", z, 0.1)
+    np.testing.assert_array_equal(f, np.where(z > 0, z, 0.1 * z))
+    np.testing.assert_array_equal(df, np.where(z > 0, 1.0, 0.1))
+    ax = plot.plot_activations()
+    assert len(_lines(ax)) == 2 * (3 + 3)  # sigmoid x 3 shapes, tanh, relu, leaky relu
+    assert {line.get_label() for line in ax.get_lines()} >= {"sigmoid a=0.5", "sigmoid a=2",
+                                                              "tanh", "relu"}
+    _png(ax, tmp_path / "activations.png")
+    ax = plot.plot_activations(["tanh"], ax=plt.subplots()[1])
+    assert len(_lines(ax)) == 2
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="unknown activation"):
+        plot.activation_curves("swish", z)
+
+
+def test_decision_boundaries(fitted, tmp_path):
+    model, X, y = fitted
+    _png(plot.plot_decision_boundary(model, X, y), tmp_path / "mlp.png")
+    perceptron = Perceptron(random_state=0).fit(XOR_X, XOR_y)
+    _png(plot.plot_decision_boundary(perceptron, XOR_X, XOR_y), tmp_path / "perceptron.png")
+    labels = np.array(["a", "b", "c"])[np.arange(120) % 3]
+    three = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, labels)
+    _png(plot.plot_decision_boundary(three, X, labels), tmp_path / "three.png")
+    with pytest.raises(ValueError, match="shape \\(n, 2\\)"):
+        plot.plot_decision_boundary(model, np.ones((4, 3)), XOR_y)
+
+
+def test_unfitted_models_give_clear_errors():
+    with pytest.raises(ValueError, match="loss_curve_"):
+        plot.plot_loss_curve(MLPClassifier())
+    with pytest.raises(ValueError, match="gradient_norms_"):
+        plot.plot_gradient_norms(MLPClassifier(solver="lbfgs"))
+
+
+def test_missing_matplotlib_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"pip install \"fastnn\[plot\]\""):
+        plot.plot_activations()
