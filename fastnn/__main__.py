@@ -1,7 +1,9 @@
-"""Command line: ``fastnn digits`` (also ``python -m fastnn``).
+"""Command line: ``fastnn digits|demo|train|predict`` (also ``python -m fastnn``).
 
-The default job trains a small MLP on scikit-learn's digits data set (it
-ships with scikit-learn; no download) and prints loss, accuracy and time.
+``fastnn`` alone runs ``digits``: a small MLP on scikit-learn's digits data
+set (it ships with scikit-learn; no download), printing loss, accuracy and
+time.  ``demo`` runs the course's steps (fastnn/demo.py); ``train`` and
+``predict`` work on data files (fastnn/cli.py).
 """
 from __future__ import annotations
 
@@ -64,12 +66,52 @@ def main(argv: list[str] | None = None) -> int:
     digits.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     digits.add_argument("--threads", type=int, default=0, help="0: all cores")
     digits.add_argument("--seed", type=int, default=0)
+    demo = sub.add_parser("demo", help="the basics of neural networks in five printed and "
+                          "plotted steps", description=_demo_description(),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--out", default="fastnn-demo", help="folder for the PNGs "
+                      "(default: fastnn-demo)")
+    demo.add_argument("--steps", type=_steps, default=(1, 2, 3, 4, 5),
+                      help="comma-separated steps to run, e.g. 1,3 (default: all)")
+    from . import cli
+
+    cli.add_train_parser(sub)
+    cli.add_predict_parser(sub)
+    # `fastnn bench` and `fastnn profile` (performance issue) add their parsers here.
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["digits"])
     if args.command == "digits":
         return _digits(args)
+    if args.command == "demo":
+        from . import demo as demo_steps
+
+        demo_steps.run(args.steps, args.out)
+        return 0
+    commands = {"train": cli.train, "predict": cli.predict}
+    if args.command in commands:
+        try:
+            return commands[args.command](args)
+        except (ValueError, OSError, ImportError) as exc:
+            print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
+            return 1
     parser.print_help()
     return 2
+
+
+def _demo_description() -> str:
+    from . import demo
+
+    return "\n\n".join(demo.__doc__.split("\n\n")[:2]).replace("``", "'")
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        steps = ()
+    if not steps or not set(steps) <= {1, 2, 3, 4, 5}:
+        raise argparse.ArgumentTypeError(f"steps are numbers from 1 to 5, e.g. 1,3; got {text!r}")
+    return steps
 
 
 if __name__ == "__main__":

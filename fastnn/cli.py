@@ -1,0 +1,392 @@
+"""``fastnn train`` and ``fastnn predict``: data files in, model files and predictions out.
+
+Data files: CSV (first line: column names), Parquet (needs pyarrow), ``.npy``
+(a 2-D numeric array; the target is a column index) and ``.npz`` (feature
+array ``X`` or the only other array, target array ``y`` or ``--target``).
+Models are written with :func:`fastnn.save`.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .mlp import MLPClassifier, MLPRegressor
+
+# Estimator parameters the command line does not offer: it shows its own
+# progress bar (callbacks, verbose) and always trains from scratch.
+_NOT_OPTIONS = ("callbacks", "verbose", "warm_start")
+_SUFFIXES = (".csv", ".npy", ".npz", ".parquet", ".pq")
+
+
+class Progress:
+    """Estimator callback showing a progress bar with the loss and samples per second.
+
+    A tqdm bar when tqdm is installed, else a printed line every tenth of
+    ``total`` epochs.  Pass it as ``callbacks=Progress(max_iter, n_samples)``.
+    """
+
+    def __init__(self, total: int, n_samples: int, desc: str = "training"):
+        self.total, self.n_samples, self.desc = total, n_samples, desc
+        self.every = max(1, total // 10)
+        self.bar = None
+        self.started = False
+
+    def __call__(self, estimator, metrics) -> bool:
+        if not self.started:  # the bar appears once training has started
+            self.started = True
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                pass
+            else:
+                self.bar = tqdm(total=self.total, desc=self.desc, unit="epoch", leave=True)
+        rate = self.n_samples / max(metrics["seconds"], 1e-9)
+        shown = {"loss": f"{metrics['loss']:.4f}"}
+        if metrics.get("validation_score") is not None:
+            shown["val score"] = f"{metrics['validation_score']:.4f}"
+        shown["samples/s"] = f"{rate:,.0f}"
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(shown)
+        elif metrics["epoch"] % self.every == 0 or metrics["epoch"] == 1:
+            print(f"  epoch {metrics['epoch']:4d}  "
+                  + "  ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
+        return False
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.started = None, False
+
+
+# ------------------------------------------------------------------ parsers
+def add_train_parser(sub) -> None:
+    parser = sub.add_parser(
+        "train", help="train an MLP on a data file and save it",
+        description="Train an MLPClassifier or MLPRegressor on a CSV, Parquet, .npy or .npz "
+                    "file, print the validation score and save the model (fastnn.save). "
+                    "Hyperparameters are the estimators' (see help(fastnn.MLPClassifier)).")
+    parser.add_argument("data", help="CSV, Parquet, .npy or .npz file")
+    parser.add_argument("--target", help="target column (CSV/Parquet: name, default the last "
+                        "column; .npy: index, default -1; .npz: array name, default 'y')")
+    parser.add_argument("--task", choices=["auto", "classification", "regression"],
+                        default="auto", help="auto: classification for text or for at most "
+                        "20 distinct integer values, else regression")
+    parser.add_argument("--out", help="model file to write (default: DATA's name + .model.npz)")
+    parser.add_argument("--validation-split", type=float, default=0.2,
+                        help="fraction of rows held out to score the model (0: score on the "
+                        "training rows)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    options = parser.add_argument_group("estimator parameters (default: the estimator's)")
+    for name, default in MLPClassifier().get_params().items():
+        if name in _NOT_OPTIONS:
+            continue
+        kwargs = {"type": _PARSERS.get(name, type(default))}
+        if isinstance(default, bool):
+            kwargs = {"action": argparse.BooleanOptionalAction}
+        if name == "class_weight":
+            kwargs = {"choices": ["balanced"]}
+        if "action" not in kwargs:
+            kwargs["metavar"] = name.upper()
+        options.add_argument("--" + name.replace("_", "-"), dest="param_" + name, default=None,
+                             help=f"default {_show(default)}", **kwargs)
+
+
+def add_predict_parser(sub) -> None:
+    parser = sub.add_parser("predict", help="predict with a saved model",
+                            description="Predict the rows of a data file with a model written "
+                            "by 'fastnn train' or fastnn.save.")
+    parser.add_argument("model", help="model file")
+    parser.add_argument("data", help="CSV, Parquet, .npy or .npz file with the feature columns "
+                        "(CSV/Parquet: matched by name when the model knows them)")
+    parser.add_argument("--out", help=".csv or .npy file to write (default: CSV to stdout)")
+    parser.add_argument("--target", help="a column of DATA to ignore (e.g. the true target)")
+    parser.add_argument("--proba", action="store_true",
+                        help="write class probabilities instead of labels (classifiers)")
+
+
+def _int_list(text: str):
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def _activation(text: str):
+    return text if "," not in text else [part.strip() for part in text.split(",")]
+
+
+def _batch_size(text: str):
+    return text if text in ("auto", "full") else int(text)
+
+
+def _show(default) -> str:
+    if isinstance(default, tuple):
+        return ",".join(map(str, default))
+    return str(default)
+
+
+_PARSERS = {"hidden_layer_sizes": _int_list, "activation": _activation,
+            "batch_size": _batch_size, "random_state": int, "n_threads": int}
+
+
+# ----------------------------------------------------------------- commands
+def train(args) -> int:
+    X, y, names = read_data(args.data, args.target, train=True)
+    task = choose_task(y, args.task)
+    if task == "classification" and y.dtype.kind == "f":
+        y = y.astype(np.int64)  # integral values: labels 0, 1, ... rather than 0.0, 1.0
+    params = {name[6:]: value for name, value in vars(args).items()
+              if name.startswith("param_") and value is not None}
+    if task == "regression":
+        if "class_weight" in params:
+            raise ValueError("--class-weight applies to classification only")
+        if y.dtype.kind not in "biuf":
+            raise ValueError("a regression target must be numeric")
+        y = y.astype(args.dtype)
+        estimator = MLPRegressor
+    else:
+        estimator = MLPClassifier
+    X = X.astype(args.dtype)
+    what = (f"{len(np.unique(y))} classes" if task == "classification"
+            else f"values {y.min():.4g} .. {y.max():.4g}")
+    print(f"{args.data}: {X.shape[0]} rows, {X.shape[1]} features; {task} "
+          f"({what}; --task to override)")
+    X_train, X_val, y_train, y_val = _split(X, y, args.validation_split, task,
+                                            params.get("random_state", 0))
+    max_iter = params.get("max_iter", MLPClassifier().max_iter)
+    progress = Progress(max_iter, len(X_train), estimator.__name__)
+    model = estimator(callbacks=progress, **params)
+    started = time.perf_counter()
+    try:
+        model.fit(_frame(X_train, names), y_train)
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - started
+    model.set_params(callbacks=None)
+    metric = "accuracy" if task == "classification" else "R^2"
+    if X_val is not None:
+        where = f"on {len(X_val)} held-out rows"
+        score = model.score(_frame(X_val, names), y_val)
+    else:
+        where = "on the training rows (--validation-split 0)"
+        score = model.score(_frame(X_train, names), y_train)
+    print(f"trained in {seconds:.2f} s ({model.n_iter_} iterations); validation {metric} "
+          f"{score:.4f} {where}")
+    out = Path(args.out) if args.out else Path(args.data).with_suffix(".model.npz")
+    from .model_io import save
+
+    save(model, out)
+    print(f"model saved to {out}")
+    return 0
+
+
+def predict(args) -> int:
+    from .model_io import load
+
+    if args.out is not None and Path(args.out).suffix.lower() not in (".csv", ".npy"):
+        raise ValueError(f"--out must end in .csv or .npy, got {args.out}")
+    model = load(args.model)
+    names = getattr(model, "feature_names_in_", None)
+    X, _, _ = read_data(args.data, args.target, train=False,
+                        feature_names=None if names is None else list(names))
+    if X.shape[1] != model.n_features_in_:
+        raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
+                         f"{model.n_features_in_} (--target drops a column)")
+    inputs = _frame(X, None if names is None else list(names))
+    if args.proba:
+        if not hasattr(model, "predict_proba"):
+            raise ValueError(f"a {type(model).__name__} has no class probabilities (--proba)")
+        values = model.predict_proba(inputs)
+        columns = [f"proba_{label}" for label in model.classes_]
+    else:
+        values = model.predict(inputs)
+        columns = (["prediction"] if values.ndim == 1
+                   else [f"prediction_{i}" for i in range(values.shape[1])])
+    write_predictions(values, columns, args.out)
+    if args.out:
+        print(f"{len(values)} predictions written to {args.out}")
+    return 0
+
+
+def choose_task(y: np.ndarray, task: str = "auto") -> str:
+    """'classification' or 'regression' for target ``y`` (``task`` other than auto wins)."""
+    if task != "auto":
+        return task
+    if y.dtype.kind not in "iuf":
+        return "classification"
+    if y.ndim == 1 and np.all(np.isfinite(y)) and np.all(y == np.round(y)) \
+            and len(np.unique(y)) <= 20:
+        return "classification"
+    return "regression"
+
+
+def _split(X, y, fraction, task, seed):
+    if not 0 <= fraction < 1:
+        raise ValueError(f"--validation-split must be in [0, 1), got {fraction}")
+    if fraction == 0:
+        return X, None, y, None
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return train_test_split(X, y, test_size=fraction, random_state=seed,
+                                stratify=y if task == "classification" else None)
+    except ValueError:  # a class too small to stratify
+        return train_test_split(X, y, test_size=fraction, random_state=seed)
+
+
+def _frame(X, names):
+    """A DataFrame (so the model records/matches feature names) when names and pandas exist."""
+    if names is None:
+        return X
+    try:
+        import pandas as pd
+    except ImportError:
+        return X
+    return pd.DataFrame(X, columns=names)
+
+
+# -------------------------------------------------------------------- files
+def read_data(path, target=None, *, train: bool, feature_names=None):
+    """Features, target and feature names from a data file.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,) (or (n_samples, n_outputs) from .npz), None unless train
+    names : list of str or None
+        Feature column names (CSV/Parquet).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ValueError(f"{path}: unsupported data file type {suffix!r}; use "
+                         f"{', '.join(_SUFFIXES)}")
+    if suffix == ".npy":
+        return _split_array(np.load(path, allow_pickle=False), target, train, path)
+    if suffix == ".npz":
+        return _from_npz(path, target, train)
+    columns = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
+    if train:
+        target = _column_name(columns, target if target is not None else list(columns)[-1], path)
+    elif target is not None:
+        target = _column_name(columns, target, path)
+    if feature_names is not None:
+        missing = [name for name in feature_names if name not in columns]
+        if missing:
+            raise ValueError(f"{path} lacks the model's feature columns {missing}")
+        names = list(feature_names)
+    else:
+        names = [name for name in columns if name != target]
+    for name in names:
+        if columns[name].dtype.kind not in "biuf":
+            raise ValueError(f"{path}: feature column {name!r} is not numeric "
+                             f"(e.g. '{columns[name][0]}')")
+    if not names:
+        raise ValueError(f"{path} has no feature columns")
+    X = np.column_stack([columns[name] for name in names]).astype(np.float64)
+    return X, columns[target] if train else None, names
+
+
+def _column_name(columns, target, path) -> str:
+    if target in columns:
+        return target
+    try:
+        return list(columns)[int(target)]
+    except (ValueError, IndexError):
+        raise ValueError(f"{path} has no column {target!r}; columns: {list(columns)}") from None
+
+
+def _split_array(array, target, train, path):
+    if array.ndim != 2 or array.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected a 2-D numeric array, got {array.ndim}-D {array.dtype}")
+    if not train and target is None:
+        return array.astype(np.float64), None, None
+    try:
+        column = int(target) if target is not None else -1
+        y = array[:, column]
+    except (ValueError, IndexError):
+        raise ValueError(f"{path}: --target must be a column index in [-{array.shape[1]}, "
+                         f"{array.shape[1]}), got {target!r}") from None
+    X = np.delete(array, column % array.shape[1], axis=1).astype(np.float64)
+    return X, y if train else None, None
+
+
+def _from_npz(path, target, train):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    target = target if target is not None else "y"
+    features = [name for name in arrays if name != target]
+    name = "X" if "X" in arrays else features[0] if len(features) == 1 else None
+    if name is None:
+        raise ValueError(f"{path}: expected a feature array 'X' (arrays: {list(arrays)})")
+    X = arrays[name]
+    if X.ndim != 2 or X.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: array {name!r} must be 2-D numeric, got {X.ndim}-D {X.dtype}")
+    y = None
+    if train:
+        if target not in arrays:
+            raise ValueError(f"{path} has no target array {target!r} (arrays: {list(arrays)})")
+        y = arrays[target]
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+    return X.astype(np.float64), y, None
+
+
+def _read_csv(path) -> dict:
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = [row for row in csv.reader(file) if row]
+    if len(rows) < 2:
+        raise ValueError(f"{path}: expected a header line and at least one data row")
+    header = [name.strip() for name in rows[0]]
+    if len(set(header)) != len(header):
+        raise ValueError(f"{path}: duplicate column names in {header}")
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {number}: {len(row)} fields, the header has "
+                             f"{len(header)}")
+    columns = {}
+    for index, name in enumerate(header):
+        values = [row[index].strip() for row in rows[1:]]
+        try:
+            columns[name] = np.array(values, dtype=np.float64)
+        except ValueError:
+            columns[name] = np.array(values)
+    return columns
+
+
+def _read_parquet(path) -> dict:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("reading Parquet files needs pyarrow: pip install pyarrow") from None
+    table = pq.read_table(path)
+    columns = {}
+    for name, column in zip(table.column_names, table.columns):
+        values = column.to_numpy(zero_copy_only=False)
+        columns[name] = values.astype(str) if values.dtype == object else values
+    return columns
+
+
+def write_predictions(values: np.ndarray, columns: list[str], out) -> None:
+    """``values`` as .npy, or as CSV with ``columns`` (to stdout when ``out`` is None)."""
+    if out is not None and Path(out).suffix.lower() == ".npy":
+        np.save(out, values.astype(str) if values.dtype == object else values,
+                allow_pickle=False)
+        return
+    if out is not None and Path(out).suffix.lower() != ".csv":
+        raise ValueError(f"--out must end in .csv or .npy, got {out}")
+    rows = values.reshape(len(values), -1)
+    file = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        writer = csv.writer(file)
+        writer.writerow(columns)
+        writer.writerows(rows.tolist())
+    finally:
+        if out:
+            file.close()

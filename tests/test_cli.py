@@ -1,0 +1,222 @@
+"""The command line (train, predict, demo) end to end, and every claim the demo makes."""
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+import fastnn
+from fastnn import cli, demo
+from fastnn.__main__ import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--hidden-layer-sizes", "8", "--max-iter", "60", "--learning-rate-init", "0.1",
+        "--random-state", "0"]
+
+
+# --------------------------------------------------------------- demo claims
+def test_perceptron_learns_and_or_not_xor_and_a_hidden_layer_learns_xor(capsys):
+    results = demo.logic_gates(out=None)
+    assert results["AND"]["accuracy"] == 1.0 and results["OR"]["accuracy"] == 1.0
+    assert results["XOR"]["accuracy"] <= 0.75
+    assert results["MLP XOR"]["accuracy"] == 1.0
+    assert results["MLP XOR"]["predictions"] == [0, 1, 1, 0]
+    w1, w2 = results["AND"]["weights"]  # the printed line separates AND's points
+    scores = demo.LOGIC_X @ [w1, w2] + results["AND"]["bias"]
+    np.testing.assert_array_equal(scores >= 0, np.array(demo.GATES["AND"]) == 1)
+    assert "separating line" in capsys.readouterr().out
+
+
+def test_vanishing_gradients_sigmoid_vs_relu():
+    ratios = demo.vanishing_gradients(out=None)["first_to_last"]
+    assert ratios["sigmoid"] < 1e-4  # orders of magnitude below the last layer
+    assert ratios["relu"] > 1e-2 and ratios["tanh"] > 1e-2
+    assert ratios["relu"] > 1e3 * ratios["sigmoid"]
+
+
+def test_gradient_descent_variants_and_activations(capsys):
+    results = demo.gradient_descent_variants(out=None, epochs=5)
+    assert [r["batch_size"] for r in results.values()] == [400, 1, 32]
+    for result in results.values():
+        assert len(result["loss_curve"]) == len(result["seconds"]) == 5
+        assert result["loss_curve"][-1] < result["loss_curve"][0]
+        assert np.all(np.diff(result["seconds"]) > 0)
+    table = demo.activations(out=None)
+    assert max(table["sigmoid a=1"]["df"]) == 0.25 and max(table["sigmoid a=2"]["df"]) == 0.5
+    assert table["relu"]["df"] == [0.0, 0.0, 0.0, 1.0, 1.0]
+
+
+def test_digits_step_compares_with_scikit_learn():
+    results = demo.digits(out=None, max_iter=10)
+    assert results["fastnn"]["epochs"] == results["scikit-learn"]["epochs"] == 10
+    assert results["fastnn"]["accuracy"] > 0.9
+    assert abs(results["fastnn"]["accuracy"] - results["scikit-learn"]["accuracy"]) < 0.02
+
+
+def test_demo_command_writes_pngs(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["demo", "--steps", "1,3", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1_logic_gates.png",
+                                                            "3_activations.png"]
+    assert all(p.stat().st_size > 10_000 for p in tmp_path.iterdir())
+    out = capsys.readouterr().out
+    assert "Step 1" in out and "Step 3" in out and "Step 2" not in out
+
+
+def test_demo_without_matplotlib_prints_text_and_a_hint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["demo", "--steps", "3", "--out", str(tmp_path / "plots")]) == 0
+    out = capsys.readouterr().out
+    assert 'pip install "fastnn[plot]"' in out and "sigmoid a=0.5" in out
+    assert not (tmp_path / "plots").exists()
+
+
+def test_demo_rejects_bad_steps(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--steps", "1,9"])
+    assert "steps are numbers from 1 to 5" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ train / predict
+@pytest.fixture(scope="module")
+def iris_csv(tmp_path_factory):
+    X, y = load_iris(return_X_y=True)
+    path = tmp_path_factory.mktemp("data") / "iris.csv"
+    names = np.array(["setosa", "versicolor", "virginica"])
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["sepal length", "sepal width", "petal length", "petal width", "species"])
+        for row, label in zip(X, y):
+            writer.writerow([*row, names[label]])
+    return path
+
+
+def _read_csv(path):
+    with open(path, newline="") as file:
+        return list(csv.reader(file))
+
+
+def test_train_and_predict_csv(iris_csv, tmp_path, capsys):
+    model_path = tmp_path / "iris.model.npz"
+    assert main(["train", str(iris_csv), "--target", "species", "--out", str(model_path),
+                 *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "classification (3 classes" in out and "validation accuracy" in out
+    assert "on 30 held-out rows" in out and f"model saved to {model_path}" in out
+    model = fastnn.load(model_path)
+    assert isinstance(model, fastnn.MLPClassifier) and model.hidden_layer_sizes == (8,)
+    assert list(model.feature_names_in_) == ["sepal length", "sepal width", "petal length",
+                                             "petal width"]
+    assert model.coefs_[0].dtype == np.float32 and model.callbacks is None
+    # the data file still has the target column: predict matches the columns by name
+    predictions = tmp_path / "pred.csv"
+    assert main(["predict", str(model_path), str(iris_csv), "--out", str(predictions)]) == 0
+    rows = _read_csv(predictions)
+    assert rows[0] == ["prediction"] and len(rows) == 151
+    truth = [row[-1] for row in _read_csv(iris_csv)[1:]]
+    assert np.mean([r[0] == t for r, t in zip(rows[1:], truth)]) > 0.9
+    assert main(["predict", str(model_path), str(iris_csv), "--proba",
+                 "--out", str(tmp_path / "proba.npy")]) == 0
+    proba = np.load(tmp_path / "proba.npy")
+    assert proba.shape == (150, 3) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+
+
+def test_train_regression_npy_and_predict_to_stdout(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    data = np.column_stack([X, X @ [1.0, -2.0, 0.5] + 0.01 * rng.standard_normal(200)])
+    np.save(tmp_path / "data.npy", data)
+    assert main(["train", str(tmp_path / "data.npy"), "--dtype", "float64",
+                 "--solver", "lbfgs", "--max-iter", "200", "--random-state", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "regression" in out and "validation R^2 0.9" in out
+    model = fastnn.load(tmp_path / "data.model.npz")  # default name beside the data
+    assert isinstance(model, fastnn.MLPRegressor) and model.coefs_[0].dtype == np.float64
+    np.save(tmp_path / "X.npy", X[:5])
+    assert main(["predict", str(tmp_path / "data.model.npz"), str(tmp_path / "X.npy")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "prediction" and len(lines) == 6
+    np.testing.assert_allclose([float(v) for v in lines[1:]], model.predict(X[:5]), rtol=1e-12)
+
+
+def test_train_npz_classification_with_task_override(tmp_path, capsys):
+    X, y = load_iris(return_X_y=True)
+    np.savez(tmp_path / "iris.npz", X=X, y=y.astype(float))
+    assert main(["train", str(tmp_path / "iris.npz"), "--validation-split", "0",
+                 "--early-stopping", *FAST]) == 0
+    assert "on the training rows" in capsys.readouterr().out
+    model = fastnn.load(tmp_path / "iris.model.npz")
+    assert model.early_stopping and model.classes_.dtype.kind == "i"
+    assert main(["train", str(tmp_path / "iris.npz"), "--task", "regression",
+                 "--out", str(tmp_path / "r.npz"), *FAST]) == 0
+    assert isinstance(fastnn.load(tmp_path / "r.npz"), fastnn.MLPRegressor)
+
+
+def test_parquet(iris_csv, tmp_path, capsys):
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    rows = _read_csv(iris_csv)
+    table = pa.table({name: [row[i] if name == "species" else float(row[i]) for row in rows[1:]]
+                      for i, name in enumerate(rows[0])})
+    pq.write_table(table, tmp_path / "iris.parquet")
+    assert main(["train", str(tmp_path / "iris.parquet"), *FAST]) == 0  # target: last column
+    assert "3 classes" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "iris.model.npz"), str(tmp_path / "iris.parquet"),
+                 "--out", str(tmp_path / "p.npy")]) == 0
+    assert set(np.load(tmp_path / "p.npy")) <= {"setosa", "versicolor", "virginica"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "{data}", "--target", "colour"], "has no column 'colour'"),
+    (["train", "{data}", "--target", "species", "--task", "regression"], "must be numeric"),
+    (["train", "{tmp}/missing.csv"], "No such file"),
+    (["train", "{tmp}/data.txt"], "unsupported data file type '.txt'"),
+    (["train", "{data}", "--activation", "swish", "--max-iter", "2"], "activation"),
+    (["predict", "{tmp}/bad_model.npz", "{data}"], "not a fastnn model file"),
+    (["predict", "{tmp}/model.npz", "{tmp}/narrow.npy"], "has 2 feature columns, the model "
+                                                        "expects 4"),
+    (["predict", "{tmp}/model.npz", "{data}", "--out", "{tmp}/p.json"], ".csv or .npy"),
+    (["predict", "{tmp}/model.npz", "{data}"], "feature column 'species' is not numeric"),
+])
+def test_errors_are_one_clear_line(argv, message, iris_csv, tmp_path, capsys):
+    (tmp_path / "bad_model.npz").write_bytes(b"not a model")
+    (tmp_path / "data.txt").write_text("a,b\n1,2\n")
+    np.save(tmp_path / "narrow.npy", np.ones((3, 2)))
+    X, y = load_iris(return_X_y=True)
+    fastnn.save(fastnn.Perceptron().fit(X, y), tmp_path / "model.npz")
+    argv = [a.format(data=iris_csv, tmp=tmp_path) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fastnn {argv[0]}: error:") and message in err
+
+
+def test_bad_csv_rows(tmp_path):
+    (tmp_path / "ragged.csv").write_text("a,b,y\n1,2,0\n3,4\n")
+    with pytest.raises(ValueError, match="line 3: 2 fields"):
+        cli.read_data(tmp_path / "ragged.csv", "y", train=True)
+    (tmp_path / "text.csv").write_text("a,b,y\n1,x,0\n3,4,1\n")
+    with pytest.raises(ValueError, match="feature column 'b' is not numeric"):
+        cli.read_data(tmp_path / "text.csv", "y", train=True)
+
+
+def test_console_script_end_to_end(iris_csv, tmp_path):
+    """A fresh process, as a user runs it: python -m fastnn train, then predict."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = [sys.executable, "-m", "fastnn"]
+    done = subprocess.run([*run, "train", str(iris_csv), "--out", str(tmp_path / "m.npz"),
+                           *FAST], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "validation accuracy" in done.stdout
+    done = subprocess.run([*run, "predict", str(tmp_path / "m.npz"), str(iris_csv), "--out",
+                           str(tmp_path / "p.csv")], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert len(_read_csv(tmp_path / "p.csv")) == 151
+    done = subprocess.run([*run, "predict", str(iris_csv), str(iris_csv)], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert done.returncode == 1 and "not a fastnn model file" in done.stderr
