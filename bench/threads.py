@@ -166,7 +166,7 @@ def child(batch_size: int, n_threads: int | None, max_epochs: int, max_foreign: 
             break
     return {"warmup": warmup, "times": [t for t, _, _ in timed],
             "foreign": [f for _, f, _ in timed], "loss": timed[-1][2],
-            "info": fastnn.threading_info()}
+            "info": fastnn.threading_info(), "fastnn": fastnn.__file__}
 
 
 def gemm_child(batch_size: int = 128, repeats: int = 3) -> dict:
@@ -331,14 +331,16 @@ def summarise(runs: dict, max_foreign: float) -> dict:
 
 
 def report(measured: dict, rounds: int, argv_text: str, max_foreign: float,
-           seconds_total: float) -> str:
+           seconds_total: float, note: str = "") -> str:
     runs, gemm = measured["runs"], measured["gemm"]
+    fastnn_file = runs["a"][0].get("fastnn", "?")
     summary = summarise(runs, max_foreign)
     reference = {128: summary["a"]["median"], 512: summary["e1"]["median"]}
     lines = [
         "# fastnn threading: seconds per training epoch",
         "",
-        f"Measured by `{argv_text}` on {time.strftime('%Y-%m-%d')}: {_versions()}.",
+        f"Measured by `{argv_text}` on {time.strftime('%Y-%m-%d')}: {_versions()}; "
+        f"fastnn imported from `{fastnn_file}`{'; ' + note if note else ''}.",
         "",
         "784-256-128-10 ReLU/softmax network, float32, synthetic 20,000 x 784 data; one epoch "
         "= `loss_and_gradient` + `sgd_update` per shuffled mini-batch. Every timed epoch comes "
@@ -409,6 +411,8 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=150.0,
                         help="seconds after which the parent stops waiting and retrying and "
                              "only finishes the rounds (150)")
+    parser.add_argument("--note", default="",
+                        help="a remark for the report's header (e.g. which commit of fastnn)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gemm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=128, help=argparse.SUPPRESS)
@@ -427,7 +431,8 @@ def main(argv=None) -> int:
     argv_text = " ".join(["python bench/threads.py", *(argv if argv is not None else sys.argv[1:])])
     started = time.perf_counter()
     measured = measure(rounds, args.max_foreign, args.wait_budget, args.budget)
-    text = report(measured, rounds, argv_text, args.max_foreign, time.perf_counter() - started)
+    text = report(measured, rounds, argv_text, args.max_foreign, time.perf_counter() - started,
+                  args.note)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
