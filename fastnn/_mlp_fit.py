@@ -18,7 +18,7 @@ from sklearn.utils import shuffle as sklearn_shuffle
 
 from .network import Network
 from .optimizers import SGD, Adam
-from .training import run_epoch
+from ._outofcore import in_memory, run_epoch
 
 
 class DivergenceWarning(UserWarning):
@@ -77,6 +77,7 @@ def _loss_scale(est) -> float:
 def fit_lbfgs(est, X, Y, sample_weight) -> None:
     """Full-batch L-BFGS-B through scipy.optimize, on the flat parameter vector."""
     network = est._network
+    X = in_memory(X, "solver='lbfgs'")
     total_weight = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     scale = _loss_scale(est)
 

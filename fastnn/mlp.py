@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_tar
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
-from . import _config
+from . import _config, _outofcore
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
 from ._mlp_params import check_hyperparameters
 
@@ -79,7 +79,7 @@ class _BaseMLP(BaseEstimator):
                     f"the fitted network has layers {network.layer_sizes} and activations "
                     f"{network.activations}, but the parameters and data ask for {layer_units} "
                     f"and {activations}; refit without warm_start to change them")
-            X = np.ascontiguousarray(X, dtype=network.dtype)
+            X = _outofcore.as_dtype(X, network.dtype)
             Y = Y.astype(network.dtype, copy=False)
             if sample_weight is not None:
                 sample_weight = sample_weight.astype(network.dtype, copy=False)
@@ -148,6 +148,9 @@ class _BaseMLP(BaseEstimator):
     # --------------------------------------------------------------- predicting
     def _forward(self, X) -> np.ndarray:
         check_is_fitted(self)
+        if _outofcore.is_out_of_core(X):
+            with _config.using_threads(self.n_threads):
+                return _outofcore.forward(self._network, self, X)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         X = np.ascontiguousarray(X, dtype=self._network.dtype)
         with _config.using_threads(self.n_threads):
@@ -279,8 +282,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
-                             reset=reset)
+        X, y = _outofcore.validate_data(self, X, y, multi_output=True,
+                                        dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -404,8 +407,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         if self.loss != "squared_error":
             raise ValueError(f"loss must be 'squared_error', got {self.loss!r}")
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=(np.float64, np.float32), reset=reset)
+        X, y = _outofcore.validate_data(self, X, y, multi_output=True, y_numeric=True,
+                                        dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
