@@ -6,10 +6,11 @@ from .model_io import load, save
 from .network import Network
 from .optimizers import SGD, Adam
 from .perceptron import Perceptron
+from .streaming import fit_stream, iter_batches
 from .training import TrainingDiverged, train
 
 __version__ = "0.1.0"
 
 __all__ = ["MLPClassifier", "MLPRegressor", "DivergenceWarning", "Network", "SGD", "Adam",
            "train", "TrainingDiverged", "set_num_threads", "get_num_threads", "threading_info",
-           "Perceptron", "save", "load", "__version__"]
+           "Perceptron", "save", "load", "iter_batches", "fit_stream", "__version__"]

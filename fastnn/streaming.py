@@ -1,0 +1,344 @@
+"""Training on files bigger than memory, a block of rows at a time.
+
+:func:`iter_batches` reads an ``.npy`` file (memory-mapped, read through
+the file), a CSV file (with pandas when installed, else the ``csv`` module),
+a Parquet file (pyarrow) or any 2-D array with row slicing, and yields
+blocks of ``(X, y)`` rows; :func:`fit_stream` calls an estimator's
+``partial_fit`` on each block, for a number of passes, with a progress bar.
+Only one block is in memory at a time.
+
+>>> import fastnn
+>>> clf = fastnn.MLPClassifier(hidden_layer_sizes=(64,), random_state=0)
+>>> fastnn.fit_stream(clf, "train.csv", target="label", epochs=3,
+...                   batch_size=50_000, progress=True)              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+
+import numpy as np
+from sklearn.base import is_classifier
+
+from ._outofcore import row_source
+
+_TABULAR = (".csv", ".tsv", ".txt")
+_PARQUET = (".parquet", ".pq")
+
+
+def _suffix(path: str) -> str:
+    name = os.fspath(path).lower()
+    for packed in (".gz", ".bz2", ".xz", ".zip", ".zst"):
+        if name.endswith(packed):
+            name = name[:-len(packed)]
+    return os.path.splitext(name)[1]
+
+
+def _progress(progress, total, desc):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="rows", unit_scale=True, leave=False)
+
+
+def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype=None,
+                 delimiter: str | None = None, header="infer", progress: bool = False,
+                 desc: str | None = None) -> Iterator:
+    """Yield consecutive blocks of rows of data that need not fit in memory.
+
+    Parameters
+    ----------
+    source : str, path or array-like of shape (n_samples, n_columns)
+        ``.npy`` (memory-mapped), ``.csv``/``.tsv``/``.txt`` (optionally
+        compressed), ``.parquet``, or an array with row slicing (ndarray,
+        ``np.memmap``, h5py dataset, ...).
+    batch_size : int, default=10_000
+        Rows per block (the last block may be shorter).
+    y : array-like or path of ``.npy``, optional
+        Targets of an array or ``.npy`` source, row-aligned with it.
+    target : int or str, optional
+        The column of ``source`` holding the targets (a name for CSV files
+        with a header and Parquet files, or a position); the other columns
+        are the features.
+    dtype : float32 or float64, optional
+        Dtype of the feature blocks: default the array's for arrays, float64
+        for CSV and Parquet.
+    delimiter : str, optional
+        CSV field separator (default: tab for ``.tsv``, else comma).
+    header : "infer", bool, default="infer"
+        Whether the CSV file's first line names the columns ("infer": when
+        it does not parse as numbers).
+    progress : bool, default=False
+        Show a tqdm progress bar of the rows read (when tqdm is installed).
+    desc : str, optional
+        Label of the progress bar.
+
+    Yields
+    ------
+    (X, y) : ndarray of shape (b, n_features), ndarray of shape (b,)
+        Or ``X`` alone when there are no targets.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if y is not None and target is not None:
+        raise ValueError("give the targets either as y (an array) or as target (a column), not both")
+    if isinstance(source, (str, os.PathLike)):
+        suffix = _suffix(source)
+        if suffix == ".npy":
+            blocks = _array_blocks(np.load(source, mmap_mode="r"), batch_size, y, target, dtype)
+        elif suffix in _TABULAR:
+            if y is not None:
+                raise ValueError("for a CSV file, name the target column with target=")
+            delimiter = delimiter or ("\t" if suffix == ".tsv" else ",")
+            blocks = _csv_blocks(source, batch_size, target, dtype, delimiter, header)
+        elif suffix in _PARQUET:
+            if y is not None:
+                raise ValueError("for a Parquet file, name the target column with target=")
+            blocks = _parquet_blocks(source, batch_size, target, dtype)
+        else:
+            raise ValueError(f"cannot read {os.fspath(source)!r}: iter_batches reads .npy, "
+                             f".csv/.tsv/.txt and .parquet files")
+        name = os.path.basename(os.fspath(source))
+    else:
+        blocks = _array_blocks(source, batch_size, y, target, dtype)
+        name = type(source).__name__
+    total = next(blocks)  # rows, when known up front
+    bar = _progress(progress, total, desc or name)
+    try:
+        for block in blocks:
+            if bar is not None:
+                bar.update(block[0].shape[0])
+            yield block if block[1] is not None else block[0]
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _split_target(X: np.ndarray, target, names, dtype):
+    if target is None:
+        return np.ascontiguousarray(X, dtype=dtype), None
+    column = _column_index(target, names, X.shape[1])
+    features = np.delete(np.arange(X.shape[1]), column)
+    return np.ascontiguousarray(X[:, features], dtype=dtype), X[:, column]
+
+
+def _column_index(target, names, n_columns: int) -> int:
+    if isinstance(target, str):
+        if names is None or target not in names:
+            raise ValueError(f"no column named {target!r}; columns: {names}")
+        return list(names).index(target)
+    if not -n_columns <= int(target) < n_columns:
+        raise ValueError(f"target column {target} is out of range for {n_columns} columns")
+    return int(target) % n_columns
+
+
+def _array_blocks(X, batch_size, y, target, dtype):
+    if isinstance(y, (str, os.PathLike)):
+        y = np.load(y, mmap_mode="r")
+    if len(getattr(X, "shape", ())) != 2:
+        raise ValueError(f"the source must be 2-D (n_samples, n_columns), got shape "
+                         f"{getattr(X, 'shape', None)}")
+    n = int(X.shape[0])
+    if y is not None and len(y) != n:
+        raise ValueError(f"the source has {n} rows but y has {len(y)}")
+    source = row_source(X)
+    dtype = np.dtype(dtype or (source.dtype if source.dtype.kind == "f" else np.float64))
+    yield n
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        block = source.read(start, stop)
+        if target is not None:
+            yield _split_target(block, target, None, dtype)
+        else:
+            yield (np.ascontiguousarray(block, dtype=dtype),
+                   None if y is None else np.asarray(y[start:stop]))
+
+
+def _csv_blocks(path, batch_size, target, dtype, delimiter, header):
+    dtype = np.dtype(dtype or np.float64)
+    try:
+        import pandas as pd
+    except ImportError:
+        pd = None
+    yield None  # unknown number of rows
+    if pd is not None:
+        if header == "infer":
+            header = _has_header(path, delimiter)
+        reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
+                             chunksize=batch_size)
+        with reader:
+            for frame in reader:
+                names = [str(c) for c in frame.columns] if header else None
+                yield _split_target(frame.to_numpy(), target, names, dtype)
+        return
+    yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header)
+
+
+def _open_text(path):
+    suffix = os.fspath(path).lower()
+    if suffix.endswith(".gz"):
+        import gzip
+        return gzip.open(path, "rt", newline="")
+    if suffix.endswith(".bz2"):
+        import bz2
+        return bz2.open(path, "rt", newline="")
+    if suffix.endswith(".xz"):
+        import lzma
+        return lzma.open(path, "rt", newline="")
+    return open(path, newline="")
+
+
+def _has_header(path, delimiter) -> bool:
+    with _open_text(path) as f:
+        first = next(csv.reader(f, delimiter=delimiter), [])
+    try:
+        [float(field) for field in first]
+    except ValueError:
+        return True
+    return False
+
+
+def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header):
+    """CSV without pandas: the ``csv`` module, ``batch_size`` lines at a time."""
+    with _open_text(path) as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        names = None
+        if header == "infer":
+            header = _has_header(path, delimiter)
+        if header:
+            names = next(reader, None)
+        rows = []
+        for line_number, row in enumerate(reader, start=2 if header else 1):
+            if not row:
+                continue
+            try:
+                rows.append([float(field) for field in row])
+            except ValueError:
+                raise ValueError(f"{os.fspath(path)}, line {line_number}: not a number in "
+                                 f"{row!r}") from None
+            if len(rows) == batch_size:
+                yield _split_target(np.array(rows), target, names, dtype)
+                rows = []
+        if rows:
+            yield _split_target(np.array(rows), target, names, dtype)
+
+
+def _parquet_blocks(path, batch_size, target, dtype):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("reading Parquet files needs pyarrow: pip install pyarrow") from None
+    dtype = np.dtype(dtype or np.float64)
+    parquet = pq.ParquetFile(path)
+    yield parquet.metadata.num_rows
+    for batch in parquet.iter_batches(batch_size=batch_size):
+        columns = [np.asarray(column.to_numpy(zero_copy_only=False)) for column in batch.columns]
+        yield _split_target(np.column_stack(columns), target, batch.schema.names, dtype)
+
+
+def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: int = 10_000,
+               y=None, target=None, dtype=None, progress: bool = False, **read_options):
+    """Train ``estimator`` by ``partial_fit`` on each block of :func:`iter_batches`.
+
+    Parameters
+    ----------
+    estimator : an estimator with ``partial_fit`` (MLPClassifier, MLPRegressor, ...)
+    source, batch_size, y, target, dtype, progress, read_options
+        As for :func:`iter_batches` (``read_options``: ``delimiter``, ``header``).
+    epochs : int, default=1
+        Passes over the whole source; each block is one ``partial_fit`` call
+        (one pass of mini-batches over the block, shuffled within it).
+    classes : array-like, optional
+        All classes, for a classifier's first ``partial_fit``; if omitted,
+        one extra pass reads the targets to find them.
+
+    Returns
+    -------
+    estimator
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    options = dict(batch_size=batch_size, y=y, target=target, dtype=dtype, **read_options)
+    if y is None and target is None:
+        raise ValueError("fit_stream needs targets: give y= (arrays, .npy) or target= (a column)")
+    fit_params = {}
+    if is_classifier(estimator) and not hasattr(estimator, "classes_"):
+        if classes is None:
+            found = set()
+            for _, labels in iter_batches(source, **options):
+                found.update(np.unique(labels).tolist())
+            classes = np.array(sorted(found))
+        fit_params["classes"] = np.asarray(classes)
+    for epoch in range(epochs):
+        desc = f"epoch {epoch + 1}/{epochs}"
+        for X, labels in iter_batches(source, progress=progress, desc=desc, **options):
+            estimator.partial_fit(X, labels, **fit_params)
+    return estimator
+
+
+def train_command(args) -> int:
+    """``fastnn train DATA --chunk-size N``: train on a file a block of N rows at a time.
+
+    The file is never loaded whole: each block is one ``partial_fit`` call and
+    ``--max-iter`` (default 10 here) is the number of passes over the file.
+    There is no validation split: the score printed is on the last block.
+    """
+    import time
+    from pathlib import Path
+
+    from . import cli
+    from .mlp import MLPClassifier, MLPRegressor
+    from .model_io import save
+
+    suffix = _suffix(args.data)
+    if suffix not in (".csv", ".tsv", ".txt", ".npy", *_PARQUET):
+        raise ValueError(f"--chunk-size streams CSV, Parquet and .npy files, not {suffix!r}")
+    names = None
+    if suffix == ".npy":
+        target = -1 if args.target is None else int(args.target)
+    else:
+        if suffix in _PARQUET:
+            import pyarrow.parquet as pq
+            columns = list(pq.ParquetFile(args.data).schema_arrow.names)
+        else:
+            with _open_text(args.data) as f:
+                columns = next(csv.reader(f), [])
+        target = columns[-1] if args.target is None else args.target
+        names = [c for c in columns if c != target]
+    params = {name[6:]: value for name, value in vars(args).items()
+              if name.startswith("param_") and value is not None}
+    epochs = params.pop("max_iter", 10)
+    options = dict(batch_size=args.chunk_size, target=target, dtype=args.dtype)
+    X0, y0 = next(iter_batches(args.data, **options))
+    task = cli.choose_task(y0, args.task)
+    model = (MLPClassifier if task == "classification" else MLPRegressor)(**params)
+    print(f"{args.data}: {X0.shape[1]} features; {task} (from the first {len(y0)} rows; "
+          f"--task to override); {epochs} passes of partial_fit over blocks of "
+          f"{args.chunk_size} rows")
+    started = time.perf_counter()
+    convert = (lambda y: y.astype(np.int64) if y.dtype.kind == "f" else y) \
+        if task == "classification" else (lambda y: y.astype(args.dtype))
+    classes = None
+    if task == "classification":
+        found = set()
+        for _, labels in iter_batches(args.data, **options):
+            found.update(np.unique(convert(labels)).tolist())
+        classes = np.array(sorted(found))
+    for epoch in range(epochs):
+        for X, labels in iter_batches(args.data, progress=True,
+                                      desc=f"pass {epoch + 1}/{epochs}", **options):
+            model.partial_fit(cli._frame(X, names), convert(labels),
+                              **({"classes": classes} if classes is not None else {}))
+    seconds = time.perf_counter() - started
+    score = model.score(cli._frame(X, names), convert(labels))
+    print(f"trained in {seconds:.2f} s; {'accuracy' if task == 'classification' else 'R^2'} "
+          f"{score:.4f} on the last block")
+    out = Path(args.out) if args.out else Path(args.data).with_suffix(".model.npz")
+    save(model, out)
+    print(f"model saved to {out}")
+    return 0

@@ -1,0 +1,159 @@
+"""fastnn.iter_batches / fastnn.fit_stream: files bigger than memory, a block at a time."""
+import builtins
+import gzip
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import streaming
+
+
+@pytest.fixture
+def table(rng):
+    X = np.round(rng.standard_normal((230, 4)), 6)
+    y = (X[:, 0] > X[:, 1]).astype(np.int64)
+    return X, y
+
+
+def write_csv(path, X, y, header=True, opener=open):
+    with opener(path, "wt") as f:
+        if header:
+            f.write("a,b,c,d,label\n")
+        for row, label in zip(X, y):
+            f.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
+
+
+def collect(blocks):
+    Xs, ys = zip(*blocks)
+    return np.vstack(Xs), np.concatenate(ys), [len(b) for b in Xs]
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_blocks_match_the_file(tmp_path, table, header):
+    X, y = table
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y, header=header)
+    got_X, got_y, sizes = collect(fastnn.iter_batches(path, 100, target=-1 if not header else "label"))
+    np.testing.assert_allclose(got_X, X, atol=1e-6)
+    np.testing.assert_array_equal(got_y, y)
+    assert sizes == [100, 100, 30]
+
+
+def test_csv_without_pandas_reads_the_same(tmp_path, table, monkeypatch):
+    X, y = table
+    path = tmp_path / "t.csv.gz"
+    write_csv(path, X, y, opener=gzip.open)
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas":
+            raise ImportError("no pandas here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    got_X, got_y, sizes = collect(fastnn.iter_batches(path, 64, target="label",
+                                                      dtype=np.float32))
+    assert got_X.dtype == np.float32 and sizes == [64, 64, 64, 38]
+    np.testing.assert_allclose(got_X, X, atol=1e-6)
+    np.testing.assert_array_equal(got_y, y)
+
+
+def test_npy_and_arrays(tmp_path, table):
+    X, y = table
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    got_X, got_y, sizes = collect(fastnn.iter_batches(tmp_path / "X.npy", 100,
+                                                      y=tmp_path / "y.npy"))
+    np.testing.assert_array_equal(got_X, X)
+    np.testing.assert_array_equal(got_y, y)
+    both = np.column_stack([X, y])
+    got_X, got_y, _ = collect(fastnn.iter_batches(both, 50, target=4, dtype=np.float32))
+    np.testing.assert_array_equal(got_X, X.astype(np.float32))
+    np.testing.assert_array_equal(got_y, y)
+    blocks = list(fastnn.iter_batches(X, 100))  # no targets: X blocks alone
+    assert [b.shape for b in blocks] == [(100, 4), (100, 4), (30, 4)]
+
+
+def test_parquet(tmp_path, table):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    X, y = table
+    columns = {name: X[:, i] for i, name in enumerate("abcd")}
+    pq.write_table(pa.table({**columns, "label": y}), tmp_path / "t.parquet")
+    got_X, got_y, sizes = collect(fastnn.iter_batches(tmp_path / "t.parquet", 100,
+                                                      target="label"))
+    np.testing.assert_array_equal(got_X, X)
+    np.testing.assert_array_equal(got_y, y)
+    assert sum(sizes) == 230
+
+
+def test_bad_arguments(tmp_path, table):
+    X, y = table
+    with pytest.raises(ValueError, match="batch_size"):
+        next(fastnn.iter_batches(X, 0))
+    with pytest.raises(ValueError, match="cannot read"):
+        next(fastnn.iter_batches(tmp_path / "t.xlsx"))
+    with pytest.raises(ValueError, match="no column named"):
+        path = tmp_path / "t.csv"
+        write_csv(path, X, y)
+        next(fastnn.iter_batches(path, target="nope"))
+    with pytest.raises(ValueError, match="rows but y has"):
+        next(fastnn.iter_batches(X, 10, y=y[:-1]))
+    with pytest.raises(ValueError, match="needs targets"):
+        fastnn.fit_stream(fastnn.MLPRegressor(), X)
+
+
+def test_fit_stream_equals_partial_fit_over_the_blocks(tmp_path, table):
+    X, y = table
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y)
+    params = dict(hidden_layer_sizes=(5,), random_state=0, learning_rate_init=0.01)
+    streamed = fastnn.fit_stream(fastnn.MLPClassifier(**params), path, target="label",
+                                 batch_size=100, epochs=3)  # classes found by a first pass
+    by_hand = fastnn.MLPClassifier(**params)
+    Xr = np.loadtxt(path, delimiter=",", skiprows=1)
+    for _ in range(3):
+        for start in range(0, 230, 100):
+            by_hand.partial_fit(Xr[start:start + 100, :4], Xr[start:start + 100, 4],
+                                classes=[0.0, 1.0])
+    np.testing.assert_array_equal(streamed.classes_, [0.0, 1.0])
+    assert streamed.loss_curve_ == by_hand.loss_curve_
+    assert len(streamed.loss_curve_) == 9
+
+
+def test_fit_stream_progress_bar(table, capsys):
+    pytest.importorskip("tqdm")
+    X, y = table
+    est = fastnn.fit_stream(fastnn.MLPRegressor(hidden_layer_sizes=(3,), random_state=0), X,
+                            y=y.astype(float), batch_size=100, epochs=2, progress=True)
+    assert est.n_iter_ == 6
+    assert "rows" in capsys.readouterr().err
+
+
+def test_suffix_of_compressed_files():
+    assert streaming._suffix("a/b.CSV.gz") == ".csv"
+    assert streaming._suffix("x.parquet") == ".parquet"
+
+
+def test_fastnn_train_chunk_size_streams_the_file(tmp_path, table, capsys):
+    from fastnn import load
+    from fastnn.__main__ import main
+
+    X, y = table
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y)
+    out = tmp_path / "m.model.npz"
+    assert main(["train", str(path), "--chunk-size", "100", "--max-iter", "2",
+                 "--hidden-layer-sizes", "4", "--random-state", "0", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "classification" in printed and "2 passes" in printed
+    model = load(out)
+    assert model.n_iter_ == 6  # 2 passes x 3 blocks
+    by_hand = fastnn.MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    Xr = np.loadtxt(path, delimiter=",", skiprows=1)
+    for _ in range(2):
+        for start in range(0, 230, 100):
+            by_hand.partial_fit(Xr[start:start + 100, :4].astype(np.float32),
+                                Xr[start:start + 100, 4].astype(np.int64), classes=[0, 1])
+    np.testing.assert_allclose(model.loss_curve_, by_hand.loss_curve_, rtol=1e-6)
