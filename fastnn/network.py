@@ -54,6 +54,11 @@ class _Workspace:
         """The first ``n`` rows of buffer ``index`` seen as an (n, width) array."""
         return self.buffers[index][:n * width].reshape(n, width)
 
+    def layer(self, index: int, layer: int, n: int, width: int) -> np.ndarray:
+        """Layer ``layer``'s (n, width) block of the activations (0) or deltas (1)."""
+        start = self.buffers[2][layer]
+        return self.buffers[index][start:start + n * width].reshape(n, width)
+
 
 class Network:
     """Fully connected feed-forward network trained by backpropagation.

@@ -1,0 +1,169 @@
+"""Where the time of a training step goes: per phase and per layer.
+
+``profile(network, X, Y)`` runs mini-batches through the same kernels the
+fused trainer calls, one kernel at a time so that each can be timed:
+
+gather   rows of X and Y by shuffled index into the batch buffers
+forward  each layer's ``A @ W + b`` and activation
+loss     output activation, loss value and output delta
+backward each layer's weight/bias gradients and the delta for the layer below
+update   the optimizer step over the flat parameter vector
+
+and reports seconds per epoch for each, GFLOP/s of the matrix products and
+their fraction of a measured GEMM roof.  Separate calls add a little dispatch
+overhead that the fused trainer does not pay; ``fused`` is the trainer's own
+time for the same batches, for comparison.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _config, kernels
+from ._validation import check_features, check_finite, check_positive_int, check_targets
+from .kernels.activations import IDENTITY
+from .kernels.losses import SQUARED_ERROR
+from .network import Network
+from .optimizers import SGD
+from .training import run_epoch
+
+
+@dataclass
+class Profile:
+    """Seconds per epoch by phase and layer, and the achieved GEMM rate."""
+
+    n_samples: int
+    batch_size: int
+    phases: dict[str, float] = field(default_factory=dict)
+    layers: list[dict[str, float]] = field(default_factory=list)
+    fused_seconds: float = 0.0
+    gflop: float = 0.0
+    roof_gflops: float = 0.0
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.phases.values())
+
+    def table(self) -> str:
+        """A Markdown report."""
+        rate = self.gflop / max(self.phases.get("forward", 0) + self.phases.get("backward", 0),
+                                1e-12)
+        lines = [f"{self.n_samples} samples, batch {self.batch_size}: "
+                 f"{self.total_seconds:.3f} s per epoch kernel by kernel, "
+                 f"{self.fused_seconds:.3f} s fused",
+                 "", "| phase | s/epoch | share |", "|---|---:|---:|"]
+        for name, seconds in self.phases.items():
+            lines.append(f"| {name} | {seconds:.4f} | {seconds / self.total_seconds:.0%} |")
+        lines += ["", "| layer | forward s | backward s | GFLOP/s |", "|---|---:|---:|---:|"]
+        for i, layer in enumerate(self.layers):
+            seconds = layer["forward"] + layer["backward"]
+            lines.append(f"| {i} | {layer['forward']:.4f} | {layer['backward']:.4f} | "
+                         f"{layer['gflop'] / max(seconds, 1e-12):.1f} |")
+        lines.append("")
+        lines.append(f"matrix products: {rate:.1f} GFLOP/s"
+                     + (f", {rate / self.roof_gflops:.0%} of the measured roof "
+                        f"({self.roof_gflops:.1f} GFLOP/s)" if self.roof_gflops else ""))
+        return "\n".join(lines)
+
+
+def gemm_roof(dtype=np.float32, size: int = 2048, repeats: int = 3) -> float:
+    """Best GFLOP/s of a ``size``-square matrix product through NumPy's BLAS."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    out = np.empty_like(a)
+    np.matmul(a, a, out=out)
+    best = min(_timed(lambda: np.matmul(a, a, out=out)) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(func) -> float:
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
+            random_state=0, roof: bool = True) -> Profile:
+    """Time one epoch of plain SGD on ``network``, phase by phase and layer by layer.
+
+    Parameters
+    ----------
+    network : Network
+        Trained in place (one epoch, then one more for the fused timing).
+    X : array of shape (n_samples, n_features), the network's dtype
+    Y : array of shape (n_samples, n_outputs) or (n_samples,)
+    batch_size : int, default=128
+    lr : float, default=0.01
+    random_state : seed of the shuffle
+    roof : bool, default=True
+        Also measure the GEMM roof (a few seconds).
+
+    Returns
+    -------
+    Profile
+    """
+    X = check_features(X, network.layer_sizes[0], network.dtype)
+    check_finite(X)
+    n = X.shape[0]
+    Y = check_targets(Y, n, network.layer_sizes[-1], network.dtype,
+                      probabilities=network.loss_code != SQUARED_ERROR)
+    batch_size = min(check_positive_int(batch_size, "batch_size"), n)
+    optimizer = SGD(network, lr=lr)
+    order = np.random.default_rng(random_state).permutation(n).astype(np.int64)
+    _timed_epoch(network, X, Y, order[:batch_size], batch_size, optimizer,
+                 Profile(n, batch_size))  # compiles every kernel variant it times
+    result = _timed_epoch(network, X, Y, order, batch_size, optimizer, Profile(n, batch_size))
+    result.gflop = sum(layer["gflop"] for layer in result.layers)
+    run_epoch(network, X, Y, None, order[:batch_size], batch_size, optimizer)  # compile
+    result.fused_seconds = _timed(lambda: run_epoch(network, X, Y, None, order, batch_size,
+                                                    optimizer))
+    if roof:
+        result.roof_gflops = gemm_roof(network.dtype)
+    return result
+
+
+def _timed_epoch(network, X, Y, order, batch_size, optimizer, result: Profile) -> Profile:
+    """Run the batches of ``order`` kernel by kernel, adding each kernel's time to ``result``."""
+    sizes = network.layer_sizes
+    result.phases = dict.fromkeys(["gather", "forward", "loss", "backward", "update"], 0.0)
+    result.layers = [{"forward": 0.0, "backward": 0.0, "gflop": 0.0} for _ in network.coefs]
+    ws = network._workspace_for(batch_size)
+    for start in range(0, order.shape[0], batch_size):
+        rows = order[start:start + batch_size]
+        m = rows.shape[0]
+        inputs, targets = ws.rows(3, m, sizes[0]), ws.rows(4, m, sizes[-1])
+        result.phases["gather"] += _timed(lambda: (
+            _config.run(kernels.gather_rows, X, rows, inputs),
+            _config.run(kernels.gather_rows, Y, rows, targets)))
+        outputs = [ws.layer(0, l, m, sizes[l + 1]) for l in range(len(network.coefs))]
+        deltas = [ws.layer(1, l, m, sizes[l + 1]) for l in range(len(network.coefs))]
+        below = inputs
+        for l, (W, b) in enumerate(zip(network.coefs, network.intercepts)):
+            last = l == len(network.coefs) - 1
+            code = IDENTITY if last else network._codes[l]
+            param = 0.0 if last else network._params[l]
+            seconds = _timed(lambda: _config.run(kernels.dense_forward, below, W, b, code, param,
+                                                 outputs[l]))
+            result.phases["forward"] += seconds
+            result.layers[l]["forward"] += seconds
+            result.layers[l]["gflop"] += 2 * m * W.size / 1e9
+            below = outputs[l]
+        weights = ws.buffers[6][:m]
+        result.phases["loss"] += _timed(lambda: _config.run(
+            kernels.loss_forward_backward, network.loss_code, outputs[-1], targets, weights,
+            outputs[-1], deltas[-1], ws.buffers[7][:m]))
+        for l in range(len(network.coefs) - 1, -1, -1):
+            below = outputs[l - 1] if l else inputs
+            code = network._codes[l - 1] if l else IDENTITY
+            param = network._params[l - 1] if l else 0.0
+            seconds = _timed(lambda: _config.run(
+                kernels.dense_backward, below, network.coefs[l], deltas[l],
+                network.coef_grads[l], network.intercept_grads[l],
+                deltas[l - 1] if l else deltas[l], code, param, l > 0))
+            result.phases["backward"] += seconds
+            result.layers[l]["backward"] += seconds
+            result.layers[l]["gflop"] += 2 * m * network.coefs[l].size * (2 if l else 1) / 1e9
+        result.phases["update"] += _timed(optimizer.step)
+    return result
