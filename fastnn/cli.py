@@ -82,6 +82,10 @@ def add_train_parser(sub) -> None:
                         help="fraction of rows held out to score the model (0: score on the "
                         "training rows)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--chunk-size", type=int, metavar="ROWS",
+                        help="for files bigger than memory (CSV, Parquet, .npy): read blocks "
+                        "of ROWS rows, partial_fit on each, --max-iter passes (default 10), "
+                        "no validation split (fastnn.fit_stream)")
     options = parser.add_argument_group("estimator parameters (default: the estimator's)")
     for name, default in MLPClassifier().get_params().items():
         if name in _NOT_OPTIONS:
@@ -137,6 +141,9 @@ _PARSERS = {"hidden_layer_sizes": _int_list, "activation": _activation,
 
 # ----------------------------------------------------------------- commands
 def train(args) -> int:
+    if args.chunk_size:
+        from .streaming import train_command
+        return train_command(args)
     X, y, names = read_data(args.data, args.target, train=True)
     task = choose_task(y, args.task)
     if task == "classification" and y.dtype.kind == "f":
@@ -176,8 +183,8 @@ def train(args) -> int:
     else:
         where = "on the training rows (--validation-split 0)"
         score = model.score(_frame(X_train, names), y_train)
-    print(f"trained in {seconds:.2f} s ({model.n_iter_} iterations); validation {metric} "
-          f"{score:.4f} {where}")
+    print(f"trained in {seconds:.2f} s ({model.n_iter_} iterations; a first run also compiles "
+          f"the kernels); validation {metric} {score:.4f} {where}")
     out = Path(args.out) if args.out else Path(args.data).with_suffix(".model.npz")
     from .model_io import save
 
