@@ -1,0 +1,149 @@
+"""The side-by-side benchmark (fastnn/benchmark.py): its structure and FLOP counts.
+
+A quick run of fastnn against the NumPy peer on tiny sizes, in worker
+processes as ``fastnn bench`` runs it.  Numbers of work and FLOPs are
+asserted exactly; timings never are.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from fastnn import benchmark
+from fastnn._benchmark_peers import NumpyNet, init_weights
+
+TINY = {"n": 96, "layers": [6, 5, 4, 3], "batch_sizes": [32], "lr": 0.01, "xor_seconds": 0.01,
+        "w3_n": 400, "w3_d": 7, "w3_test": 100, "w3_epochs": 2, "roof_n": 64, "rounds": 2,
+        "light_rounds": 2, "wait_budget": 0.0}
+#: workload id -> (implementations with fastnn and NumPy only)
+EXPECTED_ROWS = {
+    "W1 bs32": ["fastnn train()", "fastnn MLPClassifier", "NumPy"],
+    "W2": ["fastnn train()", "fastnn run_epoch(), all epochs in one call", "NumPy"],
+    "W3 perceptron": ["fastnn Perceptron"],
+    "W3 logistic": ["fastnn MLPClassifier(hidden_layer_sizes=())"],
+    "W4": ["fastnn Network.forward()", "fastnn MLPClassifier.predict_proba()", "NumPy"],
+    "W5": ["fastnn train()", "fastnn MLPClassifier", "NumPy"],
+}
+
+
+def test_flop_counts_are_exact():
+    # 3-4-2 on 5 rows: forward 2*5*(3*4 + 4*2) = 200, weight gradients 200, and the
+    # input gradient of the second layer only, 2*5*4*2 = 80.
+    assert benchmark.forward_flops([3, 4, 2], 5) == 200
+    assert benchmark.training_flops([3, 4, 2], 5) == 480
+    # One layer: no input gradient at all.
+    assert benchmark.training_flops([100, 1], 1) == 400
+    # W1 epoch: 784-256-128-10 on 60,000 rows, about 0.46 s at 130 GFLOP/s.
+    assert benchmark.training_flops([784, 256, 128, 10], 60_000) == 60_426_240_000
+    assert benchmark.forward_flops([784, 256, 128, 10], 60_000) == 28_170_240_000
+
+
+def test_numpy_peer_is_the_same_network():
+    """The NumPy twin's gradient step equals fastnn's on the same weights and batch."""
+    import fastnn
+
+    rng = np.random.default_rng(0)
+    X = rng.random((8, 6))
+    Y = np.eye(3)[rng.integers(0, 3, 8)]
+    twin = NumpyNet([6, 5, 4, 3], "relu", "softmax", seed=0, dtype=np.float64)
+    net = fastnn.Network([6, 5, 4, 3], "relu", "softmax", dtype=np.float64)
+    for (W, b), coef, intercept in zip(init_weights([6, 5, 4, 3], "relu", "softmax", 0,
+                                                    np.float64), net.coefs, net.intercepts):
+        coef[...], intercept[...] = W, b
+    loss, _ = net.loss_and_gradient(X, Y)
+    net.params -= 0.1 * net.grads
+    assert twin.step(X, Y, 0.1) == pytest.approx(loss, rel=1e-12)
+    for (W, b), coef, intercept in zip(twin.params, net.coefs, net.intercepts):
+        np.testing.assert_allclose(W, coef, rtol=1e-12)
+        np.testing.assert_allclose(b, intercept, rtol=1e-12, atol=1e-15)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    logged = []
+    result = benchmark.run(quick=True, peers=["fastnn", "numpy"], sizes=TINY, log=logged.append)
+    out = tmp_path_factory.mktemp("bench")
+    paths = benchmark.write(result, out, "compare-quick", png=False, log=logged.append)
+    return result, paths, logged
+
+
+def test_quick_run_structure(quick_run):
+    result, _, _ = quick_run
+    assert set(result) == {"meta", "roof", "workloads", "targets"}
+    assert result["meta"]["quick"] is True
+    assert {p: i["available"] for p, i in result["meta"]["peers"].items()} == {
+        "fastnn": True, "numpy": True}
+    assert set(result["roof"]) == {"float32", "float64"}
+    assert all(r["n"] == 64 and r["gflops"] > 0 and len(r["measurements"]) == 5
+               for r in result["roof"].values())
+    assert {w["id"]: [r["label"] for r in w["rows"]] for w in result["workloads"]} == EXPECTED_ROWS
+    for workload in result["workloads"]:
+        assert len(workload["rounds"]) == 2
+        for row in workload["rows"]:
+            assert row["error"] is None, row
+            assert len(row["seconds"]) == len(row["disturbed"]) == len(row["foreign_cores"]) == 2
+            assert row["median_s"] > 0 and row["median_of"] in ("calm", "all")
+            assert row["samples_per_s"] == pytest.approx(row["samples"] / row["median_s"])
+            assert row["gflops"] == pytest.approx(row["flops"] / row["median_s"] / 1e9)
+            roof = result["roof"][workload["dtype"]]["gflops"]
+            assert row["roof_pct"] == pytest.approx(100 * row["gflops"] / roof)
+        peers = [r for r in workload["rows"] if r["peer"] == "numpy"]
+        if peers:  # the only peer is the fastest one
+            assert workload["fastest_peer"] == "NumPy" and peers[0]["x_fastest_peer"] == 1.0
+        else:
+            assert workload["fastest_peer"] is None
+            assert all(r["x_fastest_peer"] is None for r in workload["rows"])
+
+
+def test_quick_run_counts_work_and_flops_exactly(quick_run):
+    result, _, _ = quick_run
+    by_id = {w["id"]: w for w in result["workloads"]}
+    n, layers = TINY["n"], TINY["layers"]
+    for wid in ("W1 bs32", "W5"):
+        for row in by_id[wid]["rows"]:
+            assert row["samples"] == n
+            assert row["flops"] == benchmark.training_flops(layers, n)
+    assert by_id["W5"]["dtype"] == "float64" and by_id["W5"]["spec"]["batch_size"] == 128
+    for row in by_id["W4"]["rows"]:
+        assert (row["samples"], row["flops"]) == (n, benchmark.forward_flops(layers, n))
+    for row in by_id["W2"]["rows"]:  # 2-4-1: 2*(8+4) forward + 24 weight gradients + 8
+        assert row["samples"] % 4 == 0 and row["flops"] == 56 * row["samples"]
+    linear = TINY["w3_n"] * TINY["w3_epochs"]
+    (perceptron,), (logistic,) = by_id["W3 perceptron"]["rows"], by_id["W3 logistic"]["rows"]
+    assert (perceptron["samples"], perceptron["flops"]) == (linear, 2 * TINY["w3_d"] * linear)
+    assert (logistic["samples"], logistic["flops"]) == (linear, 4 * TINY["w3_d"] * linear)
+    for row in (perceptron, logistic):
+        assert 0.5 < row["extras"]["accuracy"] <= 1.0
+
+
+def test_quick_run_reports(quick_run):
+    result, paths, logged = quick_run
+    assert set(paths) == {"md", "json"} and paths["md"].name == "compare-quick.md"
+    assert json.loads(paths["json"].read_text())["workloads"][0]["id"] == "W1 bs32"
+    text = paths["md"].read_text()
+    assert text == benchmark.markdown(result)
+    header = ("| workload | implementation | work per run | median s | samples/s | GFLOP/s "
+              "| % of roof | × fastest peer | accuracy | calm/all runs |")
+    assert header in text
+    table = [line for line in text.splitlines() if line.startswith("| W")]
+    # one line per implementation in the main table, then one per target
+    assert len(table) == sum(map(len, EXPECTED_ROWS.values())) + len(result["targets"])
+    assert "| W1 bs32 | **fastnn train()** | 96 |" in text
+    assert [t["target"].split(":")[0] for t in result["targets"]] == [
+        "W1 bs32", "W2", "W4", "W5"]  # W3 needs scikit-learn's rows, not run here
+    assert any("round 2" in line for line in logged)
+
+
+def test_png_written_when_matplotlib_is_installed(quick_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    result, _, _ = quick_run
+    paths = benchmark.write(result, tmp_path, png=True)
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown peers"):
+        benchmark.run(peers=["fastnn", "tensorflow"])
+    with pytest.raises(ValueError, match="no workload"):
+        benchmark.run(peers=["numpy"], only=["W9"], sizes=TINY, inline=True)
+    assert benchmark.main(["--peers", "nope", "--out", "unused"]) == 2
