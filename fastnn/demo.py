@@ -248,6 +248,7 @@ def digits(out=None, max_iter: int = 60) -> dict:
 
         fig, (ax,) = _figure(1, 1, (7, 4.5))
         plot_loss_curve(model, ax=ax)
+        ax.get_lines()[0].set_label("fastnn training loss")
         ax.plot(np.arange(1, len(reference.loss_curve_) + 1), reference.loss_curve_, ":",
                 label="scikit-learn training loss")
         ax.legend()

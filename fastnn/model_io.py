@@ -363,7 +363,7 @@ def _build(meta: dict, arrays: dict):
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise
-        raise ModelFileError(f"inconsistent {meta['class']}: {exc}") from None
+        raise ModelFileError(f"cannot rebuild the {meta['class']} it holds: {exc}") from None
     names = arrays.pop("feature_names", None)
     if names is not None:
         if names.dtype.kind != "U" or names.shape != (n_features,):
