@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
 
     cli.add_train_parser(sub)
     cli.add_predict_parser(sub)
-    # `fastnn bench` and `fastnn profile` (performance issue) add their parsers here.
+    from . import profile
+
+    profile.add_parser(sub)
+    # `fastnn bench` (performance issue) adds its parser here.
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["digits"])
     if args.command == "digits":
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
         demo_steps.run(args.steps, args.out)
         return 0
-    commands = {"train": cli.train, "predict": cli.predict}
+    commands = {"train": cli.train, "predict": cli.predict, "profile": profile.main}
     if args.command in commands:
         try:
             return commands[args.command](args)

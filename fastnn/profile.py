@@ -167,3 +167,30 @@ def _timed_epoch(network, X, Y, order, batch_size, optimizer, result: Profile) -
             result.layers[l]["gflop"] += 2 * m * network.coefs[l].size * (2 if l else 1) / 1e9
         result.phases["update"] += _timed(optimizer.step)
     return result
+
+
+def add_parser(sub) -> None:
+    """``fastnn profile``: profile one epoch of an MNIST-shaped network on synthetic data."""
+    parser = sub.add_parser("profile", help="where the time of a training epoch goes "
+                            "(per phase and layer, GFLOP/s, share of the GEMM roof)")
+    parser.add_argument("--samples", type=int, default=20000)
+    parser.add_argument("--layers", default="784,256,128,10",
+                        help="layer sizes, input first (default: 784,256,128,10)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--threads", type=int, default=0, help="0: the current setting")
+
+
+def main(args) -> int:
+    """Run ``fastnn profile`` with parsed ``args`` and print the report."""
+    from ._config import using_threads
+
+    sizes = [int(size) for size in args.layers.split(",") if size.strip()]
+    dtype = np.dtype(args.dtype)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((args.samples, sizes[0])).astype(dtype)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], args.samples)]
+    network = Network(sizes, "relu", "softmax", dtype=dtype, random_state=0)
+    with using_threads(args.threads or None):
+        print(profile(network, X, Y, batch_size=args.batch_size).table())
+    return 0

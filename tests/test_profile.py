@@ -19,3 +19,12 @@ def test_profile_reports_every_phase_and_exact_flops():
     assert abs(result.gflop * 1e9 - expected) < 1e-3
     assert "| backward |" in result.table() and "GFLOP/s" in result.table()
     assert np.isfinite(net.params).all()
+
+
+def test_profile_command(capsys):
+    from fastnn.__main__ import main
+
+    assert main(["profile", "--samples", "200", "--layers", "20,16,4", "--batch-size", "50",
+                 "--dtype", "float64"]) == 0
+    out = capsys.readouterr().out
+    assert "| forward |" in out and "of the measured roof" in out
