@@ -133,10 +133,10 @@ def _train_round(shard: dict, spec: dict, params: np.ndarray, state: dict, lr: f
     n_threads = spec["n_threads"]
     if n_threads is None:
         n_threads = min(_distributed().get_worker().state.nthreads, _config._MAX_THREADS)
-    with _config.using_threads(n_threads):
-        total = run_epoch(network, shard["X"], shard["Y"], shard["w"], rows.astype(np.int64),
-                          batch_size, optimizer, alpha=spec["alpha"],
-                          loss_scale=spec["loss_scale"])
+    if _config.get_num_threads() != n_threads:  # the worker keeps it: threadpoolctl is slow
+        _config.set_num_threads(n_threads)
+    total = run_epoch(network, shard["X"], shard["Y"], shard["w"], rows.astype(np.int64),
+                      batch_size, optimizer, alpha=spec["alpha"], loss_scale=spec["loss_scale"])
     return network.params, _optimizer_state(optimizer), float(total), int(rows.shape[0])
 
 
@@ -192,9 +192,7 @@ class _DaskFit:
         self._check_dask_params()
         client = self._client()
         try:
-            workers = sorted(client.scheduler_info()["workers"])
-            if not workers:
-                raise WorkerLostError("the Dask cluster has no workers")
+            workers = self._workers(client)
             first_pass = not (self.warm_start and hasattr(self, "_network"))
             self._random_state = check_random_state(self.random_state)
             shards, dtype, n_outputs = self._shards(client, workers, X, y, sample_weight,
@@ -214,6 +212,17 @@ class _DaskFit:
             if isinstance(self.client, str):
                 client.close()
         return self
+
+    def _workers(self, client) -> list:
+        """Addresses of the cluster's workers, waiting a little for one (a nanny restarting)."""
+        workers = sorted(client.scheduler_info()["workers"])
+        if not workers:
+            try:
+                client.wait_for_workers(1, timeout=self.timeout or 60)
+            except TimeoutError:
+                raise WorkerLostError("the Dask cluster has no workers") from None
+            workers = sorted(client.scheduler_info()["workers"])
+        return workers
 
     def _forget_fit(self):
         for name in list(vars(self)):
