@@ -17,9 +17,10 @@ too but wakes slowly (2x slower than passive OpenMP).  So:
   while another thread holds the pool runs its compiled serial variant (same
   result, no oversubscription, and safe under the workqueue layer, which
   aborts on concurrent launches);
-* a process forked after its parent used the pool never launches it (GNU
-  OpenMP is not fork-safe; Numba kills such children): it runs the serial
-  variants.  Spawned processes start clean and run in parallel.
+* a forked process never launches the pool (GNU OpenMP is not fork-safe and
+  Numba kills such children; the parent launched the pool when it imported
+  fastnn): it runs the serial variants.  Spawned processes start clean and
+  run in parallel.
 """
 from __future__ import annotations
 
@@ -45,13 +46,18 @@ _MAX_THREADS = int(numba.config.NUMBA_NUM_THREADS)
 _n_threads = _MAX_THREADS
 _launch_lock = threading.Lock()
 _thread_local = threading.local()
-_pool_used = False  # has this process launched Numba's pool?
-_pool_forbidden = False  # forked from a parent that had launched it
+_pool_forbidden = False  # True in a forked child: the parent launched the pool at import
+
+# Start Numba's threading layer now (get_num_threads launches it).  The fused
+# kernels contain calls to parallel kernels; code loaded from Numba's cache
+# into a process whose layer was never launched crashed with SIGSEGV even on
+# the serial path (seen with set_num_threads(1) before the first kernel).
+numba.get_num_threads()
 
 
 def _after_fork_in_child() -> None:
     global _pool_forbidden, _launch_lock
-    _pool_forbidden = _pool_forbidden or _pool_used
+    _pool_forbidden = True
     _launch_lock = threading.Lock()  # the parent's may have been held at fork time
 
 
@@ -108,13 +114,11 @@ def parallel_slot():
     True at most for one Python thread at a time, never with one thread
     configured, never in a child forked after its parent used the pool.
     """
-    global _pool_used
     if _n_threads > 1 and not _pool_forbidden and _launch_lock.acquire(blocking=False):
         try:
             if getattr(_thread_local, "n_threads", None) != _n_threads:
                 numba.set_num_threads(_n_threads)  # thread-local in Numba
                 _thread_local.n_threads = _n_threads
-            _pool_used = True
             yield True
         finally:
             _launch_lock.release()
