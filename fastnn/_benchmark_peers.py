@@ -101,7 +101,7 @@ def linear_problem(spec: dict):
 
 
 def calibrate(run_updates, target_seconds: float, start: int = 64) -> int:
-    """Number of updates (a multiple of 4) that makes ``run_updates(k)`` last about ``target_seconds``."""
+    """Updates (a multiple of 4) that make ``run_updates(k)`` last about ``target_seconds``."""
     updates = start
     while True:
         run_updates(updates)  # the first call of a size may compile
@@ -844,7 +844,8 @@ class JaxForward(Impl):
         X, _ = mnist_like(spec)
         self.X = jnp.asarray(X)
         self.params = _jax_params(jax, spec["layers"], "relu", "softmax", spec["seed"], X.dtype)
-        self.forward = jax.jit(lambda params, X: jax.nn.softmax(_jax_logits(jnp, params, X, "relu")))
+        self.forward = jax.jit(
+            lambda params, X: jax.nn.softmax(_jax_logits(jnp, params, X, "relu")))
         self.samples = spec["n"]
         self.run()
 

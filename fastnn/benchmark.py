@@ -75,9 +75,9 @@ _PEER_MODULES = {"fastnn": "fastnn", "numpy": "numpy", "torch": "torch", "sklear
 FULL = {"n": 60_000, "layers": [784, 256, 128, 10], "batch_sizes": [32, 128, 512], "lr": 0.01,
         "xor_seconds": 0.5, "xor_lr": 0.5, "w3_n": 1_000_000, "w3_d": 100, "w3_test": 100_000,
         "w3_epochs": 5, "w3_lr": 0.001, "roof_n": 4096, "rounds": 3, "light_rounds": 5,
-        "wait_budget": 60.0}
+        "wait_budget": 60.0, "slow_run": 20.0}
 QUICK = {**FULL, "n": 6_000, "xor_seconds": 0.05, "w3_n": 50_000, "w3_test": 10_000,
-         "roof_n": 2048, "rounds": 2, "light_rounds": 3, "wait_budget": 10.0}
+         "roof_n": 2048, "rounds": 2, "light_rounds": 3, "wait_budget": 10.0, "slow_run": 5.0}
 
 MAX_FOREIGN = 0.2  # cores other processes may use during a run that counts as calm
 
@@ -133,7 +133,7 @@ def workloads(sizes: dict) -> list[dict]:
                 "title": f"inference: class probabilities of the W1 network for {n:,} rows",
                 "spec": {"n": n, "layers": layers, "dtype": "float32", "seed": 0}})
     out.append({"id": "W5", "kind": "mlp", "dtype": "float64", "rounds": heavy,
-                "title": f"W1 at batch 128 in float64",
+                "title": "W1 at batch 128 in float64",
                 "spec": {"n": n, "layers": layers, "dtype": "float64", "batch_size": 128,
                          "lr": lr, "seed": 0}})
     return out
@@ -449,9 +449,14 @@ def run(*, quick: bool = False, peers=None, only=None, rounds: int | None = None
         log(f"load average {_loadavg()}; measuring the roof ...")
         roof = _measure_roof(sizes["roof_n"], 3, {})
         for workload in chosen:
-            result["workloads"].append(
-                _run_workload(workload, active, load, budget, max_foreign, log))
+            result["workloads"].append(_run_workload(workload, active, load, budget, max_foreign,
+                                                     sizes["slow_run"], log))
         _measure_roof(sizes["roof_n"], 2, roof)
+        for peer, w in active.items():  # thread pools as they ran (started on first use)
+            try:
+                result["meta"]["peers"][peer] = w.call(("info",))
+            except _WORKER_FAILURES:
+                pass
     finally:
         for w in workers.values():
             w.stop()
@@ -470,7 +475,14 @@ def _measure_roof(n: int, repeats: int, into: dict) -> dict:
     return into
 
 
-def _run_workload(workload, workers, load, budget, max_foreign, log) -> dict:
+def _run_workload(workload, workers, load, budget, max_foreign, slow_run, log) -> dict:
+    """Prepare every peer's implementations, then time them in interleaved rounds.
+
+    An implementation whose calm run took longer than ``slow_run`` seconds, or
+    two of whose runs did, runs in no further round (on a loaded machine a
+    2-thread OpenBLAS can stall for minutes an epoch; this keeps a run within
+    its time).
+    """
     wid = workload["id"]
     log(f"{wid}: {workload['title']}: building data and warming up ...")
     for w in workers.values():  # workers build data and compile concurrently
@@ -487,7 +499,8 @@ def _run_workload(workload, workers, load, budget, max_foreign, log) -> dict:
         for index, row in enumerate(prepared):
             rows.append({**row, "peer": peer, "index": index,
                          "flops": _flops(workload, row["samples"]), "seconds": [],
-                         "foreign_cores": [], "disturbed": []})
+                         "foreign_cores": [], "disturbed": [], "slow": False,
+                         "slow_runs": 0})
     runnable = [r for r in rows if r["error"] is None]
     rounds = []
     for number in range(1, workload["rounds"] + 1):
@@ -496,8 +509,9 @@ def _run_workload(workload, workers, load, budget, max_foreign, log) -> dict:
         budget[0] -= waited
         record = {"round": number, "loadavg": _loadavg(), "waited_s": round(waited, 1),
                   "disturbed_runs": 0}
+        timed = []
         for row in runnable:
-            if row["error"] is not None or row["peer"] not in workers:
+            if row["error"] is not None or row["peer"] not in workers or row["slow"]:
                 continue
             mark = load.mark()
             try:
@@ -513,11 +527,14 @@ def _run_workload(workload, workers, load, budget, max_foreign, log) -> dict:
             row["seconds"].append(reply["seconds"])
             row["foreign_cores"].append(None if foreign is None else round(foreign, 2))
             row["disturbed"].append(disturbed)
+            if reply["seconds"] > slow_run:  # not repeated once calm, or slow twice
+                row["slow_runs"] += 1
+                row["slow"] = not disturbed or row["slow_runs"] >= 2
             record["disturbed_runs"] += disturbed
+            timed.append(f"{row['label']} {reply['seconds']:.3g} s"
+                         + (" (disturbed)" if disturbed else ""))
         rounds.append(record)
-        log(f"  round {number}: load average {record['loadavg']}, "
-            f"{record['disturbed_runs']} disturbed run(s); " + ", ".join(
-                f"{r['label']} {r['seconds'][-1]:.3g} s" for r in runnable if r["seconds"]))
+        log(f"  round {number}: load average {record['loadavg']}: " + ", ".join(timed))
     for row in rows:
         row["extras"] = {}
         if row["error"] is None and row["seconds"] and row["peer"] in workers:
@@ -699,7 +716,7 @@ def markdown(result: dict) -> str:
         f"{fastnn_threads.get('omp_wait_policy', '?')}), PyTorch 2, NumPy/scikit-learn OpenBLAS "
         "default, JAX (XLA) default; one worker process per peer, so no two thread pools share "
         "a process; every worker has OMP_WAIT_POLICY "
-        f"{meta['peers'].get('torch', {}).get('omp_wait_policy', os.environ.get('OMP_WAIT_POLICY'))}"
+        f"{fastnn_threads.get('omp_wait_policy', os.environ.get('OMP_WAIT_POLICY'))}"
         " (libgomp's spinning default made PyTorch 10-20x slower on this loaded machine).",
         "",
         "Roof (best n x n GEMM through NumPy, at the start and the end of the run): " + ", ".join(
@@ -709,7 +726,9 @@ def markdown(result: dict) -> str:
         f"Load average (1, 5, 15 min) at the start {meta['loadavg_start']}, at the end "
         f"{meta.get('loadavg_end')}. A run is *disturbed* when other processes kept more than "
         f"{meta['max_foreign_cores']} cores busy during it; **median s** is over the calm runs "
-        "(over all runs, marked *, when none was calm). **× fastest peer** = samples/s over the "
+        "(over all runs, marked *, when none was calm); an implementation is not run again "
+        f"after a calm run longer than {meta['sizes']['slow_run']:g} s, or two such runs. "
+        "**× fastest peer** = samples/s over the "
         "best non-fastnn samples/s of the workload (above 1: faster than every peer). "
         "GFLOP/s counts matrix products only: forward 2·n·Σ in·out, weight gradients the same, "
         "input gradients for every layer but the first (W3 perceptron: the forward dot products; "
@@ -792,7 +811,7 @@ def plot(result: dict, path) -> bool:
 
 
 def write(result: dict, out_dir, stem: str = "compare", png: bool = True, log=print) -> dict:
-    """Write ``<stem>.md``, ``<stem>.json`` and (with matplotlib) ``<stem>.png``; returns the paths."""
+    """Write ``<stem>.md``, ``.json`` and (matplotlib) ``.png`` in ``out_dir``; return the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / f"{stem}.md", "json": out / f"{stem}.json"}
@@ -835,6 +854,19 @@ def add_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
                         help=f"cores other processes may use during a calm run ({MAX_FOREIGN})")
 
 
+def add_parser(sub) -> None:
+    """``fastnn bench``: the subcommand's parser (``sub`` from ``add_subparsers``)."""
+    parser = sub.add_parser("bench", help="fastnn side by side with NumPy, PyTorch, "
+                            "scikit-learn and JAX (issue 4's workloads)",
+                            description=__doc__.split("\n\n")[0],
+                            epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser, "fastnn-bench")
+
+
+def _epilog() -> str:
+    return __doc__.split("\n\n", 2)[2].split("\n\nHow it measures")[0]
+
+
 def command(args: argparse.Namespace) -> int:
     """Run the comparison described by parsed ``args`` (see :func:`add_arguments`)."""
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
@@ -855,8 +887,7 @@ def command(args: argparse.Namespace) -> int:
 
 def main(argv=None, default_out: str = "fastnn-bench") -> int:
     parser = argparse.ArgumentParser(
-        prog="fastnn bench", description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 2)[2].split("\n\nHow it measures")[0],
+        prog="fastnn bench", description=__doc__.split("\n\n")[0], epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, default_out)
     return command(parser.parse_args(argv))
