@@ -215,7 +215,8 @@ def _peer_info(peer: str) -> dict:
         module = __import__(_PEER_MODULES[peer])
     except Exception as exc:
         return {"available": False, "reason": _error(exc)}
-    info = {"available": True, "version": getattr(module, "__version__", "?")}
+    info = {"available": True, "version": getattr(module, "__version__", "?"),
+            "numba_loaded": "numba" in sys.modules}
     if peer == "fastnn":
         info["threads"] = module.threading_info()
     elif peer == "numpy":
@@ -232,8 +233,11 @@ def _peer_info(peer: str) -> dict:
 def _worker_main() -> None:
     """Entry point of a worker process: answer the parent's messages until "stop".
 
-    ``python -c "from fastnn.benchmark import _worker_main; _worker_main()" PEER``:
-    pickled messages come on stdin, pickled replies go to the original stdout;
+    Started as ``python -c _BOOTSTRAP PEER FASTNN_DIR``: this module and
+    ``_benchmark_peers`` are loaded from FASTNN_DIR as the package
+    ``_fastnn_bench``, so a peer's worker never imports fastnn (whose import
+    starts Numba's thread pool); only the fastnn worker does.  Pickled
+    messages come on stdin, pickled replies go to the original stdout;
     anything the libraries print goes to stderr.
 
     Every worker inherits the parent's environment, so PyTorch's OpenMP pool
@@ -264,6 +268,11 @@ def _worker_main() -> None:
         replies.flush()
 
 
+_BOOTSTRAP = ("import sys, types; package = types.ModuleType('_fastnn_bench'); "
+              "package.__path__ = [sys.argv[2]]; sys.modules['_fastnn_bench'] = package; "
+              "from _fastnn_bench.benchmark import _worker_main; _worker_main()")
+
+
 class _Worker:
     """A peer's worker process, or (``inline``) a host in this process."""
 
@@ -278,9 +287,8 @@ class _Worker:
         root = str(Path(fastnn.__file__).resolve().parents[1])  # the same fastnn in the worker
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from fastnn.benchmark import _worker_main; _worker_main()",
-             peer], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env)
+            [sys.executable, "-c", _BOOTSTRAP, peer, str(Path(__file__).resolve().parent)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.pid = self.process.pid
 
     def send(self, message):

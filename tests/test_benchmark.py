@@ -71,8 +71,10 @@ def test_quick_run_structure(quick_run):
     result, _, _ = quick_run
     assert set(result) == {"meta", "roof", "workloads", "targets"}
     assert result["meta"]["quick"] is True
-    assert {p: i["available"] for p, i in result["meta"]["peers"].items()} == {
-        "fastnn": True, "numpy": True}
+    peers = result["meta"]["peers"]
+    assert {p: i["available"] for p, i in peers.items()} == {"fastnn": True, "numpy": True}
+    # each peer in its own process: the NumPy worker never loaded fastnn's Numba
+    assert peers["fastnn"]["numba_loaded"] and not peers["numpy"]["numba_loaded"]
     assert set(result["roof"]) == {"float32", "float64"}
     assert all(r["n"] == 64 and r["gflops"] > 0 and len(r["measurements"]) == 5
                for r in result["roof"].values())
@@ -147,3 +149,14 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="no workload"):
         benchmark.run(peers=["numpy"], only=["W9"], sizes=TINY, inline=True)
     assert benchmark.main(["--peers", "nope", "--out", "unused"]) == 2
+
+
+def test_fastnn_bench_subcommand(capsys):
+    from fastnn.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+    assert main(["bench", "--peers", "fastnn,nope"]) == 2
+    assert "unknown peers ['nope']" in capsys.readouterr().err
