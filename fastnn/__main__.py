@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     from . import profile
 
     profile.add_parser(sub)
-    # `fastnn bench` (performance issue) adds its parser here.
+    from . import benchmark
+
+    benchmark.add_parser(sub)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["digits"])
     if args.command == "digits":
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
         demo_steps.run(args.steps, args.out)
         return 0
-    commands = {"train": cli.train, "predict": cli.predict, "profile": profile.main}
+    commands = {"train": cli.train, "predict": cli.predict, "profile": profile.main,
+                "bench": benchmark.command}
     if args.command in commands:
         try:
             return commands[args.command](args)
