@@ -393,17 +393,22 @@ def _loadavg():
 # ------------------------------------------------------------------------- the roof
 
 
-def gemm_gflops(n: int, dtype, repeats: int) -> list[float]:
-    """GFLOP/s of ``repeats`` n x n matrix products through NumPy (after one warm-up)."""
+def gemm_gflops(n: int, dtype, repeats: int, load=None) -> list[tuple[float, float | None]]:
+    """GFLOP/s of ``repeats`` n x n matrix products through NumPy (after one warm-up).
+
+    Each with the cores other processes kept busy meanwhile (None without ``load``).
+    """
     rng = np.random.default_rng(0)
     A, B = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
     C = np.empty((n, n), dtype)
     np.matmul(A, B, out=C)
     rates = []
     for _ in range(repeats):
+        mark = load.mark() if load is not None else None
         started = time.perf_counter()
         np.matmul(A, B, out=C)
-        rates.append(2.0 * n ** 3 / (time.perf_counter() - started) / 1e9)
+        rate = 2.0 * n ** 3 / (time.perf_counter() - started) / 1e9
+        rates.append((rate, load.foreign_cores(mark) if load is not None else None))
     return rates
 
 
@@ -455,11 +460,11 @@ def run(*, quick: bool = False, peers=None, only=None, rounds: int | None = None
         result = {"meta": _meta(quick, sizes, infos, max_foreign, load.available),
                   "roof": {}, "workloads": []}
         log(f"load average {_loadavg()}; measuring the roof ...")
-        roof = _measure_roof(sizes["roof_n"], 3, {})
+        roof = _measure_roof(sizes["roof_n"], 3, {}, load, max_foreign)
         for workload in chosen:
             result["workloads"].append(_run_workload(workload, active, load, budget, max_foreign,
                                                      sizes["slow_run"], log))
-        _measure_roof(sizes["roof_n"], 2, roof)
+        _measure_roof(sizes["roof_n"], 2, roof, load, max_foreign)
         for peer, w in active.items():  # thread pools as they ran (started on first use)
             try:
                 result["meta"]["peers"][peer] = w.call(("info",))
@@ -468,8 +473,7 @@ def run(*, quick: bool = False, peers=None, only=None, rounds: int | None = None
     finally:
         for w in workers.values():
             w.stop()
-    result["roof"] = {dt: {"gflops": max(r), "n": sizes["roof_n"], "measurements": r}
-                      for dt, r in roof.items()}
+    result["roof"] = {dt: _roof(r, sizes["roof_n"]) for dt, r in roof.items()}
     _derive(result)
     result["targets"] = _targets(result)
     result["meta"]["seconds"] = round(time.perf_counter() - began, 1)
@@ -477,10 +481,23 @@ def run(*, quick: bool = False, peers=None, only=None, rounds: int | None = None
     return result
 
 
-def _measure_roof(n: int, repeats: int, into: dict) -> dict:
+def _measure_roof(n: int, repeats: int, into: dict, load, max_foreign) -> dict:
+    """Append GEMM rates and their disturbance to ``into[dtype]`` (after a wait for quiet)."""
     for dtype in ("float32", "float64"):
-        into.setdefault(dtype, []).extend(round(v, 2) for v in gemm_gflops(n, dtype, repeats))
+        load.wait_for_quiet(5.0, max_foreign)
+        for rate, foreign in gemm_gflops(n, dtype, repeats, load):
+            into.setdefault(dtype, []).append(
+                (round(rate, 2), foreign is not None and foreign > max_foreign))
     return into
+
+
+def _roof(measurements: list, n: int) -> dict:
+    """The roof: the best calm GEMM rate (the best of all, ``of: all``, if none was calm)."""
+    calm = [rate for rate, disturbed in measurements if not disturbed]
+    return {"gflops": max(calm or [rate for rate, _ in measurements]), "n": n,
+            "of": "calm" if calm else "all",
+            "measurements": [rate for rate, _ in measurements],
+            "disturbed": [disturbed for _, disturbed in measurements]}
 
 
 def _run_workload(workload, workers, load, budget, max_foreign, slow_run, log) -> dict:
@@ -727,9 +744,12 @@ def markdown(result: dict) -> str:
         f"{fastnn_threads.get('omp_wait_policy', os.environ.get('OMP_WAIT_POLICY'))}"
         " (libgomp's spinning default made PyTorch 10-20x slower on this loaded machine).",
         "",
-        "Roof (best n x n GEMM through NumPy, at the start and the end of the run): " + ", ".join(
-            f"{dt} {r['gflops']:.1f} GFLOP/s (n = {r['n']}; all: "
-            f"{', '.join(f'{v:.0f}' for v in r['measurements'])})" for dt, r in roof.items()) + ".",
+        "Roof (best calm n x n GEMM through NumPy, at the start and the end of the run; "
+        "* disturbed): " + ", ".join(
+            f"{dt} {r['gflops']:.1f} GFLOP/s (n = {r['n']}; all: " + ", ".join(
+                f"{v:.0f}" + ("*" if d else "") for v, d in zip(
+                    r["measurements"], r.get("disturbed") or [False] * len(r["measurements"])))
+            + ")" for dt, r in roof.items()) + ".",
         "",
         f"Load average (1, 5, 15 min) at the start {meta['loadavg_start']}, at the end "
         f"{meta.get('loadavg_end')}. A run is *disturbed* when other processes kept more than "
