@@ -24,7 +24,6 @@ OUTPUTS = {
 _OUTPUT_DENSE_CODE = {SQUARED_ERROR: IDENTITY, BINARY_CROSS_ENTROPY: SIGMOID,
                       SOFTMAX_CROSS_ENTROPY: IDENTITY}
 
-_NO_ORDER = np.empty(0, np.int64)
 
 # Rows per block in forward(): large enough for BLAS to run at full speed,
 # small enough that the activations of a block stay in cache-friendly buffers.
@@ -203,8 +202,8 @@ class Network:
             block = X[start:start + _FORWARD_BLOCK]
             ws = self._workspace_for(block.shape[0])
             with _config.parallel_slot() as parallel:
-                output = trainer.forward_pass(parallel, block, self.params, self._net, ws.buffers,
-                                              True, self.loss_code)
+                output = self._fused(parallel, block.shape[0]).forward_pass(
+                    block, self.params, self._net, ws.buffers, True, self.loss_code)
             out[start:start + block.shape[0]] = output
         return out
 
@@ -289,23 +288,42 @@ class Network:
         if not sw.sum() > 0:
             raise ValueError("sample_weight must have a positive sum over the batch")
         with _config.parallel_slot() as parallel:
-            return float(trainer.loss_and_gradient(parallel, inputs, targets, sw, self.params,
-                                                   self.grads, self._net, ws.buffers,
-                                                   self.loss_code, gradient))
+            return float(self._fused(parallel, n).loss_and_gradient(
+                inputs, targets, sw, self.params, self.grads, self._net, ws.buffers,
+                self.loss_code, gradient))
+
+    def _fused(self, parallel: bool, n_rows: int):
+        """The fused kernels for batches of ``n_rows``: serial ones when no matrix is big.
+
+        Batches whose every matrix is below the kernels' parallel threshold
+        would run serial kernels anyway; the serial family gives the same
+        results without compiling (or waking) any parallel kernel.
+        """
+        big = max(n_rows * max(self.layer_sizes), self.params.size) >= trainer._PARALLEL_MIN
+        return trainer.family(parallel and big)
 
     def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
                      loss_scale: float) -> float:
         """One fused epoch (see :func:`fastnn.training.run_epoch`); NaN if it diverged."""
+        if order is None and not (X.flags.c_contiguous and Y.flags.c_contiguous):
+            order = np.arange(X.shape[0], dtype=np.int64)  # gather: one compiled step per dtype
         n = X.shape[0] if order is None else order.shape[0]
         ws = self._workspace_for(min(batch_size, n))
         code, state1, state2, t, hyper = optimizer._fused_state()
         hyper[6:8] = alpha, loss_scale
+        has_weights = weights is not None
+        weights = ws.buffers[6] if weights is None else weights
         with _config.parallel_slot() as parallel:
-            total, t, status = trainer.train_epoch(
-                parallel, X, Y, ws.buffers[6] if weights is None else weights, weights is not None,
-                _NO_ORDER if order is None else order, order is not None, batch_size,
-                self.params, self.grads, self._net, ws.buffers, self.loss_code, code, hyper,
-                state1, state2, t, self.n_weights)
+            fused = self._fused(parallel, batch_size)
+            if order is None:
+                total, t, status = fused.train_epoch_in_order(
+                    X, Y, weights, has_weights, batch_size, self.params, self.grads, self._net,
+                    ws.buffers, self.loss_code, code, hyper, state1, state2, t, self.n_weights)
+            else:
+                total, t, status = fused.train_epoch_gathered(
+                    X, Y, weights, has_weights, order, batch_size, self.params, self.grads,
+                    self._net, ws.buffers, self.loss_code, code, hyper, state1, state2, t,
+                    self.n_weights)
         optimizer._fused_done(t)
         if status == 2:
             raise ValueError("X contains NaN or infinite value(s) in the rows of a batch")
