@@ -13,9 +13,15 @@ from collections.abc import Callable
 import numpy as np
 
 from . import _validation as check
+from .kernels import small
 from .kernels.losses import SQUARED_ERROR
 from .network import Network
 from .optimizers import SGD
+
+
+# Largest layer (fan_in * fan_out weights) trained by the BLAS-free path of
+# kernels/small.py; set by measurement against kernels/trainer.py (see train()).
+_SMALL_MAX_WEIGHTS = 1024
 
 
 class TrainingDiverged(ArithmeticError):
@@ -78,9 +84,13 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     batch_size : int or "full", default=200
         Clipped to ``n_samples``.
     shuffle : bool, default=True
-        Reshuffle the sample order (indices, never the data) every epoch.
+        Reshuffle the sample order (indices, never the data) every epoch: a
+        Fisher-Yates shuffle of the previous epoch's order, drawn from
+        fastnn's own SplitMix64 generator (``kernels.small``), seeded once per
+        call from ``random_state``.  The same seed gives the same orders and
+        results, on either path below.
     random_state : int, numpy.random.Generator or None
-        Seed of the shuffles.
+        Seed of the shuffles (a Generator advances by one draw per call).
     sample_weight : array of shape (n_samples,), optional
     callback : callable(epoch, loss) -> bool, optional
         Called after each epoch; returning True stops training.
@@ -96,6 +106,15 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     TrainingDiverged
         If a batch loss is NaN or infinite; the parameters are restored to
         their values at the end of the last complete epoch.
+
+    Notes
+    -----
+    Networks whose every layer has at most ``_SMALL_MAX_WEIGHTS`` weights
+    train through ``kernels.small.small_train``: plain loops instead of BLAS,
+    and all epochs (shuffles included) in one compiled call, one per epoch
+    with a callback (same results).  Larger networks run one
+    ``kernels.trainer`` epoch per call.  Both give the same result up to
+    rounding (summation order).
     """
     X = check.check_features(X, network.layer_sizes[0], network.dtype)
     check.check_finite(X)
@@ -103,6 +122,8 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     Y = check.check_targets(y, n, network.layer_sizes[-1], network.dtype,
                             probabilities=network.loss_code != SQUARED_ERROR)
     weights = check.check_sample_weight(sample_weight, n, network.dtype)
+    if weights is not None and not weights.sum() > 0:
+        raise ValueError("sample_weight must have a positive sum")
     epochs = check.check_positive_int(epochs, "epochs")
     if batch_size == "full":
         batch_size = n
@@ -112,23 +133,67 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     elif getattr(optimizer, "network", None) is not network:
         raise ValueError("optimizer must be bound to the network being trained")
     rng = np.random.default_rng(random_state)
+    # fastnn's own PRNG (SplitMix64, in kernels/small.py) draws the shuffles on
+    # both paths, so a seed gives the same orders whichever path runs.
+    rng_state = rng.integers(0, 2**64 - 1, size=1, dtype=np.uint64, endpoint=True)
 
     order = np.arange(n, dtype=np.int64)
     last_good = network.params.copy()
+    if _is_small(network):
+        return _train_small(network, X, Y, weights, order, shuffle, rng_state, epochs,
+                            batch_size, optimizer, last_good, callback)
     history: list[float] = []
     for epoch in range(epochs):
         if shuffle:
-            rng.shuffle(order)
+            small.shuffle_inplace(order, rng_state)
         total = run_epoch(network, X, Y, weights, order if shuffle else None, batch_size,
                           optimizer)
         # The params check catches an overflow in the epoch's last update.
         if not (np.isfinite(total) and np.isfinite(network.params).all()):
-            network.params[...] = last_good
-            raise TrainingDiverged(
-                f"the loss or the weights became NaN or infinite in epoch {epoch + 1}; the "
-                f"weights were restored to the end of epoch {epoch}. Lower the learning rate.")
+            _diverged(network, last_good, epoch)
         history.append(total / n)
         last_good[...] = network.params
+        if callback is not None and callback(epoch, history[-1]):
+            break
+    return history
+
+
+def _is_small(network: Network) -> bool:
+    """Whether every layer is small enough for the BLAS-free path (see ``_SMALL_MAX_WEIGHTS``)."""
+    sizes = network.layer_sizes
+    return max(a * b for a, b in zip(sizes[:-1], sizes[1:])) <= _SMALL_MAX_WEIGHTS
+
+
+def _diverged(network: Network, last_good: np.ndarray, epoch: int):
+    network.params[...] = last_good
+    raise TrainingDiverged(
+        f"the loss or the weights became NaN or infinite in epoch {epoch + 1}; the "
+        f"weights were restored to the end of epoch {epoch}. Lower the learning rate.")
+
+
+def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_state, epochs: int,
+                 batch_size: int, optimizer, last_good, callback) -> list[float]:
+    """:func:`train` through ``kernels.small.small_train``: all epochs in one call.
+
+    With a callback, one epoch per call; ``order`` and ``rng_state`` carry
+    the shuffles across calls, so the result is the same.
+    """
+    code, state1, state2, t, hyper = optimizer._fused_state()
+    scratch = np.empty(2 * sum(network.layer_sizes[1:]), network.dtype)
+    per_call = epochs if callback is None else 1
+    totals = np.empty(per_call, np.float64)
+    n = X.shape[0]
+    history: list[float] = []
+    for epoch in range(0, epochs, per_call):
+        done, t, status = small.small_train(
+            X, Y, network.params if weights is None else weights, weights is not None, order,
+            shuffle, rng_state, per_call, batch_size, network.params, network.grads,
+            network._net, scratch, network.loss_code, code, hyper, state1, state2, t,
+            network.n_weights, last_good, totals)
+        optimizer._fused_done(t)
+        if status:
+            _diverged(network, last_good, epoch + done)
+        history.extend((totals[:done] / n).tolist())
         if callback is not None and callback(epoch, history[-1]):
             break
     return history

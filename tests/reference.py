@@ -442,3 +442,128 @@ def perceptron_epoch(X, order, y, sample_weight, W, b, eta, alpha, fit_intercept
         if c != 1:
             w *= c
     return W, b, mistakes, loss, objective
+
+
+# ------------------------------------------------------------- small networks
+
+_MASK64 = (1 << 64) - 1
+
+
+def next_uint64(state):
+    """Twin of ``small.next_uint64`` on a Python int: returns (new state, 64 random bits)."""
+    s = (state + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((s ^ (s >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return s, z ^ (z >> 31)
+
+
+def shuffle(order, state):
+    """Twin of ``small.shuffle_inplace``: returns (shuffled copy of ``order``, new state)."""
+    order = np.array(order, dtype=np.int64)
+    for i in range(len(order) - 1, 0, -1):
+        state, bits = next_uint64(state)
+        j = min(int(float(bits >> 11) * 2.0 ** -53 * (i + 1)), i)
+        order[i], order[j] = order[j], order[i]
+    return order, state
+
+
+def _layers(params, sizes):
+    """(W, b) views of each layer of a flat parameter vector (weights first)."""
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    n_weights = sum(a * b for a, b in shapes)
+    out, w, b = [], 0, n_weights
+    for fan_in, fan_out in shapes:
+        out.append((params[w:w + fan_in * fan_out].reshape(fan_in, fan_out),
+                    params[b:b + fan_out]))
+        w += fan_in * fan_out
+        b += fan_out
+    return out, n_weights
+
+
+def batch_loss_and_gradient(params, sizes, codes, act_params, loss_code, X, Y, sample_weight):
+    """Mean loss and flat gradient of one batch, built from the layer and loss twins.
+
+    Parameters
+    ----------
+    params : ndarray, shape (P,), flat (every layer's weights, then biases)
+    sizes : sequence of int, units per layer, input first
+    codes, act_params : per hidden layer activation code and parameter
+    loss_code : int
+    X : (n, sizes[0]); Y : (n, sizes[-1]); sample_weight : (n,)
+
+    Returns
+    -------
+    loss : scalar of params' dtype
+    grads : ndarray, shape (P,)
+    """
+    layers, _ = _layers(params, sizes)
+    dt = params.dtype.type
+    A, Z = [X], []
+    for l, (W, b) in enumerate(layers):
+        last = l == len(layers) - 1
+        Z.append(A[-1] @ W + b)
+        A.append(Z[-1] if last else activation(Z[-1], codes[l], dt(act_params[l])))
+    loss, _, delta, _ = loss_forward_backward(loss_code, Z[-1], Y, sample_weight)
+    grads_w, grads_b = [], []
+    for l in range(len(layers) - 1, -1, -1):
+        propagate = l > 0
+        code, param = (codes[l - 1], dt(act_params[l - 1])) if propagate else (0, dt(0))
+        dW, db, delta_below = dense_backward(A[l], layers[l][0], delta, Z[l - 1] if propagate
+                                             else None, code, param, propagate)
+        grads_w.insert(0, dW.ravel())
+        grads_b.insert(0, db)
+        delta = delta_below
+    return loss, np.concatenate(grads_w + grads_b)
+
+
+def small_train(X, Y, sample_weight, order, shuffle_rows, state, n_epochs, batch_size, params,
+                sizes, codes, act_params, loss_code, optimizer, hyper, state1, state2, t):
+    """Twin of ``small.small_train`` (without the divergence bookkeeping).
+
+    Parameters
+    ----------
+    X, Y : (n, sizes[0]), (n, sizes[-1]); sample_weight : (n,) or None
+    order : (n,) int64; shuffle_rows : bool; state : int, SplitMix64 state
+    n_epochs, batch_size : int
+    params : (P,) flat; sizes, codes, act_params, loss_code : see
+        :func:`batch_loss_and_gradient`
+    optimizer : 0 SGD, 1 momentum, 2 Adam; hyper : (9,) as ``trainer``'s
+    state1, state2 : (P,) velocity or Adam's m and v; t : Adam's step count
+
+    Returns
+    -------
+    params, state1, state2 : updated copies
+    totals : list of float, per epoch sum of batch loss times batch size
+    order : the last epoch's order; state : new SplitMix64 state; t : int
+    """
+    params, state1, state2 = params.copy(), state1.copy(), state2.copy()
+    n_weights = _layers(params, sizes)[1]
+    lr, momentum, nesterov, beta1, beta2, eps, alpha, loss_scale, decay0 = hyper
+    weights = np.ones(len(X), params.dtype) if sample_weight is None else sample_weight
+    totals = []
+    for _ in range(n_epochs):
+        if shuffle_rows:
+            order, state = shuffle(order, state)
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            loss, grads = batch_loss_and_gradient(params, sizes, codes, act_params, loss_code,
+                                                  X[rows], Y[rows], weights[rows])
+            loss = float(loss) * loss_scale
+            decay = decay0
+            if alpha > 0:
+                scale = float(np.sum(weights[rows], dtype=np.float64))
+                loss += 0.5 * alpha * float(np.sum(params[:n_weights].astype(np.float64) ** 2)) / scale
+                decay += alpha / scale
+            if optimizer == 0:
+                params = sgd_update(params, grads, lr, decay, n_weights)
+            elif optimizer == 1:
+                params, state1 = momentum_update(params, grads, state1, lr, momentum,
+                                                 bool(nesterov), decay, n_weights)
+            else:
+                t += 1
+                params, state1, state2 = adam_update(params, grads, state1, state2, lr, beta1,
+                                                     beta2, eps, t, decay, n_weights)
+            total += loss * len(rows)
+        totals.append(total)
+    return params, state1, state2, totals, order, state, t

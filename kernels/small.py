@@ -1,0 +1,277 @@
+"""Training of small networks: every epoch in one call, one sample at a time, no BLAS.
+
+For layers of a few units the arithmetic of a batch is a few dozen
+multiply-adds; the BLAS path (``trainer.train_epoch``) spends far more on
+calls, array views and dispatch per layer and batch.  Here the loops over
+epochs, batches, samples, layers and units are plain compiled loops over the
+flat parameter vector, with one row of scratch per layer: each sample is
+propagated forward and backward on its own and its gradient is added into
+``grads``, so the batch size costs no memory.  The shuffle runs in the kernel
+too, from an explicit SplitMix64 state.
+
+Conventions are the BLAS path's: ``net``, the optimizer codes and the
+``hyper`` vector are those of :func:`fastnn.kernels.trainer.train_epoch`;
+activations, derivatives and losses follow ``activations.py`` and
+``losses.py`` (weighted mean loss accumulated in the parameters' dtype,
+``delta = w_i (p_i s_i - y_i) / sum_i w_i``); updates call the optimizer
+kernels' serial variants.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._jit import helper
+from .activations import IDENTITY, activate, derivative_from_output
+from .losses import BINARY_CROSS_ENTROPY, SQUARED_ERROR
+from .optimizers import adam_update, momentum_update, sgd_update
+from .trainer import MOMENTUM, SGD, _squared_norm
+
+# SplitMix64 (Steele, Lea and Flood 2014): a 64-bit state advanced by a fixed
+# odd increment and mixed; passes BigCrush and has no bad (zero) state.
+_INCREMENT = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_TWO_POW_M53 = 2.0 ** -53
+
+_sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
+
+
+@helper
+def next_uint64(state):
+    """The next 64 random bits of SplitMix64; advances ``state[0]`` (uint64, modified)."""
+    s = state[0] + _INCREMENT
+    state[0] = s
+    z = (s ^ (s >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@helper
+def shuffle_inplace(order, state):
+    """Fisher-Yates shuffle of ``order`` in place.
+
+    Position ``i`` (from the last down to 1) swaps with ``j = floor(u (i + 1))``,
+    ``u`` the top 53 bits of :func:`next_uint64` over 2**53 (bias below 2**-40
+    for fewer than 2**13 rows, no integer division).
+
+    Parameters
+    ----------
+    order : ndarray, shape (n,), int64 (modified)
+    state : ndarray, shape (1,), uint64 (modified)
+    """
+    for i in range(order.shape[0] - 1, 0, -1):
+        u = np.float64(next_uint64(state) >> np.uint64(11)) * _TWO_POW_M53
+        j = min(np.int64(u * (i + 1)), i)
+        order[i], order[j] = order[j], order[i]
+
+
+@helper
+def _forward(X, row, params, net, acts):
+    """Forward pass of ``X[row]``; ``acts`` gets every layer's output, the last as logits.
+
+    Each unit's sum runs in a register over its inputs (a strided walk down a
+    column of W, all in L1 for small layers) rather than accumulating rows
+    of W into ``acts``, which the compiler must store and reload each time.
+    """
+    sizes, w_off, b_off, codes, act_params = net
+    n_layers = sizes.shape[0] - 1
+    off_in = 0  # offset of the layer's input in acts (unused for the first layer)
+    off_out = 0
+    for l in range(n_layers):
+        fan_in, fan_out = sizes[l], sizes[l + 1]
+        code = IDENTITY if l == n_layers - 1 else codes[l]
+        p = params.dtype.type(act_params[l])
+        w, b = w_off[l], b_off[l]
+        for j in range(fan_out):
+            z = params.dtype.type(0)
+            if l == 0:
+                for k in range(fan_in):
+                    z += X[row, k] * params[w + k * fan_out + j]
+            else:
+                for k in range(fan_in):
+                    z += acts[off_in + k] * params[w + k * fan_out + j]
+            acts[off_out + j] = activate(z + params[b + j], code, p)
+        if l > 0:
+            off_in += fan_in
+        off_out += fan_out
+
+
+@helper
+def _output_loss(loss_code, Y, row, acts, deltas, off, k, scale):
+    """Loss of one sample from its logits ``acts[off:off + k]``; ``deltas[off:]`` = dLoss/dZ.
+
+    ``scale`` is the sample's weight over the batch's total weight.
+    """
+    zero = acts.dtype.type(0)
+    one = acts.dtype.type(1)
+    li = zero
+    if loss_code == SQUARED_ERROR:
+        for j in range(k):
+            r = acts[off + j] - Y[row, j]
+            li += r * r
+            deltas[off + j] = scale * r
+        return li * acts.dtype.type(0.5)
+    if loss_code == BINARY_CROSS_ENTROPY:
+        for j in range(k):
+            z = acts[off + j]
+            y = Y[row, j]
+            e = math.exp(-abs(z))  # shared by the loss and the sigmoid
+            li += max(z, zero) - y * z + math.log1p(e)
+            p = one / (one + e) if z >= zero else e / (one + e)
+            deltas[off + j] = scale * (p - y)
+        return li
+    zmax = acts[off]
+    for j in range(1, k):
+        zmax = max(zmax, acts[off + j])
+    norm = zero
+    y_sum = zero
+    y_dot_z = zero
+    for j in range(k):
+        z = acts[off + j]
+        norm += math.exp(z - zmax)
+        y_sum += Y[row, j]
+        y_dot_z += Y[row, j] * z
+    log_norm = zmax + math.log(norm)
+    for j in range(k):
+        deltas[off + j] = scale * (y_sum * math.exp(acts[off + j] - log_norm) - Y[row, j])
+    return y_sum * log_norm - y_dot_z
+
+
+@helper
+def _backward(X, row, params, grads, net, acts, deltas, off_out):
+    """Add one sample's gradient into ``grads``; ``deltas[off_out:]`` holds the output delta."""
+    sizes, w_off, b_off, codes, act_params = net
+    for l in range(sizes.shape[0] - 2, -1, -1):
+        fan_in, fan_out = sizes[l], sizes[l + 1]
+        off_in = off_out - fan_in  # meaningless for l == 0, where the input is X[row]
+        b = b_off[l]
+        for j in range(fan_out):
+            grads[b + j] += deltas[off_out + j]
+        below = max(l - 1, 0)  # the activation feeding this layer (none for l == 0)
+        p = params.dtype.type(act_params[below])
+        code = codes[below]
+        for k in range(fan_in):
+            x = X[row, k] if l == 0 else acts[off_in + k]
+            w = w_off[l] + k * fan_out
+            back = params.dtype.type(0)
+            for j in range(fan_out):
+                d = deltas[off_out + j]
+                grads[w + j] += x * d
+                back += d * params[w + j]
+            if l > 0:
+                deltas[off_in + k] = back * derivative_from_output(x, code, p)
+        off_out = off_in
+
+
+@helper
+def _update(optimizer, params, grads, state1, state2, hyper, t, decay, n_weights):
+    """One optimizer step with the optimizer kernels; returns Adam's new step count."""
+    if optimizer == SGD:
+        _sgd_s(params, grads, hyper[0], decay, n_weights)
+    elif optimizer == MOMENTUM:
+        _momentum_s(params, grads, state1, hyper[0], hyper[1], hyper[2] != 0.0, decay, n_weights)
+    else:
+        t += 1
+        _adam_s(params, grads, state1, state2, hyper[0], hyper[3], hyper[4], hyper[5], t, decay,
+                n_weights)
+    return t
+
+
+@helper
+def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs,
+                batch_size, params, grads, net, scratch, loss_code, optimizer, hyper, state1,
+                state2, t, n_weights, last_good, epoch_totals):
+    """``n_epochs`` epochs of mini-batch gradient descent, shuffles included.
+
+    Each epoch first shuffles ``order`` in place (if ``shuffle``; continuing
+    from its current permutation) and then visits its rows in batches of
+    ``batch_size``, the last one shorter.  A batch's loss, gradient, alpha
+    and optimizer step are those of ``trainer._train_step``; a non-finite
+    batch loss stops before that batch's update.  After each epoch the
+    parameters are checked and copied into ``last_good``.
+
+    Parameters
+    ----------
+    X : (n_samples, sizes[0]); Y : (n_samples, sizes[-1]); C-contiguous, params' dtype, finite
+    sample_weight : (n_samples,), non-negative, read only if ``has_weights``
+    order : (n_samples,) int64, a permutation of the rows (modified if ``shuffle``)
+    shuffle : bool
+    rng_state : (1,) uint64, SplitMix64 state (modified)
+    n_epochs, batch_size : int >= 1
+    params, grads : (P,) flat vectors (modified); ``net`` as in ``trainer``
+    scratch : (2 * sum(sizes[1:]),) params' dtype: one row of activations, one of deltas
+    loss_code : int; optimizer : int, one of ``trainer.OPTIMIZER_CODES``
+    hyper : (9,) float64, as in ``trainer.train_epoch``
+    state1, state2 : (P,) optimizer state (modified); t : int, Adam's step count
+    n_weights : int, the weights are ``params[:n_weights]``
+    last_good : (P,) params' dtype, the parameters after the last finite epoch (modified)
+    epoch_totals : (>= n_epochs,) float64, sum over batches of batch loss times
+        batch size, per completed epoch (modified)
+
+    Returns
+    -------
+    epochs_done : int
+        Epochs completed with a finite loss and finite parameters.
+    t : int
+        Adam's step count.
+    status : int
+        0 all done; 1 epoch ``epochs_done`` hit a non-finite batch loss or
+        ended with non-finite parameters (``last_good`` holds the end of the
+        epoch before it).
+    """
+    sizes = net[0]
+    n_layers = sizes.shape[0] - 1
+    n_units = 0
+    for l in range(1, n_layers + 1):
+        n_units += sizes[l]
+    k = sizes[n_layers]
+    off_last = n_units - k
+    acts = scratch[:n_units]
+    deltas = scratch[n_units:2 * n_units]
+    n = order.shape[0]
+    n_params = params.shape[0]
+    one = params.dtype.type(1)
+    alpha, loss_scale = hyper[6], hyper[7]
+    w_sq = _squared_norm(params, n_weights) if alpha > 0.0 else 0.0
+    for epoch in range(n_epochs):
+        if shuffle:
+            shuffle_inplace(order, rng_state)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            total_weight = params.dtype.type(0)
+            scale = 0.0  # alpha's divisor, summed in float64 as in trainer._train_step
+            for i in range(start, stop):
+                w = sample_weight[order[i]] if has_weights else one
+                total_weight += w
+                scale += w
+            for i in range(n_params):
+                grads[i] = 0
+            weighted = params.dtype.type(0)
+            for i in range(start, stop):
+                row = order[i]
+                w = sample_weight[row] if has_weights else one
+                _forward(X, row, params, net, acts)
+                li = _output_loss(loss_code, Y, row, acts, deltas, off_last, k, w / total_weight)
+                weighted += w * li
+                _backward(X, row, params, grads, net, acts, deltas, off_last)
+            loss = (weighted / total_weight) * loss_scale
+            decay = hyper[8]
+            if alpha > 0.0:
+                loss += 0.5 * alpha * w_sq / scale
+                decay += alpha / scale
+            if not math.isfinite(loss):
+                return epoch, t, 1
+            t = _update(optimizer, params, grads, state1, state2, hyper, t, decay, n_weights)
+            if alpha > 0.0:
+                w_sq = _squared_norm(params, n_weights)
+            total += loss * (stop - start)
+        for i in range(n_params):
+            if not math.isfinite(params[i]):
+                return epoch, t, 1
+        for i in range(n_params):
+            last_good[i] = params[i]
+        epoch_totals[epoch] = total
+    return n_epochs, t, 0

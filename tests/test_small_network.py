@@ -1,0 +1,261 @@
+"""The BLAS-free small-network path (kernels/small.py) and train() on top of it.
+
+Checked against its NumPy twin (tests/reference.py) per dtype, against finite
+differences, and against the BLAS path (kernels/trainer.py through
+``run_epoch``) on the same sample order.
+"""
+import re
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import training
+from fastnn.kernels import small
+from fastnn.kernels.trainer import OPTIMIZER_CODES
+
+import reference as ref
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float64)
+XOR_Y = np.array([0, 1, 1, 0], np.float64)
+
+# (hidden activations, output) pairs covering every activation code and loss.
+CASES = [("sigmoid", "sigmoid"), ("tanh", "softmax"), ("relu", "identity"),
+         ("leaky_relu", "softmax"), ("softplus", "sigmoid"), ("identity", "identity"),
+         ("step", "softmax")]
+OPTIMIZERS = {
+    "sgd": lambda net: fastnn.SGD(net, lr=0.1, weight_decay=0.01),
+    "nesterov": lambda net: fastnn.SGD(net, lr=0.05, momentum=0.9, nesterov=True),
+    "momentum": lambda net: fastnn.SGD(net, lr=0.05, momentum=0.5),
+    "adam": lambda net: fastnn.Adam(net, lr=0.01, weight_decay=0.001),
+}
+
+
+def _problem(rng, sizes, output, n=13, dtype=np.float64):
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    k = sizes[-1]
+    if output == "identity":
+        Y = rng.standard_normal((n, k))
+    elif output == "sigmoid":
+        Y = rng.uniform(size=(n, k))
+    else:
+        Y = np.eye(k)[rng.integers(0, k, n)]
+    return X, Y.astype(dtype), rng.uniform(0.5, 2.0, n).astype(dtype)
+
+
+def _network(sizes, activation, output, dtype=np.float64, seed=0):
+    net = fastnn.Network(sizes, activation, output, dtype=dtype, random_state=seed,
+                         sigmoid_a=1.7, leaky_slope=0.1)
+    for b in net.intercepts:  # biases in play too
+        b[:] = np.random.default_rng(seed + 1).uniform(-0.3, 0.3, b.shape)
+    return net
+
+
+def _run_small(net, optimizer, X, Y, w, order, shuffle, state, epochs, batch_size, alpha=0.0):
+    """small_train on ``net`` in place; returns (epochs_done, status, totals, t)."""
+    code, state1, state2, t, hyper = optimizer._fused_state()
+    hyper[6] = alpha
+    scratch = np.empty(2 * sum(net.layer_sizes[1:]), net.dtype)
+    totals = np.empty(epochs)
+    done, t, status = small.small_train(
+        X, Y, net.params if w is None else w, w is not None, order, shuffle, state, epochs,
+        batch_size, net.params, net.grads, net._net, scratch, net.loss_code, code, hyper,
+        state1, state2, t, net.n_weights, net.params.copy(), totals)
+    optimizer._fused_done(t)
+    return done, status, totals, t
+
+
+@pytest.mark.parametrize("dtype", ref.DTYPES)
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+@pytest.mark.parametrize("activation,output", CASES[:4])
+def test_small_train_matches_numpy_twin(activation, output, opt_name, dtype, rng):
+    sizes = [3, 5, 4, 3 if output == "softmax" else 2]
+    X, Y, w = _problem(rng, sizes, output, dtype=dtype)
+    net = _network(sizes, [activation, "tanh"], output, dtype)
+    opt = OPTIMIZERS[opt_name](net)
+    code, s1, s2, t0, hyper = opt._fused_state()
+    hyper = hyper.copy()
+    hyper[6] = 0.02  # alpha
+    expected = ref.small_train(X, Y, w, np.arange(13), True, 12345, 3, 4, net.params.copy(),
+                               sizes, net._codes, net._params, net.loss_code, code, hyper,
+                               s1.copy(), s2.copy(), t0)
+    order = np.arange(13, dtype=np.int64)
+    state = np.array([12345], np.uint64)
+    done, status, totals, t = _run_small(net, opt, X, Y, w, order, True, state, 3, 4, alpha=0.02)
+    assert (done, status) == (3, 0)
+    ref.assert_close(net.params, expected[0], dtype, rtol=ref.RTOL[np.dtype(dtype)] * 100)
+    np.testing.assert_allclose(totals, expected[3], rtol=1e-4 if dtype == np.float32 else 1e-11)
+    np.testing.assert_array_equal(order, expected[4])
+    assert int(state[0]) == expected[5] and t == expected[6]
+
+
+def test_shuffle_matches_twin_and_is_a_permutation():
+    order = np.arange(50, dtype=np.int64)
+    state = np.array([2**64 - 1], np.uint64)  # wraps around
+    expected, new_state = ref.shuffle(order, 2**64 - 1)
+    small.shuffle_inplace(order, state)
+    np.testing.assert_array_equal(order, expected)
+    assert int(state[0]) == new_state
+    assert sorted(order) == list(range(50)) and (order != np.arange(50)).any()
+
+
+def test_shuffle_positions_are_uniform():
+    # 3 items: each of the 6 permutations should come up ~1/6 of the time.
+    state = np.array([7], np.uint64)
+    counts = {}
+    for _ in range(6000):
+        order = np.arange(3, dtype=np.int64)
+        small.shuffle_inplace(order, state)
+        counts[tuple(order)] = counts.get(tuple(order), 0) + 1
+    assert len(counts) == 6
+    assert all(800 < c < 1200 for c in counts.values()), counts
+
+
+@pytest.mark.parametrize("activation,output", CASES)
+def test_gradient_matches_finite_differences(activation, output, rng):
+    """One full-batch SGD step with lr=1 moves the parameters by minus the gradient."""
+    sizes = [3, 5, 3 if output == "softmax" else 2]
+    X, Y, w = _problem(rng, sizes, output, n=7)
+    net = _network(sizes, activation, output)
+    before = net.params.copy()
+    eps = 1e-6
+    numeric = np.empty_like(before)
+    for i in range(net.n_params):
+        net.params[i] = before[i] + eps
+        up = net.loss(X, Y, w)
+        net.params[i] = before[i] - eps
+        down = net.loss(X, Y, w)
+        net.params[i] = before[i]
+        numeric[i] = (up - down) / (2 * eps)
+    _run_small(net, fastnn.SGD(net, lr=1.0), X, Y, w, np.arange(7, dtype=np.int64), False,
+               np.zeros(1, np.uint64), 1, 7)
+    np.testing.assert_allclose(before - net.params, numeric, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 13])
+@pytest.mark.parametrize("activation,output", CASES)
+def test_small_path_equals_blas_path(activation, output, batch_size, rng):
+    sizes = [4, 6, 5, 3 if output == "softmax" else 2]
+    X, Y, w = _problem(rng, sizes, output)
+    nets = [_network(sizes, [activation, "sigmoid"], output) for _ in range(2)]
+    opts = [fastnn.SGD(net, lr=0.05, momentum=0.9, weight_decay=0.01) for net in nets]
+    order = np.arange(13, dtype=np.int64)
+    state = np.array([99], np.uint64)
+    _, status, totals, _ = _run_small(nets[0], opts[0], X, Y, w, order, True, state, 4,
+                                      batch_size)
+    assert status == 0
+    order, state = np.arange(13, dtype=np.int64), 99
+    for epoch in range(4):
+        order, state = ref.shuffle(order, state)
+        total = training.run_epoch(nets[1], X, Y, w, order, batch_size, opts[1])
+        assert total == pytest.approx(totals[epoch], rel=1e-11)
+    np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(opts[0].velocity, opts[1].velocity, rtol=1e-9, atol=1e-12)
+
+
+def test_small_path_equals_blas_path_with_alpha_and_adam(rng):
+    X, Y, w = _problem(rng, [3, 4, 2], "sigmoid")
+    nets = [_network([3, 4, 2], "tanh", "sigmoid") for _ in range(2)]
+    opts = [fastnn.Adam(net, lr=0.01) for net in nets]
+    order = np.arange(13, dtype=np.int64)
+    _, _, totals, t = _run_small(nets[0], opts[0], X, Y, w, order, False, np.zeros(1, np.uint64),
+                                 2, 5, alpha=0.1)
+    for epoch in range(2):
+        total = training.run_epoch(nets[1], X, Y, w, np.arange(13, dtype=np.int64), 5, opts[1],
+                                   alpha=0.1)
+        assert total == pytest.approx(totals[epoch], rel=1e-11)
+    assert t == opts[1].t == 6
+    np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ref.DTYPES)
+def test_train_learns_xor_with_per_sample_sgd(dtype):
+    """The benchmark's W2 workload: 2-4-1 sigmoid, batch size 1, SGD lr 0.5."""
+    net = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid", dtype=dtype, random_state=0)
+    history = fastnn.train(net, XOR_X.astype(dtype), XOR_Y.astype(dtype),
+                           optimizer=fastnn.SGD(net, lr=0.5), epochs=5000, batch_size=1,
+                           random_state=0)
+    assert training._is_small(net) and len(history) == 5000
+    assert net.params.dtype == dtype
+    assert history[-1] < 0.05 < history[0]
+    np.testing.assert_array_equal(net.predict(XOR_X.astype(dtype)).ravel(), XOR_Y)
+
+
+@pytest.mark.parametrize("make_optimizer", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
+def test_train_with_callback_equals_one_call(make_optimizer, rng):
+    X, Y, w = _problem(rng, [3, 6, 2], "softmax", n=20)
+    results = []
+    for callback in (None, lambda epoch, loss: False):
+        net = _network([3, 6, 2], "relu", "softmax")
+        opt = make_optimizer(net)
+        history = fastnn.train(net, X, Y, optimizer=opt, epochs=7, batch_size=3,
+                               sample_weight=w, random_state=5, callback=callback)
+        results.append((history, net.params.copy()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_train_small_path_equals_blas_path(rng, monkeypatch):
+    """train() gives the same shuffles and (to rounding) results on either path."""
+    X, Y, w = _problem(rng, [3, 6, 2], "softmax", n=20)
+    results = []
+    for limit in (10**9, 0):
+        monkeypatch.setattr(training, "_SMALL_MAX_WEIGHTS", limit)
+        net = _network([3, 6, 2], "tanh", "softmax")
+        assert training._is_small(net) == (limit > 0)
+        history = fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.1), epochs=5,
+                               batch_size=4, sample_weight=w, random_state=3)
+        results.append((history, net.params.copy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-11)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
+
+
+def test_train_is_reproducible_and_generator_state_carries():
+    def run(random_state):
+        net = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid", dtype=np.float64, random_state=0)
+        return fastnn.train(net, XOR_X, XOR_Y, optimizer=fastnn.SGD(net, lr=0.5), epochs=50,
+                            batch_size=1, random_state=random_state)
+    assert run(1) == run(1)
+    assert run(1) != run(2)
+    gen = np.random.default_rng(1)
+    assert run(gen) != run(gen)  # a Generator moves on between calls
+
+
+@pytest.mark.parametrize("with_callback", [True, False])
+def test_train_small_path_restores_last_good_epoch_on_divergence(with_callback, rng):
+    # Full-batch gradient descent on a linear model with a step 1.2x past the
+    # stability limit 2 / lambda_max: the error grows ~1.4x per epoch and
+    # overflows after some hundreds of good epochs.
+    X, Y, _ = _problem(rng, [4, 1], "identity", n=8)
+    design = np.hstack([X, np.ones((8, 1))])
+    lr = 1.2 * 2 / np.linalg.eigvalsh(design.T @ design / 8).max()
+    net = fastnn.Network([4, 1], output="identity", dtype=np.float64, random_state=0)
+    start = net.params.copy()
+    snapshots = []  # the parameters after each epoch, from a run with a callback
+    with pytest.raises(fastnn.TrainingDiverged) as info:
+        fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=lr), epochs=10**4, batch_size=8,
+                     random_state=0, callback=lambda epoch, loss: snapshots.append(
+                         net.params.copy()))
+    failed = int(re.search(r"in epoch (\d+)", str(info.value)).group(1))
+    assert failed == len(snapshots) + 1 > 100  # diverged after many good epochs
+    np.testing.assert_array_equal(net.params, snapshots[-1])
+    if not with_callback:  # all epochs in one call: the same epoch fails, same restore
+        net.params[:] = start
+        with pytest.raises(fastnn.TrainingDiverged, match=f"in epoch {failed};"):
+            fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=lr), epochs=10**4,
+                         batch_size=8, random_state=0)
+        np.testing.assert_array_equal(net.params, snapshots[-1])
+    assert np.isfinite(net.params).all()
+
+
+def test_train_small_path_rejects_bad_input():
+    net = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid", dtype=np.float64, random_state=0)
+    opt = fastnn.SGD(net, lr=0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        fastnn.train(net, np.array([[0, np.nan], [1, 1]]), XOR_Y[:2], optimizer=opt)
+    with pytest.raises(TypeError, match="float64"):
+        fastnn.train(net, XOR_X.astype(np.float32), XOR_Y, optimizer=opt)
+    with pytest.raises(ValueError, match="positive sum"):
+        fastnn.train(net, XOR_X, XOR_Y, optimizer=opt, sample_weight=np.zeros(4))
+    with pytest.raises(ValueError, match="y must lie in"):
+        fastnn.train(net, XOR_X, XOR_Y + 2, optimizer=opt)
