@@ -446,14 +446,14 @@ def perceptron_epoch(X, order, y, sample_weight, W, b, eta, alpha, fit_intercept
 
 # ------------------------------------------------------------- small networks
 
-_MASK64 = (1 << 64) - 1
+_UINT64_MASK = (1 << 64) - 1
 
 
 def next_uint64(state):
     """Twin of ``small.next_uint64`` on a Python int: returns (new state, 64 random bits)."""
-    s = (state + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((s ^ (s >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    s = (state + 0x9E3779B97F4A7C15) & _UINT64_MASK
+    z = ((s ^ (s >> 30)) * 0xBF58476D1CE4E5B9) & _UINT64_MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _UINT64_MASK
     return s, z ^ (z >> 31)
 
 
