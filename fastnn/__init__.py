@@ -12,12 +12,14 @@ __version__ = "0.1.0"
 # and pandas) takes seconds: they are imported on first use, so that the
 # Network API starts fast.
 _LAZY = {"MLPClassifier": "mlp", "MLPRegressor": "mlp", "DivergenceWarning": "_mlp_fit",
-         "Perceptron": "perceptron", "save": "model_io", "load": "model_io",
+         "Perceptron": "perceptron", "SGDClassifier": "linear", "save": "model_io",
+         "load": "model_io",
          "iter_batches": "streaming", "fit_stream": "streaming"}
 
 __all__ = ["MLPClassifier", "MLPRegressor", "DivergenceWarning", "Network", "SGD", "Adam",
            "train", "TrainingDiverged", "set_num_threads", "get_num_threads", "threading_info",
-           "Perceptron", "save", "load", "iter_batches", "fit_stream", "__version__"]
+           "Perceptron", "SGDClassifier", "save", "load", "iter_batches", "fit_stream",
+           "__version__"]
 
 
 def __getattr__(name: str):

@@ -1,38 +1,17 @@
-"""``fastnn.Perceptron``: scikit-learn's Perceptron API on a Numba epoch kernel.
+"""``fastnn.Perceptron``: scikit-learn's Perceptron API on the linear SGD epoch kernel.
 
-Python decides *what* to do (validate, split, shuffle indices, loop over
-epochs, apply the stopping rule, publish the attributes); one call of
-``kernels.perceptron_epoch`` per epoch does the arithmetic for every
-one-vs-rest problem at once.
+Rosenblatt's rule is per-sample SGD with the perceptron loss and a constant
+rate, so the estimator is :class:`fastnn.linear.LinearSGD` with that loss
+(``kernels.sgd_epoch`` with loss code ``rosenblatt``).
 """
 from __future__ import annotations
 
-import numbers
-import time
-import warnings
-
-import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedShuffleSplit
-from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-
-from . import _config, kernels
-from ._validation import check_positive_int, check_real
-
-_META = ("n_features_in_", "feature_names_in_")  # set by validate_data(reset=True)
+from ._validation import check_real
+from .kernels.perceptron import LOSS_CODES, SCHEDULE_CODES
+from .linear import LinearSGD
 
 
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-class Perceptron(ClassifierMixin, BaseEstimator):
+class Perceptron(LinearSGD):
     """Rosenblatt's perceptron, a drop-in for ``sklearn.linear_model.Perceptron``.
 
     For each sample ``x`` with target ``t`` in {0, 1} (one-vs-rest for more
@@ -59,7 +38,7 @@ class Perceptron(ClassifierMixin, BaseEstimator):
         with ``early_stopping``, whose validation accuracy is not above the
         best so far plus ``tol``).  ``None`` runs ``max_iter`` epochs.
     shuffle : bool, default=True
-        Visit the samples in a new random order every epoch.
+        Visit the samples in a new random order every epoch (see ``shuffle_block``).
     verbose : int >= 0, default=0
         Print one line per epoch.
     eta0 : float > 0, default=1.0
@@ -77,6 +56,11 @@ class Perceptron(ClassifierMixin, BaseEstimator):
         one-vs-rest problem ('balanced': ``n_samples / (n_classes * count)``).
     warm_start : bool, default=False
         Start :meth:`fit` from the previous ``coef_`` and ``intercept_``.
+    shuffle_block : int >= 1, default=64
+        The shuffle permutes blocks of this many consecutive rows and the rows
+        inside windows of such blocks; ``1`` gives a uniformly random
+        permutation of the rows, as scikit-learn, at about twice the cost
+        per epoch on data much larger than the CPU caches.
     n_threads : int >= 1 or None, default=None
         Number of blocks of one-vs-rest problems trained in parallel (at
         most the number of problems and Numba's thread count); None uses
@@ -109,13 +93,16 @@ class Perceptron(ClassifierMixin, BaseEstimator):
     skipped entirely (the L2 decay included), so they are the same as
     removed samples; the stopping rule's training loss is weighted by the
     sample and class weights; unseen labels in :meth:`partial_fit` are an
-    error.
+    error; the shuffle visits blocks of ``shuffle_block`` consecutive rows
+    in a random order and the rows of each window of about 1024 rows in a
+    random order (faster than a uniformly random order of single rows, which
+    ``shuffle_block=1`` gives); all one-vs-rest problems share one order.
     """
 
     def __init__(self, *, penalty=None, alpha=0.0001, fit_intercept=True, max_iter=1000,
                  tol=1e-3, shuffle=True, verbose=0, eta0=1.0, random_state=0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 class_weight=None, warm_start=False, n_threads=None):
+                 class_weight=None, warm_start=False, shuffle_block=64, n_threads=None):
         self.penalty = penalty
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -130,329 +117,17 @@ class Perceptron(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
         self.warm_start = warm_start
+        self.shuffle_block = shuffle_block
         self.n_threads = n_threads
 
-    # ------------------------------------------------------------------ API
-
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
-        """Train from scratch (or from ``coef_`` with ``warm_start``) for up to ``max_iter`` epochs.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            float32 trains in float32, float64 in float64, other numbers become float64.
-        y : array-like, shape (n_samples,), at least two distinct labels
-        coef_init : array-like, shape (n_classes or 1, n_features), optional
-        intercept_init : array-like, shape (n_classes or 1,), optional
-        sample_weight : array-like, shape (n_samples,), non-negative, optional
-
-        Returns
-        -------
-        self
-        """
-        self._check_params()
-        problem = self._prepare(X, y, sample_weight, partial=False, first=True, classes=None,
-                                coef_init=coef_init, intercept_init=intercept_init)
-        n_iter = self._train(problem, self.max_iter, t_start=1.0, stopping=True)
-        if self.tol is not None and n_iter == self.max_iter:
-            warnings.warn("Maximum number of iteration reached before convergence. "
-                          "Consider increasing max_iter to improve the fit.", ConvergenceWarning)
-        return self
-
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch on ``(X, y)``, continuing from the current weights.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-        y : array-like, shape (n_samples,), labels among ``classes``
-        classes : array-like, shape (n_classes,)
-            All labels of the problem; required on the first call.
-        sample_weight : array-like, shape (n_samples,), optional
-
-        Returns
-        -------
-        self
-        """
-        self._check_params()
-        if self.early_stopping:
-            raise ValueError("early_stopping should be False with partial_fit")
-        first = not self._fitted()
-        if first and isinstance(self.class_weight, str):
-            raise ValueError("class_weight 'balanced' is not supported for partial_fit: "
-                             "compute the weights once with sklearn.utils.class_weight."
-                             "compute_class_weight('balanced', classes=classes, y=y) on the "
-                             "full training targets and pass them as a dict")
-        problem = self._prepare(X, y, sample_weight, partial=True, first=first, classes=classes)
-        t_start = float(getattr(self, "t_", 1.0)) if not first else 1.0
-        self._train(problem, 1, t_start=t_start, stopping=False)
-        return self
-
-    def decision_function(self, X):
-        """Signed scores ``X @ coef_.T + intercept_``.
-
-        Returns
-        -------
-        ndarray, shape (n_samples,) for two classes, else (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.coef_.dtype, order="C")
-        scores = X @ self.coef_.T + self.intercept_
-        return scores.ravel() if scores.shape[1] == 1 else scores
-
-    def predict(self, X):
-        """Class labels: ``classes_[1]`` where the score is >= 0 (two classes), else the argmax.
-
-        Returns
-        -------
-        ndarray, shape (n_samples,)
-        """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores >= 0).astype(np.intp)]
-        return self.classes_[np.argmax(scores, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
-
-    # ------------------------------------------------------------ checking
-
-    def _fitted(self) -> bool:
-        return "coef_" in self.__dict__
-
-    def _check_params(self) -> None:
-        """Raise TypeError/ValueError naming the first invalid hyperparameter."""
-        if self.penalty in ("l1", "elasticnet"):
-            raise ValueError(f"penalty={self.penalty!r} is not supported by fastnn.Perceptron; "
-                             "use penalty=None or 'l2' (or sklearn.linear_model.Perceptron)")
-        if self.penalty is not None and self.penalty != "l2":
-            raise ValueError(f"penalty must be None or 'l2', got {self.penalty!r}")
-        check_real(self.alpha, "alpha", minimum=0.0)
-        _check_bool(self.fit_intercept, "fit_intercept")
-        check_positive_int(self.max_iter, "max_iter")
-        if self.tol is not None:
-            check_real(self.tol, "tol", minimum=0.0)
-        _check_bool(self.shuffle, "shuffle")
-        if not isinstance(self.verbose, (numbers.Integral, np.bool_)) or self.verbose < 0:
-            raise ValueError(f"verbose must be a non-negative integer, got {self.verbose!r}")
+    def _check_rule(self) -> None:
         if check_real(self.eta0, "eta0") <= 0:
             raise ValueError(f"eta0 must be > 0, got {self.eta0}")
-        check_random_state(self.random_state)
-        _check_bool(self.early_stopping, "early_stopping")
-        fraction = check_real(self.validation_fraction, "validation_fraction")
-        if not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
-        check_positive_int(self.n_iter_no_change, "n_iter_no_change")
-        if not (self.class_weight is None or self.class_weight == "balanced"
-                or isinstance(self.class_weight, dict)):
-            raise ValueError("class_weight must be None, 'balanced' or a dict {label: weight}, "
-                             f"got {self.class_weight!r}")
-        _check_bool(self.warm_start, "warm_start")
-        if self.n_threads is not None:
-            check_positive_int(self.n_threads, "n_threads")
 
-    def _prepare(self, X, y, sample_weight, partial, first, classes, coef_init=None,
-                 intercept_init=None):
-        """Validate everything and build the training problem; ``self`` is left unchanged.
-
-        ``validate_data(reset=True)`` records ``n_features_in_`` and
-        ``feature_names_in_`` on the estimator; they are taken back off here and
-        published with the weights, so a failed check leaves the model as it was.
-        """
-        saved = dict(self.__dict__)
-        try:
-            return self._prepare_unsafe(X, y, sample_weight, partial, first, classes, coef_init,
-                                        intercept_init)
-        finally:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-
-    def _prepare_unsafe(self, X, y, sample_weight, partial, first, classes, coef_init,
-                        intercept_init):
-        dtype = [np.float64, np.float32] if first else self.coef_.dtype
-        X, y = validate_data(self, X, y, dtype=dtype, order="C", reset=first)
-        meta = {name: self.__dict__[name] for name in _META if name in self.__dict__}
-        check_classification_targets(y)
-        n_samples, n_features = X.shape
-
-        if partial:
-            if first:
-                if classes is None:
-                    raise ValueError("classes must be passed on the first call to partial_fit")
-                classes = unique_labels(classes)
-            else:
-                if classes is not None and not np.array_equal(unique_labels(classes),
-                                                              self.classes_):
-                    raise ValueError(f"classes={unique_labels(classes)!r} differs from the classes "
-                                     f"of the first call to partial_fit, {self.classes_!r}")
-                classes = self.classes_
-            unseen = np.setdiff1d(np.unique(y), classes)
-            if unseen.size:
-                raise ValueError(f"y contains labels not in classes: {unseen.tolist()!r} "
-                                 f"(classes are {classes.tolist()!r})")
-        else:
-            classes = np.unique(y)
-        n_classes = classes.shape[0]
-        if n_classes < 2:
-            raise ValueError("The number of classes has to be greater than one; got "
-                             f"{n_classes} class")
-        codes = np.searchsorted(classes, y).astype(np.int32)
-
-        weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
-        if not np.all(np.isfinite(class_weight)) or np.any(class_weight < 0):
-            raise ValueError(f"class weights must be finite and non-negative, got {class_weight}")
-        weights = np.ascontiguousarray(weights * class_weight[codes], dtype=X.dtype)
-
-        n_rows = 1 if n_classes == 2 else n_classes
-        W, b = self._initial_weights(n_rows, n_features, X.dtype, first, coef_init, intercept_init)
-
-        train = np.arange(n_samples, dtype=np.int64)
-        validation = None
-        if self.early_stopping:
-            train, validation = self._split(X, y, codes, weights, sample_weight)
-        if not weights[train].sum() > 0:
-            raise ValueError("the weights of the training samples (sample_weight times "
-                             "class_weight) are all zero")
-        return dict(X=X, codes=codes, weights=weights, classes=classes, W=W, b=b, train=train,
-                    validation=validation, n_samples=n_samples, meta=meta,
-                    rng=check_random_state(self.random_state))
-
-    def _initial_weights(self, n_rows, n_features, dtype, first, coef_init, intercept_init):
-        if not first:
-            return (np.array(self.coef_, dtype=dtype, order="C"),
-                    np.array(self.intercept_, dtype=dtype))
-        if coef_init is None and self.warm_start and self._fitted():
-            coef_init, intercept_init = self.coef_, self.intercept_
-            if self.coef_.shape != (n_rows, n_features):
-                raise ValueError(f"warm_start: the previous coef_ has shape {self.coef_.shape}, "
-                                 f"this problem needs {(n_rows, n_features)}")
-        W = np.zeros((n_rows, n_features), dtype)
-        b = np.zeros(n_rows, dtype)
-        if coef_init is not None:
-            coef = np.asarray(coef_init, dtype=dtype)
-            if coef.size != W.size or (coef.ndim == 1 and n_rows != 1) or coef.ndim > 2:
-                raise ValueError(f"coef_init must have shape {(n_rows, n_features)}, "
-                                 f"got {coef.shape}")
-            W[:] = coef.reshape(W.shape)
-        if intercept_init is not None:
-            intercept = np.asarray(intercept_init, dtype=dtype)
-            if intercept.size != n_rows or intercept.ndim > 1:
-                raise ValueError(f"intercept_init must have shape ({n_rows},), "
-                                 f"got {intercept.shape}")
-            b[:] = intercept.reshape(n_rows)
-        if not (np.isfinite(W).all() and np.isfinite(b).all()):
-            raise ValueError("the initial coefficients or intercepts contain NaN or infinity")
-        return W, b
-
-    def _split(self, X, y, codes, weights, sample_weight):
-        """Stratified (train, validation) row indices for early stopping."""
-        splitter = StratifiedShuffleSplit(test_size=self.validation_fraction,
-                                          random_state=self.random_state)
-        train, validation = next(splitter.split(np.zeros((len(y), 1)), y))
-        if train.size == 0 or validation.size == 0:
-            raise ValueError(f"validation_fraction={self.validation_fraction} splits {len(y)} "
-                             "samples into an empty training or validation set; change "
-                             "validation_fraction or disable early_stopping")
-        if not weights[validation].sum() > 0:
-            raise ValueError("The sample weights for the validation set are all zero; "
-                             "use another random_state")
-        validation_weight = (None if sample_weight is None
-                             else np.asarray(sample_weight, dtype=np.float64)[validation])
-        return (np.sort(train).astype(np.int64),
-                (X[validation], codes[validation], validation_weight))
-
-    # ------------------------------------------------------------ training
-
-    def _train(self, problem, max_iter, t_start, stopping):
-        """Run up to ``max_iter`` epochs, publishing the model after each one.
-
-        A problem (row of ``W``) whose epoch had no mistake and no L2 decay
-        is at a fixed point: further epochs cannot change it, so the kernel
-        skips it while the stopping rule keeps counting (its loss stays 0 and
-        its validation score constant), which gives the same result as
-        running it.  Returns the number of epochs run.
-        """
-        X, codes, weights, W, b = (problem[k] for k in ("X", "codes", "weights", "W", "b"))
-        order, rng = problem["train"].copy(), problem["rng"]
-        n_rows = W.shape[0]
-        binary = n_rows == 1 and problem["classes"].shape[0] == 2
-        alpha = float(self.alpha) if self.penalty == "l2" else 0.0
-        n_threads = _config.get_num_threads() if self.n_threads is None else int(self.n_threads)
-        n_blocks = max(1, min(n_rows, n_threads, _config.threading_info()["max_threads"]))
-        weight_sum = float(weights[order].sum(dtype=np.float64))
-        tol = -np.inf if self.tol is None else float(self.tol)
-
-        running = np.ones(n_rows, np.bool_)   # not yet stopped by the rule
-        trained = np.ones(n_rows, np.bool_)   # running and not at a fixed point
-        best = np.full(n_rows, np.inf if problem["validation"] is None else -np.inf)
-        no_improvement = np.zeros(n_rows, np.int64)
-        last_score = np.zeros(n_rows)
-        mistakes = np.zeros(n_rows, np.int64)
-        loss = np.zeros(n_rows)
-        objective = np.zeros(n_rows)
-        start = time.perf_counter()
-        epoch = 0
-        for epoch in range(1, max_iter + 1):
-            if trained.any():
-                if self.shuffle:
-                    rng.shuffle(order)
-                _config.run(kernels.perceptron_epoch, X, order, codes, weights, W, b,
-                            float(self.eta0), alpha, bool(self.fit_intercept), int(binary),
-                            trained, n_blocks, mistakes, loss, objective)
-                if not (np.isfinite(W).all() and np.isfinite(b).all()):
-                    raise ValueError(f"Floating-point overflow at epoch {epoch}: the weights "
-                                     "became infinite. Scale the input data (StandardScaler or "
-                                     "MinMaxScaler) or lower eta0. The model keeps the weights "
-                                     "of the last finite epoch.")
-            mistakes[~trained] = 0
-            loss[~trained] = 0.0
-            objective[~trained] = 0.0
-            if stopping:
-                if problem["validation"] is not None:
-                    score = self._validation_scores(W, b, problem["validation"], binary, trained,
-                                                    last_score)
-                    worse = score < best + tol
-                    best = np.maximum(best, score)
-                else:
-                    score = objective / weight_sum
-                    worse = score > best - tol
-                    best = np.minimum(best, score)
-                no_improvement = np.where(worse, no_improvement + 1, 0)
-                running &= no_improvement < self.n_iter_no_change
-            trained &= running
-            if alpha == 0.0:
-                trained &= mistakes > 0
-            t = t_start + epoch * problem["n_samples"]
-            self._publish(problem, W, b, epoch, t, final=not running.any() or epoch == max_iter)
-            elapsed = time.perf_counter() - start
-            if self.verbose:
-                print(f"-- Epoch {epoch}: mistakes {int(mistakes.sum())}, avg. loss "
-                      f"{loss.sum() / weight_sum / n_rows:.6f}, T {t:.0f}, {elapsed:.2f} s")
-            if not running.any():
-                if self.verbose:
-                    print(f"Convergence after {epoch} epochs took {elapsed:.2f} s")
-                break
-        return epoch
+    def _rule(self):
+        return LOSS_CODES["rosenblatt"], SCHEDULE_CODES["constant"], float(self.eta0), 0.5, 1.0
 
     @staticmethod
-    def _validation_scores(W, b, validation, binary, trained, last_score):
-        """Weighted accuracy of each one-vs-rest problem on the validation rows (in place)."""
-        X_val, codes_val, weight_val = validation
-        scores = X_val @ W.T + b
-        for k in np.flatnonzero(trained):
-            right = (scores[:, k] >= 0) == (codes_val == k + int(binary))
-            last_score[k] = np.average(right, weights=weight_val)
-        return last_score.copy()
-
-    def _publish(self, problem, W, b, n_iter, t, final):
-        """Set every fitted attribute at once (one dict swap), from copies unless ``final``."""
-        state = dict(self.__dict__)
-        for name in _META:
-            state.pop(name, None)
-        state.update(problem["meta"])
-        state.update(classes_=problem["classes"], coef_=W if final else W.copy(),
-                     intercept_=b if final else b.copy(), n_iter_=n_iter, t_=float(t))
-        self.__dict__ = state
+    def _epoch_loss(loss_sum, objective, weight_sum, n_train):
+        """The stopping rule's loss: the weighted perceptron criterion (plus L2) per unit weight."""
+        return objective / weight_sum

@@ -344,7 +344,7 @@ def gather_rows(X, indices):
 
 
 # ================================================================= perceptron
-# Twins of kernels/perceptron.py (fastnn.Perceptron).  Kept apart from the
+# Twins of kernels/perceptron.py (fastnn.Perceptron, fastnn.SGDClassifier).  Kept apart from the
 # twins above: nothing in this section is used by them, nor the reverse.
 
 def _sequential_sum(values):
@@ -370,40 +370,94 @@ def dot_rows(a, b):
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 
 
-def perceptron_epoch(X, order, y, sample_weight, W, b, eta, alpha, fit_intercept, class_offset,
-                     active):
-    """Twin of ``perceptron_epoch``: one epoch of Rosenblatt's rule, one-vs-rest.
+_MASK64 = (1 << 64) - 1
+
+
+def random_below(state, n):
+    """Twin of the kernel's SplitMix64 ``random_below``; ``state`` is a one-item list of int."""
+    z = (state[0] + 0x9E3779B97F4A7C15) & _MASK64
+    state[0] = z
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    z ^= z >> 31
+    u = float(z >> 11) * (1.0 / 9007199254740992.0)
+    return min(int(u * n), n - 1)
+
+
+def shuffle_inplace(a, n, state):
+    for i in range(n - 1, 0, -1):
+        j = random_below(state, i + 1)
+        a[i], a[j] = a[j], a[i]
+
+
+def visiting_order(rows, sample_weight, shuffle, block, window_rows, state):
+    """The rows an epoch visits, in order: blocks permuted, rows of each window permuted."""
+    n_chunks = -(-len(rows) // block)
+    blocks = list(range(n_chunks))
+    if shuffle:
+        shuffle_inplace(blocks, n_chunks, state)
+    per_window = max(1, window_rows // block)
+    order = []
+    for w0 in range(0, n_chunks, per_window):
+        local = [i for c in blocks[w0:w0 + per_window]
+                 for i in rows[c * block:(c + 1) * block] if sample_weight[i] != 0]
+        if shuffle:
+            shuffle_inplace(local, len(local), state)
+        order.extend(local)
+    return order
+
+
+def loss_dloss(loss, p, y):
+    """scikit-learn's loss and derivative at score ``p`` for target ``y`` in {-1, 1}."""
+    z = p * y
+    if loss == "hinge":
+        return (1 - z, -y) if z <= 1 else (0.0, 0.0)
+    if loss == "log_loss":
+        if z > 18:
+            return np.exp(-z), -y * np.exp(-z)
+        if z < -18:
+            return -z, -y
+        return np.log1p(np.exp(-z)), -y / (np.exp(z) + 1)
+    if loss == "perceptron":
+        return (-z, -y) if z <= 0 else (0.0, 0.0)
+    if loss == "modified_huber":
+        if z >= 1:
+            return 0.0, 0.0
+        return ((1 - z) ** 2, -2 * y * (1 - z)) if z >= -1 else (-4 * z, -4 * y)
+    if loss == "squared_hinge":
+        return ((1 - z) ** 2, -2 * y * (1 - z)) if z < 1 else (0.0, 0.0)
+    return (abs(p), -y) if (p >= 0) != (y > 0) else (0.0, 0.0)  # rosenblatt
+
+
+def rate(schedule, eta0, power_t, rate_alpha, optimal_init, t):
+    if schedule == "optimal":
+        return 1.0 / (rate_alpha * (optimal_init + t - 1.0))
+    if schedule == "invscaling":
+        return eta0 / t ** power_t
+    return eta0
+
+
+def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, alpha, rate_alpha,
+              optimal_init, t0, fit_intercept, class_offset, active):
+    """Twin of ``sgd_epoch`` given its visiting ``order`` (see :func:`visiting_order`).
 
     Written one problem at a time (the kernel runs the problems side by side;
     they are independent).  The L2 decay is kept as a lazy scale factor
     exactly as in the kernel, so results agree bit for bit.
 
-    Parameters
-    ----------
-    X : ndarray, shape (n, d)
-    order : ndarray, shape (m,), int, sample indices in visiting order
-    y : ndarray, shape (n,), int, class codes
-    sample_weight : ndarray, shape (n,), X's dtype; weight-0 samples are skipped
-    W : ndarray, shape (K, d); b : ndarray, shape (K,)
-    eta, alpha : float; fit_intercept : bool
-    class_offset : int, problem k is class ``k + class_offset`` vs rest
-    active : ndarray, shape (K,), bool
-
     Returns
     -------
     W, b : updated copies
-    mistakes : ndarray, shape (K,), int64
-    loss, objective : ndarray, shape (K,), float64 (see the kernel's docstring)
+    n_updates : ndarray, shape (K,), int64
+    loss_sum, objective : ndarray, shape (K,), float64 (see the kernel's docstring)
     """
     dt = X.dtype.type
     W, b = W.copy(), b.copy()
-    eta_ = dt(eta)
-    decay = dt(max(0.0, 1.0 - eta * alpha))
     half_alpha = 0.5 * alpha
     penalised = alpha > 0.0
     n_problems = W.shape[0]
-    mistakes = np.zeros(n_problems, np.int64)
-    loss = np.zeros(n_problems)
+    n_updates = np.zeros(n_problems, np.int64)
+    loss_sum = np.zeros(n_problems)
     objective = np.zeros(n_problems)
     for k in range(n_problems):
         if not active[k]:
@@ -411,20 +465,22 @@ def perceptron_epoch(X, order, y, sample_weight, W, b, eta, alpha, fit_intercept
         w = W[k]  # a view: updated in place
         c = dt(1)
         sqnorm = float(dot_rows(w, w)) if penalised else 0.0
-        for i in order:
+        for q, i in enumerate(order):
             s = sample_weight[i]
-            if s == 0:
-                continue
+            eta = rate(schedule, eta0, power_t, rate_alpha, optimal_init, float(t0 + q + 1))
+            decay = dt(max(0.0, 1.0 - eta * alpha))
             x = X[i]
             p = c * dot_rows(w, x) + b[k]
             if penalised:
                 objective[k] += float(s) * half_alpha * float(c) * float(c) * sqnorm
-            positive = y[i] - class_offset == k
-            if positive != (p >= 0):
-                mistakes[k] += 1
-                loss[k] += float(s) * abs(float(p))
-                objective[k] += float(s) * abs(float(p))
-                u = eta_ * s if positive else -(eta_ * s)
+            target = 1.0 if y[i] - class_offset == k else -1.0
+            value, dloss = loss_dloss(loss, float(p), target)
+            loss_sum[k] += value
+            objective[k] += float(s) * value
+            dloss = min(max(dloss, -1e12), 1e12)
+            u = -(dt(eta) * dt(dloss)) * s
+            if u != 0:
+                n_updates[k] += 1
                 if penalised:
                     w[:] = (decay * c) * w + u * x
                     c = dt(1)
@@ -441,7 +497,7 @@ def perceptron_epoch(X, order, y, sample_weight, W, b, eta, alpha, fit_intercept
                     sqnorm = float(dot_rows(w, w))
         if c != 1:
             w *= c
-    return W, b, mistakes, loss, objective
+    return W, b, n_updates, loss_sum, objective
 
 
 # ------------------------------------------------------------- small networks

@@ -1,0 +1,594 @@
+"""``fastnn.SGDClassifier``: scikit-learn's SGDClassifier API on one Numba epoch kernel.
+
+Linear classifiers trained by per-sample stochastic gradient descent.  The
+shared machinery (validation, one-vs-rest problems, stopping rule, early
+stopping, publishing the model) is :class:`LinearSGD`; ``fastnn.Perceptron``
+and ``fastnn.SGDClassifier`` differ only in the loss and the learning rate.
+Python decides *what* to do; one call of ``kernels.sgd_epoch`` per epoch does
+the arithmetic for every one-vs-rest problem at once.
+"""
+from __future__ import annotations
+
+import numbers
+import time
+import warnings
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from . import _config
+from ._validation import check_positive_int, check_real
+from .kernels.perceptron import LOSS_CODES, SCHEDULE_CODES, sgd_epoch
+
+_META = ("n_features_in_", "feature_names_in_")  # set by validate_data(reset=True)
+# Rows per shuffle window (see kernels/perceptron.py): rows of a window are visited in a
+# random order, the windows' blocks in a random order.
+_WINDOW_ROWS = 1024
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _dloss(loss: str, p: float, y: float) -> float:
+    """scikit-learn's derivative of ``loss`` at score ``p``, target ``y`` (for 'optimal')."""
+    z = p * y
+    if loss == "log_loss":
+        return -y / (np.exp(z) + 1.0) if -18 <= z <= 18 else (-y if z < -18 else -y * np.exp(-z))
+    if loss in ("hinge", "perceptron"):
+        return -y if z <= (1.0 if loss == "hinge" else 0.0) else 0.0
+    if loss == "modified_huber":
+        return 0.0 if z >= 1 else (-2.0 * y * (1.0 - z) if z >= -1 else -4.0 * y)
+    return -2.0 * y * (1.0 - z) if z < 1 else 0.0  # squared_hinge
+
+
+class LinearSGD(ClassifierMixin, BaseEstimator):
+    """Shared machinery of the per-sample SGD linear classifiers (not public).
+
+    Subclasses define ``_rule()`` (loss code, schedule code, eta0, power_t,
+    optimal_init), ``_check_rule()`` and ``_epoch_loss()`` (the stopping
+    rule's training loss).
+    """
+
+    # ------------------------------------------------------------------ API
+
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Train from scratch (or from ``coef_`` with ``warm_start``) for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            float32 trains in float32, float64 in float64, other numbers become float64.
+        y : array-like, shape (n_samples,), at least two distinct labels
+        coef_init : array-like, shape (n_classes or 1, n_features), optional
+        intercept_init : array-like, shape (n_classes or 1,), optional
+        sample_weight : array-like, shape (n_samples,), non-negative, optional
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        problem = self._prepare(X, y, sample_weight, partial=False, first=True, classes=None,
+                                coef_init=coef_init, intercept_init=intercept_init)
+        n_iter = self._train(problem, self.max_iter, t_start=1.0, stopping=True)
+        if self.tol is not None and n_iter == self.max_iter:
+            warnings.warn("Maximum number of iteration reached before convergence. "
+                          "Consider increasing max_iter to improve the fit.", ConvergenceWarning)
+        return self
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch on ``(X, y)``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,), labels among ``classes``
+        classes : array-like, shape (n_classes,)
+            All labels of the problem; required on the first call.
+        sample_weight : array-like, shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        if self.early_stopping:
+            raise ValueError("early_stopping should be False with partial_fit")
+        first = not self._fitted()
+        if first and isinstance(self.class_weight, str):
+            raise ValueError("class_weight 'balanced' is not supported for partial_fit: "
+                             "compute the weights once with sklearn.utils.class_weight."
+                             "compute_class_weight('balanced', classes=classes, y=y) on the "
+                             "full training targets and pass them as a dict")
+        problem = self._prepare(X, y, sample_weight, partial=True, first=first, classes=classes)
+        t_start = float(getattr(self, "t_", 1.0)) if not first else 1.0
+        self._train(problem, 1, t_start=t_start, stopping=False)
+        return self
+
+    def decision_function(self, X):
+        """Signed scores ``X @ coef_.T + intercept_``.
+
+        Returns
+        -------
+        ndarray, shape (n_samples,) for two classes, else (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.coef_.dtype, order="C")
+        scores = X @ self.coef_.T + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Class labels: ``classes_[1]`` where the score is >= 0 (two classes), else the argmax.
+
+        Returns
+        -------
+        ndarray, shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores >= 0).astype(np.intp)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+    # ------------------------------------------------------------ checking
+
+    def _fitted(self) -> bool:
+        return "coef_" in self.__dict__
+
+    def _check_params(self) -> None:
+        """Raise TypeError/ValueError naming the first invalid hyperparameter."""
+        if self.penalty in ("l1", "elasticnet"):
+            raise ValueError(f"penalty={self.penalty!r} is not supported by fastnn."
+                             f"{type(self).__name__}; use penalty=None or 'l2'")
+        if self.penalty is not None and self.penalty != "l2":
+            raise ValueError(f"penalty must be None or 'l2', got {self.penalty!r}")
+        check_real(self.alpha, "alpha", minimum=0.0)
+        _check_bool(self.fit_intercept, "fit_intercept")
+        check_positive_int(self.max_iter, "max_iter")
+        if self.tol is not None:
+            check_real(self.tol, "tol", minimum=0.0)
+        _check_bool(self.shuffle, "shuffle")
+        check_positive_int(self.shuffle_block, "shuffle_block")
+        if not isinstance(self.verbose, (numbers.Integral, np.bool_)) or self.verbose < 0:
+            raise ValueError(f"verbose must be a non-negative integer, got {self.verbose!r}")
+        check_random_state(self.random_state)
+        _check_bool(self.early_stopping, "early_stopping")
+        fraction = check_real(self.validation_fraction, "validation_fraction")
+        if not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+        check_positive_int(self.n_iter_no_change, "n_iter_no_change")
+        if not (self.class_weight is None or self.class_weight == "balanced"
+                or isinstance(self.class_weight, dict)):
+            raise ValueError("class_weight must be None, 'balanced' or a dict {label: weight}, "
+                             f"got {self.class_weight!r}")
+        _check_bool(self.warm_start, "warm_start")
+        if self.n_threads is not None:
+            check_positive_int(self.n_threads, "n_threads")
+        self._check_rule()
+
+    def _prepare(self, X, y, sample_weight, partial, first, classes, coef_init=None,
+                 intercept_init=None):
+        """Validate everything and build the training problem; ``self`` is left unchanged.
+
+        ``validate_data(reset=True)`` records ``n_features_in_`` and
+        ``feature_names_in_`` on the estimator; they are taken back off here and
+        published with the weights, so a failed check leaves the model as it was.
+        """
+        saved = dict(self.__dict__)
+        try:
+            return self._prepare_unsafe(X, y, sample_weight, partial, first, classes, coef_init,
+                                        intercept_init)
+        finally:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+
+    def _prepare_unsafe(self, X, y, sample_weight, partial, first, classes, coef_init,
+                        intercept_init):
+        dtype = [np.float64, np.float32] if first else self.coef_.dtype
+        X, y = validate_data(self, X, y, dtype=dtype, order="C", reset=first)
+        meta = {name: self.__dict__[name] for name in _META if name in self.__dict__}
+        check_classification_targets(y)
+        n_samples, n_features = X.shape
+
+        if partial:
+            if first:
+                if classes is None:
+                    raise ValueError("classes must be passed on the first call to partial_fit")
+                classes = unique_labels(classes)
+            else:
+                if classes is not None and not np.array_equal(unique_labels(classes),
+                                                              self.classes_):
+                    raise ValueError(f"classes={unique_labels(classes)!r} differs from the classes "
+                                     f"of the first call to partial_fit, {self.classes_!r}")
+                classes = self.classes_
+            unseen = np.setdiff1d(np.unique(y), classes)
+            if unseen.size:
+                raise ValueError(f"y contains labels not in classes: {unseen.tolist()!r} "
+                                 f"(classes are {classes.tolist()!r})")
+        else:
+            classes = np.unique(y)
+        n_classes = classes.shape[0]
+        if n_classes < 2:
+            raise ValueError("The number of classes has to be greater than one; got "
+                             f"{n_classes} class")
+        codes = np.searchsorted(classes, y).astype(np.int32)
+
+        weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
+        if not np.all(np.isfinite(class_weight)) or np.any(class_weight < 0):
+            raise ValueError(f"class weights must be finite and non-negative, got {class_weight}")
+        weights = np.ascontiguousarray(weights * class_weight[codes], dtype=X.dtype)
+
+        n_rows = 1 if n_classes == 2 else n_classes
+        W, b = self._initial_weights(n_rows, n_features, X.dtype, first, coef_init, intercept_init)
+
+        train = np.arange(n_samples, dtype=np.int64)
+        validation = None
+        if self.early_stopping:
+            train, validation = self._split(X, y, codes, weights, sample_weight)
+        if not weights[train].sum() > 0:
+            raise ValueError("the weights of the training samples (sample_weight times "
+                             "class_weight) are all zero")
+        return dict(X=X, codes=codes, weights=weights, classes=classes, W=W, b=b, train=train,
+                    validation=validation, n_samples=n_samples, meta=meta,
+                    rng_state=np.array([check_random_state(self.random_state).randint(
+                        0, 2**63 - 1, dtype=np.int64)], dtype=np.uint64))
+
+    def _initial_weights(self, n_rows, n_features, dtype, first, coef_init, intercept_init):
+        if not first:
+            return (np.array(self.coef_, dtype=dtype, order="C"),
+                    np.array(self.intercept_, dtype=dtype))
+        if coef_init is None and self.warm_start and self._fitted():
+            coef_init, intercept_init = self.coef_, self.intercept_
+            if self.coef_.shape != (n_rows, n_features):
+                raise ValueError(f"warm_start: the previous coef_ has shape {self.coef_.shape}, "
+                                 f"this problem needs {(n_rows, n_features)}")
+        W = np.zeros((n_rows, n_features), dtype)
+        b = np.zeros(n_rows, dtype)
+        if coef_init is not None:
+            coef = np.asarray(coef_init, dtype=dtype)
+            if coef.size != W.size or (coef.ndim == 1 and n_rows != 1) or coef.ndim > 2:
+                raise ValueError(f"coef_init must have shape {(n_rows, n_features)}, "
+                                 f"got {coef.shape}")
+            W[:] = coef.reshape(W.shape)
+        if intercept_init is not None:
+            intercept = np.asarray(intercept_init, dtype=dtype)
+            if intercept.size != n_rows or intercept.ndim > 1:
+                raise ValueError(f"intercept_init must have shape ({n_rows},), "
+                                 f"got {intercept.shape}")
+            b[:] = intercept.reshape(n_rows)
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError("the initial coefficients or intercepts contain NaN or infinity")
+        return W, b
+
+    def _split(self, X, y, codes, weights, sample_weight):
+        """Stratified (train, validation) row indices for early stopping."""
+        splitter = StratifiedShuffleSplit(test_size=self.validation_fraction,
+                                          random_state=self.random_state)
+        train, validation = next(splitter.split(np.zeros((len(y), 1)), y))
+        if train.size == 0 or validation.size == 0:
+            raise ValueError(f"validation_fraction={self.validation_fraction} splits {len(y)} "
+                             "samples into an empty training or validation set; change "
+                             "validation_fraction or disable early_stopping")
+        if not weights[validation].sum() > 0:
+            raise ValueError("The sample weights for the validation set are all zero; "
+                             "use another random_state")
+        validation_weight = (None if sample_weight is None
+                             else np.asarray(sample_weight, dtype=np.float64)[validation])
+        return (np.sort(train).astype(np.int64),
+                (X[validation], codes[validation], validation_weight))
+
+    # ------------------------------------------------------------ training
+
+    def _train(self, problem, max_iter, t_start, stopping):
+        """Run up to ``max_iter`` epochs, publishing the model after each one.
+
+        A problem (row of ``W``) whose epoch made no update and has no L2
+        decay is at a fixed point: further epochs cannot change it, so the
+        kernel skips it while the stopping rule keeps counting (its loss stays
+        what it was and its validation score constant), which gives the same
+        result as running it.  Returns the number of epochs run.
+        """
+        X, codes, weights, W, b = (problem[k] for k in ("X", "codes", "weights", "W", "b"))
+        rows = problem["train"]
+        n_rows = W.shape[0]
+        binary = n_rows == 1 and problem["classes"].shape[0] == 2
+        alpha = float(self.alpha) if self.penalty == "l2" else 0.0
+        loss_code, schedule, eta0, power_t, optimal_init = self._rule()
+        n_threads = _config.get_num_threads() if self.n_threads is None else int(self.n_threads)
+        n_blocks = max(1, min(n_rows, n_threads, _config.threading_info()["max_threads"]))
+        block = int(self.shuffle_block)
+        blocks = np.empty(-(-rows.shape[0] // block), np.int64)
+        local = np.empty(max(block, _WINDOW_ROWS // block * block), np.int64)
+        weight_sum = float(weights[rows].sum(dtype=np.float64))
+        n_visits = int(np.count_nonzero(weights[rows]))
+        tol = -np.inf if self.tol is None else float(self.tol)
+
+        running = np.ones(n_rows, np.bool_)   # not yet stopped by the rule
+        trained = np.ones(n_rows, np.bool_)   # running and not at a fixed point
+        best = np.full(n_rows, np.inf if problem["validation"] is None else -np.inf)
+        no_improvement = np.zeros(n_rows, np.int64)
+        last_score = np.zeros(n_rows)
+        n_updates = np.zeros(n_rows, np.int64)
+        loss_sum = np.zeros(n_rows)
+        objective = np.zeros(n_rows)
+        start = time.perf_counter()
+        epoch = 0
+        for epoch in range(1, max_iter + 1):
+            if trained.any():
+                t0 = int(round(t_start)) - 1 + (epoch - 1) * n_visits
+                _config.run(sgd_epoch, X, rows, codes, weights, W, b, loss_code,
+                            schedule, eta0, power_t, alpha, float(self.alpha), optimal_init, t0,
+                            bool(self.fit_intercept), int(binary), trained, n_blocks,
+                            bool(self.shuffle), block, problem["rng_state"], blocks, local,
+                            n_updates, loss_sum, objective)
+                if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                    raise ValueError(f"Floating-point overflow at epoch {epoch}: the weights "
+                                     "became infinite. Scale the input data (StandardScaler or "
+                                     "MinMaxScaler) or lower the learning rate. The model "
+                                     "keeps the weights of the last finite epoch.")
+            n_updates[~trained] = 0
+            if stopping:
+                if problem["validation"] is not None:
+                    score = self._validation_scores(W, b, problem["validation"], binary, trained,
+                                                    last_score)
+                    worse = score < best + tol
+                    best = np.maximum(best, score)
+                else:
+                    score = self._epoch_loss(loss_sum, objective, weight_sum, rows.shape[0])
+                    worse = score > best - tol
+                    best = np.minimum(best, score)
+                no_improvement = np.where(worse, no_improvement + 1, 0)
+                running &= no_improvement < self.n_iter_no_change
+            trained &= running
+            if alpha == 0.0:
+                trained &= n_updates > 0
+            t = t_start + epoch * problem["n_samples"]
+            self._publish(problem, W, b, epoch, t, final=not running.any() or epoch == max_iter)
+            elapsed = time.perf_counter() - start
+            if self.verbose:
+                print(f"-- Epoch {epoch}: updates {int(n_updates.sum())}, avg. loss "
+                      f"{loss_sum.sum() / max(rows.shape[0], 1) / n_rows:.6f}, T {t:.0f}, "
+                      f"{elapsed:.2f} s")
+            if not running.any():
+                if self.verbose:
+                    print(f"Convergence after {epoch} epochs took {elapsed:.2f} s")
+                break
+        return epoch
+
+    @staticmethod
+    def _validation_scores(W, b, validation, binary, trained, last_score):
+        """Weighted accuracy of each one-vs-rest problem on the validation rows (in place)."""
+        X_val, codes_val, weight_val = validation
+        scores = X_val @ W.T + b
+        for k in np.flatnonzero(trained):
+            right = (scores[:, k] >= 0) == (codes_val == k + int(binary))
+            last_score[k] = np.average(right, weights=weight_val)
+        return last_score.copy()
+
+    def _publish(self, problem, W, b, n_iter, t, final):
+        """Set every fitted attribute at once (one dict swap), from copies unless ``final``."""
+        state = dict(self.__dict__)
+        for name in _META:
+            state.pop(name, None)
+        state.update(problem["meta"])
+        state.update(classes_=problem["classes"], coef_=W if final else W.copy(),
+                     intercept_=b if final else b.copy(), n_iter_=n_iter, t_=float(t))
+        self.__dict__ = state
+
+
+_PROBA_LOSSES = ("log_loss", "modified_huber")
+_SKLEARN_ONLY = {"l1_ratio": 0.15, "epsilon": 0.1, "n_jobs": None, "average": False}
+
+
+class SGDClassifier(LinearSGD):
+    """Linear classifier trained by per-sample SGD (drop-in for scikit-learn's SGDClassifier).
+
+    At the ``t``-th visited sample ``x`` (weight ``s``: sample weight times
+    class weight, target ``y`` in {-1, +1}; one-vs-rest for more than two
+    classes), with score ``p = w.x + b`` and rate ``eta_t``::
+
+        w <- max(0, 1 - eta_t alpha) w - eta_t s dL(p, y)/dp x      (L2 decay only with 'l2')
+        b <- b - eta_t s dL(p, y)/dp
+
+    Each epoch runs in one Numba kernel call; the one-vs-rest problems are
+    trained in parallel.
+
+    Parameters
+    ----------
+    loss : {'hinge', 'log_loss', 'perceptron', 'modified_huber', 'squared_hinge'}, default='hinge'
+        ``L(p, y)`` with ``z = p y``: ``max(0, 1 - z)``; ``log(1 + exp(-z))``;
+        ``max(0, -z)``; ``max(0, 1 - z)^2`` for ``z >= -1``, else ``-4 z``;
+        ``max(0, 1 - z)^2``.
+    penalty : {None, 'l2'}, default='l2'
+        ``'l1'`` and ``'elasticnet'`` are not supported (ValueError).
+    alpha : float >= 0, default=1e-4
+        L2 strength; also sets the 'optimal' learning rate (then it must be > 0).
+    fit_intercept : bool, default=True
+    max_iter : int >= 1, default=1000
+        Maximum number of epochs in :meth:`fit` (:meth:`partial_fit` runs one).
+    tol : float >= 0 or None, default=1e-3
+        A problem stops after ``n_iter_no_change`` consecutive epochs whose mean
+        training loss is not below the best so far minus ``tol`` (with
+        ``early_stopping``: whose validation accuracy is not above the best
+        so far plus ``tol``).  ``None`` runs ``max_iter`` epochs.
+    shuffle : bool, default=True
+        Visit the samples in a new random order every epoch.
+    verbose : int >= 0, default=0
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffles and the early-stopping split.  A given seed gives
+        bit-identical results, whatever the number of threads.
+    learning_rate : {'constant', 'optimal', 'invscaling'}, default='optimal'
+        ``eta0``; ``1 / (alpha (t0 + t - 1))`` with scikit-learn's ``t0``;
+        ``eta0 / t^power_t``.  ``'adaptive'`` is not supported.
+    eta0 : float > 0, default=0.01
+    power_t : float, default=0.5
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` and stop each problem
+        when its validation accuracy stops improving.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int >= 1, default=5
+    class_weight : dict, 'balanced' or None, default=None
+    warm_start : bool, default=False
+        Start :meth:`fit` from the previous ``coef_`` and ``intercept_``.
+    shuffle_block : int >= 1, default=64
+        The shuffle permutes blocks of this many consecutive rows and the
+        rows inside windows of such blocks (see Notes).  ``1`` gives a
+        uniformly random permutation of the rows, as scikit-learn, at about
+        twice the cost per epoch on data much larger than the CPU caches.
+    n_threads : int >= 1 or None, default=None
+        Number of blocks of one-vs-rest problems trained in parallel; None
+        uses :func:`fastnn.get_num_threads`.  Changes speed only.
+    l1_ratio, epsilon, n_jobs, average
+        Accepted for compatibility at their defaults only; any other value
+        raises ValueError (``n_jobs`` is ignored: use ``n_threads``).
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+    coef_ : ndarray, shape (1, n_features) for two classes, else (n_classes, n_features)
+        In the dtype of the training data (float32 stays float32).
+    intercept_ : ndarray, shape (1,) or (n_classes,)
+    n_iter_ : int
+        Epochs run by the last :meth:`fit` (the maximum over the problems).
+    t_ : float
+        ``n_iter_ * n_samples + 1`` after :meth:`fit`, as in scikit-learn.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+
+    Notes
+    -----
+    Differences from scikit-learn, all deliberate:
+
+    - the shuffle: with ``shuffle_block > 1`` an epoch visits blocks of
+      ``shuffle_block`` consecutive rows in a random order and, inside each
+      window of about 1024 rows, the rows in a random order.  Rows of one
+      block are therefore visited close together (rows far apart in ``X``
+      are not).  Random single rows of data much larger than the caches are
+      memory misses; this is about 2x faster.  Shuffle ``X`` once beforehand
+      if its rows are sorted, or set ``shuffle_block=1``;
+    - all one-vs-rest problems visit the samples in the same order (one
+      pass over ``X`` per epoch for all of them); scikit-learn shuffles each
+      problem with its own seed;
+    - ``class_weight`` weighs a sample in every one-vs-rest problem
+      (scikit-learn weighs only the positive class of each problem);
+    - samples of weight 0 are skipped entirely (no L2 decay, the rate's
+      ``t`` does not advance), so they are the same as removed samples;
+    - unseen labels in :meth:`partial_fit` are an error;
+    - no ``l1``/``elasticnet`` penalty, no ``average``, no 'adaptive' rate.
+    """
+
+    def __init__(self, loss="hinge", *, penalty="l2", alpha=0.0001, l1_ratio=0.15,
+                 fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
+                 epsilon=0.1, n_jobs=None, random_state=None, learning_rate="optimal", eta0=0.01,
+                 power_t=0.5, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 class_weight=None, warm_start=False, average=False, shuffle_block=64,
+                 n_threads=None):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.average = average
+        self.shuffle_block = shuffle_block
+        self.n_threads = n_threads
+
+    def _check_rule(self) -> None:
+        if self.loss not in LOSS_CODES or self.loss == "rosenblatt":
+            raise ValueError("loss must be one of 'hinge', 'log_loss', 'perceptron', "
+                             f"'modified_huber', 'squared_hinge', got {self.loss!r}")
+        if self.learning_rate not in SCHEDULE_CODES:
+            raise ValueError("learning_rate must be 'constant', 'optimal' or 'invscaling', got "
+                             f"{self.learning_rate!r} (fastnn.SGDClassifier has no 'adaptive' "
+                             "or passive-aggressive rates)")
+        if self.learning_rate == "optimal":
+            if check_real(self.alpha, "alpha") <= 0:
+                raise ValueError("alpha must be > 0 with learning_rate='optimal' (it sets the "
+                                 "rate); use another learning_rate or a positive alpha")
+        elif check_real(self.eta0, "eta0") <= 0:
+            raise ValueError(f"eta0 must be > 0 with learning_rate={self.learning_rate!r}, "
+                             f"got {self.eta0}")
+        check_real(self.power_t, "power_t")
+        for name, default in _SKLEARN_ONLY.items():
+            value = getattr(self, name)
+            if name == "n_jobs":
+                if value is not None and not isinstance(value, numbers.Integral):
+                    raise TypeError(f"n_jobs must be None or an integer, got {value!r}")
+            elif value != default or (name == "average" and value is not False):
+                raise ValueError(f"{name}={value!r} is not supported by fastnn.SGDClassifier "
+                                 f"(only the default {default!r}); use sklearn.linear_model."
+                                 "SGDClassifier for it")
+
+    def _rule(self):
+        schedule = self.learning_rate
+        optimal_init = 1.0
+        if schedule == "optimal":  # scikit-learn's initial t for the 'optimal' rate
+            typw = np.sqrt(1.0 / np.sqrt(self.alpha))
+            optimal_init = 1.0 / (typw / max(1.0, _dloss(self.loss, -typw, 1.0)) * self.alpha)
+        return (LOSS_CODES[self.loss], SCHEDULE_CODES[schedule], float(self.eta0),
+                float(self.power_t), optimal_init)
+
+    @staticmethod
+    def _epoch_loss(loss_sum, objective, weight_sum, n_train):
+        """scikit-learn's stopping criterion: the mean unweighted loss of the epoch."""
+        return loss_sum / max(n_train, 1)
+
+    @available_if(lambda self: self.loss in _PROBA_LOSSES)
+    def predict_proba(self, X):
+        """Class probabilities (``loss='log_loss'`` or ``'modified_huber'`` only).
+
+        log_loss: ``expit(score)``; modified_huber: ``(clip(score, -1, 1) + 1) / 2``;
+        with more than two classes the one-vs-rest values are normalised to sum
+        to 1 (rows that are all 0 become uniform), as scikit-learn does.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if self.loss == "log_loss":
+            prob = expit(scores)
+        else:
+            prob = (np.clip(scores, -1, 1) + 1) / 2
+        if prob.ndim == 1:
+            return np.column_stack([1 - prob, prob])
+        total = prob.sum(axis=1, keepdims=True)
+        uniform = total[:, 0] == 0
+        prob[uniform] = 1.0
+        total[uniform] = prob.shape[1]
+        return prob / total
+
+    @available_if(lambda self: self.loss in _PROBA_LOSSES)
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``, shape (n_samples, n_classes)."""
+        return np.log(self.predict_proba(X))
