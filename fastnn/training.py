@@ -19,9 +19,15 @@ from .network import Network
 from .optimizers import SGD
 
 
-# Largest layer (fan_in * fan_out weights) trained by the BLAS-free path of
-# kernels/small.py; set by measurement against kernels/trainer.py (see train()).
-_SMALL_MAX_WEIGHTS = 1024
+# When train() takes the BLAS-free path of kernels/small.py.  Measured on 2
+# loaded cores (train(), float32, [h, h, 10] relu, 2048 rows; seconds per
+# epoch BLAS / small): batch size 1: h=8 (64 weights per layer) 7.5x,
+# h=16 (256) 1.6x, h=32 (1024) 0.9x, h=64 0.5x; batch size 32: 0.16-0.34x at
+# every h.  The small path computes one sample at a time, so it wins where the
+# BLAS path's fixed cost per batch and per epoch (a call, tens of microseconds)
+# dominates: per-sample batches of small layers, or whole epochs of little work.
+_SMALL_MAX_WEIGHTS = 256  # per layer (fan_in * fan_out)
+_SMALL_MAX_EPOCH_WORK = 4096  # n_samples * n_weights below which any batch size goes small
 
 
 class TrainingDiverged(ArithmeticError):
@@ -109,11 +115,12 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
 
     Notes
     -----
-    Networks whose every layer has at most ``_SMALL_MAX_WEIGHTS`` weights
-    train through ``kernels.small.small_train``: plain loops instead of BLAS,
-    and all epochs (shuffles included) in one compiled call, one per epoch
-    with a callback (same results).  Larger networks run one
-    ``kernels.trainer`` epoch per call.  Both give the same result up to
+    Networks whose every layer has at most ``_SMALL_MAX_WEIGHTS`` weights,
+    trained with ``batch_size=1`` or on little data, go through
+    ``kernels.small.small_train``: plain loops instead of BLAS, and all
+    epochs (shuffles included) in one compiled call, one per epoch with a
+    callback (same results).  Otherwise one ``kernels.trainer`` epoch per
+    call.  Both give the same result up to
     rounding (summation order).
     """
     X = check.check_features(X, network.layer_sizes[0], network.dtype)
@@ -139,7 +146,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
 
     order = np.arange(n, dtype=np.int64)
     last_good = network.params.copy()
-    if _is_small(network):
+    if _is_small(network, n, batch_size):
         return _train_small(network, X, Y, weights, order, shuffle, rng_state, epochs,
                             batch_size, optimizer, last_good, callback)
     history: list[float] = []
@@ -158,10 +165,12 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     return history
 
 
-def _is_small(network: Network) -> bool:
-    """Whether every layer is small enough for the BLAS-free path (see ``_SMALL_MAX_WEIGHTS``)."""
+def _is_small(network: Network, n_samples: int, batch_size: int) -> bool:
+    """Whether train() takes the BLAS-free path (see ``_SMALL_MAX_WEIGHTS``)."""
     sizes = network.layer_sizes
-    return max(a * b for a, b in zip(sizes[:-1], sizes[1:])) <= _SMALL_MAX_WEIGHTS
+    if max(a * b for a, b in zip(sizes[:-1], sizes[1:])) > _SMALL_MAX_WEIGHTS:
+        return False
+    return batch_size == 1 or n_samples * network.n_weights <= _SMALL_MAX_EPOCH_WORK
 
 
 def _diverged(network: Network, last_good: np.ndarray, epoch: int):

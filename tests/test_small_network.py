@@ -177,7 +177,7 @@ def test_train_learns_xor_with_per_sample_sgd(dtype):
     history = fastnn.train(net, XOR_X.astype(dtype), XOR_Y.astype(dtype),
                            optimizer=fastnn.SGD(net, lr=0.5), epochs=5000, batch_size=1,
                            random_state=0)
-    assert training._is_small(net) and len(history) == 5000
+    assert training._is_small(net, 4, 1) and len(history) == 5000
     assert net.params.dtype == dtype
     assert history[-1] < 0.05 < history[0]
     np.testing.assert_array_equal(net.predict(XOR_X.astype(dtype)).ravel(), XOR_Y)
@@ -204,7 +204,7 @@ def test_train_small_path_equals_blas_path(rng, monkeypatch):
     for limit in (10**9, 0):
         monkeypatch.setattr(training, "_SMALL_MAX_WEIGHTS", limit)
         net = _network([3, 6, 2], "tanh", "softmax")
-        assert training._is_small(net) == (limit > 0)
+        assert training._is_small(net, 20, 4) == (limit > 0)
         history = fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.1), epochs=5,
                                batch_size=4, sample_weight=w, random_state=3)
         results.append((history, net.params.copy()))
