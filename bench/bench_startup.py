@@ -40,6 +40,29 @@ loss, grads = net.loss_and_gradient(X, Y, indices=rng.permutation(64)[:32])
 assert np.isfinite(loss)
 """
 
+# The issue's start-up target: import plus the first fit of a small network.
+# Through the Network API (train(): shuffled mini-batches, SGD) and through
+# the scikit-learn estimator (which also imports scikit-learn; Adam).
+_FIRST_TRAIN = """
+import numpy as np
+import fastnn
+rng = np.random.default_rng(0)
+X = rng.random((64, 20), dtype=np.float32)
+Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]
+net = fastnn.Network([20, 16, 3], "relu", "softmax", dtype=np.float32, random_state=0)
+losses = fastnn.train(net, X, Y, epochs=2, batch_size=32, random_state=0)
+assert np.isfinite(losses[-1])
+"""
+
+_FIRST_ESTIMATOR_FIT = """
+import numpy as np
+import fastnn
+rng = np.random.default_rng(0)
+X = rng.random((64, 20))
+y = rng.integers(0, 3, 64)
+fastnn.MLPClassifier(hidden_layer_sizes=(16,), max_iter=2, random_state=0).fit(X, y)
+"""
+
 
 def _code(stmt, cache):
     return (stmt, _COLD_SETUP) if cache == "cold" else (stmt, "")
@@ -62,10 +85,17 @@ class Startup:
 
     def setup(self, cache):
         if cache == "warm":
-            _warm_up(_FIRST_STEP)
+            for stmt in (_FIRST_STEP, _FIRST_TRAIN, _FIRST_ESTIMATOR_FIT):
+                _warm_up(stmt)
 
     def timeraw_import(self, cache):
         return _code(_IMPORT, cache)
 
     def timeraw_first_loss_and_gradient(self, cache):
         return _code(_FIRST_STEP, cache)
+
+    def timeraw_first_train(self, cache):
+        return _code(_FIRST_TRAIN, cache)
+
+    def timeraw_first_estimator_fit(self, cache):
+        return _code(_FIRST_ESTIMATOR_FIT, cache)

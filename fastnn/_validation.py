@@ -43,9 +43,15 @@ def check_features(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.n
     return np.ascontiguousarray(array)
 
 
+_SMALL_FINITE_CHECK = 1 << 20
+
+
 def check_finite(X: np.ndarray, name: str = "X") -> None:
     """Raise ValueError if the 2-D float array ``X`` holds NaN or infinity."""
-    n_bad = _config.run(kernels.count_nonfinite, X)
+    if X.size < _SMALL_FINITE_CHECK:  # no kernel to compile for small data
+        n_bad = X.size - int(np.count_nonzero(np.isfinite(X)))
+    else:  # no temporary mask the size of X
+        n_bad = _config.run(kernels.count_nonfinite, X)
     if n_bad:
         raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
 
@@ -87,6 +93,15 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.nd
     if (array < 0).any():
         raise ValueError("sample_weight must be non-negative")
     return array
+
+
+def take_rows(values, indices: np.ndarray, n_samples: int, name: str) -> np.ndarray:
+    """``values[indices]`` after checking that ``values`` has ``n_samples`` rows."""
+    array = _as_array(values, name)
+    if array.ndim == 0 or array.shape[0] != n_samples:
+        raise ValueError(f"X and {name} have different numbers of samples: {n_samples} and "
+                         f"{array.shape[0] if array.ndim else 'a scalar'}")
+    return array[indices]
 
 
 def check_indices(indices, n_samples: int) -> np.ndarray:

@@ -247,11 +247,17 @@ class Network:
         """
         X = check.check_features(X, self.layer_sizes[0], self.dtype)
         n_total = X.shape[0]
-        Y = check.check_targets(y, n_total, self.layer_sizes[-1], self.dtype,
-                                probabilities=self.loss_code != SQUARED_ERROR)
-        weights = check.check_sample_weight(sample_weight, n_total, self.dtype)
         if indices is not None:
+            # Only the batch's targets and weights are validated and copied,
+            # so a loop over batches costs O(batch), not O(n_samples), per call.
             indices = check.check_indices(indices, n_total)
+            y = check.take_rows(y, indices, n_total, "y")
+            if sample_weight is not None:
+                sample_weight = check.take_rows(sample_weight, indices, n_total, "sample_weight")
+        n_rows = n_total if indices is None else indices.shape[0]
+        Y = check.check_targets(y, n_rows, self.layer_sizes[-1], self.dtype,
+                                probabilities=self.loss_code != SQUARED_ERROR)
+        weights = check.check_sample_weight(sample_weight, n_rows, self.dtype)
         if indices is None:
             check.check_finite(X)
         return self._batch_loss_and_gradient(X, Y, weights, indices), self.grads
@@ -266,11 +272,13 @@ class Network:
         return self._batch_loss_and_gradient(X, Y, weights, None, gradient=False)
 
     def _batch_loss_and_gradient(self, X, Y, weights, indices, gradient: bool = True) -> float:
-        """Loss and gradient (into :attr:`grads`) of the rows ``indices`` (None: all).
+        """Loss and gradient (into :attr:`grads`) of the rows ``indices`` of ``X`` (None: all).
 
-        ``X``, ``Y`` and ``weights`` (or None) are already validated; the
-        gathered rows of ``X`` are still checked for NaN/inf, at no extra pass.
-        With ``gradient=False`` only the loss is computed.
+        ``X``, ``Y`` and ``weights`` (or None) are already validated; ``Y``
+        and ``weights`` hold the batch's rows only (``indices`` selects rows
+        of ``X`` alone).  The gathered rows of ``X`` are still checked for
+        NaN/inf, at no extra pass.  With ``gradient=False`` only the loss is
+        computed.
         """
         n = X.shape[0] if indices is None else indices.shape[0]
         ws = self._workspace_for(n)
@@ -278,13 +286,11 @@ class Network:
             inputs, targets = X, Y
             sw = ws.buffers[6][:n] if weights is None else weights
         else:
-            inputs = ws.rows(3, n, X.shape[1])
-            targets = ws.rows(4, n, Y.shape[1])
+            inputs, targets = ws.rows(3, n, X.shape[1]), Y
             n_bad = _config.run(kernels.gather_rows, X, indices, inputs)
             if n_bad:
                 raise ValueError(f"X contains {n_bad} NaN or infinite value(s) in the rows of this batch")
-            _config.run(kernels.gather_rows, Y, indices, targets)
-            sw = ws.buffers[6][:n] if weights is None else weights[indices]
+            sw = ws.buffers[6][:n] if weights is None else weights
         if not sw.sum() > 0:
             raise ValueError("sample_weight must have a positive sum over the batch")
         with _config.parallel_slot() as parallel:
@@ -292,7 +298,7 @@ class Network:
                 inputs, targets, sw, self.params, self.grads, self._net, ws.buffers,
                 self.loss_code, gradient))
 
-    def _fused(self, parallel: bool, n_rows: int):
+    def _fused(self, parallel: bool, n_rows: int, optimizer: int = trainer.SGD):
         """The fused kernels for batches of ``n_rows``: serial ones when no matrix is big.
 
         Batches whose every matrix is below the kernels' parallel threshold
@@ -300,7 +306,7 @@ class Network:
         results without compiling (or waking) any parallel kernel.
         """
         big = max(n_rows * max(self.layer_sizes), self.params.size) >= trainer._PARALLEL_MIN
-        return trainer.family(parallel and big)
+        return trainer.family(parallel and big, optimizer)
 
     def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
                      loss_scale: float) -> float:
@@ -314,15 +320,15 @@ class Network:
         has_weights = weights is not None
         weights = ws.buffers[6] if weights is None else weights
         with _config.parallel_slot() as parallel:
-            fused = self._fused(parallel, batch_size)
+            fused = self._fused(parallel, batch_size, code)
             if order is None:
                 total, t, status = fused.train_epoch_in_order(
                     X, Y, weights, has_weights, batch_size, self.params, self.grads, self._net,
-                    ws.buffers, self.loss_code, code, hyper, state1, state2, t, self.n_weights)
+                    ws.buffers, self.loss_code, hyper, state1, state2, t, self.n_weights)
             else:
                 total, t, status = fused.train_epoch_gathered(
                     X, Y, weights, has_weights, order, batch_size, self.params, self.grads,
-                    self._net, ws.buffers, self.loss_code, code, hyper, state1, state2, t,
+                    self._net, ws.buffers, self.loss_code, hyper, state1, state2, t,
                     self.n_weights)
         optimizer._fused_done(t)
         if status == 2:

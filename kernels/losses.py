@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from numba import prange
 
 from ._jit import kernel
@@ -71,6 +73,7 @@ def loss_forward_backward(code, Z, Y, sample_weight, out, delta, sample_loss):
     n, k = Z.shape
     zero = Z.dtype.type(0)
     one = Z.dtype.type(1)
+    sigmoid = np.int64(SIGMOID)  # not a literal: activate() compiles once, for int64 codes
     total_weight = zero
     for i in range(n):
         total_weight += sample_weight[i]
@@ -89,7 +92,7 @@ def loss_forward_backward(code, Z, Y, sample_weight, out, delta, sample_loss):
                 z = Z[i, j]
                 y = Y[i, j]
                 li += max(z, zero) - y * z + math.log1p(math.exp(-abs(z)))
-                p = activate(z, SIGMOID, one)
+                p = activate(z, sigmoid, one)
                 out[i, j] = p
                 delta[i, j] = scale * (p - y)
         else:  # SOFTMAX_CROSS_ENTROPY
@@ -132,12 +135,13 @@ def output_forward_inplace(code, Z):
     n, k = Z.shape
     zero = Z.dtype.type(0)
     one = Z.dtype.type(1)
+    sigmoid = np.int64(SIGMOID)  # not a literal: activate() compiles once, for int64 codes
     if code == SQUARED_ERROR:
         return
     for i in prange(n):
         if code == BINARY_CROSS_ENTROPY:
             for j in range(k):
-                Z[i, j] = activate(Z[i, j], SIGMOID, one)
+                Z[i, j] = activate(Z[i, j], sigmoid, one)
         else:
             zmax = Z[i, 0]
             for j in range(1, k):

@@ -17,12 +17,13 @@ A network is described by two tuples of arrays:
     ``a_off[l]`` (= capacity * sum(sizes[1:l+1])); gathered inputs, targets,
     weights; a vector of ones; per-sample losses.
 
-The functions come compiled in two families (see ``_jit.compile_family``):
-``parallel_family`` runs the ``prange`` variants of the kernels for matrices
-of at least ``_PARALLEL_MIN`` elements (smaller ones use the serial variants:
-waking the thread pool costs more than it saves); ``serial_family`` calls
-only serial variants and never compiles a parallel kernel.  The API picks
-one per call with :func:`family` (see ``fastnn._config``).
+The functions come compiled in families (see ``_jit.compile_family``), one
+per thread mode and optimizer, chosen per call with :func:`family`: a
+parallel family runs the ``prange`` variants of the kernels for matrices of
+at least ``_PARALLEL_MIN`` elements (smaller ones use the serial variants:
+waking the thread pool costs more than it saves); a serial family calls only
+serial variants and never compiles a parallel kernel (the API decides; see
+``fastnn._config``).
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ SGD, MOMENTUM, ADAM = range(3)
 OPTIMIZER_CODES = {"sgd": SGD, "momentum": MOMENTUM, "adam": ADAM}
 
 _PARALLEL_MIN = 1 << 14
-_PARALLEL = True  # False in the serial family
+_PARALLEL = True  # False in the serial families
+_OPTIMIZER = SGD  # each family's own optimizer (see family())
 
 # Numba resolves module-level dispatchers at compile time.
 _forward_p, _forward_s = dense_forward.parallel, dense_forward.serial
@@ -54,7 +56,6 @@ _momentum_p, _momentum_s = momentum_update.parallel, momentum_update.serial
 _adam_p, _adam_s = adam_update.parallel, adam_update.serial
 
 
-@helper
 def _view(flat, offset, rows, cols):
     """Rows x cols C-contiguous view of ``flat[offset:]``."""
     return flat[offset:offset + rows * cols].reshape((rows, cols))
@@ -133,12 +134,14 @@ def loss_and_gradient(inputs, targets, weights, params, grads, net, ws, loss_cod
         dW = _view(grads, w_off[l], fan_in, fan_out)
         db = grads[b_off[l]:b_off[l] + fan_out]
         delta = _view(deltas, a_off[l], n, fan_out)
-        if l > 0:
-            _dense_backward(_view(acts, a_off[l - 1], n, fan_in), W, delta, dW, db,
-                            _view(deltas, a_off[l - 1], n, fan_in), codes[l - 1],
-                            act_params[l - 1], True)
-        else:  # the input needs no gradient
-            _dense_backward(inputs, W, delta, dW, db, delta, codes[0], act_params[0], False)
+        # One call site for every layer, so the backward kernel compiles once;
+        # the first layer's input needs no gradient (propagate is False).
+        propagate = l > 0
+        below = _view(acts, a_off[l - 1], n, fan_in) if propagate else inputs
+        delta_below = _view(deltas, a_off[l - 1], n, fan_in) if propagate else delta
+        below_l = max(l - 1, 0)
+        _dense_backward(below, W, delta, dW, db, delta_below, codes[below_l],
+                        act_params[below_l], propagate)
     return loss
 
 
@@ -152,8 +155,8 @@ def _squared_norm(values, n):
     return total
 
 
-def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, optimizer, hyper,
-                state1, state2, t, n_weights, w_sq):
+def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, hyper, state1,
+                state2, t, n_weights, w_sq):
     """Loss, gradient and update of one batch; returns (loss, t, new ||W||^2).
 
     The loss is NaN/inf-checked before the update: a non-finite loss leaves
@@ -173,12 +176,12 @@ def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, opt
     if not math.isfinite(loss):
         return loss, t, w_sq
     big = _PARALLEL and params.size >= _PARALLEL_MIN
-    if optimizer == SGD:
+    if _OPTIMIZER == SGD:
         if big:
             _sgd_p(params, grads, lr, decay, n_weights)
         else:
             _sgd_s(params, grads, lr, decay, n_weights)
-    elif optimizer == MOMENTUM:
+    elif _OPTIMIZER == MOMENTUM:
         if big:
             _momentum_p(params, grads, state1, lr, momentum, nesterov, decay, n_weights)
         else:
@@ -195,7 +198,7 @@ def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, opt
 
 
 def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, params, grads,
-                         net, ws, loss_code, optimizer, hyper, state1, state2, t, n_weights):
+                         net, ws, loss_code, hyper, state1, state2, t, n_weights):
     """One epoch of mini-batch gradient descent, batches gathered from ``X`` in ``order``.
 
     Parameters
@@ -206,7 +209,6 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
     sample_weight : (n_samples,), read only if ``has_weights``
     order : (m,) int64 row indices, visited in this order
     batch_size : int
-    optimizer : int, one of ``OPTIMIZER_CODES``
     hyper : (9,) float64: lr, momentum, nesterov (0/1), beta1, beta2, eps,
         alpha (L2 as in scikit-learn: ``alpha/2 ||W||^2 / s`` added to each
         batch loss and ``alpha W / s`` to the weights' gradient, ``s`` the
@@ -248,7 +250,7 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
         for i in range(n):
             weights[i] = sample_weight[rows[i]] if has_weights else ones[i]
         loss, t, w_sq = _train_step(inputs, targets, weights, params, grads, net, ws, loss_code,
-                                    optimizer, hyper, state1, state2, t, n_weights, w_sq)
+                                    hyper, state1, state2, t, n_weights, w_sq)
         if not math.isfinite(loss):
             return total, t, 1
         total += loss * n
@@ -256,7 +258,7 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
 
 
 def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, grads, net, ws,
-                         loss_code, optimizer, hyper, state1, state2, t, n_weights):
+                         loss_code, hyper, state1, state2, t, n_weights):
     """One epoch over the rows of ``X`` in sequence, batches as zero-copy slices.
 
     As :func:`train_epoch_gathered` without ``order``; ``X`` and ``Y`` must be
@@ -270,8 +272,7 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
         stop = min(start + batch_size, n_total)
         weights = sample_weight[start:stop] if has_weights else ones[:stop - start]
         loss, t, w_sq = _train_step(X[start:stop], Y[start:stop], weights, params, grads, net,
-                                    ws, loss_code, optimizer, hyper, state1, state2, t,
-                                    n_weights, w_sq)
+                                    ws, loss_code, hyper, state1, state2, t, n_weights, w_sq)
         if not math.isfinite(loss):
             return total, t, 1
         total += loss * (stop - start)
@@ -282,15 +283,25 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
 # and re-optimises the machine code of everything it calls, so a deep call
 # chain compiles the leaf kernels' code once per level (measured: -20 % CPU
 # time for a cold first fit).  Called from Python they are ordinary functions.
-_INLINE = [_dense_forward, _dense_backward, forward_pass, loss_and_gradient, _train_step]
+_INLINE = [_view, _dense_forward, _dense_backward, forward_pass, loss_and_gradient, _train_step]
 _FAMILY = _INLINE + [train_epoch_gathered, train_epoch_in_order]
-parallel_family = compile_family(_FAMILY, "parallel", {}, _INLINE)
-serial_family = compile_family(_FAMILY, "serial", {
-    "_PARALLEL": False, "_forward_p": _forward_s, "_backward_p": _backward_s,
-    "_loss_p": _loss_s, "_output_p": _output_s, "_gather_p": _gather_s, "_sgd_p": _sgd_s,
-    "_momentum_p": _momentum_s, "_adam_p": _adam_s}, _INLINE)
+_SERIAL_ONLY = {"_PARALLEL": False, "_forward_p": _forward_s, "_backward_p": _backward_s,
+                "_loss_p": _loss_s, "_output_p": _output_s, "_gather_p": _gather_s,
+                "_sgd_p": _sgd_s, "_momentum_p": _momentum_s, "_adam_p": _adam_s}
+# One family per (thread mode, optimizer): a family compiles only when first
+# used, and the branches on the constant _OPTIMIZER that do not apply are
+# pruned before typing, so a first fit compiles one update kernel, not three.
+_FAMILIES = {
+    (parallel, code): compile_family(
+        _FAMILY, f"{'parallel' if parallel else 'serial'}_{name}",
+        dict({} if parallel else _SERIAL_ONLY, _OPTIMIZER=code), _INLINE)
+    for parallel in (True, False) for name, code in OPTIMIZER_CODES.items()}
 
 
-def family(parallel: bool):
-    """The compiled fused functions to run: ``parallel_family`` or ``serial_family``."""
-    return parallel_family if parallel else serial_family
+def family(parallel: bool, optimizer: int = SGD):
+    """The compiled fused functions for a thread mode and an optimizer code.
+
+    ``parallel`` False gives functions that call only serial kernels.  The
+    forward pass and the loss/gradient do not depend on ``optimizer``.
+    """
+    return _FAMILIES[parallel, optimizer]

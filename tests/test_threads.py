@@ -57,6 +57,36 @@ def test_parallel_equals_serial(all_threads, optimizer):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+def _big_network_epoch(n_threads, optimizer):
+    """One fused epoch of a network big enough for the parallel kernels, and a forward pass."""
+    from fastnn.training import run_epoch
+
+    fastnn.set_num_threads(n_threads)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((1000, 64))
+    Y = np.eye(10)[rng.integers(0, 10, 1000)]
+    net = fastnn.Network([64, 300, 10], "relu", dtype=np.float64, random_state=0)
+    opt = {"sgd": fastnn.SGD(net, lr=0.05), "nesterov": fastnn.SGD(net, lr=0.05, momentum=0.9),
+           "adam": fastnn.Adam(net, lr=0.01)}[optimizer]
+    loss = run_epoch(net, X, Y, None, rng.permutation(1000), 128, opt, alpha=1e-3)
+    return loss, net.params.copy(), net.forward(X)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
+def test_parallel_kernels_equal_serial_kernels(all_threads, optimizer):
+    """128 x 300 activations: the parallel family runs prange kernels, the serial one none."""
+    from fastnn.kernels import trainer
+
+    assert 128 * 300 >= trainer._PARALLEL_MIN
+    parallel = _big_network_epoch(all_threads, optimizer)
+    serial = _big_network_epoch(1, optimizer)
+    fastnn.set_num_threads(all_threads)
+    assert parallel[0] == serial[0]
+    np.testing.assert_array_equal(parallel[1], serial[1])
+    # BLAS may split a product differently with another thread count.
+    np.testing.assert_allclose(parallel[2], serial[2], rtol=1e-12, atol=1e-15)
+
+
 def test_set_num_threads_limits_blas_too(all_threads):
     fastnn.set_num_threads(1)
     assert fastnn.get_num_threads() == 1

@@ -87,6 +87,22 @@ def test_nan_in_a_gathered_batch_is_reported(net):
         net.loss_and_gradient(X, Y_OK, indices=[0, 2])
 
 
+def test_with_indices_only_the_batch_targets_are_validated(net):
+    """Like X, y and sample_weight are checked on the batch's rows: O(batch) per call."""
+    Y = Y_OK.copy()
+    Y[1] = np.nan
+    loss, _ = net.loss_and_gradient(X_OK, Y, indices=[0, 2])
+    assert np.isfinite(loss)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        net.loss_and_gradient(X_OK, Y, indices=[1, 2])
+    with pytest.raises(ValueError, match="sample_weight contains NaN"):
+        net.loss_and_gradient(X_OK, Y_OK, [1.0, np.nan, 1.0], indices=[1])
+    with pytest.raises(ValueError, match="X and y have different numbers of samples: 3 and 2"):
+        net.loss_and_gradient(X_OK, Y_OK[:2], indices=[0, 1])
+    with pytest.raises(ValueError, match="X and sample_weight have different numbers of samples"):
+        net.loss_and_gradient(X_OK, Y_OK, [1.0, 1.0], indices=[0, 1])
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(epochs=0), ValueError, "epochs must be >= 1"),
     (dict(epochs=2.0), TypeError, "epochs must be an integer"),
