@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _config, kernels
+from . import _adaptive, _config, kernels
 from .kernels import trainer
 from . import _validation as check
 from .kernels.activations import ACTIVATION_CODES, IDENTITY, LEAKY_RELU, RELU, SIGMOID
@@ -132,6 +132,7 @@ class Network:
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._workspace: _Workspace | None = None
+        self._tuners: dict = {}  # (batch_size, n_threads) -> ThreadTuner, see _thread_tuner
         self.initialize(random_state)
 
     # ------------------------------------------------------------------ set-up
@@ -298,6 +299,15 @@ class Network:
                 inputs, targets, sw, self.params, self.grads, self._net, ws.buffers,
                 self.loss_code, gradient))
 
+    def _thread_tuner(self, batch_size: int):
+        """This network's :class:`~fastnn._adaptive.ThreadTuner` for ``batch_size`` (None: fixed)."""
+        if not (_config.adaptive() and self._uses_pool(batch_size)):
+            return None
+        key = (batch_size, _config.get_num_threads())
+        if key not in self._tuners:
+            self._tuners[key] = _adaptive.ThreadTuner(_config.get_num_threads())
+        return self._tuners[key]
+
     def _fused(self, parallel: bool, n_rows: int, optimizer: int = trainer.SGD):
         """The fused kernels for batches of ``n_rows``: serial ones when no matrix is big.
 
@@ -305,8 +315,11 @@ class Network:
         would run serial kernels anyway; the serial family gives the same
         results without compiling (or waking) any parallel kernel.
         """
-        big = max(n_rows * max(self.layer_sizes), self.params.size) >= trainer._PARALLEL_MIN
-        return trainer.family(parallel and big, optimizer)
+        return trainer.family(parallel and self._uses_pool(n_rows), optimizer)
+
+    def _uses_pool(self, n_rows: int) -> bool:
+        """Whether batches of ``n_rows`` have a matrix big enough for the parallel kernels."""
+        return max(n_rows * max(self.layer_sizes), self.params.size) >= trainer._PARALLEL_MIN
 
     def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
                      loss_scale: float) -> float:
@@ -318,18 +331,28 @@ class Network:
         code, state1, state2, t, hyper = optimizer._fused_state()
         hyper[6:8] = alpha, loss_scale
         has_weights = weights is not None
-        weights = ws.buffers[6] if weights is None else weights
-        with _config.parallel_slot() as parallel:
-            fused = self._fused(parallel, batch_size, code)
-            if order is None:
-                total, t, status = fused.train_epoch_in_order(
-                    X, Y, weights, has_weights, batch_size, self.params, self.grads, self._net,
-                    ws.buffers, self.loss_code, hyper, state1, state2, t, self.n_weights)
-            else:
-                total, t, status = fused.train_epoch_gathered(
-                    X, Y, weights, has_weights, order, batch_size, self.params, self.grads,
-                    self._net, ws.buffers, self.loss_code, hyper, state1, state2, t,
-                    self.n_weights)
+        tuner = self._thread_tuner(batch_size)
+        step = n if tuner is None else _adaptive.segment_rows(n, batch_size)
+        total, status = 0.0, 0
+        # Segments of whole batches: the same batches and updates as one call.
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            with _adaptive.tuned_slot(tuner, stop - start) as parallel:
+                fused = self._fused(parallel, batch_size, code)
+                if order is None:
+                    part, t, status = fused.train_epoch_in_order(
+                        X[start:stop], Y[start:stop],
+                        ws.buffers[6] if weights is None else weights[start:stop], has_weights,
+                        batch_size, self.params, self.grads, self._net, ws.buffers,
+                        self.loss_code, hyper, state1, state2, t, self.n_weights)
+                else:
+                    part, t, status = fused.train_epoch_gathered(
+                        X, Y, ws.buffers[6] if weights is None else weights, has_weights,
+                        order[start:stop], batch_size, self.params, self.grads, self._net,
+                        ws.buffers, self.loss_code, hyper, state1, state2, t, self.n_weights)
+            total += part
+            if status:
+                break
         optimizer._fused_done(t)
         if status == 2:
             raise ValueError("X contains NaN or infinite value(s) in the rows of a batch")
@@ -340,7 +363,7 @@ class Network:
         # independent copies, and the workspace is scratch memory.
         state = self.__dict__.copy()
         for derived in ("coefs", "intercepts", "coef_grads", "intercept_grads", "_workspace",
-                        "_net"):
+                        "_net", "_tuners"):
             state.pop(derived)
         return state
 
@@ -351,6 +374,7 @@ class Network:
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._net = self._structure()
         self._workspace = None
+        self._tuners = {}
 
     def __repr__(self) -> str:
         return (f"Network(layer_sizes={self.layer_sizes}, activations={self.activations}, "

@@ -39,7 +39,7 @@ def train_once(seed: int = 0, dtype=np.float64, optimizer="sgd"):
 def all_threads():
     fastnn.set_num_threads(2 if fastnn.threading_info()["max_threads"] >= 2 else 1)
     yield fastnn.get_num_threads()
-    fastnn.set_num_threads(fastnn.threading_info()["max_threads"])
+    fastnn.set_num_threads("auto")  # the default
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,7 @@ def _big_network_epoch(n_threads, optimizer):
 
     fastnn.set_num_threads(n_threads)
     rng = np.random.default_rng(1)
+    # 1000 rows in batches of 128: up to 8 segments with the adaptive thread count
     X = rng.standard_normal((1000, 64))
     Y = np.eye(10)[rng.integers(0, 10, 1000)]
     net = fastnn.Network([64, 300, 10], "relu", dtype=np.float64, random_state=0)
@@ -147,3 +148,57 @@ def test_threading_info_reports_the_choice():
     info = fastnn.threading_info()
     assert info["threading_layer"] in {"omp", "tbb", "workqueue"}
     assert info["n_threads"] >= 1
+
+
+def test_thread_tuner_follows_the_faster_option_and_backs_off():
+    from fastnn._adaptive import ThreadTuner
+
+    tuner = ThreadTuner(2)
+    seconds = {2: 4.0, 1: 1.0}  # under load: one thread is 4x faster
+    for _ in range(40):
+        n = tuner.choose()
+        tuner.record(n, seconds[n], rows=100)
+    assert tuner.current == 1
+    probes = [i for i, n in enumerate(tuner.history) if n == 2]
+    gaps = np.diff(probes[2:])  # after the first measurements, probes thin out
+    assert (np.diff(gaps) >= 0).all() and gaps[-1] > gaps[0]
+    seconds = {2: 0.5, 1: 1.0}  # the load went away
+    for _ in range(40):
+        n = tuner.choose()
+        tuner.record(n, seconds[n], rows=100)
+    assert tuner.current == 2
+
+
+def test_first_segment_of_each_option_is_not_a_measurement():
+    """It may include compiling that option's kernels."""
+    from fastnn._adaptive import ThreadTuner
+
+    tuner = ThreadTuner(2)
+    tuner.record(tuner.choose(), 100.0, rows=10)  # compile-sized first segment
+    assert tuner.per_row == {}
+
+
+def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch):
+    """Segments alternating between 1 and 2 threads train exactly as one thread does."""
+    from fastnn import _adaptive
+
+    if all_threads < 2:
+        pytest.skip("one core")
+    monkeypatch.setattr(_adaptive, "_FIRST_PROBE_INTERVAL", 1)
+    monkeypatch.setattr(_adaptive, "SEGMENTS_PER_EPOCH", 8)
+    monkeypatch.setattr(_adaptive, "_MIN_BATCHES_PER_SEGMENT", 1)
+    fastnn.set_num_threads("auto")
+    assert fastnn.threading_info()["adaptive"]
+    try:
+        adaptive = _big_network_epoch("auto", "adam")
+    finally:
+        fastnn.set_num_threads(all_threads)
+    fixed = _big_network_epoch(1, "adam")
+    assert adaptive[0] == fixed[0]
+    np.testing.assert_array_equal(adaptive[1], fixed[1])
+
+
+@pytest.mark.parametrize("value, error", [("fast", TypeError), (0, ValueError), (2.0, TypeError)])
+def test_bad_thread_counts(value, error):
+    with pytest.raises(error, match="n_threads"):
+        fastnn.set_num_threads(value)

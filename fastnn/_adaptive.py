@@ -1,0 +1,130 @@
+"""Adaptive thread count for training: all threads, or one while that is faster.
+
+On a quiet 2-core machine a second thread makes an epoch about 1.2x faster;
+when another process keeps a core busy, every multi-threaded matrix product
+waits for its descheduled thread and the epoch gets 3-5x *slower* than with
+one thread (bench/results/threads.md).  Neither choice is right all the time,
+so a fused epoch runs in segments of whole batches and :class:`ThreadTuner`
+picks the thread count of each segment from measured time per row.
+
+The choice never changes results: the parallel and serial kernels give
+bit-identical results (tests/test_threads.py), and so does OpenBLAS, which
+computes every output element of a product in one thread.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+from threadpoolctl import ThreadpoolController
+
+from . import _config
+
+# Segments per epoch: enough to notice a change of machine load within an
+# epoch, few enough that each holds several batches (one kernel call each).
+SEGMENTS_PER_EPOCH = 16
+_MIN_BATCHES_PER_SEGMENT = 4
+# A losing option is retried after this many segments, doubling up to the
+# maximum each time it loses again (a probe with the wrong choice under load
+# costs a 3-5x slower segment).
+_FIRST_PROBE_INTERVAL = 4
+_MAX_PROBE_INTERVAL = 64
+# Exponential average of the current option's seconds per row.
+_SMOOTHING = 0.5
+
+_blas = None  # threadpoolctl controller, created on first use (scans loaded libraries)
+
+
+def _blas_controller() -> ThreadpoolController:
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas
+
+
+class ThreadTuner:
+    """Chooses between ``n_threads`` and 1 thread per segment, by seconds per row.
+
+    Parameters
+    ----------
+    n_threads : int
+        The multi-threaded option (``fastnn.get_num_threads()``).
+
+    Attributes
+    ----------
+    per_row : dict of int to float
+        Smoothed seconds per row of each option measured so far.
+    history : list of int
+        Thread count of every segment run, in order (for tests and profiling).
+    """
+
+    def __init__(self, n_threads: int):
+        self.options = (n_threads, 1)
+        self.per_row: dict[int, float] = {}
+        self._seen: set[int] = set()
+        self.current = n_threads
+        self._interval = _FIRST_PROBE_INTERVAL
+        self._since_probe = 0
+        self.history: list[int] = []
+
+    def choose(self) -> int:
+        """Thread count for the next segment."""
+        other = self.options[1] if self.current == self.options[0] else self.options[0]
+        if other not in self.per_row and self.current in self.per_row:
+            return other  # measure each option once the current one is known
+        if self._since_probe >= self._interval:
+            return other
+        return self.current
+
+    def record(self, n_threads: int, seconds: float, rows: int) -> None:
+        """Account a segment of ``rows`` rows run with ``n_threads`` in ``seconds``."""
+        self.history.append(n_threads)
+        if n_threads not in self._seen:
+            # The first segment of an option may include compiling its
+            # kernels (each option has its own compiled family).
+            self._seen.add(n_threads)
+            return
+        rate = seconds / max(rows, 1)
+        if n_threads == self.current:
+            old = self.per_row.get(n_threads)
+            self.per_row[n_threads] = rate if old is None else _SMOOTHING * rate + (1 - _SMOOTHING) * old
+            self._since_probe += 1
+            return
+        # A probe of the other option: its last value is many segments old.
+        self.per_row[n_threads] = rate
+        self._since_probe = 0
+        if self.per_row[n_threads] < self.per_row.get(self.current, float("inf")):
+            self.current, self._interval = n_threads, _FIRST_PROBE_INTERVAL
+        else:
+            self._interval = min(2 * self._interval, _MAX_PROBE_INTERVAL)
+
+
+def segment_rows(n_rows: int, batch_size: int) -> int:
+    """Rows per segment: whole batches, about ``SEGMENTS_PER_EPOCH`` segments."""
+    n_batches = -(-n_rows // batch_size)
+    per_segment = max(_MIN_BATCHES_PER_SEGMENT, -(-n_batches // SEGMENTS_PER_EPOCH))
+    return per_segment * batch_size
+
+
+@contextmanager
+def tuned_slot(tuner: ThreadTuner | None, rows: int):
+    """Like :func:`fastnn._config.parallel_slot`, with the thread count from ``tuner``.
+
+    Yields whether the pool may be used.  With ``tuner`` None (thread count
+    fixed by the user) this is ``parallel_slot()``.
+    """
+    if tuner is None:
+        with _config.parallel_slot() as parallel:
+            yield parallel
+        return
+    n_threads = tuner.choose()
+    started = time.perf_counter()
+    if n_threads == 1:
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            yield False
+    else:
+        with _config.parallel_slot() as parallel:
+            yield parallel
+        if not parallel:  # another Python thread held the pool: not a measurement
+            return
+    tuner.record(n_threads, time.perf_counter() - started, rows)
