@@ -197,8 +197,3 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch)
     assert adaptive[0] == fixed[0]
     np.testing.assert_array_equal(adaptive[1], fixed[1])
 
-
-@pytest.mark.parametrize("value, error", [("fast", TypeError), (0, ValueError), (2.0, TypeError)])
-def test_bad_thread_counts(value, error):
-    with pytest.raises(error, match="n_threads"):
-        fastnn.set_num_threads(value)

@@ -142,7 +142,7 @@ def test_bad_optimizer_hyperparameters(net, make, error, match):
 
 
 @pytest.mark.parametrize("n, error", [(0, ValueError), (1000, ValueError), (1.5, TypeError),
-                                      (True, TypeError)])
+                                      (True, TypeError), ("fast", TypeError)])
 def test_bad_thread_counts(n, error):
     with pytest.raises(error, match="n_threads"):
         fastnn.set_num_threads(n)
