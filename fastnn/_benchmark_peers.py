@@ -265,19 +265,23 @@ def _linear_fit_extras(est, X_test, y_test):
 
 
 class FastnnPerceptron(Impl):
-    """``fastnn.Perceptron(max_iter=epochs, tol=None).fit(X, y)``."""
+    """``fastnn.Perceptron(max_iter=epochs, tol=None).fit(X, y)``: blocked shuffle (default)."""
 
     label = "fastnn Perceptron"
+    options: dict = {}
 
     def __init__(self, spec):
         import fastnn
 
         _quiet_sklearn()
         self.X, self.y, self.X_test, self.y_test = linear_problem(spec)
-        self.est = fastnn.Perceptron(max_iter=spec["epochs"], tol=None, shuffle=True,
-                                     random_state=spec["seed"])
+        self.est = self.make(fastnn, spec)
         self.samples = spec["n"] * spec["epochs"]
         self.est.fit(self.X[:1000], self.y[:1000])
+
+    def make(self, fastnn, spec):
+        return fastnn.Perceptron(max_iter=spec["epochs"], tol=None, shuffle=True,
+                                 random_state=spec["seed"], **self.options)
 
     def run(self):
         self.est.fit(self.X, self.y)
@@ -286,28 +290,27 @@ class FastnnPerceptron(Impl):
         return _linear_fit_extras(self.est, self.X_test, self.y_test)
 
 
-class FastnnLogReg(Impl):
-    """``fastnn.MLPClassifier(hidden_layer_sizes=(), solver='sgd', batch_size=1).fit(X, y)``."""
+class FastnnPerceptronUniform(FastnnPerceptron):
+    """As :class:`FastnnPerceptron` with scikit-learn's uniform shuffle (``shuffle_block=1``)."""
 
-    label = "fastnn MLPClassifier(hidden_layer_sizes=())"
+    label = "fastnn Perceptron(shuffle_block=1)"
+    options = {"shuffle_block": 1}
 
-    def __init__(self, spec):
-        import fastnn
 
-        _quiet_sklearn()
-        self.X, self.y, self.X_test, self.y_test = linear_problem(spec)
-        self.est = fastnn.MLPClassifier(
-            hidden_layer_sizes=(), solver="sgd", batch_size=1, learning_rate_init=spec["lr"],
-            momentum=0.0, nesterovs_momentum=False, alpha=0.0, max_iter=spec["epochs"], tol=0.0,
-            n_iter_no_change=spec["epochs"] + 1, shuffle=True, random_state=spec["seed"])
-        self.samples = spec["n"] * spec["epochs"]
-        self.est.fit(self.X[:1000], self.y[:1000])
+class FastnnLogReg(FastnnPerceptron):
+    """``fastnn.SGDClassifier(loss='log_loss', penalty=None, learning_rate='constant')``."""
 
-    def run(self):
-        self.est.fit(self.X, self.y)
+    label = "fastnn SGDClassifier"
 
-    def extras(self):
-        return _linear_fit_extras(self.est, self.X_test, self.y_test)
+    def make(self, fastnn, spec):
+        return fastnn.SGDClassifier(loss="log_loss", penalty=None, learning_rate="constant",
+                                    eta0=spec["lr"], max_iter=spec["epochs"], tol=None,
+                                    shuffle=True, random_state=spec["seed"], **self.options)
+
+
+class FastnnLogRegUniform(FastnnLogReg):
+    label = "fastnn SGDClassifier(shuffle_block=1)"
+    options = {"shuffle_block": 1}
 
 
 class FastnnForward(Impl):
@@ -857,8 +860,8 @@ class JaxForward(Impl):
 IMPLEMENTATIONS = {
     "fastnn": {"mlp": [FastnnTrain, FastnnMLPClassifier],
                "xor": [FastnnXorTrain, FastnnXorOneCall],
-               "perceptron": [FastnnPerceptron],
-               "logreg": [FastnnLogReg],
+               "perceptron": [FastnnPerceptron, FastnnPerceptronUniform],
+               "logreg": [FastnnLogReg, FastnnLogRegUniform],
                "forward": [FastnnForward, FastnnPredictProba]},
     "numpy": {"mlp": [NumpyMLP], "xor": [NumpyXor], "forward": [NumpyForward]},
     "torch": {"mlp": [TorchMLP], "xor": [TorchXor], "forward": [TorchForward]},

@@ -650,9 +650,13 @@ def _targets(result: dict) -> list[dict]:
             speedup = row["samples_per_s"] / peer["samples_per_s"]
             acc, peer_acc = row["extras"].get("accuracy"), peer["extras"].get("accuracy")
             gap = None if acc is None or peer_acc is None else 100 * (acc - peer_acc)
+            others = "".join(
+                f"; {r['label']} {r['samples_per_s'] / peer['samples_per_s']:.2f}x, accuracy "
+                f"{_pct(r['extras'].get('accuracy'))}" for r in w["rows"]
+                if r["peer"] == "fastnn" and r is not row and r["samples_per_s"])
             add(f"{wid}: fastnn >= 5x {peer_label} at equal accuracy (within 0.5 points)",
-                f"{speedup:.2f}x; accuracy {_pct(acc)} vs {_pct(peer_acc)}",
-                speedup >= 5 and gap is not None and abs(gap) <= 0.5)
+                f"{speedup:.2f}x ({row['label']}); accuracy {_pct(acc)} vs {_pct(peer_acc)}"
+                + others, speedup >= 5 and gap is not None and abs(gap) <= 0.5)
     for wid, dtype in (("W4", "float32"), ("W5", "float64")):
         w = by_id.get(wid)
         row = w and best_fastnn(w)

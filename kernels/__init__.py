@@ -5,7 +5,8 @@ caller's contract, stated in each docstring); the validated entry points are
 in the ``fastnn`` API.  Each kernel is a :class:`Kernel` with a ``parallel``
 and a ``serial`` compiled variant; calling it runs the parallel one.
 
-Modules: ``activations``, ``dense``, ``losses``, ``optimizers``, ``data``, ``perceptron``.
+Modules: ``activations``, ``dense``, ``losses``, ``optimizers``, ``data``,
+``perceptron`` (per-sample linear SGD), ``trainer`` (fused passes), ``small`` (tiny networks).
 """
 from ._jit import FASTMATH, Kernel
 from .activations import (ACTIVATION_CODES, activation_backward_inplace, activation_derivative,
@@ -14,12 +15,12 @@ from .data import count_nonfinite, gather_rows
 from .dense import column_sum, dense_backward, dense_forward
 from .losses import LOSS_CODES, OUTPUT_ACTIVATION, loss_forward_backward, output_forward_inplace
 from .optimizers import adam_update, momentum_update, sgd_update
-from .perceptron import perceptron_epoch
+from .perceptron import sgd_epoch
 
 __all__ = [
     "FASTMATH", "Kernel", "ACTIVATION_CODES", "LOSS_CODES", "OUTPUT_ACTIVATION",
     "activation_forward", "bias_activation_forward_inplace", "activation_derivative",
     "activation_backward_inplace", "dense_forward", "dense_backward", "column_sum",
     "loss_forward_backward", "output_forward_inplace", "sgd_update", "momentum_update", "adam_update",
-    "gather_rows", "count_nonfinite", "perceptron_epoch",
+    "gather_rows", "count_nonfinite", "sgd_epoch",
 ]

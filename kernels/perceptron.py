@@ -363,7 +363,3 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
             for j in range(W.shape[1]):
                 W[k, j] *= c
     return t - t0
-
-
-# kernels/__init__.py exports the kernel under its former name.
-perceptron_epoch = sgd_epoch

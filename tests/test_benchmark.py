@@ -19,8 +19,8 @@ TINY = {"n": 96, "layers": [6, 5, 4, 3], "batch_sizes": [32], "lr": 0.01, "xor_s
 EXPECTED_ROWS = {
     "W1 bs32": ["fastnn train()", "fastnn MLPClassifier", "NumPy"],
     "W2": ["fastnn train()", "fastnn run_epoch(), all epochs in one call", "NumPy"],
-    "W3 perceptron": ["fastnn Perceptron"],
-    "W3 logistic": ["fastnn MLPClassifier(hidden_layer_sizes=())"],
+    "W3 perceptron": ["fastnn Perceptron", "fastnn Perceptron(shuffle_block=1)"],
+    "W3 logistic": ["fastnn SGDClassifier", "fastnn SGDClassifier(shuffle_block=1)"],
     "W4": ["fastnn Network.forward()", "fastnn MLPClassifier.predict_proba()", "NumPy"],
     "W5": ["fastnn train()", "fastnn MLPClassifier", "NumPy"],
 }
@@ -113,11 +113,12 @@ def test_quick_run_counts_work_and_flops_exactly(quick_run):
     for row in by_id["W2"]["rows"]:  # 2-4-1: 2*(8+4) forward + 24 weight gradients + 8
         assert row["samples"] % 4 == 0 and row["flops"] == 56 * row["samples"]
     linear = TINY["w3_n"] * TINY["w3_epochs"]
-    (perceptron,), (logistic,) = by_id["W3 perceptron"]["rows"], by_id["W3 logistic"]["rows"]
-    assert (perceptron["samples"], perceptron["flops"]) == (linear, 2 * TINY["w3_d"] * linear)
-    assert (logistic["samples"], logistic["flops"]) == (linear, 4 * TINY["w3_d"] * linear)
-    for row in (perceptron, logistic):
-        assert 0.5 < row["extras"]["accuracy"] <= 1.0
+    for wid, flops_per_feature in (("W3 perceptron", 2), ("W3 logistic", 4)):
+        rows = by_id[wid]["rows"]
+        assert len(rows) == 2  # fastnn's blocked (default) and uniform shuffles
+        for row in rows:
+            assert (row["samples"], row["flops"]) == (linear, flops_per_feature * TINY["w3_d"] * linear)
+            assert 0.5 < row["extras"]["accuracy"] <= 1.0
 
 
 def test_quick_run_reports(quick_run):
