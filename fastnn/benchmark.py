@@ -740,8 +740,10 @@ def markdown(result: dict) -> str:
         + (f" (NumPy BLAS: {numpy_info})" if numpy_info else "")
         + (f"; not installed: {missing}" if missing else "") + ".",
         "",
-        f"Threads: fastnn {fastnn_threads.get('n_threads', '?')} "
-        f"(threading layer {fastnn_threads.get('threading_layer', '?')}, OMP_WAIT_POLICY "
+        f"Threads: fastnn {fastnn_threads.get('n_threads', '?')}"
+        + (" adaptive (its default: each segment of an epoch with all threads or one, "
+           "whichever measures faster)" if fastnn_threads.get("adaptive") else "")
+        + f" (threading layer {fastnn_threads.get('threading_layer', '?')}, OMP_WAIT_POLICY "
         f"{fastnn_threads.get('omp_wait_policy', '?')}), PyTorch 2, NumPy/scikit-learn OpenBLAS "
         "default, JAX (XLA) default; one worker process per peer, so no two thread pools share "
         "a process; every worker has OMP_WAIT_POLICY "
