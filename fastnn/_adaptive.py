@@ -99,6 +99,21 @@ class ThreadTuner:
             self._interval = min(2 * self._interval, _MAX_PROBE_INTERVAL)
 
 
+_tuners: dict[tuple, ThreadTuner] = {}
+
+
+def tuner_for(workload: tuple, n_threads: int) -> ThreadTuner:
+    """The process-wide tuner of a workload (e.g. layer sizes, dtype, batch size).
+
+    Shared by every network of that shape, so that repeated fits (a grid
+    search, an estimator refitted) do not measure both options again.
+    """
+    key = (workload, n_threads)
+    if key not in _tuners:
+        _tuners[key] = ThreadTuner(n_threads)
+    return _tuners[key]
+
+
 def segment_rows(n_rows: int, batch_size: int) -> int:
     """Rows per segment: whole batches, about ``SEGMENTS_PER_EPOCH`` segments."""
     n_batches = -(-n_rows // batch_size)

@@ -147,6 +147,17 @@ def _warm_rows(spec: dict) -> int:
 # --------------------------------------------------------------------------- fastnn
 
 
+def _warm_fastnn(fastnn, warm) -> None:
+    """Run ``warm()`` on one thread, then with the default (adaptive) thread count.
+
+    The adaptive count may run a segment of a timed epoch on one thread: its
+    serial kernels must be compiled beforehand too.
+    """
+    with fastnn._config.using_threads(1):
+        warm()
+    warm()
+
+
 class FastnnTrain(Impl):
     """``fastnn.train(net, X, Y, optimizer=SGD, epochs=1, batch_size)``."""
 
@@ -167,7 +178,7 @@ class FastnnTrain(Impl):
         self.batch_size, self.samples = spec["batch_size"], spec["n"]
         self.rng = np.random.default_rng(spec["seed"] + 2)
         rows = _warm_rows(spec)
-        self._epoch(self.X[:rows], self.Y[:rows])
+        _warm_fastnn(fastnn, lambda: self._epoch(self.X[:rows], self.Y[:rows]))
         self.loss = None
 
     def _epoch(self, X, Y):
@@ -198,7 +209,7 @@ class FastnnMLPClassifier(Impl):
             batch_size=spec["batch_size"], random_state=spec["seed"])
         self.samples = spec["n"]
         rows = _warm_rows(spec)
-        self.est.fit(self.X[:rows], self.y[:rows])
+        _warm_fastnn(fastnn, lambda: self.est.fit(self.X[:rows], self.y[:rows]))
 
     def run(self):
         self.est.fit(self.X, self.y)

@@ -132,7 +132,6 @@ class Network:
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._workspace: _Workspace | None = None
-        self._tuners: dict = {}  # (batch_size, n_threads) -> ThreadTuner, see _thread_tuner
         self.initialize(random_state)
 
     # ------------------------------------------------------------------ set-up
@@ -303,10 +302,8 @@ class Network:
         """This network's :class:`~fastnn._adaptive.ThreadTuner` for ``batch_size`` (None: fixed)."""
         if not (_config.adaptive() and self._uses_pool(batch_size)):
             return None
-        key = (batch_size, _config.get_num_threads())
-        if key not in self._tuners:
-            self._tuners[key] = _adaptive.ThreadTuner(_config.get_num_threads())
-        return self._tuners[key]
+        return _adaptive.tuner_for((tuple(self.layer_sizes), self.dtype.name, batch_size),
+                                   _config.get_num_threads())
 
     def _fused(self, parallel: bool, n_rows: int, optimizer: int = trainer.SGD):
         """The fused kernels for batches of ``n_rows``: serial ones when no matrix is big.
@@ -363,7 +360,7 @@ class Network:
         # independent copies, and the workspace is scratch memory.
         state = self.__dict__.copy()
         for derived in ("coefs", "intercepts", "coef_grads", "intercept_grads", "_workspace",
-                        "_net", "_tuners"):
+                        "_net"):
             state.pop(derived)
         return state
 
@@ -374,7 +371,6 @@ class Network:
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._net = self._structure()
         self._workspace = None
-        self._tuners = {}
 
     def __repr__(self) -> str:
         return (f"Network(layer_sizes={self.layer_sizes}, activations={self.activations}, "

@@ -29,11 +29,14 @@ def gather_rows(X, indices, out):
     n_bad = 0
     for r in prange(indices.shape[0]):
         src = indices[r]
+        # A branch-free count per row, so that LLVM vectorizes copy and check
+        # (a branch on the prange reduction variable kept it scalar).
+        row_bad = 0
         for j in range(X.shape[1]):
             x = X[src, j]
             out[r, j] = x
-            if not math.isfinite(x):
-                n_bad += 1
+            row_bad += 0 if math.isfinite(x) else 1
+        n_bad += row_bad
     return n_bad
 
 

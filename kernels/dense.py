@@ -10,7 +10,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import helper, kernel
-from .activations import activate, derivative_from_output
+from .activations import RELU, activate, derivative_from_output
 
 # Columns per task in the bias-gradient reduction: enough contiguous columns
 # per row to stream through cache lines, few enough to give every thread work.
@@ -22,6 +22,17 @@ def _sum_column_block(delta, out, blk):
     """``out[j] = delta[:, j].sum()`` for the columns of block ``blk``, rows in order."""
     j0 = blk * _COLUMN_BLOCK
     j1 = min(j0 + _COLUMN_BLOCK, delta.shape[1])
+    if j1 - j0 == _COLUMN_BLOCK:
+        # A full block sums into a fixed-size local accumulator that LLVM
+        # keeps in vector registers (summing into ``out`` loaded and stored
+        # it per element: 4-7x slower than NumPy's sum).  Same order, same sums.
+        acc = np.zeros(_COLUMN_BLOCK, delta.dtype)
+        for i in range(delta.shape[0]):
+            for j in range(_COLUMN_BLOCK):
+                acc[j] += delta[i, j0 + j]
+        for j in range(_COLUMN_BLOCK):
+            out[j0 + j] = acc[j]
+        return
     for j in range(j0, j1):
         out[j] = 0
     for i in range(delta.shape[0]):
@@ -44,9 +55,20 @@ def dense_forward(A, W, b, code, param, out):
     """
     np.dot(A, W, out)
     p = out.dtype.type(param)
-    for i in prange(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] = activate(out[i, j] + b[j], code, p)
+    zero = p - p
+    if code == RELU:
+        # The common case, written out so that LLVM vectorizes it: through
+        # activate() each element paid a call and a switch on the code
+        # (measured 3x the time of the matrix product's elementwise share).
+        # Same expression as activate(), so the same results.
+        for i in prange(out.shape[0]):
+            for j in range(out.shape[1]):
+                z = out[i, j] + b[j]
+                out[i, j] = z if z > zero else zero
+    else:
+        for i in prange(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[i, j] = activate(out[i, j] + b[j], code, p)
 
 
 @kernel
@@ -95,8 +117,15 @@ def dense_backward(A_prev, W, delta, dW, db, delta_prev, prev_code, prev_param, 
     if propagate:
         np.dot(delta, W.T, delta_prev)
         p = A_prev.dtype.type(prev_param)
-        for i in prange(delta.shape[0]):
-            for j in range(A_prev.shape[1]):
-                delta_prev[i, j] *= derivative_from_output(A_prev[i, j], prev_code, p)
+        zero = p - p
+        one = zero + 1
+        if prev_code == RELU:  # vectorized, as in dense_forward; same expression
+            for i in prange(delta.shape[0]):
+                for j in range(A_prev.shape[1]):
+                    delta_prev[i, j] *= one if A_prev[i, j] > zero else zero
+        else:
+            for i in prange(delta.shape[0]):
+                for j in range(A_prev.shape[1]):
+                    delta_prev[i, j] *= derivative_from_output(A_prev[i, j], prev_code, p)
 
 

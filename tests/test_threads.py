@@ -187,12 +187,15 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch)
     monkeypatch.setattr(_adaptive, "_FIRST_PROBE_INTERVAL", 1)
     monkeypatch.setattr(_adaptive, "SEGMENTS_PER_EPOCH", 8)
     monkeypatch.setattr(_adaptive, "_MIN_BATCHES_PER_SEGMENT", 1)
+    monkeypatch.setattr(_adaptive, "_tuners", {})
     fastnn.set_num_threads("auto")
     assert fastnn.threading_info()["adaptive"]
     try:
         adaptive = _big_network_epoch("auto", "adam")
     finally:
         fastnn.set_num_threads(all_threads)
+    (tuner,) = _adaptive._tuners.values()
+    assert set(tuner.history) == {1, all_threads}  # both options ran segments
     fixed = _big_network_epoch(1, "adam")
     assert adaptive[0] == fixed[0]
     np.testing.assert_array_equal(adaptive[1], fixed[1])
