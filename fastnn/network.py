@@ -25,6 +25,15 @@ _OUTPUT_DENSE_CODE = {SQUARED_ERROR: IDENTITY, BINARY_CROSS_ENTROPY: SIGMOID,
                       SOFTMAX_CROSS_ENTROPY: IDENTITY}
 
 
+# Whether the fused passes run their elementwise work (bias and activation,
+# derivatives, bias gradients, batch gather, update) on Numba's thread pool.
+# Measured on 2 cores (W1, batch 128 and 512, 2 BLAS threads either way): the
+# epoch is 15-30 % faster with it on the calling thread, because the pool's
+# threads compete with OpenBLAS's workers, which keep spinning for a while
+# after each product.  The matrix products use the BLAS threads in both cases;
+# results are identical.
+PARALLEL_ELEMENTWISE = False
+
 # Rows per block in forward(): large enough for BLAS to run at full speed,
 # small enough that the activations of a block stay in cache-friendly buffers.
 _FORWARD_BLOCK = 8192
@@ -306,13 +315,14 @@ class Network:
                                    _config.get_num_threads())
 
     def _fused(self, parallel: bool, n_rows: int, optimizer: int = trainer.SGD):
-        """The fused kernels for batches of ``n_rows``: serial ones when no matrix is big.
+        """The fused kernels for batches of ``n_rows`` (see ``PARALLEL_ELEMENTWISE``).
 
         Batches whose every matrix is below the kernels' parallel threshold
         would run serial kernels anyway; the serial family gives the same
         results without compiling (or waking) any parallel kernel.
         """
-        return trainer.family(parallel and self._uses_pool(n_rows), optimizer)
+        return trainer.family(parallel and PARALLEL_ELEMENTWISE and self._uses_pool(n_rows),
+                              optimizer)
 
     def _uses_pool(self, n_rows: int) -> bool:
         """Whether batches of ``n_rows`` have a matrix big enough for the parallel kernels."""

@@ -74,11 +74,13 @@ def _big_network_epoch(n_threads, optimizer):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
-def test_parallel_kernels_equal_serial_kernels(all_threads, optimizer):
+def test_parallel_kernels_equal_serial_kernels(all_threads, optimizer, monkeypatch):
     """128 x 300 activations: the parallel family runs prange kernels, the serial one none."""
+    from fastnn import network
     from fastnn.kernels import trainer
 
     assert 128 * 300 >= trainer._PARALLEL_MIN
+    monkeypatch.setattr(network, "PARALLEL_ELEMENTWISE", True)
     parallel = _big_network_epoch(all_threads, optimizer)
     serial = _big_network_epoch(1, optimizer)
     fastnn.set_num_threads(all_threads)
