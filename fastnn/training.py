@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import _validation as check
-from .kernels import small
+from .kernels import data, small
 from .kernels.losses import SQUARED_ERROR
 from .network import Network
 from .optimizers import SGD
@@ -66,7 +66,7 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
 
     Notes
     -----
-    The whole epoch runs in one compiled call (``kernels.trainer.train_epoch``).
+    The whole epoch runs in one compiled call (``kernels.trainer.train_epoch_gathered`` or ``_in_order``).
     The optimizer's own ``weight_decay`` applies as in its ``step`` (on the
     gradient only), in addition to ``alpha``.
     """
@@ -92,7 +92,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     shuffle : bool, default=True
         Reshuffle the sample order (indices, never the data) every epoch: a
         Fisher-Yates shuffle of the previous epoch's order, drawn from
-        fastnn's own SplitMix64 generator (``kernels.small``), seeded once per
+        fastnn's own SplitMix64 generator (``kernels.data``), seeded once per
         call from ``random_state``.  The same seed gives the same orders and
         results, on either path below.
     random_state : int, numpy.random.Generator or None
@@ -140,7 +140,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     elif getattr(optimizer, "network", None) is not network:
         raise ValueError("optimizer must be bound to the network being trained")
     rng = np.random.default_rng(random_state)
-    # fastnn's own PRNG (SplitMix64, in kernels/small.py) draws the shuffles on
+    # fastnn's own PRNG (SplitMix64, in kernels/data.py) draws the shuffles on
     # both paths, so a seed gives the same orders whichever path runs.
     rng_state = rng.integers(0, 2**64 - 1, size=1, dtype=np.uint64, endpoint=True)
 
@@ -152,7 +152,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     history: list[float] = []
     for epoch in range(epochs):
         if shuffle:
-            small.shuffle_inplace(order, rng_state)
+            data.shuffle_inplace(order, n, rng_state)
         total = run_epoch(network, X, Y, weights, order if shuffle else None, batch_size,
                           optimizer)
         # The params check catches an overflow in the epoch's last update.

@@ -1,15 +1,54 @@
-"""Moving data: batch gather by index and finiteness checks.
+"""Moving data: batch gather by index, finiteness checks, and in-kernel shuffles.
 
 Shuffling permutes *indices*; batches are gathered from the user's array
-into one reused buffer, so the data set itself is never copied.
+into one reused buffer, so the data set itself is never copied.  Kernels that
+shuffle (the small-network and linear SGD epochs) draw from one explicit
+SplitMix64 generator (Steele, Lea and Flood 2014): a 64-bit state, advanced
+by a fixed odd increment and mixed; it passes BigCrush, has no bad state,
+and its state is an ordinary uint64[1] array the caller seeds and keeps.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import prange
 
-from ._jit import kernel
+from ._jit import helper, kernel
+
+_INCREMENT = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@helper
+def next_uint64(state):
+    """The next 64 random bits of SplitMix64; advances ``state[0]`` (uint64, modified)."""
+    s = state[0] + _INCREMENT
+    state[0] = s
+    z = (s ^ (s >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@helper
+def random_below(state, n):
+    """Uniform integer in ``[0, n)``: ``floor(u n)``, ``u`` the top 53 bits over 2**53.
+
+    No integer division; the bias is below ``n / 2**53``.
+    """
+    u = np.float64(next_uint64(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return min(np.int64(u * n), n - 1)
+
+
+@helper
+def shuffle_inplace(a, n, state):
+    """Fisher-Yates shuffle of ``a[:n]`` (modified) with the generator ``state`` (modified)."""
+    for i in range(n - 1, 0, -1):
+        j = random_below(state, i + 1)
+        tmp = a[i]
+        a[i] = a[j]
+        a[j] = tmp
 
 
 @kernel

@@ -43,6 +43,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import helper, kernel
+from .data import shuffle_inplace
 
 # Loss codes (``sgd_epoch``'s ``loss_code``).  ROSENBLATT is the classic
 # perceptron: a mistake is ``step(p) != [y > 0]`` with ``step(0) = 1``, its
@@ -127,33 +128,6 @@ def dot_rows(A, a, B, b):
     for j in range(m, n):
         s0 += A[a, j] * B[b, j]
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-
-
-@helper
-def random_below(state, n):
-    """Uniform integer in ``[0, n)`` from the SplitMix64 generator ``state`` (uint64[1], modified).
-
-    One SplitMix64 step (Steele, Lea and Flood 2014) gives 64 random bits;
-    the top 53 become a float ``u`` in ``[0, 1)`` and the result is
-    ``min(floor(u n), n - 1)``.
-    """
-    z = state[0] + np.uint64(0x9E3779B97F4A7C15)
-    state[0] = z
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    u = np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-    return min(np.int64(u * n), n - 1)
-
-
-@helper
-def shuffle_inplace(a, n, state):
-    """Fisher-Yates shuffle of ``a[:n]`` (modified) with the generator ``state`` (modified)."""
-    for i in range(n - 1, 0, -1):
-        j = random_below(state, i + 1)
-        tmp = a[i]
-        a[i] = a[j]
-        a[j] = tmp
 
 
 @helper

@@ -1,7 +1,7 @@
 """Training of small networks: every epoch in one call, one sample at a time, no BLAS.
 
 For layers of a few units the arithmetic of a batch is a few dozen
-multiply-adds; the BLAS path (``trainer.train_epoch``) spends far more on
+multiply-adds; the BLAS path (``trainer.train_epoch_gathered``) spends far more on
 calls, array views and dispatch per layer and batch.  Here the loops over
 epochs, batches, samples, layers and units are plain compiled loops over the
 flat parameter vector, with one row of scratch per layer: each sample is
@@ -10,7 +10,7 @@ propagated forward and backward on its own and its gradient is added into
 too, from an explicit SplitMix64 state.
 
 Conventions are the BLAS path's: ``net``, the optimizer codes and the
-``hyper`` vector are those of :func:`fastnn.kernels.trainer.train_epoch`;
+``hyper`` vector are those of :func:`fastnn.kernels.trainer.train_epoch_gathered`;
 activations, derivatives and losses follow ``activations.py`` and
 ``losses.py`` (weighted mean loss accumulated in the parameters' dtype,
 ``delta = w_i (p_i s_i - y_i) / sum_i w_i``); updates call the optimizer
@@ -20,51 +20,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ._jit import compile_family, helper
+from ._jit import compile_family
 from .activations import IDENTITY, activate, derivative_from_output
+from .data import shuffle_inplace
 from .losses import BINARY_CROSS_ENTROPY, SQUARED_ERROR
 from .optimizers import adam_update, momentum_update, sgd_update
 from .trainer import MOMENTUM, SGD, _squared_norm
 
-# SplitMix64 (Steele, Lea and Flood 2014): a 64-bit state advanced by a fixed
-# odd increment and mixed; passes BigCrush and has no bad (zero) state.
-_INCREMENT = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_TWO_POW_M53 = 2.0 ** -53
-
 _sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
-
-
-@helper
-def next_uint64(state):
-    """The next 64 random bits of SplitMix64; advances ``state[0]`` (uint64, modified)."""
-    s = state[0] + _INCREMENT
-    state[0] = s
-    z = (s ^ (s >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-@helper
-def shuffle_inplace(order, state):
-    """Fisher-Yates shuffle of ``order`` in place.
-
-    Position ``i`` (from the last down to 1) swaps with ``j = floor(u (i + 1))``,
-    ``u`` the top 53 bits of :func:`next_uint64` over 2**53 (bias below 2**-40
-    for fewer than 2**13 rows, no integer division).
-
-    Parameters
-    ----------
-    order : ndarray, shape (n,), int64 (modified)
-    state : ndarray, shape (1,), uint64 (modified)
-    """
-    for i in range(order.shape[0] - 1, 0, -1):
-        u = np.float64(next_uint64(state) >> np.uint64(11)) * _TWO_POW_M53
-        j = min(np.int64(u * (i + 1)), i)
-        order[i], order[j] = order[j], order[i]
 
 
 def _forward(X, row, params, net, acts):
@@ -232,7 +195,7 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
     params, grads : (P,) flat vectors (modified); ``net`` as in ``trainer``
     scratch : (2 * sum(sizes[1:]),) params' dtype: one row of activations, one of deltas
     loss_code : int; optimizer : int, one of ``trainer.OPTIMIZER_CODES``
-    hyper : (9,) float64, as in ``trainer.train_epoch``
+    hyper : (9,) float64, as in ``trainer.train_epoch_gathered``
     state1, state2 : (P,) optimizer state (modified); t : int, Adam's step count
     n_weights : int, the weights are ``params[:n_weights]``
     last_good : (P,) params' dtype, the parameters after the last finite epoch (modified)
@@ -266,7 +229,7 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
     w_sq = _squared_norm(params, n_weights) if alpha > 0.0 else 0.0
     for epoch in range(n_epochs):
         if shuffle:
-            shuffle_inplace(order, rng_state)
+            shuffle_inplace(order, order.shape[0], rng_state)
         total = 0.0
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)

@@ -374,7 +374,7 @@ _MASK64 = (1 << 64) - 1
 
 
 def random_below(state, n):
-    """Twin of the kernel's SplitMix64 ``random_below``; ``state`` is a one-item list of int."""
+    """Twin of ``data.random_below`` (SplitMix64); ``state`` is a one-item list of int."""
     z = (state[0] + 0x9E3779B97F4A7C15) & _MASK64
     state[0] = z
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
@@ -385,6 +385,7 @@ def random_below(state, n):
 
 
 def shuffle_inplace(a, n, state):
+    """Twin of ``data.shuffle_inplace``: Fisher-Yates of ``a[:n]`` in place."""
     for i in range(n - 1, 0, -1):
         j = random_below(state, i + 1)
         a[i], a[j] = a[j], a[i]
@@ -502,25 +503,12 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
 
 # ------------------------------------------------------------- small networks
 
-_UINT64_MASK = (1 << 64) - 1
-
-
-def next_uint64(state):
-    """Twin of ``small.next_uint64`` on a Python int: returns (new state, 64 random bits)."""
-    s = (state + 0x9E3779B97F4A7C15) & _UINT64_MASK
-    z = ((s ^ (s >> 30)) * 0xBF58476D1CE4E5B9) & _UINT64_MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _UINT64_MASK
-    return s, z ^ (z >> 31)
-
-
 def shuffle(order, state):
-    """Twin of ``small.shuffle_inplace``: returns (shuffled copy of ``order``, new state)."""
+    """Twin of ``data.shuffle_inplace`` on a whole array: (shuffled copy, new int state)."""
     order = np.array(order, dtype=np.int64)
-    for i in range(len(order) - 1, 0, -1):
-        state, bits = next_uint64(state)
-        j = min(int(float(bits >> 11) * 2.0 ** -53 * (i + 1)), i)
-        order[i], order[j] = order[j], order[i]
-    return order, state
+    box = [state]
+    shuffle_inplace(order, len(order), box)
+    return order, box[0]
 
 
 def _layers(params, sizes):

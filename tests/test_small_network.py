@@ -11,8 +11,7 @@ import pytest
 
 import fastnn
 from fastnn import training
-from fastnn.kernels import small
-from fastnn.kernels.trainer import OPTIMIZER_CODES
+from fastnn.kernels import data, small
 
 import reference as ref
 
@@ -93,7 +92,7 @@ def test_shuffle_matches_twin_and_is_a_permutation():
     order = np.arange(50, dtype=np.int64)
     state = np.array([2**64 - 1], np.uint64)  # wraps around
     expected, new_state = ref.shuffle(order, 2**64 - 1)
-    small.shuffle_inplace(order, state)
+    data.shuffle_inplace(order, order.shape[0], state)
     np.testing.assert_array_equal(order, expected)
     assert int(state[0]) == new_state
     assert sorted(order) == list(range(50)) and (order != np.arange(50)).any()
@@ -105,7 +104,7 @@ def test_shuffle_positions_are_uniform():
     counts = {}
     for _ in range(6000):
         order = np.arange(3, dtype=np.int64)
-        small.shuffle_inplace(order, state)
+        data.shuffle_inplace(order, order.shape[0], state)
         counts[tuple(order)] = counts.get(tuple(order), 0) + 1
     assert len(counts) == 6
     assert all(800 < c < 1200 for c in counts.values()), counts
