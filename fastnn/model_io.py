@@ -7,7 +7,7 @@ A model file (format version 1) is an *uncompressed* ``.npz`` archive, a zip of
 ``metadata``
     uint8 array holding UTF-8 JSON: ``format`` ("fastnn-model"),
     ``format_version``, ``fastnn_version``, ``class`` (MLPClassifier,
-    MLPRegressor or Perceptron), ``params`` (``get_params()``), ``dtype``,
+    MLPRegressor, Perceptron or SGDClassifier), ``params`` (``get_params()``), ``dtype``,
     ``classes_dtype`` and ``state`` (the fitted attributes other than arrays:
     layer sizes, activations, ``n_iter_``, ``t_``, ``loss_curve_``,
     ``gradient_norms_``, optimizer scalars...).  JSON values are None, bool,
@@ -18,12 +18,12 @@ A model file (format version 1) is an *uncompressed* ``.npz`` archive, a zip of
     weights of early stopping and the optimizer's state, so that
     ``partial_fit`` continues exactly where the saved model stopped.
 ``coef``, ``intercept``
-    Perceptron.
+    Perceptron and SGDClassifier.
 ``classes``, ``feature_names``
     ``classes_`` (object arrays of strings are stored as unicode) and
     ``feature_names_in_`` when the model was fitted on a DataFrame.
 
-Loading trusts nothing: only the three estimator classes above can be built
+Loading trusts nothing: only the four estimator classes above can be built
 (by a fixed table, never by importing a name), every array's header is
 checked before it is read (no object or structured dtype, declared shape equal
 to the bytes actually stored, so a forged shape cannot allocate memory), and
@@ -49,11 +49,13 @@ from sklearn.utils.validation import check_is_fitted
 from .mlp import MLPClassifier, MLPRegressor
 from .network import OUTPUTS, Network
 from .optimizers import SGD, Adam
+from .linear import LinearSGD, SGDClassifier
 from .perceptron import Perceptron
 
 FORMAT = "fastnn-model"
 FORMAT_VERSION = 1
-CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor, "Perceptron": Perceptron}
+CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor, "Perceptron": Perceptron,
+           "SGDClassifier": SGDClassifier}
 
 _ARRAYS = {"metadata", "params", "best_params", "optimizer_velocity", "optimizer_m",
            "optimizer_v", "coef", "intercept", "classes", "feature_names"}
@@ -78,7 +80,7 @@ def save(model, path) -> Path:
 
     Parameters
     ----------
-    model : fitted MLPClassifier, MLPRegressor or Perceptron
+    model : fitted MLPClassifier, MLPRegressor, Perceptron or SGDClassifier
         Its parameters must be plain values (None, bool, int, float, str,
         lists, tuples, dicts of them): a callback or a ``RandomState`` cannot
         be stored, set them to None (or an int seed) with ``set_params`` first.
@@ -97,8 +99,8 @@ def save(model, path) -> Path:
         raise TypeError(f"fastnn.save stores {', '.join(CLASSES)}; got {type(model).__qualname__}")
     check_is_fitted(model)
     arrays: dict[str, np.ndarray] = {}
-    if isinstance(model, Perceptron):
-        state, dtype = _perceptron_state(model, arrays)
+    if isinstance(model, LinearSGD):
+        state, dtype = _linear_state(model, arrays)
     else:
         state, dtype = _mlp_state(model, arrays)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
@@ -172,7 +174,7 @@ def _mlp_state(model, arrays):
     return state, network.dtype
 
 
-def _perceptron_state(model, arrays):
+def _linear_state(model, arrays):
     arrays["coef"] = np.ascontiguousarray(model.coef_)
     arrays["intercept"] = np.ascontiguousarray(model.intercept_)
     return {"n_iter_": model.n_iter_, "t_": model.t_}, model.coef_.dtype
@@ -215,7 +217,7 @@ def load(path):
 
     Returns
     -------
-    MLPClassifier, MLPRegressor or Perceptron
+    MLPClassifier, MLPRegressor, Perceptron or SGDClassifier
         Fitted, predicting bit-identically to the saved model; MLPs keep
         their optimizer state, so ``partial_fit`` continues the training.
 
@@ -355,9 +357,9 @@ def _build(meta: dict, arrays: dict):
         raise ModelFileError(f"dtype {meta['dtype']!r} is not float32 or float64")
     dtype = np.dtype(meta["dtype"])
     try:
-        if cls is Perceptron:
+        if issubclass(cls, LinearSGD):
             model._check_params()
-            n_features = _build_perceptron(model, meta, arrays, dtype)
+            n_features = _build_linear(model, meta, arrays, dtype)
         else:
             n_features = _build_mlp(model, meta, arrays, dtype)
     except (TypeError, ValueError) as exc:
@@ -427,7 +429,7 @@ def _float_list(state, name, length=None, optional=False):
     return values
 
 
-def _build_perceptron(model, meta, arrays, dtype) -> int:
+def _build_linear(model, meta, arrays, dtype) -> int:
     classes = _classes(meta.get("classes_dtype"), arrays)
     coef = arrays.get("coef")
     if coef is None or coef.ndim != 2:

@@ -13,7 +13,7 @@ from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 import fastnn
-from fastnn import MLPClassifier, MLPRegressor, Perceptron
+from fastnn import MLPClassifier, MLPRegressor, Perceptron, SGDClassifier
 from fastnn.model_io import ModelFileError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -42,9 +42,13 @@ def _models(X, y):
            X, X[:, 0])
     yield Perceptron(penalty="l2", random_state=3), X.astype(np.float32), names
     yield Perceptron(max_iter=5, tol=None), X, y == 2
+    yield SGDClassifier(loss="log_loss", max_iter=5, tol=None, random_state=0), X, y
+    yield (SGDClassifier(loss="modified_huber", penalty=None, learning_rate="invscaling",
+                         eta0=0.1, max_iter=5, tol=None, random_state=1),
+           X.astype(np.float32), y == 1)
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(10))
 def test_round_trip_is_bit_identical(index, iris, tmp_path):
     model, X, y = list(_models(*iris))[index]
     model.fit(X, y)
@@ -99,9 +103,10 @@ def test_partial_fit_continues_exactly(solver, iris, tmp_path):
     assert loaded.coefs_[0] is loaded._network.coefs[0]
 
 
-def test_perceptron_partial_fit_continues_exactly(iris, tmp_path):
+@pytest.mark.parametrize("cls", [Perceptron, SGDClassifier])
+def test_linear_partial_fit_continues_exactly(cls, iris, tmp_path):
     X, y = iris
-    model = Perceptron(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    model = cls(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
     loaded = fastnn.load(fastnn.save(model, tmp_path / "p.npz"))
     model.partial_fit(X, y)
     loaded.partial_fit(X, y)
