@@ -177,48 +177,20 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                 order = train_rows  # None: consecutive zero-copy slices
             total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
                               alpha=est.alpha, loss_scale=scale)
-            if _diverged(est, total / n_train, network.params):
-                network.params[...] = last_good
-                warnings.warn(
-                    f"Training diverged in epoch {est.n_iter_ + 1}: the loss became "
-                    f"{total / n_train:.3g}. Stopped with the weights of epoch {est.n_iter_}; "
-                    f"lower learning_rate_init (now {est.learning_rate_init}).",
-                    DivergenceWarning)
+            if restore_if_diverged(est, total / n_train, network.params, last_good):
                 break
             last_good[...] = network.params
-            est.n_iter_ += 1
-            est.loss_ = total / n_train
-            est.t_ += n_train
-            est.loss_curve_.append(est.loss_)
             est.gradient_norms_.append([float(np.linalg.norm(g)) for g in network.coef_grads])
-            metrics = {"epoch": est.n_iter_, "loss": est.loss_, "validation_loss": None,
-                       "validation_score": None, "learning_rate": optimizer.lr,
+            metrics = {"validation_loss": None, "validation_score": None,
                        "gradient_norms": est.gradient_norms_[-1]}
             if est.early_stopping:
                 metrics["validation_loss"] = network._batch_loss_and_gradient(
                     X_val, Y_val, sw_val, None, gradient=False) * scale
                 metrics["validation_score"] = est._validation_score(X_val, y_val, sw_val)
                 est.validation_loss_curve_.append(metrics["validation_loss"])
-            _update_no_improvement_count(est, metrics["validation_score"])
-            if est.solver == "sgd" and est.learning_rate == "invscaling":
-                optimizer.lr = est.learning_rate_init / (est.t_ + 1) ** est.power_t
-            metrics["seconds"] = time.perf_counter() - started
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{est.loss_:.5f}")
-            elif est.verbose:
-                print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
-            stop = any(bool(callback(est, metrics)) for callback in callbacks)
-            if est._no_improvement_count > est.n_iter_no_change:
-                if _trigger_stopping(est, optimizer):
-                    break
-                est._no_improvement_count = 0
-            if stop or incremental:
+            if end_epoch(est, total / n_train, n_train, optimizer, metrics, callbacks, started,
+                         bar, incremental):
                 break
-            if est.n_iter_ == est.max_iter:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) "
-                              f"reached and the optimization hasn't converged yet.",
-                              ConvergenceWarning)
     except KeyboardInterrupt:
         network.params[...] = last_good
         warnings.warn(f"Training interrupted by user; the model keeps the weights of epoch "
@@ -240,6 +212,56 @@ def _diverged(est, loss: float, params: np.ndarray) -> bool:
     if not (np.isfinite(loss) and np.isfinite(params).all()):
         return True
     return bool(est.loss_curve_) and loss > _DIVERGENCE_FACTOR * max(est.loss_curve_[0], 1e-12)
+
+
+def restore_if_diverged(est, loss: float, params: np.ndarray, last_good: np.ndarray) -> bool:
+    """If the epoch diverged (see :func:`_diverged`): restore ``last_good``, warn, return True."""
+    if not _diverged(est, loss, params):
+        return False
+    params[...] = last_good
+    warnings.warn(f"Training diverged in epoch {est.n_iter_ + 1}: the loss became {loss:.3g}. "
+                  f"Stopped with the weights of epoch {est.n_iter_}; lower learning_rate_init "
+                  f"(now {est.learning_rate_init}).", DivergenceWarning)
+    return True
+
+
+def end_epoch(est, loss: float, n_samples: int, optimizer, metrics: dict, callbacks,
+              started: float, bar=None, incremental: bool = False) -> bool:
+    """Everything after a finite epoch, as scikit-learn does it; returns True to stop.
+
+    Records ``n_iter_``, ``loss_``, ``t_`` and ``loss_curve_``; completes
+    ``metrics`` (validation entries and gradient norms are the caller's) and
+    passes it to the callbacks; updates the no-improvement count, the
+    invscaling rate (``optimizer.lr``) and the adaptive rule; reports progress;
+    warns when ``max_iter`` is reached without stopping (not in ``partial_fit``:
+    ``incremental`` stops after one epoch).  Shared by the in-process fit and
+    the Dask one.
+    """
+    est.n_iter_ += 1
+    est.loss_ = loss
+    est.t_ += n_samples
+    est.loss_curve_.append(loss)
+    metrics.update(epoch=est.n_iter_, loss=loss, learning_rate=optimizer.lr)
+    _update_no_improvement_count(est, metrics["validation_score"])
+    if est.solver == "sgd" and est.learning_rate == "invscaling":
+        optimizer.lr = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+    metrics["seconds"] = time.perf_counter() - started
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{est.loss_:.5f}")
+    elif est.verbose:
+        print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+    stop = any(bool(callback(est, metrics)) for callback in callbacks)
+    if est._no_improvement_count > est.n_iter_no_change:
+        if _trigger_stopping(est, optimizer):
+            return True
+        est._no_improvement_count = 0
+    if stop or incremental:
+        return True
+    if est.n_iter_ == est.max_iter:
+        warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) "
+                      f"reached and the optimization hasn't converged yet.", ConvergenceWarning)
+    return False
 
 
 def _update_no_improvement_count(est, validation_score) -> None:

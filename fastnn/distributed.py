@@ -24,7 +24,6 @@ import warnings
 
 import numpy as np
 from sklearn.base import is_classifier
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.class_weight import compute_class_weight
@@ -32,8 +31,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _config
-from ._mlp_fit import (DivergenceWarning, _loss_scale, _trigger_stopping,
-                       _update_no_improvement_count, initialize_network)
+from ._mlp_fit import _loss_scale, end_epoch, initialize_network, restore_if_diverged
 from ._mlp_params import check_hyperparameters
 from .mlp import MLPClassifier, MLPRegressor
 from .network import Network
@@ -373,39 +371,13 @@ class _DaskFit:
                 if not np.isfinite(total):
                     break
             loss = total / n_total
-            if not np.isfinite(loss) or not np.isfinite(network.params).all() or (
-                    self.loss_curve_ and loss > 1e6 * max(self.loss_curve_[0], 1e-12)):
-                network.params[...] = last_good
-                warnings.warn(f"Training diverged in epoch {self.n_iter_ + 1}: the loss became "
-                              f"{loss:.3g}. Stopped with the weights of epoch {self.n_iter_}; "
-                              f"lower learning_rate_init (now {self.learning_rate_init}).",
-                              DivergenceWarning)
+            if restore_if_diverged(self, loss, network.params, last_good):
                 break
             last_good[...] = network.params
-            self.n_iter_ += 1
-            self.loss_ = loss
-            self.t_ += n_total
-            self.loss_curve_.append(loss)
-            metrics = {"epoch": self.n_iter_, "loss": loss, "validation_loss": None,
-                       "validation_score": None, "learning_rate": lr_holder.lr,
+            metrics = {"validation_loss": None, "validation_score": None,
                        "gradient_norms": None}
-            _update_no_improvement_count(self, None)
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                lr_holder.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-            metrics["seconds"] = time.perf_counter() - started
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            stop = any(bool(callback(self, metrics)) for callback in callbacks)
-            if self._no_improvement_count > self.n_iter_no_change:
-                if _trigger_stopping(self, lr_holder):
-                    break
-                self._no_improvement_count = 0
-            if stop:
+            if end_epoch(self, loss, n_total, lr_holder, metrics, callbacks, started):
                 break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                              f"reached and the optimization hasn't converged yet.",
-                              ConvergenceWarning)
         self._lr = lr_holder.lr
         self.__dict__.pop("_block_futures", None)
 
