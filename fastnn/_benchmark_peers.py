@@ -28,6 +28,8 @@ imported by the classes that use them, in the benchmark's worker processes.
 """
 from __future__ import annotations
 
+import importlib
+
 import time
 import warnings
 
@@ -275,30 +277,44 @@ def _linear_fit_extras(est, X_test, y_test):
     return {"accuracy": float(np.mean(est.predict(X_test) == y_test))}
 
 
-class FastnnPerceptron(Impl):
-    """``fastnn.Perceptron(max_iter=epochs, tol=None).fit(X, y)``: blocked shuffle (default)."""
+def _perceptron_arguments(spec: dict) -> dict:
+    return {"max_iter": spec["epochs"], "tol": None, "shuffle": True, "random_state": spec["seed"]}
 
-    label = "fastnn Perceptron"
+
+def _logreg_arguments(spec: dict) -> dict:
+    return {"loss": "log_loss", "penalty": None, "learning_rate": "constant", "eta0": spec["lr"],
+            **_perceptron_arguments(spec)}
+
+
+class _LinearFit(Impl):
+    """W3: ``estimator(**arguments(spec), **options).fit(X, y)``, fastnn's or scikit-learn's.
+
+    Both libraries take the same arguments: only the module differs (and
+    fastnn's ``options``).
+    """
+
+    module, estimator, arguments = "fastnn", "Perceptron", staticmethod(_perceptron_arguments)
     options: dict = {}
 
     def __init__(self, spec):
-        import fastnn
-
         _quiet_sklearn()
+        cls = getattr(importlib.import_module(self.module), self.estimator)
         self.X, self.y, self.X_test, self.y_test = linear_problem(spec)
-        self.est = self.make(fastnn, spec)
+        self.est = cls(**self.arguments(spec), **self.options)
         self.samples = spec["n"] * spec["epochs"]
         self.est.fit(self.X[:1000], self.y[:1000])
-
-    def make(self, fastnn, spec):
-        return fastnn.Perceptron(max_iter=spec["epochs"], tol=None, shuffle=True,
-                                 random_state=spec["seed"], **self.options)
 
     def run(self):
         self.est.fit(self.X, self.y)
 
     def extras(self):
         return _linear_fit_extras(self.est, self.X_test, self.y_test)
+
+
+class FastnnPerceptron(_LinearFit):
+    """``fastnn.Perceptron(max_iter=epochs, tol=None).fit(X, y)``: blocked shuffle (default)."""
+
+    label = "fastnn Perceptron"
 
 
 class FastnnPerceptronUniform(FastnnPerceptron):
@@ -308,15 +324,11 @@ class FastnnPerceptronUniform(FastnnPerceptron):
     options = {"shuffle_block": 1}
 
 
-class FastnnLogReg(FastnnPerceptron):
+class FastnnLogReg(_LinearFit):
     """``fastnn.SGDClassifier(loss='log_loss', penalty=None, learning_rate='constant')``."""
 
     label = "fastnn SGDClassifier"
-
-    def make(self, fastnn, spec):
-        return fastnn.SGDClassifier(loss="log_loss", penalty=None, learning_rate="constant",
-                                    eta0=spec["lr"], max_iter=spec["epochs"], tol=None,
-                                    shuffle=True, random_state=spec["seed"], **self.options)
+    estimator, arguments = "SGDClassifier", staticmethod(_logreg_arguments)
 
 
 class FastnnLogRegUniform(FastnnLogReg):
@@ -666,47 +678,17 @@ class SklearnXor(Impl):
         return {"accuracy": float(np.mean(self.est.predict(XOR_X) == self.y))}
 
 
-class SklearnPerceptron(Impl):
+class SklearnPerceptron(_LinearFit):
     label = "scikit-learn Perceptron"
-
-    def __init__(self, spec):
-        from sklearn.linear_model import Perceptron
-
-        _quiet_sklearn()
-        self.X, self.y, self.X_test, self.y_test = linear_problem(spec)
-        self.est = Perceptron(max_iter=spec["epochs"], tol=None, shuffle=True,
-                              random_state=spec["seed"])
-        self.samples = spec["n"] * spec["epochs"]
-        self.est.fit(self.X[:1000], self.y[:1000])
-
-    def run(self):
-        self.est.fit(self.X, self.y)
-
-    def extras(self):
-        return _linear_fit_extras(self.est, self.X_test, self.y_test)
+    module = "sklearn.linear_model"
 
 
-class SklearnLogReg(Impl):
+class SklearnLogReg(_LinearFit):
     """``SGDClassifier(loss='log_loss', penalty=None, learning_rate='constant')``."""
 
     label = "scikit-learn SGDClassifier"
-
-    def __init__(self, spec):
-        from sklearn.linear_model import SGDClassifier
-
-        _quiet_sklearn()
-        self.X, self.y, self.X_test, self.y_test = linear_problem(spec)
-        self.est = SGDClassifier(loss="log_loss", penalty=None, learning_rate="constant",
-                                 eta0=spec["lr"], max_iter=spec["epochs"], tol=None,
-                                 shuffle=True, random_state=spec["seed"])
-        self.samples = spec["n"] * spec["epochs"]
-        self.est.fit(self.X[:1000], self.y[:1000])
-
-    def run(self):
-        self.est.fit(self.X, self.y)
-
-    def extras(self):
-        return _linear_fit_extras(self.est, self.X_test, self.y_test)
+    module, estimator, arguments = ("sklearn.linear_model", "SGDClassifier",
+                                    staticmethod(_logreg_arguments))
 
 
 class SklearnPredictProba(Impl):
