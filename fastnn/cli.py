@@ -185,12 +185,17 @@ def train(args) -> int:
         score = model.score(_frame(X_train, names), y_train)
     print(f"trained in {seconds:.2f} s ({model.n_iter_} iterations; a first run also compiles "
           f"the kernels); validation {metric} {score:.4f} {where}")
-    out = Path(args.out) if args.out else Path(args.data).with_suffix(".model.npz")
+    _save_model(model, args)
+    return 0
+
+
+def _save_model(model, args) -> None:
+    """Save ``model`` to ``--out`` (default: the data file's name + .model.npz) and say where."""
     from .model_io import save
 
+    out = Path(args.out) if args.out else Path(args.data).with_suffix(".model.npz")
     save(model, out)
     print(f"model saved to {out}")
-    return 0
 
 
 def predict(args) -> int:

@@ -142,6 +142,12 @@ def _train_round(shard: dict, spec: dict, params: np.ndarray, state: dict, lr: f
 class _DaskFit:
     """The fit of :class:`DaskMLPClassifier` and :class:`DaskMLPRegressor`."""
 
+    @property
+    def partial_fit(self):
+        name = type(self).__name__
+        raise AttributeError(f"{name} trains with fit; for partial_fit over dask chunks wrap "
+                             f"an {name.replace('Dask', '')} in dask_ml.wrappers.Incremental")
+
     def _client(self):
         distributed = _distributed()
         if self.client is None:
@@ -492,11 +498,6 @@ class DaskMLPClassifier(_DaskFit, MLPClassifier):
         self.sync_every = sync_every
         self.timeout = timeout
 
-    @property
-    def partial_fit(self):
-        raise AttributeError("DaskMLPClassifier trains with fit; for partial_fit over dask "
-                             "chunks wrap an MLPClassifier in dask_ml.wrappers.Incremental")
-
     def _prediction_dtype(self):
         return self.classes_.dtype
 
@@ -538,11 +539,6 @@ class DaskMLPRegressor(_DaskFit, MLPRegressor):
         self.client = client
         self.sync_every = sync_every
         self.timeout = timeout
-
-    @property
-    def partial_fit(self):
-        raise AttributeError("DaskMLPRegressor trains with fit; for partial_fit over dask "
-                             "chunks wrap an MLPRegressor in dask_ml.wrappers.Incremental")
 
     def _prediction_dtype(self):
         return self._network.dtype

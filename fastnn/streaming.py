@@ -289,11 +289,9 @@ def train_command(args) -> int:
     There is no validation split: the score printed is on the last block.
     """
     import time
-    from pathlib import Path
 
     from . import cli
     from .mlp import MLPClassifier, MLPRegressor
-    from .model_io import save
 
     suffix = _suffix(args.data)
     if suffix not in (".csv", ".tsv", ".txt", ".npy", *_PARQUET):
@@ -338,7 +336,5 @@ def train_command(args) -> int:
     score = model.score(cli._frame(X, names), convert(labels))
     print(f"trained in {seconds:.2f} s; {'accuracy' if task == 'classification' else 'R^2'} "
           f"{score:.4f} on the last block")
-    out = Path(args.out) if args.out else Path(args.data).with_suffix(".model.npz")
-    save(model, out)
-    print(f"model saved to {out}")
+    cli._save_model(model, args)
     return 0
