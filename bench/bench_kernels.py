@@ -82,8 +82,8 @@ class Dense:
         _config.run(kernels.dense_forward, self.A, self.W, self.b, RELU, 0.0, self.out)
 
     def backward(self):
-        _config.run(kernels.dense_backward, self.A, self.W, self.delta, self.dW, self.db,
-                    self.delta_prev, RELU, 0.0, True)
+        _config.run(kernels.dense_backward, self.A, self.W, self.b, self.delta, self.dW,
+                    self.db, self.delta_prev, RELU, 0.0, True, 0.0, 0.0)
 
     def time_dense_forward(self, dtype, batch):
         self.forward()

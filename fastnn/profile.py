@@ -159,9 +159,9 @@ def _timed_epoch(network, X, Y, order, batch_size, optimizer, result: Profile) -
             code = network._codes[l - 1] if l else IDENTITY
             param = network._params[l - 1] if l else 0.0
             seconds = _timed(lambda: _config.run(
-                kernels.dense_backward, below, network.coefs[l], deltas[l],
-                network.coef_grads[l], network.intercept_grads[l],
-                deltas[l - 1] if l else deltas[l], code, param, l > 0))
+                kernels.dense_backward, below, network.coefs[l], network.intercepts[l],
+                deltas[l], network.coef_grads[l], network.intercept_grads[l],
+                deltas[l - 1] if l else deltas[l], code, param, l > 0, 0.0, 0.0))
             result.phases["backward"] += seconds
             result.layers[l]["backward"] += seconds
             result.layers[l]["gflop"] += 2 * m * network.coefs[l].size * (2 if l else 1) / 1e9

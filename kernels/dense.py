@@ -1,8 +1,9 @@
 """Fully connected layer: forward and backward.
 
-The matrix products go to BLAS (``np.dot`` with an output buffer, no
-allocation); the elementwise work around them (bias, activation, activation
-derivative, bias gradient) is fused into ``prange`` loops.
+The matrix products go to BLAS (``blas.gemm``: no allocation, and the
+weight gradient can be applied as an SGD step inside the product); the
+elementwise work around them (bias, activation, activation derivative, bias
+gradient) is fused into ``prange`` loops.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from numba import prange
 
 from ._jit import helper, kernel
 from .activations import RELU, activate, derivative_from_output
+from .blas import gemm
 
 # Columns per task in the bias-gradient reduction: enough contiguous columns
 # per row to stream through cache lines, few enough to give every thread work.
@@ -53,7 +55,8 @@ def dense_forward(A, W, b, code, param, out):
     param : float, activation parameter
     out : ndarray, shape (n, n_out), same dtype, C-contiguous (modified)
     """
-    np.dot(A, W, out)
+    if gemm(A, False, W, False, out, 1.0, 0.0) != 0:
+        raise ValueError("dense_forward: the shapes of A, W and out do not match")
     p = out.dtype.type(param)
     zero = p - p
     if code == RELU:
@@ -89,33 +92,47 @@ def column_sum(delta, out):
 
 
 @kernel
-def dense_backward(A_prev, W, delta, dW, db, delta_prev, prev_code, prev_param, propagate):
-    """Gradients of one layer and the error signal for the layer below.
+def dense_backward(A_prev, W, b, delta, dW, db, delta_prev, prev_code, prev_param, propagate,
+                   lr, decay):
+    """Gradients of one layer (or an SGD step on it) and the error signal below.
 
-    ``dW = A_prev.T @ delta``, ``db = delta.sum(0)`` and, if ``propagate``,
-    ``delta_prev = (delta @ W.T) * f'(Z_prev)`` with ``f'`` computed from
-    ``A_prev = f(Z_prev)``.  The first layer passes ``propagate=False``: its
-    input needs no gradient.
+    ``db = delta.sum(0)`` and, if ``propagate``, ``delta_prev = (delta @ W.T)
+    * f'(Z_prev)`` with ``f'`` computed from ``A_prev = f(Z_prev)`` (the first
+    layer passes ``propagate=False``: its input needs no gradient).  Then,
+    with ``lr == 0``, ``dW = A_prev.T @ delta``; with ``lr > 0``, the plain
+    SGD step of :func:`~fastnn.kernels.optimizers.sgd_update` is applied in
+    place instead, ``W <- (1 - lr decay) W - lr A_prev.T @ delta`` (one BLAS
+    call, ``dW`` not written) and ``b <- b - lr db``.
 
     Parameters
     ----------
     A_prev : ndarray, shape (n, n_in), float32 or float64, C-contiguous
         Input of this layer (output of the previous one).
-    W : ndarray, shape (n_in, n_out), same dtype
+    W : ndarray, shape (n_in, n_out), same dtype (modified if ``lr > 0``)
+    b : ndarray, shape (n_out,), same dtype (modified if ``lr > 0``)
     delta : ndarray, shape (n, n_out), same dtype
         dLoss/dZ of this layer.
-    dW : ndarray, shape (n_in, n_out) (modified)
+    dW : ndarray, shape (n_in, n_out) (modified if ``lr == 0``)
     db : ndarray, shape (n_out,) (modified)
     delta_prev : ndarray, shape (n, n_in) (modified if ``propagate``)
     prev_code, prev_param : activation of the previous layer
     propagate : bool
+    lr : float, 0 for gradients only, else the SGD learning rate
+    decay : float, L2 coefficient of the SGD step on ``W`` (not on ``b``)
     """
-    np.dot(A_prev.T, delta, dW)
-    n_blocks = (delta.shape[1] + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    n, n_in = A_prev.shape
+    n_out = W.shape[1]
+    if (W.shape[0] != n_in or delta.shape[0] != n or delta.shape[1] != n_out
+            or db.shape[0] != n_out or b.shape[0] != n_out
+            or propagate and (delta_prev.shape[0] != n or delta_prev.shape[1] != n_in)
+            or lr <= 0.0 and (dW.shape[0] != n_in or dW.shape[1] != n_out)):
+        raise ValueError("dense_backward: the shapes of the arguments do not match")
+    n_blocks = (n_out + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
     for blk in prange(n_blocks):
         _sum_column_block(delta, db, blk)
-    if propagate:
-        np.dot(delta, W.T, delta_prev)
+    status = 0
+    if propagate:  # before the step: it needs this W
+        status |= gemm(delta, False, W, True, delta_prev, 1.0, 0.0)
         p = A_prev.dtype.type(prev_param)
         zero = p - p
         one = zero + 1
@@ -127,5 +144,12 @@ def dense_backward(A_prev, W, delta, dW, db, delta_prev, prev_code, prev_param, 
             for i in prange(delta.shape[0]):
                 for j in range(A_prev.shape[1]):
                     delta_prev[i, j] *= derivative_from_output(A_prev[i, j], prev_code, p)
-
-
+    if lr > 0.0:
+        status |= gemm(A_prev, True, delta, False, W, -lr, 1.0 - lr * decay)
+        lr_ = db.dtype.type(lr)
+        for j in range(n_out):
+            b[j] -= lr_ * db[j]
+    else:
+        status |= gemm(A_prev, True, delta, False, dW, 1.0, 0.0)
+    if status != 0:
+        raise RuntimeError("dense_backward: the BLAS call failed")

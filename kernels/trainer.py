@@ -68,11 +68,11 @@ def _dense_forward(below, W, b, code, param, out):
         _forward_s(below, W, b, code, param, out)
 
 
-def _dense_backward(below, W, delta, dW, db, delta_below, code, param, propagate):
+def _dense_backward(below, W, b, delta, dW, db, delta_below, code, param, propagate, lr, decay):
     if _PARALLEL and max(below.size, delta.size) >= _PARALLEL_MIN:
-        _backward_p(below, W, delta, dW, db, delta_below, code, param, propagate)
+        _backward_p(below, W, b, delta, dW, db, delta_below, code, param, propagate, lr, decay)
     else:
-        _backward_s(below, W, delta, dW, db, delta_below, code, param, propagate)
+        _backward_s(below, W, b, delta, dW, db, delta_below, code, param, propagate, lr, decay)
 
 
 def forward_pass(inputs, params, net, ws, apply_output, loss_code):
@@ -116,21 +116,36 @@ def loss_and_gradient(inputs, targets, weights, params, grads, net, ws, loss_cod
     inputs : (n, sizes[0]); targets : (n, sizes[-1]); weights : (n,) non-negative
     params, grads : (P,) flat vectors, same layout
     """
-    sizes, w_off, b_off, codes, act_params = net
-    acts, deltas, a_off, sample_loss = ws[0], ws[1], ws[2], ws[7]
+    loss = _forward_loss(inputs, targets, weights, params, net, ws, loss_code)
+    if gradient:
+        _backward(inputs, params, grads, net, ws, 0.0, 0.0)
+    return loss
+
+
+def _forward_loss(inputs, targets, weights, params, net, ws, loss_code):
+    """Forward pass and loss of a batch; leaves dLoss/dZ of the output layer in ``ws``."""
+    sizes = net[0]
+    deltas, a_off, sample_loss = ws[1], ws[2], ws[7]
     n = inputs.shape[0]
     n_layers = sizes.shape[0] - 1
     logits = forward_pass(inputs, params, net, ws, False, loss_code)
     delta = _view(deltas, a_off[n_layers - 1], n, sizes[n_layers])
     if _PARALLEL and logits.size >= _PARALLEL_MIN:
-        loss = _loss_p(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
-    else:
-        loss = _loss_s(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
-    if not gradient:
-        return loss
-    for l in range(n_layers - 1, -1, -1):
+        return _loss_p(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
+    return _loss_s(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
+
+
+def _backward(inputs, params, grads, net, ws, lr, decay):
+    """Backpropagation after :func:`_forward_loss`: gradients into ``grads`` (``lr`` 0),
+    or with ``lr > 0`` the plain SGD step applied layer by layer (see ``dense_backward``).
+    """
+    sizes, w_off, b_off, codes, act_params = net
+    acts, deltas, a_off = ws[0], ws[1], ws[2]
+    n = inputs.shape[0]
+    for l in range(sizes.shape[0] - 2, -1, -1):
         fan_in, fan_out = sizes[l], sizes[l + 1]
         W = _view(params, w_off[l], fan_in, fan_out)
+        b = params[b_off[l]:b_off[l] + fan_out]
         dW = _view(grads, w_off[l], fan_in, fan_out)
         db = grads[b_off[l]:b_off[l] + fan_out]
         delta = _view(deltas, a_off[l], n, fan_out)
@@ -140,9 +155,8 @@ def loss_and_gradient(inputs, targets, weights, params, grads, net, ws, loss_cod
         below = _view(acts, a_off[l - 1], n, fan_in) if propagate else inputs
         delta_below = _view(deltas, a_off[l - 1], n, fan_in) if propagate else delta
         below_l = max(l - 1, 0)
-        _dense_backward(below, W, delta, dW, db, delta_below, codes[below_l],
-                        act_params[below_l], propagate)
-    return loss
+        _dense_backward(below, W, b, delta, dW, db, delta_below, codes[below_l],
+                        act_params[below_l], propagate, lr, decay)
 
 
 @helper
@@ -156,27 +170,31 @@ def _squared_norm(values, n):
 
 
 def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, hyper, state1,
-                state2, t, n_weights, w_sq):
+                state2, t, n_weights, w_sq, fuse):
     """Loss, gradient and update of one batch; returns (loss, t, new ||W||^2).
 
     The loss is NaN/inf-checked before the update: a non-finite loss leaves
-    the parameters untouched.
+    the parameters untouched.  With ``fuse``, plain SGD applies its step
+    inside the backward pass (``grads`` then keeps an older gradient).
     """
     lr, momentum, nesterov = hyper[0], hyper[1], hyper[2] != 0.0
     beta1, beta2, eps, alpha, loss_scale = hyper[3], hyper[4], hyper[5], hyper[6], hyper[7]
     scale = 0.0
     for i in range(weights.shape[0]):
         scale += weights[i]
-    loss = loss_and_gradient(inputs, targets, weights, params, grads, net, ws, loss_code,
-                             True) * loss_scale
+    loss = _forward_loss(inputs, targets, weights, params, net, ws, loss_code) * loss_scale
     decay = hyper[8]  # the optimizer's own weight decay (not part of the loss)
     if alpha > 0.0:
         loss += 0.5 * alpha * w_sq / scale
         decay += alpha / scale
     if not math.isfinite(loss):
         return loss, t, w_sq
+    step_lr = lr if _OPTIMIZER == SGD and fuse and lr > 0.0 else 0.0
+    _backward(inputs, params, grads, net, ws, step_lr, decay)
     big = _PARALLEL and params.size >= _PARALLEL_MIN
-    if _OPTIMIZER == SGD:
+    if step_lr > 0.0:
+        pass  # applied by _backward
+    elif _OPTIMIZER == SGD:
         if big:
             _sgd_p(params, grads, lr, decay, n_weights)
         else:
@@ -249,8 +267,11 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
         weights = wbuf[:n]
         for i in range(n):
             weights[i] = sample_weight[rows[i]] if has_weights else ones[i]
+        # Plain SGD fuses its step into the backward pass except on the last
+        # batch, so that ``grads`` holds the last batch's gradient afterwards.
         loss, t, w_sq = _train_step(inputs, targets, weights, params, grads, net, ws, loss_code,
-                                    hyper, state1, state2, t, n_weights, w_sq)
+                                    hyper, state1, state2, t, n_weights, w_sq,
+                                    stop < order.shape[0])
         if not math.isfinite(loss):
             return total, t, 1
         total += loss * n
@@ -272,7 +293,8 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
         stop = min(start + batch_size, n_total)
         weights = sample_weight[start:stop] if has_weights else ones[:stop - start]
         loss, t, w_sq = _train_step(X[start:stop], Y[start:stop], weights, params, grads, net,
-                                    ws, loss_code, hyper, state1, state2, t, n_weights, w_sq)
+                                    ws, loss_code, hyper, state1, state2, t, n_weights, w_sq,
+                                    stop < n_total)
         if not math.isfinite(loss):
             return total, t, 1
         total += loss * (stop - start)
@@ -283,7 +305,8 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
 # and re-optimises the machine code of everything it calls, so a deep call
 # chain compiles the leaf kernels' code once per level (measured: -20 % CPU
 # time for a cold first fit).  Called from Python they are ordinary functions.
-_INLINE = [_view, _dense_forward, _dense_backward, forward_pass, loss_and_gradient, _train_step]
+_INLINE = [_view, _dense_forward, _dense_backward, forward_pass, _forward_loss, _backward,
+           loss_and_gradient, _train_step]
 _FAMILY = _INLINE + [train_epoch_gathered, train_epoch_in_order]
 _SERIAL_ONLY = {"_PARALLEL": False, "_forward_p": _forward_s, "_backward_p": _backward_s,
                 "_loss_p": _loss_s, "_output_p": _output_s, "_gather_p": _gather_s,

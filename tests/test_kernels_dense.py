@@ -22,10 +22,13 @@ def layer(rng, dtype, name):
 
 
 def backward(kernel, A_prev, W, delta, code, p, propagate, fill=np.nan):
+    """Gradients only (``lr`` 0): W and the bias are left alone."""
     dW = np.full(W.shape, fill, W.dtype)
     db = np.full(W.shape[1], fill, W.dtype)
     delta_prev = np.full(A_prev.shape, fill, W.dtype)
-    kernel(A_prev, W, delta, dW, db, delta_prev, code, p, propagate)
+    W_before, b = W.copy(), np.full(W.shape[1], fill, W.dtype)
+    kernel(A_prev, W, b, delta, dW, db, delta_prev, code, p, propagate, 0.0, 0.0)
+    np.testing.assert_array_equal(W, W_before)
     return dW, db, delta_prev
 
 
@@ -63,6 +66,30 @@ def test_backward_without_propagate_leaves_delta_prev(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("decay", [0.0, 0.3])
+@pytest.mark.parametrize("propagate", [True, False])
+def test_backward_with_lr_applies_the_sgd_step(propagate, decay, dtype, rng):
+    """``lr > 0``: W and b take the step of ``sgd_update`` on the twin's gradient, in place."""
+    code, p = code_param("relu")
+    Z_prev, A_prev, W, b, delta = layer(rng, dtype, "relu")
+    W0, b0, lr = W.astype(F64), b.astype(F64), 0.05
+    dW = np.full(W.shape, 7.0, dtype)
+    db = np.empty(W.shape[1], dtype)
+    delta_prev = np.full(A_prev.shape, 7.0, dtype)
+    dense_backward(A_prev, W, b, delta, dW, db, delta_prev, code, p, propagate, lr, decay)
+    e_dW, e_db, e_delta_prev = ref.dense_backward(A_prev.astype(F64), W0, delta.astype(F64),
+                                                  Z_prev, code, p, propagate)
+    assert (dW == 7.0).all()  # not written
+    ref.assert_close(W, W0 - lr * (e_dW + decay * W0), dtype)
+    ref.assert_close(b, b0 - lr * e_db, dtype)
+    ref.assert_close(db, e_db, dtype)
+    if propagate:  # computed with W before the step
+        ref.assert_close(delta_prev, e_delta_prev, dtype)
+    else:
+        assert (delta_prev == 7.0).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(N, N_IN), (N, 32), (1, 3)])
 def test_column_sum_is_the_row_order_sum(shape, dtype, rng):
     delta = rng.standard_normal(shape).astype(dtype)
@@ -83,6 +110,10 @@ def test_parallel_equals_serial(name, rng):
         getattr(dense_forward, variant)(A_prev, W, b, code, p, out)
         getattr(column_sum, variant)(delta, sums)
         grads = backward(getattr(dense_backward, variant), A_prev, W, delta, code, p, True)
-        results.append((out, sums, *grads))
+        W_step, b_step = W.copy(), b.copy()
+        getattr(dense_backward, variant)(A_prev, W_step, b_step, delta, np.empty_like(W),
+                                         np.empty_like(b), np.empty_like(A_prev), code, p, True,
+                                         0.01, 0.1)
+        results.append((out, sums, *grads, W_step, b_step))
     for x_parallel, x_serial in zip(*results):
         np.testing.assert_array_equal(x_parallel, x_serial)

@@ -239,9 +239,14 @@ def test_loss_without_gradient_and_pickle_round_trip(rng):
     lambda net: fastnn.Adam(net, lr=0.01, weight_decay=0.01),
 ], ids=["sgd", "nesterov", "adam"])
 def test_fused_epochs_equal_step_by_step_training(make_optimizer, rng):
-    """train() (one compiled call per epoch) == loss_and_gradient + step per batch."""
+    """train() (one compiled call per epoch) == loss_and_gradient + step per batch.
+
+    40 hidden units: the BLAS path (not kernels/small.py), where plain SGD
+    applies its step inside the backward pass; ``grads`` must still end as
+    the last batch's gradient.
+    """
     X, Y, w = _problem(rng, 5, 3, "softmax", n=50)
-    nets = [fastnn.Network([5, 8, 3], "tanh", dtype=np.float64, random_state=0) for _ in range(2)]
+    nets = [fastnn.Network([5, 40, 3], "tanh", dtype=np.float64, random_state=0) for _ in range(2)]
     opts = [make_optimizer(net) for net in nets]
     history = fastnn.train(nets[0], X, Y, optimizer=opts[0], epochs=3, batch_size=16,
                            shuffle=False, sample_weight=w)
@@ -255,4 +260,5 @@ def test_fused_epochs_equal_step_by_step_training(make_optimizer, rng):
             total += loss * len(batch)
         losses.append(total / 50)
     np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(nets[0].grads, nets[1].grads, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(history, losses, rtol=1e-12)
