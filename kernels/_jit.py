@@ -128,16 +128,6 @@ def helper(func):
     return _compile(_renamed_copy(func, "helper"), parallel=False)
 
 
-def inline_helper(func):
-    """:func:`helper` inlined into each caller at Numba IR level.
-
-    For small helpers called with literal arguments (``True``, ``0``): as a
-    separate function Numba would compile one copy per combination of
-    literal values.
-    """
-    return _compile(_renamed_copy(func, "helper"), parallel=False, inline="always")
-
-
 def compile_family(funcs, variant: str, overrides: dict, inline=()) -> types.SimpleNamespace:
     """Compile functions that call each other against a private copy of their globals.
 
