@@ -18,6 +18,7 @@ from sklearn.utils import shuffle as sklearn_shuffle
 
 from .network import Network
 from .optimizers import SGD, Adam
+from . import training
 from ._outofcore import in_memory, run_epoch
 
 
@@ -165,6 +166,7 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
     callbacks = ([] if est.callbacks is None else
                  [est.callbacks] if callable(est.callbacks) else list(est.callbacks))
     scale = _loss_scale(est)
+    stepwise = training.runs_stepwise(n_train, batch_size, est.max_iter)
     bar = _progress(est)
     last_good = network.params.copy()
     try:
@@ -176,7 +178,7 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
             else:
                 order = train_rows  # None: consecutive zero-copy slices
             total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
-                              alpha=est.alpha, loss_scale=scale)
+                              alpha=est.alpha, loss_scale=scale, stepwise=stepwise)
             if restore_if_diverged(est, total / n_train, network.params, last_good):
                 break
             last_good[...] = network.params

@@ -303,7 +303,7 @@ def segment_rows(n_features: int, itemsize: int, batch_size: int) -> int:
 
 
 def run_epoch(network, X, Y, weights, order, batch_size: int, optimizer, alpha: float = 0.0,
-              loss_scale: float = 1.0) -> float:
+              loss_scale: float = 1.0, stepwise: bool = False) -> float:
     """:func:`fastnn.training.run_epoch` for in-memory and out-of-core ``X``.
 
     A :class:`RowSource` runs in segments of whole batches: each segment's
@@ -313,7 +313,7 @@ def run_epoch(network, X, Y, weights, order, batch_size: int, optimizer, alpha: 
     """
     if not isinstance(X, RowSource):
         return training.run_epoch(network, X, Y, weights, order, batch_size, optimizer,
-                                  alpha=alpha, loss_scale=loss_scale)
+                                  alpha=alpha, loss_scale=loss_scale, stepwise=stepwise)
     n = X.shape[0] if order is None else order.shape[0]
     step = segment_rows(X.shape[1], X.dtype.itemsize, batch_size)
     total = 0.0
@@ -327,7 +327,7 @@ def run_epoch(network, X, Y, weights, order, batch_size: int, optimizer, alpha: 
             Xs, Ys = X.take(rows), Y[rows]
             ws = None if weights is None else weights[rows]
         loss = training.run_epoch(network, Xs, Ys, ws, None, batch_size, optimizer,
-                                  alpha=alpha, loss_scale=loss_scale)
+                                  alpha=alpha, loss_scale=loss_scale, stepwise=stepwise)
         Xs = None  # one segment in memory at a time
         if not np.isfinite(loss):
             return loss

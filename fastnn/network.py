@@ -329,8 +329,13 @@ class Network:
         return max(n_rows * max(self.layer_sizes), self.params.size) >= trainer._PARALLEL_MIN
 
     def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
-                     loss_scale: float) -> float:
-        """One fused epoch (see :func:`fastnn.training.run_epoch`); NaN if it diverged."""
+                     loss_scale: float, stepwise: bool = False) -> float:
+        """One fused epoch (see :func:`fastnn.training.run_epoch`); NaN if it diverged.
+
+        With ``stepwise`` the same epoch runs as Python over the compiled
+        kernels (``kernels.trainer.stepwise``): same results, no fused epoch
+        to compile, for jobs of a few batches.
+        """
         if order is None and not (X.flags.c_contiguous and Y.flags.c_contiguous):
             order = np.arange(X.shape[0], dtype=np.int64)  # gather: one compiled step per dtype
         n = X.shape[0] if order is None else order.shape[0]
@@ -345,7 +350,8 @@ class Network:
         for start in range(0, n, step):
             stop = min(start + step, n)
             with _adaptive.tuned_slot(tuner, stop - start) as parallel:
-                fused = self._fused(parallel, batch_size, code)
+                fused = (trainer.stepwise(code) if stepwise
+                         else self._fused(parallel, batch_size, code))
                 if order is None:
                     part, t, status = fused.train_epoch_in_order(
                         X[start:stop], Y[start:stop],

@@ -145,11 +145,24 @@ def compile_family(funcs, variant: str, overrides: dict, inline=()) -> types.Sim
     SimpleNamespace
         The compiled functions by name.
     """
+    return _family(funcs, variant, overrides, lambda func, clone: _compile(
+        clone, parallel=False, inline="always" if func in inline else "never"))
+
+
+def python_family(funcs, variant: str, overrides: dict) -> types.SimpleNamespace:
+    """:func:`compile_family` without compiling: the functions run as Python.
+
+    Their loops (over batches and layers) then run in the interpreter and
+    each kernel they call is a compiled call of its own; nothing but those
+    kernels compiles.
+    """
+    return _family(funcs, variant, overrides, lambda func, clone: clone)
+
+
+def _family(funcs, variant: str, overrides: dict, build) -> types.SimpleNamespace:
     namespace = dict(funcs[0].__globals__)
     namespace.update(overrides)
-    compiled = {}
-    for func in funcs:
-        compiled[func.__name__] = _compile(_renamed_copy(func, variant, namespace), parallel=False,
-                                           inline="always" if func in inline else "never")
-    namespace.update(compiled)  # Numba resolves globals at compile time, i.e. later
-    return types.SimpleNamespace(**compiled)
+    members = {func.__name__: build(func, _renamed_copy(func, variant, namespace))
+               for func in funcs}
+    namespace.update(members)  # Numba resolves globals at compile time, i.e. later
+    return types.SimpleNamespace(**members)

@@ -233,12 +233,25 @@ def test_loss_without_gradient_and_pickle_round_trip(rng):
     assert clone.loss_and_gradient(X, Y, w)[1] is clone.grads
 
 
-@pytest.mark.parametrize("make_optimizer", [
-    lambda net: fastnn.SGD(net, lr=0.1, weight_decay=0.01),
-    lambda net: fastnn.SGD(net, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-    lambda net: fastnn.Adam(net, lr=0.01, weight_decay=0.01),
-], ids=["sgd", "nesterov", "adam"])
-def test_fused_epochs_equal_step_by_step_training(make_optimizer, rng):
+OPTIMIZERS = {
+    "sgd": lambda net: fastnn.SGD(net, lr=0.1, weight_decay=0.01),
+    "nesterov": lambda net: fastnn.SGD(net, lr=0.1, momentum=0.9, nesterov=True,
+                                       weight_decay=0.01),
+    "adam": lambda net: fastnn.Adam(net, lr=0.01, weight_decay=0.01),
+}
+
+
+@pytest.fixture(params=["fused", "stepwise"])
+def epoch_mode(request, monkeypatch):
+    """train() with every epoch in one compiled call, or run as Python over the kernels."""
+    limit = 0 if request.param == "fused" else 10**9
+    monkeypatch.setattr(fastnn.training, "STEPWISE_MAX_BATCHES", limit)
+    return request.param
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_fused_epochs_equal_step_by_step_training(optimizer, epoch_mode, rng):
+    make_optimizer = OPTIMIZERS[optimizer]
     """train() (one compiled call per epoch) == loss_and_gradient + step per batch.
 
     40 hidden units: the BLAS path (not kernels/small.py), where plain SGD
@@ -262,3 +275,30 @@ def test_fused_epochs_equal_step_by_step_training(make_optimizer, rng):
     np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(nets[0].grads, nets[1].grads, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(history, losses, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_stepwise_epochs_equal_fused_epochs_bit_for_bit(optimizer, dtype, monkeypatch, rng):
+    """Small jobs run the fused epoch's functions as Python (see training.runs_stepwise)."""
+    X, Y, w = _problem(rng, 6, 3, "softmax", n=45, dtype=dtype)
+    results = []
+    for limit in (0, 10**9):  # fused, then stepwise
+        monkeypatch.setattr(fastnn.training, "STEPWISE_MAX_BATCHES", limit)
+        net = fastnn.Network([6, 40, 3], ["relu"], dtype=dtype, random_state=1)
+        opt = OPTIMIZERS[optimizer](net)
+        history = []
+        for shuffle, weights in ((True, w), (False, None)):  # gathered, then in order
+            history += fastnn.train(net, X, Y, optimizer=opt, epochs=2, batch_size=8,
+                                    shuffle=shuffle, sample_weight=weights, random_state=0)
+        results.append((net.params.copy(), net.grads.copy(), history))
+    (p_fused, g_fused, h_fused), (p_step, g_step, h_step) = results
+    np.testing.assert_array_equal(p_step, p_fused)
+    np.testing.assert_array_equal(g_step, g_fused)
+    assert h_step == h_fused
+
+
+def test_only_jobs_of_few_batches_run_stepwise():
+    assert fastnn.training.runs_stepwise(45, 8, 2)
+    assert not fastnn.training.runs_stepwise(10**6, 32, 1)
+    assert not fastnn.training.runs_stepwise(1000, 10, 10)
