@@ -117,3 +117,23 @@ def test_parallel_equals_serial(name, rng):
         results.append((out, sums, *grads, W_step, b_step))
     for x_parallel, x_serial in zip(*results):
         np.testing.assert_array_equal(x_parallel, x_serial)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mismatched_shapes_raise_instead_of_reading_out_of_bounds(dtype, rng):
+    _, A, W, b, delta = layer(rng, dtype, "identity")
+    with pytest.raises(ValueError, match="shapes"):
+        dense_forward(A, W[:-1], b, 0, 0.0, np.empty((N, N_OUT), dtype))
+    with pytest.raises(ValueError, match="shapes"):
+        dense_backward(A, W, b, delta[:-1], np.empty_like(W), np.empty_like(b),
+                       np.empty_like(A), 0, 0.0, True, 0.0, 0.0)
+    with pytest.raises(ValueError, match="shapes"):
+        dense_backward(A, W, b, delta, np.empty((N_IN, N_OUT + 1), dtype), np.empty_like(b),
+                       np.empty_like(A), 0, 0.0, True, 0.0, 0.0)
+
+
+def test_gemm_takes_only_c_contiguous_matrices(rng):
+    from numba.core.errors import TypingError
+    _, A, W, b, _ = layer(rng, F64, "identity")
+    with pytest.raises(TypingError, match="C-contiguous"):
+        dense_forward(np.asfortranarray(A), W, b, 0, 0.0, np.empty((N, N_OUT)))
