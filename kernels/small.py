@@ -30,34 +30,75 @@ from .trainer import MOMENTUM, SGD, _squared_norm
 _sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
 
 
-def _forward(X, row, params, net, acts):
-    """Forward pass of ``X[row]``; ``acts`` gets every layer's output, the last as logits.
+def _layer_forward(X, row, acts, in_off, params, w, b, fan_in, fan_out, out_off, code, p):
+    """``acts[out_off:out_off + fan_out] = f(x @ W + b)`` for one sample.
 
-    Each unit's sum runs in a register over its inputs (a strided walk down a
-    column of W, all in L1 for small layers) rather than accumulating rows
-    of W into ``acts``, which the compiler must store and reload each time.
+    ``x`` is ``X[row]`` if ``in_off < 0``, else ``acts[in_off:in_off + fan_in]``;
+    ``W`` is ``params[w:w + fan_in * fan_out]`` as (fan_in, fan_out), ``b`` is
+    ``params[b:b + fan_out]``; ``p`` has the parameters' dtype.  Each unit's
+    sum runs in a register over its inputs (a strided walk down a column of
+    W, all in L1 for small layers) rather than accumulating rows of W into
+    ``acts``, which the compiler must store and reload each time.
     """
+    for j in range(fan_out):
+        z = params.dtype.type(0)
+        if in_off < 0:
+            for k in range(fan_in):
+                z += X[row, k] * params[w + k * fan_out + j]
+        else:
+            for k in range(fan_in):
+                z += acts[in_off + k] * params[w + k * fan_out + j]
+        acts[out_off + j] = activate(z + params[b + j], code, p)
+
+
+def _layer_backward(X, row, acts, in_off, params, grads, w, b, fan_in, fan_out, deltas,
+                    out_off, code, p, fused, lr, decay):
+    """Backpropagate one sample through one layer whose output delta is ``deltas[out_off:]``.
+
+    Inputs and weights as in :func:`_layer_forward`.  Adds the layer's
+    gradient into ``grads``, or, if ``fused``, applies plain SGD to each
+    parameter as its gradient is produced: for a batch of one sample the
+    gradient of a weight is ``x * d`` and is needed once, so ``sgd_update``'s
+    rule ``p -= lr * (g + decay * p)`` (biases undecayed) runs in place, after
+    the weight has been read for the delta below; no gradient buffer and no
+    second pass, the same numbers as accumulating and then ``sgd_update``.
+    If ``in_off >= 0`` writes ``deltas[in_off + k] = (delta @ W.T)[k] * f'(x_k)``,
+    ``code``, ``p`` being the activation that produced ``x``.  ``lr``,
+    ``decay`` have the parameters' dtype (ignored unless ``fused``).
+    """
+    for j in range(fan_out):
+        if fused:
+            params[b + j] -= lr * deltas[out_off + j]
+        else:
+            grads[b + j] += deltas[out_off + j]
+    for k in range(fan_in):
+        x = X[row, k] if in_off < 0 else acts[in_off + k]
+        w_k = w + k * fan_out
+        back = params.dtype.type(0)
+        for j in range(fan_out):
+            d = deltas[out_off + j]
+            old = params[w_k + j]
+            back += d * old
+            if fused:
+                params[w_k + j] = old - lr * (x * d + decay * old)
+            else:
+                grads[w_k + j] += x * d
+        if in_off >= 0:
+            deltas[in_off + k] = back * derivative_from_output(x, code, p)
+
+
+def _forward(X, row, params, net, acts):
+    """Forward pass of ``X[row]``; ``acts`` gets every layer's output, the last as logits."""
     sizes, w_off, b_off, codes, act_params = net
     n_layers = sizes.shape[0] - 1
-    off_in = 0  # offset of the layer's input in acts (unused for the first layer)
+    off_in = -1  # the first layer reads X[row]
     off_out = 0
     for l in range(n_layers):
-        fan_in, fan_out = sizes[l], sizes[l + 1]
         code = IDENTITY if l == n_layers - 1 else codes[l]
-        p = params.dtype.type(act_params[l])
-        w, b = w_off[l], b_off[l]
-        for j in range(fan_out):
-            z = params.dtype.type(0)
-            if l == 0:
-                for k in range(fan_in):
-                    z += X[row, k] * params[w + k * fan_out + j]
-            else:
-                for k in range(fan_in):
-                    z += acts[off_in + k] * params[w + k * fan_out + j]
-            acts[off_out + j] = activate(z + params[b + j], code, p)
-        if l > 0:
-            off_in += fan_in
-        off_out += fan_out
+        _layer_forward(X, row, acts, off_in, params, w_off[l], b_off[l], sizes[l],
+                       sizes[l + 1], off_out, code, params.dtype.type(act_params[l]))
+        off_in = off_out
+        off_out += sizes[l + 1]
 
 
 def _output_loss(loss_code, Y, row, acts, deltas, off, k, scale):
@@ -100,62 +141,19 @@ def _output_loss(loss_code, Y, row, acts, deltas, off, k, scale):
     return y_sum * log_norm - y_dot_z
 
 
-def _backward(X, row, params, grads, net, acts, deltas, off_out):
-    """Add one sample's gradient into ``grads``; ``deltas[off_out:]`` holds the output delta."""
-    sizes, w_off, b_off, codes, act_params = net
-    for l in range(sizes.shape[0] - 2, -1, -1):
-        fan_in, fan_out = sizes[l], sizes[l + 1]
-        off_in = off_out - fan_in  # meaningless for l == 0, where the input is X[row]
-        b = b_off[l]
-        for j in range(fan_out):
-            grads[b + j] += deltas[off_out + j]
-        below = max(l - 1, 0)  # the activation feeding this layer (none for l == 0)
-        p = params.dtype.type(act_params[below])
-        code = codes[below]
-        for k in range(fan_in):
-            x = X[row, k] if l == 0 else acts[off_in + k]
-            w = w_off[l] + k * fan_out
-            back = params.dtype.type(0)
-            for j in range(fan_out):
-                d = deltas[off_out + j]
-                grads[w + j] += x * d
-                back += d * params[w + j]
-            if l > 0:
-                deltas[off_in + k] = back * derivative_from_output(x, code, p)
-        off_out = off_in
+def _backward(X, row, params, grads, net, acts, deltas, off_out, fused, lr, decay):
+    """One sample's backward pass, ``deltas[off_out:]`` holding the output delta.
 
-
-def _backward_sgd(X, row, params, net, acts, deltas, off_out, lr, decay):
-    """Backpropagate one sample and apply plain SGD as each gradient entry is produced.
-
-    For a batch of one sample the gradient of a weight is ``x * d`` and is
-    needed once, so ``sgd_update``'s rule ``p -= lr * (g + decay * p)``
-    (biases undecayed) is applied in place, after the weight has been read
-    for the delta of the layer below; no gradient buffer, no second pass, and
-    the same numbers as ``_backward`` followed by ``sgd_update``.
-    ``lr`` and ``decay`` have the parameters' dtype.
+    Adds the gradient into ``grads``, or applies SGD in place if ``fused``
+    (see :func:`_layer_backward`).
     """
     sizes, w_off, b_off, codes, act_params = net
     for l in range(sizes.shape[0] - 2, -1, -1):
-        fan_in, fan_out = sizes[l], sizes[l + 1]
-        off_in = off_out - fan_in  # meaningless for l == 0, where the input is X[row]
-        b = b_off[l]
-        for j in range(fan_out):
-            params[b + j] -= lr * deltas[off_out + j]
-        below = max(l - 1, 0)
-        p = params.dtype.type(act_params[below])
-        code = codes[below]
-        for k in range(fan_in):
-            x = X[row, k] if l == 0 else acts[off_in + k]
-            w = w_off[l] + k * fan_out
-            back = params.dtype.type(0)
-            for j in range(fan_out):
-                d = deltas[off_out + j]
-                old = params[w + j]
-                back += d * old
-                params[w + j] = old - lr * (x * d + decay * old)
-            if l > 0:
-                deltas[off_in + k] = back * derivative_from_output(x, code, p)
+        off_in = off_out - sizes[l] if l > 0 else -1
+        below = max(l - 1, 0)  # the activation feeding this layer (none for l == 0)
+        _layer_backward(X, row, acts, off_in, params, grads, w_off[l], b_off[l], sizes[l],
+                        sizes[l + 1], deltas, off_out, codes[below],
+                        params.dtype.type(act_params[below]), fused, lr, decay)
         off_out = off_in
 
 
@@ -251,7 +249,8 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
                 li = _output_loss(loss_code, Y, row, acts, deltas, off_last, k, w / total_weight)
                 weighted += w * li
                 if not fused:
-                    _backward(X, row, params, grads, net, acts, deltas, off_last)
+                    _backward(X, row, params, grads, net, acts, deltas, off_last, False, one,
+                              one)
             loss = (weighted / total_weight) * loss_scale
             decay = hyper[8]
             if alpha > 0.0:
@@ -260,8 +259,8 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
             if not math.isfinite(loss):
                 return epoch, t, 1
             if fused:
-                _backward_sgd(X, order[start], params, net, acts, deltas, off_last,
-                              params.dtype.type(hyper[0]), params.dtype.type(decay))
+                _backward(X, order[start], params, grads, net, acts, deltas, off_last, True,
+                          params.dtype.type(hyper[0]), params.dtype.type(decay))
             else:
                 t = _update(optimizer, params, grads, state1, state2, hyper, t, decay, n_weights)
             if alpha > 0.0:
@@ -279,5 +278,5 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
 # The per-sample helpers are inlined at Numba IR level: as calls, each passed
 # its arrays with atomic reference counting and spilled its state, which cost
 # more than the arithmetic of a small layer (XOR SGD: 2.7M -> 4.5M updates/s).
-_INLINE = [_forward, _output_loss, _backward, _backward_sgd, _update]
+_INLINE = [_layer_forward, _layer_backward, _forward, _output_loss, _backward, _update]
 small_train = compile_family(_INLINE + [small_train], "small", {}, _INLINE).small_train
