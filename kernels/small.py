@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import math
 
+from numba import carray, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
 from ._jit import compile_family
-from .activations import IDENTITY, activate, derivative_from_output
+from .activations import IDENTITY, SIGMOID, activate, derivative_from_output
 from .data import shuffle_inplace
 from .losses import BINARY_CROSS_ENTROPY, SQUARED_ERROR
 from .optimizers import adam_update, momentum_update, sgd_update
@@ -48,7 +52,23 @@ def _layer_forward(X, row, acts, in_off, params, w, b, fan_in, fan_out, out_off,
         else:
             for k in range(fan_in):
                 z += acts[in_off + k] * params[w + k * fan_out + j]
-        acts[out_off + j] = activate(z + params[b + j], code, p)
+        acts[out_off + j] = _activate(z + params[b + j], code, p)
+
+
+def _activate(z, code, p):
+    """``activations.activate``, the sigmoid without a branch on the sign.
+
+    ``exp(-|t|)`` is ``exp(-t)`` for ``t >= 0`` and ``exp(t)`` below, so both of
+    activate's formulas come from one exp and the sign only selects between
+    them: the shuffled samples of a tiny network flip it unpredictably, and
+    the mispredicted branch cost more (XOR float64: +5-10% updates/s).
+    """
+    if code == SIGMOID:
+        t = p * z
+        e = math.exp(-abs(t))
+        one = p - p + 1
+        return one / (one + e) if t >= p - p else e / (one + e)
+    return activate(z, code, p)
 
 
 def _layer_backward(X, row, acts, in_off, params, grads, w, b, fan_in, fan_out, deltas,
@@ -170,6 +190,16 @@ def _update(optimizer, params, grads, state1, state2, hyper, t, decay, n_weights
     return t
 
 
+def _end_epoch(params, last_good):
+    """Copy ``params`` into ``last_good`` if all are finite; returns whether they were."""
+    for i in range(params.shape[0]):
+        if not math.isfinite(params[i]):
+            return False
+    for i in range(params.shape[0]):
+        last_good[i] = params[i]
+    return True
+
+
 def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs,
                 batch_size, params, grads, net, scratch, loss_code, optimizer, hyper, state1,
                 state2, t, n_weights, last_good, epoch_totals):
@@ -266,17 +296,132 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
             if alpha > 0.0:
                 w_sq = _squared_norm(params, n_weights)
             total += loss * (stop - start)
-        for i in range(n_params):
-            if not math.isfinite(params[i]):
-                return epoch, t, 1
-        for i in range(n_params):
-            last_good[i] = params[i]
+        if not _end_epoch(params, last_good):
+            return epoch, t, 1
         epoch_totals[epoch] = total
     return n_epochs, t, 0
+
+
+def scratch_size(sizes):
+    """Parameters plus two rows of units (activations, deltas) of a network of these layer sizes."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) + 2 * sum(sizes[1:])
+
+
+@intrinsic
+def _stack_scratch(typingctx, like, units):
+    """Pointer to ``scratch_size`` uninitialised elements of ``like``'s dtype on the stack.
+
+    ``units`` is ``small_sgd_train``'s tuple of tuples whose lengths are the
+    layer sizes (an empty one: no hidden layer).  Allocated in the entry
+    block with a size fixed at compile time, the buffer is private to the
+    kernel, so LLVM keeps its elements in registers where the loops over it
+    are unrolled, and knows no store to it changes X, Y or ``order``.
+    """
+    count = scratch_size([len(u) for u in units if len(u)])
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(like.dtype), size=count)
+
+    return types.CPointer(like.dtype)(like, units), codegen
+
+
+def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs,
+                    params_out, net, loss_code, hyper, n_weights, last_good, epoch_totals,
+                    units):
+    """``small_train`` with ``batch_size=1`` and plain SGD, compiled for one architecture.
+
+    The layer sizes are the lengths of the tuples in ``units`` and so are
+    part of the compiled signature: every loop over units has a constant trip
+    count and is unrolled, and the parameters, activations and deltas live in
+    a stack buffer (copied from and back to ``params_out``) that LLVM keeps in
+    registers.  Each new architecture and dtype compiles once (about 1-2 s,
+    then cached on disk).  Same arithmetic in the same order as ``small_train``,
+    so the same numbers.
+
+    Parameters
+    ----------
+    X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs, net, loss_code,
+    hyper, n_weights, last_good, epoch_totals : as in :func:`small_train`
+    params_out : (P,) the flat parameters (modified)
+    units : tuple of 3 tuples, ``(0,) * size`` for the input, hidden and output
+        layer; ``()`` as the hidden one for a network without hidden layer
+
+    Returns
+    -------
+    epochs_done, status : int
+        As in :func:`small_train`.
+    """
+    n_in, n_hid, n_out = len(units[0]), len(units[1]), len(units[2])
+    one = params_out.dtype.type(1)
+    # Network._structure's layout: every layer's weights, then every layer's biases;
+    # the output layer reads X (in_off -1) or the hidden units (acts[0:n_hid]).
+    if n_hid == 0:
+        fan_in, in_off, w_out, b_out = n_in, -1, 0, n_in * n_out
+    else:
+        fan_in, in_off, w_out, b_out = n_hid, 0, n_in * n_hid, n_in * n_hid + n_hid * n_out + n_hid
+    b_hid = n_in * n_hid + n_hid * n_out
+    n_params = b_out + n_out
+    n_units = n_hid + n_out
+    buffer = carray(_stack_scratch(params_out, units), n_params + 2 * n_units)
+    params = buffer[:n_params]
+    acts = buffer[n_params:n_params + n_units]
+    deltas = buffer[n_params + n_units:]
+    for i in range(n_params):
+        params[i] = params_out[i]
+    code, p = net[3][0], params.dtype.type(net[4][0])  # the hidden layer's activation
+    lr = params.dtype.type(hyper[0])
+    alpha, loss_scale = hyper[6], hyper[7]
+    w_sq = _squared_norm(params, n_weights) if alpha > 0.0 else 0.0
+    n = order.shape[0]
+    done = 0
+    status = 0
+    for epoch in range(n_epochs):
+        if shuffle:
+            shuffle_inplace(order, n, rng_state)
+        total = 0.0
+        for i in range(n):
+            row = order[i]
+            w = sample_weight[row] if has_weights else one
+            if n_hid > 0:
+                _layer_forward(X, row, acts, -1, params, 0, b_hid, n_in, n_hid, 0, code, p)
+            _layer_forward(X, row, acts, in_off, params, w_out, b_out, fan_in, n_out, n_hid,
+                           IDENTITY, one)
+            li = _output_loss(loss_code, Y, row, acts, deltas, n_hid, n_out, w / w)
+            loss = (w * li / w) * loss_scale  # small_train's, for a batch of one
+            decay = hyper[8]
+            if alpha > 0.0:
+                scale = 0.0 + w
+                loss += 0.5 * alpha * w_sq / scale
+                decay += alpha / scale
+            if not math.isfinite(loss):
+                status = 1
+                break
+            _layer_backward(X, row, acts, in_off, params, params, w_out, b_out, fan_in, n_out,
+                            deltas, n_hid, code, p, True, lr, params.dtype.type(decay))
+            if n_hid > 0:
+                _layer_backward(X, row, acts, -1, params, params, 0, b_hid, n_in, n_hid,
+                                deltas, 0, code, p, True, lr, params.dtype.type(decay))
+            if alpha > 0.0:
+                w_sq = _squared_norm(params, n_weights)
+            total += loss
+        if status or not _end_epoch(params, last_good):
+            status = 1
+            break
+        epoch_totals[epoch] = total
+        done += 1
+    for i in range(n_params):
+        params_out[i] = params[i]
+    return done, status
 
 
 # The per-sample helpers are inlined at Numba IR level: as calls, each passed
 # its arrays with atomic reference counting and spilled its state, which cost
 # more than the arithmetic of a small layer (XOR SGD: 2.7M -> 4.5M updates/s).
-_INLINE = [_layer_forward, _layer_backward, _forward, _output_loss, _backward, _update]
-small_train = compile_family(_INLINE + [small_train], "small", {}, _INLINE).small_train
+_INLINE = [_activate, _layer_forward, _layer_backward, _forward, _output_loss, _backward, _update,
+           _end_epoch]
+# data.shuffle_inplace inlined too: as a call it cost a tiny network's epoch ~3%.
+_shuffle = shuffle_inplace.py_func
+_shuffle = getattr(compile_family([_shuffle], "small", {}, [_shuffle]), _shuffle.__name__)
+_family = compile_family(_INLINE + [small_train, small_sgd_train], "small",
+                         {"shuffle_inplace": _shuffle}, _INLINE)
+small_train, small_sgd_train = _family.small_train, _family.small_sgd_train
