@@ -31,10 +31,12 @@ _SMALL_MAX_WEIGHTS = 256  # per layer (fan_in * fan_out)
 _SMALL_MAX_EPOCH_WORK = 4096  # n_samples * n_weights below which any batch size goes small
 # When the small path's per-sample SGD (batch size 1, no momentum) runs a
 # kernel compiled for the network's layer sizes (``small.small_sgd_train``,
-# at most one hidden layer).  Measured (XOR 2-4-1, float64, 2 cores): 9.2M
-# updates/s against 5.2M for the generic kernel, but each new architecture and
-# dtype first compiles for 1-2 s (cached on disk after).  So only for runs long
-# enough to pay that back and for layers small enough to unroll.
+# at most one hidden layer).  Measured (XOR 2-4-1, 2 loaded cores, CPU time
+# of the kernel): about 10M updates/s against 5M for the generic kernel, but
+# each new architecture and dtype first compiles for 2-5 s (cached on disk
+# after).  So only for runs long enough to matter (2**18 updates: 50 ms or
+# more on the generic kernel; unit tests stay below) and for layers small
+# enough to unroll.
 _FIXED_MIN_UPDATES = 2**18  # epochs * n_samples
 _FIXED_MAX_WEIGHTS = 64  # per layer
 
@@ -128,8 +130,10 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     trained with ``batch_size=1`` or on little data, go through
     ``kernels.small.small_train``: plain loops instead of BLAS, and all
     epochs (shuffles included) in one compiled call, one per epoch with a
-    callback (same results).  Otherwise one ``kernels.trainer`` epoch per
-    call.  Both give the same result up to
+    callback (same results); per-sample plain SGD of a network with at
+    most one hidden layer, for many updates, through
+    ``kernels.small.small_sgd_train`` compiled for its layer sizes.  Otherwise
+    one ``kernels.trainer`` epoch per call.  Both give the same result up to
     rounding (summation order).
     """
     X = check.check_features(X, network.layer_sizes[0], network.dtype)
