@@ -239,7 +239,11 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
         optimizer._fused_done(t)
         if status:
             _diverged(network, last_good, epoch + done)
-        history.extend((totals[:done] / n).tolist())
+        losses = (totals[:done] / n).tolist()
+        if history:
+            history.extend(losses)
+        else:  # one call: no copy (1M epochs: 5 ms)
+            history = losses
         if callback is not None and callback(epoch, history[-1]):
             break
     return history

@@ -389,12 +389,13 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
         for i in range(n):
             row = order[i]
             w = sample_weight[row] if has_weights else one
+            scale = w / w if has_weights else one  # small_train's w / total weight; no divisions if 1
             if n_hid > 0:
                 _layer_forward(X, row, acts, -1, params, 0, b_hid, n_in, n_hid, 0, code, p)
             _layer_forward(X, row, acts, in_off, params, w_out, b_out, fan_in, n_out, n_hid,
                            IDENTITY, one)
-            li = _output_loss(loss_code, Y, row, acts, deltas, n_hid, n_out, w / w)
-            loss = (w * li / w) * loss_scale  # small_train's, for a batch of one
+            li = _output_loss(loss_code, Y, row, acts, deltas, n_hid, n_out, scale)
+            loss = (w * li / w if has_weights else li) * loss_scale  # small_train's, batch of one
             decay = hyper[8]
             if alpha > 0.0:
                 scale = 0.0 + w
