@@ -260,3 +260,86 @@ def test_train_small_path_rejects_bad_input():
         fastnn.train(net, XOR_X, XOR_Y, optimizer=opt, sample_weight=np.zeros(4))
     with pytest.raises(ValueError, match="y must lie in"):
         fastnn.train(net, XOR_X, XOR_Y + 2, optimizer=opt)
+
+
+def _run_fixed(net, optimizer, X, Y, w, order, shuffle, state, epochs, alpha=0.0):
+    """small_sgd_train on ``net`` in place; returns (epochs_done, status, totals)."""
+    _, _, _, _, hyper = optimizer._fused_state()
+    hyper[6] = alpha
+    totals = np.empty(epochs)
+    units = training._fixed_units(net, 1, 0, 10**9)
+    done, status = small.small_sgd_train(
+        X, Y, net.params if w is None else w, w is not None, order, shuffle, state, epochs,
+        net.params, net._net, net.loss_code, hyper, net.n_weights, net.params.copy(), totals,
+        units)
+    return done, status, totals
+
+
+# Two architectures only: each compiles its own kernel per dtype.
+@pytest.mark.parametrize("dtype", ref.DTYPES)
+@pytest.mark.parametrize("hidden", [[], [6]])
+@pytest.mark.parametrize("activation,output", CASES)
+def test_fixed_kernel_equals_small_train(activation, output, hidden, dtype, rng):
+    """small_sgd_train does small_train's fused arithmetic in the same order.
+
+    Equal to rounding: with the house's ``arcp`` flag LLVM may turn a
+    division into a multiplication by a shared reciprocal differently in the
+    two kernels.
+    """
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    sizes = [3] + hidden + [3 if output == "softmax" else 2]
+    X, Y, w = _problem(rng, sizes, output, dtype=dtype)
+    for weights, alpha, shuffle in [(None, 0.0, True), (w, 0.03, False)]:
+        nets = [_network(sizes, activation, output, dtype) for _ in range(2)]
+        opts = [fastnn.SGD(net, lr=0.05, weight_decay=0.01) for net in nets]
+        orders = [np.arange(13, dtype=np.int64) for _ in range(2)]
+        states = [np.array([7], np.uint64) for _ in range(2)]
+        done, status, totals = _run_fixed(nets[0], opts[0], X, Y, weights, orders[0], shuffle,
+                                          states[0], 3, alpha)
+        expected = _run_small(nets[1], opts[1], X, Y, weights, orders[1], shuffle, states[1], 3,
+                              1, alpha)
+        assert (done, status) == (3, 0) == expected[:2]
+        np.testing.assert_allclose(nets[0].params, nets[1].params, **tol)
+        np.testing.assert_allclose(totals, expected[2], **tol)
+        np.testing.assert_array_equal(orders[0], orders[1])
+        assert states[0][0] == states[1][0]
+
+
+def test_fixed_kernel_stops_on_divergence(rng):
+    X, Y, _ = _problem(rng, [3, 2], "identity", n=13)
+    X *= 1e3
+    net = _network([3, 2], "identity", "identity")
+    opt = fastnn.SGD(net, lr=10.0)
+    start = net.params.copy()
+    done, status, _ = _run_fixed(net, opt, X, Y, None, np.arange(13, dtype=np.int64), True,
+                                 np.array([1], np.uint64), 50)
+    assert status == 1 and done < 50
+    assert not np.array_equal(net.params, start)  # written back, as small_train leaves them
+
+
+@pytest.mark.parametrize("dtype", ref.DTYPES)
+def test_train_takes_fixed_kernel_for_long_xor_runs(dtype, monkeypatch):
+    """train() gives the same history and weights (to rounding) whichever small kernel it runs."""
+    X, Y = XOR_X.astype(dtype), XOR_Y.astype(dtype)
+    results = []
+    for min_updates in (0, 10**9):
+        monkeypatch.setattr(training, "_FIXED_MIN_UPDATES", min_updates)
+        net = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid", dtype=dtype, random_state=0)
+        assert (training._fixed_units(net, 1, 0, 4 * 300) is not None) == (min_updates == 0)
+        history = fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.5), epochs=300,
+                               batch_size=1, random_state=0)
+        results.append((history, net.params.copy()))
+    rtol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=rtol)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=rtol, atol=rtol / 100)
+
+
+def test_fixed_kernel_only_where_it_serves():
+    net = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid", dtype=np.float64)
+    assert training._fixed_units(net, 1, 0, 10**7) == ((0, 0), (0, 0, 0, 0), (0,))
+    assert training._fixed_units(net, 1, 0, 1000) is None  # too short to pay its compilation
+    assert training._fixed_units(net, 2, 0, 10**7) is None  # batches
+    assert training._fixed_units(net, 1, 1, 10**7) is None  # momentum
+    assert training._fixed_units(fastnn.Network([3, 2]), 1, 0, 10**7) == ((0,) * 3, (), (0, 0))
+    assert training._fixed_units(fastnn.Network([2, 3, 3, 1]), 1, 0, 10**7) is None  # depth
+    assert training._fixed_units(fastnn.Network([2, 40, 1]), 1, 0, 10**7) is None  # width
