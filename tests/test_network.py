@@ -289,8 +289,8 @@ def test_stepwise_epochs_equal_fused_epochs_bit_for_bit(optimizer, dtype, monkey
         opt = OPTIMIZERS[optimizer](net)
         history = []
         for shuffle, weights in ((True, w), (False, None)):  # gathered, then in order
-            history += fastnn.train(net, X, Y, optimizer=opt, epochs=2, batch_size=8,
-                                    shuffle=shuffle, sample_weight=weights, random_state=0)
+            history += list(fastnn.train(net, X, Y, optimizer=opt, epochs=2, batch_size=8,
+                                    shuffle=shuffle, sample_weight=weights, random_state=0))
         results.append((net.params.copy(), net.grads.copy(), history))
     (p_fused, g_fused, h_fused), (p_step, g_step, h_step) = results
     np.testing.assert_array_equal(p_step, p_fused)

@@ -192,7 +192,7 @@ def test_train_with_callback_equals_one_call(make_optimizer, rng):
         history = fastnn.train(net, X, Y, optimizer=opt, epochs=7, batch_size=3,
                                sample_weight=w, random_state=5, callback=callback)
         results.append((history, net.params.copy()))
-    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
@@ -216,10 +216,10 @@ def test_train_is_reproducible_and_generator_state_carries():
         net = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid", dtype=np.float64, random_state=0)
         return fastnn.train(net, XOR_X, XOR_Y, optimizer=fastnn.SGD(net, lr=0.5), epochs=50,
                             batch_size=1, random_state=random_state)
-    assert run(1) == run(1)
-    assert run(1) != run(2)
+    np.testing.assert_array_equal(run(1), run(1))
+    assert not np.array_equal(run(1), run(2))
     gen = np.random.default_rng(1)
-    assert run(gen) != run(gen)  # a Generator moves on between calls
+    assert not np.array_equal(run(gen), run(gen))  # a Generator moves on between calls
 
 
 @pytest.mark.parametrize("with_callback", [True, False])
