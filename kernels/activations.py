@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from numba import prange
 
 from ._jit import helper, kernel
@@ -51,7 +53,7 @@ def activate(z, code, param):
     (not from z, which may be infinite).
     """
     zero = param - param
-    one = zero + 1
+    one = zero + np.float32(1)  # a float32 1 keeps float32 in float32 (int 1: float64)
     if code == IDENTITY:
         return z
     if code == STEP:
@@ -78,7 +80,7 @@ def activate(z, code, param):
 def derivative_from_output(a, code, param):
     """f'(z) for one scalar, given the activation's output ``a = f(z)`` (``param`` as in activate)."""
     zero = param - param
-    one = zero + 1
+    one = zero + np.float32(1)  # a float32 1 keeps float32 in float32 (int 1: float64)
     if code == IDENTITY:
         return one
     if code == STEP:

@@ -135,7 +135,7 @@ def dense_backward(A_prev, W, b, delta, dW, db, delta_prev, prev_code, prev_para
         status |= gemm(delta, False, W, True, delta_prev, 1.0, 0.0)
         p = A_prev.dtype.type(prev_param)
         zero = p - p
-        one = zero + 1
+        one = zero + np.float32(1)  # a float32 1 keeps float32 in float32 (int 1: float64)
         if prev_code == RELU:  # vectorized, as in dense_forward; same expression
             for i in prange(delta.shape[0]):
                 for j in range(A_prev.shape[1]):
