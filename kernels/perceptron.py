@@ -37,13 +37,11 @@ bit-identical for every thread count.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import prange
 
 from ._jit import helper, kernel
 from .data import shuffle_inplace
+from .prefetch import prefetch_item, prefetch_row
 
 # Loss codes (``sgd_epoch``'s ``loss_code``).  ROSENBLATT is the classic
 # perceptron: a mistake is ``step(p) != [y > 0]`` with ``step(0) = 1``, its
@@ -64,40 +62,8 @@ _MAX_DLOSS = 1e12
 # misses; asking for row ``local[q + 8]`` while working on ``local[q]``
 # overlaps those misses instead of paying them one after the other.
 _PREFETCH_AHEAD = 8
-
-
-@intrinsic
-def prefetch_row(typingctx, X, i):
-    """Ask the CPU to start loading row ``i`` of the 2-D C-contiguous array ``X``.
-
-    Emits one ``llvm.prefetch`` (read, keep in all cache levels) per 64-byte
-    line of the row; a hint only, it neither faults nor changes any value.
-    """
-    if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C"
-            and isinstance(i, types.Integer)):
-        return None
-    sig = types.void(X, i)
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        intp = context.get_value_type(types.intp)
-        row = context.cast(builder, args[1], signature.args[1], types.intp)
-        itemsize = context.get_abi_sizeof(context.get_data_type(signature.args[0].dtype))
-        row_bytes = builder.mul(builder.extract_value(array.shape, 1), ir.Constant(intp, itemsize))
-        start = builder.add(builder.ptrtoint(array.data, intp), builder.mul(row, row_bytes))
-        byte_ptr = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = builder.module.declare_intrinsic(
-            "llvm.prefetch", [byte_ptr],
-            fnty=ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]))
-        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), row_bytes,
-                                     ir.Constant(intp, 64), intp) as (offset, _):
-            address = builder.inttoptr(builder.add(start, offset), byte_ptr)
-            # rw=0 (read), locality=3 (keep in every level), cache type 1 (data)
-            builder.call(fn, [address, i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
+# Blocks ahead for the scattered index and weight loads of the window-building loop.
+_INDEX_AHEAD = 16
 
 
 @helper
@@ -193,9 +159,14 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1, loss_code,
     penalised = alpha > 0.0
     half_alpha = 0.5 * alpha
     n_features = W.shape[1]
+    for q in range(min(_PREFETCH_AHEAD, m)):  # the rows the loop below does not ask for
+        prefetch_row(X, local[q])
+        prefetch_item(y, local[q])
     for q in range(m):
         if q + _PREFETCH_AHEAD < m:
-            prefetch_row(X, local[q + _PREFETCH_AHEAD])
+            ahead = local[q + _PREFETCH_AHEAD]
+            prefetch_row(X, ahead)
+            prefetch_item(y, ahead)
         r = local[q]
         s = sample_weight[r]
         s64 = np.float64(s)
@@ -310,6 +281,12 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     for w0 in range(0, n_chunks, per_window):
         m = 0
         for c in range(w0, min(w0 + per_window, n_chunks)):
+            # Two dependent scattered loads per block, rows[...] then sample_weight[...]:
+            # ask for each one (and the next window's) some blocks ahead.
+            if c + 2 * _INDEX_AHEAD < n_chunks:
+                prefetch_item(rows, blocks[c + 2 * _INDEX_AHEAD] * block)
+            if c + _INDEX_AHEAD < n_chunks:
+                prefetch_item(sample_weight, rows[blocks[c + _INDEX_AHEAD] * block])
             r0 = blocks[c] * block
             for r in range(r0, min(r0 + block, n_rows)):
                 i = rows[r]
