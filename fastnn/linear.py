@@ -40,6 +40,34 @@ def _check_bool(value, name: str) -> bool:
     return bool(value)
 
 
+def _encode_labels(y):
+    """``(classes, codes)``: ``np.unique(y)`` and int32 ``codes`` with ``classes[codes] == y``.
+
+    Integer labels spanning a range not much wider than their number are
+    counted (``bincount``, one pass) instead of sorted or hashed: about 3x
+    faster than ``np.unique`` plus ``searchsorted`` on a million labels.
+    """
+    if y.dtype.kind in "iu" and y.size:
+        lo, hi = int(y.min()), int(y.max())
+        if -2**62 < lo and hi < 2**62 and hi - lo < max(1024, 2 * y.size):
+            shifted = np.subtract(y, lo, dtype=np.intp)
+            present = np.bincount(shifted) > 0
+            classes = (np.flatnonzero(present) + lo).astype(y.dtype)
+            lookup = (np.cumsum(present) - 1).astype(np.int32)
+            return classes, lookup[shifted]
+    classes = np.unique(y)
+    return classes, np.searchsorted(classes, y).astype(np.int32)
+
+
+def _with_unique(y, classes):
+    """A view of ``y`` that carries its unique values, as ``sklearn.utils._unique.attach_unique``.
+
+    scikit-learn's target checks then reuse ``classes`` instead of computing
+    them again (an unknown metadata key is ignored by older versions).
+    """
+    return y.view(np.dtype(y.dtype, metadata={"unique": classes}))
+
+
 def _dloss(loss: str, p: float, y: float) -> float:
     """scikit-learn's derivative of ``loss`` at score ``p``, target ``y`` (for 'optimal')."""
     z = p * y
@@ -202,8 +230,14 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         dtype = [np.float64, np.float32] if first else self.coef_.dtype
         X, y = validate_data(self, X, y, dtype=dtype, order="C", reset=first)
         meta = {name: self.__dict__[name] for name in _META if name in self.__dict__}
-        check_classification_targets(y)
         n_samples, n_features = X.shape
+        if y.dtype.kind in "iuf":
+            # one pass for the labels and codes, shared with sklearn's target check
+            y_classes, y_codes = _encode_labels(y)
+            check_classification_targets(_with_unique(y, y_classes))
+        else:
+            check_classification_targets(y)
+            y_classes, y_codes = _encode_labels(y)
 
         if partial:
             if first:
@@ -216,23 +250,26 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                     raise ValueError(f"classes={unique_labels(classes)!r} differs from the classes "
                                      f"of the first call to partial_fit, {self.classes_!r}")
                 classes = self.classes_
-            unseen = np.setdiff1d(np.unique(y), classes)
+            unseen = np.setdiff1d(y_classes, classes)
             if unseen.size:
                 raise ValueError(f"y contains labels not in classes: {unseen.tolist()!r} "
                                  f"(classes are {classes.tolist()!r})")
+            codes = np.searchsorted(classes, y_classes).astype(np.int32)[y_codes]
         else:
-            classes = np.unique(y)
+            classes, codes = y_classes, y_codes
         n_classes = classes.shape[0]
         if n_classes < 2:
             raise ValueError("The number of classes has to be greater than one; got "
                              f"{n_classes} class")
-        codes = np.searchsorted(classes, y).astype(np.int32)
 
         weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
-        if not np.all(np.isfinite(class_weight)) or np.any(class_weight < 0):
-            raise ValueError(f"class weights must be finite and non-negative, got {class_weight}")
-        weights = np.ascontiguousarray(weights * class_weight[codes], dtype=X.dtype)
+        if self.class_weight is not None:  # (None: all ones, nothing to multiply)
+            class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
+            if not np.all(np.isfinite(class_weight)) or np.any(class_weight < 0):
+                raise ValueError("class weights must be finite and non-negative, got "
+                                 f"{class_weight}")
+            weights = weights * class_weight[codes]
+        weights = np.ascontiguousarray(weights, dtype=X.dtype)
 
         n_rows = 1 if n_classes == 2 else n_classes
         W, b = self._initial_weights(n_rows, n_features, X.dtype, first, coef_init, intercept_init)
@@ -241,7 +278,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         validation = None
         if self.early_stopping:
             train, validation = self._split(X, y, codes, weights, sample_weight)
-        if not weights[train].sum() > 0:
+        if not (weights if validation is None else weights[train]).sum() > 0:
             raise ValueError("the weights of the training samples (sample_weight times "
                              "class_weight) are all zero")
         return dict(X=X, codes=codes, weights=weights, classes=classes, W=W, b=b, train=train,
@@ -315,8 +352,9 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         block = int(self.shuffle_block)
         blocks = np.empty(-(-rows.shape[0] // block), np.int64)
         local = np.empty(max(block, _WINDOW_ROWS // block * block), np.int64)
-        weight_sum = float(weights[rows].sum(dtype=np.float64))
-        n_visits = int(np.count_nonzero(weights[rows]))
+        train_weights = weights if rows.shape[0] == weights.shape[0] else weights[rows]
+        weight_sum = float(train_weights.sum(dtype=np.float64))
+        n_visits = int(np.count_nonzero(train_weights))
         tol = -np.inf if self.tol is None else float(self.tol)
 
         running = np.ones(n_rows, np.bool_)   # not yet stopped by the rule

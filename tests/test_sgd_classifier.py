@@ -247,3 +247,38 @@ def _expected_failed_checks(estimator):
                          expected_failed_checks=_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("y", [
+    np.array([3, -2, 3, 7, -2], np.int8),                  # negative, a narrow type
+    np.array([250, 3, 250, 0], np.uint8),
+    np.array([5, 5, 2**40, 5], np.int64),                  # a range too wide to count
+    np.array([2**63 + 5, 2**63 + 1], np.uint64),           # beyond int64
+    np.array([0.5, -1.0, 0.5]),
+    np.array(["b", "a", "b"], dtype=object),
+    np.array([True, False, True]),
+])
+def test_encode_labels_is_unique_and_searchsorted(y):
+    from fastnn.linear import _encode_labels, _with_unique
+    from sklearn.utils.multiclass import type_of_target
+
+    classes, codes = _encode_labels(y)
+    np.testing.assert_array_equal(classes, np.unique(y))
+    assert classes.dtype == np.unique(y).dtype and codes.dtype == np.int32
+    np.testing.assert_array_equal(classes[codes], y)
+    if y.dtype.kind in "iuf":
+        assert type_of_target(_with_unique(y, classes)) == type_of_target(y)
+
+
+def test_fit_on_labels_with_gaps_and_partial_fit_codes():
+    """Sparse integer labels (counted) and partial_fit's mapping to given classes."""
+    X, y = load_iris(return_X_y=True)
+    y_gaps = np.array([-5, 40, 1000])[y]
+    a = fastnn.SGDClassifier(random_state=0, max_iter=5, tol=None).fit(X, y_gaps)
+    b = fastnn.SGDClassifier(random_state=0, max_iter=5, tol=None).fit(X, y)
+    np.testing.assert_array_equal(a.classes_, [-5, 40, 1000])
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    c = fastnn.SGDClassifier(random_state=0).partial_fit(X[y > 0], y_gaps[y > 0],
+                                                         classes=[-5, 40, 1000])
+    d = fastnn.SGDClassifier(random_state=0).partial_fit(X[y > 0], y[y > 0], classes=[0, 1, 2])
+    np.testing.assert_array_equal(c.coef_, d.coef_)
