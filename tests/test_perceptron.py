@@ -16,7 +16,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fastnn
 from fastnn import _config
-from fastnn.kernels.perceptron import LOSS_CODES, sgd_epoch
+from fastnn.kernels.perceptron import LOSS_CODES, dot_rows, sgd_epoch
+from numba import njit
 import reference as ref
 from reference import DTYPES
 
@@ -24,6 +25,30 @@ F64 = np.float64
 
 
 # ------------------------------------------------------------------- kernel
+
+@njit
+def _dot(A, a, B, b):
+    return dot_rows(A, a, B, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 16, 100, 101, 263])
+def test_dot_rows_is_the_twin_to_the_last_bit(n, dtype, rng):
+    """The vector code sums in the documented order of eight partial sums."""
+    A = (rng.standard_normal((3, n)) * 10.0 ** rng.integers(-8, 8, n)).astype(dtype)
+    B = rng.standard_normal((4, n)).astype(dtype)
+    want = ref.dot_rows(A[2], B[1])
+    assert want.dtype == dtype
+    assert _dot(A, 2, B, 1) == want  # (Numba returns a float32 result as a Python float)
+    assert _dot(A, 0, A, 0) == ref.dot_rows(A[0], A[0])
+
+
+def test_dot_rows_rejects_other_arrays():
+    with pytest.raises(Exception, match="dot_rows"):
+        _dot(np.zeros((2, 3)), 0, np.zeros((2, 3), np.float32), 0)
+    with pytest.raises(Exception, match="dot_rows"):
+        _dot(np.zeros((2, 3), np.int64), 0, np.zeros((2, 3), np.int64), 0)
+
 
 def kernel_data(rng, dtype, n_classes, n=140, d=13):
     """Separable-ish classes (shifted means), weights with zeros, 10 rows left out of ``order``."""
