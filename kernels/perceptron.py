@@ -36,6 +36,8 @@ bit-identical for every thread count.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
@@ -139,11 +141,14 @@ def learning_rate(schedule, eta0, power_t, rate_alpha, optimal_init, t):
     return eta0
 
 
-def loss_dloss(code, p, y):
+def loss_dloss(code, p, y, want_loss):
     """``(loss, dloss/dp)`` of score ``p`` (float64) for target ``y`` in {-1, +1}.
 
     scikit-learn's formulas (``sklearn/linear_model/_sgd_fast``), dloss
-    unclipped; ROSENBLATT's mistake is ``(p >= 0) != (y > 0)``.
+    unclipped; ROSENBLATT's mistake is ``(p >= 0) != (y > 0)``.  Without
+    ``want_loss`` the loss may be returned as 0 where it costs more than the
+    derivative (LOG: one ``exp`` instead of two and a ``log1p``); the
+    derivative is the same.
     """
     z = p * y
     if code == HINGE:
@@ -156,7 +161,9 @@ def loss_dloss(code, p, y):
             return e, -y * e
         if z < -18.0:
             return -z, -y
-        return np.log1p(np.exp(-z)), -y / (np.exp(z) + 1.0)
+        if want_loss:
+            return np.log1p(np.exp(-z)), -y / (np.exp(z) + 1.0)
+        return 0.0, -y / (np.exp(z) + 1.0)
     if code == PERCEPTRON:
         if z <= 0.0:
             return -z, -y
@@ -178,11 +185,12 @@ def loss_dloss(code, p, y):
 
 def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1, loss_code, schedule, eta0,
                  power_t, alpha, rate_alpha, optimal_init, fit_intercept, class_offset,
-                 active, track_objective, scale, sqnorm, n_updates, loss_sum, objective):
+                 active, track_loss, track_objective, scale, sqnorm, n_updates, loss_sum,
+                 objective, nonfinite):
     """Train problems ``k0 .. k1 - 1`` on the rows ``X[local[q]]``, q < m, in that order.
 
     The ``q``-th of them is the ``t_base + q + 1``-th sample of the run.  Per
-    problem state (``scale``, ``sqnorm``, the three summaries) is indexed by
+    problem state (``scale``, ``sqnorm``, the four summaries) is indexed by
     the problem number; see ``sgd_epoch``.
     """
     dt = W.dtype.type
@@ -211,13 +219,16 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1, loss_code,
                 continue
             c = scale[k]
             p = c * dot_rows(W, k, X, r) + b[k]
+            if not math.isfinite(p):  # X[r] holds NaN/inf (or the score overflowed)
+                nonfinite[k] += 1
             if track_objective:  # (np.float64(x), not float(x), which keeps float32)
                 c64 = np.float64(c)
                 objective[k] += s64 * half_alpha * c64 * c64 * sqnorm[k]
             target = 1.0 if positive_row == k else -1.0
-            value, dloss = loss_dloss(loss_code, np.float64(p), target)
-            loss_sum[k] += value
-            objective[k] += s64 * value
+            value, dloss = loss_dloss(loss_code, np.float64(p), target, track_loss)
+            if track_loss:
+                loss_sum[k] += value
+                objective[k] += s64 * value
             dloss = min(max(dloss, -_MAX_DLOSS), _MAX_DLOSS)
             u = -(eta_ * dt(dloss)) * s
             if u != 0:
@@ -246,10 +257,10 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1, loss_code,
 
 
 
-# The per-sample helpers are inlined at Numba IR level: as separately compiled
-# helpers each rate and loss (and the dot product, then a function) was a call that passed its arrays field by
-# field on the stack and spilled the loop's state (measured on cache-resident
-# rows: about 100 ns per sample, most of it calls).
+# The per-sample helpers are inlined at Numba IR level: compiled separately,
+# each rate, loss (and the dot product, then a function) was a call that
+# passed its arrays field by field on the stack and spilled the loop's state
+# (measured on cache-resident rows: about 100 ns per sample, most of it calls).
 _INLINE = [learning_rate, loss_dloss]
 _family = compile_family(_INLINE + [train_window], "linear", {}, _INLINE)
 train_window = _family.train_window
@@ -258,7 +269,8 @@ train_window = _family.train_window
 @kernel
 def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_t, alpha,
               rate_alpha, optimal_init, t0, fit_intercept, class_offset, active, n_blocks,
-              shuffle, block, rng_state, blocks, local, n_updates, loss_sum, objective):
+              shuffle, block, rng_state, blocks, local, track_loss, n_updates, loss_sum, objective,
+              nonfinite):
     """One epoch of per-sample SGD, one-vs-rest, over the training rows ``rows``.
 
     Parameters
@@ -285,12 +297,17 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     rng_state : ndarray, shape (1,), uint64 (modified), the shuffle's generator
     blocks : ndarray, shape (ceil(m / block),), int64, workspace
     local : ndarray, shape (B,), int64, workspace; ``B // block`` blocks form a window
+    track_loss : bool, compute ``loss_sum`` and ``objective`` (else they are left at 0 and
+        the losses are not evaluated, only their derivatives: same weights, less work)
     n_updates : ndarray, shape (K,), int64 (written): visited samples with a nonzero update
     loss_sum : ndarray, shape (K,), float64 (written): unweighted sum of the losses of the
         visited samples, each at the weights before its step (scikit-learn's ``sumloss``)
     objective : ndarray, shape (K,), float64 (written): weighted sum of the same losses
         plus, if ``alpha > 0``, ``s alpha / 2 ||w||^2`` at every visited sample (``w``
         before that sample's step)
+    nonfinite : ndarray, shape (K,), int64 (written): visited samples whose score was NaN or
+        infinite, i.e. whose row of ``X`` holds a NaN or an infinity (while the weights are
+        finite), or whose score overflowed; the caller checks ``X`` at no extra pass
 
     Returns
     -------
@@ -304,13 +321,14 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     n_rows = rows.shape[0]
     n_chunks = (n_rows + block - 1) // block
     per_window = max(1, local.shape[0] // block)
-    track_objective = alpha > 0.0
+    track_objective = track_loss and alpha > 0.0
     scale = np.ones(n_problems, W.dtype)  # the true weights of row k are scale[k] * W[k]
     sqnorm = np.zeros(n_problems, np.float64)  # ||W[k]||^2 of the stored (unscaled) row
     for k in range(n_problems):
         n_updates[k] = 0
         loss_sum[k] = 0.0
         objective[k] = 0.0
+        nonfinite[k] = 0
         if track_objective:
             sqnorm[k] = dot_rows(W, k, W, k)
     for c in range(n_chunks):
@@ -340,14 +358,15 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
         if nb == 1:
             train_window(X, y, sample_weight, local, m, t, W, b, 0, n_problems, loss_code, schedule,
                          eta0, power_t, alpha, rate_alpha, optimal_init, fit_intercept,
-                         class_offset, active, track_objective, scale, sqnorm, n_updates,
-                         loss_sum, objective)
+                         class_offset, active, track_loss, track_objective, scale, sqnorm,
+                         n_updates, loss_sum, objective, nonfinite)
         else:
             for blk in prange(nb):
                 train_window(X, y, sample_weight, local, m, t, W, b, blk * n_problems // nb,
                              (blk + 1) * n_problems // nb, loss_code, schedule, eta0, power_t,
                              alpha, rate_alpha, optimal_init, fit_intercept, class_offset,
-                             active, track_objective, scale, sqnorm, n_updates, loss_sum, objective)
+                             active, track_loss, track_objective, scale, sqnorm, n_updates,
+                             loss_sum, objective, nonfinite)
         t += m
     for k in range(n_problems):
         c = scale[k]
