@@ -72,6 +72,9 @@ _MAX_DLOSS = 1e12
 _PREFETCH_AHEAD = 6
 # Blocks ahead for the scattered index and weight loads of the window-building loop.
 _INDEX_AHEAD = 16
+# From this many rows per block on, the next window's rows are requested in block order
+# while the current one trains (see ``train_window``).
+_STAGE_MIN_BLOCK = 16
 
 
 @intrinsic
@@ -183,15 +186,49 @@ def loss_dloss(code, p, y, want_loss):
     return 0.0, 0.0
 
 
-def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1, loss_code, schedule, eta0,
-                 power_t, alpha, rate_alpha, optimal_init, fit_intercept, class_offset,
-                 active, track_loss, track_objective, scale, sqnorm, n_updates, loss_sum,
-                 objective, nonfinite):
+def gather_window(rows, sample_weight, blocks, c0, c1, block, out):
+    """Rows of nonzero weight of the blocks ``blocks[c0:c1]``, in block order, into ``out``.
+
+    Block ``c`` holds ``rows[c * block:(c + 1) * block]`` (the last one may be
+    shorter).  Returns their number ``m`` (``out[:m]`` written).
+    """
+    n_rows = rows.shape[0]
+    n_chunks = blocks.shape[0]
+    zero = sample_weight.dtype.type(0)
+    m = 0
+    for c in range(c0, c1):
+        # Two dependent scattered loads per block, rows[...] then sample_weight[...]:
+        # ask for each one (and the next window's) some blocks ahead.
+        if c + 2 * _INDEX_AHEAD < n_chunks:
+            prefetch_item(rows, blocks[c + 2 * _INDEX_AHEAD] * block)
+        if c + _INDEX_AHEAD < n_chunks:
+            prefetch_item(sample_weight, rows[blocks[c + _INDEX_AHEAD] * block])
+        r0 = blocks[c] * block
+        for r in range(r0, min(r0 + block, n_rows)):
+            i = rows[r]
+            if sample_weight[i] == zero:
+                continue
+            out[m] = i
+            m += 1
+    return m
+
+
+def train_window(X, y, sample_weight, local, m, following, m_following, t_base, W, b, k0, k1,
+                 loss_code, schedule, eta0, power_t, alpha, rate_alpha, optimal_init,
+                 fit_intercept, class_offset, active, track_loss, track_objective, scale, sqnorm,
+                 n_updates, loss_sum, objective, nonfinite):
     """Train problems ``k0 .. k1 - 1`` on the rows ``X[local[q]]``, q < m, in that order.
 
     The ``q``-th of them is the ``t_base + q + 1``-th sample of the run.  Per
     problem state (``scale``, ``sqnorm``, the four summaries) is indexed by
     the problem number; see ``sgd_epoch``.
+
+    At row ``q`` it also asks for row ``following[q]`` (``q < m_following``):
+    the next window's rows in block order, so that window's lines come from
+    memory as a few sequential streams and wait in the caches (1,000,000 x
+    100 float64, blocks of 64 rows: ~15 % less time per epoch; with blocks of
+    one row it cost 5 %, so ``sgd_epoch`` passes ``m_following = 0`` below
+    ``_STAGE_MIN_BLOCK``).
     """
     dt = W.dtype.type
     one = dt(1)
@@ -206,6 +243,8 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1, loss_code,
             ahead = local[q + _PREFETCH_AHEAD]
             prefetch_row(X, ahead)
             prefetch_item(y, ahead)
+        if q < m_following:
+            prefetch_row(X, following[q])
         r = local[q]
         s = sample_weight[r]
         s64 = np.float64(s)
@@ -262,8 +301,8 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1, loss_code,
 # passed its arrays field by field on the stack and spilled the loop's state
 # (measured on cache-resident rows: about 100 ns per sample, most of it calls).
 _INLINE = [learning_rate, loss_dloss]
-_family = compile_family(_INLINE + [train_window], "linear", {}, _INLINE)
-train_window = _family.train_window
+_family = compile_family(_INLINE + [gather_window, train_window], "linear", {}, _INLINE)
+gather_window, train_window = _family.gather_window, _family.train_window
 
 
 @kernel
@@ -335,38 +374,34 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
         blocks[c] = c
     if shuffle:
         shuffle_inplace(blocks, n_chunks, rng_state)
-    zero = dt(0)
+    # Double buffer: the next window's rows are gathered before this one trains.
+    following = np.empty(local.shape[0], np.int64)
+    stage = block >= _STAGE_MIN_BLOCK
     t = t0
+    m_following = gather_window(rows, sample_weight, blocks, 0, min(per_window, n_chunks), block,
+                                following)
     for w0 in range(0, n_chunks, per_window):
-        m = 0
-        for c in range(w0, min(w0 + per_window, n_chunks)):
-            # Two dependent scattered loads per block, rows[...] then sample_weight[...]:
-            # ask for each one (and the next window's) some blocks ahead.
-            if c + 2 * _INDEX_AHEAD < n_chunks:
-                prefetch_item(rows, blocks[c + 2 * _INDEX_AHEAD] * block)
-            if c + _INDEX_AHEAD < n_chunks:
-                prefetch_item(sample_weight, rows[blocks[c + _INDEX_AHEAD] * block])
-            r0 = blocks[c] * block
-            for r in range(r0, min(r0 + block, n_rows)):
-                i = rows[r]
-                if sample_weight[i] == zero:
-                    continue
-                local[m] = i
-                m += 1
+        local, following = following, local
+        m = m_following
+        c1 = min(w0 + 2 * per_window, n_chunks)
+        m_following = gather_window(rows, sample_weight, blocks, min(w0 + per_window, c1), c1,
+                                    block, following)
+        m_staged = m_following if stage else 0
         if shuffle:
             shuffle_inplace(local, m, rng_state)
         if nb == 1:
-            train_window(X, y, sample_weight, local, m, t, W, b, 0, n_problems, loss_code, schedule,
-                         eta0, power_t, alpha, rate_alpha, optimal_init, fit_intercept,
-                         class_offset, active, track_loss, track_objective, scale, sqnorm,
-                         n_updates, loss_sum, objective, nonfinite)
+            train_window(X, y, sample_weight, local, m, following, m_staged, t, W, b, 0,
+                         n_problems, loss_code, schedule, eta0, power_t, alpha, rate_alpha,
+                         optimal_init, fit_intercept, class_offset, active, track_loss,
+                         track_objective, scale, sqnorm, n_updates, loss_sum, objective,
+                         nonfinite)
         else:
             for blk in prange(nb):
-                train_window(X, y, sample_weight, local, m, t, W, b, blk * n_problems // nb,
-                             (blk + 1) * n_problems // nb, loss_code, schedule, eta0, power_t,
-                             alpha, rate_alpha, optimal_init, fit_intercept, class_offset,
-                             active, track_loss, track_objective, scale, sqnorm, n_updates,
-                             loss_sum, objective, nonfinite)
+                train_window(X, y, sample_weight, local, m, following, m_staged, t, W, b,
+                             blk * n_problems // nb, (blk + 1) * n_problems // nb, loss_code,
+                             schedule, eta0, power_t, alpha, rate_alpha, optimal_init,
+                             fit_intercept, class_offset, active, track_loss, track_objective,
+                             scale, sqnorm, n_updates, loss_sum, objective, nonfinite)
         t += m
     for k in range(n_problems):
         c = scale[k]

@@ -59,7 +59,7 @@ def test_prefetch_rejects_wrong_arguments():
 
 
 @pytest.mark.parametrize("variant", ["serial", "parallel"])
-@pytest.mark.parametrize("block", [1, 3, 16])
+@pytest.mark.parametrize("block", [1, 3, 16, 32])
 def test_sgd_epoch_with_prefetches_matches_twin(block, variant, rng):
     """Windows and data large enough that every prefetch of ``sgd_epoch`` fires (rows ahead
     in a window, indices and weights blocks ahead, past the window's end), over training
