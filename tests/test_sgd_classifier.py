@@ -255,6 +255,7 @@ def test_sklearn_estimator_checks(estimator, check):
     np.array([250, 3, 250, 0], np.uint8),
     np.array([5, 5, 2**40, 5], np.int64),                  # a range too wide to count
     np.array([2**63 + 5, 2**63 + 1], np.uint64),           # beyond int64
+    np.array([9, 3, 9], np.uint64),                        # counted through a signed type
     np.array([0.5, -1.0, 0.5]),
     np.array(["b", "a", "b"], dtype=object),
     np.array([True, False, True]),
