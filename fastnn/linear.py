@@ -514,7 +514,7 @@ class SGDClassifier(LinearSGD):
         The shuffle permutes blocks of this many consecutive rows and the
         rows inside windows of such blocks (see Notes).  ``1`` gives a
         uniformly random permutation of the rows, as scikit-learn, at about
-        twice the cost per epoch on data much larger than the CPU caches.
+        2.5 times the cost per epoch on data much larger than the CPU caches.
     n_threads : int >= 1 or None, default=None
         Number of blocks of one-vs-rest problems trained in parallel; None
         uses :func:`fastnn.get_num_threads`.  Changes speed only.
@@ -544,7 +544,7 @@ class SGDClassifier(LinearSGD):
       window of about 1024 rows, the rows in a random order.  Rows of one
       block are therefore visited close together (rows far apart in ``X``
       are not).  Random single rows of data much larger than the caches are
-      memory misses; this is about 2x faster.  Shuffle ``X`` once beforehand
+      memory misses; this is about 2.5x faster.  Shuffle ``X`` once beforehand
       if its rows are sorted, or set ``shuffle_block=1``;
     - all one-vs-rest problems visit the samples in the same order (one
       pass over ``X`` per epoch for all of them); scikit-learn shuffles each
