@@ -59,8 +59,8 @@ class Perceptron(LinearSGD):
     shuffle_block : int >= 1, default=64
         The shuffle permutes blocks of this many consecutive rows and the rows
         inside windows of such blocks; ``1`` gives a uniformly random
-        permutation of the rows, as scikit-learn, at about twice the cost
-        per epoch on data much larger than the CPU caches.
+        permutation of the rows, as scikit-learn, at about 2.5 times the
+        cost per epoch on data much larger than the CPU caches.
     n_threads : int >= 1 or None, default=None
         Number of blocks of one-vs-rest problems trained in parallel (at
         most the number of problems and Numba's thread count); None uses

@@ -16,7 +16,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fastnn
 from fastnn import _config
-from fastnn.kernels.perceptron import LOSS_CODES, sgd_epoch
+from fastnn.kernels.perceptron import LOSS_CODES, dot_rows, sgd_epoch
+from numba import njit
 import reference as ref
 from reference import DTYPES
 
@@ -24,6 +25,30 @@ F64 = np.float64
 
 
 # ------------------------------------------------------------------- kernel
+
+@njit
+def _dot(A, a, B, b):
+    return dot_rows(A, a, B, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 16, 100, 101, 263])
+def test_dot_rows_is_the_twin_to_the_last_bit(n, dtype, rng):
+    """The vector code sums in the documented order of eight partial sums."""
+    A = (rng.standard_normal((3, n)) * 10.0 ** rng.integers(-8, 8, n)).astype(dtype)
+    B = rng.standard_normal((4, n)).astype(dtype)
+    want = ref.dot_rows(A[2], B[1])
+    assert want.dtype == dtype
+    assert _dot(A, 2, B, 1) == want  # (Numba returns a float32 result as a Python float)
+    assert _dot(A, 0, A, 0) == ref.dot_rows(A[0], A[0])
+
+
+def test_dot_rows_rejects_other_arrays():
+    with pytest.raises(Exception, match="dot_rows"):
+        _dot(np.zeros((2, 3)), 0, np.zeros((2, 3), np.float32), 0)
+    with pytest.raises(Exception, match="dot_rows"):
+        _dot(np.zeros((2, 3), np.int64), 0, np.zeros((2, 3), np.int64), 0)
+
 
 def kernel_data(rng, dtype, n_classes, n=140, d=13):
     """Separable-ish classes (shifted means), weights with zeros, 10 rows left out of ``order``."""
@@ -50,7 +75,8 @@ def run_kernel(X, y, weights, orders, W, b, eta, alpha, fit_intercept, offset, a
         getattr(sgd_epoch, variant)(X, order, y, weights, W, b, LOSS_CODES["rosenblatt"], 0, eta,
                                     0.5, alpha, 0.0, 1.0, 0, fit_intercept, offset, active,
                                     n_blocks, False, 1, np.zeros(1, np.uint64),
-                                    np.empty(len(order), np.int64), np.empty(64, np.int64), *out)
+                                    np.empty(len(order), np.int64), np.empty(64, np.int64), True,
+                                    *out, np.zeros(W.shape[0], np.int64))
         stats.append(out)
     return W, b, stats
 
@@ -275,7 +301,8 @@ def test_stopping_rule_replayed_by_hand(rng):
         out = (np.zeros(3, np.int64), np.zeros(3), np.zeros(3))
         sgd_epoch.serial(X, order, codes, weights, W, b, LOSS_CODES["rosenblatt"], 0, 1.0, 0.5,
                          0.0, 0.0, 1.0, 0, True, 0, active, 1, True, 64, state,
-                         np.empty(2, np.int64), np.empty(1024, np.int64), *out)
+                         np.empty(2, np.int64), np.empty(1024, np.int64), True, *out,
+                         np.zeros(W.shape[0], np.int64))
         if not (out[0][active] > 0).all():  # the estimator skips problems at a fixed point
             np.testing.assert_array_equal(W[out[0] == 0], W_before[out[0] == 0])
         mean = out[2] / 120
@@ -469,6 +496,45 @@ Y6 = np.array([0, 1, 0, 1, 0, 1])
 def test_bad_data(X, error, match):
     with pytest.raises(error, match=match):
         fastnn.Perceptron().fit(X, Y6)
+
+
+@pytest.mark.parametrize("estimator", [fastnn.Perceptron(), fastnn.SGDClassifier(),
+                                       fastnn.SGDClassifier(loss="log_loss", early_stopping=True)])
+@pytest.mark.parametrize("where", ["visited", "zero weight", "validation", "all"])
+@pytest.mark.parametrize("value, match", [(np.nan, "Input X contains NaN"),
+                                          (np.inf, "Input X contains infinity"),
+                                          (-np.inf, "Input X contains infinity")])
+def test_nonfinite_X_found_wherever_it_is(estimator, where, value, match, iris):
+    """The NaN/inf check of X rides on the first epoch for the visited rows (their score is
+    then not finite) and is done up front for the others: same errors as scikit-learn,
+    for fit and partial_fit, and a fitted model stays as it was."""
+    X, y = iris
+    X = np.array(X)
+    weights = np.ones(len(y))
+    weights[7] = 0
+    row = {"visited": 100, "zero weight": 7, "all": slice(None)}.get(where)
+    if where == "validation":
+        if not estimator.early_stopping:
+            return
+        split = StratifiedShuffleSplit(test_size=0.1, random_state=0)
+        row = next(split.split(np.zeros((len(y), 1)), y))[1][3]
+    X[row, 2] = value
+    with pytest.raises(ValueError, match=match):
+        clone(estimator).fit(X, y, sample_weight=weights)
+    model = clone(estimator).set_params(early_stopping=False).fit(iris[0], y)
+    coef = model.coef_.copy()
+    with pytest.raises(ValueError, match=match):
+        model.partial_fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(model.coef_, coef)
+
+
+def test_overflowing_scores_of_finite_X_are_not_called_nonfinite():
+    """Scores overflow to infinity (1e300 * 1e300) on a finite X: no input error."""
+    X = np.array([[1e300, 1e300], [-1e300, -1e300]] * 3)
+    model = fastnn.Perceptron(max_iter=3, tol=None, shuffle=False).fit(X, Y6)
+    np.testing.assert_array_equal(model.coef_, [[-1e300, -1e300]])
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(model.predict(X), Y6)
 
 
 @pytest.mark.parametrize("X, y, sample_weight, match", [

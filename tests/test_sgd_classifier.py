@@ -29,7 +29,8 @@ def run_epochs(X, y, weights, W, b, loss, schedule, alpha, n_classes, variant, n
         t += getattr(sgd_epoch, variant)(
             X, rows, y, weights, W, b, LOSS_CODES[loss], SCHEDULE_CODES[schedule], 0.05, 0.3,
             alpha, 0.01, 7.0, t, True, offset, np.ones(W.shape[0], np.bool_), n_blocks, True,
-            block, state, np.empty(-(-len(rows) // block), np.int64), np.empty(8, np.int64), *out)
+            block, state, np.empty(-(-len(rows) // block), np.int64), np.empty(8, np.int64), True,
+            *out, np.zeros(W.shape[0], np.int64))
         stats.append(out)
     return W, b, stats
 
@@ -247,3 +248,97 @@ def _expected_failed_checks(estimator):
                          expected_failed_checks=_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("y", [
+    np.array([3, -2, 3, 7, -2], np.int8),                  # negative, a narrow type
+    np.array([250, 3, 250, 0], np.uint8),
+    np.array([5, 5, 2**40, 5], np.int64),                  # a range too wide to count
+    np.array([2**63 + 5, 2**63 + 1], np.uint64),           # beyond int64
+    np.array([9, 3, 9], np.uint64),                        # counted through a signed type
+    np.array([0.5, -1.0, 0.5]),
+    np.array(["b", "a", "b"], dtype=object),
+    np.array([True, False, True]),
+])
+def test_encode_labels_is_unique_and_searchsorted(y):
+    from fastnn.linear import _encode_labels, _with_unique
+    from sklearn.utils.multiclass import type_of_target
+
+    classes, codes = _encode_labels(y)
+    np.testing.assert_array_equal(classes, np.unique(y))
+    assert classes.dtype == np.unique(y).dtype and codes.dtype == np.int32
+    np.testing.assert_array_equal(classes[codes], y)
+    if y.dtype.kind in "iuf":
+        assert type_of_target(_with_unique(y, classes)) == type_of_target(y)
+
+
+def test_fit_on_labels_with_gaps_and_partial_fit_codes():
+    """Sparse integer labels (counted) and partial_fit's mapping to given classes."""
+    X, y = load_iris(return_X_y=True)
+    y_gaps = np.array([-5, 40, 1000])[y]
+    a = fastnn.SGDClassifier(random_state=0, max_iter=5, tol=None).fit(X, y_gaps)
+    b = fastnn.SGDClassifier(random_state=0, max_iter=5, tol=None).fit(X, y)
+    np.testing.assert_array_equal(a.classes_, [-5, 40, 1000])
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    c = fastnn.SGDClassifier(random_state=0).partial_fit(X[y > 0], y_gaps[y > 0],
+                                                         classes=[-5, 40, 1000])
+    d = fastnn.SGDClassifier(random_state=0).partial_fit(X[y > 0], y[y > 0], classes=[0, 1, 2])
+    np.testing.assert_array_equal(c.coef_, d.coef_)
+
+
+def _epoch_stats(X, y, weights, W, b, loss, alpha, track_loss):
+    """One shuffled kernel epoch on copies: (W, b, n_updates, loss_sum, objective, nonfinite)."""
+    W, b = W.copy(), b.copy()
+    K = W.shape[0]
+    out = (np.zeros(K, np.int64), np.zeros(K), np.zeros(K), np.zeros(K, np.int64))
+    sgd_epoch.serial(X, np.arange(len(y), dtype=np.int64), y, weights, W, b, LOSS_CODES[loss],
+                     SCHEDULE_CODES["optimal"], 0.05, 0.3, alpha, 0.01, 7.0, 0, True, 0,
+                     np.ones(K, np.bool_), 1, True, 4, np.array([5], np.uint64),
+                     np.empty(-(-len(y) // 4), np.int64), np.empty(16, np.int64), track_loss, *out)
+    return (W, b) + out
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("alpha", [0.0, 0.02])
+def test_untracked_loss_changes_no_weight(loss, alpha, rng):
+    """``track_loss=False`` skips the loss values (log_loss: an exp and a log1p) only."""
+    y = rng.integers(0, 3, 60).astype(np.int32)
+    X = rng.standard_normal((60, 9)) + y[:, None]
+    W, b = rng.standard_normal((3, 9)) * 0.1, np.zeros(3)
+    weights = np.ones(60)
+    tracked = _epoch_stats(X, y, weights, W, b, loss, alpha, True)
+    untracked = _epoch_stats(X, y, weights, W, b, loss, alpha, False)
+    for got, want in zip(untracked[:3], tracked[:3]):
+        np.testing.assert_array_equal(got, want)
+    assert (tracked[3] > 0).all() and (tracked[4] > 0).all()
+    np.testing.assert_array_equal(untracked[3], 0)
+    np.testing.assert_array_equal(untracked[4], 0)
+
+
+def test_kernel_counts_rows_with_nonfinite_scores(rng):
+    """A row holding NaN or +-inf gives a non-finite score in every problem, whatever the
+    weights (a zero weight times inf is NaN); rows of weight 0 are not visited."""
+    y = rng.integers(0, 3, 40).astype(np.int32)
+    X = rng.standard_normal((40, 9))
+    weights = np.ones(40)
+    weights[31] = 0
+    W0, b0 = np.zeros((3, 9)), np.zeros(3)
+    np.testing.assert_array_equal(_epoch_stats(X, y, weights, W0, b0, "hinge", 0.0, False)[5], 0)
+    X[3, 0], X[30, 4], X[31, 1] = np.nan, np.nan, np.nan  # hinge: a NaN score updates nothing
+    np.testing.assert_array_equal(_epoch_stats(X, y, weights, W0, b0, "hinge", 0.0, False)[5],
+                                  [2, 2, 2])
+    X[[3, 30]] = 0.0
+    X[17, 8] = -np.inf  # (its update may make the weights, then later scores, infinite)
+    assert (_epoch_stats(X, y, weights, W0, b0, "hinge", 0.0, False)[5] >= 1).all()
+
+
+def test_fit_without_tol_tracks_no_loss_and_gives_the_same_model():
+    """tol=None does not evaluate the losses; the weights are those of a run that does."""
+    X, y = load_iris(return_X_y=True)
+    quiet = fastnn.SGDClassifier(loss="log_loss", tol=None, max_iter=4, random_state=0).fit(X, y)
+    loud = fastnn.SGDClassifier(loss="log_loss", tol=0.0, n_iter_no_change=10, max_iter=4,
+                                random_state=0)
+    with pytest.warns(Warning):  # ConvergenceWarning: max_iter reached
+        loud.fit(X, y)
+    np.testing.assert_array_equal(quiet.coef_, loud.coef_)
+    np.testing.assert_array_equal(quiet.intercept_, loud.intercept_)
