@@ -15,7 +15,9 @@ import numpy as np
 from numba import prange
 
 from ._jit import helper, kernel
+from .prefetch import prefetch_row
 
+_GATHER_AHEAD = 2  # rows; W1's are 3 kB
 _INCREMENT = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -66,7 +68,12 @@ def gather_rows(X, indices, out):
     n_nonfinite : int
     """
     n_bad = 0
-    for r in prange(indices.shape[0]):
+    n = indices.shape[0]
+    for r in prange(n):
+        # Ask for a row a few ahead while this one is copied: the rows are
+        # scattered, so each would otherwise wait for memory.
+        if r + _GATHER_AHEAD < n:
+            prefetch_row(X, indices[r + _GATHER_AHEAD])
         src = indices[r]
         # A branch-free count per row, so that LLVM vectorizes copy and check
         # (a branch on the prange reduction variable kept it scalar).

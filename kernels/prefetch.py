@@ -40,20 +40,21 @@ def _emit_prefetch(builder, address):
 
 @intrinsic
 def prefetch_row(typingctx, X, i):
-    """Start loading row ``i`` of the 2-D C-contiguous array ``X`` into every cache level.
+    """Start loading row ``i`` of the 2-D array ``X`` into every cache level.
 
     Parameters
     ----------
-    X : ndarray, shape (n, d), C-contiguous, any dtype
+    X : ndarray, shape (n, d), any dtype and strides
     i : int, a row number in ``[0, n)`` (not checked: an out-of-range hint
         is harmless to the CPU but pointless)
 
     One ``llvm.prefetch`` (read, locality 3 = keep in all levels, data cache)
     per cache line that holds a byte of ``X[i]``: from the line of its first
     byte to the line of its last, so an unaligned row is covered entirely.
+    A row whose items are not adjacent (``X.strides[1] != itemsize``) gets
+    the line of its first item only.
     """
-    if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C"
-            and isinstance(i, types.Integer)):
+    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(i, types.Integer)):
         return None
     sig = types.void(X, i)
 
@@ -61,9 +62,13 @@ def prefetch_row(typingctx, X, i):
         array = context.make_array(signature.args[0])(context, builder, args[0])
         intp = context.get_value_type(types.intp)
         row = context.cast(builder, args[1], signature.args[1], types.intp)
-        itemsize = context.get_abi_sizeof(context.get_data_type(signature.args[0].dtype))
-        row_bytes = builder.mul(builder.extract_value(array.shape, 1), ir.Constant(intp, itemsize))
-        start = builder.add(builder.ptrtoint(array.data, intp), builder.mul(row, row_bytes))
+        itemsize = ir.Constant(intp, context.get_abi_sizeof(
+            context.get_data_type(signature.args[0].dtype)))
+        row_stride, item_stride = cgutils.unpack_tuple(builder, array.strides, 2)
+        adjacent = builder.icmp_signed("==", item_stride, itemsize)
+        row_bytes = builder.select(
+            adjacent, builder.mul(builder.extract_value(array.shape, 1), itemsize), itemsize)
+        start = builder.add(builder.ptrtoint(array.data, intp), builder.mul(row, row_stride))
         first_line = builder.and_(start, ir.Constant(intp, -LINE_BYTES))
         end = builder.add(start, row_bytes)
         with cgutils.for_range_slice(builder, first_line, end, ir.Constant(intp, LINE_BYTES),

@@ -52,10 +52,26 @@ def test_prefetch_rejects_wrong_arguments():
     bad_item = njit(lambda a: prefetch_item(a, 0))
     with pytest.raises(Exception, match="prefetch_row"):
         bad_row(np.zeros(3))                      # 1-D: not a row
-    with pytest.raises(Exception, match="prefetch_row"):
-        bad_row(np.zeros((4, 4))[:, ::2])         # not C-contiguous
     with pytest.raises(Exception, match="prefetch_item"):
         bad_item(np.zeros((2, 2)))
+
+
+def test_prefetch_row_takes_any_strides():
+    """Rows of a strided or Fortran-ordered array: the first item's line is named only."""
+    row = njit(lambda a, i: prefetch_row(a, i))
+    for X in (np.zeros((4, 4))[:, ::2], np.asfortranarray(np.zeros((5, 3))), np.zeros((3, 2))):
+        row(X, 1)
+
+
+def test_gather_with_prefetch_is_a_gather(rng):
+    from fastnn.kernels import gather_rows
+    X = rng.standard_normal((50, 7))
+    indices = rng.integers(0, 50, 20)
+    for source in (X, np.asfortranarray(X), X[:, :]):
+        out = np.empty((20, 7))
+        for variant in (gather_rows.serial, gather_rows.parallel):
+            assert variant(source, indices, out) == 0
+            np.testing.assert_array_equal(out, X[indices])
 
 
 @pytest.mark.parametrize("variant", ["serial", "parallel"])
