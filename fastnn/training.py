@@ -239,12 +239,12 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
     code, state1, state2, t, hyper = optimizer._fused_state()
     scratch = np.empty(2 * sum(network.layer_sizes[1:]), network.dtype)
     per_call = epochs if callback is None else 1
-    totals = np.empty(per_call, np.float64)
     n = X.shape[0]
     units = _fixed_units(network, batch_size, code, epochs * n)
     sample_weight = network.params if weights is None else weights  # a placeholder if None
     parts: list[np.ndarray] = []
     for epoch in range(0, epochs, per_call):
+        totals = np.empty(per_call, np.float64)  # becomes this call's part of the history
         if units is not None:
             done, status = small.small_sgd_train(
                 X, Y, sample_weight, weights is not None, order, shuffle, rng_state, per_call,
@@ -259,7 +259,8 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
         optimizer._fused_done(t)
         if status:
             _diverged(network, last_good, epoch + done)
-        parts.append(totals[:done] / n)
+        totals[:done] /= n  # in place: a 1M-epoch run's array is not allocated twice
+        parts.append(totals[:done])
         if callback is not None and callback(epoch, float(parts[-1][-1])):
             break
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
