@@ -21,13 +21,16 @@ from numba.core import cgutils, errors
 from numba.extending import intrinsic
 
 _BLAS_KIND = {types.float32: ord("s"), types.float64: ord("d")}
+# gemm's own statuses (numba_xxgemm returns 0, or -1 when it finds no BLAS).
+SHAPE_MISMATCH = -101
+NOT_CONTIGUOUS = -102
 
 
 def _check_types(A, trans_a, B, trans_b, C, alpha, beta):
     arrays = {"A": A, "B": B, "C": C}
     for name, array in arrays.items():
-        if not (isinstance(array, types.Array) and array.ndim == 2 and array.layout == "C"):
-            raise errors.TypingError(f"gemm: {name} must be a C-contiguous 2-D array, got {array}")
+        if not (isinstance(array, types.Array) and array.ndim == 2):
+            raise errors.TypingError(f"gemm: {name} must be a 2-D array, got {array}")
     if C.dtype not in _BLAS_KIND or A.dtype != C.dtype or B.dtype != C.dtype:
         raise errors.TypingError(f"gemm: A, B, C must share a float32 or float64 dtype, got "
                                  f"{A.dtype}, {B.dtype}, {C.dtype}")
@@ -47,19 +50,20 @@ def gemm(typingctx, A, trans_a, B, trans_b, C, alpha, beta):
 
     Parameters
     ----------
-    A : ndarray, shape (m, k), or (k, m) if ``trans_a``; float32 or float64
+    A : ndarray, shape (m, k), or (k, m) if ``trans_a``; float32 or float64,
+        C-contiguous (checked at run time unless its Numba type says so)
     trans_a : literal bool, use ``A.T``
-    B : ndarray, shape (k, n), or (n, k) if ``trans_b``; same dtype
+    B : ndarray, shape (k, n), or (n, k) if ``trans_b``; same dtype, C-contiguous
     trans_b : literal bool, use ``B.T``
-    C : ndarray, shape (m, n), same dtype (modified; with ``beta == 0`` its
-        old values are not read, as in BLAS)
+    C : ndarray, shape (m, n), same dtype, C-contiguous (modified; with
+        ``beta == 0`` its old values are not read, as in BLAS)
     alpha, beta : float
 
     Returns
     -------
     status : int32
-        0 done; -1 the shapes do not match (nothing computed); else the
-        BLAS helper's error.
+        0 done; ``NOT_CONTIGUOUS`` or ``SHAPE_MISMATCH`` (nothing computed);
+        else the BLAS helper's error.
     """
     _check_types(A, trans_a, B, trans_b, C, alpha, beta)
     sig = types.int32(A, trans_a, B, trans_b, C, alpha, beta)
@@ -81,8 +85,13 @@ def gemm(typingctx, A, trans_a, B, trans_b, C, alpha, beta):
         match = builder.and_(builder.and_(builder.icmp_signed("==", a_m, m),
                                           builder.icmp_signed("==", b_k, k)),
                              builder.icmp_signed("==", b_n, n))
-        status = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(32), -1))
-        with builder.if_then(match, likely=True):
+        contiguous = builder.and_(builder.and_(_row_major(builder, context, A, a),
+                                               _row_major(builder, context, B, b)),
+                                  _row_major(builder, context, C, c))
+        i32 = ir.IntType(32)
+        status = cgutils.alloca_once_value(builder, builder.select(
+            contiguous, ir.Constant(i32, SHAPE_MISMATCH), ir.Constant(i32, NOT_CONTIGUOUS)))
+        with builder.if_then(builder.and_(contiguous, match), likely=True):
             fnty = ir.FunctionType(ir.IntType(32), [char, char, char, intp, intp, intp, void_p,
                                                     void_p, intp, void_p, intp, void_p, void_p,
                                                     intp])
@@ -111,3 +120,19 @@ def gemm(typingctx, A, trans_a, B, trans_b, C, alpha, beta):
         return builder.load(status)
 
     return sig, codegen
+
+
+def _row_major(builder, context, ty, array):
+    """i1: whether the 2-D ``array`` (a struct of Numba type ``ty``) is C-contiguous."""
+    if ty.layout == "C":
+        return cgutils.true_bit
+    intp = context.get_value_type(types.intp)
+    one = ir.Constant(intp, 1)
+    item = ir.Constant(intp, context.get_abi_sizeof(context.get_data_type(ty.dtype)))
+    rows, cols = cgutils.unpack_tuple(builder, array.shape, 2)
+    row_stride, col_stride = cgutils.unpack_tuple(builder, array.strides, 2)
+    adjacent_items = builder.or_(builder.icmp_signed("<=", cols, one),
+                                 builder.icmp_signed("==", col_stride, item))
+    adjacent_rows = builder.or_(builder.icmp_signed("<=", rows, one),
+                                builder.icmp_signed("==", row_stride, builder.mul(cols, item)))
+    return builder.and_(adjacent_items, adjacent_rows)

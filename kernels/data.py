@@ -59,7 +59,8 @@ def gather_rows(X, indices, out):
 
     Parameters
     ----------
-    X : ndarray, shape (n, m), float32 or float64, C-contiguous
+    X : ndarray, shape (n, m), float32 or float64, any layout (a row-major
+        X reads each row in one run of memory)
     indices : ndarray, shape (b,), int64, each in ``[0, n)``
     out : ndarray, shape (b, m), same dtype as X (modified)
 

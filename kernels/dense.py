@@ -12,7 +12,7 @@ from numba import prange
 
 from ._jit import helper, kernel
 from .activations import RELU, activate, derivative_from_output
-from .blas import gemm
+from .blas import NOT_CONTIGUOUS, SHAPE_MISMATCH, gemm
 
 # Columns per task in the bias-gradient reduction: enough contiguous columns
 # per row to stream through cache lines, few enough to give every thread work.
@@ -55,8 +55,13 @@ def dense_forward(A, W, b, code, param, out):
     param : float, activation parameter
     out : ndarray, shape (n, n_out), same dtype, C-contiguous (modified)
     """
-    if gemm(A, False, W, False, out, 1.0, 0.0) != 0:
+    status = gemm(A, False, W, False, out, 1.0, 0.0)
+    if status == SHAPE_MISMATCH:
         raise ValueError("dense_forward: the shapes of A, W and out do not match")
+    if status == NOT_CONTIGUOUS:
+        raise ValueError("dense_forward: A, W and out must be C-contiguous")
+    if status != 0:
+        raise RuntimeError("dense_forward: the BLAS call failed")
     p = out.dtype.type(param)
     zero = p - p
     if code == RELU:
@@ -130,9 +135,13 @@ def dense_backward(A_prev, W, b, delta, dW, db, delta_prev, prev_code, prev_para
     n_blocks = (n_out + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
     for blk in prange(n_blocks):
         _sum_column_block(delta, db, blk)
+    # Shapes are checked above.  A product that fails (an operand not
+    # C-contiguous) writes nothing, and nothing after it runs: W and b are
+    # either both stepped or both left as they were.
     status = 0
     if propagate:  # before the step: it needs this W
-        status |= gemm(delta, False, W, True, delta_prev, 1.0, 0.0)
+        status = gemm(delta, False, W, True, delta_prev, 1.0, 0.0)
+    if propagate and status == 0:
         p = A_prev.dtype.type(prev_param)
         zero = p - p
         one = zero + np.float32(1)  # a float32 1 keeps float32 in float32 (int 1: float64)
@@ -144,12 +153,16 @@ def dense_backward(A_prev, W, b, delta, dW, db, delta_prev, prev_code, prev_para
             for i in prange(delta.shape[0]):
                 for j in range(A_prev.shape[1]):
                     delta_prev[i, j] *= derivative_from_output(A_prev[i, j], prev_code, p)
-    if lr > 0.0:
-        status |= gemm(A_prev, True, delta, False, W, -lr, 1.0 - lr * decay)
-        lr_ = db.dtype.type(lr)
-        for j in range(n_out):
-            b[j] -= lr_ * db[j]
-    else:
-        status |= gemm(A_prev, True, delta, False, dW, 1.0, 0.0)
+    if status == 0 and lr > 0.0:
+        status = gemm(A_prev, True, delta, False, W, -lr, 1.0 - lr * decay)
+        if status == 0:
+            lr_ = db.dtype.type(lr)
+            for j in range(n_out):
+                b[j] -= lr_ * db[j]
+    elif status == 0:
+        status = gemm(A_prev, True, delta, False, dW, 1.0, 0.0)
+    if status == NOT_CONTIGUOUS:
+        raise ValueError("dense_backward: A_prev, W, delta, dW and delta_prev must be "
+                         "C-contiguous")
     if status != 0:
         raise RuntimeError("dense_backward: the BLAS call failed")

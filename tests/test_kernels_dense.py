@@ -132,8 +132,16 @@ def test_mismatched_shapes_raise_instead_of_reading_out_of_bounds(dtype, rng):
                        np.empty_like(A), 0, 0.0, True, 0.0, 0.0)
 
 
-def test_gemm_takes_only_c_contiguous_matrices(rng):
-    from numba.core.errors import TypingError
-    _, A, W, b, _ = layer(rng, F64, "identity")
-    with pytest.raises(TypingError, match="C-contiguous"):
+def test_non_contiguous_operands_raise_and_leave_the_layer_alone(rng):
+    _, A, W, b, delta = layer(rng, F64, "identity")
+    with pytest.raises(ValueError, match="C-contiguous"):
         dense_forward(np.asfortranarray(A), W, b, 0, 0.0, np.empty((N, N_OUT)))
+    W_before, b_before = W.copy(), b.copy()
+    for bad in ("A_prev", "W", "delta", "delta_prev"):
+        args = {"A_prev": A, "W": W, "delta": delta, "delta_prev": np.empty_like(A)}
+        args[bad] = np.asfortranarray(args[bad])
+        with pytest.raises(ValueError, match="C-contiguous"):
+            dense_backward(args["A_prev"], args["W"], b, args["delta"], np.empty_like(W),
+                           np.empty_like(b), args["delta_prev"], 0, 0.0, True, 0.1, 0.0)
+        np.testing.assert_array_equal(W, W_before)
+        np.testing.assert_array_equal(b, b_before)
