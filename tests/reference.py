@@ -78,6 +78,24 @@ ACTIVATIONS = tuple(_ACTIVATIONS)
 _ACTIVATION_NAME = {ACTIVATION_CODES[name]: name for name in ACTIVATIONS}
 
 
+def random_problem(rng, sizes, output, n, dtype=np.float64):
+    """A batch for a network of layer ``sizes`` (input first) and ``output`` activation.
+
+    Returns ``X`` (n, sizes[0]), targets ``Y`` (n, sizes[-1]) that fit the
+    output (real values for identity, in [0, 1] for sigmoid, one-hot for
+    softmax) and sample weights (n,) in [0.5, 2), all in ``dtype``.
+    """
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    k = sizes[-1]
+    if output == "identity":
+        Y = rng.standard_normal((n, k))
+    elif output == "sigmoid":
+        Y = rng.uniform(size=(n, k))
+    else:
+        Y = np.eye(k)[rng.integers(0, k, n)]
+    return X, Y.astype(dtype), rng.uniform(0.5, 2.0, n).astype(dtype)
+
+
 def code_param(name):
     """Kernel arguments for activation ``name``: its code and a non-default parameter.
 

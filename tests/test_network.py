@@ -5,19 +5,14 @@ import pytest
 import fastnn
 from fastnn.kernels import ACTIVATION_CODES
 
+import reference as ref
+
 HIDDEN = sorted(set(ACTIVATION_CODES) - {"logistic", "step"})
 OUTPUTS = ["identity", "sigmoid", "softmax"]
 
 
 def _problem(rng, n_in, n_out, output, n=7, dtype=np.float64):
-    X = rng.standard_normal((n, n_in)).astype(dtype)
-    if output == "identity":
-        Y = rng.standard_normal((n, n_out))
-    elif output == "sigmoid":
-        Y = rng.uniform(size=(n, n_out))
-    else:
-        Y = np.eye(n_out)[rng.integers(0, n_out, n)]
-    return X, Y.astype(dtype), rng.uniform(0.5, 2.0, n).astype(dtype)
+    return ref.random_problem(rng, (n_in, n_out), output, n, dtype)
 
 
 def _numeric_gradient(net, X, Y, w, eps=1e-6):

@@ -31,15 +31,7 @@ OPTIMIZERS = {
 
 
 def _problem(rng, sizes, output, n=13, dtype=np.float64):
-    X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    k = sizes[-1]
-    if output == "identity":
-        Y = rng.standard_normal((n, k))
-    elif output == "sigmoid":
-        Y = rng.uniform(size=(n, k))
-    else:
-        Y = np.eye(k)[rng.integers(0, k, n)]
-    return X, Y.astype(dtype), rng.uniform(0.5, 2.0, n).astype(dtype)
+    return ref.random_problem(rng, sizes, output, n, dtype)
 
 
 def _network(sizes, activation, output, dtype=np.float64, seed=0):
