@@ -7,7 +7,9 @@ constructor makes the seeded data (the same arrays in every process), sets up
 the model from the same initial weights as every other implementation, and
 warms up (JIT compilation, caches, buffers), none of which is timed.
 ``run()`` does the timed work once; ``extras()`` (not timed) returns what
-the report shows besides time, e.g. the test accuracy.
+the report shows besides time, e.g. the test accuracy.  The fresh fits of
+``perceptron`` and ``logreg`` take each round's shuffle seed through
+``reseed(seed)`` (not timed) before ``run()``: the data stay the same.
 
 Workload kinds and their work per ``run()``:
 
@@ -18,9 +20,10 @@ Workload kinds and their work per ``run()``:
                network (``updates / 4`` epochs of 4 shuffled samples); the
                number is chosen per implementation so that a run lasts about
                ``target_seconds`` (``calibrate``).
-``perceptron`` a fresh fit of ``epochs`` epochs of Rosenblatt's rule.
+``perceptron`` a fresh fit of ``epochs`` epochs of Rosenblatt's rule, shuffled
+               with the seed of the last ``reseed``.
 ``logreg``     a fresh fit of ``epochs`` epochs of per-sample SGD on the
-               logistic loss (constant learning rate, no penalty).
+               logistic loss (constant learning rate, no penalty), likewise.
 ``forward``    class probabilities of ``n`` rows.
 
 Nothing here is imported by ``import fastnn``; the peers (PyTorch, JAX) are
@@ -131,6 +134,10 @@ class Impl:
 
     def run(self):
         raise NotImplementedError
+
+    def reseed(self, seed: int) -> None:
+        """Make the next ``run()`` use ``seed`` for its own randomness (not for the data)."""
+        raise NotImplementedError(f"{type(self).__name__} takes no seed per run")
 
     def extras(self) -> dict:
         return {}
@@ -298,11 +305,16 @@ class _LinearFit(Impl):
 
     def __init__(self, spec):
         _quiet_sklearn()
-        cls = getattr(importlib.import_module(self.module), self.estimator)
+        self.cls = getattr(importlib.import_module(self.module), self.estimator)
+        self.spec = spec
         self.X, self.y, self.X_test, self.y_test = linear_problem(spec)
-        self.est = cls(**self.arguments(spec), **self.options)
+        self.reseed(spec["seed"])
         self.samples = spec["n"] * spec["epochs"]
         self.est.fit(self.X[:1000], self.y[:1000])
+
+    def reseed(self, seed):
+        """A new estimator whose fits shuffle with ``random_state=seed``."""
+        self.est = self.cls(**self.arguments({**self.spec, "seed": seed}), **self.options)
 
     def run(self):
         self.est.fit(self.X, self.y)
