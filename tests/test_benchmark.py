@@ -1,7 +1,8 @@
 """The side-by-side benchmark (fastnn/benchmark.py): its structure and FLOP counts.
 
 A quick run of fastnn against the NumPy peer on tiny sizes, in worker
-processes as ``fastnn bench`` runs it.  Numbers of work and FLOPs are
+processes as ``fastnn bench`` runs it, and W3 against scikit-learn in this
+process (per-round seeds, mean accuracies).  Numbers of work and FLOPs are
 asserted exactly; timings never are.
 """
 import json
@@ -137,6 +138,104 @@ def test_quick_run_reports(quick_run):
     assert [t["target"].split(":")[0] for t in result["targets"]] == [
         "W1 bs32", "W2", "W4", "W5"]  # W3 needs scikit-learn's rows, not run here
     assert any("round 2" in line for line in logged)
+
+
+def test_only_w3_reseeds_its_rounds(quick_run):
+    result, _, _ = quick_run
+    for workload in result["workloads"]:
+        seeds = [r["seed"] for r in workload["rounds"]]
+        if workload["id"].startswith("W3"):
+            assert seeds == [0, 1] and workload["seed_per_round"]
+            for row in workload["rows"]:  # the warm-up fit is no round
+                assert [e["seed"] for e in row["round_extras"]] == [0, 1]
+        else:
+            assert seeds == [None, None] and "seed_per_round" not in workload
+            assert all(row["round_extras"] == [] for row in workload["rows"])
+
+
+@pytest.fixture(scope="module")
+def w3_run():
+    """W3 alone, fastnn against scikit-learn, three rounds (inline: a few seconds)."""
+    return benchmark.run(quick=True, peers=["fastnn", "sklearn"], only=["W3"], sizes=TINY,
+                         rounds=3, inline=True, log=lambda line: None)
+
+
+def test_w3_rounds_use_the_same_seeds_for_every_implementation(w3_run):
+    for workload in w3_run["workloads"]:
+        assert [r["seed"] for r in workload["rounds"]] == [0, 1, 2]
+        labels = [r["label"] for r in workload["rows"]]
+        assert sum(label.startswith("scikit-learn") for label in labels) == 1
+        for row in workload["rows"]:
+            assert row["error"] is None and len(row["seconds"]) == 3
+            assert [e["seed"] for e in row["round_extras"]] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("peer", ["fastnn", "sklearn"])
+def test_reseed_sets_the_shuffle_seed_of_the_timed_fit_only(peer):
+    """The run message's seed reaches the estimator; the data do not change with it."""
+    [spec] = [w["spec"] for w in benchmark.workloads({**benchmark.QUICK, **TINY})
+              if w["id"] == "W3 perceptron"]
+    host = benchmark._Host(peer)
+    host.handle(("prepare", "W3", "perceptron", spec))
+    impl = host.built["W3"][0]
+    X = impl.X.copy()
+    fits = {}
+    for seed in (0, 1, 0):
+        assert host.handle(("run", "W3", 0, seed))["error"] is None
+        assert impl.est.random_state == seed
+        coef = impl.est.coef_.copy()
+        if seed in fits:  # a seed's run repeated gives the same fit
+            np.testing.assert_array_equal(coef, fits[seed])
+        fits[seed] = coef
+    assert not np.array_equal(fits[0], fits[1])
+    np.testing.assert_array_equal(impl.X, X)
+
+
+def test_w3_accuracy_is_the_mean_over_the_rounds(w3_run):
+    text = benchmark.markdown(w3_run)
+    for workload in w3_run["workloads"]:
+        for row in workload["rows"]:
+            accuracies = [e["accuracy"] for e in row["round_extras"]]
+            assert row["extras"] == {
+                "accuracy": pytest.approx(np.mean(accuracies)), "seeds": [0, 1, 2],
+                "accuracy_min": min(accuracies), "accuracy_max": max(accuracies)}
+            cell = (f"{100 * np.mean(accuracies):.2f} % ({100 * min(accuracies):.2f}-"
+                    f"{100 * max(accuracies):.2f})")
+            assert f"| {cell} |" in text
+    assert "the mean test accuracy over the rounds" in text
+    assert [t["target"].split(":")[0] for t in w3_run["targets"]] == [
+        "W3 perceptron", "W3 logistic"]
+    assert all("over seeds 0-2" in t["measured"] for t in w3_run["targets"])
+
+
+def _w3_result(fastnn_accuracies, sklearn_accuracies, speedup=6.0):
+    """A result holding only W3 perceptron, per-seed accuracies given as {seed: value}."""
+    def row(peer, label, rate, accuracies):
+        round_extras = [{"seed": s, "accuracy": a} for s, a in accuracies.items()]
+        return {"peer": peer, "label": label, "samples_per_s": rate, "round_extras": round_extras,
+                "extras": benchmark._mean_extras(round_extras)}
+
+    return {"workloads": [{"id": "W3 perceptron", "rows": [
+        row("fastnn", "fastnn Perceptron", speedup, fastnn_accuracies),
+        row("sklearn", "scikit-learn Perceptron", 1.0, sklearn_accuracies)]}]}
+
+
+@pytest.mark.parametrize("fastnn_acc, sklearn_acc, met", [
+    # seed 0 alone differs by 0.73 points, the means by 0.1: equal accuracy
+    ({0: 0.8584, 1: 0.848, 2: 0.851}, {0: 0.8511, 1: 0.856, 2: 0.847}, True),
+    # seed 0 alone agrees, the means differ by 0.6 points
+    ({0: 0.851, 1: 0.848, 2: 0.847}, {0: 0.851, 1: 0.857, 2: 0.856}, False),
+    # scikit-learn stopped after seed 0: compared on seed 0 only (0.2 points)
+    ({0: 0.853, 1: 0.860, 2: 0.862}, {0: 0.851}, True),
+])
+def test_w3_target_compares_mean_accuracies(fastnn_acc, sklearn_acc, met):
+    [target] = benchmark._targets(_w3_result(fastnn_acc, sklearn_acc))
+    common = sorted(set(fastnn_acc) & set(sklearn_acc))
+    means = [100 * np.mean([acc[s] for s in common]) for acc in (fastnn_acc, sklearn_acc)]
+    assert target["met"] is met
+    assert f"mean accuracy {means[0]:.2f} % vs {means[1]:.2f} %" in target["measured"]
+    [target] = benchmark._targets(_w3_result(fastnn_acc, sklearn_acc, speedup=4.0))
+    assert target["met"] is False  # equal accuracy is not enough without 5x
 
 
 def test_png_written_when_matplotlib_is_installed(quick_run, tmp_path):
