@@ -222,6 +222,15 @@ def _fixed_units(network: Network, batch_size: int, optimizer_code: int, updates
     return ((0,) * sizes[0], (0,) * (hidden[0] if hidden else 0), (0,) * sizes[-1])
 
 
+def _fixed_codes(network: Network):
+    """``small_sgd_train``'s ``codes``: tuples as long as the hidden activation and loss codes.
+
+    Compile-time constants, like the layer sizes in ``units``.
+    """
+    hidden = network._net[3][0] if len(network.layer_sizes) > 2 else 0
+    return ((0,) * int(hidden), (0,) * int(network.loss_code))
+
+
 def _diverged(network: Network, last_good: np.ndarray, epoch: int):
     network.params[...] = last_good
     raise TrainingDiverged(
@@ -248,8 +257,8 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
         if units is not None:
             done, status = small.small_sgd_train(
                 X, Y, sample_weight, weights is not None, order, shuffle, rng_state, per_call,
-                network.params, network._net, network.loss_code, hyper, network.n_weights,
-                last_good, totals, units)
+                network.params, network._net, hyper, network.n_weights, last_good, totals,
+                units, _fixed_codes(network))
         else:
             done, t, status = small.small_train(
                 X, Y, sample_weight, weights is not None, order, shuffle, rng_state, per_call,

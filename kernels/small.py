@@ -431,26 +431,31 @@ def _stack_scratch(typingctx, like, units):
 
 
 def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs,
-                    params_out, net, loss_code, hyper, n_weights, last_good, epoch_totals,
-                    units):
+                    params_out, net, hyper, n_weights, last_good, epoch_totals, units, codes):
     """``small_train`` with ``batch_size=1`` and plain SGD, compiled for one architecture.
 
     The layer sizes are the lengths of the tuples in ``units`` and so are
     part of the compiled signature: every loop over units has a constant trip
     count and is unrolled, and the parameters, activations and deltas live in
     a stack buffer (copied from and back to ``params_out``) that LLVM keeps in
-    registers.  Each new architecture and dtype compiles once (2-3 s on two
-    quiet cores, up to 5 s under load; cached on disk after).  The arithmetic
+    registers.  The hidden activation and the loss are compile-time constants
+    too (the lengths of the tuples in ``codes``): the per-sample code is one
+    branch-free block, not a switch over codes whose joins made LLVM spill
+    the network around them.  Each new architecture, activation, loss and
+    dtype compiles once (2-3 s on two quiet cores, up to 5 s under load;
+    cached on disk after).  The arithmetic
     of ``small_train`` in the same order: the same numbers up to rounding
     (``arcp`` lets LLVM share reciprocals differently).
 
     Parameters
     ----------
-    X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs, net, loss_code,
-    hyper, n_weights, last_good, epoch_totals : as in :func:`small_train`
+    X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs, net, hyper,
+    n_weights, last_good, epoch_totals : as in :func:`small_train`
     params_out : (P,) the flat parameters (modified)
     units : tuple of 3 tuples, ``(0,) * size`` for the input, hidden and output
         layer; ``()`` as the hidden one for a network without hidden layer
+    codes : tuple of 2 tuples, ``(0,) * code`` for the hidden layer's activation
+        code (``()`` without hidden layer) and for the loss code
 
     Returns
     -------
@@ -474,7 +479,8 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
     deltas = buffer[n_params + n_units:]
     for i in range(n_params):
         params[i] = params_out[i]
-    code, p = net[3][0], params.dtype.type(net[4][0])  # the hidden layer's activation
+    code, loss_code = len(codes[0]), len(codes[1])
+    p = params.dtype.type(net[4][0])  # the hidden layer's activation parameter
     lr = params.dtype.type(hyper[0])
     alpha, loss_scale = hyper[6], hyper[7]
     w_sq = _squared_norm(params, n_weights) if alpha > 0.0 else 0.0
