@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _validation as check
 from .kernels import data, small
+from .kernels.activations import SIGMOID
 from .kernels.losses import SQUARED_ERROR
 from .kernels.trainer import SGD as SGD_CODE
 from .network import Network
@@ -222,13 +223,17 @@ def _fixed_units(network: Network, batch_size: int, optimizer_code: int, updates
     return ((0,) * sizes[0], (0,) * (hidden[0] if hidden else 0), (0,) * sizes[-1])
 
 
-def _fixed_codes(network: Network):
-    """``small_sgd_train``'s ``codes``: tuples as long as the hidden activation and loss codes.
+def _fixed_codes(network: Network, weighted: bool, hyper: np.ndarray):
+    """``small_sgd_train``'s ``codes``: tuples as long as the hidden activation and loss codes
+    and the kernel's flags (sample weights, decay, a sigmoid slope of 1).
 
     Compile-time constants, like the layer sizes in ``units``.
     """
-    hidden = network._net[3][0] if len(network.layer_sizes) > 2 else 0
-    return ((0,) * int(hidden), (0,) * int(network.loss_code))
+    hidden = int(network._net[3][0]) if len(network.layer_sizes) > 2 else 0
+    flags = ((small.WEIGHTED if weighted else 0)
+             | (small.DECAYED if hyper[6] > 0 or hyper[8] != 0 else 0)
+             | (small.UNIT_SLOPE if hidden == SIGMOID and network._net[4][0] == 1.0 else 0))
+    return ((0,) * hidden, (0,) * int(network.loss_code), (0,) * flags)
 
 
 def _diverged(network: Network, last_good: np.ndarray, epoch: int):
@@ -256,9 +261,9 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
         totals = np.empty(per_call, np.float64)  # becomes this call's part of the history
         if units is not None:
             done, status = small.small_sgd_train(
-                X, Y, sample_weight, weights is not None, order, shuffle, rng_state, per_call,
-                network.params, network._net, hyper, network.n_weights, last_good, totals,
-                units, _fixed_codes(network))
+                X, Y, sample_weight, order, shuffle, rng_state, per_call, network.params,
+                network._net, hyper, network.n_weights, last_good, totals, units,
+                _fixed_codes(network, weights is not None, hyper))
         else:
             done, t, status = small.small_train(
                 X, Y, sample_weight, weights is not None, order, shuffle, rng_state, per_call,

@@ -40,6 +40,8 @@ from .optimizers import adam_update, momentum_update, sgd_update
 from .trainer import MOMENTUM, SGD, _squared_norm
 
 _sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
+# small_sgd_train's flags (see its ``codes``).
+WEIGHTED, DECAYED, UNIT_SLOPE = 1, 2, 4
 
 
 @intrinsic
@@ -252,7 +254,7 @@ def _activate(z, code, p, one):
 
 
 def _layer_backward(X, row, acts, in_off, params, grads, w, b, fan_in, fan_out, deltas,
-                    out_off, code, p, fused, lr, decay):
+                    out_off, code, p, fused, lr, decay, decayed=True):
     """Backpropagate one sample through one layer whose output delta is ``deltas[out_off:]``.
 
     Inputs and weights as in :func:`_layer_forward`.  Adds the layer's
@@ -264,7 +266,9 @@ def _layer_backward(X, row, acts, in_off, params, grads, w, b, fan_in, fan_out, 
     second pass, the same numbers as accumulating and then ``sgd_update``.
     If ``in_off >= 0`` writes ``deltas[in_off + k] = (delta @ W.T)[k] * f'(x_k)``,
     ``code``, ``p`` being the activation that produced ``x``.  ``lr``,
-    ``decay`` have the parameters' dtype (ignored unless ``fused``).
+    ``decay`` have the parameters' dtype (ignored unless ``fused``); ``decayed``
+    False (a compile-time constant) promises ``decay == 0`` and skips its
+    multiply-add, the same numbers for finite weights.
     """
     for j in range(fan_out):
         if fused:
@@ -280,7 +284,7 @@ def _layer_backward(X, row, acts, in_off, params, grads, w, b, fan_in, fan_out, 
             old = params[w_k + j]
             back += d * old
             if fused:
-                params[w_k + j] = old - lr * (x * d + decay * old)
+                params[w_k + j] = old - lr * ((x * d + decay * old) if decayed else x * d)
             else:
                 grads[w_k + j] += x * d
         if in_off >= 0:
@@ -505,8 +509,8 @@ def _stack_scratch(typingctx, like, units):
     return types.CPointer(like.dtype)(like, units), codegen
 
 
-def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs,
-                    params_out, net, hyper, n_weights, last_good, epoch_totals, units, codes):
+def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, params_out, net,
+                    hyper, n_weights, last_good, epoch_totals, units, codes):
     """``small_train`` with ``batch_size=1`` and plain SGD, compiled for one architecture.
 
     The layer sizes are the lengths of the tuples in ``units`` and so are
@@ -516,21 +520,27 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
     registers.  The hidden activation and the loss are compile-time constants
     too (the lengths of the tuples in ``codes``): the per-sample code is one
     branch-free block, not a switch over codes whose joins made LLVM spill
-    the network around them.  Each new architecture, activation, loss and
-    dtype compiles once (2-3 s on two quiet cores, up to 5 s under load;
+    the network around them.  So are three facts that spare multiplies on
+    the path from one sample's update to the next: no sample weights, no
+    decay (``hyper[6] == hyper[8] == 0``), a sigmoid slope of 1 (the same
+    numbers: multiplying by 1 and adding ``0 * w`` are exact for finite
+    values).  Each new architecture, activation, loss, flags and dtype
+    compiles once (2-3 s on two quiet cores, up to 5 s under load;
     cached on disk after).  The arithmetic
     of ``small_train`` in the same order: the same numbers up to rounding
     (``arcp`` lets LLVM share reciprocals differently).
 
     Parameters
     ----------
-    X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs, net, hyper,
-    n_weights, last_good, epoch_totals : as in :func:`small_train`
+    X, Y, sample_weight, order, shuffle, rng_state, n_epochs, net, hyper, n_weights,
+    last_good, epoch_totals : as in :func:`small_train` (``sample_weight`` read only
+    with the ``WEIGHTED`` flag)
     params_out : (P,) the flat parameters (modified)
     units : tuple of 3 tuples, ``(0,) * size`` for the input, hidden and output
         layer; ``()`` as the hidden one for a network without hidden layer
-    codes : tuple of 2 tuples, ``(0,) * code`` for the hidden layer's activation
-        code (``()`` without hidden layer) and for the loss code
+    codes : tuple of 3 tuples, ``(0,) * code`` for the hidden layer's activation
+        code (``()`` without hidden layer), for the loss code, and for the sum
+        of the flags ``WEIGHTED``, ``DECAYED`` and ``UNIT_SLOPE`` that hold
 
     Returns
     -------
@@ -554,11 +564,13 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
     deltas = buffer[n_params + n_units:]
     for i in range(n_params):
         params[i] = params_out[i]
-    code, loss_code = len(codes[0]), len(codes[1])
-    p = params.dtype.type(net[4][0])  # the hidden layer's activation parameter
+    code, loss_code, flags = len(codes[0]), len(codes[1]), len(codes[2])
+    has_weights, decayed = (flags & WEIGHTED) != 0, (flags & DECAYED) != 0
+    # the hidden layer's activation parameter
+    p = one if (flags & UNIT_SLOPE) != 0 else params.dtype.type(net[4][0])
     lr = params.dtype.type(hyper[0])
     alpha, loss_scale = hyper[6], hyper[7]
-    w_sq = _squared_norm(params, n_weights) if alpha > 0.0 else 0.0
+    w_sq = _squared_norm(params, n_weights) if decayed and alpha > 0.0 else 0.0
     n = order.shape[0]
     done = 0
     status = 0
@@ -577,7 +589,7 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
             li = _output_loss(loss_code, Y, row, acts, deltas, n_hid, n_out, scale)
             loss = (w * li / w if has_weights else li) * loss_scale  # small_train's, batch of one
             decay = hyper[8]
-            if alpha > 0.0:
+            if decayed and alpha > 0.0:
                 scale = 0.0 + w
                 loss += 0.5 * alpha * w_sq / scale
                 decay += alpha / scale
@@ -585,11 +597,11 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
                 status = 1
                 break
             _layer_backward(X, row, acts, in_off, params, params, w_out, b_out, fan_in, n_out,
-                            deltas, n_hid, code, p, True, lr, params.dtype.type(decay))
+                            deltas, n_hid, code, p, True, lr, params.dtype.type(decay), decayed)
             if n_hid > 0:
                 _layer_backward(X, row, acts, -1, params, params, 0, b_hid, n_in, n_hid,
-                                deltas, 0, code, p, True, lr, params.dtype.type(decay))
-            if alpha > 0.0:
+                                deltas, 0, code, p, True, lr, params.dtype.type(decay), decayed)
+            if decayed and alpha > 0.0:
                 w_sq = _squared_norm(params, n_weights)
             total += loss
         if status or not _end_epoch(params, last_good):

@@ -14,6 +14,7 @@ from numba import njit
 import fastnn
 from fastnn import training
 from fastnn.kernels import data, small
+from fastnn.kernels.activations import SIGMOID
 
 import reference as ref
 
@@ -324,9 +325,9 @@ def _run_fixed(net, optimizer, X, Y, w, order, shuffle, state, epochs, alpha=0.0
     totals = np.empty(epochs)
     units = training._fixed_units(net, 1, 0, 10**9)
     done, status = small.small_sgd_train(
-        X, Y, net.params if w is None else w, w is not None, order, shuffle, state, epochs,
-        net.params, net._net, hyper, net.n_weights, net.params.copy(), totals, units,
-        training._fixed_codes(net))
+        X, Y, net.params if w is None else w, order, shuffle, state, epochs, net.params,
+        net._net, hyper, net.n_weights, net.params.copy(), totals, units,
+        training._fixed_codes(net, w is not None, hyper))
     return done, status, totals
 
 
@@ -358,6 +359,44 @@ def test_fixed_kernel_equals_small_train(activation, output, hidden, dtype, rng)
         np.testing.assert_allclose(totals, expected[2], **tol)
         np.testing.assert_array_equal(orders[0], orders[1])
         assert states[0][0] == states[1][0]
+
+
+@pytest.mark.parametrize("dtype", ref.DTYPES)
+def test_fixed_kernel_without_decay_or_slope_equals_small_train(dtype, rng):
+    """The flag variants that drop the decay term and the slope 1 still match small_train."""
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    sizes = [3, 6, 2]
+    X, Y, w = _problem(rng, sizes, "sigmoid", dtype=dtype)
+    for weights in (None, w):
+        nets = [fastnn.Network(sizes, "sigmoid", "sigmoid", dtype=dtype, random_state=0)
+                for _ in range(2)]
+        opts = [fastnn.SGD(net, lr=0.5) for net in nets]
+        codes = training._fixed_codes(nets[0], weights is not None, opts[0]._fused_state()[4])
+        assert len(codes[2]) == small.UNIT_SLOPE + (small.WEIGHTED if weights is not None else 0)
+        orders = [np.arange(13, dtype=np.int64) for _ in range(2)]
+        states = [np.array([7], np.uint64) for _ in range(2)]
+        done, status, totals = _run_fixed(nets[0], opts[0], X, Y, weights, orders[0], True,
+                                          states[0], 5)
+        expected = _run_small(nets[1], opts[1], X, Y, weights, orders[1], True, states[1], 5, 1)
+        assert (done, status) == (5, 0) == expected[:2]
+        np.testing.assert_allclose(nets[0].params, nets[1].params, **tol)
+        np.testing.assert_allclose(totals, expected[2], **tol)
+
+
+def test_fixed_codes_flags():
+    net = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid")
+    hyper = fastnn.SGD(net, lr=0.5)._fused_state()[4]
+    assert training._fixed_codes(net, False, hyper) == (
+        (0,) * SIGMOID, (0,) * net.loss_code, (0,) * small.UNIT_SLOPE)
+    assert len(training._fixed_codes(net, True, hyper)[2]) == small.UNIT_SLOPE + small.WEIGHTED
+    hyper[8] = 0.01  # weight decay
+    assert len(training._fixed_codes(net, False, hyper)[2]) == small.UNIT_SLOPE + small.DECAYED
+    hyper[8], hyper[6] = 0.0, 1e-4  # alpha
+    assert len(training._fixed_codes(net, False, hyper)[2]) == small.UNIT_SLOPE + small.DECAYED
+    slope = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid", sigmoid_a=2.0)
+    assert len(training._fixed_codes(slope, False, hyper)[2]) == small.DECAYED
+    relu = fastnn.Network([2, 4, 1], "relu", "sigmoid")
+    assert len(training._fixed_codes(relu, False, hyper)[2]) == small.DECAYED
 
 
 def test_fixed_kernel_stops_on_divergence(rng):
