@@ -33,9 +33,11 @@ _SMALL_MAX_EPOCH_WORK = 4096  # n_samples * n_weights below which any batch size
 # When the small path's per-sample SGD (batch size 1, no momentum) runs a
 # kernel compiled for the network's layer sizes (``small.small_sgd_train``,
 # at most one hidden layer).  Measured (XOR 2-4-1, 2 loaded cores, CPU time
-# of the kernel): about 10M updates/s against 5M for the generic kernel, but
-# each new architecture and dtype first compiles for 2-5 s (cached on disk
-# after).  So only for runs long enough to matter (2**18 updates: 50 ms or
+# of the kernel): about 10M updates/s against 5M for the generic kernel, and
+# 1.3x that since exp and log1p are inline and the activation, loss and
+# flags compile-time constants (paired A/B of train()); but each new
+# architecture, activation, loss, flags and dtype first compiles for 2-5 s
+# (cached on disk after).  So only for runs long enough to matter (2**18 updates: 50 ms or
 # more on the generic kernel; unit tests stay below) and for layers small
 # enough to unroll.
 _FIXED_MIN_UPDATES = 2**18  # epochs * n_samples

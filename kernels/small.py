@@ -86,8 +86,8 @@ def _exp_table():
         for i in range(128):
             exact = decimal.Decimal(2) ** (decimal.Decimal(i) / 128)
             scale = float(exact)
-            table[2 * i] = np.float64((exact - decimal.Decimal(scale)) / decimal.Decimal(scale)).view(
-                np.uint64)
+            tail = (exact - decimal.Decimal(scale)) / decimal.Decimal(scale)
+            table[2 * i] = np.float64(tail).view(np.uint64)
             table[2 * i + 1] = np.float64(scale).view(np.uint64) - np.uint64(i << 45)
     return table.view(np.int64)
 
