@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _validation as check
 from .kernels import data, small
+from .kernels.activations import SIGMOID
 from .kernels.losses import SQUARED_ERROR
 from .kernels.trainer import SGD as SGD_CODE
 from .network import Network
@@ -32,9 +33,11 @@ _SMALL_MAX_EPOCH_WORK = 4096  # n_samples * n_weights below which any batch size
 # When the small path's per-sample SGD (batch size 1, no momentum) runs a
 # kernel compiled for the network's layer sizes (``small.small_sgd_train``,
 # at most one hidden layer).  Measured (XOR 2-4-1, 2 loaded cores, CPU time
-# of the kernel): about 10M updates/s against 5M for the generic kernel, but
-# each new architecture and dtype first compiles for 2-5 s (cached on disk
-# after).  So only for runs long enough to matter (2**18 updates: 50 ms or
+# of the kernel): about 10M updates/s against 5M for the generic kernel, and
+# 1.3x that since exp and log1p are inline and the activation, loss and
+# flags compile-time constants (paired A/B of train()); but each new
+# architecture, activation, loss, flags and dtype first compiles for 2-5 s
+# (cached on disk after).  So only for runs long enough to matter (2**18 updates: 50 ms or
 # more on the generic kernel; unit tests stay below) and for layers small
 # enough to unroll.
 _FIXED_MIN_UPDATES = 2**18  # epochs * n_samples
@@ -222,6 +225,19 @@ def _fixed_units(network: Network, batch_size: int, optimizer_code: int, updates
     return ((0,) * sizes[0], (0,) * (hidden[0] if hidden else 0), (0,) * sizes[-1])
 
 
+def _fixed_codes(network: Network, weighted: bool, hyper: np.ndarray):
+    """``small_sgd_train``'s ``codes``: tuples as long as the hidden activation and loss codes
+    and the kernel's flags (sample weights, decay, a sigmoid slope of 1).
+
+    Compile-time constants, like the layer sizes in ``units``.
+    """
+    hidden = int(network._net[3][0]) if len(network.layer_sizes) > 2 else 0
+    flags = ((small.WEIGHTED if weighted else 0)
+             | (small.DECAYED if hyper[6] > 0 or hyper[8] != 0 else 0)
+             | (small.UNIT_SLOPE if hidden == SIGMOID and network._net[4][0] == 1.0 else 0))
+    return ((0,) * hidden, (0,) * int(network.loss_code), (0,) * flags)
+
+
 def _diverged(network: Network, last_good: np.ndarray, epoch: int):
     network.params[...] = last_good
     raise TrainingDiverged(
@@ -247,9 +263,9 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
         totals = np.empty(per_call, np.float64)  # becomes this call's part of the history
         if units is not None:
             done, status = small.small_sgd_train(
-                X, Y, sample_weight, weights is not None, order, shuffle, rng_state, per_call,
-                network.params, network._net, network.loss_code, hyper, network.n_weights,
-                last_good, totals, units)
+                X, Y, sample_weight, order, shuffle, rng_state, per_call, network.params,
+                network._net, hyper, network.n_weights, last_good, totals, units,
+                _fixed_codes(network, weights is not None, hyper))
         else:
             done, t, status = small.small_train(
                 X, Y, sample_weight, weights is not None, order, shuffle, rng_state, per_call,

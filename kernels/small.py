@@ -23,11 +23,14 @@ kernels' serial variants.
 """
 from __future__ import annotations
 
+import decimal
 import math
 
+import numpy as np
+from llvmlite import ir
 from numba import carray, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ._jit import compile_family
 from .activations import IDENTITY, SIGMOID, activate, derivative_from_output
@@ -37,6 +40,179 @@ from .optimizers import adam_update, momentum_update, sgd_update
 from .trainer import MOMENTUM, SGD, _squared_norm
 
 _sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
+# small_sgd_train's flags (see its ``codes``).
+WEIGHTED, DECAYED, UNIT_SLOPE = 1, 2, 4
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma``); three operands of one float type."""
+    def codegen(context, builder, signature, args):
+        t = args[0].type
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(t, [t, t, t]),
+                                             f"llvm.fma.{'f64' if t == ir.DoubleType() else 'f32'}")
+        return builder.call(fma, args)
+
+    return a(a, a, a), codegen
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The bits of a float64 as an int64."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, i):
+    """The float64 whose bits are the int64 ``i``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+def _exp_table():
+    """glibc's ``__exp_data.tab``: for i < 128, the bits of ``tail_i`` and ``s_i - (i << 45)``.
+
+    ``s_i`` is ``2**(i/128)`` rounded to float64 and ``tail_i`` the rounded
+    ``(2**(i/128) - s_i) / s_i`` (checked equal to glibc 2.36's table).
+    """
+    table = np.empty(256, np.uint64)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60
+        for i in range(128):
+            exact = decimal.Decimal(2) ** (decimal.Decimal(i) / 128)
+            scale = float(exact)
+            tail = (exact - decimal.Decimal(scale)) / decimal.Decimal(scale)
+            table[2 * i] = np.float64(tail).view(np.uint64)
+            table[2 * i + 1] = np.float64(scale).view(np.uint64) - np.uint64(i << 45)
+    return table.view(np.int64)
+
+
+# glibc's exp (sysdeps/ieee754/dbl-64/e_exp.c, from Arm's optimized-routines):
+# exp(x) = 2**(k/128) exp(r), x = k ln2/128 + r, |r| <= ln2/256; its constants.
+_EXP_TABLE = _exp_table()
+_INV_LN2_N = float.fromhex("0x1.71547652b82fep+7")
+_NEG_LN2_HI_N = float.fromhex("-0x1.62e42fefa0000p-8")
+_NEG_LN2_LO_N = float.fromhex("-0x1.cf79abc9e3b3ap-47")
+_EXP_SHIFT = float.fromhex("0x1.8p+52")
+_C2, _C3, _C4, _C5 = (float.fromhex(c) for c in (
+    "0x1.ffffffffffdbdp-2", "0x1.555555555543cp-3", "0x1.55555cf172b91p-5",
+    "0x1.1111167a4d017p-7"))
+
+
+def _exp(x):
+    """``math.exp(x)``; for float64 computed inline (see :func:`_exp64`)."""
+    return math.exp(x)
+
+
+def _exp64(x):
+    """``math.exp`` of a float64 without a call, the same bits as glibc's FMA variant.
+
+    The fast path of glibc's ``__exp`` with the multiply-adds that its
+    ``-mfma`` build contracts done by ``llvm.fma``, in its order (error
+    < 0.52 ulp).  Outside ``2**-54 <= |x| < 512`` (and for inf, NaN) it calls
+    ``math.exp``.  Why: a call clobbers every vector register, so each of a
+    small network's exps spilled and reloaded the network around it.
+    """
+    abstop = (_bits(x) >> 52) & 0x7FF
+    if not 0x3C9 <= abstop < 0x408:
+        return math.exp(x)
+    kd = _fma(x, _INV_LN2_N, _EXP_SHIFT)  # k = round(x 128 / ln2) in the low bits
+    ki = _bits(kd)
+    kd -= _EXP_SHIFT
+    r = _fma(kd, _NEG_LN2_LO_N, _fma(kd, _NEG_LN2_HI_N, x))
+    idx = 2 * (ki & 127)
+    tail = _from_bits(_EXP_TABLE[idx])
+    scale = _from_bits(_EXP_TABLE[idx + 1] + (ki << 45))
+    r2 = r * r
+    tmp = _fma(r2 * r2, _fma(r, _C5, _C4), _fma(_fma(r, _C3, _C2), r2, r + tail))
+    return _fma(scale, tmp, scale)
+
+
+@overload(_exp, inline="always")
+def _exp_overload(x):
+    if isinstance(x, types.Float) and x.bitwidth == 64:
+        return _exp64
+    return lambda x: math.exp(x)
+
+
+# glibc's log1p (sysdeps/ieee754/dbl-64/s_log1p.c, from fdlibm): ln2 split in two,
+# and the coefficients Lp1..Lp7 of its polynomial in s**2, s = f / (2 + f).
+_LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
+_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+_TWO_THIRDS = float.fromhex("0x1.5555555555555p-1")
+_LP1, _LP2, _LP3, _LP4, _LP5, _LP6, _LP7 = (float.fromhex(c) for c in (
+    "0x1.5555555555593p-1", "0x1.999999997fa04p-2", "0x1.2492494229359p-2",
+    "0x1.c71c51d8e78afp-3", "0x1.7466496cb03dep-3", "0x1.39a09d078c69fp-3",
+    "0x1.2f112df3e5244p-3"))
+
+
+def _log1p(x):
+    """``math.log1p(x)``; for float64 computed inline (see :func:`_log1p64`)."""
+    return math.log1p(x)
+
+
+def _log1p64(x):
+    """``math.log1p`` of a float64 without a call, the same bits as glibc's FMA variant.
+
+    fdlibm's algorithm as glibc has it, with the multiply-adds that its
+    ``-mfma`` build contracts done by ``llvm.fma``, in its order.  Inline for
+    ``0 <= x < 2**53`` (the BCE loss needs ``[0, 1]``), else ``math.log1p``.
+    Why: as a call it was a sixth of the unrolled XOR kernel's time, and it
+    spilled the network's registers.
+    """
+    hx = _bits(x) >> 32
+    if not 0 <= hx < 0x43400000:  # negative, huge, inf, NaN
+        return math.log1p(x)
+    if hx < 0x3E200000:  # x < 2**-29
+        return x if hx < 0x3C900000 else _fma(x * x, -0.5, x)
+    k = 0
+    f = x
+    hu = 1
+    c = 0.0
+    if hx >= 0x3FDA827A:  # x >= sqrt(2) - 1: 1 + x = 2**k (1 + f), c its rounding error
+        u = 1.0 + x
+        hu = _bits(u) >> 32
+        k = (hu >> 20) - 1023
+        c = (1.0 - (u - x) if k > 0 else x - (u - 1.0)) / u
+        hu &= 0x000FFFFF
+        low = _bits(u) & 0xFFFFFFFF
+        if hu < 0x6A09E:  # normalise u into [sqrt(2)/2, sqrt(2)): its high word replaced
+            u = _from_bits(((hu | 0x3FF00000) << 32) | low)
+        else:
+            k += 1
+            u = _from_bits(((hu | 0x3FE00000) << 32) | low)
+            hu = (0x00100000 - hu) >> 2
+        f = u - 1.0
+    hfsq = 0.5 * f * f
+    if hu == 0:  # |f| < 2**-20
+        if f == 0.0:
+            return 0.0 if k == 0 else _fma(float(k), _LN2_HI, _fma(float(k), _LN2_LO, c))
+        r = _fma(-f, _TWO_THIRDS, 1.0) * hfsq
+        if k == 0:
+            return f - r
+        return _fma(float(k), _LN2_HI, -((r - _fma(float(k), _LN2_LO, c)) - f))
+    s = f / (2.0 + f)
+    z = s * s
+    z2 = z * z
+    z4 = z2 * z2
+    r = _fma(z2 * z4, _fma(z, _LP7, _LP6),
+             _fma(z4, _fma(z, _LP5, _LP4), _fma(z, _LP1, z2 * _fma(z, _LP3, _LP2))))
+    t = s * (hfsq + r)
+    if k == 0:
+        return f - (hfsq - t)
+    return _fma(float(k), _LN2_HI, -((hfsq - (_fma(float(k), _LN2_LO, c) + t)) - f))
+
+
+@overload(_log1p, inline="always")
+def _log1p_overload(x):
+    if isinstance(x, types.Float) and x.bitwidth == 64:
+        return _log1p64
+    return lambda x: math.log1p(x)
 
 
 def _layer_forward(X, row, acts, in_off, params, w, b, fan_in, fan_out, out_off, code, p):
@@ -72,13 +248,13 @@ def _activate(z, code, p, one):
     """
     if code == SIGMOID:
         t = p * z
-        e = math.exp(-abs(t))
+        e = _exp(-abs(t))
         return one / (one + e) if t >= one - one else e / (one + e)
     return activate(z, code, p)
 
 
 def _layer_backward(X, row, acts, in_off, params, grads, w, b, fan_in, fan_out, deltas,
-                    out_off, code, p, fused, lr, decay):
+                    out_off, code, p, fused, lr, decay, decayed=True):
     """Backpropagate one sample through one layer whose output delta is ``deltas[out_off:]``.
 
     Inputs and weights as in :func:`_layer_forward`.  Adds the layer's
@@ -90,7 +266,9 @@ def _layer_backward(X, row, acts, in_off, params, grads, w, b, fan_in, fan_out, 
     second pass, the same numbers as accumulating and then ``sgd_update``.
     If ``in_off >= 0`` writes ``deltas[in_off + k] = (delta @ W.T)[k] * f'(x_k)``,
     ``code``, ``p`` being the activation that produced ``x``.  ``lr``,
-    ``decay`` have the parameters' dtype (ignored unless ``fused``).
+    ``decay`` have the parameters' dtype (ignored unless ``fused``); ``decayed``
+    False (a compile-time constant) promises ``decay == 0`` and skips its
+    multiply-add, the same numbers for finite weights.
     """
     for j in range(fan_out):
         if fused:
@@ -106,7 +284,7 @@ def _layer_backward(X, row, acts, in_off, params, grads, w, b, fan_in, fan_out, 
             old = params[w_k + j]
             back += d * old
             if fused:
-                params[w_k + j] = old - lr * (x * d + decay * old)
+                params[w_k + j] = old - lr * ((x * d + decay * old) if decayed else x * d)
             else:
                 grads[w_k + j] += x * d
         if in_off >= 0:
@@ -145,8 +323,8 @@ def _output_loss(loss_code, Y, row, acts, deltas, off, k, scale):
         for j in range(k):
             z = acts[off + j]
             y = Y[row, j]
-            e = math.exp(-abs(z))  # shared by the loss and the sigmoid
-            li += max(z, zero) - y * z + math.log1p(e)
+            e = _exp(-abs(z))  # shared by the loss and the sigmoid
+            li += max(z, zero) - y * z + _log1p(e)
             p = one / (one + e) if z >= zero else e / (one + e)
             deltas[off + j] = scale * (p - y)
         return li
@@ -331,27 +509,38 @@ def _stack_scratch(typingctx, like, units):
     return types.CPointer(like.dtype)(like, units), codegen
 
 
-def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs,
-                    params_out, net, loss_code, hyper, n_weights, last_good, epoch_totals,
-                    units):
+def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, params_out, net,
+                    hyper, n_weights, last_good, epoch_totals, units, codes):
     """``small_train`` with ``batch_size=1`` and plain SGD, compiled for one architecture.
 
     The layer sizes are the lengths of the tuples in ``units`` and so are
     part of the compiled signature: every loop over units has a constant trip
     count and is unrolled, and the parameters, activations and deltas live in
     a stack buffer (copied from and back to ``params_out``) that LLVM keeps in
-    registers.  Each new architecture and dtype compiles once (2-3 s on two
-    quiet cores, up to 5 s under load; cached on disk after).  The arithmetic
+    registers.  The hidden activation and the loss are compile-time constants
+    too (the lengths of the tuples in ``codes``): the per-sample code is one
+    branch-free block, not a switch over codes whose joins made LLVM spill
+    the network around them.  So are three facts that spare multiplies on
+    the path from one sample's update to the next: no sample weights, no
+    decay (``hyper[6] == hyper[8] == 0``), a sigmoid slope of 1 (the same
+    numbers: multiplying by 1 and adding ``0 * w`` are exact for finite
+    values).  Each new architecture, activation, loss, flags and dtype
+    compiles once (2-3 s on two quiet cores, up to 5 s under load;
+    cached on disk after).  The arithmetic
     of ``small_train`` in the same order: the same numbers up to rounding
     (``arcp`` lets LLVM share reciprocals differently).
 
     Parameters
     ----------
-    X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs, net, loss_code,
-    hyper, n_weights, last_good, epoch_totals : as in :func:`small_train`
+    X, Y, sample_weight, order, shuffle, rng_state, n_epochs, net, hyper, n_weights,
+    last_good, epoch_totals : as in :func:`small_train` (``sample_weight`` read only
+    with the ``WEIGHTED`` flag)
     params_out : (P,) the flat parameters (modified)
     units : tuple of 3 tuples, ``(0,) * size`` for the input, hidden and output
         layer; ``()`` as the hidden one for a network without hidden layer
+    codes : tuple of 3 tuples, ``(0,) * code`` for the hidden layer's activation
+        code (``()`` without hidden layer), for the loss code, and for the sum
+        of the flags ``WEIGHTED``, ``DECAYED`` and ``UNIT_SLOPE`` that hold
 
     Returns
     -------
@@ -375,10 +564,13 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
     deltas = buffer[n_params + n_units:]
     for i in range(n_params):
         params[i] = params_out[i]
-    code, p = net[3][0], params.dtype.type(net[4][0])  # the hidden layer's activation
+    code, loss_code, flags = len(codes[0]), len(codes[1]), len(codes[2])
+    has_weights, decayed = (flags & WEIGHTED) != 0, (flags & DECAYED) != 0
+    # the hidden layer's activation parameter
+    p = one if (flags & UNIT_SLOPE) != 0 else params.dtype.type(net[4][0])
     lr = params.dtype.type(hyper[0])
     alpha, loss_scale = hyper[6], hyper[7]
-    w_sq = _squared_norm(params, n_weights) if alpha > 0.0 else 0.0
+    w_sq = _squared_norm(params, n_weights) if decayed and alpha > 0.0 else 0.0
     n = order.shape[0]
     done = 0
     status = 0
@@ -397,7 +589,7 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
             li = _output_loss(loss_code, Y, row, acts, deltas, n_hid, n_out, scale)
             loss = (w * li / w if has_weights else li) * loss_scale  # small_train's, batch of one
             decay = hyper[8]
-            if alpha > 0.0:
+            if decayed and alpha > 0.0:
                 scale = 0.0 + w
                 loss += 0.5 * alpha * w_sq / scale
                 decay += alpha / scale
@@ -405,11 +597,11 @@ def small_sgd_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state,
                 status = 1
                 break
             _layer_backward(X, row, acts, in_off, params, params, w_out, b_out, fan_in, n_out,
-                            deltas, n_hid, code, p, True, lr, params.dtype.type(decay))
+                            deltas, n_hid, code, p, True, lr, params.dtype.type(decay), decayed)
             if n_hid > 0:
                 _layer_backward(X, row, acts, -1, params, params, 0, b_hid, n_in, n_hid,
-                                deltas, 0, code, p, True, lr, params.dtype.type(decay))
-            if alpha > 0.0:
+                                deltas, 0, code, p, True, lr, params.dtype.type(decay), decayed)
+            if decayed and alpha > 0.0:
                 w_sq = _squared_norm(params, n_weights)
             total += loss
         if status or not _end_epoch(params, last_good):

@@ -4,14 +4,17 @@ Checked against its NumPy twin (tests/reference.py) per dtype, against finite
 differences, and against the BLAS path (kernels/trainer.py through
 ``run_epoch``) on the same sample order.
 """
+import math
 import re
 
 import numpy as np
 import pytest
+from numba import njit
 
 import fastnn
 from fastnn import training
 from fastnn.kernels import data, small
+from fastnn.kernels.activations import SIGMOID
 
 import reference as ref
 
@@ -78,6 +81,67 @@ def test_small_train_matches_numpy_twin(activation, output, opt_name, dtype, rng
     np.testing.assert_allclose(totals, expected[3], rtol=1e-4 if dtype == np.float32 else 1e-11)
     np.testing.assert_array_equal(order, expected[4])
     assert int(state[0]) == expected[5] and t == expected[6]
+
+
+@njit(cache=False)
+def _exps(x, out):
+    for i in range(x.shape[0]):
+        out[i] = small._exp(x[i])
+
+
+def test_inline_exp_matches_math_exp():
+    """small._exp (inline for float64) against libm's exp: glibc's algorithm, error < 0.52 ulp.
+
+    Bit-identical to glibc >= 2.28 with FMA; within 1 ulp of any exp that is
+    itself within 0.5 ulp.  Special values (tiny, large, inf, NaN) go to libm.
+    """
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-750, 750, 20000), rng.uniform(-1, 1, 20000),
+                        -np.abs(rng.standard_normal(20000)) * 10,
+                        [0.0, -0.0, 1e-300, -1e-17, 2.0**-54, -(2.0**-54), 511.99, -511.99, 512.0,
+                         -512.0, -745.2, -708.4, 709.7, 710.0, 1e6, -1e6, np.inf, -np.inf]])
+    out = np.empty_like(x)
+    _exps(x, out)
+    expected = np.array([math.exp(v) if v < 709.8 else math.inf for v in x])
+    np.testing.assert_array_max_ulp(out, expected, maxulp=1)
+    np.testing.assert_array_equal(out[-4:], [math.inf, 0.0, math.inf, 0.0])
+    nan = np.array([np.nan])
+    _exps(nan, nan)
+    assert np.isnan(nan[0])
+    x32 = x[20000:40000].astype(np.float32)
+    out32 = np.empty_like(x32)
+    _exps(x32, out32)  # float32: libm's expf, as before
+    np.testing.assert_array_max_ulp(out32, np.exp(x32.astype(np.float64)).astype(np.float32),
+                                    maxulp=1)
+
+
+@njit(cache=False)
+def _log1ps(x, out):
+    for i in range(x.shape[0]):
+        out[i] = small._log1p(x[i])
+
+
+def test_inline_log1p_matches_math_log1p():
+    """small._log1p (inline for float64 in [0, 2**53)) against libm's log1p.
+
+    glibc's fdlibm algorithm: bit-identical to glibc's FMA build; within 1 ulp
+    of another faithful log1p.  Every branch: tiny, |x| < 0.41, the reduction
+    with k = 1 and its |f| < 2**-20 cases (x near 1), large x; the rest
+    (negative, huge, inf, NaN) goes to libm.
+    """
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(0, 1, 20000), np.exp(-rng.uniform(0, 750, 20000)),
+                        1 - rng.uniform(0, 2.0**-18, 5000), rng.uniform(0.41, 0.42, 5000),
+                        rng.uniform(1, 1e6, 5000), rng.uniform(-0.99, 0, 1000),
+                        [0.0, -0.0, 1.0, 2.0**-29, 2.0**-54, 5e-324, 1 - 2.0**-21, 1 - 2.0**-30,
+                         3.0, 2.0**53, 1e300, math.inf, -1.0, -2.0, math.nan]])
+    out = np.empty_like(x)
+    _log1ps(x, out)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.array([math.log1p(v) if v > -1 else np.log1p(v) for v in x])
+    np.testing.assert_array_max_ulp(out[:-3], expected[:-3], maxulp=1)
+    assert out[-3] == -math.inf and np.isnan(out[-2]) and np.isnan(out[-1])
+    assert math.copysign(1.0, out[-14]) == -1.0  # log1p(-0.0) is -0.0
 
 
 def test_shuffle_matches_twin_and_is_a_permutation():
@@ -261,9 +325,9 @@ def _run_fixed(net, optimizer, X, Y, w, order, shuffle, state, epochs, alpha=0.0
     totals = np.empty(epochs)
     units = training._fixed_units(net, 1, 0, 10**9)
     done, status = small.small_sgd_train(
-        X, Y, net.params if w is None else w, w is not None, order, shuffle, state, epochs,
-        net.params, net._net, net.loss_code, hyper, net.n_weights, net.params.copy(), totals,
-        units)
+        X, Y, net.params if w is None else w, order, shuffle, state, epochs, net.params,
+        net._net, hyper, net.n_weights, net.params.copy(), totals, units,
+        training._fixed_codes(net, w is not None, hyper))
     return done, status, totals
 
 
@@ -295,6 +359,44 @@ def test_fixed_kernel_equals_small_train(activation, output, hidden, dtype, rng)
         np.testing.assert_allclose(totals, expected[2], **tol)
         np.testing.assert_array_equal(orders[0], orders[1])
         assert states[0][0] == states[1][0]
+
+
+@pytest.mark.parametrize("dtype", ref.DTYPES)
+def test_fixed_kernel_without_decay_or_slope_equals_small_train(dtype, rng):
+    """The flag variants that drop the decay term and the slope 1 still match small_train."""
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    sizes = [3, 6, 2]
+    X, Y, w = _problem(rng, sizes, "sigmoid", dtype=dtype)
+    for weights in (None, w):
+        nets = [fastnn.Network(sizes, "sigmoid", "sigmoid", dtype=dtype, random_state=0)
+                for _ in range(2)]
+        opts = [fastnn.SGD(net, lr=0.5) for net in nets]
+        codes = training._fixed_codes(nets[0], weights is not None, opts[0]._fused_state()[4])
+        assert len(codes[2]) == small.UNIT_SLOPE + (small.WEIGHTED if weights is not None else 0)
+        orders = [np.arange(13, dtype=np.int64) for _ in range(2)]
+        states = [np.array([7], np.uint64) for _ in range(2)]
+        done, status, totals = _run_fixed(nets[0], opts[0], X, Y, weights, orders[0], True,
+                                          states[0], 5)
+        expected = _run_small(nets[1], opts[1], X, Y, weights, orders[1], True, states[1], 5, 1)
+        assert (done, status) == (5, 0) == expected[:2]
+        np.testing.assert_allclose(nets[0].params, nets[1].params, **tol)
+        np.testing.assert_allclose(totals, expected[2], **tol)
+
+
+def test_fixed_codes_flags():
+    net = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid")
+    hyper = fastnn.SGD(net, lr=0.5)._fused_state()[4]
+    assert training._fixed_codes(net, False, hyper) == (
+        (0,) * SIGMOID, (0,) * net.loss_code, (0,) * small.UNIT_SLOPE)
+    assert len(training._fixed_codes(net, True, hyper)[2]) == small.UNIT_SLOPE + small.WEIGHTED
+    hyper[8] = 0.01  # weight decay
+    assert len(training._fixed_codes(net, False, hyper)[2]) == small.UNIT_SLOPE + small.DECAYED
+    hyper[8], hyper[6] = 0.0, 1e-4  # alpha
+    assert len(training._fixed_codes(net, False, hyper)[2]) == small.UNIT_SLOPE + small.DECAYED
+    slope = fastnn.Network([2, 4, 1], "sigmoid", "sigmoid", sigmoid_a=2.0)
+    assert len(training._fixed_codes(slope, False, hyper)[2]) == small.DECAYED
+    relu = fastnn.Network([2, 4, 1], "relu", "sigmoid")
+    assert len(training._fixed_codes(relu, False, hyper)[2]) == small.DECAYED
 
 
 def test_fixed_kernel_stops_on_divergence(rng):
