@@ -122,6 +122,13 @@ def segment_rows(n_rows: int, batch_size: int) -> int:
 
 
 @contextmanager
+def blas_limited_to_one():
+    """BLAS runs on the calling thread only inside this block (restored after)."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+@contextmanager
 def tuned_slot(tuner: ThreadTuner | None, rows: int):
     """Like :func:`fastnn._config.parallel_slot`, with the thread count from ``tuner``.
 
@@ -135,7 +142,7 @@ def tuned_slot(tuner: ThreadTuner | None, rows: int):
     n_threads = tuner.choose()
     started = time.perf_counter()
     if n_threads == 1:
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with blas_limited_to_one():
             yield False
     else:
         with _config.parallel_slot() as parallel:

@@ -37,6 +37,12 @@ PARALLEL_ELEMENTWISE = False
 # Rows per block in forward(): large enough for BLAS to run at full speed,
 # small enough that the activations of a block stay in cache-friendly buffers.
 _FORWARD_BLOCK = 8192
+# From this many rows on, forward() with several threads computes each half
+# of a block on its own thread with one-thread BLAS calls
+# (``trainer.forward_in_halves``).  Measured on W4 (60,000 rows, 784-256-128-10
+# float32, 2 cores): 0.235 s against 0.27 s with OpenBLAS's own two threads,
+# which synchronise in every product.
+_HALVES_MIN_ROWS = 2048
 
 
 class _Workspace:
@@ -141,6 +147,7 @@ class Network:
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._workspace: _Workspace | None = None
+        self._halves: tuple[_Workspace, _Workspace] | None = None  # forward_in_halves' pair
         self.initialize(random_state)
 
     # ------------------------------------------------------------------ set-up
@@ -207,6 +214,12 @@ class Network:
     def _forward(self, X: np.ndarray) -> np.ndarray:
         """:meth:`forward` of an already validated C-contiguous ``X``."""
         out = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
+        if X.shape[0] >= _HALVES_MIN_ROWS and _config.get_num_threads() > 1:
+            with _config.parallel_slot() as parallel:
+                if parallel:
+                    with _adaptive.blas_limited_to_one():
+                        self._forward_in_halves(X, out)
+                    return out
         for start in range(0, X.shape[0], _FORWARD_BLOCK):
             block = X[start:start + _FORWARD_BLOCK]
             ws = self._workspace_for(block.shape[0])
@@ -215,6 +228,17 @@ class Network:
                     block, self.params, self._net, ws.buffers, True, self.loss_code)
             out[start:start + block.shape[0]] = output
         return out
+
+    def _forward_in_halves(self, X: np.ndarray, out: np.ndarray) -> None:
+        """:meth:`_forward` by blocks, each block's halves on two threads (see above)."""
+        half = (min(X.shape[0], _FORWARD_BLOCK) + 1) // 2
+        if self._halves is None or self._halves[0].capacity < half:
+            self._halves = tuple(_Workspace(half, self.layer_sizes, self.dtype) for _ in range(2))
+        ws_a, ws_b = (ws.buffers for ws in self._halves)
+        for start in range(0, X.shape[0], _FORWARD_BLOCK):
+            stop = min(start + _FORWARD_BLOCK, X.shape[0])
+            trainer.forward_in_halves.parallel(X[start:stop], self.params, self._net, ws_a, ws_b,
+                                               True, self.loss_code, out[start:stop])
 
     def predict(self, X) -> np.ndarray:
         """Class index (softmax), 0/1 per output (sigmoid) or values (identity).
@@ -376,7 +400,7 @@ class Network:
         # independent copies, and the workspace is scratch memory.
         state = self.__dict__.copy()
         for derived in ("coefs", "intercepts", "coef_grads", "intercept_grads", "_workspace",
-                        "_net"):
+                        "_halves", "_net"):
             state.pop(derived)
         return state
 
@@ -386,7 +410,7 @@ class Network:
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._net = self._structure()
-        self._workspace = None
+        self._workspace = self._halves = None
 
     def __repr__(self) -> str:
         return (f"Network(layer_sizes={self.layer_sizes}, activations={self.activations}, "

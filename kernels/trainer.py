@@ -31,7 +31,9 @@ import math
 
 import numpy as np
 
-from ._jit import compile_family, helper, python_family
+from numba import prange
+
+from ._jit import compile_family, helper, kernel, python_family
 from .activations import IDENTITY
 from .data import gather_rows
 from .dense import dense_backward, dense_forward
@@ -344,3 +346,32 @@ def stepwise(optimizer: int = SGD):
     tens of microseconds of interpreter time.
     """
     return _STEPWISE[optimizer]
+
+
+_forward_serial = _FAMILIES[False, SGD].forward_pass
+
+
+@kernel
+def forward_in_halves(inputs, params, net, ws_a, ws_b, apply_output, loss_code, out):
+    """:func:`forward_pass` of each half of ``inputs`` on its own thread, into ``out``.
+
+    Each half runs the serial forward pass (its products a one-thread BLAS
+    call each, so the caller limits BLAS to one thread) in its own
+    workspace, ``ws_a`` for the first ``ceil(n / 2)`` rows and ``ws_b`` for
+    the rest: two threads and no BLAS thread pool to wake and wait for.
+    A row's outputs do not depend on the rows computed with it, so the
+    result is that of one ``forward_pass`` over all rows.
+
+    Parameters
+    ----------
+    inputs : (n, sizes[0]); ws_a, ws_b : workspaces for ``ceil(n / 2)`` rows
+    out : (n, sizes[-1]) (written)
+    """
+    n = inputs.shape[0]
+    half = (n + 1) // 2
+    for part in prange(2):
+        start = part * half
+        stop = min(n, start + half)
+        ws = ws_a if part == 0 else ws_b
+        out[start:stop] = _forward_serial(inputs[start:stop], params, net, ws, apply_output,
+                                          loss_code)

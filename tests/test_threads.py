@@ -14,6 +14,8 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_info
 
 import fastnn
+from fastnn import network
+from fastnn.kernels import trainer
 
 TIMEOUT = 300  # seconds; generous for cold Numba compilation in a child
 
@@ -202,3 +204,39 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch)
     assert adaptive[0] == fixed[0]
     np.testing.assert_array_equal(adaptive[1], fixed[1])
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_rows", [network._HALVES_MIN_ROWS, network._FORWARD_BLOCK + 3])
+def test_forward_in_halves_matches_the_one_thread_forward(all_threads, dtype, n_rows):
+    """Each block's halves on two threads (one-thread BLAS each): the one-thread result up to
+    BLAS's rounding (a product's rounding depends on how BLAS blocks the rows, as with its
+    own threads), the same every time, and BLAS's thread limit restored afterwards."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n_rows, 40)).astype(dtype)
+    net = fastnn.Network([40, 48, 24, 5], ["relu", "tanh"], "softmax", dtype=dtype,
+                         random_state=0)
+    blas_before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    halves = net.forward(X)
+    np.testing.assert_array_equal(net.forward(X), halves)
+    assert [lib["num_threads"] for lib in threadpool_info()
+            if lib["user_api"] == "blas"] == blas_before
+    with fastnn._config.using_threads(1):
+        serial = net.forward(X)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(halves, serial, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(halves.sum(axis=1), 1.0, rtol=rtol)
+
+
+def test_forward_in_halves_kernel_equals_its_serial_variant():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((1001, 12))
+    net = fastnn.Network([12, 16, 3], "relu", "softmax", dtype=np.float64, random_state=0)
+    ws = [network._Workspace(501, net.layer_sizes, net.dtype).buffers for _ in range(2)]
+    outs = []
+    for variant in (trainer.forward_in_halves.parallel, trainer.forward_in_halves.serial):
+        out = np.full((1001, 3), np.nan)
+        variant(X, net.params, net._net, ws[0], ws[1], True, net.loss_code, out)
+        outs.append(out)
+    np.testing.assert_array_equal(*outs)
+    assert np.isfinite(outs[0]).all()
