@@ -207,8 +207,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Reshuffle the sample order (indices only) every epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds initial weights, shuffles and the validation split.  With the
-        same seed and the same ``n_threads`` results are bit-identical, and
-        they equal scikit-learn's draws for the same seed.
+        same seed and the same integer ``n_threads`` results are bit-identical
+        (with the adaptive default the last bits can depend on which parts of
+        an epoch ran on one thread, see ``fastnn.set_num_threads``), and the
+        draws equal scikit-learn's for the same seed.
     tol : float, default=1e-4
     verbose : bool, default=False
         Show a progress bar (tqdm, when installed) or print each epoch's loss.
