@@ -39,9 +39,9 @@ PARALLEL_ELEMENTWISE = False
 _FORWARD_BLOCK = 8192
 # From this many rows on, forward() with several threads computes each half
 # of a block on its own thread with one-thread BLAS calls
-# (``trainer.forward_in_halves``).  Measured on W4 (60,000 rows, 784-256-128-10
-# float32, 2 cores): 0.235 s against 0.27 s with OpenBLAS's own two threads,
-# which synchronise in every product.
+# (``trainer.forward_in_halves``): OpenBLAS's own two threads synchronise in
+# every product.  Measured on W4 (60,000 rows, 784-256-128-10 float32, 2
+# cores, interleaved A/B of forward()): 0.259-0.272 s against 0.274-0.285 s.
 _HALVES_MIN_ROWS = 2048
 
 
