@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import _validation as check
-from .kernels import data, small
+from .kernels import data
 from .kernels.activations import SIGMOID
 from .kernels.losses import SQUARED_ERROR
 from .kernels.trainer import SGD as SGD_CODE
@@ -231,6 +231,8 @@ def _fixed_codes(network: Network, weighted: bool, hyper: np.ndarray):
 
     Compile-time constants, like the layer sizes in ``units``.
     """
+    from .kernels import small  # see _train_small
+
     hidden = int(network._net[3][0]) if len(network.layer_sizes) > 2 else 0
     flags = ((small.WEIGHTED if weighted else 0)
              | (small.DECAYED if hyper[6] > 0 or hyper[8] != 0 else 0)
@@ -252,6 +254,11 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
     With a callback, one epoch per call; ``order`` and ``rng_state`` carry
     the shuffles across calls, so the result is the same.
     """
+    # Imported here, not with fastnn: building its exp table and compiled
+    # families costs 15-50 ms, which a program that never trains a tiny
+    # network should not pay at start-up.
+    from .kernels import small
+
     code, state1, state2, t, hyper = optimizer._fused_state()
     scratch = np.empty(2 * sum(network.layer_sizes[1:]), network.dtype)
     per_call = epochs if callback is None else 1
