@@ -30,6 +30,17 @@ _BYTE_PTR = ir.IntType(8).as_pointer()
 _I32 = ir.IntType(32)
 
 
+def _address_along_axis_0(context, builder, signature, args):
+    """``(array, intp, address)``: the array argument ``args[0]`` as a struct, the
+    integer type of addresses, and the byte address of its entry ``args[1]``
+    along the first axis (``data + args[1] * strides[0]``)."""
+    array = context.make_array(signature.args[0])(context, builder, args[0])
+    intp = context.get_value_type(types.intp)
+    index = context.cast(builder, args[1], signature.args[1], types.intp)
+    offset = builder.mul(index, builder.extract_value(array.strides, 0))
+    return array, intp, builder.add(builder.ptrtoint(array.data, intp), offset)
+
+
 def _emit_prefetch(builder, address):
     """``llvm.prefetch(address, rw=0 read, locality=3 all levels, cache type 1 data)``."""
     fn = builder.module.declare_intrinsic(
@@ -59,16 +70,13 @@ def prefetch_row(typingctx, X, i):
     sig = types.void(X, i)
 
     def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        intp = context.get_value_type(types.intp)
-        row = context.cast(builder, args[1], signature.args[1], types.intp)
+        array, intp, start = _address_along_axis_0(context, builder, signature, args)
         itemsize = ir.Constant(intp, context.get_abi_sizeof(
             context.get_data_type(signature.args[0].dtype)))
-        row_stride, item_stride = cgutils.unpack_tuple(builder, array.strides, 2)
+        item_stride = builder.extract_value(array.strides, 1)
         adjacent = builder.icmp_signed("==", item_stride, itemsize)
         row_bytes = builder.select(
             adjacent, builder.mul(builder.extract_value(array.shape, 1), itemsize), itemsize)
-        start = builder.add(builder.ptrtoint(array.data, intp), builder.mul(row, row_stride))
         first_line = builder.and_(start, ir.Constant(intp, -LINE_BYTES))
         end = builder.add(start, row_bytes)
         with cgutils.for_range_slice(builder, first_line, end, ir.Constant(intp, LINE_BYTES),
@@ -93,11 +101,7 @@ def prefetch_item(typingctx, a, i):
     sig = types.void(a, i)
 
     def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        intp = context.get_value_type(types.intp)
-        index = context.cast(builder, args[1], signature.args[1], types.intp)
-        offset = builder.mul(index, builder.extract_value(array.strides, 0))
-        _emit_prefetch(builder, builder.add(builder.ptrtoint(array.data, intp), offset))
+        _emit_prefetch(builder, _address_along_axis_0(context, builder, signature, args)[2])
         return context.get_dummy_value()
 
     return sig, codegen
