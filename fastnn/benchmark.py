@@ -578,16 +578,12 @@ def _run_workload(workload, workers, load, budget, max_foreign, slow_run, log) -
         if per_round:
             row["extras"] = _mean_extras(row["round_extras"])
         elif row["error"] is None and row["seconds"] and row["peer"] in workers:
-            try:
-                row["extras"] = workers[row["peer"]].call(("extras", wid, row["index"]))
-            except _WORKER_FAILURES as exc:
-                row["error"] = _error(exc)
-                _retire(workers, row["peer"], log)
-    for peer, w in list(workers.items()):
-        try:
-            w.call(("drop", wid))
-        except _WORKER_FAILURES:
-            _retire(workers, peer, log)
+            reply = _call(workers, row["peer"], ("extras", wid, row["index"]), log)
+            row["error"] = reply.pop("error")
+            if row["error"] is None:
+                row["extras"] = reply
+    for peer in list(workers):
+        _call(workers, peer, ("drop", wid), log)
     kept = ("id", "title", "note", "kind", "dtype", "spec", "seed_per_round")
     return {k: workload[k] for k in kept if k in workload} | {"rounds": rounds, "rows": rows}
 
@@ -623,13 +619,14 @@ _WORKER_FAILURES = (OSError, EOFError, RuntimeError, TimeoutError, pickle.Unpick
 
 
 def _call(workers: dict, peer: str, message, log) -> dict:
-    """A worker's reply to ``message``, or ``{"error": ...}`` (and the worker retired)."""
+    """A worker's reply to ``message`` (a dict; ``drop`` replies None, taken as empty)
+    with ``"error": None``, or ``{"error": ...}`` (and the worker retired)."""
     try:
         reply = workers[peer].call(message)
     except _WORKER_FAILURES as exc:
         _retire(workers, peer, log)
         return {"error": _error(exc)}
-    return {"error": None, **reply}
+    return {"error": None, **(reply or {})}
 
 
 def _mean_extras(round_extras: list[dict]) -> dict:
@@ -742,9 +739,7 @@ def _mean_accuracies(row: dict, peer: dict):
     common = set(row["extras"].get("seeds", [])) & set(peer["extras"].get("seeds", []))
 
     def mean(r):
-        values = [e["accuracy"] for e in r["round_extras"]
-                  if e["seed"] in common and e.get("accuracy") is not None]
-        return float(np.mean(values)) if values else None
+        return _mean_extras([e for e in r["round_extras"] if e["seed"] in common]).get("accuracy")
 
     return mean(row), mean(peer), sorted(common)
 
