@@ -160,11 +160,21 @@ def _warm_fastnn(fastnn, warm) -> None:
     """Run ``warm()`` on one thread, then with the default (adaptive) thread count.
 
     The adaptive count may run a segment of a timed epoch on one thread: its
-    serial kernels must be compiled beforehand too.
+    serial kernels must be compiled beforehand too.  ``warm()`` trains on a
+    few batches, which ``fastnn.training`` would run stepwise, while a timed
+    epoch of thousands of batches runs the fused epoch: the warm-up is made
+    to take the fused path too, or the first timed round compiles it (that
+    was 2-7 s inside round 1 of W1 bs32 and W5, cold cache).
     """
-    with fastnn._config.using_threads(1):
+    training = fastnn.training
+    saved = training.STEPWISE_MAX_BATCHES
+    training.STEPWISE_MAX_BATCHES = 0
+    try:
+        with fastnn._config.using_threads(1):
+            warm()
         warm()
-    warm()
+    finally:
+        training.STEPWISE_MAX_BATCHES = saved
 
 
 class FastnnTrain(Impl):

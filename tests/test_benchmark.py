@@ -10,8 +10,9 @@ import json
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import benchmark
-from fastnn._benchmark_peers import NumpyNet, init_weights
+from fastnn._benchmark_peers import FastnnMLPClassifier, FastnnTrain, NumpyNet, init_weights
 
 TINY = {"n": 96, "layers": [6, 5, 4, 3], "batch_sizes": [32], "lr": 0.01, "xor_seconds": 0.01,
         "w3_n": 400, "w3_d": 7, "w3_test": 100, "w3_epochs": 2, "roof_n": 64, "rounds": 2,
@@ -189,6 +190,33 @@ def test_reseed_sets_the_shuffle_seed_of_the_timed_fit_only(peer):
         fits[seed] = coef
     assert not np.array_equal(fits[0], fits[1])
     np.testing.assert_array_equal(impl.X, X)
+
+
+@pytest.mark.parametrize("impl", [FastnnTrain, FastnnMLPClassifier])
+def test_warm_up_compiles_the_path_of_the_timed_runs(impl, monkeypatch):
+    """A timed epoch of many batches runs fused: the warm-up, on a few batches, must too.
+
+    Before, the warm-up ran stepwise and round 1 of W1 bs32 and W5 compiled the
+    fused epoch inside its timer (2-7 s, cold cache).
+    """
+    paths = []
+    train_epoch = fastnn.Network._train_epoch
+
+    def spy(self, *args, **kwargs):  # run_epoch passes stepwise as its 9th argument
+        paths.append(args[8] if len(args) > 8 else kwargs.get("stepwise", False))
+        return train_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(fastnn.Network, "_train_epoch", spy)
+    # 300 batches (more than training.STEPWISE_MAX_BATCHES) of a network too
+    # big for the small-network path.
+    spec = {"n": 300, "layers": [20, 16, 3], "dtype": "float32", "batch_size": 1,
+            "lr": 0.01, "seed": 0}
+    peer = impl(spec)
+    warmed, paths[:] = set(paths), []
+    peer.run()
+    assert paths and set(paths) == {False}
+    assert False in warmed
+    assert fastnn.training.STEPWISE_MAX_BATCHES == 256  # restored after the warm-up
 
 
 def test_w3_accuracy_is_the_mean_over_the_rounds(w3_run):
