@@ -197,7 +197,7 @@ def gather_window(rows, sample_weight, blocks, c0, c1, block, out):
     shorter).  Returns their number ``m`` (``out[:m]`` written).
     """
     n_rows = rows.shape[0]
-    n_chunks = blocks.shape[0]
+    n_chunks = (n_rows + block - 1) // block  # blocks may be longer: its tail is not read
     zero = sample_weight.dtype.type(0)
     m = 0
     for c in range(c0, c1):
@@ -338,8 +338,9 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     shuffle : bool, visit the rows in a random order (see the module docstring)
     block : int >= 1, rows per contiguous block of the shuffle
     rng_state : ndarray, shape (1,), uint64 (modified), the shuffle's generator
-    blocks : ndarray, shape (ceil(m / block),), int64, workspace
-    local : ndarray, shape (B,), int64, workspace; ``B // block`` blocks form a window
+    blocks : ndarray, shape (at least ceil(m / block),), int64, workspace
+    local : ndarray, shape (B,), B >= block, int64, workspace; ``B // block`` blocks form a
+        window
     track_loss : bool, compute ``loss_sum`` and ``objective`` (else they are left at 0 and
         the losses are not evaluated, only their derivatives: same weights, less work)
     n_updates : ndarray, shape (K,), int64 (written): visited samples with a nonzero update
@@ -363,6 +364,9 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     nb = max(1, min(n_blocks, n_problems))
     n_rows = rows.shape[0]
     n_chunks = (n_rows + block - 1) // block
+    if blocks.shape[0] < n_chunks or local.shape[0] < block:
+        raise ValueError("sgd_epoch: blocks needs ceil(len(rows) / block) entries and local "
+                         "at least block")
     per_window = max(1, local.shape[0] // block)
     track_objective = track_loss and alpha > 0.0
     scale = np.ones(n_problems, W.dtype)  # the true weights of row k are scale[k] * W[k]

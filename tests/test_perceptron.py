@@ -81,6 +81,35 @@ def run_kernel(X, y, weights, orders, W, b, eta, alpha, fit_intercept, offset, a
     return W, b, stats
 
 
+@pytest.mark.parametrize("variant", ["parallel", "serial"])
+def test_kernel_checks_its_workspaces_and_reads_only_the_blocks_it_uses(variant, rng):
+    """Too short a workspace raises; a longer ``blocks`` (its tail garbage) changes nothing.
+
+    The window builder used to take the number of blocks from ``len(blocks)`` and
+    prefetched through the garbage tail's entries (a segmentation fault).
+    """
+    X, y, weights, order = kernel_data(rng, np.float64, 4)
+    block = 4
+    n_chunks = -(-len(order) // block)
+
+    def fit(blocks, local):
+        W, b = np.zeros((4, X.shape[1])), np.zeros(4)
+        out = (np.zeros(4, np.int64), np.zeros(4), np.zeros(4), np.zeros(4, np.int64))
+        getattr(sgd_epoch, variant)(X, order, y, weights, W, b, LOSS_CODES["rosenblatt"], 0, 1.0,
+                                    0.5, 0.0, 0.0, 1.0, 0, True, 0, np.ones(4, np.bool_), 2, True,
+                                    block, np.array([7], np.uint64), blocks, local, False, *out)
+        return W, b
+
+    W, b = fit(np.empty(n_chunks, np.int64), np.empty(16, np.int64))
+    W_long, b_long = fit(np.full(n_chunks + 100, 2**40, np.int64), np.empty(16, np.int64))
+    np.testing.assert_array_equal(W_long, W)
+    np.testing.assert_array_equal(b_long, b)
+    with pytest.raises(ValueError, match="blocks"):
+        fit(np.empty(n_chunks - 1, np.int64), np.empty(16, np.int64))
+    with pytest.raises(ValueError, match="local"):
+        fit(np.empty(n_chunks, np.int64), np.empty(block - 1, np.int64))
+
+
 def run_twin(X, y, weights, orders, W, b, eta, alpha, fit_intercept, offset, active):
     stats = []
     for order in orders:
