@@ -12,7 +12,9 @@ update   the optimizer step over the flat parameter vector
 and reports seconds per epoch for each, GFLOP/s of the matrix products and
 their fraction of a measured GEMM roof.  Separate calls add a little dispatch
 overhead that the fused trainer does not pay; ``fused`` is the trainer's own
-time for the same batches, for comparison.
+time for the same batches, for comparison, and ``products`` the time of the
+epoch's matrix products alone (same shapes, same BLAS, back to back in one
+compiled call): the floor of an epoch with that BLAS.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from . import _config, kernels
 from ._validation import check_features, check_finite, check_positive_int, check_targets
+from .kernels import trainer
 from .kernels.activations import IDENTITY
 from .kernels.losses import SQUARED_ERROR
 from .network import Network
@@ -39,6 +42,7 @@ class Profile:
     phases: dict[str, float] = field(default_factory=dict)
     layers: list[dict[str, float]] = field(default_factory=list)
     fused_seconds: float = 0.0
+    products_seconds: float = 0.0
     gflop: float = 0.0
     roof_gflops: float = 0.0
 
@@ -52,7 +56,10 @@ class Profile:
                                 1e-12)
         lines = [f"{self.n_samples} samples, batch {self.batch_size}: "
                  f"{self.total_seconds:.3f} s per epoch kernel by kernel, "
-                 f"{self.fused_seconds:.3f} s fused",
+                 f"{self.fused_seconds:.3f} s fused; its matrix products alone "
+                 f"{self.products_seconds:.3f} s ({self.gflop / max(self.products_seconds, 1e-12):.1f} "
+                 f"GFLOP/s, {self.products_seconds / max(self.fused_seconds, 1e-12):.0%} of the "
+                 "fused epoch)",
                  "", "| phase | s/epoch | share |", "|---|---:|---:|"]
         for name, seconds in self.phases.items():
             lines.append(f"| {name} | {seconds:.4f} | {seconds / self.total_seconds:.0%} |")
@@ -119,9 +126,31 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
     run_epoch(network, X, Y, None, order[:batch_size], batch_size, optimizer)  # compile
     result.fused_seconds = _timed(lambda: run_epoch(network, X, Y, None, order, batch_size,
                                                     optimizer))
+    result.products_seconds = _products_seconds(network, n, batch_size)
     if roof:
         result.roof_gflops = gemm_roof(network.dtype)
     return result
+
+
+def _products_seconds(network: Network, n: int, batch_size: int) -> float:
+    """Seconds of an epoch's matrix products alone (``kernels.trainer.matrix_products``).
+
+    They run on the workspace's activations and deltas of the epoch just
+    timed, write their weight gradients to scratch, and use the BLAS threads
+    in force.
+    """
+    products = trainer.family(False).matrix_products
+    scratch = np.empty_like(network.grads)
+    buffers = network._workspace_for(batch_size).buffers
+    full, rest = divmod(n, batch_size)
+
+    def epoch(batches):
+        products(network.params, scratch, network._net, buffers, batch_size, batches)
+        if rest:
+            products(network.params, scratch, network._net, buffers, rest, 1)
+
+    epoch(1)  # compile
+    return _timed(lambda: epoch(full))
 
 
 def _timed_epoch(network, X, Y, order, batch_size, optimizer, result: Profile) -> Profile:

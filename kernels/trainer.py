@@ -35,6 +35,7 @@ from numba import prange
 
 from ._jit import compile_family, helper, kernel, python_family
 from .activations import IDENTITY
+from .blas import gemm
 from .data import gather_rows
 from .dense import dense_backward, dense_forward
 from .losses import SOFTMAX_CROSS_ENTROPY, loss_forward_backward, output_forward_inplace
@@ -303,13 +304,47 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
     return total, t, 0
 
 
+def matrix_products(params, grads, net, ws, n, n_batches):
+    """The matrix products of ``n_batches`` training steps of ``n`` rows, and nothing else.
+
+    For ``fastnn.profile``: per batch, each layer's forward product, then
+    from the last layer down its input gradient (all layers but the first)
+    and its weight gradient (into ``grads``; ``params`` are only read), as
+    the fused epoch orders them, through the same BLAS, on the workspace's
+    current inputs, activations and deltas.  Their time is a floor for a
+    training epoch with this BLAS and thread count.  Returns the last
+    product's status (0: all ran; see ``blas.gemm``).
+    """
+    sizes, w_off = net[0], net[1]
+    acts, deltas, a_off, xbuf = ws[0], ws[1], ws[2], ws[3]
+    n_layers = sizes.shape[0] - 1
+    status = 0
+    for _ in range(n_batches):
+        for l in range(n_layers):
+            below = (_view(xbuf, 0, n, sizes[0]) if l == 0
+                     else _view(acts, a_off[l - 1], n, sizes[l]))
+            status = gemm(below, False, _view(params, w_off[l], sizes[l], sizes[l + 1]), False,
+                          _view(acts, a_off[l], n, sizes[l + 1]), 1.0, 0.0)
+        for l in range(n_layers - 1, -1, -1):
+            delta = _view(deltas, a_off[l], n, sizes[l + 1])
+            if l > 0:
+                status = gemm(delta, False, _view(params, w_off[l], sizes[l], sizes[l + 1]),
+                              True, _view(deltas, a_off[l - 1], n, sizes[l]), 1.0, 0.0)
+                below = _view(acts, a_off[l - 1], n, sizes[l])
+            else:
+                below = _view(xbuf, 0, n, sizes[0])
+            status = gemm(below, True, delta, False,
+                          _view(grads, w_off[l], sizes[l], sizes[l + 1]), 1.0, 0.0)
+    return status
+
+
 # Inlined into their callers at Numba IR level: each compiled function links
 # and re-optimises the machine code of everything it calls, so a deep call
 # chain compiles the leaf kernels' code once per level (measured: -20 % CPU
 # time for a cold first fit).  Called from Python they are ordinary functions.
 _INLINE = [_view, _dense_forward, _dense_backward, forward_pass, _forward_loss, _backward,
            loss_and_gradient, _train_step]
-_FAMILY = _INLINE + [train_epoch_gathered, train_epoch_in_order]
+_FAMILY = _INLINE + [train_epoch_gathered, train_epoch_in_order, matrix_products]
 _SERIAL_ONLY = {"_PARALLEL": False, "_forward_p": _forward_s, "_backward_p": _backward_s,
                 "_loss_p": _loss_s, "_output_p": _output_s, "_gather_p": _gather_s,
                 "_sgd_p": _sgd_s, "_momentum_p": _momentum_s, "_adam_p": _adam_s}
