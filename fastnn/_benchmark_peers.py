@@ -164,7 +164,10 @@ def _warm_fastnn(fastnn, warm) -> None:
     few batches, which ``fastnn.training`` would run stepwise, while a timed
     epoch of thousands of batches runs the fused epoch: the warm-up is made
     to take the fused path too, or the first timed round compiles it (that
-    was 2-7 s inside round 1 of W1 bs32 and W5, cold cache).
+    was 2-7 s inside round 1 of W1 bs32 and W5, cold cache).  Other paths
+    depend on the data's size too (the compiled finite check of X from 2**20
+    values, ``forward`` on halves from 2,048 rows), so the fastnn
+    implementations then run their timed call once, untimed, at full size.
     """
     training = fastnn.training
     saved = training.STEPWISE_MAX_BATCHES
@@ -198,6 +201,7 @@ class FastnnTrain(Impl):
         self.rng = np.random.default_rng(spec["seed"] + 2)
         rows = _warm_rows(spec)
         _warm_fastnn(fastnn, lambda: self._epoch(self.X[:rows], self.Y[:rows]))
+        self.run()  # once at full size (see _warm_fastnn)
         self.loss = None
 
     def _epoch(self, X, Y):
@@ -229,6 +233,7 @@ class FastnnMLPClassifier(Impl):
         self.samples = spec["n"]
         rows = _warm_rows(spec)
         _warm_fastnn(fastnn, lambda: self.est.fit(self.X[:rows], self.y[:rows]))
+        self.run()  # once at full size (see _warm_fastnn)
 
     def run(self):
         self.est.fit(self.X, self.y)
@@ -373,7 +378,7 @@ class FastnnForward(Impl):
                                            self.net.coefs, self.net.intercepts):
             coef[...], intercept[...] = W, b
         self.samples = spec["n"]
-        self.net.forward(self.X[:1000])
+        self.run()  # once at full size (see _warm_fastnn)
 
     def run(self):
         self.net.forward(self.X)
@@ -391,7 +396,7 @@ class FastnnPredictProba(Impl):
         self.X, labels = mnist_like(spec)
         self.est = _fitted_classifier(fastnn.MLPClassifier, spec, self.X, labels)
         self.samples = spec["n"]
-        self.est.predict_proba(self.X[:1000])
+        self.run()  # once at full size (see _warm_fastnn)
 
     def run(self):
         self.est.predict_proba(self.X)
@@ -723,7 +728,7 @@ class SklearnPredictProba(Impl):
         self.X, labels = mnist_like(spec)
         self.est = _fitted_classifier(MLPClassifier, spec, self.X, labels)
         self.samples = spec["n"]
-        self.est.predict_proba(self.X[:1000])
+        self.run()  # once at full size (see _warm_fastnn)
 
     def run(self):
         self.est.predict_proba(self.X)

@@ -12,7 +12,8 @@ import pytest
 
 import fastnn
 from fastnn import benchmark
-from fastnn._benchmark_peers import FastnnMLPClassifier, FastnnTrain, NumpyNet, init_weights
+from fastnn._benchmark_peers import (FastnnForward, FastnnMLPClassifier, FastnnPredictProba,
+                                    FastnnTrain, NumpyNet, init_weights)
 
 TINY = {"n": 96, "layers": [6, 5, 4, 3], "batch_sizes": [32], "lr": 0.01, "xor_seconds": 0.01,
         "w3_n": 400, "w3_d": 7, "w3_test": 100, "w3_epochs": 2, "roof_n": 64, "rounds": 2,
@@ -217,6 +218,25 @@ def test_warm_up_compiles_the_path_of_the_timed_runs(impl, monkeypatch):
     assert paths and set(paths) == {False}
     assert False in warmed
     assert fastnn.training.STEPWISE_MAX_BATCHES == 256  # restored after the warm-up
+
+
+@pytest.mark.parametrize("impl", [FastnnForward, FastnnPredictProba])
+def test_inference_warm_up_runs_the_halves_path_when_the_timed_runs_do(impl, monkeypatch):
+    """From 2,048 rows ``forward`` runs on halves (with 2 threads): a warm-up on
+    fewer rows left it to compile in round 1 (15 s, cold cache)."""
+    calls = []
+    halves = fastnn.Network._forward_in_halves
+
+    def spy(self, *args):
+        calls.append(args[0].shape[0])
+        return halves(self, *args)
+
+    monkeypatch.setattr(fastnn.Network, "_forward_in_halves", spy)
+    peer = impl({"n": 2100, "layers": [20, 16, 3], "dtype": "float32", "lr": 0.01, "seed": 0,
+                 "batch_size": 32})
+    warmed, calls[:] = list(calls), []
+    peer.run()
+    assert calls == warmed  # empty on one thread, [2100] on two
 
 
 def test_w3_accuracy_is_the_mean_over_the_rounds(w3_run):
