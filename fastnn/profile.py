@@ -54,12 +54,12 @@ class Profile:
         """A Markdown report."""
         rate = self.gflop / max(self.phases.get("forward", 0) + self.phases.get("backward", 0),
                                 1e-12)
+        products = max(self.products_seconds, 1e-12)
         lines = [f"{self.n_samples} samples, batch {self.batch_size}: "
                  f"{self.total_seconds:.3f} s per epoch kernel by kernel, "
                  f"{self.fused_seconds:.3f} s fused; its matrix products alone "
-                 f"{self.products_seconds:.3f} s ({self.gflop / max(self.products_seconds, 1e-12):.1f} "
-                 f"GFLOP/s, {self.products_seconds / max(self.fused_seconds, 1e-12):.0%} of the "
-                 "fused epoch)",
+                 f"{self.products_seconds:.3f} s ({self.gflop / products:.1f} GFLOP/s, "
+                 f"{products / max(self.fused_seconds, 1e-12):.0%} of the fused epoch)",
                  "", "| phase | s/epoch | share |", "|---|---:|---:|"]
         for name, seconds in self.phases.items():
             lines.append(f"| {name} | {seconds:.4f} | {seconds / self.total_seconds:.0%} |")
