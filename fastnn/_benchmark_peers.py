@@ -160,24 +160,16 @@ def _warm_fastnn(fastnn, warm) -> None:
     """Run ``warm()`` on one thread, then with the default (adaptive) thread count.
 
     The adaptive count may run a segment of a timed epoch on one thread: its
-    serial kernels must be compiled beforehand too.  ``warm()`` trains on a
-    few batches, which ``fastnn.training`` would run stepwise, while a timed
-    epoch of thousands of batches runs the fused epoch: the warm-up is made
-    to take the fused path too, or the first timed round compiles it (that
-    was 2-7 s inside round 1 of W1 bs32 and W5, cold cache).  Other paths
-    depend on the data's size too (the compiled finite check of X from 2**20
-    values, ``forward`` on halves from 2,048 rows), so the fastnn
-    implementations then run their timed call once, untimed, at full size.
+    serial kernels must be compiled beforehand too.  ``warm()`` works on a
+    few rows, and some paths depend on the data's size (the fused epoch from
+    ``training.STEPWISE_MAX_BATCHES`` batches, the compiled finite check of X
+    from 2**20 values, ``forward`` on halves from 2,048 rows): so the fastnn
+    implementations then also run their timed call once, untimed, at full
+    size, or their first timed round would compile (2-15 s, cold cache).
     """
-    training = fastnn.training
-    saved = training.STEPWISE_MAX_BATCHES
-    training.STEPWISE_MAX_BATCHES = 0
-    try:
-        with fastnn._config.using_threads(1):
-            warm()
+    with fastnn._config.using_threads(1):
         warm()
-    finally:
-        training.STEPWISE_MAX_BATCHES = saved
+    warm()
 
 
 class FastnnTrain(Impl):

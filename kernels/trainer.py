@@ -318,21 +318,19 @@ def matrix_products(params, grads, net, ws, n, n_batches):
     sizes, w_off = net[0], net[1]
     acts, deltas, a_off, xbuf = ws[0], ws[1], ws[2], ws[3]
     n_layers = sizes.shape[0] - 1
+    inputs = _view(xbuf, 0, n, sizes[0])
     status = 0
     for _ in range(n_batches):
         for l in range(n_layers):
-            below = (_view(xbuf, 0, n, sizes[0]) if l == 0
-                     else _view(acts, a_off[l - 1], n, sizes[l]))
+            below = inputs if l == 0 else _view(acts, a_off[l - 1], n, sizes[l])
             status = gemm(below, False, _view(params, w_off[l], sizes[l], sizes[l + 1]), False,
                           _view(acts, a_off[l], n, sizes[l + 1]), 1.0, 0.0)
         for l in range(n_layers - 1, -1, -1):
+            below = inputs if l == 0 else _view(acts, a_off[l - 1], n, sizes[l])
             delta = _view(deltas, a_off[l], n, sizes[l + 1])
             if l > 0:
                 status = gemm(delta, False, _view(params, w_off[l], sizes[l], sizes[l + 1]),
                               True, _view(deltas, a_off[l - 1], n, sizes[l]), 1.0, 0.0)
-                below = _view(acts, a_off[l - 1], n, sizes[l])
-            else:
-                below = _view(xbuf, 0, n, sizes[0])
             status = gemm(below, True, delta, False,
                           _view(grads, w_off[l], sizes[l], sizes[l + 1]), 1.0, 0.0)
     return status

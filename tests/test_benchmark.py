@@ -195,10 +195,10 @@ def test_reseed_sets_the_shuffle_seed_of_the_timed_fit_only(peer):
 
 @pytest.mark.parametrize("impl", [FastnnTrain, FastnnMLPClassifier])
 def test_warm_up_compiles_the_path_of_the_timed_runs(impl, monkeypatch):
-    """A timed epoch of many batches runs fused: the warm-up, on a few batches, must too.
+    """A timed epoch of many batches runs fused: the warm-up must run it too.
 
-    Before, the warm-up ran stepwise and round 1 of W1 bs32 and W5 compiled the
-    fused epoch inside its timer (2-7 s, cold cache).
+    Before, the warm-up ran a few batches, stepwise, and round 1 of W1 bs32 and
+    W5 compiled the fused epoch inside its timer (2-7 s, cold cache).
     """
     paths = []
     train_epoch = fastnn.Network._train_epoch
