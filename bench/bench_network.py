@@ -14,6 +14,7 @@ import numpy as np
 
 import fastnn
 from fastnn import _config, kernels
+from fastnn.kernels import trainer
 
 from .common import (DTYPES, LAYERS, N_SAMPLES, best_time, check_pool_usable, mnist_like,
                      training_flops)
@@ -64,6 +65,41 @@ class Train:
         return training_flops(LAYERS, n_rows) / seconds / 1e9
 
     track_train_gflops.unit = "GFLOP/s"
+
+
+class Products:
+    """The matrix products alone of the same training steps as ``Train``.
+
+    ``kernels.trainer.matrix_products`` (what ``fastnn profile`` reports as
+    the floor of an epoch with this BLAS) on one real batch's inputs,
+    activations and deltas.
+    """
+
+    params = [DTYPES, BATCH_SIZES]
+    param_names = ["dtype", "batch_size"]
+
+    def setup(self, dtype, batch_size):
+        check_pool_usable()
+        X, Y = mnist_like(dtype)
+        self.net = _network(dtype)
+        self.net.loss_and_gradient(X, Y, indices=np.arange(batch_size))  # fills the workspace
+        self.buffers = self.net._workspace_for(batch_size).buffers
+        self.scratch = np.empty_like(self.net.grads)
+        self.batch_size, self.n_batches = batch_size, SUBSET_ROWS // batch_size
+        self._products(1)  # compile / load cache
+
+    def _products(self, n_batches):
+        return trainer.family(False).matrix_products(self.net.params, self.scratch, self.net._net,
+                                                     self.buffers, self.batch_size, n_batches)
+
+    def time_matrix_products(self, dtype, batch_size):
+        self._products(self.n_batches)
+
+    def track_matrix_products_gflops(self, dtype, batch_size):
+        seconds = best_time(lambda: self._products(self.n_batches), repeats=3)
+        return training_flops(LAYERS, self.n_batches * batch_size) / seconds / 1e9
+
+    track_matrix_products_gflops.unit = "GFLOP/s"
 
 
 class TrainEpoch:

@@ -542,6 +542,27 @@ def _layers(params, sizes):
     return out, n_weights
 
 
+def matrix_products(params, sizes, inputs, output_delta):
+    """Twin of ``trainer.matrix_products`` (one batch): its products and nothing else.
+
+    Forward products without bias or activation, input gradients from the
+    output delta without activation derivatives, and the weight gradients.
+
+    Returns
+    -------
+    activations : list of (n, sizes[l + 1]) arrays, every layer's product
+    weight_grads : list of (sizes[l], sizes[l + 1]) arrays
+    """
+    layers, _ = _layers(params, sizes)
+    below = [inputs]
+    for W, _ in layers:
+        below.append(below[-1] @ W)
+    deltas = [output_delta]
+    for W, _ in layers[:0:-1]:
+        deltas.insert(0, deltas[0] @ W.T)
+    return below[1:], [A.T @ delta for A, delta in zip(below[:-1], deltas)]
+
+
 def batch_loss_and_gradient(params, sizes, codes, act_params, loss_code, X, Y, sample_weight):
     """Mean loss and flat gradient of one batch, built from the layer and loss twins.
 

@@ -1,7 +1,10 @@
 """fastnn.profile: phases and layers are all accounted for, FLOPs are exact."""
 import numpy as np
+import pytest
 
 import fastnn
+import reference as ref
+from reference import DTYPES
 from fastnn.profile import profile
 
 
@@ -22,33 +25,32 @@ def test_profile_reports_every_phase_and_exact_flops():
     assert np.isfinite(net.params).all()
 
 
-def test_matrix_products_are_the_epochs_products_and_leave_params_alone():
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matrix_products_are_the_epochs_products_and_leave_params_alone(dtype):
     """The profile's products-only pass: each batch's forward, input- and weight-gradient
     products of the workspace's contents, weight gradients into the given buffer."""
     from fastnn.kernels import trainer
 
     rng = np.random.default_rng(1)
-    net = fastnn.Network([6, 5, 4, 3], dtype=np.float64, random_state=0)
+    sizes = [6, 5, 4, 3]
+    net = fastnn.Network(sizes, dtype=dtype, random_state=0)
     n = 7
-    buffers = net._workspace_for(n).buffers
-    for buffer in (buffers[0], buffers[1], buffers[3]):
+    workspace = net._workspace_for(n)
+    for buffer in (workspace.buffers[0], workspace.buffers[1], workspace.buffers[3]):
         buffer[:] = rng.standard_normal(buffer.shape)
     params, scratch = net.params.copy(), np.zeros_like(net.grads)
-    inputs = net._workspace_for(n).rows(3, n, 6).copy()
-    output_delta = net._workspace_for(n).layer(1, 2, n, 3).copy()
-    assert trainer.family(False).matrix_products(net.params, scratch, net._net, buffers, n, 2) == 0
+    inputs = workspace.rows(3, n, sizes[0]).copy()
+    output_delta = workspace.layer(1, len(sizes) - 2, n, sizes[-1]).copy()
+    products = trainer.family(False).matrix_products
+    assert products(net.params, scratch, net._net, workspace.buffers, n, 2) == 0
     np.testing.assert_array_equal(net.params, params)
-    # forward: pre-activations only (no bias, no activation)
-    a0 = inputs @ net.coefs[0]
-    a1 = a0 @ net.coefs[1]
-    # backward from the output delta, without activation derivatives
-    d1 = output_delta @ net.coefs[2].T
-    d0 = d1 @ net.coefs[1].T
-    np.testing.assert_allclose(net._workspace_for(n).layer(0, 1, n, 4), a1, rtol=1e-12)
-    weight_grads = [inputs.T @ d0, a0.T @ d1, a1.T @ output_delta]
-    for got, want in zip(fastnn.network._layer_views(scratch, [(6, 5), (5, 4), (4, 3)])[0],
-                         weight_grads):
-        np.testing.assert_allclose(got, want, rtol=1e-12)
+    activations, weight_grads = ref.matrix_products(params, sizes, inputs, output_delta)
+    atol = 0.0 if dtype == np.float64 else None  # float64: relative 1e-12 alone
+    for l, want in enumerate(activations):
+        ref.assert_close(workspace.layer(0, l, n, sizes[l + 1]), want, dtype, atol=atol)
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    for got, want in zip(fastnn.network._layer_views(scratch, shapes)[0], weight_grads):
+        ref.assert_close(got, want, dtype, atol=atol)
 
 
 def test_profile_command(capsys):
