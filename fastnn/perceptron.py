@@ -56,11 +56,13 @@ class Perceptron(LinearSGD):
         one-vs-rest problem ('balanced': ``n_samples / (n_classes * count)``).
     warm_start : bool, default=False
         Start :meth:`fit` from the previous ``coef_`` and ``intercept_``.
-    shuffle_block : int >= 1, default=64
-        The shuffle permutes blocks of this many consecutive rows and the rows
-        inside windows of such blocks; ``1`` gives a uniformly random
-        permutation of the rows, as scikit-learn, at about 2.5 times the
-        cost per epoch on data much larger than the CPU caches.
+    shuffle_block : int >= 1 or "auto", default="auto"
+        The shuffle visits blocks of this many consecutive rows in a random
+        order, the rows of a few blocks at a time interleaved (see Notes);
+        ``1`` gives a uniformly random permutation of the rows, as
+        scikit-learn, at about 3 times the cost per epoch on data much
+        larger than the CPU caches.  ``"auto"``: 64 when the training rows
+        take more than 8 MiB, else 1.
     n_threads : int >= 1 or None, default=None
         Number of blocks of one-vs-rest problems trained in parallel (at
         most the number of problems and Numba's thread count); None uses
@@ -93,16 +95,19 @@ class Perceptron(LinearSGD):
     skipped entirely (the L2 decay included), so they are the same as
     removed samples; the stopping rule's training loss is weighted by the
     sample and class weights; unseen labels in :meth:`partial_fit` are an
-    error; the shuffle visits blocks of ``shuffle_block`` consecutive rows
-    in a random order and the rows of each window of about 1024 rows in a
-    random order (faster than a uniformly random order of single rows, which
-    ``shuffle_block=1`` gives); all one-vs-rest problems share one order.
+    error; on data larger than 8 MiB the shuffle visits blocks of
+    ``shuffle_block`` consecutive rows (64) in a random order, eight blocks at
+    a time, round ``i`` the ``i``-th row of each block in a random order of
+    the blocks (each block is read in file order, a few side by side: about
+    3x faster than a uniformly random order of single rows, which
+    ``shuffle_block=1`` and smaller data get); all one-vs-rest problems
+    share one order.
     """
 
     def __init__(self, *, penalty=None, alpha=0.0001, fit_intercept=True, max_iter=1000,
                  tol=1e-3, shuffle=True, verbose=0, eta0=1.0, random_state=0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 class_weight=None, warm_start=False, shuffle_block=64, n_threads=None):
+                 class_weight=None, warm_start=False, shuffle_block="auto", n_threads=None):
         self.penalty = penalty
         self.alpha = alpha
         self.fit_intercept = fit_intercept

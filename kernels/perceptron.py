@@ -20,17 +20,23 @@ costs one dot product.  ``dloss`` is clipped to ``[-1e12, 1e12]``.
 
 Visiting order.  The training rows ``rows`` are cut into consecutive blocks
 of ``block`` rows.  With ``shuffle``, every epoch permutes the blocks and
-visits the rows of each window of consecutive blocks (in that permuted order)
-in a random order; without, the rows are visited in file order.  The random
-numbers come from a SplitMix64 generator whose 64-bit state the caller passes
-in (seeded from the estimator's ``random_state``).
+takes them a window of consecutive (permuted) blocks at a time; round ``i``
+of a window visits the ``i``-th row of each of its blocks that has one, the
+blocks in a random order drawn for that round.  With ``block = 1`` this is a
+uniformly random permutation.  Without ``shuffle``, the rows are visited in
+file order.  The random numbers come from a SplitMix64 generator whose
+64-bit state the caller passes in (seeded from the estimator's
+``random_state``).
 
-Memory.  Shuffled rows are cache misses, so the kernel asks for them ahead of
-use (``kernels/prefetch.py``): each row, its label, index and weight some
-steps ahead, and the next window's rows in block order.  Measured on
-1,000,000 x 100 float64 rows (two-core AMD EPYC, shared, perceptron rule, per
-epoch): file order ~0.055 s; blocks of 64 rows ~0.08 s (0.2 s without the
-prefetches); a uniformly random order (``block=1``) ~0.2 s (0.4 s without).
+Memory.  A window's blocks are read side by side, each in file order: a few
+sequential streams, which the CPU's hardware prefetchers follow from memory.
+The kernel also asks for each row, its label, index and weight some steps
+ahead of use (``kernels/prefetch.py``).  Measured on 1,000,000 x 100 float64
+rows (two-core AMD EPYC, shared, perceptron rule, per epoch, ns per row):
+file order 75-90; windows of 8 blocks of 64 rows 80-105, of 16 blocks
+105-120; the earlier order (the rows of a window of 16 blocks in a uniformly
+random order, the next window's rows prefetched meanwhile) 150-190; a
+uniformly random order (``block = 1``) 290-350.
 
 Parallelism.  The problems are independent and all of them visit the samples
 in the same order, so ``prange`` runs over contiguous blocks of problems on
@@ -76,9 +82,6 @@ _MAX_DLOSS = 1e12
 _PREFETCH_AHEAD = 6
 # Blocks ahead for the scattered index and weight loads of the window-building loop.
 _INDEX_AHEAD = 16
-# From this many rows per block on, the next window's rows are requested in block order
-# while the current one trains (see ``train_window``).
-_STAGE_MIN_BLOCK = 16
 
 
 @intrinsic
@@ -190,11 +193,13 @@ def loss_dloss(code, p, y, want_loss):
     return 0.0, 0.0
 
 
-def gather_window(rows, sample_weight, blocks, c0, c1, block, out):
+def gather_window(rows, sample_weight, blocks, c0, c1, block, out, starts):
     """Rows of nonzero weight of the blocks ``blocks[c0:c1]``, in block order, into ``out``.
 
     Block ``c`` holds ``rows[c * block:(c + 1) * block]`` (the last one may be
-    shorter).  Returns their number ``m`` (``out[:m]`` written).
+    shorter).  ``starts[j]`` (written, ``j <= c1 - c0``) is where the rows of
+    block ``blocks[c0 + j]`` begin in ``out``; ``starts[c1 - c0]`` is their
+    number ``m`` (``out[:m]`` written), which is returned.
     """
     n_rows = rows.shape[0]
     n_chunks = (n_rows + block - 1) // block  # blocks may be longer: its tail is not read
@@ -207,6 +212,7 @@ def gather_window(rows, sample_weight, blocks, c0, c1, block, out):
             prefetch_item(rows, blocks[c + 2 * _INDEX_AHEAD] * block)
         if c + _INDEX_AHEAD < n_chunks:
             prefetch_item(sample_weight, rows[blocks[c + _INDEX_AHEAD] * block])
+        starts[c - c0] = m
         r0 = blocks[c] * block
         for r in range(r0, min(r0 + block, n_rows)):
             i = rows[r]
@@ -214,10 +220,35 @@ def gather_window(rows, sample_weight, blocks, c0, c1, block, out):
                 continue
             out[m] = i
             m += 1
+    starts[c1 - c0] = m
     return m
 
 
-def train_window(X, y, sample_weight, local, m, following, m_following, t_base, W, b, k0, k1,
+def interleave_window(gathered, starts, n_window_blocks, slots, rng_state, out):
+    """A window's visiting order: its blocks' rows interleaved, in rounds.
+
+    ``gathered[starts[j]:starts[j + 1]]`` are the rows of the window's block
+    ``j`` (``j < n_window_blocks``).  Round ``i`` visits the ``i``-th row of
+    every block that has one, the blocks in a random order (a new one every
+    round).  Writes ``out[:m]``, ``m = starts[n_window_blocks]``; ``slots``
+    (at least ``n_window_blocks`` long) is a workspace.
+    """
+    m = 0
+    i = 0
+    while m < starts[n_window_blocks]:
+        k = 0
+        for j in range(n_window_blocks):
+            if starts[j] + i < starts[j + 1]:
+                slots[k] = gathered[starts[j] + i]
+                k += 1
+        shuffle_inplace(slots, k, rng_state)
+        for s in range(k):
+            out[m + s] = slots[s]
+        m += k
+        i += 1
+
+
+def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
                  loss_code, schedule, eta0, power_t, alpha, rate_alpha, optimal_init,
                  fit_intercept, class_offset, active, track_loss, track_objective, scale, sqnorm,
                  n_updates, loss_sum, objective, nonfinite):
@@ -226,13 +257,6 @@ def train_window(X, y, sample_weight, local, m, following, m_following, t_base, 
     The ``q``-th of them is the ``t_base + q + 1``-th sample of the run.  Per
     problem state (``scale``, ``sqnorm``, the four summaries) is indexed by
     the problem number; see ``sgd_epoch``.
-
-    At row ``q`` it also asks for row ``following[q]`` (``q < m_following``):
-    the next window's rows in block order, so that window's lines come from
-    memory as a few sequential streams and wait in the caches (1,000,000 x
-    100 float64, blocks of 64 rows: ~15 % less time per epoch; with blocks of
-    one row it cost 5 %, so ``sgd_epoch`` passes ``m_following = 0`` below
-    ``_STAGE_MIN_BLOCK``).
     """
     dt = W.dtype.type
     one = dt(1)
@@ -247,8 +271,6 @@ def train_window(X, y, sample_weight, local, m, following, m_following, t_base, 
             ahead = local[q + _PREFETCH_AHEAD]
             prefetch_row(X, ahead)
             prefetch_item(y, ahead)
-        if q < m_following:
-            prefetch_row(X, following[q])
         r = local[q]
         s = sample_weight[r]
         s64 = np.float64(s)
@@ -305,8 +327,10 @@ def train_window(X, y, sample_weight, local, m, following, m_following, t_base, 
 # passed its arrays field by field on the stack and spilled the loop's state
 # (measured on cache-resident rows: about 100 ns per sample, most of it calls).
 _INLINE = [learning_rate, loss_dloss]
-_family = compile_family(_INLINE + [gather_window, train_window], "linear", {}, _INLINE)
-gather_window, train_window = _family.gather_window, _family.train_window
+_family = compile_family(_INLINE + [gather_window, interleave_window, train_window], "linear", {},
+                         _INLINE)
+gather_window, interleave_window, train_window = (
+    _family.gather_window, _family.interleave_window, _family.train_window)
 
 
 @kernel
@@ -340,7 +364,7 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     rng_state : ndarray, shape (1,), uint64 (modified), the shuffle's generator
     blocks : ndarray, shape (at least ceil(m / block),), int64, workspace
     local : ndarray, shape (B,), B >= block, int64, workspace; ``B // block`` blocks form a
-        window
+        window (the number of blocks read side by side)
     track_loss : bool, compute ``loss_sum`` and ``objective`` (else they are left at 0 and
         the losses are not evaluated, only their derivatives: same weights, less work)
     n_updates : ndarray, shape (K,), int64 (written): visited samples with a nonzero update
@@ -382,34 +406,29 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
         blocks[c] = c
     if shuffle:
         shuffle_inplace(blocks, n_chunks, rng_state)
-    # Double buffer: the next window's rows are gathered before this one trains.
-    following = np.empty(local.shape[0], np.int64)
-    stage = block >= _STAGE_MIN_BLOCK
+    gathered = np.empty(local.shape[0], np.int64)
+    starts = np.empty(per_window + 1, np.int64)
+    slots = np.empty(per_window, np.int64)
     t = t0
-    m_following = gather_window(rows, sample_weight, blocks, 0, min(per_window, n_chunks), block,
-                                following)
     for w0 in range(0, n_chunks, per_window):
-        local, following = following, local
-        m = m_following
-        c1 = min(w0 + 2 * per_window, n_chunks)
-        m_following = gather_window(rows, sample_weight, blocks, min(w0 + per_window, c1), c1,
-                                    block, following)
-        m_staged = m_following if stage else 0
+        w1 = min(w0 + per_window, n_chunks)
+        m = gather_window(rows, sample_weight, blocks, w0, w1, block, gathered, starts)
+        order = gathered
         if shuffle:
-            shuffle_inplace(local, m, rng_state)
+            interleave_window(gathered, starts, w1 - w0, slots, rng_state, local)
+            order = local
         if nb == 1:
-            train_window(X, y, sample_weight, local, m, following, m_staged, t, W, b, 0,
-                         n_problems, loss_code, schedule, eta0, power_t, alpha, rate_alpha,
-                         optimal_init, fit_intercept, class_offset, active, track_loss,
-                         track_objective, scale, sqnorm, n_updates, loss_sum, objective,
-                         nonfinite)
+            train_window(X, y, sample_weight, order, m, t, W, b, 0, n_problems, loss_code,
+                         schedule, eta0, power_t, alpha, rate_alpha, optimal_init, fit_intercept,
+                         class_offset, active, track_loss, track_objective, scale, sqnorm,
+                         n_updates, loss_sum, objective, nonfinite)
         else:
             for blk in prange(nb):
-                train_window(X, y, sample_weight, local, m, following, m_staged, t, W, b,
-                             blk * n_problems // nb, (blk + 1) * n_problems // nb, loss_code,
-                             schedule, eta0, power_t, alpha, rate_alpha, optimal_init,
-                             fit_intercept, class_offset, active, track_loss, track_objective,
-                             scale, sqnorm, n_updates, loss_sum, objective, nonfinite)
+                train_window(X, y, sample_weight, order, m, t, W, b, blk * n_problems // nb,
+                             (blk + 1) * n_problems // nb, loss_code, schedule, eta0, power_t,
+                             alpha, rate_alpha, optimal_init, fit_intercept, class_offset, active,
+                             track_loss, track_objective, scale, sqnorm, n_updates, loss_sum,
+                             objective, nonfinite)
         t += m
     for k in range(n_problems):
         c = scale[k]

@@ -410,7 +410,12 @@ def shuffle_inplace(a, n, state):
 
 
 def visiting_order(rows, sample_weight, shuffle, block, window_rows, state):
-    """The rows an epoch visits, in order: blocks permuted, rows of each window permuted."""
+    """The rows an epoch visits, in order.
+
+    Blocks of ``block`` rows permuted; windows of ``window_rows // block``
+    consecutive blocks; in each window, round ``i`` visits the ``i``-th row of
+    nonzero weight of every block that has one, the blocks in a random order.
+    """
     n_chunks = -(-len(rows) // block)
     blocks = list(range(n_chunks))
     if shuffle:
@@ -418,11 +423,15 @@ def visiting_order(rows, sample_weight, shuffle, block, window_rows, state):
     per_window = max(1, window_rows // block)
     order = []
     for w0 in range(0, n_chunks, per_window):
-        local = [i for c in blocks[w0:w0 + per_window]
-                 for i in rows[c * block:(c + 1) * block] if sample_weight[i] != 0]
-        if shuffle:
-            shuffle_inplace(local, len(local), state)
-        order.extend(local)
+        members = [[i for i in rows[c * block:(c + 1) * block] if sample_weight[i] != 0]
+                   for c in blocks[w0:w0 + per_window]]
+        if not shuffle:
+            order.extend(i for member in members for i in member)
+            continue
+        for position in range(max(map(len, members))):
+            round_ = [member[position] for member in members if position < len(member)]
+            shuffle_inplace(round_, len(round_), state)
+            order.extend(round_)
     return order
 
 

@@ -180,6 +180,7 @@ def test_optimal_rate_matches_sklearn_exactly_without_shuffle():
     (dict(learning_rate="constant", eta0=0.0), "eta0 must be > 0"),
     (dict(alpha=0.0), "alpha must be > 0 with learning_rate='optimal'"),
     (dict(shuffle_block=0), "shuffle_block must be >= 1"),
+    (dict(shuffle_block="Auto"), "shuffle_block must be an integer >= 1 or 'auto'"),
 ])
 def test_bad_hyperparameters(params, match):
     X, y = load_iris(return_X_y=True)
