@@ -132,6 +132,11 @@ class Impl:
 
     samples = 0  # rows (or sample-updates) processed per run()
 
+    @staticmethod
+    def applies(spec: dict) -> bool:
+        """Whether this implementation has a row in the workload of ``spec``."""
+        return True
+
     def run(self):
         raise NotImplementedError
 
@@ -205,6 +210,23 @@ class FastnnTrain(Impl):
 
     def extras(self):
         return {"loss": self.loss}
+
+
+class FastnnTrainOneThread(FastnnTrain):
+    """:class:`FastnnTrain` with ``fastnn.set_num_threads(1)``: issue 4's threads target.
+
+    Only in the workload whose spec asks for it (W1 at its largest batch).
+    """
+
+    label = "fastnn train(), 1 thread"
+
+    @staticmethod
+    def applies(spec: dict) -> bool:
+        return bool(spec.get("one_thread_row"))
+
+    def run(self):
+        with self.fastnn._config.using_threads(1):
+            super().run()
 
 
 class FastnnMLPClassifier(Impl):
@@ -870,7 +892,7 @@ class JaxForward(Impl):
 
 #: peer -> workload kind -> implementations, in the order of the table.
 IMPLEMENTATIONS = {
-    "fastnn": {"mlp": [FastnnTrain, FastnnMLPClassifier],
+    "fastnn": {"mlp": [FastnnTrain, FastnnMLPClassifier, FastnnTrainOneThread],
                "xor": [FastnnXorTrain, FastnnXorOneCall],
                "perceptron": [FastnnPerceptron, FastnnPerceptronUniform],
                "logreg": [FastnnLogReg, FastnnLogRegUniform],

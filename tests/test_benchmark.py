@@ -20,7 +20,7 @@ TINY = {"n": 96, "layers": [6, 5, 4, 3], "batch_sizes": [32], "lr": 0.01, "xor_s
         "light_rounds": 2, "wait_budget": 0.0}
 #: workload id -> (implementations with fastnn and NumPy only)
 EXPECTED_ROWS = {
-    "W1 bs32": ["fastnn train()", "fastnn MLPClassifier", "NumPy"],
+    "W1 bs32": ["fastnn train()", "fastnn MLPClassifier", "fastnn train(), 1 thread", "NumPy"],
     "W2": ["fastnn train()", "fastnn run_epoch(), all epochs in one call", "NumPy"],
     "W3 perceptron": ["fastnn Perceptron", "fastnn Perceptron(shuffle_block=1)"],
     "W3 logistic": ["fastnn SGDClassifier", "fastnn SGDClassifier(shuffle_block=1)"],
@@ -138,7 +138,8 @@ def test_quick_run_reports(quick_run):
     assert len(table) == sum(map(len, EXPECTED_ROWS.values())) + len(result["targets"])
     assert "| W1 bs32 | **fastnn train()** | 96 |" in text
     assert [t["target"].split(":")[0] for t in result["targets"]] == [
-        "W1 bs32", "W2", "W4", "W5"]  # W3 needs scikit-learn's rows, not run here
+        "W1 bs32", "W1 bs32", "W2", "W4", "W5"]  # W3 needs scikit-learn's rows, not run here
+    assert result["targets"][1]["target"] == "W1 bs32: fastnn on 2 threads >= 1.7x 1 thread"
     assert any("round 2" in line for line in logged)
 
 
