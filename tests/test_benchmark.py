@@ -20,7 +20,8 @@ TINY = {"n": 96, "layers": [6, 5, 4, 3], "batch_sizes": [32], "lr": 0.01, "xor_s
         "light_rounds": 2, "wait_budget": 0.0}
 #: workload id -> (implementations with fastnn and NumPy only)
 EXPECTED_ROWS = {
-    "W1 bs32": ["fastnn train()", "fastnn MLPClassifier", "fastnn train(), 1 thread", "NumPy"],
+    "W1 bs32": ["fastnn train()", "fastnn MLPClassifier", "fastnn train(), 2 threads",
+                "fastnn train(), 1 thread", "NumPy"],
     "W2": ["fastnn train()", "fastnn run_epoch(), all epochs in one call", "NumPy"],
     "W3 perceptron": ["fastnn Perceptron", "fastnn Perceptron(shuffle_block=1)"],
     "W3 logistic": ["fastnn SGDClassifier", "fastnn SGDClassifier(shuffle_block=1)"],
