@@ -149,7 +149,8 @@ def run(kernel, *args):
 
 
 def threading_info() -> dict:
-    """The threading choices in force, for bug reports and benchmarks."""
+    """The threading choices in force and the BLAS library, for bug reports and benchmarks."""
+    from .kernels import blas
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
@@ -160,5 +161,6 @@ def threading_info() -> dict:
         "max_threads": _MAX_THREADS,
         "threading_layer": layer,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "blas": blas.BLAS_LIBRARY,
         "pool_forbidden_after_fork": _pool_forbidden,
     }

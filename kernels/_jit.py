@@ -18,6 +18,8 @@ import numba
 from numba import config as numba_config
 from numba import njit
 
+from ._openblas import numpy_gemm
+
 # A fast-math subset: reciprocal division and ignoring the sign of zero.
 # Left out on purpose: ``nnan``/``ninf`` (NaN/inf must keep their meaning so
 # that a diverging loss is detected), ``afn`` (approximate exp/log; kernels are
@@ -31,7 +33,7 @@ _cache_enabled = True
 
 
 def _source_tag() -> str:
-    """Hash of every kernel source file, the compile flags and Numba's version.
+    """Hash of every kernel source file, the compile flags, Numba's version and the BLAS.
 
     Numba's cache checks only the timestamp of the file that defines a
     function: it does not notice a change of flags here, nor of a helper in
@@ -40,6 +42,7 @@ def _source_tag() -> str:
     """
     digest = hashlib.sha1(numba.__version__.encode())
     digest.update(repr(sorted(FASTMATH)).encode())
+    digest.update(repr(numpy_gemm() is not None).encode())  # which BLAS interface gemm calls
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]

@@ -7,20 +7,33 @@ pass.  ``np.dot`` also compiles a large implementation per combination of
 layouts (checks, copies of non-contiguous operands); :func:`gemm` is an
 intrinsic that emits the call in place (a cold first fit compiles less).
 
-The call goes to ``numba_xxgemm`` in Numba's helper library, the function
-``np.dot`` itself uses: it forwards to SciPy's BLAS (``scipy.linalg.cython_blas``),
-so the thread limits fastnn sets on that BLAS apply.  The symbol is resolved
-by name when the machine code is loaded, so kernels using it are cached on
-disk like any other.
+The call goes to the OpenBLAS bundled with NumPy where there is one (its
+64-bit-integer Fortran ``sgemm``/``dgemm``, registered with LLVM under
+``fastnn_sgemm64``/``fastnn_dgemm64``; faster than SciPy's on these shapes,
+see ``_openblas.py``), else to ``numba_xxgemm`` in Numba's helper library,
+the function ``np.dot`` itself uses, which forwards to SciPy's BLAS
+(``scipy.linalg.cython_blas``).  fastnn's thread limits apply to both (set
+through threadpoolctl on every loaded BLAS).  The symbols are resolved by
+name when the machine code is loaded, so kernels using them are cached on
+disk like any other; the choice is part of the cache tag (``_jit.py``).
 """
 from __future__ import annotations
 
+from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils, errors
 from numba.extending import intrinsic
 
+from ._openblas import numpy_gemm
+
 _BLAS_KIND = {types.float32: ord("s"), types.float64: ord("d")}
+_NUMPY_GEMM = numpy_gemm()
+if _NUMPY_GEMM is not None:
+    llvm.add_symbol("fastnn_sgemm64", _NUMPY_GEMM[0])
+    llvm.add_symbol("fastnn_dgemm64", _NUMPY_GEMM[1])
+#: The library the products run in: NumPy's OpenBLAS (its path) or SciPy's.
+BLAS_LIBRARY = _NUMPY_GEMM[2] if _NUMPY_GEMM else "scipy.linalg.cython_blas (numba_xxgemm)"
 # gemm's own statuses (numba_xxgemm returns 0, or -1 when it finds no BLAS).
 SHAPE_MISMATCH = -101
 NOT_CONTIGUOUS = -102
@@ -73,8 +86,6 @@ def gemm(typingctx, A, trans_a, B, trans_b, C, alpha, beta):
     def codegen(context, builder, signature, args):
         a, _, b, _, c, alpha_, beta_ = args
         intp = context.get_value_type(types.intp)
-        char = ir.IntType(8)
-        void_p = cgutils.voidptr_t
         a, b, c = (context.make_array(ty)(context, builder, value)
                    for ty, value in zip((A, B, C), (a, b, c)))
         a_rows, a_cols = cgutils.unpack_tuple(builder, a.shape, 2)
@@ -92,34 +103,80 @@ def gemm(typingctx, A, trans_a, B, trans_b, C, alpha, beta):
         status = cgutils.alloca_once_value(builder, builder.select(
             contiguous, ir.Constant(i32, SHAPE_MISMATCH), ir.Constant(i32, NOT_CONTIGUOUS)))
         with builder.if_then(builder.and_(contiguous, match), likely=True):
-            fnty = ir.FunctionType(ir.IntType(32), [char, char, char, intp, intp, intp, void_p,
-                                                    void_p, intp, void_p, intp, void_p, void_p,
-                                                    intp])
-            fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
             one = ir.Constant(intp, 1)
 
             def at_least_one(value):  # BLAS wants leading dimensions >= 1
                 return builder.select(builder.icmp_signed(">", value, one), value, one)
 
-            def slot(value, ty):
-                ptr = cgutils.alloca_once_value(builder, context.cast(builder, value, ty, dtype))
-                return builder.bitcast(ptr, void_p)
-
-            def flag(transposed):
-                return ir.Constant(char, ord("t" if transposed else "n"))
-
             # A row-major matrix is its transpose in column-major order, so
-            # C.T = alpha * op(B).T @ op(A).T + beta * C.T in BLAS's terms.
-            result = builder.call(fn, [
-                ir.Constant(char, _BLAS_KIND[dtype]), flag(tb), flag(ta), n, m, k,
-                slot(alpha_, signature.args[5]), builder.bitcast(b.data, void_p),
-                at_least_one(b_cols), builder.bitcast(a.data, void_p), at_least_one(a_cols),
-                slot(beta_, signature.args[6]), builder.bitcast(c.data, void_p),
-                at_least_one(n)])
-            builder.store(result, status)
+            # C.T = alpha * op(B).T @ op(A).T + beta * C.T in BLAS's terms:
+            # (transa, transb, m, n, k, A, lda, B, ldb, C, ldc) in column-major order.
+            operands = (tb, ta, n, m, k, b, at_least_one(b_cols), a, at_least_one(a_cols), c,
+                        at_least_one(n))
+            alpha_value = context.cast(builder, alpha_, signature.args[5], dtype)
+            beta_value = context.cast(builder, beta_, signature.args[6], dtype)
+            call = _call_numpy_gemm if _NUMPY_GEMM is not None else _call_numba_xxgemm
+            builder.store(call(context, builder, dtype, operands, alpha_value, beta_value), status)
         return builder.load(status)
 
     return sig, codegen
+
+
+def _call_numpy_gemm(context, builder, dtype, operands, alpha, beta):
+    """Call NumPy's OpenBLAS: Fortran interface, every argument by address, int64 sizes.
+
+    ``operands``: BLAS's ``(transa, transb, m, n, k, A, lda, B, ldb, C, ldc)``
+    (flags as bools, sizes as intp values, matrices as array structs).
+    """
+    transa, transb, m, n, k, a, lda, b, ldb, c, ldc = operands
+    scalar = context.get_value_type(dtype)
+    i64, char = ir.IntType(64), ir.IntType(8)
+    fnty = ir.FunctionType(ir.VoidType(), [
+        char.as_pointer(), char.as_pointer(), i64.as_pointer(), i64.as_pointer(),
+        i64.as_pointer(), scalar.as_pointer(), scalar.as_pointer(), i64.as_pointer(),
+        scalar.as_pointer(), i64.as_pointer(), scalar.as_pointer(), scalar.as_pointer(),
+        i64.as_pointer()])
+    name = "fastnn_sgemm64" if dtype == types.float32 else "fastnn_dgemm64"
+    fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+
+    def by_address(value):
+        return cgutils.alloca_once_value(builder, value)
+
+    def size(value):
+        return by_address(builder.sext(value, i64) if value.type.width < 64 else value)
+
+    def flag(transposed):
+        return by_address(ir.Constant(char, ord("t" if transposed else "n")))
+
+    def data(array):
+        return builder.bitcast(array.data, scalar.as_pointer())
+
+    builder.call(fn, [flag(transa), flag(transb), size(m), size(n), size(k), by_address(alpha),
+                      data(a), size(lda), data(b), size(ldb), by_address(beta), data(c),
+                      size(ldc)])
+    return ir.Constant(ir.IntType(32), 0)
+
+
+def _call_numba_xxgemm(context, builder, dtype, operands, alpha, beta):
+    """Call ``numba_xxgemm`` (SciPy's BLAS); returns its int32 status (0: done)."""
+    transa, transb, m, n, k, a, lda, b, ldb, c, ldc = operands
+    intp = context.get_value_type(types.intp)
+    char = ir.IntType(8)
+    void_p = cgutils.voidptr_t
+    fnty = ir.FunctionType(ir.IntType(32), [char, char, char, intp, intp, intp, void_p, void_p,
+                                            intp, void_p, intp, void_p, void_p, intp])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
+
+    def slot(value):
+        return builder.bitcast(cgutils.alloca_once_value(builder, value), void_p)
+
+    def flag(transposed):
+        return ir.Constant(char, ord("t" if transposed else "n"))
+
+    return builder.call(fn, [
+        ir.Constant(char, _BLAS_KIND[dtype]), flag(transa), flag(transb), m, n, k, slot(alpha),
+        builder.bitcast(a.data, void_p), lda, builder.bitcast(b.data, void_p), ldb, slot(beta),
+        builder.bitcast(c.data, void_p), ldc])
 
 
 def _row_major(builder, context, ty, array):
