@@ -15,24 +15,17 @@ from reference import DTYPES
 TIMEOUT = 300  # seconds: a child compiles the dense kernels with an empty cache
 
 
-@njit
-def _nn(A, B, C, alpha, beta):
-    return gemm(A, False, B, False, C, alpha, beta)
+def _gemm_with(trans_a, trans_b):
+    """A compiled ``gemm`` call with these flags (closure constants: literal bools)."""
+    @njit
+    def call(A, B, C, alpha, beta):
+        return gemm(A, trans_a, B, trans_b, C, alpha, beta)
+
+    return call
 
 
-@njit
-def _tn(A, B, C, alpha, beta):
-    return gemm(A, True, B, False, C, alpha, beta)
-
-
-@njit
-def _nt(A, B, C, alpha, beta):
-    return gemm(A, False, B, True, C, alpha, beta)
-
-
-@njit
-def _tt(A, B, C, alpha, beta):
-    return gemm(A, True, B, True, C, alpha, beta)
+_nn, _tn, _nt, _tt = (_gemm_with(a, b) for a, b in ((False, False), (True, False),
+                                                    (False, True), (True, True)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
