@@ -212,16 +212,15 @@ class FastnnTrain(Impl):
         return {"loss": self.loss}
 
 
-class FastnnTrainOneThread(FastnnTrain):
-    """:class:`FastnnTrain` with ``fastnn.set_num_threads(1)``: issue 4's threads target.
+class _FastnnTrainFixedThreads(FastnnTrain):
+    """:class:`FastnnTrain` with ``fastnn.set_num_threads(n_threads)``: issue 4's threads target.
 
-    Only in the workload whose spec asks for it (W1 at its largest batch),
-    with :class:`FastnnTrainTwoThreads`: the default thread count is adaptive
-    (it may run a segment on one thread), so the target compares fixed counts.
+    Only in the workload whose spec asks for it (W1 at its largest batch): the
+    default thread count is adaptive (it may run a segment on one thread), so
+    the target compares fixed counts.
     """
 
-    label = "fastnn train(), 1 thread"
-    n_threads = 1
+    n_threads = 0  # set by each subclass
 
     @staticmethod
     def applies(spec: dict) -> bool:
@@ -232,11 +231,14 @@ class FastnnTrainOneThread(FastnnTrain):
             super().run()
 
 
-class FastnnTrainTwoThreads(FastnnTrainOneThread):
-    """:class:`FastnnTrain` with ``fastnn.set_num_threads(2)`` (see :class:`FastnnTrainOneThread`)."""
-
+class FastnnTrainTwoThreads(_FastnnTrainFixedThreads):
     label = "fastnn train(), 2 threads"
     n_threads = 2
+
+
+class FastnnTrainOneThread(_FastnnTrainFixedThreads):
+    label = "fastnn train(), 1 thread"
+    n_threads = 1
 
 
 class FastnnMLPClassifier(Impl):
