@@ -167,7 +167,8 @@ def _warm_fastnn(fastnn, warm) -> None:
     The adaptive count may run a segment of a timed epoch on one thread: its
     serial kernels must be compiled beforehand too.  ``warm()`` works on a
     few rows, and some paths depend on the data's size (the fused epoch from
-    ``training.STEPWISE_MAX_BATCHES`` batches, the compiled finite check of X
+    ``training.STEPWISE_MAX_BATCHES`` batches or ``STEPWISE_MAX_WORK``
+    multiply-adds, the compiled finite check of X
     from 2**20 values, ``forward`` on halves from 2,048 rows): so the fastnn
     implementations then also run their timed call once, untimed, at full
     size, or their first timed round would compile (2-15 s, cold cache).

@@ -166,7 +166,7 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
     callbacks = ([] if est.callbacks is None else
                  [est.callbacks] if callable(est.callbacks) else list(est.callbacks))
     scale = _loss_scale(est)
-    stepwise = training.runs_stepwise(n_train, batch_size, est.max_iter)
+    stepwise = training.runs_stepwise(n_train, batch_size, est.max_iter, network.n_weights)
     bar = _progress(est)
     last_good = network.params.copy()
     try:

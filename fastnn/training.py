@@ -49,11 +49,23 @@ _FIXED_MAX_WEIGHTS = 64  # per layer
 # a 20-16-3 network: about 4 s less to compile; per batch the interpreter
 # costs some tens of microseconds more, under 30 ms for a whole such job.
 STEPWISE_MAX_BATCHES = 256
+# ... unless the job has this much work (epochs x rows x weights, i.e.
+# multiply-adds per forward pass): then the fused epoch's speed matters more
+# than its compile time, which is paid once (it is cached on disk).  Measured
+# on W1 (one epoch, batch 512: 118 batches, 1.4e10), one process,
+# interleaved: fused 0.60-0.69 s against 0.63-0.78 s stepwise on 2 threads,
+# 1.01-1.09 s against 1.10-1.17 s on 1; with an empty cache the first train()
+# of that network compiled for 13-14 s fused against 7-7.5 s stepwise.
+STEPWISE_MAX_WORK = 2**32
 
 
-def runs_stepwise(n_samples: int, batch_size: int, epochs: int) -> bool:
-    """Whether a job of ``epochs`` epochs over ``n_samples`` rows should run stepwise."""
-    return epochs * -(-n_samples // batch_size) <= STEPWISE_MAX_BATCHES
+def runs_stepwise(n_samples: int, batch_size: int, epochs: int, n_weights: int) -> bool:
+    """Whether a job of ``epochs`` epochs over ``n_samples`` rows should run stepwise.
+
+    ``n_weights``: the network's number of weights (its work per row).
+    """
+    return (epochs * -(-n_samples // batch_size) <= STEPWISE_MAX_BATCHES
+            and epochs * n_samples * n_weights < STEPWISE_MAX_WORK)
 
 
 class TrainingDiverged(ArithmeticError):
@@ -185,7 +197,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
         return _train_small(network, X, Y, weights, order, shuffle, rng_state, epochs,
                             batch_size, optimizer, last_good, callback)
     history: list[float] = []
-    stepwise = runs_stepwise(n, batch_size, epochs)
+    stepwise = runs_stepwise(n, batch_size, epochs, network.n_weights)
     for epoch in range(epochs):
         if shuffle:
             data.shuffle_inplace(order, n, rng_state)

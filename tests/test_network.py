@@ -293,7 +293,11 @@ def test_stepwise_epochs_equal_fused_epochs_bit_for_bit(optimizer, dtype, monkey
     assert h_step == h_fused
 
 
-def test_only_jobs_of_few_batches_run_stepwise():
-    assert fastnn.training.runs_stepwise(45, 8, 2)
-    assert not fastnn.training.runs_stepwise(10**6, 32, 1)
-    assert not fastnn.training.runs_stepwise(1000, 10, 10)
+def test_only_small_jobs_of_few_batches_run_stepwise():
+    runs_stepwise = fastnn.training.runs_stepwise
+    assert runs_stepwise(45, 8, 2, 20 * 16 + 16 * 3)
+    assert not runs_stepwise(10**6, 32, 1, 100)  # many batches
+    assert not runs_stepwise(1000, 10, 10, 100)
+    w1 = 784 * 256 + 256 * 128 + 128 * 10
+    assert runs_stepwise(2048, 512, 1, w1)  # few batches, little work
+    assert not runs_stepwise(60_000, 512, 1, w1)  # few batches, much work (W1 at batch 512)
