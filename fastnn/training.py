@@ -47,7 +47,9 @@ _FIXED_MAX_WEIGHTS = 64  # per layer
 # batches as Python over the compiled kernels (``stepwise``) instead of
 # compiling the fused epoch.  Measured, cold Numba cache, the first train() of
 # a 20-16-3 network: about 4 s less to compile; per batch the interpreter
-# costs some tens of microseconds more, under 30 ms for a whole such job.
+# costs some tens of microseconds more, under 30 ms for a whole such job,
+# plus about 1.2 us per row: the loops over a batch's sample weights (gather,
+# sum) run as Python too (cProfile, W1 batch 512: 0.63 ms of a batch's 10 ms).
 STEPWISE_MAX_BATCHES = 256
 # ... unless the job has this much work (epochs x rows x weights, i.e.
 # multiply-adds per forward pass): then the fused epoch's speed matters more
