@@ -51,8 +51,8 @@ _FIXED_MAX_WEIGHTS = 64  # per layer
 # plus about 1.2 us per row: the loops over a batch's sample weights (gather,
 # sum) run as Python too (cProfile, W1 batch 512: 0.63 ms of a batch's 10 ms).
 STEPWISE_MAX_BATCHES = 256
-# ... unless the job has this much work (epochs x rows x weights, i.e.
-# multiply-adds per forward pass): then the fused epoch's speed matters more
+# ... unless the job has this much work (epochs x rows x weights: the
+# multiply-adds of all its forward passes): then the fused epoch's speed matters more
 # than its compile time, which is paid once (it is cached on disk).  Measured
 # on W1 (one epoch, batch 512: 118 batches, 1.4e10), one process,
 # interleaved: fused 0.60-0.69 s against 0.63-0.78 s stepwise on 2 threads,
