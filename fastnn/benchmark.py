@@ -678,6 +678,8 @@ def _derive(result: dict) -> None:
 
 def _targets(result: dict) -> list[dict]:
     """Issue 4's targets against the best fastnn row of each workload."""
+    from ._benchmark_peers import FastnnTrainOneThread, FastnnTrainTwoThreads
+
     by_id = {w["id"]: w for w in result["workloads"]}
     targets = []
 
@@ -697,7 +699,8 @@ def _targets(result: dict) -> list[dict]:
                 f"{row['roof_pct']:.0f} % of roof)", row["x_fastest_peer"] >= factor)
     for w in (w for w in result["workloads"] if w.get("spec", {}).get("one_thread_row")):
         rows = {r["label"]: r for r in w["rows"] if r["peer"] == "fastnn" and r["median_s"]}
-        double, single = rows.get("fastnn train(), 2 threads"), rows.get("fastnn train(), 1 thread")
+        double, single = (rows.get(FastnnTrainTwoThreads.label),
+                          rows.get(FastnnTrainOneThread.label))
         if double and single:
             speedup = single["median_s"] / double["median_s"]
             add(f"{w['id']}: fastnn on 2 threads >= 1.7x 1 thread",
