@@ -229,6 +229,45 @@ def dense_backward(A_prev, W, delta, Z_prev, prev_code, prev_param, propagate):
     return A_prev.T @ delta, column_sum(delta), delta_prev
 
 
+
+def dense_forward_feature_major(A, a_by_rows, W, b, code, param):
+    """Twin of ``dense_forward_feature_major``: :func:`dense_forward`, transposed.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n, n_in) if ``a_by_rows``, else (n_in, n)
+    a_by_rows : bool
+    W, b, code, param : as for :func:`dense_forward`
+
+    Returns
+    -------
+    ndarray, shape (n_out, n)
+    """
+    return dense_forward(A if a_by_rows else A.T, W, b, code, param).T
+
+
+def dense_backward_feature_major(A_prev, prev_by_rows, W, delta, Z_prev, prev_code, prev_param,
+                                 propagate):
+    """Twin of ``dense_backward_feature_major``: :func:`dense_backward`, transposed.
+
+    Parameters
+    ----------
+    A_prev : ndarray, shape (n, n_in) if ``prev_by_rows``, else (n_in, n)
+    prev_by_rows : bool
+    W : ndarray, shape (n_in, n_out)
+    delta : ndarray, shape (n_out, n)
+    Z_prev : ndarray, shape (n_in, n), or None if not ``propagate``
+    prev_code, prev_param, propagate : as for :func:`dense_backward`
+
+    Returns
+    -------
+    dW : (n_in, n_out); db : (n_out,); delta_prev : (n_in, n) or None
+    """
+    dW, db, delta_prev = dense_backward(A_prev if prev_by_rows else A_prev.T, W, delta.T,
+                                        None if Z_prev is None else Z_prev.T, prev_code,
+                                        prev_param, propagate)
+    return dW, db, None if delta_prev is None else delta_prev.T
+
 # --------------------------------------------------------------------- losses
 
 #: The three loss names, one per code.
