@@ -14,7 +14,6 @@ import numpy as np
 
 import fastnn
 from fastnn import _config, kernels
-from fastnn.kernels import trainer
 
 from .common import (DTYPES, LAYERS, N_SAMPLES, best_time, check_pool_usable, mnist_like,
                      training_flops)
@@ -89,8 +88,9 @@ class Products:
         self._products(1)  # compile / load cache
 
     def _products(self, n_batches):
-        return trainer.family(False).matrix_products(self.net.params, self.scratch, self.net._net,
-                                                     self.buffers, self.batch_size, n_batches)
+        products = self.net._fused(False, self.batch_size).matrix_products  # training's layout
+        return products(self.net.params, self.scratch, self.net._net, self.buffers,
+                        self.batch_size, n_batches)
 
     def time_matrix_products(self, dtype, batch_size):
         self._products(self.n_batches)

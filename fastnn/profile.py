@@ -14,7 +14,10 @@ their fraction of a measured GEMM roof.  Separate calls add a little dispatch
 overhead that the fused trainer does not pay; ``fused`` is the trainer's own
 time for the same batches, for comparison, and ``products`` the time of the
 epoch's matrix products alone (same shapes, same BLAS, back to back in one
-compiled call): the floor of an epoch with that BLAS.
+compiled call, in the layout training uses at that batch size): the floor
+of an epoch with that BLAS.  The phases run the sample-major kernels also
+where training runs feature-major (batches of up to
+``network.FEATURE_MAJOR_MAX_ROWS`` rows).
 """
 from __future__ import annotations
 
@@ -25,7 +28,6 @@ import numpy as np
 
 from . import _config, kernels
 from ._validation import check_features, check_finite, check_positive_int, check_targets
-from .kernels import trainer
 from .kernels.activations import IDENTITY
 from .kernels.losses import SQUARED_ERROR
 from .network import Network
@@ -136,10 +138,11 @@ def _products_seconds(network: Network, n: int, batch_size: int) -> float:
     """Seconds of an epoch's matrix products alone (``kernels.trainer.matrix_products``).
 
     They run on the workspace's activations and deltas of the epoch just
-    timed, write their weight gradients to scratch, and use the BLAS threads
-    in force.
+    timed, in the layout training uses at this batch size (feature-major up
+    to ``network.FEATURE_MAJOR_MAX_ROWS`` rows), write their weight
+    gradients to scratch, and use the BLAS threads in force.
     """
-    products = trainer.family(False).matrix_products
+    products = network._fused(False, batch_size).matrix_products
     scratch = np.empty_like(network.grads)
     buffers = network._workspace_for(batch_size).buffers
     full, rest = divmod(n, batch_size)

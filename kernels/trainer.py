@@ -23,7 +23,10 @@ parallel family runs the ``prange`` variants of the kernels for matrices of
 at least ``_PARALLEL_MIN`` elements (smaller ones use the serial variants:
 waking the thread pool costs more than it saves); a serial family calls only
 serial variants and never compiles a parallel kernel (the API decides; see
-``fastnn._config``).
+``fastnn._config``).  Training families come in two layouts of the
+batch's activations and deltas: sample-major ``(n, units)`` (``dense``) and
+feature-major ``(units, n)`` (``dense_feature_major``, faster BLAS calls for
+small batches on several threads); ``forward_pass`` is sample-major in both.
 """
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ from .activations import IDENTITY
 from .blas import gemm
 from .data import gather_rows
 from .dense import dense_backward, dense_forward
+from .dense_feature_major import (dense_backward_feature_major, dense_forward_feature_major,
+                                  transpose)
 from .losses import SOFTMAX_CROSS_ENTROPY, loss_forward_backward, output_forward_inplace
 from .optimizers import adam_update, momentum_update, sgd_update
 
@@ -47,10 +52,16 @@ OPTIMIZER_CODES = {"sgd": SGD, "momentum": MOMENTUM, "adam": ADAM}
 _PARALLEL_MIN = 1 << 14
 _PARALLEL = True  # False in the serial families
 _OPTIMIZER = SGD  # each family's own optimizer (see family())
+_FEATURE_MAJOR = False  # the layout of each family's training steps (see family())
 
 # Numba resolves module-level dispatchers at compile time.
 _forward_p, _forward_s = dense_forward.parallel, dense_forward.serial
 _backward_p, _backward_s = dense_backward.parallel, dense_backward.serial
+_forward_fm_p = dense_forward_feature_major.parallel
+_forward_fm_s = dense_forward_feature_major.serial
+_backward_fm_p = dense_backward_feature_major.parallel
+_backward_fm_s = dense_backward_feature_major.serial
+_transpose_p, _transpose_s = transpose.parallel, transpose.serial
 _loss_p, _loss_s = loss_forward_backward.parallel, loss_forward_backward.serial
 _output_p, _output_s = output_forward_inplace.parallel, output_forward_inplace.serial
 _gather_p, _gather_s = gather_rows.parallel, gather_rows.serial
@@ -76,6 +87,30 @@ def _dense_backward(below, W, b, delta, dW, db, delta_below, code, param, propag
         _backward_p(below, W, b, delta, dW, db, delta_below, code, param, propagate, lr, decay)
     else:
         _backward_s(below, W, b, delta, dW, db, delta_below, code, param, propagate, lr, decay)
+
+
+def _dense_forward_fm(below, by_rows, W, b, code, param, out):
+    if _PARALLEL and out.size >= _PARALLEL_MIN:
+        _forward_fm_p(below, by_rows, W, b, code, param, out)
+    else:
+        _forward_fm_s(below, by_rows, W, b, code, param, out)
+
+
+def _dense_backward_fm(below, by_rows, W, b, delta, dW, db, delta_below, code, param, propagate,
+                       lr, decay):
+    if _PARALLEL and max(below.size, delta.size) >= _PARALLEL_MIN:
+        _backward_fm_p(below, by_rows, W, b, delta, dW, db, delta_below, code, param, propagate,
+                       lr, decay)
+    else:
+        _backward_fm_s(below, by_rows, W, b, delta, dW, db, delta_below, code, param, propagate,
+                       lr, decay)
+
+
+def _transpose(src, dst):
+    if _PARALLEL and src.size >= _PARALLEL_MIN:
+        _transpose_p(src, dst)
+    else:
+        _transpose_s(src, dst)
 
 
 def forward_pass(inputs, params, net, ws, apply_output, loss_code):
@@ -125,12 +160,45 @@ def loss_and_gradient(inputs, targets, weights, params, grads, net, ws, loss_cod
     return loss
 
 
+def _forward_feature_major(inputs, params, net, ws):
+    """Logits of the n rows of ``inputs``, each layer's output stored (units, n) in ``ws``."""
+    sizes, w_off, b_off, codes, act_params = net
+    acts, a_off = ws[0], ws[2]
+    n = inputs.shape[0]
+    n_layers = sizes.shape[0] - 1
+    for l in range(n_layers):
+        fan_in, fan_out = sizes[l], sizes[l + 1]
+        W = _view(params, w_off[l], fan_in, fan_out)
+        b = params[b_off[l]:b_off[l] + fan_out]
+        out = _view(acts, a_off[l], fan_out, n)
+        code, param = (IDENTITY, 0.0) if l == n_layers - 1 else (codes[l], act_params[l])
+        if l == 0:
+            _dense_forward_fm(inputs, True, W, b, code, param, out)
+        else:
+            _dense_forward_fm(_view(acts, a_off[l - 1], fan_in, n), False, W, b, code, param, out)
+
+
 def _forward_loss(inputs, targets, weights, params, net, ws, loss_code):
     """Forward pass and loss of a batch; leaves dLoss/dZ of the output layer in ``ws``."""
     sizes = net[0]
-    deltas, a_off, sample_loss = ws[1], ws[2], ws[7]
+    acts, deltas, a_off, sample_loss = ws[0], ws[1], ws[2], ws[7]
     n = inputs.shape[0]
     n_layers = sizes.shape[0] - 1
+    if _FEATURE_MAJOR:
+        # The loss kernel reads and writes sample-major rows: the logits go
+        # through the output layer's delta buffer and the delta comes back
+        # through its activation buffer (both n * k, small: k outputs).
+        k, out_off = sizes[n_layers], a_off[n_layers - 1]
+        _forward_feature_major(inputs, params, net, ws)
+        logits = _view(deltas, out_off, n, k)
+        _transpose(_view(acts, out_off, k, n), logits)
+        delta = _view(acts, out_off, n, k)
+        if _PARALLEL and logits.size >= _PARALLEL_MIN:
+            loss = _loss_p(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
+        else:
+            loss = _loss_s(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
+        _transpose(delta, _view(deltas, out_off, k, n))
+        return loss
     logits = forward_pass(inputs, params, net, ws, False, loss_code)
     delta = _view(deltas, a_off[n_layers - 1], n, sizes[n_layers])
     if _PARALLEL and logits.size >= _PARALLEL_MIN:
@@ -151,15 +219,22 @@ def _backward(inputs, params, grads, net, ws, lr, decay):
         b = params[b_off[l]:b_off[l] + fan_out]
         dW = _view(grads, w_off[l], fan_in, fan_out)
         db = grads[b_off[l]:b_off[l] + fan_out]
-        delta = _view(deltas, a_off[l], n, fan_out)
         # One call site for every layer, so the backward kernel compiles once;
         # the first layer's input needs no gradient (propagate is False).
         propagate = l > 0
-        below = _view(acts, a_off[l - 1], n, fan_in) if propagate else inputs
-        delta_below = _view(deltas, a_off[l - 1], n, fan_in) if propagate else delta
         below_l = max(l - 1, 0)
-        _dense_backward(below, W, b, delta, dW, db, delta_below, codes[below_l],
-                        act_params[below_l], propagate, lr, decay)
+        if _FEATURE_MAJOR:
+            delta = _view(deltas, a_off[l], fan_out, n)
+            below = _view(acts, a_off[l - 1], fan_in, n) if propagate else inputs
+            delta_below = _view(deltas, a_off[l - 1], fan_in, n) if propagate else delta
+            _dense_backward_fm(below, not propagate, W, b, delta, dW, db, delta_below,
+                               codes[below_l], act_params[below_l], propagate, lr, decay)
+        else:
+            delta = _view(deltas, a_off[l], n, fan_out)
+            below = _view(acts, a_off[l - 1], n, fan_in) if propagate else inputs
+            delta_below = _view(deltas, a_off[l - 1], n, fan_in) if propagate else delta
+            _dense_backward(below, W, b, delta, dW, db, delta_below, codes[below_l],
+                            act_params[below_l], propagate, lr, decay)
 
 
 @helper
@@ -310,8 +385,8 @@ def matrix_products(params, grads, net, ws, n, n_batches):
     For ``fastnn.profile``: per batch, each layer's forward product, then
     from the last layer down its input gradient (all layers but the first)
     and its weight gradient (into ``grads``; ``params`` are only read), as
-    the fused epoch orders them, through the same BLAS, on the workspace's
-    current inputs, activations and deltas.  Their time is a floor for a
+    the fused epoch orders them, through the same BLAS, in the family's
+    layout, on the workspace's current inputs, activations and deltas.  Their time is a floor for a
     training epoch with this BLAS and thread count.  Returns the last
     product's status (0: all ran; see ``blas.gemm``).
     """
@@ -320,6 +395,8 @@ def matrix_products(params, grads, net, ws, n, n_batches):
     n_layers = sizes.shape[0] - 1
     inputs = _view(xbuf, 0, n, sizes[0])
     status = 0
+    if _FEATURE_MAJOR:
+        return _matrix_products_feature_major(params, grads, net, ws, n, n_batches)
     for _ in range(n_batches):
         for l in range(n_layers):
             below = inputs if l == 0 else _view(acts, a_off[l - 1], n, sizes[l])
@@ -336,52 +413,90 @@ def matrix_products(params, grads, net, ws, n, n_batches):
     return status
 
 
+def _matrix_products_feature_major(params, grads, net, ws, n, n_batches):
+    """:func:`matrix_products` with feature-major activations and deltas."""
+    sizes, w_off = net[0], net[1]
+    acts, deltas, a_off, xbuf = ws[0], ws[1], ws[2], ws[3]
+    n_layers = sizes.shape[0] - 1
+    inputs = _view(xbuf, 0, n, sizes[0])
+    status = 0
+    for _ in range(n_batches):
+        for l in range(n_layers):
+            W = _view(params, w_off[l], sizes[l], sizes[l + 1])
+            out = _view(acts, a_off[l], sizes[l + 1], n)
+            if l == 0:
+                status = gemm(W, True, inputs, True, out, 1.0, 0.0)
+            else:
+                status = gemm(W, True, _view(acts, a_off[l - 1], sizes[l], n), False, out, 1.0,
+                              0.0)
+        for l in range(n_layers - 1, -1, -1):
+            delta = _view(deltas, a_off[l], sizes[l + 1], n)
+            dW = _view(grads, w_off[l], sizes[l], sizes[l + 1])
+            if l > 0:
+                status = gemm(_view(params, w_off[l], sizes[l], sizes[l + 1]), False, delta,
+                              False, _view(deltas, a_off[l - 1], sizes[l], n), 1.0, 0.0)
+                status = gemm(_view(acts, a_off[l - 1], sizes[l], n), False, delta, True, dW,
+                              1.0, 0.0)
+            else:
+                status = gemm(inputs, True, delta, True, dW, 1.0, 0.0)
+    return status
+
+
 # Inlined into their callers at Numba IR level: each compiled function links
 # and re-optimises the machine code of everything it calls, so a deep call
 # chain compiles the leaf kernels' code once per level (measured: -20 % CPU
 # time for a cold first fit).  Called from Python they are ordinary functions.
-_INLINE = [_view, _dense_forward, _dense_backward, forward_pass, _forward_loss, _backward,
+_INLINE = [_view, _dense_forward, _dense_backward, _dense_forward_fm, _dense_backward_fm,
+           _transpose, forward_pass, _forward_feature_major, _forward_loss, _backward,
            loss_and_gradient, _train_step]
-_FAMILY = _INLINE + [train_epoch_gathered, train_epoch_in_order, matrix_products]
+_FAMILY = _INLINE + [train_epoch_gathered, train_epoch_in_order, matrix_products,
+                     _matrix_products_feature_major]
 _SERIAL_ONLY = {"_PARALLEL": False, "_forward_p": _forward_s, "_backward_p": _backward_s,
-                "_loss_p": _loss_s, "_output_p": _output_s, "_gather_p": _gather_s,
-                "_sgd_p": _sgd_s, "_momentum_p": _momentum_s, "_adam_p": _adam_s}
-# One family per (thread mode, optimizer): a family compiles only when first
-# used, and the branches on the constant _OPTIMIZER that do not apply are
-# pruned before typing, so a first fit compiles one update kernel, not three.
+                "_forward_fm_p": _forward_fm_s, "_backward_fm_p": _backward_fm_s,
+                "_transpose_p": _transpose_s, "_loss_p": _loss_s, "_output_p": _output_s,
+                "_gather_p": _gather_s, "_sgd_p": _sgd_s, "_momentum_p": _momentum_s,
+                "_adam_p": _adam_s}
+_LAYOUTS = {False: "", True: "_feature_major"}
+# One family per (thread mode, optimizer, layout): a family compiles only
+# when first used, and the branches on the constants _OPTIMIZER and
+# _FEATURE_MAJOR that do not apply are pruned before typing, so a first fit
+# compiles one update kernel, not three, and one layout's dense kernels.
 _FAMILIES = {
-    (parallel, code): compile_family(
-        _FAMILY, f"{'parallel' if parallel else 'serial'}_{name}",
-        dict({} if parallel else _SERIAL_ONLY, _OPTIMIZER=code), _INLINE)
-    for parallel in (True, False) for name, code in OPTIMIZER_CODES.items()}
+    (parallel, code, fm): compile_family(
+        _FAMILY, f"{'parallel' if parallel else 'serial'}_{name}{_LAYOUTS[fm]}",
+        dict({} if parallel else _SERIAL_ONLY, _OPTIMIZER=code, _FEATURE_MAJOR=fm), _INLINE)
+    for parallel in (True, False) for name, code in OPTIMIZER_CODES.items() for fm in _LAYOUTS}
 
 
 # The same functions run as Python over the serial kernels: for jobs of a
 # few batches, where compiling the fused epoch would cost more than it saves.
-_STEPWISE = {code: python_family(_FAMILY, f"stepwise_{name}", dict(_SERIAL_ONLY, _OPTIMIZER=code))
-             for name, code in OPTIMIZER_CODES.items()}
+_STEPWISE = {(code, fm): python_family(_FAMILY, f"stepwise_{name}{_LAYOUTS[fm]}",
+                                       dict(_SERIAL_ONLY, _OPTIMIZER=code, _FEATURE_MAJOR=fm))
+             for name, code in OPTIMIZER_CODES.items() for fm in _LAYOUTS}
 
 
-def family(parallel: bool, optimizer: int = SGD):
-    """The compiled fused functions for a thread mode and an optimizer code.
+def family(parallel: bool, optimizer: int = SGD, feature_major: bool = False):
+    """The compiled fused functions for a thread mode, an optimizer code and a layout.
 
     ``parallel`` False gives functions that call only serial kernels.  The
-    forward pass and the loss/gradient do not depend on ``optimizer``.
+    forward pass and the loss/gradient do not depend on ``optimizer``;
+    ``feature_major`` selects the layout of the training steps' activations
+    (``forward_pass`` is sample-major in every family).
     """
-    return _FAMILIES[parallel, optimizer]
+    return _FAMILIES[parallel, optimizer, feature_major]
 
 
-def stepwise(optimizer: int = SGD):
+def stepwise(optimizer: int = SGD, feature_major: bool = False):
     """:func:`family`'s serial functions, run as Python: the same kernel calls, same results.
 
     Nothing compiles but the dense, loss, gather and update kernels (a cold
-    first fit compiles in about half the time); each batch then pays some
-    tens of microseconds of interpreter time.
+    first fit compiles in about half the time); each batch then pays about
+    a microsecond per row of interpreter time (see ``fastnn.training``).
     """
-    return _STEPWISE[optimizer]
+    return _STEPWISE[optimizer, feature_major]
 
 
-_forward_serial = _FAMILIES[False, SGD].forward_pass
+_forward_serial = _FAMILIES[False, SGD, False].forward_pass
 
 
 @kernel

@@ -28,9 +28,17 @@ def _numeric_gradient(net, X, Y, w, eps=1e-6):
     return grad
 
 
+@pytest.fixture(params=["sample-major", "feature-major"])
+def layout(request, monkeypatch):
+    """Training steps with (n, units) or (units, n) activations (FEATURE_MAJOR_MAX_ROWS)."""
+    limit = 0 if request.param == "sample-major" else 10**9
+    monkeypatch.setattr(fastnn.network, "FEATURE_MAJOR_MAX_ROWS", limit)
+    return request.param
+
+
 @pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("activation", HIDDEN)
-def test_gradient_matches_finite_differences(activation, output, rng):
+def test_gradient_matches_finite_differences(activation, output, layout, rng):
     X, Y, w = _problem(rng, 3, 2 if output != "softmax" else 3, output)
     net = fastnn.Network([3, 5, Y.shape[1]], activation, output, dtype=np.float64,
                          random_state=1, sigmoid_a=1.7, leaky_slope=0.1)
@@ -41,7 +49,7 @@ def test_gradient_matches_finite_differences(activation, output, rng):
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
-def test_gradient_of_deep_network(rng):
+def test_gradient_of_deep_network(layout, rng):
     X, Y, w = _problem(rng, 4, 3, "softmax", n=9)
     net = fastnn.Network([4, 6, 5, 4, 3], ["tanh", "sigmoid", "softplus"], "softmax",
                          dtype=np.float64, random_state=2, sigmoid_a=2.0)
@@ -291,6 +299,30 @@ def test_stepwise_epochs_equal_fused_epochs_bit_for_bit(optimizer, dtype, monkey
     np.testing.assert_array_equal(p_step, p_fused)
     np.testing.assert_array_equal(g_step, g_fused)
     assert h_step == h_fused
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_feature_major_training_equals_sample_major(optimizer, dtype, monkeypatch, rng):
+    """Both layouts of the training steps take the same steps (up to rounding), gathered
+    and in order, with sample weights and weight decay; ``grads`` ends as the last batch's
+    gradient."""
+    X, Y, w = _problem(rng, 6, 3, "softmax", n=45, dtype=dtype)
+    monkeypatch.setattr(fastnn.training, "STEPWISE_MAX_BATCHES", 0)  # the compiled epochs
+    results = []
+    for limit in (0, 10**9):  # sample-major, then feature-major
+        monkeypatch.setattr(fastnn.network, "FEATURE_MAJOR_MAX_ROWS", limit)
+        net = fastnn.Network([6, 40, 20, 3], ["relu", "tanh"], dtype=dtype, random_state=1)
+        opt = OPTIMIZERS[optimizer](net)
+        history = []
+        for shuffle, weights in ((True, w), (False, None)):
+            history += list(fastnn.train(net, X, Y, optimizer=opt, epochs=2, batch_size=8,
+                                         shuffle=shuffle, sample_weight=weights, random_state=0))
+        results.append((net.params.copy(), net.grads.copy(), history))
+    tolerance = {"rtol": 1e-11, "atol": 1e-13} if dtype == np.float64 else {"rtol": 2e-4,
+                                                                              "atol": 1e-5}
+    for sample_major, feature_major in zip(*results):
+        np.testing.assert_allclose(feature_major, sample_major, **tolerance)
 
 
 def test_only_small_jobs_of_few_batches_run_stepwise():

@@ -53,6 +53,33 @@ def test_matrix_products_are_the_epochs_products_and_leave_params_alone(dtype):
         ref.assert_close(got, want, dtype, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_feature_major_matrix_products_are_the_same_products_transposed(dtype):
+    """As above in the feature-major layout: every (n, units) block stored as (units, n)."""
+    from fastnn.kernels import trainer
+
+    rng = np.random.default_rng(2)
+    sizes = [6, 5, 4, 3]
+    net = fastnn.Network(sizes, dtype=dtype, random_state=0)
+    n = 7
+    workspace = net._workspace_for(n)
+    for buffer in (workspace.buffers[0], workspace.buffers[1], workspace.buffers[3]):
+        buffer[:] = rng.standard_normal(buffer.shape)
+    params, scratch = net.params.copy(), np.zeros_like(net.grads)
+    inputs = workspace.rows(3, n, sizes[0]).copy()  # the gathered batch: sample-major
+    output_delta = workspace.layer(1, len(sizes) - 2, n, sizes[-1]).reshape(sizes[-1], n).T.copy()
+    products = trainer.family(False, trainer.SGD, True).matrix_products
+    assert products(net.params, scratch, net._net, workspace.buffers, n, 2) == 0
+    np.testing.assert_array_equal(net.params, params)
+    activations, weight_grads = ref.matrix_products(params, sizes, inputs, output_delta)
+    for l, want in enumerate(activations):
+        got = workspace.layer(0, l, n, sizes[l + 1]).reshape(sizes[l + 1], n)
+        ref.assert_close(got, want.T, dtype)
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    for got, want in zip(fastnn.network._layer_views(scratch, shapes)[0], weight_grads):
+        ref.assert_close(got, want, dtype)
+
+
 def test_profile_command(capsys):
     from fastnn.__main__ import main
 
