@@ -386,17 +386,17 @@ def matrix_products(params, grads, net, ws, n, n_batches):
     from the last layer down its input gradient (all layers but the first)
     and its weight gradient (into ``grads``; ``params`` are only read), as
     the fused epoch orders them, through the same BLAS, in the family's
-    layout, on the workspace's current inputs, activations and deltas.  Their time is a floor for a
-    training epoch with this BLAS and thread count.  Returns the last
-    product's status (0: all ran; see ``blas.gemm``).
+    layout, on the workspace's current inputs, activations and deltas.
+    Their time is a floor for a training epoch with this BLAS and thread
+    count.  Returns the last product's status (0: all ran; see ``blas.gemm``).
     """
+    if _FEATURE_MAJOR:
+        return _matrix_products_feature_major(params, grads, net, ws, n, n_batches)
     sizes, w_off = net[0], net[1]
     acts, deltas, a_off, xbuf = ws[0], ws[1], ws[2], ws[3]
     n_layers = sizes.shape[0] - 1
     inputs = _view(xbuf, 0, n, sizes[0])
     status = 0
-    if _FEATURE_MAJOR:
-        return _matrix_products_feature_major(params, grads, net, ws, n, n_batches)
     for _ in range(n_batches):
         for l in range(n_layers):
             below = inputs if l == 0 else _view(acts, a_off[l - 1], n, sizes[l])
