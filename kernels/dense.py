@@ -42,6 +42,26 @@ def _sum_column_block(delta, out, blk):
             out[j] += delta[i, j]
 
 
+@helper
+def times_derivative_row(delta, A, r, code, param):
+    """``delta[r] *= f'(Z[r])``, ``f'`` taken from the row ``A[r] = f(Z[r])``.
+
+    Row by row, so that both layouts' backward kernels share it: ``delta``
+    and ``A`` have the same shape, whichever way it is laid out.
+    """
+    p = A.dtype.type(param)
+    zero = p - p
+    one = zero + np.float32(1)  # a float32 1 keeps float32 in float32 (int 1: float64)
+    if code == RELU:
+        # The common case, written out so that LLVM vectorizes it (as in
+        # dense_forward); the same expression as derivative_from_output.
+        for j in range(A.shape[1]):
+            delta[r, j] *= one if A[r, j] > zero else zero
+    else:
+        for j in range(A.shape[1]):
+            delta[r, j] *= derivative_from_output(A[r, j], code, p)
+
+
 @kernel
 def dense_forward(A, W, b, code, param, out):
     """``out = f(A @ W + b)``.
@@ -142,17 +162,8 @@ def dense_backward(A_prev, W, b, delta, dW, db, delta_prev, prev_code, prev_para
     if propagate:  # before the step: it needs this W
         status = gemm(delta, False, W, True, delta_prev, 1.0, 0.0)
     if propagate and status == 0:
-        p = A_prev.dtype.type(prev_param)
-        zero = p - p
-        one = zero + np.float32(1)  # a float32 1 keeps float32 in float32 (int 1: float64)
-        if prev_code == RELU:  # vectorized, as in dense_forward; same expression
-            for i in prange(delta.shape[0]):
-                for j in range(A_prev.shape[1]):
-                    delta_prev[i, j] *= one if A_prev[i, j] > zero else zero
-        else:
-            for i in prange(delta.shape[0]):
-                for j in range(A_prev.shape[1]):
-                    delta_prev[i, j] *= derivative_from_output(A_prev[i, j], prev_code, p)
+        for i in prange(n):
+            times_derivative_row(delta_prev, A_prev, i, prev_code, prev_param)
     if status == 0 and lr > 0.0:
         status = gemm(A_prev, True, delta, False, W, -lr, 1.0 - lr * decay)
         if status == 0:

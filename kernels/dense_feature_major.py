@@ -22,8 +22,9 @@ import numpy as np
 from numba import prange
 
 from ._jit import helper, kernel
-from .activations import RELU, activate, derivative_from_output
+from .activations import RELU, activate
 from .blas import NOT_CONTIGUOUS, SHAPE_MISMATCH, gemm
+from .dense import times_derivative_row
 
 
 # Units per task in the bias gradient: their sums are independent chains, so
@@ -134,17 +135,8 @@ def dense_backward_feature_major(A_prev, prev_by_rows, W, b, delta, dW, db, delt
     if propagate:  # before the step: it needs this W
         status = gemm(W, False, delta, False, delta_prev, 1.0, 0.0)
     if propagate and status == 0:
-        p = A_prev.dtype.type(prev_param)
-        zero = p - p
-        one = zero + np.float32(1)  # a float32 1 keeps float32 in float32 (int 1: float64)
-        if prev_code == RELU:  # vectorized, as in dense_forward
-            for j in prange(n_in):
-                for i in range(n):
-                    delta_prev[j, i] *= one if A_prev[j, i] > zero else zero
-        else:
-            for j in prange(n_in):
-                for i in range(n):
-                    delta_prev[j, i] *= derivative_from_output(A_prev[j, i], prev_code, p)
+        for j in prange(n_in):
+            times_derivative_row(delta_prev, A_prev, j, prev_code, prev_param)
     alpha, beta, C = (-lr, 1.0 - lr * decay, W) if lr > 0.0 else (1.0, 0.0, dW)
     if status == 0:
         if prev_by_rows:

@@ -25,11 +25,18 @@ def test_profile_reports_every_phase_and_exact_flops():
     assert np.isfinite(net.params).all()
 
 
+@pytest.mark.parametrize("feature_major", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matrix_products_are_the_epochs_products_and_leave_params_alone(dtype):
+def test_matrix_products_are_the_epochs_products_and_leave_params_alone(dtype, feature_major):
     """The profile's products-only pass: each batch's forward, input- and weight-gradient
-    products of the workspace's contents, weight gradients into the given buffer."""
+    products of the workspace's contents, weight gradients into the given buffer; in the
+    feature-major layout every (n, units) block but the gathered batch is stored (units, n)."""
     from fastnn.kernels import trainer
+
+    def block(index, l, n, width):  # a layer's activations (0) or deltas (1), as (n, width)
+        if feature_major:
+            return workspace.layer(index, l, n, width).reshape(width, n).T
+        return workspace.layer(index, l, n, width)
 
     rng = np.random.default_rng(1)
     sizes = [6, 5, 4, 3]
@@ -40,44 +47,17 @@ def test_matrix_products_are_the_epochs_products_and_leave_params_alone(dtype):
         buffer[:] = rng.standard_normal(buffer.shape)
     params, scratch = net.params.copy(), np.zeros_like(net.grads)
     inputs = workspace.rows(3, n, sizes[0]).copy()
-    output_delta = workspace.layer(1, len(sizes) - 2, n, sizes[-1]).copy()
-    products = trainer.family(False).matrix_products
+    output_delta = block(1, len(sizes) - 2, n, sizes[-1]).copy()
+    products = trainer.family(False, trainer.SGD, feature_major).matrix_products
     assert products(net.params, scratch, net._net, workspace.buffers, n, 2) == 0
     np.testing.assert_array_equal(net.params, params)
     activations, weight_grads = ref.matrix_products(params, sizes, inputs, output_delta)
     atol = 0.0 if dtype == np.float64 else None  # float64: relative 1e-12 alone
     for l, want in enumerate(activations):
-        ref.assert_close(workspace.layer(0, l, n, sizes[l + 1]), want, dtype, atol=atol)
+        ref.assert_close(block(0, l, n, sizes[l + 1]), want, dtype, atol=atol)
     shapes = list(zip(sizes[:-1], sizes[1:]))
     for got, want in zip(fastnn.network._layer_views(scratch, shapes)[0], weight_grads):
         ref.assert_close(got, want, dtype, atol=atol)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_feature_major_matrix_products_are_the_same_products_transposed(dtype):
-    """As above in the feature-major layout: every (n, units) block stored as (units, n)."""
-    from fastnn.kernels import trainer
-
-    rng = np.random.default_rng(2)
-    sizes = [6, 5, 4, 3]
-    net = fastnn.Network(sizes, dtype=dtype, random_state=0)
-    n = 7
-    workspace = net._workspace_for(n)
-    for buffer in (workspace.buffers[0], workspace.buffers[1], workspace.buffers[3]):
-        buffer[:] = rng.standard_normal(buffer.shape)
-    params, scratch = net.params.copy(), np.zeros_like(net.grads)
-    inputs = workspace.rows(3, n, sizes[0]).copy()  # the gathered batch: sample-major
-    output_delta = workspace.layer(1, len(sizes) - 2, n, sizes[-1]).reshape(sizes[-1], n).T.copy()
-    products = trainer.family(False, trainer.SGD, True).matrix_products
-    assert products(net.params, scratch, net._net, workspace.buffers, n, 2) == 0
-    np.testing.assert_array_equal(net.params, params)
-    activations, weight_grads = ref.matrix_products(params, sizes, inputs, output_delta)
-    for l, want in enumerate(activations):
-        got = workspace.layer(0, l, n, sizes[l + 1]).reshape(sizes[l + 1], n)
-        ref.assert_close(got, want.T, dtype)
-    shapes = list(zip(sizes[:-1], sizes[1:]))
-    for got, want in zip(fastnn.network._layer_views(scratch, shapes)[0], weight_grads):
-        ref.assert_close(got, want, dtype)
 
 
 def test_profile_command(capsys):
