@@ -35,13 +35,13 @@ _OUTPUT_DENSE_CODE = {SQUARED_ERROR: IDENTITY, BINARY_CROSS_ENTROPY: SIGMOID,
 PARALLEL_ELEMENTWISE = False
 
 # Training steps on batches of at most this many rows keep their activations
-# feature-major, (units, n) (``kernels.dense_feature_major``): OpenBLAS then
-# splits each product between its threads more evenly.  Measured on W1
+# feature-major, (units, n) (``kernels.dense_feature_major``): the same
+# products in shapes that OpenBLAS's threads share better.  Measured on W1
 # (784-256-128-10 float32, 2 threads; train() epochs, interleaved in one
 # process), feature-major was faster in every pair: 7 % at batch 32 (0.76 /
-# 0.82 s median over 8 pairs) and 64 (10 pairs), 10-15 % at batch 4.  At
-# batch 128 (float32 and float64) the two tied, and at 256 and 512 the
-# sample-major products were 5-10 % faster.
+# 0.82 s median over 8 pairs) and 64 (10 pairs), 10-15 % at batch 4 (3
+# pairs); about even at 16.  At batch 128 (float32 and float64) the two tied,
+# and at 256 and 512 the sample-major products were 5-10 % faster.
 FEATURE_MAJOR_MAX_ROWS = 64
 
 # Rows per block in forward(): large enough for BLAS to run at full speed,
