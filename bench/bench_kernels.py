@@ -75,8 +75,12 @@ class Dense:
         self.dW = np.empty_like(self.W)
         self.db = np.empty_like(self.b)
         self.delta_prev = np.empty_like(self.A)
+        self._arrange()
         self.forward()
         self.backward()
+
+    def _arrange(self):
+        """Lay the arrays out as the kernels expect them (here: as built, sample-major)."""
 
     def forward(self):
         _config.run(kernels.dense_forward, self.A, self.W, self.b, RELU, 0.0, self.out)
@@ -99,6 +103,32 @@ class Dense:
 
     track_dense_forward_gflops.unit = "GFLOP/s"
     track_dense_backward_gflops.unit = "GFLOP/s"
+
+
+class DenseFeatureMajor(Dense):
+    """:class:`Dense` with ``dense_forward_feature_major`` / ``dense_backward_feature_major``.
+
+    The same layer and products, every array but ``W`` and ``b`` stored
+    transposed, ``(units, n)``: the layout of training steps on batches of
+    up to ``network.FEATURE_MAJOR_MAX_ROWS`` rows (batch 32), and at 128 for
+    a side-by-side look at :class:`Dense`.
+    """
+
+    params = [DTYPES, [32, 128]]
+
+    def _arrange(self):
+        self.A = np.ascontiguousarray(self.A.T)
+        self.out = np.empty((self.n_out, self.n), self.out.dtype)
+        self.delta = np.ascontiguousarray(self.delta.T)
+        self.delta_prev = np.empty_like(self.A)
+
+    def forward(self):
+        _config.run(kernels.dense_forward_feature_major, self.A, False, self.W, self.b, RELU,
+                    0.0, self.out)
+
+    def backward(self):
+        _config.run(kernels.dense_backward_feature_major, self.A, False, self.W, self.b,
+                    self.delta, self.dW, self.db, self.delta_prev, RELU, 0.0, True, 0.0, 0.0)
 
 
 class Loss:
