@@ -184,26 +184,25 @@ def _forward_loss(inputs, targets, weights, params, net, ws, loss_code):
     acts, deltas, a_off, sample_loss = ws[0], ws[1], ws[2], ws[7]
     n = inputs.shape[0]
     n_layers = sizes.shape[0] - 1
+    k, out_off = sizes[n_layers], a_off[n_layers - 1]
     if _FEATURE_MAJOR:
         # The loss kernel reads and writes sample-major rows: the logits go
         # through the output layer's delta buffer and the delta comes back
         # through its activation buffer (both n * k, small: k outputs).
-        k, out_off = sizes[n_layers], a_off[n_layers - 1]
         _forward_feature_major(inputs, params, net, ws)
         logits = _view(deltas, out_off, n, k)
         _transpose(_view(acts, out_off, k, n), logits)
         delta = _view(acts, out_off, n, k)
-        if _PARALLEL and logits.size >= _PARALLEL_MIN:
-            loss = _loss_p(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
-        else:
-            loss = _loss_s(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
-        _transpose(delta, _view(deltas, out_off, k, n))
-        return loss
-    logits = forward_pass(inputs, params, net, ws, False, loss_code)
-    delta = _view(deltas, a_off[n_layers - 1], n, sizes[n_layers])
+    else:
+        logits = forward_pass(inputs, params, net, ws, False, loss_code)
+        delta = _view(deltas, out_off, n, k)
     if _PARALLEL and logits.size >= _PARALLEL_MIN:
-        return _loss_p(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
-    return _loss_s(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
+        loss = _loss_p(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
+    else:
+        loss = _loss_s(loss_code, logits, targets, weights, logits, delta, sample_loss[:n])
+    if _FEATURE_MAJOR:
+        _transpose(delta, _view(deltas, out_off, k, n))
+    return loss
 
 
 def _backward(inputs, params, grads, net, ws, lr, decay):
