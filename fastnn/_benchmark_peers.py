@@ -169,7 +169,7 @@ def _warm_fastnn(fastnn, warm) -> None:
     few rows, and some paths depend on the data's size (the fused epoch from
     ``training.STEPWISE_MAX_BATCHES`` batches or ``STEPWISE_MAX_WORK``
     multiply-adds, the compiled finite check of X
-    from 2**20 values, ``forward`` on halves from 2,048 rows): so the fastnn
+    from 2**20 values, ``forward`` by blocks from 2,048 rows): so the fastnn
     implementations then also run their timed call once, untimed, at full
     size, or their first timed round would compile (2-15 s, cold cache).
     """

@@ -48,12 +48,20 @@ _SMALL_FINITE_CHECK = 1 << 20
 
 def check_finite(X: np.ndarray, name: str = "X") -> None:
     """Raise ValueError if the 2-D float array ``X`` holds NaN or infinity."""
+    raise_if_nonfinite(count_nonfinite(X), name)
+
+
+def count_nonfinite(X: np.ndarray) -> int:
+    """Number of NaN/inf entries of the 2-D float array ``X``."""
     if X.size < _SMALL_FINITE_CHECK:  # no kernel to compile for small data
-        n_bad = X.size - int(np.count_nonzero(np.isfinite(X)))
-    else:  # no temporary mask the size of X
-        n_bad = _config.run(kernels.count_nonfinite, X)
-    if n_bad:
-        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+        return X.size - int(np.count_nonzero(np.isfinite(X)))
+    return _config.run(kernels.count_nonfinite, X)  # no temporary mask the size of X
+
+
+def raise_if_nonfinite(n_nonfinite: int, name: str = "X") -> None:
+    """Raise ValueError naming ``name`` if ``n_nonfinite`` (a count of NaN/inf values) > 0."""
+    if n_nonfinite:
+        raise ValueError(f"{name} contains {n_nonfinite} NaN or infinite value(s)")
 
 
 def check_targets(y, n_samples: int, n_outputs: int, dtype: np.dtype,

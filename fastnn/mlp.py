@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils import assert_all_finite, check_random_state, compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
                                       unique_labels)
@@ -18,6 +18,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
                                       validate_data)
 
 from . import _config, _outofcore
+from ._validation import raise_if_nonfinite
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
 from ._mlp_params import check_hyperparameters
 
@@ -151,10 +152,18 @@ class _BaseMLP(BaseEstimator):
         if _outofcore.is_out_of_core(X):
             with _config.using_threads(self.n_threads):
                 return _outofcore.forward(self._network, self, X)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        # NaN/inf are counted by the forward pass itself, on the rows as it
+        # reads them (not in a separate pass over X); scikit-learn's check
+        # then names them.
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          ensure_all_finite=False)
         X = np.ascontiguousarray(X, dtype=self._network.dtype)
         with _config.using_threads(self.n_threads):
-            return self._network._forward(X)
+            out, n_nonfinite = self._network._outputs(X, count_nonfinite=True)
+        if n_nonfinite:
+            assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+            raise_if_nonfinite(n_nonfinite)  # not reached: scikit-learn raised
+        return out
 
     # ----------------------------------------------------------------- pickling
     def __getstate__(self):

@@ -39,7 +39,7 @@ from numba import prange
 from ._jit import compile_family, helper, kernel, python_family
 from .activations import IDENTITY
 from .blas import gemm
-from .data import gather_rows
+from .data import count_nonfinite, gather_rows
 from .dense import dense_backward, dense_forward
 from .dense_feature_major import (dense_backward_feature_major, dense_forward_feature_major,
                                   transpose)
@@ -496,29 +496,45 @@ def stepwise(optimizer: int = SGD, feature_major: bool = False):
 
 
 _forward_serial = _FAMILIES[False, SGD, False].forward_pass
+_count_nonfinite_s = count_nonfinite.serial
 
 
 @kernel
-def forward_in_halves(inputs, params, net, ws_a, ws_b, apply_output, loss_code, out):
-    """:func:`forward_pass` of each half of ``inputs`` on its own thread, into ``out``.
+def forward_in_blocks(inputs, params, net, ws_a, ws_b, apply_output, loss_code, out, block_rows,
+                      count_nonfinite):
+    """:func:`forward_pass` of ``inputs`` by blocks of ``block_rows``, each half on its own thread.
 
-    Each half runs the serial forward pass (its products a one-thread BLAS
-    call each, so the caller limits BLAS to one thread) in its own
-    workspace, ``ws_a`` for the first ``ceil(n / 2)`` rows and ``ws_b`` for
-    the rest: two threads and no BLAS thread pool to wake and wait for.
-    A row's outputs do not depend on the rows computed with it, so the
-    result is that of one ``forward_pass`` over all rows.
+    Thread 0 runs the first ``ceil(n / 2)`` rows in workspace ``ws_a``,
+    thread 1 the rest in ``ws_b``, each one block after the other through
+    the serial forward pass (one-thread BLAS calls, so the caller limits
+    BLAS to one thread): no BLAS thread pool to wake and wait for, and a
+    block's activations stay in the core's cache between the layers.  A
+    row's outputs do not depend on the rows computed with it, and the
+    blocks are the same in the serial variant, so both variants give the
+    same result.
 
     Parameters
     ----------
-    inputs : (n, sizes[0]); ws_a, ws_b : workspaces for ``ceil(n / 2)`` rows
+    inputs : (n, sizes[0]); ws_a, ws_b : workspaces for ``block_rows`` rows
     out : (n, sizes[-1]) (written)
+    block_rows : int, rows per forward pass
+    count_nonfinite : bool, whether to count the NaN/inf entries of ``inputs``
+        (block by block, just before the block's first product reads it)
+
+    Returns
+    -------
+    int : the number of NaN/inf entries of ``inputs`` (0 unless ``count_nonfinite``)
     """
     n = inputs.shape[0]
     half = (n + 1) // 2
+    n_bad = 0
     for part in prange(2):
-        start = part * half
-        stop = min(n, start + half)
         ws = ws_a if part == 0 else ws_b
-        out[start:stop] = _forward_serial(inputs[start:stop], params, net, ws, apply_output,
-                                          loss_code)
+        stop = min(n, (part + 1) * half)
+        for start in range(part * half, stop, block_rows):
+            block = inputs[start:min(stop, start + block_rows)]
+            if count_nonfinite:
+                n_bad += _count_nonfinite_s(block)
+            out[start:start + block.shape[0]] = _forward_serial(block, params, net, ws,
+                                                                apply_output, loss_code)
+    return n_bad

@@ -590,6 +590,21 @@ def _layers(params, sizes):
     return out, n_weights
 
 
+def network_forward(X, net):
+    """Twin of ``Network.forward``: each layer's :func:`dense_forward`, then softmax rows.
+
+    ``net`` is a ``fastnn.Network`` (its weights, activation codes and output).
+    """
+    _, _, _, codes, act_params = net._net
+    A = X
+    for W, b, code, param in zip(net.coefs, net.intercepts, codes, act_params):
+        A = dense_forward(A, W, b, int(code), float(param))
+    if net.output == "softmax":
+        A = np.exp(A - A.max(axis=1, keepdims=True))
+        A /= A.sum(axis=1, keepdims=True)
+    return A
+
+
 def matrix_products(params, sizes, inputs, output_delta):
     """Twin of ``trainer.matrix_products`` (one batch): its products and nothing else.
 

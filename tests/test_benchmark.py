@@ -223,22 +223,22 @@ def test_warm_up_compiles_the_path_of_the_timed_runs(impl, monkeypatch):
 
 
 @pytest.mark.parametrize("impl", [FastnnForward, FastnnPredictProba])
-def test_inference_warm_up_runs_the_halves_path_when_the_timed_runs_do(impl, monkeypatch):
-    """From 2,048 rows ``forward`` runs on halves (with 2 threads): a warm-up on
+def test_inference_warm_up_runs_the_blocks_path_when_the_timed_runs_do(impl, monkeypatch):
+    """From 2,048 rows ``forward`` runs ``trainer.forward_in_blocks``: a warm-up on
     fewer rows left it to compile in round 1 (15 s, cold cache)."""
     calls = []
-    halves = fastnn.Network._forward_in_halves
+    blocks = fastnn.Network._forward_in_blocks
 
     def spy(self, *args):
-        calls.append(args[0].shape[0])
-        return halves(self, *args)
+        calls.append(args[1].shape[0])
+        return blocks(self, *args)
 
-    monkeypatch.setattr(fastnn.Network, "_forward_in_halves", spy)
+    monkeypatch.setattr(fastnn.Network, "_forward_in_blocks", spy)
     peer = impl({"n": 2100, "layers": [20, 16, 3], "dtype": "float32", "lr": 0.01, "seed": 0,
                  "batch_size": 32})
     warmed, calls[:] = list(calls), []
     peer.run()
-    assert calls == warmed  # empty on one thread, [2100] on two
+    assert calls == warmed == [2100]
 
 
 def test_w3_accuracy_is_the_mean_over_the_rounds(w3_run):

@@ -263,3 +263,25 @@ def test_partial_fit_needs_classes_then_streams(iris):
             model.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
     assert model.score(X, y) > 0.9
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("value, match", [(np.nan, "Input X contains NaN"),
+                                          (np.inf, "Input X contains infinity"),
+                                          (1e300, "Input X contains infinity")])
+def test_predict_on_nonfinite_X_gives_scikit_learns_error(value, match, n_threads):
+    """predict/predict_proba count NaN/inf inside the forward pass (by blocks from 2,048
+    rows, else before it) and raise scikit-learn's error; 1e300 (float64 X) is infinite in
+    the float32 network."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2100, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, n_threads=n_threads,
+                          random_state=0).fit(X[:100].astype(np.float32), y[:100])
+    assert model._network.dtype == np.float32
+    for rows in (slice(None), slice(0, 50)):
+        bad = X[rows].copy()
+        bad[-1, 2] = value
+        for method in (model.predict, model.predict_proba):
+            with pytest.raises(ValueError, match=match):
+                method(bad)

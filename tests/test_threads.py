@@ -14,6 +14,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_info
 
 import fastnn
+import reference as ref
 from fastnn import network
 from fastnn.kernels import trainer
 
@@ -208,35 +209,41 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_rows", [network._HALVES_MIN_ROWS, network._FORWARD_BLOCK + 3])
-def test_forward_in_halves_matches_the_one_thread_forward(all_threads, dtype, n_rows):
-    """Each block's halves on two threads (one-thread BLAS each): the one-thread result up to
-    BLAS's rounding (a product's rounding depends on how BLAS blocks the rows, as with its
-    own threads), the same every time, and BLAS's thread limit restored afterwards."""
+def test_forward_by_blocks_does_not_depend_on_the_thread_count(all_threads, dtype, n_rows):
+    """From _HALVES_MIN_ROWS rows, forward runs blocks of _BLOCK_ROWS rows, each with
+    one-thread BLAS: the same blocks on one thread and on two, so the same bits, and
+    BLAS's thread limit restored afterwards."""
     rng = np.random.default_rng(3)
     X = rng.standard_normal((n_rows, 40)).astype(dtype)
     net = fastnn.Network([40, 48, 24, 5], ["relu", "tanh"], "softmax", dtype=dtype,
                          random_state=0)
     blas_before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-    halves = net.forward(X)
-    np.testing.assert_array_equal(net.forward(X), halves)
+    two = net.forward(X)
+    np.testing.assert_array_equal(net.forward(X), two)
     assert [lib["num_threads"] for lib in threadpool_info()
             if lib["user_api"] == "blas"] == blas_before
     with fastnn._config.using_threads(1):
-        serial = net.forward(X)
+        one = net.forward(X)
+    np.testing.assert_array_equal(one, two)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(halves, serial, rtol=rtol, atol=rtol)
-    np.testing.assert_allclose(halves.sum(axis=1), 1.0, rtol=rtol)
+    np.testing.assert_allclose(two, ref.network_forward(X, net), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(two.sum(axis=1), 1.0, rtol=rtol)
 
 
-def test_forward_in_halves_kernel_equals_its_serial_variant():
+@pytest.mark.parametrize("count", [False, True])
+def test_forward_in_blocks_kernel_equals_its_serial_variant(count):
+    """Odd row counts and blocks: the second half starts mid-block, the last block is short."""
     rng = np.random.default_rng(4)
     X = rng.standard_normal((1001, 12))
+    X[[3, 700, 1000], [0, 5, 11]] = [np.nan, np.inf, -np.inf]
     net = fastnn.Network([12, 16, 3], "relu", "softmax", dtype=np.float64, random_state=0)
-    ws = [network._Workspace(501, net.layer_sizes, net.dtype).buffers for _ in range(2)]
+    ws = [network._Workspace(96, net.layer_sizes, net.dtype).buffers for _ in range(2)]
     outs = []
-    for variant in (trainer.forward_in_halves.parallel, trainer.forward_in_halves.serial):
-        out = np.full((1001, 3), np.nan)
-        variant(X, net.params, net._net, ws[0], ws[1], True, net.loss_code, out)
+    for variant in (trainer.forward_in_blocks.parallel, trainer.forward_in_blocks.serial):
+        out = np.full((1001, 3), -1.0)
+        assert variant(X, net.params, net._net, ws[0], ws[1], True, net.loss_code, out, 96,
+                       count) == (3 if count else 0)
         outs.append(out)
     np.testing.assert_array_equal(*outs)
-    assert np.isfinite(outs[0]).all()
+    good = np.isfinite(X).all(axis=1)
+    np.testing.assert_allclose(outs[0][good], ref.network_forward(X[good], net), rtol=1e-12)

@@ -146,3 +146,20 @@ def test_bad_optimizer_hyperparameters(net, make, error, match):
 def test_bad_thread_counts(n, error):
     with pytest.raises(error, match="n_threads"):
         fastnn.set_num_threads(n)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nonfinite_X_in_forward_by_blocks(value, n_threads):
+    """From 2,048 rows, forward counts NaN/inf block by block inside the pass (one thread
+    or two) and raises with the count; the network is unchanged."""
+    net = fastnn.Network([4, 5, 3], "relu", dtype=np.float32, random_state=0)
+    before = net.params.copy()
+    X = np.ones((fastnn.network._HALVES_MIN_ROWS + 5, 4), np.float32)
+    X[[0, 1500, -1], [3, 0, 2]] = value  # first block, second half, last (short) block
+    with fastnn._config.using_threads(n_threads):
+        with pytest.raises(ValueError, match="X contains 3 NaN or infinite value"):
+            net.forward(X)
+    np.testing.assert_array_equal(net.params, before)
+    X[[0, 1500, -1], [3, 0, 2]] = 0.0
+    assert np.isfinite(net.forward(X)).all()
