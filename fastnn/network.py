@@ -1,7 +1,9 @@
 """A fully connected network whose parameters live in one flat buffer."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -92,6 +94,33 @@ class _Workspace:
         return self.buffers[index][start:start + n * width].reshape(n, width)
 
 
+class _ForwardScratch:
+    """:meth:`Network.forward`'s workspaces, allocated on first use.
+
+    ``pair`` holds two workspaces of ``_BLOCK_ROWS`` rows (one per thread
+    of ``trainer.forward_in_blocks``); :meth:`rows` one for up to
+    ``_FORWARD_BLOCK`` rows.  Kept apart from the training workspace, so a
+    prediction never writes into a running fit's buffers.
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], dtype: np.dtype):
+        self.layer_sizes, self.dtype = layer_sizes, dtype
+        self._pair: tuple[_Workspace, _Workspace] | None = None
+        self._rows: _Workspace | None = None
+
+    @property
+    def pair(self) -> tuple[_Workspace, _Workspace]:
+        if self._pair is None:
+            self._pair = tuple(_Workspace(_BLOCK_ROWS, self.layer_sizes, self.dtype)
+                               for _ in range(2))
+        return self._pair
+
+    def rows(self, n_rows: int) -> _Workspace:
+        if self._rows is None or self._rows.capacity < n_rows:
+            self._rows = _Workspace(n_rows, self.layer_sizes, self.dtype)
+        return self._rows
+
+
 class Network:
     """Fully connected feed-forward network trained by backpropagation.
 
@@ -164,8 +193,9 @@ class Network:
         self.grads = np.zeros_like(self.params)
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
-        self._workspace: _Workspace | None = None
-        self._blocks: tuple[_Workspace, _Workspace] | None = None  # forward_in_blocks' pair
+        self._workspace: _Workspace | None = None  # training's
+        self._scratch = _ForwardScratch(sizes, dtype)
+        self._scratch_lock = threading.Lock()
         self.initialize(random_state)
 
     # ------------------------------------------------------------------ set-up
@@ -243,32 +273,47 @@ class Network:
         raises.  Nothing of the network is modified.
         """
         out = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
-        if X.shape[0] >= _HALVES_MIN_ROWS:
-            with _config.parallel_slot() as parallel:
-                if parallel:  # each thread half the rows; BLAS on one thread each
-                    with _adaptive.blas_limited_to_one():
-                        return out, self._forward_in_blocks(trainer.forward_in_blocks.parallel,
-                                                            X, out, count_nonfinite)
-            if _config.get_num_threads() == 1:  # BLAS is limited to one thread already
-                return out, self._forward_in_blocks(trainer.forward_in_blocks.serial,
-                                                    X, out, count_nonfinite)
-        n_nonfinite = check.count_nonfinite(X) if count_nonfinite else 0
-        for start in range(0, X.shape[0], _FORWARD_BLOCK):
-            block = X[start:start + _FORWARD_BLOCK]
-            ws = self._workspace_for(block.shape[0])
-            with _config.parallel_slot() as parallel:
-                output = self._fused(parallel, block.shape[0], sample_major=True).forward_pass(
-                    block, self.params, self._net, ws.buffers, True, self.loss_code)
-            out[start:start + block.shape[0]] = output
+        with self._forward_scratch() as scratch:
+            if X.shape[0] >= _HALVES_MIN_ROWS:
+                with _config.parallel_slot() as parallel:
+                    if parallel:  # each thread half the rows; BLAS on one thread each
+                        with _adaptive.blas_limited_to_one():
+                            return out, self._forward_in_blocks(
+                                trainer.forward_in_blocks.parallel, X, out, scratch,
+                                count_nonfinite)
+                if _config.get_num_threads() == 1:  # BLAS is limited to one thread already
+                    return out, self._forward_in_blocks(trainer.forward_in_blocks.serial,
+                                                        X, out, scratch, count_nonfinite)
+            n_nonfinite = check.count_nonfinite(X) if count_nonfinite else 0
+            for start in range(0, X.shape[0], _FORWARD_BLOCK):
+                block = X[start:start + _FORWARD_BLOCK]
+                ws = scratch.rows(block.shape[0])
+                with _config.parallel_slot() as parallel:
+                    output = self._fused(parallel, block.shape[0], sample_major=True).forward_pass(
+                        block, self.params, self._net, ws.buffers, True, self.loss_code)
+                out[start:start + block.shape[0]] = output
         return out, n_nonfinite
 
+    @contextmanager
+    def _forward_scratch(self):
+        """The network's forward workspaces, or new ones while another thread uses them.
+
+        Concurrent :meth:`forward` calls (threads sharing a model, e.g. a
+        threaded Dask scheduler) must not share scratch memory: they gave
+        wrong outputs when they did.
+        """
+        if self._scratch_lock.acquire(blocking=False):
+            try:
+                yield self._scratch
+            finally:
+                self._scratch_lock.release()
+        else:
+            yield _ForwardScratch(self.layer_sizes, self.dtype)
+
     def _forward_in_blocks(self, kernel, X: np.ndarray, out: np.ndarray,
-                           count_nonfinite: bool) -> int:
+                           scratch: _ForwardScratch, count_nonfinite: bool) -> int:
         """Run a variant of ``trainer.forward_in_blocks`` (see ``_BLOCK_ROWS``)."""
-        if self._blocks is None:
-            self._blocks = tuple(_Workspace(_BLOCK_ROWS, self.layer_sizes, self.dtype)
-                                 for _ in range(2))
-        ws_a, ws_b = (ws.buffers for ws in self._blocks)
+        ws_a, ws_b = (ws.buffers for ws in scratch.pair)
         return kernel(X, self.params, self._net, ws_a, ws_b, True, self.loss_code, out,
                       _BLOCK_ROWS, count_nonfinite)
 
@@ -436,7 +481,7 @@ class Network:
         # independent copies, and the workspace is scratch memory.
         state = self.__dict__.copy()
         for derived in ("coefs", "intercepts", "coef_grads", "intercept_grads", "_workspace",
-                        "_blocks", "_net"):
+                        "_scratch", "_scratch_lock", "_net"):
             state.pop(derived)
         return state
 
@@ -446,7 +491,9 @@ class Network:
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._net = self._structure()
-        self._workspace = self._blocks = None
+        self._workspace = None
+        self._scratch = _ForwardScratch(self.layer_sizes, self.dtype)
+        self._scratch_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (f"Network(layer_sizes={self.layer_sizes}, activations={self.activations}, "
