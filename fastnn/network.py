@@ -49,19 +49,22 @@ FEATURE_MAJOR_MAX_ROWS = 64
 # Rows per block in forward(): large enough for BLAS to run at full speed,
 # small enough that the activations of a block stay in cache-friendly buffers.
 _FORWARD_BLOCK = 8192
-# From this many rows on, forward() on two threads gives each thread half the
-# rows, which it runs in blocks of _BLOCK_ROWS rows with one-thread BLAS calls
-# (``trainer.forward_in_blocks``; on one thread the same blocks run one after
-# the other).  OpenBLAS's own two threads synchronise in every product, and a
-# block of 256 rows keeps its activations in the core's cache from one layer
-# to the next.  NaN/inf inputs are counted block by block as the first
-# product is about to read them, instead of in a separate pass over X.
-# Measured on W4 (60,000 rows, 784-256-128-10 float32, 2 cores, interleaved
-# in one process, 9 rounds), forward() took 0.226 s (median) with blocks of
-# 256 rows and the fused count, against 0.259 s with halves of 8,192-row
-# blocks and the separate count; 128 / 384 / 512 / 1024 rows took 0.231 /
-# 0.233 / 0.243 / 0.239 s.
-_HALVES_MIN_ROWS = 2048
+# From this many rows on, forward() cuts the rows into blocks of _BLOCK_ROWS
+# rows, which the threads take one at a time and each runs with one-thread
+# BLAS calls (``trainer.forward_in_blocks``; on one thread they run one after
+# the other).  OpenBLAS's own threads synchronise in every product; a block
+# of 256 rows keeps its activations in the core's cache from one layer to
+# the next; and a thread slowed by another process takes fewer blocks.
+# NaN/inf inputs are counted block by block as the first product is about to
+# read them, instead of in a separate pass over X.  Measured on W4 (60,000
+# rows, 784-256-128-10 float32, 2 cores, interleaved in one process), with
+# each thread's half of the rows split in blocks: forward() took 0.226 s
+# (median of 9) with blocks of 256 rows and the fused count, against 0.259 s
+# with halves of 8,192-row blocks and the separate count; 128 / 384 / 512 /
+# 1024 rows took 0.231 / 0.233 / 0.243 / 0.239 s.  Blocks taken from a shared
+# counter instead of fixed halves: 0.231-0.241 s against 0.241-0.242 s
+# (medians of 15, three runs), at most 0.24-0.37 s against 0.34-0.37 s.
+_BLOCKS_MIN_ROWS = 2048
 _BLOCK_ROWS = 256
 
 
@@ -95,25 +98,28 @@ class _Workspace:
 
 
 class _ForwardScratch:
-    """:meth:`Network.forward`'s workspaces, allocated on first use.
+    """:meth:`Network.forward`'s scratch memory, allocated on first use.
 
-    ``pair`` holds two workspaces of ``_BLOCK_ROWS`` rows (one per thread
-    of ``trainer.forward_in_blocks``); :meth:`rows` one for up to
-    ``_FORWARD_BLOCK`` rows.  Kept apart from the training workspace, so a
-    prediction never writes into a running fit's buffers.
+    :meth:`workers` gives ``trainer.forward_in_blocks`` one activation
+    buffer of ``_BLOCK_ROWS`` rows per thread; :meth:`rows` a workspace for
+    up to ``_FORWARD_BLOCK`` rows.  Kept apart from the training workspace,
+    so a prediction never writes into a running fit's buffers.
     """
 
     def __init__(self, layer_sizes: Sequence[int], dtype: np.dtype):
         self.layer_sizes, self.dtype = layer_sizes, dtype
-        self._pair: tuple[_Workspace, _Workspace] | None = None
+        units = list(layer_sizes[1:])
+        self.block_offsets = np.array([_BLOCK_ROWS * sum(units[:l]) for l in range(len(units))],
+                                      np.int64)
+        self._acts = np.empty((0, _BLOCK_ROWS * sum(units)), dtype)
         self._rows: _Workspace | None = None
+        self.next_block = np.zeros(1, np.int64)
 
-    @property
-    def pair(self) -> tuple[_Workspace, _Workspace]:
-        if self._pair is None:
-            self._pair = tuple(_Workspace(_BLOCK_ROWS, self.layer_sizes, self.dtype)
-                               for _ in range(2))
-        return self._pair
+    def workers(self, n_workers: int) -> np.ndarray:
+        """``(n_workers, _BLOCK_ROWS * sum(units))`` activation buffers, one per worker."""
+        if self._acts.shape[0] < n_workers:
+            self._acts = np.empty((n_workers, self._acts.shape[1]), self.dtype)
+        return self._acts[:n_workers]
 
     def rows(self, n_rows: int) -> _Workspace:
         if self._rows is None or self._rows.capacity < n_rows:
@@ -274,15 +280,15 @@ class Network:
         """
         out = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
         with self._forward_scratch() as scratch:
-            if X.shape[0] >= _HALVES_MIN_ROWS:
+            if X.shape[0] >= _BLOCKS_MIN_ROWS:
                 with _config.parallel_slot() as parallel:
-                    if parallel:  # each thread half the rows; BLAS on one thread each
+                    if parallel:  # blocks shared among the threads; BLAS on one thread each
                         with _adaptive.blas_limited_to_one():
                             return out, self._forward_in_blocks(
-                                trainer.forward_in_blocks.parallel, X, out, scratch,
-                                count_nonfinite)
+                                trainer.forward_in_blocks.parallel, _config.get_num_threads(),
+                                X, out, scratch, count_nonfinite)
                 if _config.get_num_threads() == 1:  # BLAS is limited to one thread already
-                    return out, self._forward_in_blocks(trainer.forward_in_blocks.serial,
+                    return out, self._forward_in_blocks(trainer.forward_in_blocks.serial, 1,
                                                         X, out, scratch, count_nonfinite)
             n_nonfinite = check.count_nonfinite(X) if count_nonfinite else 0
             for start in range(0, X.shape[0], _FORWARD_BLOCK):
@@ -310,12 +316,13 @@ class Network:
         else:
             yield _ForwardScratch(self.layer_sizes, self.dtype)
 
-    def _forward_in_blocks(self, kernel, X: np.ndarray, out: np.ndarray,
+    def _forward_in_blocks(self, kernel, n_workers: int, X: np.ndarray, out: np.ndarray,
                            scratch: _ForwardScratch, count_nonfinite: bool) -> int:
-        """Run a variant of ``trainer.forward_in_blocks`` (see ``_BLOCK_ROWS``)."""
-        ws_a, ws_b = (ws.buffers for ws in scratch.pair)
-        return kernel(X, self.params, self._net, ws_a, ws_b, True, self.loss_code, out,
-                      _BLOCK_ROWS, count_nonfinite)
+        """Run a variant of ``trainer.forward_in_blocks`` with ``n_workers`` (see ``_BLOCK_ROWS``)."""
+        scratch.next_block[0] = 0
+        return kernel(X, self.params, self._net, scratch.workers(n_workers),
+                      scratch.block_offsets, True, self.loss_code, out, _BLOCK_ROWS,
+                      count_nonfinite, scratch.next_block)
 
     def predict(self, X) -> np.ndarray:
         """Class index (softmax), 0/1 per output (sigmoid) or values (identity).

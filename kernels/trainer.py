@@ -38,6 +38,7 @@ from numba import prange
 
 from ._jit import compile_family, helper, kernel, python_family
 from .activations import IDENTITY
+from .atomic import fetch_add
 from .blas import gemm
 from .data import count_nonfinite, gather_rows
 from .dense import dense_backward, dense_forward
@@ -121,8 +122,13 @@ def forward_pass(inputs, params, net, ws, apply_output, loss_code):
     ``inputs`` may be read-only; it is only passed to the first layer (so
     that its type never mixes with the writable buffers').
     """
+    return forward_layers(inputs, params, net, ws[0], ws[2], apply_output, loss_code)
+
+
+def forward_layers(inputs, params, net, acts, a_off, apply_output, loss_code):
+    """:func:`forward_pass` with its only scratch, the activations ``acts`` (layer l at
+    ``a_off[l]``), passed alone."""
     sizes, w_off, b_off, codes, act_params = net
-    acts, a_off = ws[0], ws[2]
     n = inputs.shape[0]
     n_layers = sizes.shape[0] - 1
     for l in range(n_layers):
@@ -446,7 +452,7 @@ def _matrix_products_feature_major(params, grads, net, ws, n, n_batches):
 # chain compiles the leaf kernels' code once per level (measured: -20 % CPU
 # time for a cold first fit).  Called from Python they are ordinary functions.
 _INLINE = [_view, _dense_forward, _dense_backward, _dense_forward_fm, _dense_backward_fm,
-           _transpose, forward_pass, _forward_feature_major, _forward_loss, _backward,
+           _transpose, forward_pass, forward_layers, _forward_feature_major, _forward_loss, _backward,
            loss_and_gradient, _train_step]
 _FAMILY = _INLINE + [train_epoch_gathered, train_epoch_in_order, matrix_products,
                      _matrix_products_feature_major]
@@ -495,46 +501,51 @@ def stepwise(optimizer: int = SGD, feature_major: bool = False):
     return _STEPWISE[optimizer, feature_major]
 
 
-_forward_serial = _FAMILIES[False, SGD, False].forward_pass
+_forward_layers_serial = _FAMILIES[False, SGD, False].forward_layers
 _count_nonfinite_s = count_nonfinite.serial
 
 
 @kernel
-def forward_in_blocks(inputs, params, net, ws_a, ws_b, apply_output, loss_code, out, block_rows,
-                      count_nonfinite):
-    """:func:`forward_pass` of ``inputs`` by blocks of ``block_rows``, each half on its own thread.
+def forward_in_blocks(inputs, params, net, acts, a_off, apply_output, loss_code, out, block_rows,
+                      count_bad, next_block):
+    """:func:`forward_pass` of ``inputs`` by blocks of ``block_rows`` rows, shared among threads.
 
-    Thread 0 runs the first ``ceil(n / 2)`` rows in workspace ``ws_a``,
-    thread 1 the rest in ``ws_b``, each one block after the other through
-    the serial forward pass (one-thread BLAS calls, so the caller limits
-    BLAS to one thread): no BLAS thread pool to wake and wait for, and a
-    block's activations stay in the core's cache between the layers.  A
-    row's outputs do not depend on the rows computed with it, and the
-    blocks are the same in the serial variant, so both variants give the
-    same result.
+    Each of the ``acts.shape[0]`` workers (one per thread) takes the next
+    block from the counter ``next_block`` whenever it is free, and runs it
+    through the serial forward pass in its own activation buffer: one-thread
+    BLAS calls (the caller limits BLAS to one thread), so no BLAS thread pool
+    to wake and wait for; a block's activations stay in the core's cache
+    from one layer to the next; and a thread slowed by another process just
+    takes fewer blocks.  The blocks start at multiples of ``block_rows``
+    whoever runs them, so every thread count (and the serial variant) gives
+    the same result.
 
     Parameters
     ----------
-    inputs : (n, sizes[0]); ws_a, ws_b : workspaces for ``block_rows`` rows
+    inputs : (n, sizes[0])
+    acts : (n_workers, block_rows * sum(sizes[1:])), one activation buffer per worker
+    a_off : (L,) int64, layer l's offset in a worker's buffer (as ``ws[2]``)
     out : (n, sizes[-1]) (written)
     block_rows : int, rows per forward pass
-    count_nonfinite : bool, whether to count the NaN/inf entries of ``inputs``
+    count_bad : bool, whether to count the NaN/inf entries of ``inputs``
         (block by block, just before the block's first product reads it)
+    next_block : (1,) int64, zero on entry (the counter; left at n_blocks + n_workers)
 
     Returns
     -------
-    int : the number of NaN/inf entries of ``inputs`` (0 unless ``count_nonfinite``)
+    int : the number of NaN/inf entries of ``inputs`` (0 unless ``count_bad``)
     """
     n = inputs.shape[0]
-    half = (n + 1) // 2
+    n_blocks = (n + block_rows - 1) // block_rows
     n_bad = 0
-    for part in prange(2):
-        ws = ws_a if part == 0 else ws_b
-        stop = min(n, (part + 1) * half)
-        for start in range(part * half, stop, block_rows):
-            block = inputs[start:min(stop, start + block_rows)]
-            if count_nonfinite:
-                n_bad += _count_nonfinite_s(block)
-            out[start:start + block.shape[0]] = _forward_serial(block, params, net, ws,
-                                                                apply_output, loss_code)
+    for worker in prange(acts.shape[0]):
+        block = fetch_add(next_block, 1)
+        while block < n_blocks:
+            start = block * block_rows
+            rows = inputs[start:min(n, start + block_rows)]
+            if count_bad:
+                n_bad += _count_nonfinite_s(rows)
+            out[start:start + rows.shape[0]] = _forward_layers_serial(
+                rows, params, net, acts[worker], a_off, apply_output, loss_code)
+            block = fetch_add(next_block, 1)
     return n_bad

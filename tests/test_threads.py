@@ -208,9 +208,9 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_rows", [network._HALVES_MIN_ROWS, network._FORWARD_BLOCK + 3])
+@pytest.mark.parametrize("n_rows", [network._BLOCKS_MIN_ROWS, network._FORWARD_BLOCK + 3])
 def test_forward_by_blocks_does_not_depend_on_the_thread_count(all_threads, dtype, n_rows):
-    """From _HALVES_MIN_ROWS rows, forward runs blocks of _BLOCK_ROWS rows, each with
+    """From _BLOCKS_MIN_ROWS rows, forward runs blocks of _BLOCK_ROWS rows, each with
     one-thread BLAS: the same blocks on one thread and on two, so the same bits, and
     BLAS's thread limit restored afterwards."""
     rng = np.random.default_rng(3)
@@ -232,25 +232,33 @@ def test_forward_by_blocks_does_not_depend_on_the_thread_count(all_threads, dtyp
 
 @pytest.mark.parametrize("count", [False, True])
 def test_forward_in_blocks_kernel_equals_its_serial_variant(count):
-    """Odd row counts and blocks: the second half starts mid-block, the last block is short."""
+    """Any number of workers, blocks of any size (the last one short): the same bits, and
+    the NumPy twin's values; NaN/inf counted when asked."""
     rng = np.random.default_rng(4)
     X = rng.standard_normal((1001, 12))
     X[[3, 700, 1000], [0, 5, 11]] = [np.nan, np.inf, -np.inf]
     net = fastnn.Network([12, 16, 3], "relu", "softmax", dtype=np.float64, random_state=0)
-    ws = [network._Workspace(96, net.layer_sizes, net.dtype).buffers for _ in range(2)]
+    block_rows = 96
+    a_off = np.array([0, block_rows * 16], np.int64)
     outs = []
-    for variant in (trainer.forward_in_blocks.parallel, trainer.forward_in_blocks.serial):
+    for variant, n_workers in [(trainer.forward_in_blocks.parallel, 2),
+                               (trainer.forward_in_blocks.parallel, 5),
+                               (trainer.forward_in_blocks.serial, 1),
+                               (trainer.forward_in_blocks.serial, 3)]:
+        acts = np.empty((n_workers, block_rows * (16 + 3)))
         out = np.full((1001, 3), -1.0)
-        assert variant(X, net.params, net._net, ws[0], ws[1], True, net.loss_code, out, 96,
-                       count) == (3 if count else 0)
+        n_bad = variant(X, net.params, net._net, acts, a_off, True, net.loss_code, out,
+                        block_rows, count, np.zeros(1, np.int64))
+        assert n_bad == (3 if count else 0)
         outs.append(out)
-    np.testing.assert_array_equal(*outs)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
     good = np.isfinite(X).all(axis=1)
     np.testing.assert_allclose(outs[0][good], ref.network_forward(X[good], net), rtol=1e-12)
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
-@pytest.mark.parametrize("n_rows", [500, network._HALVES_MIN_ROWS + 1])
+@pytest.mark.parametrize("n_rows", [500, network._BLOCKS_MIN_ROWS + 1])
 def test_concurrent_forward_on_one_network_gives_the_sequential_results(n_threads, n_rows):
     """Python threads sharing a model (a web server, a threaded Dask scheduler): each
     forward call gets its own scratch memory while another holds the network's.  When they

@@ -155,7 +155,7 @@ def test_nonfinite_X_in_forward_by_blocks(value, n_threads):
     or two) and raises with the count; the network is unchanged."""
     net = fastnn.Network([4, 5, 3], "relu", dtype=np.float32, random_state=0)
     before = net.params.copy()
-    X = np.ones((fastnn.network._HALVES_MIN_ROWS + 5, 4), np.float32)
+    X = np.ones((fastnn.network._BLOCKS_MIN_ROWS + 5, 4), np.float32)
     X[[0, 1500, -1], [3, 0, 2]] = value  # first block, second half, last (short) block
     with fastnn._config.using_threads(n_threads):
         with pytest.raises(ValueError, match="X contains 3 NaN or infinite value"):

@@ -1,0 +1,43 @@
+"""An atomic counter for handing out work to the threads of a ``prange`` loop.
+
+Numba's ``prange`` splits its iterations among the threads up front, in equal
+shares.  When another process takes a core, the thread on it finishes its
+share late and the others wait.  With a shared counter, each thread instead
+takes the next piece of work when it is free (``fetch_add``), so a slowed
+thread simply takes fewer pieces.
+"""
+from __future__ import annotations
+
+from numba import types
+from numba.core import errors
+from numba.extending import intrinsic
+
+
+@intrinsic
+def fetch_add(typingctx, counter, value):
+    """Atomically add ``value`` to ``counter[0]``; return the value it held before.
+
+    Parameters
+    ----------
+    counter : ndarray, shape (k,), int64, writable (only entry 0 is used)
+    value : int
+
+    Returns
+    -------
+    int64 : ``counter[0]`` before the addition (each thread sees a different one)
+    """
+    if not (isinstance(counter, types.Array) and counter.ndim == 1
+            and counter.dtype == types.int64 and counter.mutable):
+        raise errors.TypingError(f"fetch_add: counter must be a writable 1-D int64 array, "
+                                 f"got {counter}")
+    if not isinstance(value, types.Integer):
+        raise errors.TypingError(f"fetch_add: value must be an integer, got {value}")
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        increment = context.cast(builder, args[1], signature.args[1], types.int64)
+        # Monotonic ordering: the counter only hands out numbers; the work's
+        # data are published by the end of the parallel region.
+        return builder.atomic_rmw("add", array.data, increment, "monotonic")
+
+    return types.int64(counter, value), codegen
