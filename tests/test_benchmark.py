@@ -230,7 +230,7 @@ def test_inference_warm_up_runs_the_blocks_path_when_the_timed_runs_do(impl, mon
     blocks = fastnn.Network._forward_in_blocks
 
     def spy(self, *args):
-        calls.append(args[1].shape[0])
+        calls.append(args[2].shape[0])  # (kernel, n_workers, X, ...)
         return blocks(self, *args)
 
     monkeypatch.setattr(fastnn.Network, "_forward_in_blocks", spy)
