@@ -15,8 +15,8 @@ import numpy as np
 import fastnn
 from fastnn import _config, kernels
 
-from .common import (DTYPES, LAYERS, N_SAMPLES, best_time, check_pool_usable, mnist_like,
-                     training_flops)
+from .common import (DTYPES, LAYERS, N_SAMPLES, best_time, check_pool_usable, forward_flops,
+                     mnist_like, training_flops)
 
 BATCH_SIZES = [32, 128, 512]
 SUBSET_ROWS = 4096  # 128 batches of 32, 32 of 128, 8 of 512
@@ -122,7 +122,7 @@ class TrainEpoch:
 
 
 class Forward:
-    """Inference: ``Network.forward`` on all 20_000 rows."""
+    """Inference: ``Network.forward`` on all 20_000 rows (by blocks, see ``network._BLOCK_ROWS``)."""
 
     params = [DTYPES]
     param_names = ["dtype"]
@@ -131,7 +131,13 @@ class Forward:
         check_pool_usable()
         self.X, _ = mnist_like(dtype)
         self.net = _network(dtype)
-        self.net.forward(self.X[:16])
+        self.net.forward(self.X)  # the path of 2,048 rows and more: compile / load it now
 
     def time_forward(self, dtype):
         self.net.forward(self.X)
+
+    def track_forward_gflops(self, dtype):
+        seconds = best_time(lambda: self.net.forward(self.X), repeats=5)
+        return forward_flops(LAYERS, self.X.shape[0]) / seconds / 1e9
+
+    track_forward_gflops.unit = "GFLOP/s"

@@ -61,6 +61,11 @@ def best_time(func, repeats: int = 5) -> float:
     return best
 
 
+def forward_flops(layer_sizes, n_samples: int) -> int:
+    """FLOPs of the forward pass of ``n_samples`` rows: ``2 n n_in n_out`` per layer."""
+    return n_samples * sum(2 * a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+
+
 def training_flops(layer_sizes, n_samples: int) -> int:
     """FLOPs of forward + backward for ``n_samples`` rows (matrix products only).
 
@@ -69,7 +74,7 @@ def training_flops(layer_sizes, n_samples: int) -> int:
     the layer below ``2 n n_in n_out`` for every layer but the first.
     """
     shapes = list(zip(layer_sizes[:-1], layer_sizes[1:]))
-    per_sample = sum(2 * a * b for a, b in shapes)  # forward
+    per_sample = forward_flops(layer_sizes, 1)
     per_sample += sum(2 * a * b for a, b in shapes)  # dW
     per_sample += sum(2 * a * b for a, b in shapes[1:])  # delta_prev
     return per_sample * n_samples
