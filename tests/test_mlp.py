@@ -273,6 +273,7 @@ def test_predict_on_nonfinite_X_gives_scikit_learns_error(value, match, n_thread
     """predict/predict_proba count NaN/inf inside the forward pass (by blocks from 2,048
     rows, else before it) and raise scikit-learn's error; 1e300 (float64 X) is infinite in
     the float32 network."""
+    n_threads = min(n_threads, fastnn.threading_info()["max_threads"])
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2100, 3))
     y = (X[:, 0] > 0).astype(int)

@@ -153,6 +153,7 @@ def test_bad_thread_counts(n, error):
 def test_nonfinite_X_in_forward_by_blocks(value, n_threads):
     """From 2,048 rows, forward counts NaN/inf block by block inside the pass (one thread
     or two) and raises with the count; the network is unchanged."""
+    n_threads = min(n_threads, fastnn.threading_info()["max_threads"])
     net = fastnn.Network([4, 5, 3], "relu", dtype=np.float32, random_state=0)
     before = net.params.copy()
     X = np.ones((fastnn.network._BLOCKS_MIN_ROWS + 5, 4), np.float32)
