@@ -68,6 +68,12 @@ _BLOCKS_MIN_ROWS = 2048
 _BLOCK_ROWS = 256
 
 
+def _activation_offsets(capacity: int, layer_sizes: Sequence[int]) -> np.ndarray:
+    """Offset of each layer's ``(capacity, units)`` block in a flat activation buffer."""
+    units = list(layer_sizes[1:])
+    return np.array([capacity * sum(units[:l]) for l in range(len(units))], np.int64)
+
+
 class _Workspace:
     """Flat scratch buffers for up to ``capacity`` rows, allocated once and sliced.
 
@@ -77,7 +83,7 @@ class _Workspace:
     def __init__(self, capacity: int, layer_sizes: Sequence[int], dtype: np.dtype):
         self.capacity = capacity
         units = list(layer_sizes[1:])
-        a_off = np.array([capacity * sum(units[:l]) for l in range(len(units))], np.int64)
+        a_off = _activation_offsets(capacity, layer_sizes)
         self.buffers = (np.empty(capacity * sum(units), dtype),      # activations
                         np.empty(capacity * sum(units), dtype),      # deltas
                         a_off,
@@ -108,12 +114,9 @@ class _ForwardScratch:
 
     def __init__(self, layer_sizes: Sequence[int], dtype: np.dtype):
         self.layer_sizes, self.dtype = layer_sizes, dtype
-        units = list(layer_sizes[1:])
-        self.block_offsets = np.array([_BLOCK_ROWS * sum(units[:l]) for l in range(len(units))],
-                                      np.int64)
-        self._acts = np.empty((0, _BLOCK_ROWS * sum(units)), dtype)
+        self.block_offsets = _activation_offsets(_BLOCK_ROWS, layer_sizes)
+        self._acts = np.empty((0, _BLOCK_ROWS * sum(layer_sizes[1:])), dtype)
         self._rows: _Workspace | None = None
-        self.next_block = np.zeros(1, np.int64)
 
     def workers(self, n_workers: int) -> np.ndarray:
         """``(n_workers, _BLOCK_ROWS * sum(units))`` activation buffers, one per worker."""
@@ -319,10 +322,10 @@ class Network:
     def _forward_in_blocks(self, kernel, n_workers: int, X: np.ndarray, out: np.ndarray,
                            scratch: _ForwardScratch, count_nonfinite: bool) -> int:
         """Run a variant of ``trainer.forward_in_blocks`` with ``n_workers`` (see ``_BLOCK_ROWS``)."""
-        scratch.next_block[0] = 0
+        next_block = np.zeros(1, np.int64)  # the kernel's shared counter
         return kernel(X, self.params, self._net, scratch.workers(n_workers),
                       scratch.block_offsets, True, self.loss_code, out, _BLOCK_ROWS,
-                      count_nonfinite, scratch.next_block)
+                      count_nonfinite, next_block)
 
     def predict(self, X) -> np.ndarray:
         """Class index (softmax), 0/1 per output (sigmoid) or values (identity).

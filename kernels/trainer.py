@@ -452,8 +452,8 @@ def _matrix_products_feature_major(params, grads, net, ws, n, n_batches):
 # chain compiles the leaf kernels' code once per level (measured: -20 % CPU
 # time for a cold first fit).  Called from Python they are ordinary functions.
 _INLINE = [_view, _dense_forward, _dense_backward, _dense_forward_fm, _dense_backward_fm,
-           _transpose, forward_pass, forward_layers, _forward_feature_major, _forward_loss, _backward,
-           loss_and_gradient, _train_step]
+           _transpose, forward_pass, forward_layers, _forward_feature_major, _forward_loss,
+           _backward, loss_and_gradient, _train_step]
 _FAMILY = _INLINE + [train_epoch_gathered, train_epoch_in_order, matrix_products,
                      _matrix_products_feature_major]
 _SERIAL_ONLY = {"_PARALLEL": False, "_forward_p": _forward_s, "_backward_p": _backward_s,
