@@ -202,7 +202,8 @@ class Network:
         self.grads = np.zeros_like(self.params)
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
-        self._workspace: _Workspace | None = None  # training's
+        self._workspace: _Workspace | None = None  # training's (see _training_workspace)
+        self._workspace_lock = threading.Lock()
         self._scratch = _ForwardScratch(sizes, dtype)
         self._scratch_lock = threading.Lock()
         self.initialize(random_state)
@@ -250,6 +251,26 @@ class Network:
         if self._workspace is None or self._workspace.capacity < n_rows:
             self._workspace = _Workspace(n_rows, self.layer_sizes, self.dtype)
         return self._workspace
+
+    @contextmanager
+    def _training_workspace(self, n_rows: int, writes_network: bool = True):
+        """The training workspace for ``n_rows`` rows, held by this call alone.
+
+        A call that writes :attr:`params` or :attr:`grads` (an epoch, a
+        gradient) waits for the workspace, so concurrent fits on one network
+        run their epochs one after the other.  A loss alone (``writes_network``
+        False) takes a workspace of its own instead when the network's is
+        busy.  Without this, a :meth:`loss` called from another thread during
+        a fit wrote into the fit's activations: the fitted parameters came out
+        wrong by up to 1.2 in a test, with no error.
+        """
+        if not self._workspace_lock.acquire(blocking=writes_network):
+            yield _Workspace(n_rows, self.layer_sizes, self.dtype)
+            return
+        try:
+            yield self._workspace_for(n_rows)
+        finally:
+            self._workspace_lock.release()
 
     # ----------------------------------------------------------------- forward
     def forward(self, X) -> np.ndarray:
@@ -401,7 +422,13 @@ class Network:
         computed.
         """
         n = X.shape[0] if indices is None else indices.shape[0]
-        ws = self._workspace_for(n)
+        with self._training_workspace(n, writes_network=gradient) as ws:
+            return self._loss_and_gradient_in(ws, X, Y, weights, indices, gradient)
+
+    def _loss_and_gradient_in(self, ws: _Workspace, X, Y, weights, indices,
+                              gradient: bool) -> float:
+        """:meth:`_batch_loss_and_gradient` in the workspace ``ws``."""
+        n = X.shape[0] if indices is None else indices.shape[0]
         if indices is None:
             inputs, targets = X, Y
             sw = ws.buffers[6][:n] if weights is None else weights
@@ -454,44 +481,44 @@ class Network:
         if order is None and not (X.flags.c_contiguous and Y.flags.c_contiguous):
             order = np.arange(X.shape[0], dtype=np.int64)  # gather: one compiled step per dtype
         n = X.shape[0] if order is None else order.shape[0]
-        ws = self._workspace_for(min(batch_size, n))
-        code, state1, state2, t, hyper = optimizer._fused_state()
-        hyper[6:8] = alpha, loss_scale
-        has_weights = weights is not None
-        tuner = self._thread_tuner(batch_size)
-        step = n if tuner is None else _adaptive.segment_rows(n, batch_size)
-        total, status = 0.0, 0
-        # Segments of whole batches: the same batches and updates as one call.
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            with _adaptive.tuned_slot(tuner, stop - start) as parallel:
-                fused = (trainer.stepwise(code, _feature_major(batch_size)) if stepwise
-                         else self._fused(parallel, batch_size, code))
-                if order is None:
-                    part, t, status = fused.train_epoch_in_order(
-                        X[start:stop], Y[start:stop],
-                        ws.buffers[6] if weights is None else weights[start:stop], has_weights,
-                        batch_size, self.params, self.grads, self._net, ws.buffers,
-                        self.loss_code, hyper, state1, state2, t, self.n_weights)
-                else:
-                    part, t, status = fused.train_epoch_gathered(
-                        X, Y, ws.buffers[6] if weights is None else weights, has_weights,
-                        order[start:stop], batch_size, self.params, self.grads, self._net,
-                        ws.buffers, self.loss_code, hyper, state1, state2, t, self.n_weights)
-            total += part
-            if status:
-                break
-        optimizer._fused_done(t)
-        if status == 2:
-            raise ValueError("X contains NaN or infinite value(s) in the rows of a batch")
-        return total if status == 0 else float("nan")
+        with self._training_workspace(min(batch_size, n)) as ws:
+            code, state1, state2, t, hyper = optimizer._fused_state()
+            hyper[6:8] = alpha, loss_scale
+            has_weights = weights is not None
+            tuner = self._thread_tuner(batch_size)
+            step = n if tuner is None else _adaptive.segment_rows(n, batch_size)
+            total, status = 0.0, 0
+            # Segments of whole batches: the same batches and updates as one call.
+            for start in range(0, n, step):
+                stop = min(start + step, n)
+                with _adaptive.tuned_slot(tuner, stop - start) as parallel:
+                    fused = (trainer.stepwise(code, _feature_major(batch_size)) if stepwise
+                             else self._fused(parallel, batch_size, code))
+                    if order is None:
+                        part, t, status = fused.train_epoch_in_order(
+                            X[start:stop], Y[start:stop],
+                            ws.buffers[6] if weights is None else weights[start:stop], has_weights,
+                            batch_size, self.params, self.grads, self._net, ws.buffers,
+                            self.loss_code, hyper, state1, state2, t, self.n_weights)
+                    else:
+                        part, t, status = fused.train_epoch_gathered(
+                            X, Y, ws.buffers[6] if weights is None else weights, has_weights,
+                            order[start:stop], batch_size, self.params, self.grads, self._net,
+                            ws.buffers, self.loss_code, hyper, state1, state2, t, self.n_weights)
+                total += part
+                if status:
+                    break
+            optimizer._fused_done(t)
+            if status == 2:
+                raise ValueError("X contains NaN or infinite value(s) in the rows of a batch")
+            return total if status == 0 else float("nan")
 
     def __getstate__(self) -> dict:
         # Pickle the flat buffers only: per-layer views would come back as
         # independent copies, and the workspace is scratch memory.
         state = self.__dict__.copy()
         for derived in ("coefs", "intercepts", "coef_grads", "intercept_grads", "_workspace",
-                        "_scratch", "_scratch_lock", "_net"):
+                        "_workspace_lock", "_scratch", "_scratch_lock", "_net"):
             state.pop(derived)
         return state
 
@@ -502,6 +529,7 @@ class Network:
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._net = self._structure()
         self._workspace = None
+        self._workspace_lock = threading.Lock()
         self._scratch = _ForwardScratch(self.layer_sizes, self.dtype)
         self._scratch_lock = threading.Lock()
 
