@@ -165,6 +165,11 @@ class Network:
     tanh, softplus and step (``r = sqrt(6 / (fan_in + fan_out))``), Glorot
     with factor 2 for sigmoid (as scikit-learn), He for (leaky) ReLU
     (``r = sqrt(6 / fan_in)``).  Biases start at zero.
+
+    A network may be shared between Python threads: :meth:`forward`,
+    :meth:`predict` and :meth:`loss` may run in several at once, also during a
+    fit; epochs and :meth:`loss_and_gradient` (which write :attr:`params` or
+    :attr:`grads`) take turns.
     """
 
     def __init__(self, layer_sizes: Sequence[int], activations: str | Sequence[str] = "relu",
