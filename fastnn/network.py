@@ -74,6 +74,19 @@ def _activation_offsets(capacity: int, layer_sizes: Sequence[int]) -> np.ndarray
     return np.array([capacity * sum(units[:l]) for l in range(len(units))], np.int64)
 
 
+@contextmanager
+def _held_or_own(lock: threading.Lock, shared, own, wait: bool = False):
+    """``shared()`` while holding ``lock``; ``own()`` (private memory) if the lock is taken
+    and ``wait`` is False, else ``shared()`` once the lock is free."""
+    if not lock.acquire(blocking=wait):
+        yield own()
+        return
+    try:
+        yield shared()
+    finally:
+        lock.release()
+
+
 class _Workspace:
     """Flat scratch buffers for up to ``capacity`` rows, allocated once and sliced.
 
@@ -207,10 +220,7 @@ class Network:
         self.grads = np.zeros_like(self.params)
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
-        self._workspace: _Workspace | None = None  # training's (see _training_workspace)
-        self._workspace_lock = threading.Lock()
-        self._scratch = _ForwardScratch(sizes, dtype)
-        self._scratch_lock = threading.Lock()
+        self._new_scratch()
         self.initialize(random_state)
 
     # ------------------------------------------------------------------ set-up
@@ -252,12 +262,18 @@ class Network:
         """Number of trainable parameters."""
         return self.params.shape[0]
 
+    def _new_scratch(self) -> None:
+        """Empty scratch memory (not pickled): training's workspace, forward's, their locks."""
+        self._workspace: _Workspace | None = None  # training's (see _training_workspace)
+        self._workspace_lock = threading.Lock()
+        self._scratch = _ForwardScratch(self.layer_sizes, self.dtype)
+        self._scratch_lock = threading.Lock()
+
     def _workspace_for(self, n_rows: int) -> _Workspace:
         if self._workspace is None or self._workspace.capacity < n_rows:
             self._workspace = _Workspace(n_rows, self.layer_sizes, self.dtype)
         return self._workspace
 
-    @contextmanager
     def _training_workspace(self, n_rows: int, writes_network: bool = True):
         """The training workspace for ``n_rows`` rows, held by this call alone.
 
@@ -269,13 +285,9 @@ class Network:
         a fit wrote into the fit's activations: the fitted parameters came out
         wrong by up to 1.2 in a test, with no error.
         """
-        if not self._workspace_lock.acquire(blocking=writes_network):
-            yield _Workspace(n_rows, self.layer_sizes, self.dtype)
-            return
-        try:
-            yield self._workspace_for(n_rows)
-        finally:
-            self._workspace_lock.release()
+        return _held_or_own(self._workspace_lock, lambda: self._workspace_for(n_rows),
+                            lambda: _Workspace(n_rows, self.layer_sizes, self.dtype),
+                            wait=writes_network)
 
     # ----------------------------------------------------------------- forward
     def forward(self, X) -> np.ndarray:
@@ -329,7 +341,6 @@ class Network:
                 out[start:start + block.shape[0]] = output
         return out, n_nonfinite
 
-    @contextmanager
     def _forward_scratch(self):
         """The network's forward workspaces, or new ones while another thread uses them.
 
@@ -337,13 +348,8 @@ class Network:
         threaded Dask scheduler) must not share scratch memory: they gave
         wrong outputs when they did.
         """
-        if self._scratch_lock.acquire(blocking=False):
-            try:
-                yield self._scratch
-            finally:
-                self._scratch_lock.release()
-        else:
-            yield _ForwardScratch(self.layer_sizes, self.dtype)
+        return _held_or_own(self._scratch_lock, lambda: self._scratch,
+                            lambda: _ForwardScratch(self.layer_sizes, self.dtype))
 
     def _forward_in_blocks(self, kernel, n_workers: int, X: np.ndarray, out: np.ndarray,
                            scratch: _ForwardScratch, count_nonfinite: bool) -> int:
@@ -533,10 +539,7 @@ class Network:
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._net = self._structure()
-        self._workspace = None
-        self._workspace_lock = threading.Lock()
-        self._scratch = _ForwardScratch(self.layer_sizes, self.dtype)
-        self._scratch_lock = threading.Lock()
+        self._new_scratch()
 
     def __repr__(self) -> str:
         return (f"Network(layer_sizes={self.layer_sizes}, activations={self.activations}, "
