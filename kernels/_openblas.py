@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,12 +24,19 @@ def numpy_gemm() -> tuple[int, int, str] | None:
 
     None where NumPy has no bundled 64-bit-integer OpenBLAS (a build
     against the system's BLAS, MKL, Accelerate), or with the environment
-    variable ``FASTNN_BLAS=scipy`` (then the kernels use SciPy's BLAS).  The
+    variable ``FASTNN_BLAS=scipy`` (then the kernels use SciPy's BLAS).
+    ``FASTNN_BLAS`` unset, empty or ``numpy`` is the default; any other value
+    warns (once: the result is cached) and is treated as the default.  The
     symbols are ``scipy_sgemm_64_`` (NumPy 2) or ``sgemm_64_`` (NumPy 1.2x);
     their names fix the interface.
     """
-    if os.environ.get("FASTNN_BLAS", "").lower() == "scipy":
+    choice = os.environ.get("FASTNN_BLAS", "").strip().lower()
+    if choice == "scipy":
         return None
+    if choice not in ("", "numpy"):
+        warnings.warn(f"FASTNN_BLAS={os.environ['FASTNN_BLAS']!r} is not 'numpy' or 'scipy'; "
+                      "the kernels use NumPy's OpenBLAS (SciPy's if NumPy has none)",
+                      RuntimeWarning, stacklevel=2)
     spec = importlib.util.find_spec("numpy")
     if spec is None or spec.origin is None:
         return None

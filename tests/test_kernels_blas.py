@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -60,6 +61,26 @@ def test_the_kernels_use_numpys_openblas_where_numpy_bundles_one():
         assert "scipy" in blas
     else:
         assert blas == found[2] and "openblas64" in os.path.basename(blas)
+
+
+@pytest.mark.parametrize("value, warns", [("mkl", True), ("NumPy", False), ("", False)])
+def test_an_unknown_blas_choice_warns_and_keeps_the_default(monkeypatch, value, warns):
+    from fastnn.kernels._openblas import numpy_gemm
+    default = numpy_gemm()
+    monkeypatch.setenv("FASTNN_BLAS", value)
+    numpy_gemm.cache_clear()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            found = numpy_gemm()
+    finally:
+        numpy_gemm.cache_clear()
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert found == default
+    if warns:
+        assert len(messages) == 1 and f"FASTNN_BLAS={value!r}" in messages[0]
+    else:
+        assert not messages
 
 
 def test_scipys_blas_on_request_gives_the_same_training(tmp_path):
