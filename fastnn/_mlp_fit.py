@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import scipy.optimize
@@ -17,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle as sklearn_shuffle
 
 from .network import Network
-from .optimizers import SGD, Adam
+from .optimizers import SGD, Adam, Checkpoint
 from . import training
 from ._outofcore import in_memory, run_epoch
 
@@ -91,11 +92,17 @@ def fit_lbfgs(est, X, Y, sample_weight) -> None:
         grad[:network.n_weights] += est.alpha * weights / total_weight
         return loss, grad
 
-    result = scipy.optimize.minimize(
-        loss_and_gradient, network.params.astype(np.float64), method="L-BFGS-B", jac=True,
-        options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol})
-    if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
-        raise ValueError("L-BFGS produced a non-finite loss or weights; scale the input data")
+    start = network.params.copy()  # the search writes each trial point into params
+    try:
+        result = scipy.optimize.minimize(
+            loss_and_gradient, start.astype(np.float64), method="L-BFGS-B", jac=True,
+            options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol})
+        if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
+            raise ValueError("L-BFGS produced a non-finite loss or weights; scale the input "
+                             "data. The weights were left as they were before this fit")
+    except BaseException:  # also Ctrl-C: never leave a trial point (maybe NaN) behind
+        network.params[...] = start
+        raise
     if result.status != 0:
         warnings.warn(f"lbfgs failed to converge after {result.nit} iterations "
                       f"({result.message}); increase max_iter or scale the data",
@@ -168,7 +175,10 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
     scale = _loss_scale(est)
     stepwise = training.runs_stepwise(n_train, batch_size, est.max_iter, network.n_weights)
     bar = _progress(est)
-    last_good = network.params.copy()
+    last_good = Checkpoint(optimizer)  # weights and optimizer state of the last good epoch
+    # As scikit-learn (1.9): n_iter_ counts this call's epochs (t_ and loss_curve_ go on), so
+    # a warm-started fit that runs max_iter epochs warns that it did not converge.
+    est.n_iter_ = 0
     try:
         for _ in range(est.max_iter):
             started = time.perf_counter()
@@ -179,9 +189,9 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                 order = train_rows  # None: consecutive zero-copy slices
             total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
                               alpha=est.alpha, loss_scale=scale, stepwise=stepwise)
-            if restore_if_diverged(est, total / n_train, network.params, last_good):
+            if restore_if_diverged(est, total / n_train, network.params, last_good.restore):
                 break
-            last_good[...] = network.params
+            last_good.save()
             est.gradient_norms_.append([float(np.linalg.norm(g)) for g in network.coef_grads])
             metrics = {"validation_loss": None, "validation_score": None,
                        "gradient_norms": est.gradient_norms_[-1]}
@@ -194,7 +204,7 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                          bar, incremental):
                 break
     except KeyboardInterrupt:
-        network.params[...] = last_good
+        last_good.restore()
         warnings.warn(f"Training interrupted by user; the model keeps the weights of epoch "
                       f"{est.n_iter_}.")
     finally:
@@ -216,11 +226,17 @@ def _diverged(est, loss: float, params: np.ndarray) -> bool:
     return bool(est.loss_curve_) and loss > _DIVERGENCE_FACTOR * max(est.loss_curve_[0], 1e-12)
 
 
-def restore_if_diverged(est, loss: float, params: np.ndarray, last_good: np.ndarray) -> bool:
-    """If the epoch diverged (see :func:`_diverged`): restore ``last_good``, warn, return True."""
+def restore_if_diverged(est, loss: float, params: np.ndarray,
+                        restore: Callable[[], None]) -> bool:
+    """If the epoch diverged (see :func:`_diverged`): call ``restore``, warn, return True.
+
+    ``restore`` puts back the weights *and* the optimizer state of the last
+    good epoch: a later ``partial_fit`` or warm start would otherwise step
+    with the diverged velocity or moments.
+    """
     if not _diverged(est, loss, params):
         return False
-    params[...] = last_good
+    restore()
     warnings.warn(f"Training diverged in epoch {est.n_iter_ + 1}: the loss became {loss:.3g}. "
                   f"Stopped with the weights of epoch {est.n_iter_}; lower learning_rate_init "
                   f"(now {est.learning_rate_init}).", DivergenceWarning)

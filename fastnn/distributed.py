@@ -359,7 +359,8 @@ class _DaskFit:
         callbacks = ([] if self.callbacks is None else
                      [self.callbacks] if callable(self.callbacks) else list(self.callbacks))
         lr_holder = _LearningRate(self._lr)
-        last_good = network.params.copy()
+        # The last good epoch's weights and optimizer state (_average replaces, never mutates, it).
+        last_good = network.params.copy(), self._opt_state
         for epoch in range(self.max_iter):
             started = time.perf_counter()
             total, done = 0.0, [0] * len(shards)
@@ -377,9 +378,10 @@ class _DaskFit:
                 if not np.isfinite(total):
                     break
             loss = total / n_total
-            if restore_if_diverged(self, loss, network.params, last_good):
+            if restore_if_diverged(self, loss, network.params, lambda: self._restore(*last_good)):
                 break
-            last_good[...] = network.params
+            last_good[0][...] = network.params
+            last_good = last_good[0], self._opt_state
             metrics = {"validation_loss": None, "validation_score": None,
                        "gradient_norms": None}
             if end_epoch(self, loss, n_total, lr_holder, metrics, callbacks, started):
@@ -399,6 +401,10 @@ class _DaskFit:
                 f"the Dask fit failed in epoch {epoch + 1}: {type(exc).__name__}: {exc}. Workers "
                 f"or the data they held were lost and could not be recovered; the estimator was "
                 f"left unfitted") from exc
+
+    def _restore(self, params: np.ndarray, optimizer_state: dict) -> None:
+        self._network.params[...] = params
+        self._opt_state = optimizer_state
 
     def _average(self, results) -> float:
         """Average parameters and optimizer state, weighted by rows trained; the loss sum."""

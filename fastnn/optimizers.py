@@ -34,7 +34,8 @@ class SGD:
     ----------
     network : Network
     lr : float, default=0.01
-    momentum : float in [0, 1), default=0.0
+    momentum : float in [0, 1], default=0.0
+        0 keeps no velocity; 1 never decays it (allowed, as in scikit-learn).
     nesterov : bool, default=False
     weight_decay : float >= 0, default=0.0
     """
@@ -69,6 +70,10 @@ class SGD:
     def _fused_done(self, t: int) -> None:
         """Nothing to carry over: SGD keeps no step count."""
 
+    def _state_arrays(self) -> list[np.ndarray]:
+        """The arrays the updates modify besides the parameters (the velocity, if any)."""
+        return [] if self.velocity is None else [self.velocity]
+
 
 class Adam:
     """Adam (Kingma and Ba), with the bias correction folded into the step size.
@@ -89,7 +94,9 @@ class Adam:
         self.lr = check_real(lr, "lr", minimum=0.0)
         self.beta1 = check_real(beta1, "beta1", minimum=0.0, maximum=1.0 - 1e-12)
         self.beta2 = check_real(beta2, "beta2", minimum=0.0, maximum=1.0 - 1e-12)
-        self.eps = check_real(eps, "eps", minimum=np.finfo(np.float64).tiny)
+        # The kernels add eps in the network's dtype: one that rounds to 0
+        # there would divide 0 by 0 wherever a gradient stays 0.
+        self.eps = check_real(eps, "eps", minimum=float(np.finfo(network.dtype).tiny))
         self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
         self.m = np.zeros_like(network.params)
         self.v = np.zeros_like(network.params)
@@ -110,3 +117,49 @@ class Adam:
 
     def _fused_done(self, t: int) -> None:
         self.t = t
+
+    def _state_arrays(self) -> list[np.ndarray]:
+        """The arrays the updates modify besides the parameters."""
+        return [self.m, self.v]
+
+
+class Checkpoint:
+    """A network's parameters and its optimizer's state, to go back to.
+
+    Training saves one after each good epoch; when an epoch diverges, it
+    restores the parameters *and* the optimizer's state (velocity, Adam's
+    moments and step count), so that training can go on as if the bad epoch
+    had not run (restoring the weights alone would keep, say, a velocity of
+    1e300).  The copies are allocated once and overwritten by :meth:`save`.
+
+    Parameters
+    ----------
+    optimizer : SGD or Adam
+        Bound to the network whose :attr:`~fastnn.Network.params` are saved.
+    """
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self._saved = [a.copy() for a in self._live()]
+        self._t = getattr(optimizer, "t", 0)
+
+    @property
+    def params(self) -> np.ndarray:
+        """The saved parameters, shape (n_params,); read only by convention."""
+        return self._saved[0]
+
+    def _live(self) -> list[np.ndarray]:
+        return [self.optimizer.network.params, *self.optimizer._state_arrays()]
+
+    def save(self) -> None:
+        """Copy the current parameters and optimizer state into the checkpoint."""
+        for saved, live in zip(self._saved, self._live()):
+            saved[...] = live
+        self._t = getattr(self.optimizer, "t", 0)
+
+    def restore(self) -> None:
+        """Copy the checkpoint back into the network and its optimizer."""
+        for saved, live in zip(self._saved, self._live()):
+            live[...] = saved
+        if hasattr(self.optimizer, "t"):
+            self.optimizer.t = self._t

@@ -18,7 +18,7 @@ from .kernels.activations import SIGMOID
 from .kernels.losses import SQUARED_ERROR
 from .kernels.trainer import SGD as SGD_CODE
 from .network import Network
-from .optimizers import SGD
+from .optimizers import SGD, Checkpoint
 
 
 # When train() takes the BLAS-free path of kernels/small.py.  Measured on 2
@@ -194,7 +194,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     rng_state = rng.integers(0, 2**64 - 1, size=1, dtype=np.uint64, endpoint=True)
 
     order = np.arange(n, dtype=np.int64)
-    last_good = network.params.copy()
+    last_good = Checkpoint(optimizer)  # weights and optimizer state after the last good epoch
     if _is_small(network, n, batch_size):
         return _train_small(network, X, Y, weights, order, shuffle, rng_state, epochs,
                             batch_size, optimizer, last_good, callback)
@@ -207,9 +207,9 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
                           optimizer, stepwise=stepwise)
         # The params check catches an overflow in the epoch's last update.
         if not (np.isfinite(total) and np.isfinite(network.params).all()):
-            _diverged(network, last_good, epoch)
+            _diverged(last_good, epoch)
         history.append(total / n)
-        last_good[...] = network.params
+        last_good.save()
         if callback is not None and callback(epoch, history[-1]):
             break
     return np.asarray(history, dtype=np.float64)
@@ -254,19 +254,28 @@ def _fixed_codes(network: Network, weighted: bool, hyper: np.ndarray):
     return ((0,) * hidden, (0,) * int(network.loss_code), (0,) * flags)
 
 
-def _diverged(network: Network, last_good: np.ndarray, epoch: int):
-    network.params[...] = last_good
+def _diverged(last_good: Checkpoint, epoch: int):
+    last_good.restore()
     raise TrainingDiverged(
-        f"the loss or the weights became NaN or infinite in epoch {epoch + 1}; the "
-        f"weights were restored to the end of epoch {epoch}. Lower the learning rate.")
+        f"the loss or the weights became NaN or infinite in epoch {epoch + 1}; the weights "
+        f"and the optimizer's state were restored to the end of epoch {epoch}. Lower the "
+        f"learning rate.")
 
 
 def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_state, epochs: int,
-                 batch_size: int, optimizer, last_good, callback) -> np.ndarray:
+                 batch_size: int, optimizer, last_good: Checkpoint, callback) -> np.ndarray:
     """:func:`train` through ``kernels.small.small_train``: all epochs in one call.
 
     With a callback, one epoch per call; ``order`` and ``rng_state`` carry
-    the shuffles across calls, so the result is the same.
+    the shuffles across calls, so the result is the same.  Each call holds
+    the network's training lock, as the BLAS path's epochs do (the kernels
+    write ``params`` and ``grads`` without the GIL).
+
+    The kernels keep the parameters of the last good epoch, not the
+    optimizer's state.  When a call diverges with a stateful optimizer
+    (momentum, Adam), the checkpoint of the call's start is restored and its
+    good epochs are run again (the kernels are deterministic), so that
+    weights and state both end at the last good epoch.
     """
     # Imported here, not with fastnn: building its exp table and compiled
     # families costs 15-50 ms, which a program that never trains a tiny
@@ -279,23 +288,44 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
     n = X.shape[0]
     units = _fixed_units(network, batch_size, code, epochs * n)
     sample_weight = network.params if weights is None else weights  # a placeholder if None
+    good_params = last_good.params.copy()  # the kernels' own: they write it after each epoch
+    stateful = bool(optimizer._state_arrays())
+
+    def run(n_epochs: int, totals: np.ndarray) -> tuple[int, int]:
+        """``n_epochs`` epochs in one kernel call; returns (epochs done, status)."""
+        nonlocal t
+        with network._workspace_lock:
+            if units is not None:
+                return small.small_sgd_train(
+                    X, Y, sample_weight, order, shuffle, rng_state, n_epochs, network.params,
+                    network._net, hyper, network.n_weights, good_params, totals, units,
+                    _fixed_codes(network, weights is not None, hyper))
+            done, t, status = small.small_train(
+                X, Y, sample_weight, weights is not None, order, shuffle, rng_state, n_epochs,
+                batch_size, network.params, network.grads, network._net, scratch,
+                network.loss_code, code, hyper, state1, state2, t, network.n_weights,
+                good_params, totals)
+            return done, status
+
     parts: list[np.ndarray] = []
     for epoch in range(0, epochs, per_call):
         totals = np.empty(per_call, np.float64)  # becomes this call's part of the history
-        if units is not None:
-            done, status = small.small_sgd_train(
-                X, Y, sample_weight, order, shuffle, rng_state, per_call, network.params,
-                network._net, hyper, network.n_weights, last_good, totals, units,
-                _fixed_codes(network, weights is not None, hyper))
-        else:
-            done, t, status = small.small_train(
-                X, Y, sample_weight, weights is not None, order, shuffle, rng_state, per_call,
-                batch_size, network.params, network.grads, network._net, scratch,
-                network.loss_code, code, hyper, state1, state2, t, network.n_weights,
-                last_good, totals)
+        if stateful:
+            start_order, start_rng = order.copy(), rng_state.copy()
+        done, status = run(per_call, totals)
         optimizer._fused_done(t)
         if status:
-            _diverged(network, last_good, epoch + done)
+            if stateful:  # back to this call's start, then its good epochs again
+                last_good.restore()
+                order[...], rng_state[...] = start_order, start_rng
+                t = optimizer._fused_state()[3]
+                run(done, np.empty(done, np.float64))
+                optimizer._fused_done(t)
+            else:
+                network.params[...] = good_params
+            last_good.save()
+            _diverged(last_good, epoch + done)
+        last_good.save()
         totals[:done] /= n  # in place: a 1M-epoch run's array is not allocated twice
         parts.append(totals[:done])
         if callback is not None and callback(epoch, float(parts[-1][-1])):

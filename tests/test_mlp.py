@@ -41,7 +41,7 @@ def test_pipeline_grid_search_cross_val_clone_pickle(iris):
     np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
     assert restored.coefs_[0] is restored._network.coefs[0]
     restored.partial_fit(X, y)  # a restored model keeps training
-    assert restored.n_iter_ == model.n_iter_ + 1
+    assert restored.n_iter_ == 1 and restored.t_ == model.t_ + X.shape[0]  # as scikit-learn
 
 
 def test_pandas_input_sets_feature_names(iris):

@@ -362,3 +362,34 @@ def test_concurrent_loss_on_one_network_gives_the_sequential_results(n_threads):
                 futures = [pool.submit(net.loss, X, Y) for X, Y in batches]
                 got = [f.result(timeout=TIMEOUT) for f in futures]
                 np.testing.assert_allclose(got, expected, rtol=1e-13)
+
+
+def test_a_gradient_asked_for_during_a_small_network_fit_waits_for_it():
+    """The BLAS-free path of small networks (kernels/small.py) trained without taking the
+    network's lock, so a loss_and_gradient from another thread mixed its gradient with the
+    fit's (both write ``grads``): about one in eight came out wrong."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    Y = np.eye(2)[rng.integers(0, 2, 200)]
+    net = fastnn.Network([3, 4, 2], dtype=np.float64, random_state=0)
+    assert fastnn.training._is_small(net, 200, 4)
+    expected = net.loss_and_gradient(X, Y)[1].copy()
+    fitted = threading.Event()
+
+    def fit():  # lr 0: the parameters, so the right gradient, never change
+        try:
+            fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.0), epochs=20000,
+                         batch_size=4)
+        finally:
+            fitted.set()
+
+    thread = threading.Thread(target=fit)
+    thread.start()
+    wrong = []
+    while True:
+        wrong.append(not np.array_equal(net.loss_and_gradient(X, Y)[1], expected))
+        if fitted.is_set():
+            break
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+    assert not any(wrong), f"{sum(wrong)} of {len(wrong)} gradients were wrong"
