@@ -62,11 +62,11 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
         Targets of an array or ``.npy`` source, row-aligned with it.
     target : int or str, optional
         The column of ``source`` holding the targets (a name for CSV files
-        with a header and Parquet files, or a position); the other columns
-        are the features.
+        with a header and Parquet files, or an integer position, negative
+        from the end); the other columns are the features.
     dtype : float32 or float64, optional
-        Dtype of the feature blocks: default the array's for arrays, float64
-        for CSV and Parquet.
+        Dtype of the feature blocks: default the array's for float arrays,
+        else float64.
     delimiter : str, optional
         CSV field separator (default: tab for ``.tsv``, else comma).
     header : "infer", bool, default="infer"
@@ -77,16 +77,29 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     desc : str, optional
         Label of the progress bar.
 
-    Yields
+    Returns
+    -------
+    iterator of (X, y) : ndarray of shape (b, n_features), ndarray of shape (b,)
+        Or of ``X`` alone when there are no targets.
+
+    Raises
     ------
-    (X, y) : ndarray of shape (b, n_features), ndarray of shape (b,)
-        Or ``X`` alone when there are no targets.
+    TypeError
+        If ``dtype`` is not float32 or float64, or ``target`` is neither a
+        string nor an integer (``1.9`` or ``True`` are not positions).
+    ValueError
+        If ``batch_size`` is not a positive integer, or the source cannot
+        be read; arguments are checked when this is called, the data as the
+        blocks are read.
     """
+    # Checked here, not at the first next(): a generator would defer the errors.
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if y is not None and target is not None:
         raise ValueError("give the targets either as y (an array) or as target (a column), not both")
+    dtype = _check_dtype(dtype)
+    _check_target(target)
     if isinstance(source, (str, os.PathLike)):
         suffix = _suffix(source)
         if suffix == ".npy":
@@ -107,8 +120,13 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     else:
         blocks = _array_blocks(source, batch_size, y, target, dtype)
         name = type(source).__name__
+    return _with_progress(blocks, progress, desc or name)
+
+
+def _with_progress(blocks, progress, desc):
+    """Yield the blocks of ``blocks`` (after its row count), updating a progress bar."""
     total = next(blocks)  # rows, when known up front
-    bar = _progress(progress, total, desc or name)
+    bar = _progress(progress, total, desc)
     try:
         for block in blocks:
             if bar is not None:
@@ -117,6 +135,30 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     finally:
         if bar is not None:
             bar.close()
+
+
+def _check_dtype(dtype):
+    """``dtype`` as float32/float64 (None stays None); TypeError naming dtype otherwise."""
+    if dtype is None:
+        return None
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    # Any other dtype would convert silently: int truncates 0.7 to 0, bool maps it to True.
+    if checked not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {checked}")
+    return checked
+
+
+def _check_target(target) -> None:
+    """TypeError unless ``target`` is None, a column name or an integer position."""
+    # int(1.9) or int(True) would silently select column 1; bool is no position here.
+    if target is None or isinstance(target, str):
+        return
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be a column name (str) or an integer position, "
+                        f"got {target!r}")
 
 
 def _split_target(X: np.ndarray, target, names, dtype):

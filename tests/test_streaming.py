@@ -157,3 +157,26 @@ def test_fastnn_train_chunk_size_streams_the_file(tmp_path, table, capsys):
             by_hand.partial_fit(Xr[start:start + 100, :4].astype(np.float32),
                                 Xr[start:start + 100, 4].astype(np.int64), classes=[0, 1])
     np.testing.assert_allclose(model.loss_curve_, by_hand.loss_curve_, rtol=1e-6)
+
+
+
+@pytest.mark.parametrize("dtype", [np.int32, bool, "U3", np.float16, "no such dtype"])
+def test_iter_batches_rejects_non_float_dtypes(table, dtype):
+    X, y = table
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        fastnn.iter_batches(X, 2, y=y, dtype=dtype)  # at the call, not at the first block
+
+
+@pytest.mark.parametrize("target", [1.9, 1.0, True, np.bool_(True), [1]])
+def test_iter_batches_rejects_non_integer_targets(table, target):
+    X, _ = table
+    with pytest.raises(TypeError, match="target must be a column name"):
+        fastnn.iter_batches(X, 2, target=target)
+
+
+def test_iter_batches_takes_numpy_integer_targets_and_dtype_names(table):
+    X, _ = table
+    got_X, got_y = next(fastnn.iter_batches(X, 2, target=np.int64(-1), dtype="float32"))
+    assert got_X.dtype == np.float32
+    np.testing.assert_array_equal(got_X, X[:2, :3].astype(np.float32))
+    np.testing.assert_array_equal(got_y, X[:2, 3])
