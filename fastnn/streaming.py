@@ -80,7 +80,8 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     Returns
     -------
     iterator of (X, y) : ndarray of shape (b, n_features), ndarray of shape (b,)
-        Or of ``X`` alone when there are no targets.
+        Or of ``X`` alone when there are no targets.  Every block has at least
+        one row; an empty source gives no blocks.
 
     Raises
     ------
@@ -124,11 +125,13 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
 
 
 def _with_progress(blocks, progress, desc):
-    """Yield the blocks of ``blocks`` (after its row count), updating a progress bar."""
+    """Yield the non-empty blocks of ``blocks`` (after its row count), updating a progress bar."""
     total = next(blocks)  # rows, when known up front
     bar = _progress(progress, total, desc)
     try:
         for block in blocks:
+            if block[0].shape[0] == 0:  # a header-only CSV file gives pandas one empty frame
+                continue
             if bar is not None:
                 bar.update(block[0].shape[0])
             yield block if block[1] is not None else block[0]
@@ -211,8 +214,11 @@ def _csv_blocks(path, batch_size, target, dtype, delimiter, header):
     if pd is not None:
         if header == "infer":
             header = _has_header(path, delimiter)
-        reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
-                             chunksize=batch_size)
+        try:
+            reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
+                                 chunksize=batch_size)
+        except pd.errors.EmptyDataError:  # an empty file: no rows, as without pandas
+            return
         with reader:
             for frame in reader:
                 names = [str(c) for c in frame.columns] if header else None
@@ -302,6 +308,11 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     Returns
     -------
     estimator
+
+    Raises
+    ------
+    ValueError
+        If the source has no rows.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -311,16 +322,32 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     fit_params = {}
     if is_classifier(estimator) and not hasattr(estimator, "classes_"):
         if classes is None:
-            found = set()
+            found, n_rows = set(), 0
             for _, labels in iter_batches(source, **options):
                 found.update(np.unique(labels).tolist())
+                n_rows += len(labels)
+            if n_rows == 0:
+                raise ValueError(_no_rows(source))
             classes = np.array(sorted(found))
         fit_params["classes"] = np.asarray(classes)
     for epoch in range(epochs):
         desc = f"epoch {epoch + 1}/{epochs}"
+        start = 0
         for X, labels in iter_batches(source, progress=progress, desc=desc, **options):
             estimator.partial_fit(X, labels, **fit_params)
+            start += X.shape[0]
+        if start == 0:  # else a silently unfitted estimator
+            raise ValueError(_no_rows(source))
     return estimator
+
+
+def _no_rows(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        name = repr(os.fspath(source))
+    else:
+        name = f"{type(source).__name__} of shape {getattr(source, 'shape', None)}"
+    return (f"fit_stream: the source {name} has no rows: found 0 sample(s) while a minimum "
+            f"of 1 is required")
 
 
 def train_command(args) -> int:

@@ -160,6 +160,18 @@ def test_fastnn_train_chunk_size_streams_the_file(tmp_path, table, capsys):
 
 
 
+@pytest.mark.parametrize("make", [fastnn.MLPClassifier, fastnn.MLPRegressor])
+def test_fit_stream_rejects_an_empty_source(make, tmp_path):
+    with pytest.raises(ValueError, match=r"has no rows: found 0 sample\(s\)"):
+        fastnn.fit_stream(make(hidden_layer_sizes=(4,)), np.empty((0, 3)), y=np.empty(0))
+    header_only = tmp_path / "t.csv"
+    header_only.write_text("a,b,label\n")
+    assert list(fastnn.iter_batches(header_only, target="label")) == []  # no empty block
+    with pytest.raises(ValueError, match="'.*t.csv' has no rows"):
+        fastnn.fit_stream(make(hidden_layer_sizes=(4,)), header_only, target="label",
+                          classes=[0, 1] if make is fastnn.MLPClassifier else None)
+
+
 @pytest.mark.parametrize("dtype", [np.int32, bool, "U3", np.float16, "no such dtype"])
 def test_iter_batches_rejects_non_float_dtypes(table, dtype):
     X, y = table
