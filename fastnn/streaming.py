@@ -313,6 +313,13 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     ------
     ValueError
         If the source has no rows.
+    ValueError, TypeError, ArithmeticError
+        What ``partial_fit`` raises on a block (NaN in the data, a diverged
+        loss, ...), as the same type with the pass, the block and its rows
+        prefixed to the message; the original is its ``__cause__``.  As with
+        ``partial_fit`` called in a loop, the updates of the blocks before
+        the failing one stay in ``estimator``: it is neither rolled back nor
+        reset.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -333,12 +340,31 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     for epoch in range(epochs):
         desc = f"epoch {epoch + 1}/{epochs}"
         start = 0
-        for X, labels in iter_batches(source, progress=progress, desc=desc, **options):
-            estimator.partial_fit(X, labels, **fit_params)
-            start += X.shape[0]
+        for block, (X, labels) in enumerate(
+                iter_batches(source, progress=progress, desc=desc, **options), start=1):
+            stop = start + X.shape[0]
+            try:
+                estimator.partial_fit(X, labels, **fit_params)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                where = (f"fit_stream: {f'pass {epoch + 1}/{epochs}, ' if epochs > 1 else ''}"
+                         f"block {block} (rows {start} to {stop - 1}, counted from 0)")
+                located = _prefixed(exc, where)
+                if located is None:
+                    exc.add_note(where)
+                    raise
+                raise located from exc
+            start = stop
         if start == 0:  # else a silently unfitted estimator
             raise ValueError(_no_rows(source))
     return estimator
+
+
+def _prefixed(exc: BaseException, prefix: str):
+    """A new exception of ``exc``'s type, its message prefixed; None if the type will not take one."""
+    try:
+        return type(exc)(f"{prefix}: {exc}")
+    except Exception:  # e.g. UnicodeDecodeError, whose constructor takes five arguments
+        return None
 
 
 def _no_rows(source) -> str:
