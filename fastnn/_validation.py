@@ -89,18 +89,36 @@ def check_targets(y, n_samples: int, n_outputs: int, dtype: np.dtype,
 
 
 def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.ndarray | None:
-    """Return ``sample_weight`` as a 1-D array of ``dtype`` (or None)."""
+    """Return ``sample_weight`` as a 1-D array of ``dtype`` (or None).
+
+    Raises ValueError for a wrong shape, NaN/inf, negative weights, weights
+    too large for ``dtype`` and weights whose sum is not finite in ``dtype``.
+    """
     if sample_weight is None:
         return None
     array = _as_array(sample_weight, "sample_weight")
     if array.ndim != 1 or array.shape[0] != n_samples:
         raise ValueError(f"sample_weight must have shape ({n_samples},), got {array.shape}")
-    array = np.ascontiguousarray(array, dtype=dtype)
-    if not np.isfinite(array).all():
+    with np.errstate(over="ignore"):  # float64 weights beyond float32's range: reported below
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = converted.sum()
+    # A finite sum means every weight is finite: one pass instead of isfinite().all().
+    if not np.isfinite(total) and not np.isfinite(converted).all():
+        if converted.dtype != array.dtype and np.isfinite(array).all():
+            raise ValueError(f"sample_weight has values beyond the range of {dtype.name} "
+                             f"(largest {array.max()}); rescale the weights")
         raise ValueError("sample_weight contains NaN or infinite value(s)")
-    if (array < 0).any():
+    if (converted < 0).any():
         raise ValueError("sample_weight must be non-negative")
-    return array
+    # The loss kernels divide by the batch's weight sum, accumulated in the
+    # network's dtype: an overflowing sum (50 weights of 3e38 in float32) gave
+    # a NaN loss and a misleading TrainingDiverged.  A batch's sum is at most
+    # the whole array's, so train() checking that once covers every batch.
+    if not np.isfinite(total):
+        raise ValueError(f"sample_weight sums to {total} in {dtype.name}; rescale the "
+                         f"weights (e.g. divide them by their mean)")
+    return converted
 
 
 def take_rows(values, indices: np.ndarray, n_samples: int, name: str) -> np.ndarray:

@@ -32,7 +32,7 @@ from .kernels.activations import IDENTITY
 from .kernels.losses import SQUARED_ERROR
 from .network import Network
 from .optimizers import SGD
-from .training import run_epoch
+from .training import TrainingDiverged, run_epoch
 
 
 @dataclass
@@ -100,7 +100,9 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
     Parameters
     ----------
     network : Network
-        Trained in place (one epoch, then one more for the fused timing).
+        Trained in place (a warm-up batch and one epoch kernel by kernel,
+        then a warm-up batch and one epoch fused), unless that training
+        diverges: see Raises.
     X : array of shape (n_samples, n_features), the network's dtype
     Y : array of shape (n_samples, n_outputs) or (n_samples,)
     batch_size : int, default=128
@@ -112,6 +114,14 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
     Returns
     -------
     Profile
+
+    Raises
+    ------
+    TrainingDiverged
+        If the weights or the loss become NaN or infinite (``lr`` too large
+        for the data): the network's parameters are restored to their values
+        before profiling.  Times of non-finite arithmetic would not describe
+        training anyway.
     """
     X = check_features(X, network.layer_sizes[0], network.dtype)
     check_finite(X)
@@ -121,13 +131,29 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
     batch_size = min(check_positive_int(batch_size, "batch_size"), n)
     optimizer = SGD(network, lr=lr)
     order = np.random.default_rng(random_state).permutation(n).astype(np.int64)
+    before = network.params.copy()
+
+    def check(step: str, loss: float = 0.0) -> None:
+        # Checked outside the timed calls, after each training step: O(n_params).
+        if not (np.isfinite(loss) and np.isfinite(network.params).all()):
+            network.params[...] = before
+            raise TrainingDiverged(
+                f"profile: the loss or the weights became NaN or infinite in {step} "
+                f"(lr={lr}); the network's parameters were restored to their values "
+                f"before profiling. Lower lr.")
+
     _timed_epoch(network, X, Y, order[:batch_size], batch_size, optimizer,
                  Profile(n, batch_size))  # compiles every kernel variant it times
+    check("the warm-up batch")
     result = _timed_epoch(network, X, Y, order, batch_size, optimizer, Profile(n, batch_size))
+    check("the kernel-by-kernel epoch")
     result.gflop = sum(layer["gflop"] for layer in result.layers)
-    run_epoch(network, X, Y, None, order[:batch_size], batch_size, optimizer)  # compile
-    result.fused_seconds = _timed(lambda: run_epoch(network, X, Y, None, order, batch_size,
-                                                    optimizer))
+    check("the fused warm-up batch",  # compiles the fused kernels
+          run_epoch(network, X, Y, None, order[:batch_size], batch_size, optimizer))
+    losses = []
+    result.fused_seconds = _timed(lambda: losses.append(
+        run_epoch(network, X, Y, None, order, batch_size, optimizer)))
+    check("the fused epoch", losses[0])
     result.products_seconds = _products_seconds(network, n, batch_size)
     if roof:
         result.roof_gflops = gemm_roof(network.dtype)

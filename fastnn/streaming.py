@@ -62,11 +62,11 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
         Targets of an array or ``.npy`` source, row-aligned with it.
     target : int or str, optional
         The column of ``source`` holding the targets (a name for CSV files
-        with a header and Parquet files, or a position); the other columns
-        are the features.
+        with a header and Parquet files, or an integer position, negative
+        from the end); the other columns are the features.
     dtype : float32 or float64, optional
-        Dtype of the feature blocks: default the array's for arrays, float64
-        for CSV and Parquet.
+        Dtype of the feature blocks: default the array's for float arrays,
+        else float64.
     delimiter : str, optional
         CSV field separator (default: tab for ``.tsv``, else comma).
     header : "infer", bool, default="infer"
@@ -77,16 +77,30 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     desc : str, optional
         Label of the progress bar.
 
-    Yields
+    Returns
+    -------
+    iterator of (X, y) : ndarray of shape (b, n_features), ndarray of shape (b,)
+        Or of ``X`` alone when there are no targets.  Every block has at least
+        one row; an empty source gives no blocks.
+
+    Raises
     ------
-    (X, y) : ndarray of shape (b, n_features), ndarray of shape (b,)
-        Or ``X`` alone when there are no targets.
+    TypeError
+        If ``dtype`` is not float32 or float64, or ``target`` is neither a
+        string nor an integer (``1.9`` or ``True`` are not positions).
+    ValueError
+        If ``batch_size`` is not a positive integer, or the source cannot
+        be read; arguments are checked when this is called, the data as the
+        blocks are read.
     """
+    # Checked here, not at the first next(): a generator would defer the errors.
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if y is not None and target is not None:
         raise ValueError("give the targets either as y (an array) or as target (a column), not both")
+    dtype = _check_dtype(dtype)
+    _check_target(target)
     if isinstance(source, (str, os.PathLike)):
         suffix = _suffix(source)
         if suffix == ".npy":
@@ -107,16 +121,47 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     else:
         blocks = _array_blocks(source, batch_size, y, target, dtype)
         name = type(source).__name__
+    return _with_progress(blocks, progress, desc or name)
+
+
+def _with_progress(blocks, progress, desc):
+    """Yield the non-empty blocks of ``blocks`` (after its row count), updating a progress bar."""
     total = next(blocks)  # rows, when known up front
-    bar = _progress(progress, total, desc or name)
+    bar = _progress(progress, total, desc)
     try:
         for block in blocks:
+            if block[0].shape[0] == 0:  # a header-only CSV file gives pandas one empty frame
+                continue
             if bar is not None:
                 bar.update(block[0].shape[0])
             yield block if block[1] is not None else block[0]
     finally:
         if bar is not None:
             bar.close()
+
+
+def _check_dtype(dtype):
+    """``dtype`` as float32/float64 (None stays None); TypeError naming dtype otherwise."""
+    if dtype is None:
+        return None
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    # Any other dtype would convert silently: int truncates 0.7 to 0, bool maps it to True.
+    if checked not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {checked}")
+    return checked
+
+
+def _check_target(target) -> None:
+    """TypeError unless ``target`` is None, a column name or an integer position."""
+    # int(1.9) or int(True) would silently select column 1; bool is no position here.
+    if target is None or isinstance(target, str):
+        return
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be a column name (str) or an integer position, "
+                        f"got {target!r}")
 
 
 def _split_target(X: np.ndarray, target, names, dtype):
@@ -169,8 +214,11 @@ def _csv_blocks(path, batch_size, target, dtype, delimiter, header):
     if pd is not None:
         if header == "infer":
             header = _has_header(path, delimiter)
-        reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
-                             chunksize=batch_size)
+        try:
+            reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
+                                 chunksize=batch_size)
+        except pd.errors.EmptyDataError:  # an empty file: no rows, as without pandas
+            return
         with reader:
             for frame in reader:
                 names = [str(c) for c in frame.columns] if header else None
@@ -260,6 +308,18 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     Returns
     -------
     estimator
+
+    Raises
+    ------
+    ValueError
+        If the source has no rows.
+    ValueError, TypeError, ArithmeticError
+        What ``partial_fit`` raises on a block (NaN in the data, a diverged
+        loss, ...), as the same type with the pass, the block and its rows
+        prefixed to the message; the original is its ``__cause__``.  As with
+        ``partial_fit`` called in a loop, the updates of the blocks before
+        the failing one stay in ``estimator``: it is neither rolled back nor
+        reset.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -269,16 +329,51 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     fit_params = {}
     if is_classifier(estimator) and not hasattr(estimator, "classes_"):
         if classes is None:
-            found = set()
+            found, n_rows = set(), 0
             for _, labels in iter_batches(source, **options):
                 found.update(np.unique(labels).tolist())
+                n_rows += len(labels)
+            if n_rows == 0:
+                raise ValueError(_no_rows(source))
             classes = np.array(sorted(found))
         fit_params["classes"] = np.asarray(classes)
     for epoch in range(epochs):
         desc = f"epoch {epoch + 1}/{epochs}"
-        for X, labels in iter_batches(source, progress=progress, desc=desc, **options):
-            estimator.partial_fit(X, labels, **fit_params)
+        start = 0
+        for block, (X, labels) in enumerate(
+                iter_batches(source, progress=progress, desc=desc, **options), start=1):
+            stop = start + X.shape[0]
+            try:
+                estimator.partial_fit(X, labels, **fit_params)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                where = (f"fit_stream: {f'pass {epoch + 1}/{epochs}, ' if epochs > 1 else ''}"
+                         f"block {block} (rows {start} to {stop - 1}, counted from 0)")
+                located = _prefixed(exc, where)
+                if located is None:
+                    exc.add_note(where)
+                    raise
+                raise located from exc
+            start = stop
+        if start == 0:  # else a silently unfitted estimator
+            raise ValueError(_no_rows(source))
     return estimator
+
+
+def _prefixed(exc: BaseException, prefix: str):
+    """A new exception of ``exc``'s type, its message prefixed; None if the type will not take one."""
+    try:
+        return type(exc)(f"{prefix}: {exc}")
+    except Exception:  # e.g. UnicodeDecodeError, whose constructor takes five arguments
+        return None
+
+
+def _no_rows(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        name = repr(os.fspath(source))
+    else:
+        name = f"{type(source).__name__} of shape {getattr(source, 'shape', None)}"
+    return (f"fit_stream: the source {name} has no rows: found 0 sample(s) while a minimum "
+            f"of 1 is required")
 
 
 def train_command(args) -> int:

@@ -67,3 +67,16 @@ def test_profile_command(capsys):
                  "--dtype", "float64"]) == 0
     out = capsys.readouterr().out
     assert "| forward |" in out and "of the measured roof" in out
+
+
+def test_profile_that_diverges_raises_and_restores_the_weights():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 6)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 100)]
+    net = fastnn.Network([6, 5, 4, 3], "relu", dtype=np.float32, random_state=0)
+    before = net.params.copy()
+    with pytest.raises(fastnn.TrainingDiverged, match=r"profile: .* NaN or infinite .*"
+                                                      r"lr=1e\+30.*restored"):
+        profile(net, X, Y, lr=1e30, batch_size=8, roof=False)
+    np.testing.assert_array_equal(net.params, before)
+    assert np.shares_memory(net.coefs[0], net.params)  # restored in place, views intact

@@ -157,3 +157,72 @@ def test_fastnn_train_chunk_size_streams_the_file(tmp_path, table, capsys):
             by_hand.partial_fit(Xr[start:start + 100, :4].astype(np.float32),
                                 Xr[start:start + 100, 4].astype(np.int64), classes=[0, 1])
     np.testing.assert_allclose(model.loss_curve_, by_hand.loss_curve_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [fastnn.MLPClassifier, fastnn.MLPRegressor])
+def test_fit_stream_rejects_an_empty_source(make, tmp_path):
+    with pytest.raises(ValueError, match=r"has no rows: found 0 sample\(s\)"):
+        fastnn.fit_stream(make(hidden_layer_sizes=(4,)), np.empty((0, 3)), y=np.empty(0))
+    header_only = tmp_path / "t.csv"
+    header_only.write_text("a,b,label\n")
+    assert list(fastnn.iter_batches(header_only, target="label")) == []  # no empty block
+    with pytest.raises(ValueError, match="'.*t.csv' has no rows"):
+        fastnn.fit_stream(make(hidden_layer_sizes=(4,)), header_only, target="label",
+                          classes=[0, 1] if make is fastnn.MLPClassifier else None)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, bool, "U3", np.float16, "no such dtype"])
+def test_iter_batches_rejects_non_float_dtypes(table, dtype):
+    X, y = table
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        fastnn.iter_batches(X, 2, y=y, dtype=dtype)  # at the call, not at the first block
+
+
+@pytest.mark.parametrize("target", [1.9, 1.0, True, np.bool_(True), [1]])
+def test_iter_batches_rejects_non_integer_targets(table, target):
+    X, _ = table
+    with pytest.raises(TypeError, match="target must be a column name"):
+        fastnn.iter_batches(X, 2, target=target)
+
+
+def test_iter_batches_takes_numpy_integer_targets_and_dtype_names(table):
+    X, _ = table
+    got_X, got_y = next(fastnn.iter_batches(X, 2, target=np.int64(-1), dtype="float32"))
+    assert got_X.dtype == np.float32
+    np.testing.assert_array_equal(got_X, X[:2, :3].astype(np.float32))
+    np.testing.assert_array_equal(got_y, X[:2, 3])
+
+
+def test_fit_stream_error_names_the_block_and_keeps_earlier_updates(table):
+    X, y = table
+    X = X.copy()
+    X[215, 2] = np.nan  # block 3 of blocks of 100 rows
+    params = dict(hidden_layer_sizes=(5,), random_state=0)
+    streamed = fastnn.MLPClassifier(**params)
+    with pytest.raises(ValueError, match=r"^fit_stream: block 3 \(rows 200 to 229, counted "
+                                         r"from 0\): Input X contains NaN") as caught:
+        fastnn.fit_stream(streamed, X, y=y, batch_size=100, classes=[0, 1])
+    assert type(caught.value.__cause__) is ValueError
+    assert "block" not in str(caught.value.__cause__)
+    by_hand = fastnn.MLPClassifier(**params)  # stream semantics: blocks 1 and 2 stay learnt
+    for start in (0, 100):
+        by_hand.partial_fit(X[start:start + 100], y[start:start + 100], classes=[0, 1])
+    assert streamed.loss_curve_ == by_hand.loss_curve_ and streamed.n_iter_ == 2
+    with pytest.raises(ValueError, match=r"^fit_stream: pass 1/2, block 3 "):
+        fastnn.fit_stream(fastnn.MLPRegressor(**params), X, y=y.astype(float), batch_size=100,
+                          epochs=2)
+
+
+def test_fit_stream_keeps_an_exception_type_it_cannot_rebuild(table):
+    class Picky(ValueError):
+        def __init__(self, code, detail):
+            super().__init__(f"{code}: {detail}")
+
+    class Failing(fastnn.MLPRegressor):
+        def partial_fit(self, X, y, **kwargs):
+            raise Picky(7, "bad block")
+
+    X, y = table
+    with pytest.raises(Picky, match="bad block") as caught:
+        fastnn.fit_stream(Failing(), X, y=y, batch_size=100)
+    assert caught.value.__notes__ == ["fit_stream: block 1 (rows 0 to 99, counted from 0)"]

@@ -164,3 +164,32 @@ def test_nonfinite_X_in_forward_by_blocks(value, n_threads):
     np.testing.assert_array_equal(net.params, before)
     X[[0, 1500, -1], [3, 0, 2]] = 0.0
     assert np.isfinite(net.forward(X)).all()
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.full(50, 3e38, np.float32), "sample_weight sums to inf in float32; rescale"),
+    (np.full(50, 1e39), r"sample_weight has values beyond the range of float32"),
+    (np.r_[np.full(49, 3e38), -1.0], "sample_weight must be non-negative"),
+    (np.r_[np.ones(49), np.inf], "sample_weight contains NaN or infinite"),
+])
+def test_sample_weight_whose_float32_sum_overflows_is_rejected(weights, match):
+    """Each weight is finite but the float32 sum is not: the loss would be NaN."""
+    net = fastnn.Network([2, 3, 2], dtype=np.float32, random_state=0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 2)).astype(np.float32)
+    Y = np.eye(2, dtype=np.float32)[np.arange(50) % 2]
+    params = net.params.copy()
+    with pytest.raises(ValueError, match=match):
+        net.loss_and_gradient(X, Y, sample_weight=weights)
+    with pytest.raises(ValueError, match=match):
+        fastnn.train(net, X, Y, sample_weight=weights, epochs=1)
+    np.testing.assert_array_equal(net.params, params)
+
+
+def test_huge_weights_with_a_finite_float64_sum_are_accepted():
+    """50 x 3e38 sums to 1.5e40, finite in float64: a weighted mean like any other."""
+    net = fastnn.Network([2, 3, 2], dtype=np.float64, random_state=0)
+    X = np.random.default_rng(0).standard_normal((50, 2))
+    Y = np.eye(2)[np.arange(50) % 2]
+    huge = net.loss_and_gradient(X, Y, sample_weight=np.full(50, 3e38))[0]
+    assert huge == pytest.approx(net.loss_and_gradient(X, Y)[0], rel=1e-12)
