@@ -350,7 +350,8 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
                          f"block {block} (rows {start} to {stop - 1}, counted from 0)")
                 located = _prefixed(exc, where)
                 if located is None:
-                    exc.add_note(where)
+                    if hasattr(exc, "add_note"):  # Python 3.11+
+                        exc.add_note(where)
                     raise
                 raise located from exc
             start = stop
