@@ -143,6 +143,8 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     random_state : int, numpy.random.Generator or None
         Seed of the shuffles (a Generator advances by one draw per call).
     sample_weight : array of shape (n_samples,), optional
+        Non-negative, with a positive sum.  A batch whose weights are all 0
+        is skipped (no step; it adds 0 to the epoch's loss).
     callback : callable(epoch, loss) -> bool, optional
         Called after each epoch; returning True stops training.
 

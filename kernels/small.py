@@ -460,6 +460,8 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
                 w = sample_weight[order[i]] if has_weights else one
                 total_weight += w
                 scale += w
+            if total_weight == 0:  # all weights 0: no step, as trainer._train_step
+                continue
             fused = stop - start == 1 and optimizer == SGD
             if not fused:
                 for i in range(n_params):
@@ -590,6 +592,8 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
         for i in range(n):
             row = order[i]
             w = sample_weight[row] if has_weights else one
+            if has_weights and w == 0:  # no step, as small_train (a compile-time branch)
+                continue
             scale = w / w if has_weights else one  # small_train's w / total weight; no divisions if 1
             if n_hid > 0:
                 _layer_forward(X, row, acts, -1, params, 0, b_hid, n_in, n_hid, 0, code, p)

@@ -257,7 +257,8 @@ def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, hyp
     """Loss, gradient and update of one batch; returns (loss, t, new ||W||^2).
 
     The loss is NaN/inf-checked before the update: a non-finite loss leaves
-    the parameters untouched.  With ``fuse``, plain SGD applies its step
+    the parameters untouched.  A batch whose weights are all 0 is skipped
+    (loss 0, no update).  With ``fuse``, plain SGD applies its step
     inside the backward pass (``grads`` then keeps an older gradient).
     """
     lr, momentum, nesterov = hyper[0], hyper[1], hyper[2] != 0.0
@@ -265,6 +266,8 @@ def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, hyp
     scale = 0.0
     for i in range(weights.shape[0]):
         scale += np.float64(weights[i])  # float64 also when run as Python (stepwise)
+    if scale == 0.0:  # all its sample weights 0: no information, no step (the mean is 0 / 0)
+        return 0.0, t, w_sq
     loss = _forward_loss(inputs, targets, weights, params, net, ws, loss_code) * loss_scale
     decay = hyper[8]  # the optimizer's own weight decay (not part of the loss)
     if alpha > 0.0:

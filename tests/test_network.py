@@ -151,6 +151,44 @@ def test_integer_sample_weights_equal_repeated_samples(rng):
     np.testing.assert_allclose(grads_w, grads_r, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("sizes, batch_size, epochs, path", [
+    ([3, 4, 2], 1, 3, "small"),           # kernels/small.small_train
+    ([3, 4, 2], 1, 4700, "fixed"),        # kernels/small.small_sgd_train (>= 2**18 updates)
+    ([3, 4, 2], 8, 3, "small"),
+    ([3, 4, 2], 8, 3, "blas"),            # kernels/trainer
+], ids=["small-1", "fixed", "small-8", "blas-8"])
+def test_a_batch_whose_weights_are_all_zero_is_skipped(sizes, batch_size, epochs, path,
+                                                       monkeypatch):
+    """One such batch made the weighted mean 0 / 0 and train() raised a false
+    TrainingDiverged. Skipping it equals training without its rows (batches in order)."""
+    import fastnn.kernels.small
+
+    # Batches of 8 take the small path on little data, the BLAS path on more.
+    monkeypatch.setattr(fastnn.training, "_SMALL_MAX_EPOCH_WORK", 0 if path == "blas" else 10**9)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    Y = np.eye(2)[rng.integers(0, 2, 64)]
+    weights = rng.uniform(0.5, 2.0, 64)
+    weights[16:24] = 0.0  # the third batch of 8; rows of their own with batch size 1
+    calls = []
+    original = {name: getattr(fastnn.kernels.small, name)
+                for name in ("small_train", "small_sgd_train")}
+    for name, kernel in original.items():
+        monkeypatch.setattr(fastnn.kernels.small, name,
+                            lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
+
+    def fit(rows):
+        net = fastnn.Network(sizes, "tanh", dtype=np.float64, random_state=0)
+        fastnn.train(net, X[rows], Y[rows], optimizer=fastnn.SGD(net, lr=0.1), epochs=epochs,
+                     batch_size=batch_size, shuffle=False, sample_weight=weights[rows])
+        return net.params
+
+    kept = np.r_[0:16, 24:64]
+    np.testing.assert_allclose(fit(np.arange(64)), fit(kept), rtol=1e-12, atol=1e-14)
+    expected = {"small": "small_train", "fixed": "small_sgd_train", "blas": None}[path]
+    assert set(calls) == ({expected} if expected else set())
+
+
 def test_layers_are_views_of_one_flat_buffer():
     net = fastnn.Network([3, 4, 2], "relu", dtype=np.float64, random_state=0)
     assert net.n_params == 3 * 4 + 4 * 2 + 4 + 2 and net.n_weights == 3 * 4 + 4 * 2
