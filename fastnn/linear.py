@@ -95,7 +95,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
 
     Subclasses define ``_rule()`` (loss code, schedule code, eta0, power_t,
     optimal_init), ``_check_rule()`` and ``_epoch_loss()`` (the stopping
-    rule's training loss).
+    rule's training objective).
     """
 
     # ------------------------------------------------------------------ API
@@ -406,6 +406,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         n_updates = np.zeros(n_rows, np.int64)
         loss_sum = np.zeros(n_rows)
         objective = np.zeros(n_rows)
+        penalty_sum = np.zeros(n_rows)
         nonfinite = np.zeros(n_rows, np.int64)
         # the losses feed only the stopping rule on the training loss and verbose output
         track_loss = bool(self.verbose) or (stopping and self.tol is not None
@@ -419,7 +420,8 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                             schedule, eta0, power_t, alpha, float(self.alpha), optimal_init, t0,
                             bool(self.fit_intercept), int(binary), trained, n_blocks,
                             bool(self.shuffle), block, problem["rng_state"], blocks, local,
-                            track_loss, n_updates, loss_sum, objective, nonfinite)
+                            track_loss, n_updates, loss_sum, objective, penalty_sum,
+                            nonfinite)
                 if epoch == 1 and nonfinite.any():  # NaN/inf in X, or an overflowed score
                     assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
                 if not (np.isfinite(W).all() and np.isfinite(b).all()):
@@ -435,7 +437,8 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                     worse = score < best + tol
                     best = np.maximum(best, score)
                 else:
-                    score = self._epoch_loss(loss_sum, objective, weight_sum, rows.shape[0])
+                    score = self._epoch_loss(loss_sum, objective, penalty_sum, weight_sum,
+                                             rows.shape[0])
                     worse = score > best - tol
                     best = np.minimum(best, score)
                 no_improvement = np.where(worse, no_improvement + 1, 0)
@@ -509,7 +512,9 @@ class SGDClassifier(LinearSGD):
         Maximum number of epochs in :meth:`fit` (:meth:`partial_fit` runs one).
     tol : float >= 0 or None, default=1e-3
         A problem stops after ``n_iter_no_change`` consecutive epochs whose mean
-        training loss is not below the best so far minus ``tol`` (with
+        training objective (the loss, plus ``alpha / 2 ||w||^2`` with
+        ``penalty='l2'``, at each sample) is not below the best so far minus
+        ``tol``, as in scikit-learn 1.9 (with
         ``early_stopping``: whose validation accuracy is not above the best
         so far plus ``tol``).  ``None`` runs ``max_iter`` epochs.
     shuffle : bool, default=True
@@ -649,9 +654,15 @@ class SGDClassifier(LinearSGD):
                 float(self.power_t), optimal_init)
 
     @staticmethod
-    def _epoch_loss(loss_sum, objective, weight_sum, n_train):
-        """scikit-learn's stopping criterion: the mean unweighted loss of the epoch."""
-        return loss_sum / max(n_train, 1)
+    def _epoch_loss(loss_sum, objective, penalty_sum, weight_sum, n_train):
+        """scikit-learn's stopping criterion: the epoch's mean unweighted objective.
+
+        scikit-learn 1.9 sums, at every training sample, its loss plus
+        ``alpha / 2 ||w||^2`` (before the sample's step), unweighted, and divides
+        by the number of training samples (``_plain_sgd`` in
+        ``sklearn/linear_model/_sgd_fast.pyx``): the penalty counts, not the loss alone.
+        """
+        return (loss_sum + penalty_sum) / max(n_train, 1)
 
     @available_if(lambda self: self.loss in _PROBA_LOSSES)
     def predict_proba(self, X):

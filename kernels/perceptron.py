@@ -251,11 +251,11 @@ def interleave_window(gathered, starts, n_window_blocks, slots, rng_state, out):
 def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
                  loss_code, schedule, eta0, power_t, alpha, rate_alpha, optimal_init,
                  fit_intercept, class_offset, active, track_loss, track_objective, scale, sqnorm,
-                 n_updates, loss_sum, objective, nonfinite):
+                 n_updates, loss_sum, objective, penalty_sum, nonfinite):
     """Train problems ``k0 .. k1 - 1`` on the rows ``X[local[q]]``, q < m, in that order.
 
     The ``q``-th of them is the ``t_base + q + 1``-th sample of the run.  Per
-    problem state (``scale``, ``sqnorm``, the four summaries) is indexed by
+    problem state (``scale``, ``sqnorm``, the five summaries) is indexed by
     the problem number; see ``sgd_epoch``.
     """
     dt = W.dtype.type
@@ -288,7 +288,9 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
                 nonfinite[k] += 1
             if track_objective:  # (np.float64(x), not float(x), which keeps float32)
                 c64 = np.float64(c)
-                objective[k] += s64 * half_alpha * c64 * c64 * sqnorm[k]
+                penalty = half_alpha * (c64 * c64 * sqnorm[k])
+                penalty_sum[k] += penalty
+                objective[k] += s64 * penalty
             target = 1.0 if positive_row == k else -1.0
             value, dloss = loss_dloss(loss_code, np.float64(p), target, track_loss)
             if track_loss:
@@ -337,7 +339,7 @@ gather_window, interleave_window, train_window = (
 def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_t, alpha,
               rate_alpha, optimal_init, t0, fit_intercept, class_offset, active, n_blocks,
               shuffle, block, rng_state, blocks, local, track_loss, n_updates, loss_sum, objective,
-              nonfinite):
+              penalty_sum, nonfinite):
     """One epoch of per-sample SGD, one-vs-rest, over the training rows ``rows``.
 
     Parameters
@@ -365,14 +367,18 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     blocks : ndarray, shape (at least ceil(m / block),), int64, workspace
     local : ndarray, shape (B,), B >= block, int64, workspace; ``B // block`` blocks form a
         window (the number of blocks read side by side)
-    track_loss : bool, compute ``loss_sum`` and ``objective`` (else they are left at 0 and
-        the losses are not evaluated, only their derivatives: same weights, less work)
+    track_loss : bool, compute ``loss_sum``, ``objective`` and ``penalty_sum`` (else they are
+        left at 0 and the losses are not evaluated, only their derivatives: same weights,
+        less work)
     n_updates : ndarray, shape (K,), int64 (written): visited samples with a nonzero update
     loss_sum : ndarray, shape (K,), float64 (written): unweighted sum of the losses of the
         visited samples, each at the weights before its step (scikit-learn's ``sumloss``)
     objective : ndarray, shape (K,), float64 (written): weighted sum of the same losses
         plus, if ``alpha > 0``, ``s alpha / 2 ||w||^2`` at every visited sample (``w``
-        before that sample's step)
+        before that sample's step); ``fastnn.Perceptron``'s stopping rule
+    penalty_sum : ndarray, shape (K,), float64 (written): unweighted sum of
+        ``alpha / 2 ||w||^2`` over the visited samples (0 if ``alpha == 0``);
+        ``loss_sum + penalty_sum`` is scikit-learn's ``objective_sum``
     nonfinite : ndarray, shape (K,), int64 (written): visited samples whose score was NaN or
         infinite, i.e. whose row of ``X`` holds a NaN or an infinity (while the weights are
         finite), or whose score overflowed; the caller checks ``X`` at no extra pass
@@ -399,6 +405,7 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
         n_updates[k] = 0
         loss_sum[k] = 0.0
         objective[k] = 0.0
+        penalty_sum[k] = 0.0
         nonfinite[k] = 0
         if track_objective:
             sqnorm[k] = dot_rows(W, k, W, k)
@@ -421,14 +428,14 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
             train_window(X, y, sample_weight, order, m, t, W, b, 0, n_problems, loss_code,
                          schedule, eta0, power_t, alpha, rate_alpha, optimal_init, fit_intercept,
                          class_offset, active, track_loss, track_objective, scale, sqnorm,
-                         n_updates, loss_sum, objective, nonfinite)
+                         n_updates, loss_sum, objective, penalty_sum, nonfinite)
         else:
             for blk in prange(nb):
                 train_window(X, y, sample_weight, order, m, t, W, b, blk * n_problems // nb,
                              (blk + 1) * n_problems // nb, loss_code, schedule, eta0, power_t,
                              alpha, rate_alpha, optimal_init, fit_intercept, class_offset, active,
                              track_loss, track_objective, scale, sqnorm, n_updates, loss_sum,
-                             objective, nonfinite)
+                             objective, penalty_sum, nonfinite)
         t += m
     for k in range(n_problems):
         c = scale[k]

@@ -516,7 +516,7 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
     -------
     W, b : updated copies
     n_updates : ndarray, shape (K,), int64
-    loss_sum, objective : ndarray, shape (K,), float64 (see the kernel's docstring)
+    loss_sum, objective, penalty_sum : ndarray, shape (K,), float64 (see the kernel's docstring)
     """
     dt = X.dtype.type
     W, b = W.copy(), b.copy()
@@ -526,6 +526,7 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
     n_updates = np.zeros(n_problems, np.int64)
     loss_sum = np.zeros(n_problems)
     objective = np.zeros(n_problems)
+    penalty_sum = np.zeros(n_problems)
     for k in range(n_problems):
         if not active[k]:
             continue
@@ -539,7 +540,9 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
             x = X[i]
             p = c * dot_rows(w, x) + b[k]
             if penalised:
-                objective[k] += float(s) * half_alpha * float(c) * float(c) * sqnorm
+                penalty = half_alpha * (float(c) * float(c) * sqnorm)
+                penalty_sum[k] += penalty
+                objective[k] += float(s) * penalty
             target = 1.0 if y[i] - class_offset == k else -1.0
             value, dloss = loss_dloss(loss, float(p), target)
             loss_sum[k] += value
@@ -564,7 +567,7 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
                     sqnorm = float(dot_rows(w, w))
         if c != 1:
             w *= c
-    return W, b, n_updates, loss_sum, objective
+    return W, b, n_updates, loss_sum, objective, penalty_sum
 
 
 # ------------------------------------------------------------- small networks
