@@ -81,8 +81,12 @@ def _with_unique(y, classes):
 def _dloss(loss: str, p: float, y: float) -> float:
     """scikit-learn's derivative of ``loss`` at score ``p``, target ``y`` (for 'optimal')."""
     z = p * y
-    if loss == "log_loss":
-        return -y / (np.exp(z) + 1.0) if -18 <= z <= 18 else (-y if z < -18 else -y * np.exp(-z))
+    if loss == "log_loss":  # kernels.perceptron.loss_dloss's form, expit(p) - t
+        t = 0.5 * (y + 1.0)
+        if p > -37.0:
+            e = np.exp(-p)
+            return ((1.0 - t) - t * e) / (1.0 + e)
+        return np.exp(p) - t
     if loss in ("hinge", "perceptron"):
         return -y if z <= (1.0 if loss == "hinge" else 0.0) else 0.0
     if loss == "modified_huber":

@@ -151,13 +151,27 @@ def learning_rate(schedule, eta0, power_t, rate_alpha, optimal_init, t):
     return eta0
 
 
+def log1pexp(x):
+    """``log(1 + exp(x))`` as scikit-learn computes it (``sklearn/_loss/_loss.pyx``)."""
+    if x <= -37.0:
+        return np.exp(x)
+    if x <= -2.0:
+        return np.log1p(np.exp(x))
+    if x <= 18.0:
+        return np.log(1.0 + np.exp(x))
+    if x <= 33.3:
+        return x + np.exp(-x)
+    return x
+
+
 def loss_dloss(code, p, y, want_loss):
     """``(loss, dloss/dp)`` of score ``p`` (float64) for target ``y`` in {-1, +1}.
 
-    scikit-learn's formulas (``sklearn/linear_model/_sgd_fast``), dloss
-    unclipped; ROSENBLATT's mistake is ``(p >= 0) != (y > 0)``.  Without
+    scikit-learn's formulas (``sklearn/linear_model/_sgd_fast``; LOG:
+    ``CyHalfBinomialLoss`` of ``sklearn/_loss``, as in scikit-learn 1.9),
+    dloss unclipped; ROSENBLATT's mistake is ``(p >= 0) != (y > 0)``.  Without
     ``want_loss`` the loss may be returned as 0 where it costs more than the
-    derivative (LOG: one ``exp`` instead of two and a ``log1p``); the
+    derivative (LOG: one ``exp`` instead of two and a ``log``); the
     derivative is the same.
     """
     z = p * y
@@ -166,14 +180,19 @@ def loss_dloss(code, p, y, want_loss):
             return 1.0 - z, -y
         return 0.0, 0.0
     if code == LOG:
-        if z > 18.0:
-            e = np.exp(-z)
-            return e, -y * e
-        if z < -18.0:
-            return -z, -y
+        # scikit-learn's CyHalfBinomialLoss, targets t = (y + 1) / 2 in {0, 1}: the
+        # gradient expit(p) - t in its very form, so equal bit for bit.  One exp and a
+        # branch that almost always goes the same way; exp(-p) cannot overflow above
+        # -37, and below it expit(p) is exp(p) to double precision.
+        t = 0.5 * (y + 1.0)
+        if p > -37.0:
+            e = np.exp(-p)
+            dloss = ((1.0 - t) - t * e) / (1.0 + e)
+        else:
+            dloss = np.exp(p) - t
         if want_loss:
-            return np.log1p(np.exp(-z)), -y / (np.exp(z) + 1.0)
-        return 0.0, -y / (np.exp(z) + 1.0)
+            return log1pexp(p) - t * p, dloss
+        return 0.0, dloss
     if code == PERCEPTRON:
         if z <= 0.0:
             return -z, -y
@@ -328,7 +347,7 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
 # each rate, loss (and the dot product, then a function) was a call that
 # passed its arrays field by field on the stack and spilled the loop's state
 # (measured on cache-resident rows: about 100 ns per sample, most of it calls).
-_INLINE = [learning_rate, loss_dloss]
+_INLINE = [learning_rate, log1pexp, loss_dloss]
 _family = compile_family(_INLINE + [gather_window, interleave_window, train_window], "linear", {},
                          _INLINE)
 gather_window, interleave_window, train_window = (

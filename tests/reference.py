@@ -474,17 +474,30 @@ def visiting_order(rows, sample_weight, shuffle, block, window_rows, state):
     return order
 
 
+def log1pexp(x):
+    """scikit-learn's ``log(1 + exp(x))`` (``sklearn/_loss/_loss.pyx``)."""
+    if x <= -37:
+        return np.exp(x)
+    if x <= -2:
+        return np.log1p(np.exp(x))
+    if x <= 18:
+        return np.log(1.0 + np.exp(x))
+    return x + np.exp(-x) if x <= 33.3 else x
+
+
 def loss_dloss(loss, p, y):
     """scikit-learn's loss and derivative at score ``p`` for target ``y`` in {-1, 1}."""
     z = p * y
     if loss == "hinge":
         return (1 - z, -y) if z <= 1 else (0.0, 0.0)
-    if loss == "log_loss":
-        if z > 18:
-            return np.exp(-z), -y * np.exp(-z)
-        if z < -18:
-            return -z, -y
-        return np.log1p(np.exp(-z)), -y / (np.exp(z) + 1)
+    if loss == "log_loss":  # CyHalfBinomialLoss, targets t in {0, 1}
+        t = 0.5 * (y + 1.0)
+        if p > -37:
+            e = np.exp(-p)
+            dloss = ((1.0 - t) - t * e) / (1.0 + e)
+        else:
+            dloss = np.exp(p) - t
+        return log1pexp(p) - t * p, dloss
     if loss == "perceptron":
         return (-z, -y) if z <= 0 else (0.0, 0.0)
     if loss == "modified_huber":

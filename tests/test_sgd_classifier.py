@@ -10,7 +10,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fastnn
 from fastnn._benchmark_peers import linear_problem
-from fastnn.kernels.perceptron import LOSS_CODES, SCHEDULE_CODES, sgd_epoch
+from fastnn.kernels.perceptron import LOSS_CODES, SCHEDULE_CODES, loss_dloss, sgd_epoch
 import reference as ref
 from reference import DTYPES
 
@@ -161,7 +161,8 @@ def test_attributes_and_predict_proba():
 def test_optimal_rate_matches_sklearn_exactly_without_shuffle():
     # shuffle=False: same visiting order, so the same trajectory as scikit-learn, up to
     # rounding: scikit-learn divides each update by its lazy decay factor, the kernel
-    # folds the factor into the weights at each update (seen: 2e-5 relative for log_loss).
+    # folds the factor into the weights at each update (seen: 2e-13 relative; 2e-5 for
+    # log_loss with scikit-learn's derivative before 1.9's).
     X_tr, _, y_tr, _ = _scaled(load_breast_cancer)
     for loss in ["hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron"]:
         for lr in ["optimal", "invscaling", "constant"]:
@@ -169,9 +170,10 @@ def test_optimal_rate_matches_sklearn_exactly_without_shuffle():
                           shuffle=False, alpha=1e-3)
             ours = fastnn.SGDClassifier(**params).fit(X_tr, y_tr)
             theirs = SkSGD(**params).fit(X_tr, y_tr)
-            np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-4, atol=1e-7,
+            np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-10, atol=1e-12,
                                        err_msg=f"{loss} {lr}")
-            np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-4, atol=1e-7)
+            np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-10,
+                                       atol=1e-12)
 
 
 def _stopping_problem(n_classes):
@@ -242,6 +244,74 @@ def test_perceptron_stopping_rule_matches_sklearn(penalty, alpha, eta0, n_classe
     params = dict(penalty=penalty, alpha=alpha, eta0=eta0, shuffle=False)
     ours = fastnn.Perceptron(**params).fit(X.astype(dtype), y, **init)
     theirs = SkPerceptron(**params).fit(X.astype(dtype), y, **init)
+    _assert_same_model(ours, theirs, dtype)
+
+
+# Scores around every branch point of scikit-learn's log loss (-37, and the old
+# formula's +-18), far beyond them, and where exp(-p) or exp(p) would overflow.
+_SCORES = [-1e3, -745.2, -40.0, -37.0 - 1e-9, -37.0, -36.9, -20.0, -18.5, -18.0, -17.9, -2.0,
+           -1.0, -1e-8, 0.0, 1e-8, 1.0, 2.0, 17.9, 18.0, 18.5, 20.0, 33.4, 36.9, 37.0, 40.0,
+           709.8, 1e3]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("label", [0, 1])
+def test_log_loss_derivative_matches_sklearn(label, dtype, strict):
+    """One step from score ``p``: the intercept becomes ``-dloss(p)`` (rate 1, no penalty).
+
+    scikit-learn 1.9's log loss is ``CyHalfBinomialLoss``: its gradient
+    ``expit(p) - t`` differs from the older ``-y / (exp(p y) + 1)`` with tails by
+    up to 1e-8 relative beyond |p| = 18.  No overflow warning at any score.
+    """
+    X = np.ones((2, 1), dtype)
+    y = np.array([label, 1 - label])
+    params = dict(loss="log_loss", penalty=None, learning_rate="constant", eta0=1.0,
+                  max_iter=1, tol=None, shuffle=False)
+    got, want = [], []
+    for p in _SCORES:
+        # the second sample, of weight 0, only gives fit its two classes
+        fit = dict(coef_init=[[p]], intercept_init=[0.0], sample_weight=[1.0, 0.0])
+        got.append(fastnn.SGDClassifier(**params).fit(X, y, **fit).intercept_[0])
+        with np.errstate(all="ignore"):  # (strict is for fastnn)
+            want.append(SkSGD(**params).fit(X, y, **fit).intercept_[0])
+    assert np.asarray(got).dtype == dtype
+    # The same operations in float64, then (float32) one rounding: equal bit for bit.
+    with np.errstate(under="ignore"):  # 5e-309 (p = 709.8) becomes float32's 0
+        want = np.asarray(want).astype(dtype)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_log_loss_formulas_are_sklearns(strict):
+    """The kernel's log loss and derivative (its Python source) against scikit-learn's
+    loss module, which its SGD calls (``HalfBinomialLoss``, targets in {0, 1})."""
+    from sklearn._loss.loss import HalfBinomialLoss
+
+    p = np.array(_SCORES)
+    for y in (-1.0, 1.0):
+        t = np.full_like(p, 0.5 * (y + 1.0))
+        with np.errstate(all="ignore"):  # (strict is for fastnn)
+            # cy_loss and cy_gradient, as _plain_sgd calls them (loss_gradient differs
+            # in the last bit: other forms)
+            want_loss = HalfBinomialLoss().loss(t, p)
+            grad = HalfBinomialLoss().gradient(t, p)
+        with np.errstate(under="ignore"):  # exp(-1000) is 0; overflow would still raise
+            got = np.array([loss_dloss(LOSS_CODES["log_loss"], float(v), y, True) for v in p])
+            untracked = [loss_dloss(LOSS_CODES["log_loss"], float(v), y, False)[1] for v in p]
+        np.testing.assert_array_equal(got[:, 1], grad)
+        np.testing.assert_array_equal(got[:, 0], want_loss)
+        np.testing.assert_array_equal(untracked, grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_loss_epochs_with_large_scores_match_sklearn(dtype):
+    """Five epochs in file order on well separated data (scores beyond |p| = 37)."""
+    X, y = _stopping_problem(2)
+    X = (X * 8).astype(dtype)
+    params = dict(loss="log_loss", alpha=1e-4, learning_rate="constant", eta0=0.1, max_iter=5,
+                  tol=None, shuffle=False)
+    ours = fastnn.SGDClassifier(**params).fit(X, y)
+    theirs = SkSGD(**params).fit(X, y)
+    assert np.abs(ours.decision_function(X)).max() > 37
     _assert_same_model(ours, theirs, dtype)
 
 
