@@ -412,7 +412,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         objective = np.zeros(n_rows)
         penalty_sum = np.zeros(n_rows)
         nonfinite = np.zeros(n_rows, np.int64)
-        # the losses feed only the stopping rule on the training loss and verbose output
+        # the losses feed only the stopping rule on the training objective and verbose output
         track_loss = bool(self.verbose) or (stopping and self.tol is not None
                                             and problem["validation"] is None)
         start = time.perf_counter()
