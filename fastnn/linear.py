@@ -81,8 +81,12 @@ def _with_unique(y, classes):
 def _dloss(loss: str, p: float, y: float) -> float:
     """scikit-learn's derivative of ``loss`` at score ``p``, target ``y`` (for 'optimal')."""
     z = p * y
-    if loss == "log_loss":
-        return -y / (np.exp(z) + 1.0) if -18 <= z <= 18 else (-y if z < -18 else -y * np.exp(-z))
+    if loss == "log_loss":  # kernels.perceptron.loss_dloss's form, expit(p) - t
+        t = 0.5 * (y + 1.0)
+        if p > -37.0:
+            e = np.exp(-p)
+            return ((1.0 - t) - t * e) / (1.0 + e)
+        return np.exp(p) - t
     if loss in ("hinge", "perceptron"):
         return -y if z <= (1.0 if loss == "hinge" else 0.0) else 0.0
     if loss == "modified_huber":
@@ -95,7 +99,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
 
     Subclasses define ``_rule()`` (loss code, schedule code, eta0, power_t,
     optimal_init), ``_check_rule()`` and ``_epoch_loss()`` (the stopping
-    rule's training loss).
+    rule's training objective).
     """
 
     # ------------------------------------------------------------------ API
@@ -406,8 +410,9 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         n_updates = np.zeros(n_rows, np.int64)
         loss_sum = np.zeros(n_rows)
         objective = np.zeros(n_rows)
+        penalty_sum = np.zeros(n_rows)
         nonfinite = np.zeros(n_rows, np.int64)
-        # the losses feed only the stopping rule on the training loss and verbose output
+        # the losses feed only the stopping rule on the training objective and verbose output
         track_loss = bool(self.verbose) or (stopping and self.tol is not None
                                             and problem["validation"] is None)
         start = time.perf_counter()
@@ -419,7 +424,8 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                             schedule, eta0, power_t, alpha, float(self.alpha), optimal_init, t0,
                             bool(self.fit_intercept), int(binary), trained, n_blocks,
                             bool(self.shuffle), block, problem["rng_state"], blocks, local,
-                            track_loss, n_updates, loss_sum, objective, nonfinite)
+                            track_loss, n_updates, loss_sum, objective, penalty_sum,
+                            nonfinite)
                 if epoch == 1 and nonfinite.any():  # NaN/inf in X, or an overflowed score
                     assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
                 if not (np.isfinite(W).all() and np.isfinite(b).all()):
@@ -435,7 +441,8 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                     worse = score < best + tol
                     best = np.maximum(best, score)
                 else:
-                    score = self._epoch_loss(loss_sum, objective, weight_sum, rows.shape[0])
+                    score = self._epoch_loss(loss_sum, objective, penalty_sum, weight_sum,
+                                             rows.shape[0])
                     worse = score > best - tol
                     best = np.minimum(best, score)
                 no_improvement = np.where(worse, no_improvement + 1, 0)
@@ -509,7 +516,9 @@ class SGDClassifier(LinearSGD):
         Maximum number of epochs in :meth:`fit` (:meth:`partial_fit` runs one).
     tol : float >= 0 or None, default=1e-3
         A problem stops after ``n_iter_no_change`` consecutive epochs whose mean
-        training loss is not below the best so far minus ``tol`` (with
+        training objective (the loss, plus ``alpha / 2 ||w||^2`` with
+        ``penalty='l2'``, at each sample) is not below the best so far minus
+        ``tol``, as in scikit-learn 1.9 (with
         ``early_stopping``: whose validation accuracy is not above the best
         so far plus ``tol``).  ``None`` runs ``max_iter`` epochs.
     shuffle : bool, default=True
@@ -649,9 +658,15 @@ class SGDClassifier(LinearSGD):
                 float(self.power_t), optimal_init)
 
     @staticmethod
-    def _epoch_loss(loss_sum, objective, weight_sum, n_train):
-        """scikit-learn's stopping criterion: the mean unweighted loss of the epoch."""
-        return loss_sum / max(n_train, 1)
+    def _epoch_loss(loss_sum, objective, penalty_sum, weight_sum, n_train):
+        """scikit-learn's stopping criterion: the epoch's mean unweighted objective.
+
+        scikit-learn 1.9 sums, at every training sample, its loss plus
+        ``alpha / 2 ||w||^2`` (before the sample's step), unweighted, and divides
+        by the number of training samples (``_plain_sgd`` in
+        ``sklearn/linear_model/_sgd_fast.pyx``): the penalty counts, not the loss alone.
+        """
+        return (loss_sum + penalty_sum) / max(n_train, 1)
 
     @available_if(lambda self: self.loss in _PROBA_LOSSES)
     def predict_proba(self, X):

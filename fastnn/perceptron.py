@@ -133,6 +133,6 @@ class Perceptron(LinearSGD):
         return LOSS_CODES["rosenblatt"], SCHEDULE_CODES["constant"], float(self.eta0), 0.5, 1.0
 
     @staticmethod
-    def _epoch_loss(loss_sum, objective, weight_sum, n_train):
+    def _epoch_loss(loss_sum, objective, penalty_sum, weight_sum, n_train):
         """The stopping rule's loss: the weighted perceptron criterion (plus L2) per unit weight."""
         return objective / weight_sum

@@ -151,13 +151,27 @@ def learning_rate(schedule, eta0, power_t, rate_alpha, optimal_init, t):
     return eta0
 
 
+def log1pexp(x):
+    """``log(1 + exp(x))`` as scikit-learn computes it (``sklearn/_loss/_loss.pyx``)."""
+    if x <= -37.0:
+        return np.exp(x)
+    if x <= -2.0:
+        return np.log1p(np.exp(x))
+    if x <= 18.0:
+        return np.log(1.0 + np.exp(x))
+    if x <= 33.3:
+        return x + np.exp(-x)
+    return x
+
+
 def loss_dloss(code, p, y, want_loss):
     """``(loss, dloss/dp)`` of score ``p`` (float64) for target ``y`` in {-1, +1}.
 
-    scikit-learn's formulas (``sklearn/linear_model/_sgd_fast``), dloss
-    unclipped; ROSENBLATT's mistake is ``(p >= 0) != (y > 0)``.  Without
+    scikit-learn's formulas (``sklearn/linear_model/_sgd_fast``; LOG:
+    ``CyHalfBinomialLoss`` of ``sklearn/_loss``, as in scikit-learn 1.9),
+    dloss unclipped; ROSENBLATT's mistake is ``(p >= 0) != (y > 0)``.  Without
     ``want_loss`` the loss may be returned as 0 where it costs more than the
-    derivative (LOG: one ``exp`` instead of two and a ``log1p``); the
+    derivative (LOG: one ``exp`` instead of two and a ``log``); the
     derivative is the same.
     """
     z = p * y
@@ -166,14 +180,19 @@ def loss_dloss(code, p, y, want_loss):
             return 1.0 - z, -y
         return 0.0, 0.0
     if code == LOG:
-        if z > 18.0:
-            e = np.exp(-z)
-            return e, -y * e
-        if z < -18.0:
-            return -z, -y
+        # scikit-learn's CyHalfBinomialLoss, targets t = (y + 1) / 2 in {0, 1}: the
+        # gradient expit(p) - t in its very form, so equal bit for bit.  One exp and a
+        # branch that almost always goes the same way; exp(-p) cannot overflow above
+        # -37, and below it expit(p) is exp(p) to double precision.
+        t = 0.5 * (y + 1.0)
+        if p > -37.0:
+            e = np.exp(-p)
+            dloss = ((1.0 - t) - t * e) / (1.0 + e)
+        else:
+            dloss = np.exp(p) - t
         if want_loss:
-            return np.log1p(np.exp(-z)), -y / (np.exp(z) + 1.0)
-        return 0.0, -y / (np.exp(z) + 1.0)
+            return log1pexp(p) - t * p, dloss
+        return 0.0, dloss
     if code == PERCEPTRON:
         if z <= 0.0:
             return -z, -y
@@ -251,11 +270,11 @@ def interleave_window(gathered, starts, n_window_blocks, slots, rng_state, out):
 def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
                  loss_code, schedule, eta0, power_t, alpha, rate_alpha, optimal_init,
                  fit_intercept, class_offset, active, track_loss, track_objective, scale, sqnorm,
-                 n_updates, loss_sum, objective, nonfinite):
+                 n_updates, loss_sum, objective, penalty_sum, nonfinite):
     """Train problems ``k0 .. k1 - 1`` on the rows ``X[local[q]]``, q < m, in that order.
 
     The ``q``-th of them is the ``t_base + q + 1``-th sample of the run.  Per
-    problem state (``scale``, ``sqnorm``, the four summaries) is indexed by
+    problem state (``scale``, ``sqnorm``, the five summaries) is indexed by
     the problem number; see ``sgd_epoch``.
     """
     dt = W.dtype.type
@@ -288,7 +307,9 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
                 nonfinite[k] += 1
             if track_objective:  # (np.float64(x), not float(x), which keeps float32)
                 c64 = np.float64(c)
-                objective[k] += s64 * half_alpha * c64 * c64 * sqnorm[k]
+                penalty = half_alpha * (c64 * c64 * sqnorm[k])
+                penalty_sum[k] += penalty
+                objective[k] += s64 * penalty
             target = 1.0 if positive_row == k else -1.0
             value, dloss = loss_dloss(loss_code, np.float64(p), target, track_loss)
             if track_loss:
@@ -326,7 +347,7 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
 # each rate, loss (and the dot product, then a function) was a call that
 # passed its arrays field by field on the stack and spilled the loop's state
 # (measured on cache-resident rows: about 100 ns per sample, most of it calls).
-_INLINE = [learning_rate, loss_dloss]
+_INLINE = [learning_rate, log1pexp, loss_dloss]
 _family = compile_family(_INLINE + [gather_window, interleave_window, train_window], "linear", {},
                          _INLINE)
 gather_window, interleave_window, train_window = (
@@ -337,7 +358,7 @@ gather_window, interleave_window, train_window = (
 def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_t, alpha,
               rate_alpha, optimal_init, t0, fit_intercept, class_offset, active, n_blocks,
               shuffle, block, rng_state, blocks, local, track_loss, n_updates, loss_sum, objective,
-              nonfinite):
+              penalty_sum, nonfinite):
     """One epoch of per-sample SGD, one-vs-rest, over the training rows ``rows``.
 
     Parameters
@@ -365,14 +386,18 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     blocks : ndarray, shape (at least ceil(m / block),), int64, workspace
     local : ndarray, shape (B,), B >= block, int64, workspace; ``B // block`` blocks form a
         window (the number of blocks read side by side)
-    track_loss : bool, compute ``loss_sum`` and ``objective`` (else they are left at 0 and
-        the losses are not evaluated, only their derivatives: same weights, less work)
+    track_loss : bool, compute ``loss_sum``, ``objective`` and ``penalty_sum`` (else they are
+        left at 0 and the losses are not evaluated, only their derivatives: same weights,
+        less work)
     n_updates : ndarray, shape (K,), int64 (written): visited samples with a nonzero update
     loss_sum : ndarray, shape (K,), float64 (written): unweighted sum of the losses of the
         visited samples, each at the weights before its step (scikit-learn's ``sumloss``)
     objective : ndarray, shape (K,), float64 (written): weighted sum of the same losses
         plus, if ``alpha > 0``, ``s alpha / 2 ||w||^2`` at every visited sample (``w``
-        before that sample's step)
+        before that sample's step); ``fastnn.Perceptron``'s stopping rule
+    penalty_sum : ndarray, shape (K,), float64 (written): unweighted sum of
+        ``alpha / 2 ||w||^2`` over the visited samples (0 if ``alpha == 0``);
+        ``loss_sum + penalty_sum`` is scikit-learn's ``objective_sum``
     nonfinite : ndarray, shape (K,), int64 (written): visited samples whose score was NaN or
         infinite, i.e. whose row of ``X`` holds a NaN or an infinity (while the weights are
         finite), or whose score overflowed; the caller checks ``X`` at no extra pass
@@ -399,6 +424,7 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
         n_updates[k] = 0
         loss_sum[k] = 0.0
         objective[k] = 0.0
+        penalty_sum[k] = 0.0
         nonfinite[k] = 0
         if track_objective:
             sqnorm[k] = dot_rows(W, k, W, k)
@@ -421,14 +447,14 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
             train_window(X, y, sample_weight, order, m, t, W, b, 0, n_problems, loss_code,
                          schedule, eta0, power_t, alpha, rate_alpha, optimal_init, fit_intercept,
                          class_offset, active, track_loss, track_objective, scale, sqnorm,
-                         n_updates, loss_sum, objective, nonfinite)
+                         n_updates, loss_sum, objective, penalty_sum, nonfinite)
         else:
             for blk in prange(nb):
                 train_window(X, y, sample_weight, order, m, t, W, b, blk * n_problems // nb,
                              (blk + 1) * n_problems // nb, loss_code, schedule, eta0, power_t,
                              alpha, rate_alpha, optimal_init, fit_intercept, class_offset, active,
                              track_loss, track_objective, scale, sqnorm, n_updates, loss_sum,
-                             objective, nonfinite)
+                             objective, penalty_sum, nonfinite)
         t += m
     for k in range(n_problems):
         c = scale[k]

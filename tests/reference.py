@@ -474,17 +474,30 @@ def visiting_order(rows, sample_weight, shuffle, block, window_rows, state):
     return order
 
 
+def log1pexp(x):
+    """scikit-learn's ``log(1 + exp(x))`` (``sklearn/_loss/_loss.pyx``)."""
+    if x <= -37:
+        return np.exp(x)
+    if x <= -2:
+        return np.log1p(np.exp(x))
+    if x <= 18:
+        return np.log(1.0 + np.exp(x))
+    return x + np.exp(-x) if x <= 33.3 else x
+
+
 def loss_dloss(loss, p, y):
     """scikit-learn's loss and derivative at score ``p`` for target ``y`` in {-1, 1}."""
     z = p * y
     if loss == "hinge":
         return (1 - z, -y) if z <= 1 else (0.0, 0.0)
-    if loss == "log_loss":
-        if z > 18:
-            return np.exp(-z), -y * np.exp(-z)
-        if z < -18:
-            return -z, -y
-        return np.log1p(np.exp(-z)), -y / (np.exp(z) + 1)
+    if loss == "log_loss":  # CyHalfBinomialLoss, targets t in {0, 1}
+        t = 0.5 * (y + 1.0)
+        if p > -37:
+            e = np.exp(-p)
+            dloss = ((1.0 - t) - t * e) / (1.0 + e)
+        else:
+            dloss = np.exp(p) - t
+        return log1pexp(p) - t * p, dloss
     if loss == "perceptron":
         return (-z, -y) if z <= 0 else (0.0, 0.0)
     if loss == "modified_huber":
@@ -516,7 +529,7 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
     -------
     W, b : updated copies
     n_updates : ndarray, shape (K,), int64
-    loss_sum, objective : ndarray, shape (K,), float64 (see the kernel's docstring)
+    loss_sum, objective, penalty_sum : ndarray, shape (K,), float64 (see the kernel's docstring)
     """
     dt = X.dtype.type
     W, b = W.copy(), b.copy()
@@ -526,6 +539,7 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
     n_updates = np.zeros(n_problems, np.int64)
     loss_sum = np.zeros(n_problems)
     objective = np.zeros(n_problems)
+    penalty_sum = np.zeros(n_problems)
     for k in range(n_problems):
         if not active[k]:
             continue
@@ -539,7 +553,9 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
             x = X[i]
             p = c * dot_rows(w, x) + b[k]
             if penalised:
-                objective[k] += float(s) * half_alpha * float(c) * float(c) * sqnorm
+                penalty = half_alpha * (float(c) * float(c) * sqnorm)
+                penalty_sum[k] += penalty
+                objective[k] += float(s) * penalty
             target = 1.0 if y[i] - class_offset == k else -1.0
             value, dloss = loss_dloss(loss, float(p), target)
             loss_sum[k] += value
@@ -564,7 +580,7 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
                     sqnorm = float(dot_rows(w, w))
         if c != 1:
             w *= c
-    return W, b, n_updates, loss_sum, objective
+    return W, b, n_updates, loss_sum, objective, penalty_sum
 
 
 # ------------------------------------------------------------- small networks

@@ -76,7 +76,7 @@ def run_kernel(X, y, weights, orders, W, b, eta, alpha, fit_intercept, offset, a
                                     0.5, alpha, 0.0, 1.0, 0, fit_intercept, offset, active,
                                     n_blocks, False, 1, np.zeros(1, np.uint64),
                                     np.empty(len(order), np.int64), np.empty(64, np.int64), True,
-                                    *out, np.zeros(W.shape[0], np.int64))
+                                    *out, np.zeros(W.shape[0]), np.zeros(W.shape[0], np.int64))
         stats.append(out)
     return W, b, stats
 
@@ -94,7 +94,7 @@ def test_kernel_checks_its_workspaces_and_reads_only_the_blocks_it_uses(variant,
 
     def fit(blocks, local):
         W, b = np.zeros((4, X.shape[1])), np.zeros(4)
-        out = (np.zeros(4, np.int64), np.zeros(4), np.zeros(4), np.zeros(4, np.int64))
+        out = (np.zeros(4, np.int64), np.zeros(4), np.zeros(4), np.zeros(4), np.zeros(4, np.int64))
         getattr(sgd_epoch, variant)(X, order, y, weights, W, b, LOSS_CODES["rosenblatt"], 0, 1.0,
                                     0.5, 0.0, 0.0, 1.0, 0, True, 0, np.ones(4, np.bool_), 2, True,
                                     block, np.array([7], np.uint64), blocks, local, False, *out)
@@ -333,7 +333,7 @@ def test_stopping_rule_replayed_by_hand(rng):
         sgd_epoch.serial(X, order, codes, weights, W, b, LOSS_CODES["rosenblatt"], 0, 1.0, 0.5,
                          0.0, 0.0, 1.0, 0, True, 0, active, 1, True, block, state,
                          np.empty(120, np.int64), np.empty(window, np.int64), True, *out,
-                         np.zeros(W.shape[0], np.int64))
+                         np.zeros(W.shape[0]), np.zeros(W.shape[0], np.int64))
         if not (out[0][active] > 0).all():  # the estimator skips problems at a fixed point
             np.testing.assert_array_equal(W[out[0] == 0], W_before[out[0] == 0])
         mean = out[2] / 120

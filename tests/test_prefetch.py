@@ -94,7 +94,8 @@ def test_sgd_epoch_with_prefetches_matches_twin(block, variant, rng):
         visited = getattr(sgd_epoch, variant)(
             X, rows, y, weights, W, b, LOSS_CODES["log_loss"], 0, 0.05, 0.5, 0.0, 1e-4, 1.0, t,
             True, 0, active, 2, True, block, state, np.empty(-(-len(rows) // block), np.int64),
-            np.empty(window // block * block, np.int64), True, *stats, np.zeros(3, np.int64))
+            np.empty(window // block * block, np.int64), True, *stats, np.zeros(3),
+            np.zeros(3, np.int64))
         order = ref.visiting_order(list(rows), weights, True, block, window, ref_state)
         W_ref, b_ref, n_updates, *_ = ref.sgd_epoch(
             X, order, y, weights, W_ref, b_ref, "log_loss", "constant", 0.05, 0.5, 0.0, 1e-4, 1.0,
