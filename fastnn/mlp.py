@@ -167,7 +167,9 @@ class _BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- pickling
     def __getstate__(self):
-        state = super().__getstate__()
+        # For a class outside scikit-learn, BaseEstimator.__getstate__ returns
+        # the instance's own __dict__: deleting from it would unfit this model.
+        state = dict(super().__getstate__())
         network = state.get("_network")
         if network is not None:  # the layer lists are views of the network: rebuilt on load
             for name, views in (("coefs_", network.coefs), ("intercepts_", network.intercepts)):

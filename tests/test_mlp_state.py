@@ -1,0 +1,56 @@
+"""MLP estimator state: copies, assigned weights, parameter checks and failed calls."""
+import copy
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.utils.validation import check_is_fitted
+
+from fastnn import MLPClassifier, MLPRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 3))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+def _fitted(data, **params):
+    params = {"hidden_layer_sizes": (4,), "max_iter": 3, "random_state": 0, **params}
+    return MLPClassifier(**params).fit(*data)
+
+
+def _layers(model):
+    return [a.copy() for a in model.coefs_ + model.intercepts_]
+
+
+def _assert_layers_equal(model, layers):
+    assert len(model.coefs_) + len(model.intercepts_) == len(layers)
+    for got, expected in zip(model.coefs_ + model.intercepts_, layers):
+        np.testing.assert_array_equal(got, expected)
+
+
+def _joblib_round_trip(model, tmp_path):
+    joblib.dump(model, tmp_path / "model.joblib")
+    return joblib.load(tmp_path / "model.joblib")
+
+
+@pytest.mark.parametrize("copier", [lambda m, _: pickle.loads(pickle.dumps(m)),
+                                    lambda m, _: copy.deepcopy(m), _joblib_round_trip],
+                         ids=["pickle", "deepcopy", "joblib"])
+def test_copying_leaves_the_original_fitted(copier, data, tmp_path):
+    X, y = data
+    model = _fitted(data)
+    layers, proba = _layers(model), model.predict_proba(X)
+    restored = copier(model, tmp_path)
+    _assert_layers_equal(model, layers)
+    np.testing.assert_array_equal(restored.predict_proba(X), proba)
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+    model.partial_fit(X, y)
+    assert model.n_iter_ == 4
+    assert not np.array_equal(model.coefs_[0], layers[0])  # trained, in its own network
+    _assert_layers_equal(restored, layers)
