@@ -6,12 +6,14 @@ from collections.abc import Iterable
 
 import numpy as np
 from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ._config import threading_info
 from .kernels import ACTIVATION_CODES
 
 _SOLVERS = ("sgd", "adam", "lbfgs")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
+_FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping")
 
 
 def check_hyperparameters(est) -> tuple[list[int], list[str]]:
@@ -40,6 +42,7 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
                          f"{sorted(ACTIVATION_CODES)}, got {est.activation!r}")
     names = ["sigmoid" if name == "logistic" else name for name in names]
 
+    _check_flags(est)
     if est.solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {_SOLVERS}, got {est.solver!r}")
     if est.learning_rate not in _SCHEDULES:
@@ -75,3 +78,21 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
             isinstance(callbacks, (list, tuple)) and all(callable(c) for c in callbacks)):
         raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}")
     return hidden, names
+
+
+def _check_flags(est) -> None:
+    """Boolean parameters must be bools, as scikit-learn requires.
+
+    A string such as ``"False"`` is truthy: accepting it would silently turn
+    the option on.  ``verbose`` also takes a non-negative integer.
+    """
+    for name in _FLAGS:
+        value = getattr(est, name)
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidParameterError(f"The '{name}' parameter of {type(est).__name__} must "
+                                        f"be an instance of 'bool', got {value!r}")
+    verbose = est.verbose
+    if not isinstance(verbose, (bool, np.bool_)) and not (
+            isinstance(verbose, numbers.Integral) and verbose >= 0):
+        raise InvalidParameterError(f"The 'verbose' parameter of {type(est).__name__} must be "
+                                    f"a bool or a non-negative int, got {verbose!r}")

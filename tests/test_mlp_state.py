@@ -54,3 +54,18 @@ def test_copying_leaves_the_original_fitted(copier, data, tmp_path):
     assert model.n_iter_ == 4
     assert not np.array_equal(model.coefs_[0], layers[0])  # trained, in its own network
     _assert_layers_equal(restored, layers)
+
+
+@pytest.mark.parametrize("name", ["shuffle", "warm_start", "nesterovs_momentum",
+                                  "early_stopping", "verbose"])
+@pytest.mark.parametrize("value", ["False", "no", None, 1.0])
+def test_boolean_parameters_must_be_bools(name, value, data):
+    with pytest.raises(ValueError, match=name):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, **{name: value}).fit(*data)
+
+
+@pytest.mark.parametrize("params", [dict(early_stopping=np.bool_(False), shuffle=np.True_),
+                                    dict(verbose=0), dict(verbose=np.False_)])
+def test_boolean_parameters_accept_numpy_bools(params, data):
+    model = _fitted(data, **params)
+    assert model.validation_scores_ is None
