@@ -43,6 +43,8 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
     names = ["sigmoid" if name == "logistic" else name for name in names]
 
     _check_flags(est)
+    if hasattr(est, "class_weight"):
+        check_class_weight(est.class_weight)
     if est.solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {_SOLVERS}, got {est.solver!r}")
     if est.learning_rate not in _SCHEDULES:
@@ -96,3 +98,28 @@ def _check_flags(est) -> None:
             isinstance(verbose, numbers.Integral) and verbose >= 0):
         raise InvalidParameterError(f"The 'verbose' parameter of {type(est).__name__} must be "
                                     f"a bool or a non-negative int, got {verbose!r}")
+
+
+def check_class_weight(class_weight) -> None:
+    """``class_weight``: None, "balanced", or a dict (a list of dicts for several outputs).
+
+    The weights must be finite and non-negative: a NaN weight would make the
+    loss NaN from the first epoch on, a negative one reverse the gradient.
+
+    Raises
+    ------
+    ValueError
+        Naming ``class_weight`` and the offending value.
+    """
+    if class_weight is None or (isinstance(class_weight, str) and class_weight == "balanced"):
+        return
+    dicts = class_weight if isinstance(class_weight, (list, tuple)) else [class_weight]
+    if not dicts or not all(isinstance(d, dict) for d in dicts):
+        raise ValueError(f"class_weight must be None, 'balanced', a dict or a list of dicts, "
+                         f"got {class_weight!r}")
+    for weights in dicts:
+        for label, weight in weights.items():
+            if (isinstance(weight, bool) or not isinstance(weight, numbers.Real)
+                    or not np.isfinite(weight) or weight < 0):
+                raise ValueError(f"class_weight: class weights must be finite and non-negative "
+                                 f"numbers, got {weight!r} for class {label!r}")

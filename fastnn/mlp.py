@@ -325,7 +325,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError("class_weight='balanced' is not supported by partial_fit: it "
                              "needs the class frequencies of all the data; pass a dict")
         class_weight = compute_sample_weight(self.class_weight, np.asarray(y)).astype(dtype)
-        return class_weight if sample_weight is None else sample_weight * class_weight
+        weights = class_weight if sample_weight is None else sample_weight * class_weight
+        if not weights.sum() > 0:  # nothing to learn from: the loss would be 0/0
+            raise ValueError("the weights of the training samples (sample_weight times "
+                             "class_weight) are all zero; check class_weight")
+        return weights
 
     @available_if(lambda est: est._check_stochastic())
     def partial_fit(self, X, y, sample_weight=None, classes=None):

@@ -69,3 +69,26 @@ def test_boolean_parameters_must_be_bools(name, value, data):
 def test_boolean_parameters_accept_numpy_bools(params, data):
     model = _fitted(data, **params)
     assert model.validation_scores_ is None
+
+
+@pytest.mark.parametrize("class_weight, match", [
+    ({0: np.nan, 1: 1.0}, "finite and non-negative"),
+    ({0: np.inf, 1: 1.0}, "finite and non-negative"),
+    ({0: -1.0, 1: 1.0}, "finite and non-negative"),
+    ({0: "1", 1: 1.0}, "finite and non-negative"),
+    ({0: 0.0, 1: 0.0}, "all zero"),
+    ({0: 0, 1: 1.0, 2: 0}, None),  # weights of absent classes are not used
+    ("heavy", "class_weight must be"),
+    ([0.5, 2.0], "class_weight must be"),
+])
+def test_class_weight_is_validated(class_weight, match, data):
+    X, y = data
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, class_weight=class_weight)
+    if match is None:
+        model.fit(X, y)
+        return
+    with pytest.raises(ValueError, match="class_weight") as error:
+        model.fit(X, y)
+    assert error.match(match)
+    with pytest.raises(ValueError, match="class_weight"):
+        model.partial_fit(X, y, classes=[0, 1])
