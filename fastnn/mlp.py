@@ -23,6 +23,12 @@ from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
 from ._mlp_params import check_hyperparameters
 
 
+def _restore_attributes(est, saved: dict) -> None:
+    """Put back the attributes of ``est`` as they were in ``saved`` (a copy of its __dict__)."""
+    est.__dict__.clear()
+    est.__dict__.update(saved)
+
+
 class _BaseMLP(BaseEstimator):
     """Shared machinery; see :class:`MLPClassifier` for the parameters."""
 
@@ -65,8 +71,37 @@ class _BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight, incremental: bool):
-        hidden, activations = check_hyperparameters(self)
-        first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
+        # Validation replaces classes_, n_features_in_ ... before it can fail:
+        # a failed call puts every attribute back.  A first pass trains a new
+        # network, so the old one is intact and can be restored even after a
+        # failure in training; training an existing network in place cannot.
+        saved = dict(self.__dict__)
+        in_place = False
+        try:
+            hidden, activations = check_hyperparameters(self)
+            first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
+            assigned = {name: self.__dict__.get(name) for name in ("coefs_", "intercepts_")}
+            X, Y, sample_weight, layer_units = self._prepare_data(
+                X, y, sample_weight, incremental, first_pass, hidden, activations)
+            self._random_state = check_random_state(self.random_state)
+            with _config.using_threads(self.n_threads):
+                if first_pass:
+                    initialize_network(self, layer_units, activations, X.dtype)
+                if self.warm_start or incremental:
+                    self._adopt_assigned_weights(assigned)
+                in_place = not first_pass
+                if self.solver == "lbfgs":
+                    fit_lbfgs(self, X, Y, sample_weight)
+                else:
+                    fit_stochastic(self, X, Y, y, sample_weight, incremental)
+        except BaseException:
+            if not in_place:
+                _restore_attributes(self, saved)
+            raise
+        return self
+
+    def _prepare_data(self, X, y, sample_weight, incremental, first_pass, hidden, activations):
+        """Validated ``X``, targets ``Y``, sample weights and the layer sizes."""
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
@@ -84,18 +119,7 @@ class _BaseMLP(BaseEstimator):
             Y = Y.astype(network.dtype, copy=False)
             if sample_weight is not None:
                 sample_weight = sample_weight.astype(network.dtype, copy=False)
-        self._random_state = check_random_state(self.random_state)
-        assigned = {name: self.__dict__.get(name) for name in ("coefs_", "intercepts_")}
-        with _config.using_threads(self.n_threads):
-            if first_pass:
-                initialize_network(self, layer_units, activations, X.dtype)
-            if self.warm_start or incremental:
-                self._adopt_assigned_weights(assigned)
-            if self.solver == "lbfgs":
-                fit_lbfgs(self, X, Y, sample_weight)
-            else:
-                fit_stochastic(self, X, Y, y, sample_weight, incremental)
-        return self
+        return X, Y, sample_weight, layer_units
 
     def _combine_weights(self, y, sample_weight, incremental, dtype):
         return sample_weight
@@ -347,16 +371,22 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-            if len(self._label_binarizer.classes_) < 2:
-                del self.classes_
-                raise ValueError(f"classes must hold at least 2 classes, got {classes}")
-        return self._fit(X, y, sample_weight, incremental=True)
+        saved = dict(self.__dict__)
+        first_call = _check_partial_fit_first_call(self, classes)
+        try:
+            if first_call:
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+                if len(self._label_binarizer.classes_) < 2:
+                    raise ValueError(f"classes must hold at least 2 classes, got {classes}")
+            return self._fit(X, y, sample_weight, incremental=True)
+        except BaseException:
+            if first_call:  # no network yet: the model goes back to unfitted
+                _restore_attributes(self, saved)
+            raise
 
     def predict(self, X):
         """Predicted classes, shape (n_samples,) (or (n_samples, n_classes) for multilabel)."""

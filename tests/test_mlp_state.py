@@ -92,3 +92,66 @@ def test_class_weight_is_validated(class_weight, match, data):
     assert error.match(match)
     with pytest.raises(ValueError, match="class_weight"):
         model.partial_fit(X, y, classes=[0, 1])
+
+
+def _snapshot(model):
+    return {name: copy.deepcopy(value) for name, value in vars(model).items()
+            if name.endswith("_") and not name.startswith("_")}
+
+
+def _assert_same_public_state(model, before):
+    after = _snapshot(model)
+    assert after.keys() == before.keys()
+    for name, value in before.items():
+        if name in ("coefs_", "intercepts_", "loss_curve_", "gradient_norms_"):
+            for a, b in zip(after[name], value):
+                np.testing.assert_array_equal(a, b)
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[name], value)
+        else:
+            assert after[name] == value, name
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_failed_fit_leaves_the_model_unchanged(warm_start, data):
+    import pandas as pd
+    X, y = data
+    X = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = _fitted((X, y), warm_start=warm_start)
+    before, proba = _snapshot(model), model.predict_proba(X)
+    new_X = pd.DataFrame(np.c_[X, X], columns=list("uvwxyz"))
+    bad_weight = np.full(len(y), np.nan)
+    with pytest.raises(ValueError, match="sample_weight|NaN"):
+        model.set_params(warm_start=False).fit(new_X, y + 5, sample_weight=bad_weight)
+    with pytest.raises(ValueError, match="test_size"):  # fails in training (validation split)
+        model.set_params(early_stopping=True, validation_fraction=0.01).fit(new_X, y + 5)
+    model.set_params(early_stopping=False, warm_start=warm_start)
+    _assert_same_public_state(model, before)
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+
+
+def test_failed_first_partial_fit_leaves_the_model_unfitted(data):
+    X, y = data
+    bad_X = X.copy()
+    bad_X[5, 1] = np.nan
+    model = MLPClassifier(hidden_layer_sizes=(4,))
+    for call in (lambda: model.partial_fit(bad_X, y, classes=[0, 1]),
+                 lambda: model.partial_fit(X, y, classes=[0]),
+                 lambda: model.partial_fit(X, y, sample_weight=-np.ones(len(y)),
+                                           classes=[0, 1])):
+        with pytest.raises(ValueError):
+            call()
+        with pytest.raises(Exception, match="not fitted"):
+            check_is_fitted(model)
+        assert not any(name.endswith("_") for name in vars(model))
+    model.partial_fit(X, y, classes=[0, 1])
+    assert list(model.classes_) == [0, 1]
+
+
+def test_failed_first_partial_fit_of_a_regressor_leaves_it_unfitted(data):
+    X, y = data
+    model = MLPRegressor(hidden_layer_sizes=(4,))
+    with pytest.raises(ValueError):
+        model.partial_fit(X, y, sample_weight=np.full(len(y), np.inf))
+    assert not any(name.endswith("_") for name in vars(model))
