@@ -155,3 +155,91 @@ def test_failed_first_partial_fit_of_a_regressor_leaves_it_unfitted(data):
     with pytest.raises(ValueError):
         model.partial_fit(X, y, sample_weight=np.full(len(y), np.inf))
     assert not any(name.endswith("_") for name in vars(model))
+
+
+def _loaded_from_file(model, tmp_path):
+    import fastnn
+    fastnn.save(model, tmp_path / "model.fnn")
+    return fastnn.load(tmp_path / "model.fnn")
+
+
+@pytest.mark.parametrize("source", ["fit", "pickle", "file"])
+@pytest.mark.parametrize("assign", ["element", "list"])
+def test_assigned_weights_are_used_by_predict(source, assign, data, tmp_path):
+    X, y = data
+    model = _fitted(data)
+    if source == "pickle":
+        model = pickle.loads(pickle.dumps(model))
+    elif source == "file":
+        model = _loaded_from_file(model, tmp_path)
+    reference = copy.deepcopy(model)
+    reference.coefs_[1][...] = 0.5  # in place: a view of the network
+    reference.intercepts_[0][...] = -1.0
+    expected = reference.predict_proba(X)
+    assert not np.allclose(expected, model.predict_proba(X))
+    if assign == "element":
+        model.coefs_[1] = np.full_like(model.coefs_[1], 0.5)
+        model.intercepts_[0] = np.full(4, -1.0)  # float64 into any dtype
+    else:
+        model.coefs_ = [model.coefs_[0].tolist(), np.full_like(model.coefs_[1], 0.5)]
+        model.intercepts_ = [np.full(4, -1.0), model.intercepts_[1].copy()]
+    np.testing.assert_array_equal(model.predict_proba(X), expected)
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+    assert model.coefs_[1] is model._network.coefs[1]  # adopted: views of the network again
+    model.coefs_[0][...] = 0.0  # and in-place writes reach the network again
+    reference.coefs_[0][...] = 0.0
+    np.testing.assert_array_equal(model.predict_proba(X), reference.predict_proba(X))
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start_fit"])
+def test_training_continues_from_assigned_weights(method, data):
+    X, y = data
+    model = _fitted(data, solver="sgd", shuffle=False)
+    reference = copy.deepcopy(model)
+    reference.coefs_[0][...] = 0.25
+    model.coefs_[0] = np.full_like(model.coefs_[0], 0.25)
+    for m in (model, reference):
+        if method == "partial_fit":
+            m.partial_fit(X, y)
+        else:
+            m.set_params(warm_start=True).fit(X, y)
+    for got, expected in zip(model.coefs_ + model.intercepts_,
+                             reference.coefs_ + reference.intercepts_):
+        np.testing.assert_array_equal(got, expected)
+    assert model.loss_curve_ == reference.loss_curve_
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("coefs_", [np.zeros((3, 4))], r"coefs_ must hold 2 arrays"),
+    ("coefs_", "weights", r"coefs_ must be a list"),
+    ("coefs_", [np.zeros((3, 4)), np.zeros((3, 1))], r"coefs_\[1\] must have shape \(4, 1\)"),
+    ("coefs_", [np.zeros((3, 4)), np.full((4, 1), np.nan)], r"coefs_\[1\] contains NaN"),
+    ("coefs_", [np.zeros((3, 4)), np.full((4, 1), 1e300)], r"coefs_\[1\] contains NaN or inf"),
+    ("intercepts_", [np.zeros(4), np.array(["a"])], r"intercepts_\[1\] must hold real numbers"),
+])
+def test_assigned_weights_are_checked(name, value, match, data):
+    X, y = data
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(
+        X.astype(np.float32), y)
+    params = model._network.params.copy()
+    good = getattr(model, name)
+    setattr(model, name, value)
+    for call in (model.predict, lambda X: model.partial_fit(X, y),
+                 lambda X: model.set_params(warm_start=True).fit(X, y)):
+        with pytest.raises(ValueError, match=match):
+            call(X)
+    np.testing.assert_array_equal(model._network.params, params)
+    setattr(model, name, good)
+    model.predict(X)
+
+
+def test_memory_mapped_copy_predicts_and_takes_assigned_weights(data, tmp_path):
+    """joblib maps the arrays of a loaded model read-only: its views are memmaps."""
+    X, y = data
+    model = _fitted(data)
+    joblib.dump(model, tmp_path / "model.joblib")
+    mapped = joblib.load(tmp_path / "model.joblib", mmap_mode="r")
+    np.testing.assert_array_equal(mapped.predict_proba(X), model.predict_proba(X))
+    mapped.intercepts_[1] = model.intercepts_[1] + 1.0
+    model.intercepts_[1][...] += 1.0
+    np.testing.assert_array_equal(mapped.predict_proba(X), model.predict_proba(X))
