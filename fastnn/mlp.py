@@ -44,7 +44,7 @@ def _same_memory(array, view) -> bool:
 
 
 def _checked_layers(name: str, given, views) -> list[np.ndarray]:
-    """``given`` as arrays of the dtype and shapes of ``views``, or a ValueError naming the layer."""
+    """``given`` as arrays of the dtype and shapes of ``views``; a ValueError names the layer."""
     if isinstance(given, (str, bytes, dict)) or not hasattr(given, "__len__"):
         raise ValueError(f"{name} must be a list of {len(views)} arrays, got {given!r}")
     if len(given) != len(views):
