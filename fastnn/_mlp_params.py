@@ -6,12 +6,14 @@ from collections.abc import Iterable
 
 import numpy as np
 from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ._config import threading_info
 from .kernels import ACTIVATION_CODES
 
 _SOLVERS = ("sgd", "adam", "lbfgs")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
+_FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping")
 
 
 def check_hyperparameters(est) -> tuple[list[int], list[str]]:
@@ -40,6 +42,9 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
                          f"{sorted(ACTIVATION_CODES)}, got {est.activation!r}")
     names = ["sigmoid" if name == "logistic" else name for name in names]
 
+    _check_flags(est)
+    if hasattr(est, "class_weight"):
+        check_class_weight(est.class_weight)
     if est.solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {_SOLVERS}, got {est.solver!r}")
     if est.learning_rate not in _SCHEDULES:
@@ -75,3 +80,46 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
             isinstance(callbacks, (list, tuple)) and all(callable(c) for c in callbacks)):
         raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}")
     return hidden, names
+
+
+def _check_flags(est) -> None:
+    """Boolean parameters must be bools, as scikit-learn requires.
+
+    A string such as ``"False"`` is truthy: accepting it would silently turn
+    the option on.  ``verbose`` also takes a non-negative integer.
+    """
+    for name in _FLAGS:
+        value = getattr(est, name)
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidParameterError(f"The '{name}' parameter of {type(est).__name__} must "
+                                        f"be an instance of 'bool', got {value!r}")
+    verbose = est.verbose
+    if not isinstance(verbose, (bool, np.bool_)) and not (
+            isinstance(verbose, numbers.Integral) and verbose >= 0):
+        raise InvalidParameterError(f"The 'verbose' parameter of {type(est).__name__} must be "
+                                    f"a bool or a non-negative int, got {verbose!r}")
+
+
+def check_class_weight(class_weight) -> None:
+    """``class_weight``: None, "balanced", or a dict (a list of dicts for several outputs).
+
+    The weights must be finite and non-negative: a NaN weight would make the
+    loss NaN from the first epoch on, a negative one reverse the gradient.
+
+    Raises
+    ------
+    ValueError
+        Naming ``class_weight`` and the offending value.
+    """
+    if class_weight is None or (isinstance(class_weight, str) and class_weight == "balanced"):
+        return
+    dicts = class_weight if isinstance(class_weight, (list, tuple)) else [class_weight]
+    if not dicts or not all(isinstance(d, dict) for d in dicts):
+        raise ValueError(f"class_weight must be None, 'balanced', a dict or a list of dicts, "
+                         f"got {class_weight!r}")
+    for weights in dicts:
+        for label, weight in weights.items():
+            if (isinstance(weight, bool) or not isinstance(weight, numbers.Real)
+                    or not np.isfinite(weight) or weight < 0):
+                raise ValueError(f"class_weight: class weights must be finite and non-negative "
+                                 f"numbers, got {weight!r} for class {label!r}")

@@ -21,6 +21,55 @@ from . import _config, _outofcore
 from ._validation import raise_if_nonfinite
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
 from ._mlp_params import check_hyperparameters
+from .network import _layer_views
+
+
+def _fresh_views(network) -> tuple[list, list]:
+    """New views of the network's weights and biases (its own lists may hold replaced arrays)."""
+    sizes = network.layer_sizes
+    return _layer_views(network.params, list(zip(sizes[:-1], sizes[1:])))
+
+
+def _are_views(arrays, views) -> bool:
+    """Whether ``arrays`` is a list of exactly the memory of ``views``, layer for layer."""
+    return (isinstance(arrays, list) and len(arrays) == len(views)
+            and all(a is v or _same_memory(a, v) for a, v in zip(arrays, views)))
+
+
+def _same_memory(array, view) -> bool:
+    """Whether ``array`` is another view of exactly the memory of ``view``."""
+    return (isinstance(array, np.ndarray) and array.dtype == view.dtype
+            and array.shape == view.shape and array.strides == view.strides
+            and array.__array_interface__["data"][0] == view.__array_interface__["data"][0])
+
+
+def _checked_layers(name: str, given, views) -> list[np.ndarray]:
+    """``given`` as arrays of the dtype and shapes of ``views``; a ValueError names the layer."""
+    if isinstance(given, (str, bytes, dict)) or not hasattr(given, "__len__"):
+        raise ValueError(f"{name} must be a list of {len(views)} arrays, got {given!r}")
+    if len(given) != len(views):
+        raise ValueError(f"{name} must hold {len(views)} arrays (one per layer), "
+                         f"got {len(given)}")
+    checked = []
+    for i, (array, view) in enumerate(zip(given, views)):
+        array = np.asarray(array)
+        if array.dtype.kind not in "iuf":
+            raise ValueError(f"{name}[{i}] must hold real numbers, got dtype {array.dtype}")
+        if array.shape != view.shape:
+            raise ValueError(f"{name}[{i}] must have shape {view.shape}, got {array.shape}")
+        with np.errstate(over="ignore"):  # too large for float32: caught as infinite below
+            array = array.astype(view.dtype, copy=False)
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name}[{i}] contains NaN or infinite values"
+                             f" (in the network's dtype {view.dtype})")
+        checked.append(array)
+    return checked
+
+
+def _restore_attributes(est, saved: dict) -> None:
+    """Put back the attributes of ``est`` as they were in ``saved`` (a copy of its __dict__)."""
+    est.__dict__.clear()
+    est.__dict__.update(saved)
 
 
 class _BaseMLP(BaseEstimator):
@@ -65,8 +114,38 @@ class _BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight, incremental: bool):
-        hidden, activations = check_hyperparameters(self)
-        first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
+        # Validation replaces classes_, n_features_in_ ... before it can fail:
+        # a failed call puts every attribute back.  A first pass trains a new
+        # network, so the old one is intact and can be restored even after a
+        # failure in training; training an existing network in place cannot.
+        saved = dict(self.__dict__)
+        in_place = False
+        try:
+            hidden, activations = check_hyperparameters(self)
+            first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
+            assigned = {name: self.__dict__.get(name) for name in ("coefs_", "intercepts_")}
+            X, Y, sample_weight, layer_units = self._prepare_data(
+                X, y, sample_weight, incremental, first_pass, hidden, activations)
+            self._random_state = check_random_state(self.random_state)
+            with _config.using_threads(self.n_threads):
+                if first_pass:
+                    initialize_network(self, layer_units, activations, X.dtype)
+                if self.warm_start or incremental:
+                    self._adopt_assigned_weights(assigned)
+                in_place = not first_pass
+                if self.solver == "lbfgs":
+                    fit_lbfgs(self, X, Y, sample_weight)
+                else:
+                    fit_stochastic(self, X, Y, y, sample_weight, incremental)
+                self._weight_views()  # cached now: predict leaves __dict__ as it is
+        except BaseException:
+            if not in_place:
+                _restore_attributes(self, saved)
+            raise
+        return self
+
+    def _prepare_data(self, X, y, sample_weight, incremental, first_pass, hidden, activations):
+        """Validated ``X``, targets ``Y``, sample weights and the layer sizes."""
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
@@ -84,45 +163,66 @@ class _BaseMLP(BaseEstimator):
             Y = Y.astype(network.dtype, copy=False)
             if sample_weight is not None:
                 sample_weight = sample_weight.astype(network.dtype, copy=False)
-        self._random_state = check_random_state(self.random_state)
-        assigned = {name: self.__dict__.get(name) for name in ("coefs_", "intercepts_")}
-        with _config.using_threads(self.n_threads):
-            if first_pass:
-                initialize_network(self, layer_units, activations, X.dtype)
-            if self.warm_start or incremental:
-                self._adopt_assigned_weights(assigned)
-            if self.solver == "lbfgs":
-                fit_lbfgs(self, X, Y, sample_weight)
-            else:
-                fit_stochastic(self, X, Y, y, sample_weight, incremental)
-        return self
+        return X, Y, sample_weight, layer_units
 
     def _combine_weights(self, y, sample_weight, incremental, dtype):
         return sample_weight
 
-    def _adopt_assigned_weights(self, assigned: dict) -> None:
-        """Copy ``coefs_``/``intercepts_`` into the network if the user assigned new lists.
+    def _adopt_assigned_weights(self, assigned: dict | None = None) -> None:
+        """Copy ``coefs_``/``intercepts_`` into the network where they were reassigned.
 
-        This is the documented way to start from given weights: set both
-        attributes (lists of arrays of the network's shapes) on an estimator
-        with ``warm_start=True`` and call ``fit``.
+        The layer arrays are views of the network's flat parameter vector:
+        writing into them in place changes the model.  Assigning a new list,
+        or a new array to an element, replaces views; predict, partial_fit
+        and a warm-start fit then check the assigned values and copy them
+        into the network (an identity check per layer when nothing was
+        assigned), after which both attributes hold views again.  This is
+        also how a first warm-start ``fit`` starts from given weights.
+
+        Parameters
+        ----------
+        assigned : dict, default=None
+            ``coefs_`` and ``intercepts_`` as the user left them (None: the
+            current attributes).
+        """
+        if assigned is None:
+            assigned = {name: self.__dict__.get(name) for name in ("coefs_", "intercepts_")}
+        coefs, intercepts = self._weight_views()
+        pending = {}
+        for name, views in (("coefs_", coefs), ("intercepts_", intercepts)):
+            given = assigned[name]
+            if given is not None and not _are_views(given, views):
+                pending[name] = _checked_layers(name, given, views)  # all checked before any copy
+        if not pending:
+            return
+        network = self._network
+        if not network.params.flags.writeable:  # e.g. joblib.load(..., mmap_mode="r")
+            network.params = np.array(network.params)  # a private copy, not the file's map
+            coefs, intercepts = self._weight_views()
+        for name, arrays in pending.items():
+            for array, view in zip(arrays, coefs if name == "coefs_" else intercepts):
+                view[...] = array
+        # The network's lists may be the ones whose elements were replaced;
+        # the estimator gets lists of its own, so that cannot happen again.
+        network.coefs, network.intercepts = list(coefs), list(intercepts)
+        self.coefs_, self.intercepts_ = list(coefs), list(intercepts)
+
+    def _weight_views(self) -> tuple[tuple, tuple]:
+        """The views of the network's weights and biases, to compare ``coefs_`` against.
+
+        Cached per network (found by identity, so a check per call is cheap);
+        the network's own lists are used when they are intact, since those
+        are the arrays ``coefs_`` holds after a fit or a load.
         """
         network = self._network
-        for name, views in (("coefs_", network.coefs), ("intercepts_", network.intercepts)):
-            given = assigned[name]
-            if given is None or given is views:
-                continue
-            if len(given) != len(views):
-                raise ValueError(f"{name} must hold {len(views)} arrays, got {len(given)}")
-            for i, (array, view) in enumerate(zip(given, views)):
-                array = np.asarray(array)
-                if array.shape != view.shape:
-                    raise ValueError(f"{name}[{i}] must have shape {view.shape}, got {array.shape}")
-                if not np.isfinite(array).all():
-                    raise ValueError(f"{name}[{i}] contains NaN or infinite values")
-            for array, view in zip(given, views):
-                view[...] = array
-            setattr(self, name, views)
+        cached = self.__dict__.get("_weight_views_cache")
+        if cached is not None and cached[0] is network.params:
+            return cached[1], cached[2]
+        coefs, intercepts = _fresh_views(network)
+        if _are_views(network.coefs, coefs) and _are_views(network.intercepts, intercepts):
+            coefs, intercepts = network.coefs, network.intercepts
+        self._weight_views_cache = (network.params, tuple(coefs), tuple(intercepts))
+        return self._weight_views_cache[1:]
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and targets y.
@@ -149,6 +249,7 @@ class _BaseMLP(BaseEstimator):
     # --------------------------------------------------------------- predicting
     def _forward(self, X) -> np.ndarray:
         check_is_fitted(self)
+        self._adopt_assigned_weights()
         if _outofcore.is_out_of_core(X):
             with _config.using_threads(self.n_threads):
                 return _outofcore.forward(self._network, self, X)
@@ -167,11 +268,13 @@ class _BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- pickling
     def __getstate__(self):
-        state = super().__getstate__()
-        network = state.get("_network")
-        if network is not None:  # the layer lists are views of the network: rebuilt on load
-            for name, views in (("coefs_", network.coefs), ("intercepts_", network.intercepts)):
-                if state.get(name) is views:
+        # For a class outside scikit-learn, BaseEstimator.__getstate__ returns
+        # the instance's own __dict__: deleting from it would unfit this model.
+        state = dict(super().__getstate__())
+        state.pop("_weight_views_cache", None)
+        if state.get("_network") is not None:  # views are rebuilt on load, assigned arrays kept
+            for name, views in zip(("coefs_", "intercepts_"), self._weight_views()):
+                if _are_views(state.get(name), views):
                     del state[name]
         return state
 
@@ -179,8 +282,9 @@ class _BaseMLP(BaseEstimator):
         super().__setstate__(state)
         network = self.__dict__.get("_network")
         if network is not None:
-            self.__dict__.setdefault("coefs_", network.coefs)
-            self.__dict__.setdefault("intercepts_", network.intercepts)
+            self.__dict__.setdefault("coefs_", list(network.coefs))
+            self.__dict__.setdefault("intercepts_", list(network.intercepts))
+            self._weight_views()
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -257,6 +361,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     classes_ : ndarray of shape (n_classes,)
     coefs_ : list of ndarray, the i-th of shape (layer_units[i], layer_units[i+1])
     intercepts_ : list of ndarray, the i-th of shape (layer_units[i+1],)
+        Views of the network's parameters: in-place writes change the model.
+        Arrays assigned to these lists (or new lists) are checked and copied
+        into the network by the next predict, partial_fit or warm-start fit.
     loss_, best_loss_ : float
     loss_curve_ : list of float
         Training loss (with the L2 term) per epoch.
@@ -323,7 +430,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError("class_weight='balanced' is not supported by partial_fit: it "
                              "needs the class frequencies of all the data; pass a dict")
         class_weight = compute_sample_weight(self.class_weight, np.asarray(y)).astype(dtype)
-        return class_weight if sample_weight is None else sample_weight * class_weight
+        weights = class_weight if sample_weight is None else sample_weight * class_weight
+        if not weights.sum() > 0:  # nothing to learn from: the loss would be 0/0
+            raise ValueError("the weights of the training samples (sample_weight times "
+                             "class_weight) are all zero; check class_weight")
+        return weights
 
     @available_if(lambda est: est._check_stochastic())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -341,16 +452,22 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-            if len(self._label_binarizer.classes_) < 2:
-                del self.classes_
-                raise ValueError(f"classes must hold at least 2 classes, got {classes}")
-        return self._fit(X, y, sample_weight, incremental=True)
+        saved = dict(self.__dict__)
+        first_call = _check_partial_fit_first_call(self, classes)
+        try:
+            if first_call:
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+                if len(self._label_binarizer.classes_) < 2:
+                    raise ValueError(f"classes must hold at least 2 classes, got {classes}")
+            return self._fit(X, y, sample_weight, incremental=True)
+        except BaseException:
+            if first_call:  # no network yet: the model goes back to unfitted
+                _restore_attributes(self, saved)
+            raise
 
     def predict(self, X):
         """Predicted classes, shape (n_samples,) (or (n_samples, n_classes) for multilabel)."""

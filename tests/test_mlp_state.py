@@ -1,0 +1,245 @@
+"""MLP estimator state: copies, assigned weights, parameter checks and failed calls."""
+import copy
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.utils.validation import check_is_fitted
+
+from fastnn import MLPClassifier, MLPRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 3))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+def _fitted(data, **params):
+    params = {"hidden_layer_sizes": (4,), "max_iter": 3, "random_state": 0, **params}
+    return MLPClassifier(**params).fit(*data)
+
+
+def _layers(model):
+    return [a.copy() for a in model.coefs_ + model.intercepts_]
+
+
+def _assert_layers_equal(model, layers):
+    assert len(model.coefs_) + len(model.intercepts_) == len(layers)
+    for got, expected in zip(model.coefs_ + model.intercepts_, layers):
+        np.testing.assert_array_equal(got, expected)
+
+
+def _joblib_round_trip(model, tmp_path):
+    joblib.dump(model, tmp_path / "model.joblib")
+    return joblib.load(tmp_path / "model.joblib")
+
+
+@pytest.mark.parametrize("copier", [lambda m, _: pickle.loads(pickle.dumps(m)),
+                                    lambda m, _: copy.deepcopy(m), _joblib_round_trip],
+                         ids=["pickle", "deepcopy", "joblib"])
+def test_copying_leaves_the_original_fitted(copier, data, tmp_path):
+    X, y = data
+    model = _fitted(data)
+    layers, proba = _layers(model), model.predict_proba(X)
+    restored = copier(model, tmp_path)
+    _assert_layers_equal(model, layers)
+    np.testing.assert_array_equal(restored.predict_proba(X), proba)
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+    model.partial_fit(X, y)
+    assert model.n_iter_ == 4
+    assert not np.array_equal(model.coefs_[0], layers[0])  # trained, in its own network
+    _assert_layers_equal(restored, layers)
+
+
+@pytest.mark.parametrize("name", ["shuffle", "warm_start", "nesterovs_momentum",
+                                  "early_stopping", "verbose"])
+@pytest.mark.parametrize("value", ["False", "no", None, 1.0])
+def test_boolean_parameters_must_be_bools(name, value, data):
+    with pytest.raises(ValueError, match=name):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, **{name: value}).fit(*data)
+
+
+@pytest.mark.parametrize("params", [dict(early_stopping=np.bool_(False), shuffle=np.True_),
+                                    dict(verbose=0), dict(verbose=np.False_)])
+def test_boolean_parameters_accept_numpy_bools(params, data):
+    model = _fitted(data, **params)
+    assert model.validation_scores_ is None
+
+
+@pytest.mark.parametrize("class_weight, match", [
+    ({0: np.nan, 1: 1.0}, "finite and non-negative"),
+    ({0: np.inf, 1: 1.0}, "finite and non-negative"),
+    ({0: -1.0, 1: 1.0}, "finite and non-negative"),
+    ({0: "1", 1: 1.0}, "finite and non-negative"),
+    ({0: 0.0, 1: 0.0}, "all zero"),
+    ({0: 0, 1: 1.0, 2: 0}, None),  # weights of absent classes are not used
+    ("heavy", "class_weight must be"),
+    ([0.5, 2.0], "class_weight must be"),
+])
+def test_class_weight_is_validated(class_weight, match, data):
+    X, y = data
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, class_weight=class_weight)
+    if match is None:
+        model.fit(X, y)
+        return
+    with pytest.raises(ValueError, match="class_weight") as error:
+        model.fit(X, y)
+    assert error.match(match)
+    with pytest.raises(ValueError, match="class_weight"):
+        model.partial_fit(X, y, classes=[0, 1])
+
+
+def _snapshot(model):
+    return {name: copy.deepcopy(value) for name, value in vars(model).items()
+            if name.endswith("_") and not name.startswith("_")}
+
+
+def _assert_same_public_state(model, before):
+    after = _snapshot(model)
+    assert after.keys() == before.keys()
+    for name, value in before.items():
+        if name in ("coefs_", "intercepts_", "loss_curve_", "gradient_norms_"):
+            for a, b in zip(after[name], value):
+                np.testing.assert_array_equal(a, b)
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[name], value)
+        else:
+            assert after[name] == value, name
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_failed_fit_leaves_the_model_unchanged(warm_start, data):
+    import pandas as pd
+    X, y = data
+    X = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = _fitted((X, y), warm_start=warm_start)
+    before, proba = _snapshot(model), model.predict_proba(X)
+    new_X = pd.DataFrame(np.c_[X, X], columns=list("uvwxyz"))
+    bad_weight = np.full(len(y), np.nan)
+    with pytest.raises(ValueError, match="sample_weight|NaN"):
+        model.set_params(warm_start=False).fit(new_X, y + 5, sample_weight=bad_weight)
+    with pytest.raises(ValueError, match="test_size"):  # fails in training (validation split)
+        model.set_params(early_stopping=True, validation_fraction=0.01).fit(new_X, y + 5)
+    model.set_params(early_stopping=False, warm_start=warm_start)
+    _assert_same_public_state(model, before)
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+
+
+def test_failed_first_partial_fit_leaves_the_model_unfitted(data):
+    X, y = data
+    bad_X = X.copy()
+    bad_X[5, 1] = np.nan
+    model = MLPClassifier(hidden_layer_sizes=(4,))
+    for call in (lambda: model.partial_fit(bad_X, y, classes=[0, 1]),
+                 lambda: model.partial_fit(X, y, classes=[0]),
+                 lambda: model.partial_fit(X, y, sample_weight=-np.ones(len(y)),
+                                           classes=[0, 1])):
+        with pytest.raises(ValueError):
+            call()
+        with pytest.raises(Exception, match="not fitted"):
+            check_is_fitted(model)
+        assert not any(name.endswith("_") for name in vars(model))
+    model.partial_fit(X, y, classes=[0, 1])
+    assert list(model.classes_) == [0, 1]
+
+
+def test_failed_first_partial_fit_of_a_regressor_leaves_it_unfitted(data):
+    X, y = data
+    model = MLPRegressor(hidden_layer_sizes=(4,))
+    with pytest.raises(ValueError):
+        model.partial_fit(X, y, sample_weight=np.full(len(y), np.inf))
+    assert not any(name.endswith("_") for name in vars(model))
+
+
+def _loaded_from_file(model, tmp_path):
+    import fastnn
+    fastnn.save(model, tmp_path / "model.fnn")
+    return fastnn.load(tmp_path / "model.fnn")
+
+
+@pytest.mark.parametrize("source", ["fit", "pickle", "file"])
+@pytest.mark.parametrize("assign", ["element", "list"])
+def test_assigned_weights_are_used_by_predict(source, assign, data, tmp_path):
+    X, y = data
+    model = _fitted(data)
+    if source == "pickle":
+        model = pickle.loads(pickle.dumps(model))
+    elif source == "file":
+        model = _loaded_from_file(model, tmp_path)
+    reference = copy.deepcopy(model)
+    reference.coefs_[1][...] = 0.5  # in place: a view of the network
+    reference.intercepts_[0][...] = -1.0
+    expected = reference.predict_proba(X)
+    assert not np.allclose(expected, model.predict_proba(X))
+    if assign == "element":
+        model.coefs_[1] = np.full_like(model.coefs_[1], 0.5)
+        model.intercepts_[0] = np.full(4, -1.0)  # float64 into any dtype
+    else:
+        model.coefs_ = [model.coefs_[0].tolist(), np.full_like(model.coefs_[1], 0.5)]
+        model.intercepts_ = [np.full(4, -1.0), model.intercepts_[1].copy()]
+    np.testing.assert_array_equal(model.predict_proba(X), expected)
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
+    assert model.coefs_[1] is model._network.coefs[1]  # adopted: views of the network again
+    model.coefs_[0][...] = 0.0  # and in-place writes reach the network again
+    reference.coefs_[0][...] = 0.0
+    np.testing.assert_array_equal(model.predict_proba(X), reference.predict_proba(X))
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start_fit"])
+def test_training_continues_from_assigned_weights(method, data):
+    X, y = data
+    model = _fitted(data, solver="sgd", shuffle=False)
+    reference = copy.deepcopy(model)
+    reference.coefs_[0][...] = 0.25
+    model.coefs_[0] = np.full_like(model.coefs_[0], 0.25)
+    for m in (model, reference):
+        if method == "partial_fit":
+            m.partial_fit(X, y)
+        else:
+            m.set_params(warm_start=True).fit(X, y)
+    for got, expected in zip(model.coefs_ + model.intercepts_,
+                             reference.coefs_ + reference.intercepts_):
+        np.testing.assert_array_equal(got, expected)
+    assert model.loss_curve_ == reference.loss_curve_
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("coefs_", [np.zeros((3, 4))], r"coefs_ must hold 2 arrays"),
+    ("coefs_", "weights", r"coefs_ must be a list"),
+    ("coefs_", [np.zeros((3, 4)), np.zeros((3, 1))], r"coefs_\[1\] must have shape \(4, 1\)"),
+    ("coefs_", [np.zeros((3, 4)), np.full((4, 1), np.nan)], r"coefs_\[1\] contains NaN"),
+    ("coefs_", [np.zeros((3, 4)), np.full((4, 1), 1e300)], r"coefs_\[1\] contains NaN or inf"),
+    ("intercepts_", [np.zeros(4), np.array(["a"])], r"intercepts_\[1\] must hold real numbers"),
+])
+def test_assigned_weights_are_checked(name, value, match, data):
+    X, y = data
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(
+        X.astype(np.float32), y)
+    params = model._network.params.copy()
+    good = getattr(model, name)
+    setattr(model, name, value)
+    for call in (model.predict, lambda X: model.partial_fit(X, y),
+                 lambda X: model.set_params(warm_start=True).fit(X, y)):
+        with pytest.raises(ValueError, match=match):
+            call(X)
+    np.testing.assert_array_equal(model._network.params, params)
+    setattr(model, name, good)
+    model.predict(X)
+
+
+def test_memory_mapped_copy_predicts_and_takes_assigned_weights(data, tmp_path):
+    """joblib maps the arrays of a loaded model read-only: its views are memmaps."""
+    X, y = data
+    model = _fitted(data)
+    joblib.dump(model, tmp_path / "model.joblib")
+    mapped = joblib.load(tmp_path / "model.joblib", mmap_mode="r")
+    np.testing.assert_array_equal(mapped.predict_proba(X), model.predict_proba(X))
+    mapped.intercepts_[1] = model.intercepts_[1] + 1.0
+    model.intercepts_[1][...] += 1.0
+    np.testing.assert_array_equal(mapped.predict_proba(X), model.predict_proba(X))
