@@ -79,7 +79,8 @@ def _loss_scale(est) -> float:
 def fit_lbfgs(est, X, Y, sample_weight) -> None:
     """Full-batch L-BFGS-B through scipy.optimize, on the flat parameter vector."""
     network = est._network
-    X = in_memory(X, "solver='lbfgs'")
+    # The full-batch products need rows in C order: a DataFrame's values are in Fortran order.
+    X = np.ascontiguousarray(in_memory(X, "solver='lbfgs'"))
     total_weight = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     scale = _loss_scale(est)
 

@@ -18,7 +18,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
                                       validate_data)
 
 from . import _config, _outofcore
-from ._validation import raise_if_nonfinite
+from ._validation import check_sample_weight, raise_if_nonfinite
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
 from ._mlp_params import check_hyperparameters
 from .network import _layer_views
@@ -151,6 +151,10 @@ class _BaseMLP(BaseEstimator):
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
                                                  ensure_non_negative=True)
         sample_weight = self._combine_weights(y, sample_weight, incremental, X.dtype)
+        if sample_weight is not None:
+            # fastnn's own check on top of scikit-learn's: a sum that overflows the dtype
+            # (50 weights of 3e38 in float32) would make every batch's mean loss NaN.
+            sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         layer_units = [X.shape[1], *hidden, Y.shape[1]]
         if not first_pass:
             network = self._network

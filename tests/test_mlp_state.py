@@ -243,3 +243,26 @@ def test_memory_mapped_copy_predicts_and_takes_assigned_weights(data, tmp_path):
     mapped.intercepts_[1] = model.intercepts_[1] + 1.0
     model.intercepts_[1][...] += 1.0
     np.testing.assert_array_equal(mapped.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_dataframe_input_trains_with_every_solver(solver, data):
+    """A DataFrame's values are in Fortran order; L-BFGS's full-batch products refused them
+    (``fastnn train --solver lbfgs`` always reads a DataFrame)."""
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    fits = [MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=20, shuffle=False,
+                          random_state=0).fit(inputs, y)
+            for inputs in (pd.DataFrame(X), np.asfortranarray(X), np.ascontiguousarray(X))]
+    for fit in fits[:2]:
+        np.testing.assert_array_equal(fit.predict_proba(X), fits[2].predict_proba(X))
+
+
+def test_sample_weights_whose_sum_overflows_are_refused(data):
+    """50 weights of 3e38 are each finite in float32, their sum is not: every batch's
+    weighted mean loss was NaN, reported as a divergence."""
+    X, y = data
+    weights = np.full(X.shape[0], 3e38, np.float32)
+    with pytest.raises(ValueError, match="sample_weight sums to inf in float32"):
+        MLPRegressor(hidden_layer_sizes=(4,), max_iter=3).fit(
+            X.astype(np.float32), X[:, 0].astype(np.float32), sample_weight=weights)
