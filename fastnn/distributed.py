@@ -198,6 +198,7 @@ class _DaskFit:
         try:
             workers = self._workers(client)
             first_pass = not (self.warm_start and hasattr(self, "_network"))
+            assigned = {name: self.__dict__.get(name) for name in ("coefs_", "intercepts_")}
             self._random_state = check_random_state(self.random_state)
             shards, dtype, n_outputs = self._shards(client, workers, X, y, sample_weight,
                                                     first_pass)
@@ -208,6 +209,8 @@ class _DaskFit:
                   or self._network.activations != activations):
                 raise ValueError("the fitted network does not match the data and parameters; "
                                  "refit without warm_start")
+            if self.warm_start:  # start from coefs_/intercepts_ the user assigned, as MLP*
+                self._adopt_assigned_weights(assigned)
             self._train(client, shards)
         except BaseException:
             self._forget_fit()  # never a half-trained model that looks fitted

@@ -159,6 +159,20 @@ def test_clone_pickle_and_to_local(client, digits):
     assert not hasattr(est, "partial_fit")
 
 
+def test_warm_start_begins_from_assigned_weights(client, digits):
+    """As for MLPClassifier: coefs_/intercepts_ assigned before a warm-started fit are where
+    it starts (they were ignored: the fit started from random weights)."""
+    X, _, y, _ = digits
+    given = quietly(fastnn.MLPClassifier(**dict(PARAMS, max_iter=2)).fit, X, y)
+    est = DaskMLPClassifier(**dict(PARAMS, max_iter=1, learning_rate_init=1e-7),
+                            warm_start=True, client=client)
+    est.coefs_ = [c.copy() for c in given.coefs_]
+    est.intercepts_ = [b.copy() for b in given.intercepts_]
+    quietly(est.fit, X, y)  # steps of at most 1e-7 per batch: it stays where it started
+    for got, assigned in zip(est.coefs_ + est.intercepts_, given.coefs_ + given.intercepts_):
+        np.testing.assert_allclose(got, assigned, atol=1e-4)
+
+
 def test_bad_input_fails_clearly_and_leaves_it_unfitted(client, digits):
     X, _, y, _ = digits
     X = X.copy()
