@@ -232,19 +232,21 @@ def predict(args) -> int:
     return 0
 
 
-def class_labels(y: np.ndarray, what: str = "the target") -> np.ndarray:
+def class_labels(y: np.ndarray, what: str = "the target", offset: int = 0,
+                 base: int = 1) -> np.ndarray:
     """Classification labels: integral floats become integers (0, 1, ... rather than 0.0,
     1.0); other floats (0.5) are a ValueError, as scikit-learn's classifiers reject such
     "continuous" targets (it does not round them)."""
+    check_target(y, what, offset, base)
     if y.dtype.kind != "f":
         return y
-    check_target(y, what)
     fractional = np.flatnonzero((y != np.round(y)) | (np.abs(y) >= 2.0 ** 53))
     if fractional.size:
         row = fractional[0]
         raise ValueError(f"{what} has non-integer values (e.g. {float(y.flat[row])!r} on "
-                         f"data row {row + 1}), which are not class labels: use --task regression, or "
-                         f"write the classes as integers or text")
+                         f"row {row + offset + base}, {_rows_note(base)}), which are not "
+                         f"class labels: use --task regression, or write the classes as "
+                         f"integers or text")
     return y.astype(np.int64)
 
 
@@ -265,16 +267,21 @@ def missing_rows(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(bad)
 
 
-def check_target(y: np.ndarray, what: str, first_row: int = 1) -> None:
+def _rows_note(base: int) -> str:
+    return "rows counted from 1 after the header" if base else "rows counted from 0"
+
+
+def check_target(y: np.ndarray, what: str, offset: int = 0, base: int = 1) -> None:
     """ValueError naming ``what`` (e.g. "target column 'y'") if ``y`` has missing values
-    (empty cells, nulls, NaN) or infinite ones; rows are reported from ``first_row``."""
+    (empty cells, nulls, NaN) or infinite ones; ``y[0]`` is reported as row
+    ``offset + base`` (base 1: data rows after a header; 0: array indices)."""
     rows = missing_rows(y)
     if rows.size:
-        shown = ", ".join(str(r + first_row) for r in rows[:10])
+        shown = ", ".join(str(r + offset + base) for r in rows[:10])
         more = f" and {rows.size - 10} more" if rows.size > 10 else ""
         raise ValueError(f"{what} has {rows.size} missing or non-finite value(s) (empty, null, "
-                         f"NaN or infinite) on data row(s) {shown}{more} (the first data row "
-                         f"is {first_row}); remove those rows or fill them in")
+                         f"NaN or infinite) on row(s) {shown}{more} ({_rows_note(base)}); "
+                         f"remove those rows or fill them in")
 
 
 def choose_task(y: np.ndarray, task: str = "auto") -> str:
@@ -333,12 +340,12 @@ def read_data(path, target=None, *, train: bool, feature_names=None):
     if suffix == ".npy":
         X, y, names = _split_array(_load_npy(path), target, train, path)
         if y is not None:
-            check_target(y, f"{path}: the target column", first_row=0)
+            check_target(y, f"{path}: the target column", base=0)
         return X, y, names
     if suffix == ".npz":
         X, y, names = _from_npz(path, target, train)
         if y is not None:
-            check_target(y, f"{path}: the target array", first_row=0)
+            check_target(y, f"{path}: the target array", base=0)
         return X, y, names
     columns = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
     if train:
@@ -373,7 +380,7 @@ def _not_a_number(values) -> str:
             float(value)
         except (TypeError, ValueError):
             shown = "an empty cell" if str(value).strip() == "" else repr(str(value))
-            return f"{shown} on data row {row} (the first data row is 1)"
+            return f"{shown} on row {row} ({_rows_note(1)})"
     return f"dtype {values.dtype}"
 
 
@@ -446,9 +453,7 @@ def _read_csv(path) -> dict:
         rows = [row for row in csv.reader(file) if row]
     if len(rows) < 2:
         raise ValueError(f"{path}: expected a header line and at least one data row")
-    header = [name.strip() for name in rows[0]]
-    if len(set(header)) != len(header):
-        raise ValueError(f"{path}: duplicate column names in {header}")
+    header = header_names(rows[0], path)
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise ValueError(f"{path}, line {number}: {len(row)} fields, the header has "
@@ -461,6 +466,17 @@ def _read_csv(path) -> dict:
         except ValueError:
             columns[name] = np.array(values)
     return columns
+
+
+def header_names(row, path) -> list[str]:
+    """Column names from a CSV header row: stripped of spaces (and of a byte order mark);
+    ValueError if two are equal.  Used by all CSV readers of the command line."""
+    header = [name.strip() for name in row]
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:].strip()
+    if len(set(header)) != len(header):
+        raise ValueError(f"{path}: duplicate column names in {header}")
+    return header
 
 
 def _read_parquet(path) -> dict:

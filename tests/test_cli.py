@@ -269,7 +269,7 @@ def test_float_class_labels_are_an_error_not_truncated(tmp_path, capsys):
     out = tmp_path / "m.npz"
     err = _train_error(["train", str(tmp_path / "f.csv"), "--task", "classification", "--out",
                         str(out), *FAST], capsys)
-    assert "non-integer values (e.g. 0.5 on data row 1)" in err and not out.exists()
+    assert "non-integer values (e.g. 0.5 on row 1," in err and not out.exists()
     (tmp_path / "i.csv").write_text("a,b,y\n" + rows.replace(".5\n", ".0\n"))
     assert main(["train", str(tmp_path / "i.csv"), "--out", str(out), *FAST]) == 0
     classes = fastnn.load(out).classes_
@@ -297,10 +297,10 @@ def test_npz_target_cannot_be_the_feature_array(tmp_path, capsys):
 def test_non_numeric_feature_error_shows_the_offending_cell(tmp_path):
     (tmp_path / "e.csv").write_text("a,b,y\n1,2,0\n3,,1\n")
     with pytest.raises(ValueError, match="feature column 'b' is not numeric: an empty cell on "
-                                         "data row 2"):
+                                         "row 2 \\(rows counted from 1"):
         cli.read_data(tmp_path / "e.csv", "y", train=True)
     (tmp_path / "x.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,x,1\n")
-    with pytest.raises(ValueError, match="'x' on data row 3"):
+    with pytest.raises(ValueError, match="'x' on row 3"):
         cli.read_data(tmp_path / "x.csv", "y", train=True)
 
 
