@@ -29,7 +29,7 @@ def _digits(args: argparse.Namespace) -> int:
 
     if args.threads:
         fastnn.set_num_threads(args.threads)
-    hidden = [int(h) for h in args.hidden.split(",") if h]
+    hidden = list(args.hidden)
     net = fastnn.Network([X.shape[1], *hidden, 10], args.activation, "softmax",
                          dtype=dtype, random_state=args.seed)
     optimizer = fastnn.SGD(net, lr=args.lr, momentum=0.9, nesterov=True)
@@ -58,14 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     digits = sub.add_parser("digits", help="train an MLP on scikit-learn's digits (default)")
-    digits.add_argument("--epochs", type=int, default=30)
-    digits.add_argument("--batch-size", type=int, default=32)
-    digits.add_argument("--hidden", default="64", help="hidden layer sizes, comma separated")
+    digits.add_argument("--epochs", type=_positive_int, default=30)
+    digits.add_argument("--batch-size", type=_positive_int, default=32)
+    digits.add_argument("--hidden", type=_hidden, default=(64,),
+                        help="hidden layer sizes, comma separated (default: 64)")
     digits.add_argument("--activation", default="relu")
-    digits.add_argument("--lr", type=float, default=0.05)
+    digits.add_argument("--lr", type=_positive_float, default=0.05)
     digits.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    digits.add_argument("--threads", type=int, default=0, help="0: all cores")
-    digits.add_argument("--seed", type=int, default=0)
+    digits.add_argument("--threads", type=_non_negative_int, default=0, help="0: all cores")
+    digits.add_argument("--seed", type=_seed, default=0)
     demo = sub.add_parser("demo", help="the basics of neural networks in five printed and "
                           "plotted steps", description=_demo_description(),
                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,15 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     benchmark.add_parser(sub)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["digits"])
-    if args.command == "digits":
-        return _digits(args)
     if args.command == "demo":
         from . import demo as demo_steps
 
         demo_steps.run(args.steps, args.out)
         return 0
-    commands = {"train": cli.train, "predict": cli.predict, "profile": profile.main,
-                "bench": benchmark.command}
+    commands = {"digits": _digits, "train": cli.train, "predict": cli.predict,
+                "profile": profile.main, "bench": benchmark.command}
     if args.command in commands:
         try:
             return commands[args.command](args)
@@ -108,6 +107,54 @@ def _demo_description() -> str:
     from . import demo
 
     return "\n\n".join(demo.__doc__.split("\n\n")[:2]).replace("``", "'")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _non_negative_int(text)
+    if value >= 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, e.g. "
+                                         f"64 or 128,64; got {text!r}")
+    return sizes
 
 
 def _steps(text: str) -> tuple[int, ...]:

@@ -76,7 +76,10 @@ def add_train_parser(sub) -> None:
                         "column; .npy: index, default -1; .npz: array name, default 'y')")
     parser.add_argument("--task", choices=["auto", "classification", "regression"],
                         default="auto", help="auto: classification for text or for at most "
-                        "20 distinct integer values, else regression")
+                        "20 distinct integer values, else regression. Classification labels "
+                        "1.0, 2.0 become 1, 2; other numbers (0.5) are an error, as in "
+                        "scikit-learn, never rounded. Missing target values (empty cells, "
+                        "nulls, NaN) are an error")
     parser.add_argument("--out", help="model file to write (default: DATA's name + .model.npz)")
     parser.add_argument("--validation-split", type=float, default=0.2,
                         help="fraction of rows held out to score the model (0: score on the "
@@ -141,13 +144,16 @@ _PARSERS = {"hidden_layer_sizes": _int_list, "activation": _activation,
 
 # ----------------------------------------------------------------- commands
 def train(args) -> int:
-    if args.chunk_size:
+    if args.chunk_size is not None:
+        if args.chunk_size < 1:
+            raise ValueError(f"--chunk-size must be a positive number of rows, got "
+                             f"{args.chunk_size}")
         from .streaming import train_command
         return train_command(args)
     X, y, names = read_data(args.data, args.target, train=True)
     task = choose_task(y, args.task)
-    if task == "classification" and y.dtype.kind == "f":
-        y = y.astype(np.int64)  # integral values: labels 0, 1, ... rather than 0.0, 1.0
+    if task == "classification":
+        y = class_labels(y, f"{args.data}: the target")
     params = {name[6:]: value for name, value in vars(args).items()
               if name.startswith("param_") and value is not None}
     if task == "regression":
@@ -226,6 +232,58 @@ def predict(args) -> int:
     return 0
 
 
+def class_labels(y: np.ndarray, what: str = "the target", offset: int = 0,
+                 base: int = 1) -> np.ndarray:
+    """Classification labels: integral floats become integers (0, 1, ... rather than 0.0,
+    1.0); other floats (0.5) are a ValueError, as scikit-learn's classifiers reject such
+    "continuous" targets (it does not round them)."""
+    check_target(y, what, offset, base)
+    if y.dtype.kind != "f":
+        return y
+    fractional = np.flatnonzero((y != np.round(y)) | (np.abs(y) >= 2.0 ** 53))
+    if fractional.size:
+        row = fractional[0]
+        raise ValueError(f"{what} has non-integer values (e.g. {float(y.flat[row])!r} on "
+                         f"row {row + offset + base}, {_rows_note(base)}), which are not "
+                         f"class labels: use --task regression, or write the classes as "
+                         f"integers or text")
+    return y.astype(np.int64)
+
+
+def missing_rows(values: np.ndarray) -> np.ndarray:
+    """Indices of the missing entries of a column: NaN, infinite, empty text or None."""
+    values = np.asarray(values)
+    if values.dtype.kind in "fc":
+        bad = ~np.isfinite(values)
+    elif values.dtype.kind in "US":
+        bad = np.char.strip(values) == ""
+    elif values.dtype == object:
+        bad = np.array([v is None or v == "" or (isinstance(v, float) and not np.isfinite(v))
+                        for v in values.ravel()], dtype=bool).reshape(values.shape)
+    else:
+        return np.empty(0, dtype=np.int64)
+    if bad.ndim > 1:
+        bad = bad.any(axis=tuple(range(1, bad.ndim)))
+    return np.flatnonzero(bad)
+
+
+def _rows_note(base: int) -> str:
+    return "rows counted from 1 after the header" if base else "rows counted from 0"
+
+
+def check_target(y: np.ndarray, what: str, offset: int = 0, base: int = 1) -> None:
+    """ValueError naming ``what`` (e.g. "target column 'y'") if ``y`` has missing values
+    (empty cells, nulls, NaN) or infinite ones; ``y[0]`` is reported as row
+    ``offset + base`` (base 1: data rows after a header; 0: array indices)."""
+    rows = missing_rows(y)
+    if rows.size:
+        shown = ", ".join(str(r + offset + base) for r in rows[:10])
+        more = f" and {rows.size - 10} more" if rows.size > 10 else ""
+        raise ValueError(f"{what} has {rows.size} missing or non-finite value(s) (empty, null, "
+                         f"NaN or infinite) on row(s) {shown}{more} ({_rows_note(base)}); "
+                         f"remove those rows or fill them in")
+
+
 def choose_task(y: np.ndarray, task: str = "auto") -> str:
     """'classification' or 'regression' for target ``y`` (``task`` other than auto wins)."""
     if task != "auto":
@@ -280,9 +338,15 @@ def read_data(path, target=None, *, train: bool, feature_names=None):
         raise ValueError(f"{path}: unsupported data file type {suffix!r}; use "
                          f"{', '.join(_SUFFIXES)}")
     if suffix == ".npy":
-        return _split_array(np.load(path, allow_pickle=False), target, train, path)
+        X, y, names = _split_array(_load_npy(path), target, train, path)
+        if y is not None:
+            check_target(y, f"{path}: the target column", base=0)
+        return X, y, names
     if suffix == ".npz":
-        return _from_npz(path, target, train)
+        X, y, names = _from_npz(path, target, train)
+        if y is not None:
+            check_target(y, f"{path}: the target array", base=0)
+        return X, y, names
     columns = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
     if train:
         target = _column_name(columns, target if target is not None else list(columns)[-1], path)
@@ -297,12 +361,37 @@ def read_data(path, target=None, *, train: bool, feature_names=None):
         names = [name for name in columns if name != target]
     for name in names:
         if columns[name].dtype.kind not in "biuf":
-            raise ValueError(f"{path}: feature column {name!r} is not numeric "
-                             f"(e.g. '{columns[name][0]}')")
+            raise ValueError(f"{path}: feature column {name!r} is not numeric: "
+                             f"{_not_a_number(columns[name])}")
     if not names:
         raise ValueError(f"{path} has no feature columns")
     X = np.column_stack([columns[name] for name in names]).astype(np.float64)
-    return X, columns[target] if train else None, names
+    if not train:
+        return X, None, names
+    y = columns[target]
+    check_target(y, f"{path}: target column {target!r}")
+    return X, y, names
+
+
+def _not_a_number(values) -> str:
+    """The first entry of ``values`` that is not a number, and its data row (from 1)."""
+    for row, value in enumerate(values, start=1):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            shown = "an empty cell" if str(value).strip() == "" else repr(str(value))
+            return f"{shown} on row {row} ({_rows_note(1)})"
+    return f"dtype {values.dtype}"
+
+
+def _load_npy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except OSError:
+        raise
+    except Exception as exc:  # corrupt header, pickled objects, truncated data...
+        raise ValueError(f"{path} is not a readable .npy file: {type(exc).__name__}: {exc}"
+                         ) from None
 
 
 def _column_name(columns, target, path) -> str:
@@ -330,8 +419,17 @@ def _split_array(array, target, train, path):
 
 
 def _from_npz(path, target, train):
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # BadZipFile, a damaged member, pickled objects...
+        raise ValueError(f"{path} is not a readable .npz file (damaged, truncated or not an "
+                         f"npz archive): {type(exc).__name__}: {exc}") from None
+    if train and target is not None and target == "X" and "X" in arrays:
+        raise ValueError(f"{path}: --target 'X' names the feature array; the target must be "
+                         f"another array (arrays: {list(arrays)})")
     target = target if target is not None else "y"
     features = [name for name in arrays if name != target]
     name = "X" if "X" in arrays else features[0] if len(features) == 1 else None
@@ -351,13 +449,11 @@ def _from_npz(path, target, train):
 
 
 def _read_csv(path) -> dict:
-    with open(path, newline="", encoding="utf-8") as file:
+    with open(path, newline="", encoding="utf-8-sig") as file:
         rows = [row for row in csv.reader(file) if row]
     if len(rows) < 2:
         raise ValueError(f"{path}: expected a header line and at least one data row")
-    header = [name.strip() for name in rows[0]]
-    if len(set(header)) != len(header):
-        raise ValueError(f"{path}: duplicate column names in {header}")
+    header = header_names(rows[0], path)
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise ValueError(f"{path}, line {number}: {len(row)} fields, the header has "
@@ -372,6 +468,17 @@ def _read_csv(path) -> dict:
     return columns
 
 
+def header_names(row, path) -> list[str]:
+    """Column names from a CSV header row: stripped of spaces (and of a byte order mark);
+    ValueError if two are equal.  Used by all CSV readers of the command line."""
+    header = [name.strip() for name in row]
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:].strip()
+    if len(set(header)) != len(header):
+        raise ValueError(f"{path}: duplicate column names in {header}")
+    return header
+
+
 def _read_parquet(path) -> dict:
     try:
         import pyarrow.parquet as pq
@@ -381,7 +488,9 @@ def _read_parquet(path) -> dict:
     columns = {}
     for name, column in zip(table.column_names, table.columns):
         values = column.to_numpy(zero_copy_only=False)
-        columns[name] = values.astype(str) if values.dtype == object else values
+        if values.dtype == object:  # text: a null becomes an empty cell, as in CSV
+            values = np.array(["" if v is None else str(v) for v in values])
+        columns[name] = values
     return columns
 
 

@@ -64,6 +64,8 @@ _MLP_SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_"
 _MLP_CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 _MAX_DEPTH = 32
+# Step counters (Perceptron/SGDClassifier t_, Adam's t) beyond this overflow in training.
+_MAX_STEPS = 2 ** 53
 # What a damaged archive can raise while it is read; all become ModelFileError.
 _READ_ERRORS = (OSError, EOFError, KeyError, IndexError, TypeError, ValueError, OverflowError,
                 NotImplementedError, RecursionError, UnicodeDecodeError, zipfile.BadZipFile,
@@ -91,6 +93,13 @@ def save(model, path) -> Path:
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    ModelFileError (a ValueError)
+        If a parameter or attribute cannot be stored, or the model would not
+        load back: :func:`load`'s checks run before anything is written (e.g.
+        ``set_params(hidden_layer_sizes=...)`` after fitting, ``alpha=-1``).
     """
     from . import __version__
 
@@ -98,6 +107,7 @@ def save(model, path) -> Path:
     if CLASSES.get(name) is not type(model):
         raise TypeError(f"fastnn.save stores {', '.join(CLASSES)}; got {type(model).__qualname__}")
     check_is_fitted(model)
+    _check_params_before_saving(model)
     arrays: dict[str, np.ndarray] = {}
     if isinstance(model, LinearSGD):
         state, dtype = _linear_state(model, arrays)
@@ -117,6 +127,11 @@ def save(model, path) -> Path:
                                             "feature_names_in_")
     text = json.dumps(meta, allow_nan=False, sort_keys=True)
     arrays["metadata"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    try:  # what load would say about this file, before anything is written
+        _build(_read_metadata(arrays["metadata"]),
+               {key: value for key, value in arrays.items() if key != "metadata"})
+    except ModelFileError as exc:
+        raise ModelFileError(f"cannot save this {name}, it would not load back: {exc}") from None
 
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.",
@@ -129,6 +144,29 @@ def save(model, path) -> Path:
         os.unlink(temporary)
         raise
     return path
+
+
+def _check_params_before_saving(model) -> None:
+    """The parameter checks :func:`load` applies, as a ModelFileError naming the parameter."""
+    try:
+        if isinstance(model, LinearSGD):
+            model._check_params()
+            return
+        from ._mlp_params import check_hyperparameters
+
+        hidden, activations = check_hyperparameters(model)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"cannot save this {type(model).__name__}: its parameters are "
+                             f"invalid (load would refuse them): {exc}") from None
+    network = model._network
+    if network.layer_sizes[1:-1] != hidden:
+        raise ModelFileError(
+            f"cannot save: hidden_layer_sizes={model.hidden_layer_sizes!r} does not match the "
+            f"fitted network's hidden layers {network.layer_sizes[1:-1]}; set it back or refit")
+    if network.activations != activations:
+        raise ModelFileError(
+            f"cannot save: activation={model.activation!r} does not match the fitted "
+            f"network's activations {network.activations}; set it back or refit")
 
 
 def _storable(array: np.ndarray, what: str) -> np.ndarray:
@@ -144,6 +182,7 @@ def _storable(array: np.ndarray, what: str) -> np.ndarray:
 
 
 def _mlp_state(model, arrays):
+    model._adopt_assigned_weights()  # coefs_/intercepts_ assigned since the last fit/predict
     network = model._network
     state = {"layer_sizes": network.layer_sizes, "activations": network.activations,
              "output": network.output, "sigmoid_a": network.sigmoid_a,
@@ -383,6 +422,12 @@ def _classes(meta_dtype, arrays) -> np.ndarray:
     classes = arrays.pop("classes", None)
     if classes is None or classes.ndim != 1 or classes.shape[0] < 2:
         raise ModelFileError("a classifier needs a 'classes' array of at least 2 labels")
+    if classes.dtype.kind in "fc" and not np.isfinite(classes).all():
+        raise ModelFileError("classes contains NaN or infinite labels")
+    # fit makes them sorted and unique (np.unique); predict and partial_fit rely on it
+    if not np.array_equal(np.unique(classes), classes):
+        raise ModelFileError(f"classes {classes.tolist()!r} are not sorted and unique, as "
+                             f"fit leaves them")
     if meta_dtype == "object":
         if classes.dtype.kind != "U":
             raise ModelFileError(f"classes of dtype object must be stored as unicode, got "
@@ -406,12 +451,13 @@ def _array(arrays, name, shape, dtype) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _number(state, name, kind=numbers.Real, minimum=None, optional=False):
+def _number(state, name, kind=numbers.Real, minimum=None, optional=False, maximum=None):
     value = state.get(name)
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, kind) or (
-            minimum is not None and not value >= minimum):
+            minimum is not None and not value >= minimum) or (
+            maximum is not None and not value <= maximum):
         raise ModelFileError(f"attribute {name} = {value!r} is not a valid "
                              f"{'integer' if kind is numbers.Integral else 'number'}")
     return value
@@ -440,7 +486,7 @@ def _build_linear(model, meta, arrays, dtype) -> int:
     model.intercept_ = _array(arrays, "intercept", (n_rows,), dtype)
     model.classes_ = classes
     model.n_iter_ = _number(meta["state"], "n_iter_", numbers.Integral, minimum=0)
-    model.t_ = _number(meta["state"], "t_", minimum=0)
+    model.t_ = _number(meta["state"], "t_", minimum=0, maximum=_MAX_STEPS)
     return n_features
 
 
@@ -478,7 +524,8 @@ def _build_mlp(model, meta, arrays, dtype) -> int:
     elif output != "identity":
         raise ModelFileError(f"a regressor has an identity output, not {output!r}")
     for name in ("n_iter_", "t_", "_no_improvement_count"):
-        setattr(model, name, _number(state, name, numbers.Integral, minimum=0))
+        setattr(model, name, _number(state, name, numbers.Integral, minimum=0,
+                                     maximum=_MAX_STEPS))
     for name in ("loss_", "best_loss_", "best_validation_score_"):
         if name in state:
             setattr(model, name, _number(state, name, optional=True))
@@ -505,8 +552,12 @@ def _build_label_binarizer(model, meta, arrays, output, n_outputs) -> None:
         raise ModelFileError(f"{y_type} targets with {classes.shape[0]} classes need a "
                              f"{expected[0]} output of {expected[1]} units, the file has "
                              f"{output!r} with {n_outputs}")
-    binarizer = LabelBinarizer(neg_label=_number(spec, "neg_label", numbers.Integral),
-                               pos_label=_number(spec, "pos_label", numbers.Integral))
+    # fit uses LabelBinarizer() as it comes: other labels would change the targets
+    if spec.get("neg_label") != 0 or spec.get("pos_label") != 1 \
+            or isinstance(spec.get("neg_label"), bool) or isinstance(spec.get("pos_label"), bool):
+        raise ModelFileError(f"label_binarizer has neg_label={spec.get('neg_label')!r} and "
+                             f"pos_label={spec.get('pos_label')!r}; fit uses 0 and 1")
+    binarizer = LabelBinarizer(neg_label=0, pos_label=1)
     binarizer.classes_, binarizer.y_type_, binarizer.sparse_input_ = classes, y_type, False
     model._label_binarizer, model.classes_ = binarizer, classes
 
@@ -527,7 +578,7 @@ def _build_optimizer(model, spec, arrays, n_params, dtype) -> None:
         optimizer = Adam(network, lr=_number(spec, "lr"), beta1=_number(spec, "beta1"),
                          beta2=_number(spec, "beta2"), eps=_number(spec, "eps"),
                          weight_decay=_number(spec, "weight_decay"))
-        optimizer.t = _number(spec, "t", numbers.Integral, minimum=0)
+        optimizer.t = _number(spec, "t", numbers.Integral, minimum=0, maximum=_MAX_STEPS)
         optimizer.m[...] = _array(arrays, "optimizer_m", shape, dtype)
         optimizer.v[...] = _array(arrays, "optimizer_v", shape, dtype)
     model._optimizer = optimizer

@@ -243,7 +243,18 @@ def main(args) -> int:
     """Run ``fastnn profile`` with parsed ``args`` and print the report."""
     from ._config import using_threads
 
-    sizes = [int(size) for size in args.layers.split(",") if size.strip()]
+    try:
+        sizes = [int(size) for size in args.layers.split(",") if size.strip()]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"--layers must be at least two comma-separated positive integers "
+                         f"(input first, e.g. 784,256,10), got {args.layers!r}")
+    for option, value, least in (("--samples", args.samples, 1),
+                                 ("--batch-size", args.batch_size, 1),
+                                 ("--threads", args.threads, 0)):
+        if value < least:
+            raise ValueError(f"{option} must be an integer >= {least}, got {value}")
     dtype = np.dtype(args.dtype)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.samples, sizes[0])).astype(dtype)

@@ -392,45 +392,88 @@ def train_command(args) -> int:
     suffix = _suffix(args.data)
     if suffix not in (".csv", ".tsv", ".txt", ".npy", *_PARQUET):
         raise ValueError(f"--chunk-size streams CSV, Parquet and .npy files, not {suffix!r}")
+    params = {name[6:]: value for name, value in vars(args).items()
+              if name.startswith("param_") and value is not None}
+    if params.get("solver") == "lbfgs":
+        raise ValueError("--chunk-size trains with partial_fit, a block of rows at a time, "
+                         "which solver 'lbfgs' cannot do (it needs all rows at once): use "
+                         "--solver adam or sgd, or train without --chunk-size")
     names = None
+    options = dict(batch_size=args.chunk_size, dtype=args.dtype)
     if suffix == ".npy":
-        target = -1 if args.target is None else int(args.target)
+        try:
+            target = -1 if args.target is None else int(args.target)
+        except ValueError:
+            raise ValueError(f"--target must be a column index for a .npy file, got "
+                             f"{args.target!r}") from None
+        what = f"{args.data}: target column {target}"
     else:
         if suffix in _PARQUET:
             import pyarrow.parquet as pq
             columns = list(pq.ParquetFile(args.data).schema_arrow.names)
         else:
-            with _open_text(args.data) as f:
-                columns = next(csv.reader(f), [])
-        target = columns[-1] if args.target is None else args.target
-        names = [c for c in columns if c != target]
-    params = {name[6:]: value for name, value in vars(args).items()
-              if name.startswith("param_") and value is not None}
+            columns = _csv_header(args.data, "\t" if suffix == ".tsv" else ",")
+            options["header"] = True  # the first line names the columns, as without chunks
+        if not columns:
+            raise ValueError(f"{args.data} is empty: expected a header line naming the columns")
+        name = cli._column_name(dict.fromkeys(columns),
+                                columns[-1] if args.target is None else args.target, args.data)
+        # by position: the block readers see the names unstripped (pandas, csv module)
+        target = columns.index(name)
+        names = [c for c in columns if c != name]
+        what = f"{args.data}: target column {name!r}"
+    options["target"] = target
+    base = 0 if suffix == ".npy" else 1  # rows: array indices, or data lines after the header
     epochs = params.pop("max_iter", 10)
-    options = dict(batch_size=args.chunk_size, target=target, dtype=args.dtype)
-    X0, y0 = next(iter_batches(args.data, **options))
+    first = next(iter(iter_batches(args.data, **options)), None)
+    if first is None:
+        raise ValueError(f"{args.data} has no data rows")
+    X0, y0 = first
+    cli.check_target(y0, what, 0, base)
     task = cli.choose_task(y0, args.task)
     model = (MLPClassifier if task == "classification" else MLPRegressor)(**params)
     print(f"{args.data}: {X0.shape[1]} features; {task} (from the first {len(y0)} rows; "
           f"--task to override); {epochs} passes of partial_fit over blocks of "
           f"{args.chunk_size} rows")
     started = time.perf_counter()
-    convert = (lambda y: y.astype(np.int64) if y.dtype.kind == "f" else y) \
-        if task == "classification" else (lambda y: y.astype(args.dtype))
+
+    def convert(labels, start):
+        """Checked targets of the block starting at row ``start`` (0-based)."""
+        if task == "classification":
+            return cli.class_labels(labels, what, start, base)
+        cli.check_target(labels, what, start, base)
+        if labels.dtype.kind not in "biuf":
+            raise ValueError(f"{what}: a regression target must be numeric")
+        return labels.astype(args.dtype)
+
     classes = None
-    if task == "classification":
-        found = set()
+    if task == "classification":  # all classes up front; every block's labels checked
+        found, start = set(), 0
         for _, labels in iter_batches(args.data, **options):
-            found.update(np.unique(convert(labels)).tolist())
+            found.update(np.unique(convert(labels, start)).tolist())
+            start += len(labels)
         classes = np.array(sorted(found))
     for epoch in range(epochs):
+        start = 0
         for X, labels in iter_batches(args.data, progress=True,
                                       desc=f"pass {epoch + 1}/{epochs}", **options):
-            model.partial_fit(cli._frame(X, names), convert(labels),
+            y = convert(labels, start)
+            model.partial_fit(cli._frame(X, names), y,
                               **({"classes": classes} if classes is not None else {}))
+            start += len(labels)
     seconds = time.perf_counter() - started
-    score = model.score(cli._frame(X, names), convert(labels))
+    score = model.score(cli._frame(X, names), y)
     print(f"trained in {seconds:.2f} s; {'accuracy' if task == 'classification' else 'R^2'} "
           f"{score:.4f} on the last block")
     cli._save_model(model, args)
     return 0
+
+
+def _csv_header(path, delimiter) -> list[str]:
+    """The column names of a CSV file's first non-empty line, as ``fastnn train`` reads them
+    without ``--chunk-size`` (stripped, no byte order mark); [] for an empty file."""
+    from . import cli
+
+    with _open_text(path) as f:
+        row = next((row for row in csv.reader(f, delimiter=delimiter) if row), [])
+    return cli.header_names(row, path)

@@ -220,3 +220,121 @@ def test_console_script_end_to_end(iris_csv, tmp_path):
     done = subprocess.run([*run, "predict", str(iris_csv), str(iris_csv)], capture_output=True,
                           text=True, env=env, timeout=600)
     assert done.returncode == 1 and "not a fastnn model file" in done.stderr
+
+
+# ------------------------------------------------------- bad input, clear errors
+def _train_error(argv, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fastnn {argv[0]}: error:") and "Traceback" not in err
+    return err
+
+
+def test_missing_csv_target_is_an_error_naming_column_and_row(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b,y\n0,0,0\n1,1,1\n2,2,\n3,3,1\n")
+    err = _train_error(["train", str(tmp_path / "d.csv"), *FAST], capsys)
+    assert "target column 'y' has 1 missing" in err and "row(s) 3" in err
+    (tmp_path / "t.csv").write_text("a,y\n0,cat\n1,\n2,dog\n3,cat\n")
+    err = _train_error(["train", str(tmp_path / "t.csv"), *FAST], capsys)
+    assert "target column 'y' has 1 missing" in err and "row(s) 2" in err
+
+
+def test_missing_parquet_target_is_an_error(tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"a": [0.0, 1.0, 2.0, 3.0], "y": ["x", None, "z", "x"]}),
+                   tmp_path / "s.parquet")
+    err = _train_error(["train", str(tmp_path / "s.parquet"), *FAST], capsys)
+    assert "target column 'y' has 1 missing" in err and "row(s) 2" in err
+    pq.write_table(pa.table({"a": [0.0, 1.0, 2.0, 3.0], "y": [0, 1, None, 1]}),
+                   tmp_path / "i.parquet")
+    err = _train_error(["train", str(tmp_path / "i.parquet"), *FAST], capsys)
+    assert "target column 'y' has 1 missing" in err and "row(s) 3" in err
+
+
+def test_nan_target_is_an_error(tmp_path, capsys):
+    (tmp_path / "n.csv").write_text("a,y\n0,0\n1,nan\n2,1\n3,1\n")
+    err = _train_error(["train", str(tmp_path / "n.csv"), "--task", "classification", *FAST],
+                       capsys)
+    assert "target column 'y' has 1 missing" in err
+    np.savez(tmp_path / "n.npz", X=np.ones((4, 2)), y=np.array([0.0, np.nan, 1.0, 1.0]))
+    err = _train_error(["train", str(tmp_path / "n.npz"), "--task", "classification", *FAST],
+                       capsys)
+    assert "target array has 1 missing" in err
+
+
+def test_float_class_labels_are_an_error_not_truncated(tmp_path, capsys):
+    rows = "".join(f"{i},{i % 2},{0.5 + i % 2}\n" for i in range(20))
+    (tmp_path / "f.csv").write_text("a,b,y\n" + rows)
+    out = tmp_path / "m.npz"
+    err = _train_error(["train", str(tmp_path / "f.csv"), "--task", "classification", "--out",
+                        str(out), *FAST], capsys)
+    assert "non-integer values (e.g. 0.5 on row 1," in err and not out.exists()
+    (tmp_path / "i.csv").write_text("a,b,y\n" + rows.replace(".5\n", ".0\n"))
+    assert main(["train", str(tmp_path / "i.csv"), "--out", str(out), *FAST]) == 0
+    classes = fastnn.load(out).classes_
+    assert classes.dtype.kind == "i" and list(classes) == [0, 1]
+
+
+def test_corrupt_npz_and_npy_data_files(tmp_path, capsys):
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04garbage")
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
+    X, y = load_iris(return_X_y=True)
+    fastnn.save(fastnn.Perceptron().fit(X, y), tmp_path / "model.npz")
+    for argv in (["train", str(tmp_path / "bad.npz")],
+                 ["predict", str(tmp_path / "model.npz"), str(tmp_path / "bad.npz")],
+                 ["train", str(tmp_path / "bad.npy")]):
+        err = _train_error(argv, capsys)
+        assert str(argv[-1]) in err and "not a readable" in err
+
+
+def test_npz_target_cannot_be_the_feature_array(tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", X=np.ones((10, 2)), y=np.arange(10) % 2)
+    err = _train_error(["train", str(tmp_path / "d.npz"), "--target", "X", *FAST], capsys)
+    assert "names the feature array" in err
+
+
+def test_non_numeric_feature_error_shows_the_offending_cell(tmp_path):
+    (tmp_path / "e.csv").write_text("a,b,y\n1,2,0\n3,,1\n")
+    with pytest.raises(ValueError, match="feature column 'b' is not numeric: an empty cell on "
+                                         "row 2 \\(rows counted from 1"):
+        cli.read_data(tmp_path / "e.csv", "y", train=True)
+    (tmp_path / "x.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,x,1\n")
+    with pytest.raises(ValueError, match="'x' on row 3"):
+        cli.read_data(tmp_path / "x.csv", "y", train=True)
+
+
+def test_csv_with_a_byte_order_mark(tmp_path):
+    (tmp_path / "b.csv").write_bytes("a,b,y\n1,2,0\n3,4,1\n".encode("utf-8-sig"))
+    _, _, names = cli.read_data(tmp_path / "b.csv", None, train=True)
+    assert names == ["a", "b"]
+
+
+@pytest.mark.parametrize("option", [
+    ["--hidden", "abc"], ["--hidden", "0"], ["--hidden", ""], ["--activation", "bogus"],
+    ["--epochs", "0"], ["--batch-size", "0"], ["--lr", "nan"], ["--lr", "-1"],
+    ["--threads", "99"], ["--threads", "-1"], ["--seed", "-1"]])
+def test_digits_bad_options_are_one_clear_line(option, capsys):
+    try:
+        code = main(["digits", *option])
+    except SystemExit as exc:  # argparse: usage and the error, exit code 2
+        code = exc.code
+    assert code in (1, 2)
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("layers", ["", "5", "a,b", "4,0,2"])
+def test_profile_bad_layers(layers, capsys):
+    assert main(["profile", "--layers", layers, "--samples", "10"]) == 1
+    assert "--layers must be" in capsys.readouterr().err
+
+
+def test_invalid_parameter_error_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    def fails(args):
+        raise InvalidParameterError("The 'x' parameter must be positive")
+    monkeypatch.setattr(cli, "train", fails)
+    assert main(["train", "data.csv"]) == 1
+    assert capsys.readouterr().err == "fastnn train: error: The 'x' parameter must be positive\n"

@@ -375,3 +375,85 @@ def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         fastnn.load(tmp_path / "nope.npz")
     assert issubclass(ModelFileError, ValueError)
+
+
+# ------------------------------------------- save writes only what load accepts
+@pytest.mark.parametrize("cls, fit_params, changed, match", [
+    (MLPClassifier, dict(hidden_layer_sizes=(4,)), dict(hidden_layer_sizes=(8,)),
+     "hidden_layer_sizes"),
+    (MLPClassifier, dict(hidden_layer_sizes=(4,)), dict(activation="tanh"), "activation"),
+    (MLPClassifier, dict(hidden_layer_sizes=(4,)), dict(activation="bogus"), "activation"),
+    (MLPClassifier, dict(hidden_layer_sizes=(4,)), dict(solver="bogus"), "solver"),
+    (MLPRegressor, dict(hidden_layer_sizes=(4,)), dict(alpha=-1.0), "alpha"),
+    (MLPClassifier, dict(hidden_layer_sizes=(4,)), dict(max_iter=0), "max_iter"),
+    (MLPClassifier, dict(hidden_layer_sizes=(4,)), dict(sigmoid_a=float("nan")), "sigmoid_a"),
+    (Perceptron, {}, dict(penalty="l1"), "penalty"),
+    (SGDClassifier, {}, dict(penalty="l1"), "penalty"),
+    (SGDClassifier, {}, dict(loss="bogus"), "loss"),
+    (SGDClassifier, {}, dict(average=True), "average"),
+])
+def test_save_refuses_parameters_load_would_reject(cls, fit_params, changed, match, iris,
+                                                   tmp_path):
+    X, y = iris
+    model = cls(max_iter=3, random_state=0, **fit_params).fit(X, y if cls is not MLPRegressor
+                                                               else X[:, 0])
+    model.set_params(**changed)
+    with pytest.raises(ValueError, match=match):
+        fastnn.save(model, tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary file
+
+
+def test_save_accepts_what_it_wrote_before(iris, tmp_path):
+    X, y = iris
+    for model, X_fit, y_fit in _models(X, y):
+        model.fit(X_fit, y_fit)
+        fastnn.load(fastnn.save(model, tmp_path / "m.npz"))
+
+
+def test_save_stores_assigned_coefs(iris, tmp_path):
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
+    model.coefs_[1] = np.zeros_like(model.coefs_[1])  # a new array, not written in place
+    model.intercepts_ = [b + 1.0 for b in model.intercepts_]
+    loaded = fastnn.load(fastnn.save(model, tmp_path / "m.npz"))
+    np.testing.assert_array_equal(loaded.coefs_[1], 0.0)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def _set(encoded: dict, key, value) -> None:
+    """Set ``key`` in a dict as a model file encodes it: {"dict": [[key, value], ...]}."""
+    pairs = encoded["dict"]
+    index = [k for k, _ in pairs].index(key)
+    pairs[index][1] = value
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: _set(m["state"]["label_binarizer"], "pos_label", 5), "pos_label"),
+    (lambda m: _set(m["state"]["label_binarizer"], "neg_label", -1), "neg_label"),
+    (lambda m: _set(m["state"]["optimizer"], "t", 10**30), "attribute t "),
+    (lambda m: m["state"].update(t_=10**30), "attribute t_"),
+])
+def test_hand_edited_values_that_misbehave_later(edit, match, iris, tmp_path):
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=3, random_state=0).fit(X, y == 1)
+    path = fastnn.save(model, tmp_path / "m.npz")
+    meta, arrays = _contents(path)
+    edit(meta)
+    with pytest.raises(ValueError, match=match):
+        fastnn.load(_write(tmp_path / "bad.npz", meta, arrays))
+
+
+@pytest.mark.parametrize("classes", [np.array([2, 0, 1]), np.array([0, 1, 1])])
+def test_unsorted_or_duplicate_classes_are_rejected(classes, saved, tmp_path):
+    with pytest.raises(ValueError, match="not sorted and unique"):
+        fastnn.load(_changed(saved, tmp_path, classes=classes))
+
+
+@pytest.mark.parametrize("t_", [float("inf"), 1e300])
+def test_linear_step_counter_must_be_finite_and_bounded(t_, iris, tmp_path):
+    X, y = iris
+    path = fastnn.save(Perceptron(max_iter=3, random_state=0).fit(X, y), tmp_path / "m.npz")
+    meta, arrays = _contents(path)
+    meta["state"]["t_"] = t_ if np.isfinite(t_) else {"float": "inf"}
+    with pytest.raises(ValueError, match="attribute t_"):
+        fastnn.load(_write(tmp_path / "bad.npz", meta, arrays))

@@ -226,3 +226,70 @@ def test_fit_stream_keeps_an_exception_type_it_cannot_rebuild(table):
     with pytest.raises(Picky, match="bad block") as caught:
         fastnn.fit_stream(Failing(), X, y=y, batch_size=100)
     assert caught.value.__notes__ == ["fit_stream: block 1 (rows 0 to 99, counted from 0)"]
+
+
+# ------------------------------------------- fastnn train --chunk-size: bad input
+def _chunk_error(argv, capsys):
+    from fastnn.__main__ import main
+
+    assert main(["train", *argv, "--max-iter", "1", "--hidden-layer-sizes", "4"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn train: error:") and "Traceback" not in err
+    return err
+
+
+def test_chunked_training_rejects_lbfgs_and_bad_chunk_sizes(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
+    assert "solver 'lbfgs' cannot" in _chunk_error(
+        [str(path), "--chunk-size", "4", "--solver", "lbfgs"], capsys)
+    for size in ("0", "-5"):
+        assert "--chunk-size must be a positive" in _chunk_error(
+            [str(path), "--chunk-size", size], capsys)
+
+
+def test_chunked_training_on_empty_or_header_only_files(tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("a,b,y\n")
+    assert "is empty" in _chunk_error([str(tmp_path / "empty.csv"), "--chunk-size", "4"],
+                                      capsys)
+    assert "has no data rows" in _chunk_error(
+        [str(tmp_path / "header.csv"), "--chunk-size", "4"], capsys)
+
+
+def test_chunked_training_rejects_missing_and_fractional_labels(tmp_path, capsys):
+    rows = "".join(f"{i},{i % 2}\n" for i in range(8))
+    (tmp_path / "late.csv").write_text("a,y\n" + rows + "8,0.5\n9,1.5\n")
+    err = _chunk_error([str(tmp_path / "late.csv"), "--chunk-size", "4"], capsys)
+    assert "non-integer values (e.g. 0.5 on row 9" in err  # the first block was integral
+    (tmp_path / "gap.csv").write_text("a,y\n" + rows + "8,\n9,1\n")
+    err = _chunk_error([str(tmp_path / "gap.csv"), "--chunk-size", "4"], capsys)
+    assert "target column 'y' has 1 missing" in err and "row(s) 9" in err
+    (tmp_path / "nan.csv").write_text("a,y\n" + rows + "8,nan\n9,1\n")
+    err = _chunk_error([str(tmp_path / "nan.csv"), "--chunk-size", "4"], capsys)
+    assert "target column 'y' has 1 missing" in err and "row(s) 9" in err
+
+
+def test_chunked_training_parquet_null_string_target(tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"a": [float(i) for i in range(6)],
+                             "y": ["x", "z", "x", "z", None, "x"]}), tmp_path / "s.parquet")
+    err = _chunk_error([str(tmp_path / "s.parquet"), "--chunk-size", "2"], capsys)
+    assert "target column 'y' has 1 missing" in err and "row(s) 5" in err
+
+
+def test_chunked_model_predicts_its_own_csv_with_spaces_and_bom(tmp_path, capsys):
+    from fastnn import load
+    from fastnn.__main__ import main
+
+    body = "".join(f"{i} , {i % 3} , {i % 2}\n" for i in range(12))
+    path = tmp_path / "s.csv"
+    path.write_bytes((" a , b c , y \n" + body).encode("utf-8-sig"))
+    out = tmp_path / "m.npz"
+    assert main(["train", str(path), "--chunk-size", "5", "--max-iter", "1",
+                 "--hidden-layer-sizes", "4", "--target", "y", "--out", str(out)]) == 0
+    assert list(load(out).feature_names_in_) == ["a", "b c"]
+    capsys.readouterr()
+    assert main(["predict", str(out), str(path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 13
