@@ -71,7 +71,8 @@ def runs_stepwise(n_samples: int, batch_size: int, epochs: int, n_weights: int) 
 
 
 class TrainingDiverged(ArithmeticError):
-    """The loss became NaN or infinite; the weights were restored to the last good epoch."""
+    """The loss became NaN or infinite; the weights and the optimizer's state were restored
+    to the end of the last good epoch."""
 
 
 def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None,
@@ -159,8 +160,9 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     Raises
     ------
     TrainingDiverged
-        If a batch loss is NaN or infinite; the parameters are restored to
-        their values at the end of the last complete epoch.
+        If a batch loss is NaN or infinite; the parameters and the
+        optimizer's state are restored to their values at the end of the
+        last complete epoch.
 
     Notes
     -----
