@@ -175,7 +175,12 @@ def _storable(array: np.ndarray, what: str) -> np.ndarray:
         if not all(isinstance(item, str) for item in array.ravel()):
             raise ModelFileError(f"{what} holds objects that are not strings; a model file "
                                  "stores numbers, booleans and strings only")
-        return array.astype(str)
+        converted = array.astype(str)
+        # NumPy's unicode arrays drop trailing NUL characters: 'a' and 'a\x00' would merge.
+        if any(a != b for a, b in zip(converted.ravel().tolist(), array.ravel())):
+            raise ModelFileError(f"{what} holds strings ending in NUL characters ('\\x00'), "
+                                 "which a model file cannot store unchanged")
+        return converted
     if array.dtype.kind not in "biufU":
         raise ModelFileError(f"{what} has dtype {array.dtype}, which a model file cannot store")
     return array

@@ -457,3 +457,15 @@ def test_linear_step_counter_must_be_finite_and_bounded(t_, iris, tmp_path):
     meta["state"]["t_"] = t_ if np.isfinite(t_) else {"float": "inf"}
     with pytest.raises(ValueError, match="attribute t_"):
         fastnn.load(_write(tmp_path / "bad.npz", meta, arrays))
+
+
+def test_labels_ending_in_nul_characters_are_refused(tmp_path):
+    """NumPy's unicode arrays strip trailing NULs: saved, 'a' and 'a\\x00' became one class."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = np.array(["a", "a\x00"] * 20, dtype=object)
+    model = fastnn.Perceptron(max_iter=3, random_state=0).fit(X, y)
+    assert len(model.classes_) == 2
+    with pytest.raises(ValueError, match="NUL characters"):
+        fastnn.save(model, tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
