@@ -363,7 +363,7 @@ class _DaskFit:
                      [self.callbacks] if callable(self.callbacks) else list(self.callbacks))
         lr_holder = _LearningRate(self._lr)
         # The last good epoch's weights and optimizer state (_average replaces, never mutates, it).
-        last_good = network.params.copy(), self._opt_state
+        good_params, good_state = network.params.copy(), self._opt_state
         for epoch in range(self.max_iter):
             started = time.perf_counter()
             total, done = 0.0, [0] * len(shards)
@@ -381,10 +381,11 @@ class _DaskFit:
                 if not np.isfinite(total):
                     break
             loss = total / n_total
-            if restore_if_diverged(self, loss, network.params, lambda: self._restore(*last_good)):
+            if restore_if_diverged(self, loss, network.params,
+                                   lambda: self._restore(good_params, good_state)):
                 break
-            last_good[0][...] = network.params
-            last_good = last_good[0], self._opt_state
+            good_params[...] = network.params
+            good_state = self._opt_state
             metrics = {"validation_loss": None, "validation_score": None,
                        "gradient_norms": None}
             if end_epoch(self, loss, n_total, lr_holder, metrics, callbacks, started):
