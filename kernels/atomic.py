@@ -41,3 +41,49 @@ def fetch_add(typingctx, counter, value):
         return builder.atomic_rmw("add", array.data, increment, "monotonic")
 
     return types.int64(counter, value), codegen
+
+
+@intrinsic
+def fetch_add_sync(typingctx, counter, value):
+    """:func:`fetch_add` with sequentially consistent ordering, for barriers.
+
+    Whatever a thread wrote before its ``fetch_add_sync`` is visible to a
+    thread whose later ``fetch_add_sync`` (``value`` 0: a plain read) sees
+    the addition.
+    """
+    if not (isinstance(counter, types.Array) and counter.ndim == 1
+            and counter.dtype == types.int64 and counter.mutable):
+        raise errors.TypingError(f"fetch_add_sync: counter must be a writable 1-D int64 array, "
+                                 f"got {counter}")
+    if not isinstance(value, types.Integer):
+        raise errors.TypingError(f"fetch_add_sync: value must be an integer, got {value}")
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        increment = context.cast(builder, args[1], signature.args[1], types.int64)
+        return builder.atomic_rmw("add", array.data, increment, "seq_cst")
+
+    return types.int64(counter, value), codegen
+
+
+@intrinsic
+def compare_exchange(typingctx, counter, expected, new):
+    """Atomically set ``counter[0]`` to ``new`` if it holds ``expected``; return whether it did.
+
+    Sequentially consistent, like :func:`fetch_add_sync`.
+    """
+    if not (isinstance(counter, types.Array) and counter.ndim == 1
+            and counter.dtype == types.int64 and counter.mutable):
+        raise errors.TypingError(f"compare_exchange: counter must be a writable 1-D int64 "
+                                 f"array, got {counter}")
+    if not (isinstance(expected, types.Integer) and isinstance(new, types.Integer)):
+        raise errors.TypingError("compare_exchange: expected and new must be integers")
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        old = context.cast(builder, args[1], signature.args[1], types.int64)
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        pair = builder.cmpxchg(array.data, old, value, "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+
+    return types.boolean(counter, expected, new), codegen

@@ -59,16 +59,20 @@ def _check_types(A, trans_a, B, trans_b, C, alpha, beta):
 
 @intrinsic
 def gemm(typingctx, A, trans_a, B, trans_b, C, alpha, beta):
-    """``C = alpha * op(A) @ op(B) + beta * C`` on row-major (C-contiguous) matrices.
+    """``C = alpha * op(A) @ op(B) + beta * C`` on row-major matrices.
+
+    Each matrix must be C-contiguous, or row-major with rows further apart
+    than their length: a block of columns of a C-contiguous matrix such as
+    ``X[:, j0:j1]`` (BLAS's leading dimension; checked at run time unless
+    the array's Numba type says C-contiguous).
 
     Parameters
     ----------
-    A : ndarray, shape (m, k), or (k, m) if ``trans_a``; float32 or float64,
-        C-contiguous (checked at run time unless its Numba type says so)
+    A : ndarray, shape (m, k), or (k, m) if ``trans_a``; float32 or float64
     trans_a : literal bool, use ``A.T``
-    B : ndarray, shape (k, n), or (n, k) if ``trans_b``; same dtype, C-contiguous
+    B : ndarray, shape (k, n), or (n, k) if ``trans_b``; same dtype
     trans_b : literal bool, use ``B.T``
-    C : ndarray, shape (m, n), same dtype, C-contiguous (modified; with
+    C : ndarray, shape (m, n), same dtype (modified; with
         ``beta == 0`` its old values are not read, as in BLAS)
     alpha, beta : float
 
@@ -85,7 +89,6 @@ def gemm(typingctx, A, trans_a, B, trans_b, C, alpha, beta):
 
     def codegen(context, builder, signature, args):
         a, _, b, _, c, alpha_, beta_ = args
-        intp = context.get_value_type(types.intp)
         a, b, c = (context.make_array(ty)(context, builder, value)
                    for ty, value in zip((A, B, C), (a, b, c)))
         a_rows, a_cols = cgutils.unpack_tuple(builder, a.shape, 2)
@@ -96,23 +99,17 @@ def gemm(typingctx, A, trans_a, B, trans_b, C, alpha, beta):
         match = builder.and_(builder.and_(builder.icmp_signed("==", a_m, m),
                                           builder.icmp_signed("==", b_k, k)),
                              builder.icmp_signed("==", b_n, n))
-        contiguous = builder.and_(builder.and_(_row_major(builder, context, A, a),
-                                               _row_major(builder, context, B, b)),
-                                  _row_major(builder, context, C, c))
+        (a_ok, lda), (b_ok, ldb), (c_ok, ldc) = (
+            _leading_dimension(builder, context, ty, array) for ty, array in ((A, a), (B, b), (C, c)))
+        contiguous = builder.and_(builder.and_(a_ok, b_ok), c_ok)
         i32 = ir.IntType(32)
         status = cgutils.alloca_once_value(builder, builder.select(
             contiguous, ir.Constant(i32, SHAPE_MISMATCH), ir.Constant(i32, NOT_CONTIGUOUS)))
         with builder.if_then(builder.and_(contiguous, match), likely=True):
-            one = ir.Constant(intp, 1)
-
-            def at_least_one(value):  # BLAS wants leading dimensions >= 1
-                return builder.select(builder.icmp_signed(">", value, one), value, one)
-
             # A row-major matrix is its transpose in column-major order, so
             # C.T = alpha * op(B).T @ op(A).T + beta * C.T in BLAS's terms:
             # (transa, transb, m, n, k, A, lda, B, ldb, C, ldc) in column-major order.
-            operands = (tb, ta, n, m, k, b, at_least_one(b_cols), a, at_least_one(a_cols), c,
-                        at_least_one(n))
+            operands = (tb, ta, n, m, k, b, ldb, a, lda, c, ldc)
             alpha_value = context.cast(builder, alpha_, signature.args[5], dtype)
             beta_value = context.cast(builder, beta_, signature.args[6], dtype)
             call = _call_numpy_gemm if _NUMPY_GEMM is not None else _call_numba_xxgemm
@@ -179,17 +176,27 @@ def _call_numba_xxgemm(context, builder, dtype, operands, alpha, beta):
         builder.bitcast(c.data, void_p), ldc])
 
 
-def _row_major(builder, context, ty, array):
-    """i1: whether the 2-D ``array`` (a struct of Numba type ``ty``) is C-contiguous."""
-    if ty.layout == "C":
-        return cgutils.true_bit
+def _leading_dimension(builder, context, ty, array):
+    """(i1 usable, intp leading dimension) of the 2-D ``array`` (a struct of Numba type ``ty``).
+
+    Usable: row-major with adjacent items in a row; the rows may be further
+    apart than their length (a block of columns of a C-contiguous matrix),
+    then the leading dimension is the row stride in items.  At least 1, as
+    BLAS requires.
+    """
     intp = context.get_value_type(types.intp)
     one = ir.Constant(intp, 1)
-    item = ir.Constant(intp, context.get_abi_sizeof(context.get_data_type(ty.dtype)))
     rows, cols = cgutils.unpack_tuple(builder, array.shape, 2)
+    cols_or_one = builder.select(builder.icmp_signed(">", cols, one), cols, one)
+    if ty.layout == "C":
+        return cgutils.true_bit, cols_or_one
+    item = ir.Constant(intp, context.get_abi_sizeof(context.get_data_type(ty.dtype)))
     row_stride, col_stride = cgutils.unpack_tuple(builder, array.strides, 2)
     adjacent_items = builder.or_(builder.icmp_signed("<=", cols, one),
                                  builder.icmp_signed("==", col_stride, item))
-    adjacent_rows = builder.or_(builder.icmp_signed("<=", rows, one),
-                                builder.icmp_signed("==", row_stride, builder.mul(cols, item)))
-    return builder.and_(adjacent_items, adjacent_rows)
+    stride_items = builder.sdiv(row_stride, item)
+    whole_items = builder.icmp_signed("==", builder.mul(stride_items, item), row_stride)
+    single_row = builder.icmp_signed("<=", rows, one)
+    rows_apart = builder.and_(whole_items, builder.icmp_signed(">=", stride_items, cols_or_one))
+    usable = builder.and_(adjacent_items, builder.or_(single_row, rows_apart))
+    return usable, builder.select(single_row, cols_or_one, stride_items)

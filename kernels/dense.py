@@ -16,23 +16,23 @@ from .blas import NOT_CONTIGUOUS, SHAPE_MISMATCH, gemm
 
 # Columns per task in the bias-gradient reduction: enough contiguous columns
 # per row to stream through cache lines, few enough to give every thread work.
-_COLUMN_BLOCK = 16
+COLUMN_BLOCK = 16
 
 
 @helper
-def _sum_column_block(delta, out, blk):
+def sum_column_block(delta, out, blk):
     """``out[j] = delta[:, j].sum()`` for the columns of block ``blk``, rows in order."""
-    j0 = blk * _COLUMN_BLOCK
-    j1 = min(j0 + _COLUMN_BLOCK, delta.shape[1])
-    if j1 - j0 == _COLUMN_BLOCK:
+    j0 = blk * COLUMN_BLOCK
+    j1 = min(j0 + COLUMN_BLOCK, delta.shape[1])
+    if j1 - j0 == COLUMN_BLOCK:
         # A full block sums into a fixed-size local accumulator that LLVM
         # keeps in vector registers (summing into ``out`` loaded and stored
         # it per element: 4-7x slower than NumPy's sum).  Same order, same sums.
-        acc = np.zeros(_COLUMN_BLOCK, delta.dtype)
+        acc = np.zeros(COLUMN_BLOCK, delta.dtype)
         for i in range(delta.shape[0]):
-            for j in range(_COLUMN_BLOCK):
+            for j in range(COLUMN_BLOCK):
                 acc[j] += delta[i, j0 + j]
-        for j in range(_COLUMN_BLOCK):
+        for j in range(COLUMN_BLOCK):
             out[j0 + j] = acc[j]
         return
     for j in range(j0, j1):
@@ -111,9 +111,9 @@ def column_sum(delta, out):
     delta : ndarray, shape (n, m), float32 or float64, C-contiguous
     out : ndarray, shape (m,), same dtype (modified)
     """
-    n_blocks = (delta.shape[1] + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    n_blocks = (delta.shape[1] + COLUMN_BLOCK - 1) // COLUMN_BLOCK
     for blk in prange(n_blocks):
-        _sum_column_block(delta, out, blk)
+        sum_column_block(delta, out, blk)
 
 
 @kernel
@@ -152,9 +152,9 @@ def dense_backward(A_prev, W, b, delta, dW, db, delta_prev, prev_code, prev_para
             or propagate and (delta_prev.shape[0] != n or delta_prev.shape[1] != n_in)
             or lr <= 0.0 and (dW.shape[0] != n_in or dW.shape[1] != n_out)):
         raise ValueError("dense_backward: the shapes of the arguments do not match")
-    n_blocks = (n_out + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    n_blocks = (n_out + COLUMN_BLOCK - 1) // COLUMN_BLOCK
     for blk in prange(n_blocks):
-        _sum_column_block(delta, db, blk)
+        sum_column_block(delta, db, blk)
     # Shapes are checked above.  A product that fails (an operand not
     # C-contiguous) writes nothing, and nothing after it runs: W and b are
     # either both stepped or both left as they were.

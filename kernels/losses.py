@@ -24,7 +24,7 @@ import numpy as np
 
 from numba import prange
 
-from ._jit import kernel
+from ._jit import helper, kernel
 from .activations import SIGMOID, activate
 
 SQUARED_ERROR, BINARY_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = range(3)
@@ -41,6 +41,51 @@ OUTPUT_ACTIVATION = {
     BINARY_CROSS_ENTROPY: "sigmoid",
     SOFTMAX_CROSS_ENTROPY: "softmax",
 }
+
+
+@helper
+def loss_row(code, Z, Y, scale, out, delta, i):
+    """Row ``i`` of :func:`loss_forward_backward`: its output activation and delta
+    (``scale`` = the row's weight over the batch's total weight); returns its unweighted loss.
+    """
+    k = Z.shape[1]
+    zero = Z.dtype.type(0)
+    one = Z.dtype.type(1)
+    sigmoid = np.int64(SIGMOID)  # not a literal: activate() compiles once, for int64 codes
+    li = zero
+    if code == SQUARED_ERROR:
+        for j in range(k):
+            r = Z[i, j] - Y[i, j]
+            li += r * r
+            out[i, j] = Z[i, j]
+            delta[i, j] = scale * r
+        li *= Z.dtype.type(0.5)
+    elif code == BINARY_CROSS_ENTROPY:
+        for j in range(k):
+            z = Z[i, j]
+            y = Y[i, j]
+            li += max(z, zero) - y * z + math.log1p(math.exp(-abs(z)))
+            p = activate(z, sigmoid, one)
+            out[i, j] = p
+            delta[i, j] = scale * (p - y)
+    else:  # SOFTMAX_CROSS_ENTROPY
+        zmax = Z[i, 0]
+        for j in range(1, k):
+            zmax = max(zmax, Z[i, j])
+        norm = zero
+        y_sum = zero
+        y_dot_z = zero
+        for j in range(k):
+            norm += math.exp(Z[i, j] - zmax)
+            y_sum += Y[i, j]
+            y_dot_z += Y[i, j] * Z[i, j]
+        log_norm = zmax + math.log(norm)
+        li = y_sum * log_norm - y_dot_z
+        for j in range(k):
+            p = math.exp(Z[i, j] - log_norm)
+            out[i, j] = p
+            delta[i, j] = scale * (y_sum * p - Y[i, j])
+    return li
 
 
 @kernel
@@ -70,49 +115,13 @@ def loss_forward_backward(code, Z, Y, sample_weight, out, delta, sample_loss):
         Weighted mean loss, accumulated in Z's dtype; NaN or inf if the
         logits are.
     """
-    n, k = Z.shape
+    n = Z.shape[0]
     zero = Z.dtype.type(0)
-    one = Z.dtype.type(1)
-    sigmoid = np.int64(SIGMOID)  # not a literal: activate() compiles once, for int64 codes
     total_weight = zero
     for i in range(n):
         total_weight += sample_weight[i]
     for i in prange(n):
-        scale = sample_weight[i] / total_weight
-        li = zero
-        if code == SQUARED_ERROR:
-            for j in range(k):
-                r = Z[i, j] - Y[i, j]
-                li += r * r
-                out[i, j] = Z[i, j]
-                delta[i, j] = scale * r
-            li *= Z.dtype.type(0.5)
-        elif code == BINARY_CROSS_ENTROPY:
-            for j in range(k):
-                z = Z[i, j]
-                y = Y[i, j]
-                li += max(z, zero) - y * z + math.log1p(math.exp(-abs(z)))
-                p = activate(z, sigmoid, one)
-                out[i, j] = p
-                delta[i, j] = scale * (p - y)
-        else:  # SOFTMAX_CROSS_ENTROPY
-            zmax = Z[i, 0]
-            for j in range(1, k):
-                zmax = max(zmax, Z[i, j])
-            norm = zero
-            y_sum = zero
-            y_dot_z = zero
-            for j in range(k):
-                norm += math.exp(Z[i, j] - zmax)
-                y_sum += Y[i, j]
-                y_dot_z += Y[i, j] * Z[i, j]
-            log_norm = zmax + math.log(norm)
-            li = y_sum * log_norm - y_dot_z
-            for j in range(k):
-                p = math.exp(Z[i, j] - log_norm)
-                out[i, j] = p
-                delta[i, j] = scale * (y_sum * p - Y[i, j])
-        sample_loss[i] = li
+        sample_loss[i] = loss_row(code, Z, Y, sample_weight[i] / total_weight, out, delta, i)
     # Serial weighted sum: the same result for every thread count.
     loss = zero
     for i in range(n):

@@ -37,7 +37,7 @@ from .activations import IDENTITY, SIGMOID, activate, derivative_from_output
 from .data import shuffle_inplace
 from .losses import BINARY_CROSS_ENTROPY, SQUARED_ERROR
 from .optimizers import adam_update, momentum_update, sgd_update
-from .trainer import MOMENTUM, SGD, _squared_norm
+from .trainer import MOMENTUM, SGD, squared_norm
 
 _sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
 # small_sgd_train's flags (see its ``codes``).
@@ -447,7 +447,7 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
     n_params = params.shape[0]
     one = params.dtype.type(1)
     alpha, loss_scale = hyper[6], hyper[7]
-    w_sq = _squared_norm(params, n_weights) if alpha > 0.0 else 0.0
+    w_sq = squared_norm(params, n_weights) if alpha > 0.0 else 0.0
     for epoch in range(n_epochs):
         if shuffle:
             shuffle_inplace(order, order.shape[0], rng_state)
@@ -489,7 +489,7 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
             else:
                 t = _update(optimizer, params, grads, state1, state2, hyper, t, decay, n_weights)
             if alpha > 0.0:
-                w_sq = _squared_norm(params, n_weights)
+                w_sq = squared_norm(params, n_weights)
             total += loss * (stop - start)
         if not _end_epoch(params, last_good):
             return epoch, t, 1
@@ -581,7 +581,7 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
     p = one if (flags & UNIT_SLOPE) != 0 else params.dtype.type(net[4][0])
     lr = params.dtype.type(hyper[0])
     alpha, loss_scale = hyper[6], hyper[7]
-    w_sq = _squared_norm(params, n_weights) if decayed and alpha > 0.0 else 0.0
+    w_sq = squared_norm(params, n_weights) if decayed and alpha > 0.0 else 0.0
     n = order.shape[0]
     done = 0
     status = 0
@@ -615,7 +615,7 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
                 _layer_backward(X, row, acts, -1, params, params, 0, b_hid, n_in, n_hid,
                                 deltas, 0, code, p, True, lr, params.dtype.type(decay), decayed)
             if decayed and alpha > 0.0:
-                w_sq = _squared_norm(params, n_weights)
+                w_sq = squared_norm(params, n_weights)
             total += loss
         if status or not _end_epoch(params, last_good):
             status = 1

@@ -243,7 +243,7 @@ def _backward(inputs, params, grads, net, ws, lr, decay):
 
 
 @helper
-def _squared_norm(values, n):
+def squared_norm(values, n):
     """sum(values[:n] ** 2), accumulated in float64 in index order."""
     total = 0.0
     for i in range(n):
@@ -297,7 +297,7 @@ def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, hyp
         else:
             _adam_s(params, grads, state1, state2, lr, beta1, beta2, eps, t, decay, n_weights)
     if alpha > 0.0:
-        w_sq = _squared_norm(params, n_weights)
+        w_sq = squared_norm(params, n_weights)
     return loss, t, w_sq
 
 
@@ -335,7 +335,7 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
     """
     xbuf, ybuf, wbuf, ones = ws[3], ws[4], ws[5], ws[6]
     d, k = X.shape[1], Y.shape[1]
-    w_sq = _squared_norm(params, n_weights) if hyper[6] > 0.0 else 0.0
+    w_sq = squared_norm(params, n_weights) if hyper[6] > 0.0 else 0.0
     total = 0.0
     for start in range(0, order.shape[0], batch_size):
         stop = min(start + batch_size, order.shape[0])
@@ -373,7 +373,7 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
     """
     n_total = X.shape[0]
     ones = ws[6]
-    w_sq = _squared_norm(params, n_weights) if hyper[6] > 0.0 else 0.0
+    w_sq = squared_norm(params, n_weights) if hyper[6] > 0.0 else 0.0
     total = 0.0
     for start in range(0, n_total, batch_size):
         stop = min(start + batch_size, n_total)

@@ -1,0 +1,244 @@
+"""A training epoch of plain SGD shared among threads by rows, then by weights.
+
+The fused epoch of ``trainer`` runs each matrix product on all threads
+through OpenBLAS, which splits and joins every product (eight per batch for
+three layers) and leaves its threads spinning while the elementwise work
+runs on the calling thread.  Here each of ``n_workers`` threads runs one
+``prange`` iteration for the whole epoch, with one-thread BLAS calls, and
+two barriers per batch:
+
+1. each worker gathers its share of the batch's rows, and runs their forward
+   pass, loss, output delta and the deltas of every layer below (everything
+   a row needs only its own row for, and the weights, which no one changes
+   yet);
+2. barrier; each worker steps its share of every weight matrix's rows with
+   the whole batch (``W[i0:i1] -= lr * A[:, i0:i1].T @ delta``, one BLAS
+   call: a block of columns of ``A`` is a strided matrix) and its share of
+   every bias's entries;
+3. barrier, before the next batch's forward pass reads the weights.
+
+The products are the fused epoch's, in blocks; the loss, deltas and bias
+gradients are computed by the same code in the same order
+(``losses.loss_row``, ``dense.times_derivative_row``, column sums in row
+order), so only OpenBLAS's rounding of a block against the whole product
+can differ (tests/test_data_parallel.py).
+
+The barriers spin: they assume every worker has a core.  A worker that is
+not running when another starts (more workers than threads in the pool, or
+a pool that runs iterations one after the other) would make them wait
+forever, so the workers first check in; if one has not arrived after
+``_CHECK_IN_SPINS`` tries, the epoch returns status 3 before touching
+anything, and the caller runs it the usual way.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import _compile, _renamed_copy, helper
+from .atomic import compare_exchange, fetch_add_sync
+from .blas import gemm
+from .data import gather_rows
+from .activations import IDENTITY
+from .dense import COLUMN_BLOCK, dense_forward, sum_column_block, times_derivative_row
+from .losses import loss_row
+from .trainer import squared_norm
+
+# Tries before a worker gives up waiting for the others to check in (about
+# 0.1 s of atomic reads; waking a sleeping OpenMP thread takes microseconds).
+_CHECK_IN_SPINS = 1 << 22
+_ABORTED = 1 << 40  # written into the check-in counter by a worker that gave up
+
+_forward_s = dense_forward.serial
+_gather_s = gather_rows.serial
+
+
+@helper
+def _share(total, worker, n_workers):
+    """(start, stop) of ``worker``'s share of ``range(total)``: equal shares, the last smaller."""
+    size = (total + n_workers - 1) // n_workers
+    start = min(total, worker * size)
+    return start, min(total, start + size)
+
+
+@helper
+def _check_in(counter, n_workers):
+    """Whether all ``n_workers`` workers are running at once (False: give up, all of them)."""
+    seen = fetch_add_sync(counter, 1) + 1
+    spins = 0
+    while seen < n_workers:
+        if spins >= _CHECK_IN_SPINS and compare_exchange(counter, seen, _ABORTED):
+            return False
+        spins += 1
+        seen = fetch_add_sync(counter, 0)
+    return seen < _ABORTED
+
+
+@helper
+def _barrier(counter, target):
+    """Wait until ``counter`` reaches ``target`` after adding this worker's arrival."""
+    fetch_add_sync(counter, 1)
+    while fetch_add_sync(counter, 0) < target:
+        pass
+
+
+def _rows_view(flat, offset, n, cols):
+    return flat[offset:offset + n * cols].reshape((n, cols))
+
+
+def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_size, params, grads,
+                              net, ws, loss_code, hyper, n_weights, n_workers):
+    """One epoch of plain mini-batch SGD over ``X[order]``, shared by ``n_workers`` threads.
+
+    Parameters are those of ``trainer.train_epoch_gathered`` for the SGD
+    optimizer (``hyper[1:6]`` unused), plus ``n_workers``: the number of
+    threads of Numba's pool (exactly; BLAS limited to one thread by the
+    caller).  The same batches, updates and results as that function, up to
+    OpenBLAS's rounding; ``grads`` holds the last batch's gradient after it.
+
+    Returns
+    -------
+    total : float
+        Sum over batches of batch loss times batch size.
+    status : int
+        0 done; 1 a batch loss was NaN/inf (stopped before its update); 2 a
+        gathered batch of X held NaN/inf (stopped, no update); 3 the workers
+        were not all running at once (nothing done; run the epoch otherwise).
+    """
+    sizes, w_off, b_off, codes, act_params = net
+    acts, deltas, a_off, xbuf, ybuf, wbuf = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
+    ones = ws[6]
+    sample_loss = ws[7]
+    n_layers = sizes.shape[0] - 1
+    d, k = X.shape[1], Y.shape[1]
+    n_total = order.shape[0]
+    n_batches = (n_total + batch_size - 1) // batch_size
+    lr, alpha, loss_scale = hyper[0], hyper[6], hyper[7]
+    zero = params.dtype.type(0)
+    lr_ = params.dtype.type(lr)
+    check_in = np.zeros(1, np.int64)
+    arrivals = np.zeros(1, np.int64)
+    n_bad = np.zeros(n_workers, np.int64)
+    outcome = np.zeros(2)  # total, status (written by worker 0)
+    w_sq0 = squared_norm(params, n_weights) if alpha > 0.0 else 0.0
+    for worker in prange(n_workers):
+        if _check_in(check_in, n_workers):
+            generation = 0
+            w_sq = w_sq0
+            total = 0.0
+            status = 0
+            for batch in range(n_batches):
+                start = batch * batch_size
+                n = min(batch_size, n_total - start)
+                rows = order[start:start + n]
+                # The batch's total weight, summed as the serial epoch does:
+                # in float64 for the L2 term, in the dtype for the loss.
+                scale = 0.0
+                total_weight = zero
+                for i in range(n):
+                    w = sample_weight[rows[i]] if has_weights else ones[i]
+                    scale += np.float64(w)
+                    total_weight += w
+                if scale == 0.0:
+                    continue  # all weights 0: no step (every worker decides alike)
+                decay = hyper[8]
+                if alpha > 0.0:
+                    decay += alpha / scale
+                # 1. my rows: gather, forward, loss, deltas of every layer
+                r0, r1 = _share(n, worker, n_workers)
+                inputs = _rows_view(xbuf, 0, n, d)
+                if r1 > r0:
+                    n_bad[worker] = _gather_s(X, rows[r0:r1], inputs[r0:r1])
+                    _gather_s(Y, rows[r0:r1], _rows_view(ybuf, 0, n, k)[r0:r1])
+                    for i in range(r0, r1):
+                        wbuf[i] = sample_weight[rows[i]] if has_weights else ones[i]
+                    for l in range(n_layers):
+                        W = _rows_view(params, w_off[l], sizes[l], sizes[l + 1])
+                        b = params[b_off[l]:b_off[l] + sizes[l + 1]]
+                        out = _rows_view(acts, a_off[l], n, sizes[l + 1])[r0:r1]
+                        below = (inputs[r0:r1] if l == 0
+                                 else _rows_view(acts, a_off[l - 1], n, sizes[l])[r0:r1])
+                        last = l == n_layers - 1
+                        _forward_s(below, W, b, IDENTITY if last else codes[l],
+                                   0.0 if last else act_params[l], out)
+                    logits = _rows_view(acts, a_off[n_layers - 1], n, k)
+                    delta = _rows_view(deltas, a_off[n_layers - 1], n, k)
+                    targets = _rows_view(ybuf, 0, n, k)
+                    for i in range(r0, r1):
+                        sample_loss[i] = loss_row(loss_code, logits, targets,
+                                                  wbuf[i] / total_weight, logits, delta, i)
+                    for l in range(n_layers - 1, 0, -1):
+                        W = _rows_view(params, w_off[l], sizes[l], sizes[l + 1])
+                        delta_l = _rows_view(deltas, a_off[l], n, sizes[l + 1])[r0:r1]
+                        delta_below = _rows_view(deltas, a_off[l - 1], n, sizes[l])[r0:r1]
+                        gemm(delta_l, False, W, True, delta_below, 1.0, 0.0)
+                        A = _rows_view(acts, a_off[l - 1], n, sizes[l])[r0:r1]
+                        for i in range(r1 - r0):
+                            times_derivative_row(delta_below, A, i, codes[l - 1],
+                                                 act_params[l - 1])
+                else:
+                    n_bad[worker] = 0
+                generation += n_workers
+                _barrier(arrivals, generation)
+                bad = 0
+                for other in range(n_workers):
+                    bad += n_bad[other]
+                if bad:
+                    status = 2
+                    break
+                loss_sum = zero
+                for i in range(n):
+                    loss_sum += wbuf[i] * sample_loss[i]
+                loss = loss_sum / total_weight * loss_scale
+                if alpha > 0.0:
+                    loss += 0.5 * alpha * w_sq / scale
+                if not math.isfinite(loss):
+                    status = 1
+                    break
+                # 2. my rows of every W, my entries of every b; with the whole batch
+                fuse = lr > 0.0 and start + n < n_total
+                for l in range(n_layers):
+                    fan_in, fan_out = sizes[l], sizes[l + 1]
+                    below = inputs if l == 0 else _rows_view(acts, a_off[l - 1], n, fan_in)
+                    delta = _rows_view(deltas, a_off[l], n, fan_out)
+                    i0, i1 = _share(fan_in, worker, n_workers)
+                    if i1 > i0:
+                        W = _rows_view(params, w_off[l] + i0 * fan_out, i1 - i0, fan_out)
+                        if fuse:
+                            gemm(below[:, i0:i1], True, delta, False, W, -lr, 1.0 - lr * decay)
+                        else:
+                            dW = _rows_view(grads, w_off[l] + i0 * fan_out, i1 - i0, fan_out)
+                            gemm(below[:, i0:i1], True, delta, False, dW, 1.0, 0.0)
+                            lam = params.dtype.type(decay)
+                            for i in range(i0 * fan_out, i1 * fan_out):
+                                p = w_off[l] + i
+                                params[p] -= lr_ * (grads[p] + lam * params[p])
+                    # Bias gradient: my blocks of columns, summed as dense_backward does.
+                    db = grads[b_off[l]:b_off[l] + fan_out]
+                    k0, k1 = _share((fan_out + COLUMN_BLOCK - 1) // COLUMN_BLOCK, worker,
+                                    n_workers)
+                    for blk in range(k0, k1):
+                        sum_column_block(delta, db, blk)
+                    for j in range(k0 * COLUMN_BLOCK, min(fan_out, k1 * COLUMN_BLOCK)):
+                        params[b_off[l] + j] -= lr_ * db[j]
+                generation += n_workers
+                _barrier(arrivals, generation)
+                if alpha > 0.0:  # every worker, in index order: the serial epoch's sum
+                    w_sq = squared_norm(params, n_weights)
+                total += loss * n
+            if worker == 0:
+                outcome[0] = total
+                outcome[1] = status
+        elif worker == 0:
+            outcome[1] = 3
+    return outcome[0], int(outcome[1])
+
+
+# Compiled as a parallel function (its prange holds the workers) that
+# inlines the view helper; there is no serial variant: one thread would wait
+# at the first barrier for workers that never come.
+_rows_view = _compile(_renamed_copy(_rows_view, "helper"), parallel=False, inline="always")
+train_epoch_data_parallel = _compile(_renamed_copy(train_epoch_data_parallel, "parallel"),
+                                     parallel=True)

@@ -1,0 +1,175 @@
+"""``kernels.data_parallel``: the epoch shared by rows then by weights equals the serial epoch."""
+import numpy as np
+import pytest
+from numba import njit
+
+import fastnn
+from fastnn import network
+from fastnn._adaptive import blas_limited_to_one
+from fastnn.kernels import data_parallel, trainer
+from fastnn.kernels.blas import gemm
+
+two_threads = pytest.mark.skipif(fastnn.threading_info()["max_threads"] < 2,
+                                 reason="needs a Numba pool of 2 threads")
+
+
+def _problem(layers, dtype, n, loss, weighted, nan_row=None, zero_weight_rows=None):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, layers[0])).astype(dtype)
+    if nan_row is not None:
+        X[nan_row, 0] = np.nan
+    k = layers[-1]
+    Y = (rng.standard_normal((n, k)) if loss == "identity"
+         else np.eye(k)[rng.integers(0, k, n)]).astype(dtype)
+    w = rng.random(n).astype(dtype) if weighted else None
+    if zero_weight_rows is not None:
+        w[zero_weight_rows] = 0
+    return X, Y, w, rng.permutation(n).astype(np.int64)
+
+
+def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data_parallel_workers):
+    """(total, status, params, grads) after one epoch, by rows on ``data_parallel_workers``
+    threads, or (None) the serial fused epoch; BLAS on one thread in both."""
+    X, Y, w, order = problem
+    net = fastnn.Network(layers, activation, loss, dtype=dtype, random_state=1)
+    optimizer = fastnn.SGD(net, lr=lr)
+    with net._training_workspace(min(batch_size, X.shape[0])) as ws, blas_limited_to_one():
+        code, state1, state2, t, hyper = optimizer._fused_state()
+        hyper[6:8] = alpha, 1.0
+        weights = ws.buffers[6] if w is None else w
+        if data_parallel_workers:
+            total, status = data_parallel.train_epoch_data_parallel(
+                X, Y, weights, w is not None, order, batch_size, net.params, net.grads, net._net,
+                ws.buffers, net.loss_code, hyper, net.n_weights, data_parallel_workers)
+        else:
+            total, _, status = trainer.family(False).train_epoch_gathered(
+                X, Y, weights, w is not None, order, batch_size, net.params, net.grads, net._net,
+                ws.buffers, net.loss_code, hyper, state1, state2, t, net.n_weights)
+    return total, status, net.params.copy(), net.grads.copy()
+
+
+CASES = [  # layers, dtype, batch size, rows, weighted, alpha, output, hidden activation
+    ([20, 16, 8, 3], np.float64, 32, 200, False, 0.0, "softmax", "relu"),
+    ([20, 16, 8, 3], np.float32, 33, 201, True, 1e-3, "softmax", "tanh"),
+    ([20, 7, 1], np.float64, 16, 100, True, 0.0, "logistic", "logistic"),
+    ([5, 9, 2], np.float64, 10, 95, False, 0.01, "identity", "relu"),
+    ([64, 40, 10], np.float32, 128, 700, False, 1e-4, "softmax", "relu"),
+    ([3, 2], np.float64, 1, 7, False, 0.0, "softmax", "relu"),  # 1 row: one worker idle
+    ([3, 1, 2], np.float64, 3, 7, False, 0.0, "softmax", "relu"),  # 1 unit: one worker idle
+]
+
+
+@two_threads
+@pytest.mark.parametrize("layers, dtype, batch_size, n, weighted, alpha, loss, activation", CASES)
+def test_epoch_by_rows_equals_the_serial_epoch_bit_for_bit(layers, dtype, batch_size, n, weighted,
+                                                           alpha, loss, activation):
+    """Same products per element with one-thread BLAS, same loss and delta code, bias sums
+    and L2 norm in the same order: nothing may differ."""
+    problem = _problem(layers, dtype, n, loss, weighted)
+    args = (problem, layers, dtype, batch_size, alpha, loss, activation, 0.05)
+    by_rows, serial = _epoch(*args, 2), _epoch(*args, 0)
+    assert by_rows[1] == serial[1] == 0
+    assert by_rows[0] == serial[0]
+    np.testing.assert_array_equal(by_rows[2], serial[2])
+    np.testing.assert_array_equal(by_rows[3], serial[3])  # the last batch's gradient
+
+
+@two_threads
+@pytest.mark.parametrize("case, status", [("nan_row", 2), ("diverging", 1), ("zero_weights", 0)])
+def test_bad_batches_stop_or_skip_as_in_the_serial_epoch(case, status):
+    """A NaN row stops before its batch's update (status 2), a non-finite loss too (1), and
+    a batch whose weights are all 0 is skipped; the batches before are applied alike."""
+    layers, n, batch_size = [20, 16, 3], 200, 32
+    problem = _problem(layers, np.float64, n, "softmax", case == "zero_weights",
+                       nan_row=100 if case == "nan_row" else None)
+    if case == "zero_weights":
+        X, Y, w, order = problem
+        w[order[64:96]] = 0  # the third batch
+    lr = 1e30 if case == "diverging" else 0.05
+    by_rows = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 2)
+    serial = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 0)
+    assert by_rows[1] == serial[1] == status
+    assert by_rows[0] == serial[0]
+    np.testing.assert_array_equal(by_rows[2], serial[2])
+
+
+@two_threads
+def test_workers_that_cannot_all_run_at_once_give_up_before_touching_anything():
+    """Three workers on a pool of two: one thread would run two of them one after the other
+    and wait forever at the first barrier; instead all give up (status 3)."""
+    layers = [20, 16, 3]
+    problem = _problem(layers, np.float64, 200, "softmax", False)
+    untouched = fastnn.Network(layers, "relu", "softmax", dtype=np.float64, random_state=1).params
+    total, status, params, _ = _epoch(problem, layers, np.float64, 32, 0.0, "softmax", "relu",
+                                      0.05, 3)
+    assert (total, status) == (0.0, 3)
+    np.testing.assert_array_equal(params, untouched)
+
+
+def _train(n_threads, batch_size=128, weighted=False):
+    """Enough batches (3 x 100) for the fused epoch rather than the stepwise one."""
+    n = 100 * batch_size
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n, 30)).astype(np.float32)
+    y = rng.integers(0, 4, n)
+    w = rng.random(n) if weighted else None
+    net = fastnn.Network([30, 48, 24, 4], "relu", dtype=np.float32, random_state=0)
+    with fastnn._config.using_threads(n_threads):
+        losses = fastnn.train(net, X, np.eye(4, dtype=np.float32)[y],
+                              optimizer=fastnn.SGD(net, lr=0.1), epochs=3,
+                              batch_size=batch_size, random_state=0, sample_weight=w)
+    return losses, net.params
+
+
+@two_threads
+@pytest.mark.parametrize("weighted", [False, True])
+def test_train_on_two_threads_runs_by_rows_and_equals_one_thread(weighted, monkeypatch):
+    calls = []
+    original = data_parallel.train_epoch_data_parallel
+    monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
+                        lambda *args: calls.append(args[5]) or original(*args))
+    two = _train(2, weighted=weighted)
+    assert calls and set(calls) == {128}
+    one = _train(1, weighted=weighted)
+    np.testing.assert_array_equal(two[0], one[0])
+    np.testing.assert_array_equal(two[1], one[1])
+
+
+@two_threads
+def test_a_failed_check_in_falls_back_and_is_not_tried_again(monkeypatch):
+    monkeypatch.setattr(network, "DATA_PARALLEL", True)
+    calls = []
+    monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
+                        lambda *args: calls.append(1) or (0.0, 3))
+    fell_back = _train(2)
+    assert len(calls) == 1 and network.DATA_PARALLEL is False
+    np.testing.assert_array_equal(fell_back[1], _train(1)[1])
+
+
+def test_small_batches_and_other_optimizers_keep_the_fused_epoch(monkeypatch):
+    monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
+                        lambda *args: pytest.fail("ran by rows"))
+    _train(2, batch_size=network.DATA_PARALLEL_MIN_ROWS - 1)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 10))
+    net = fastnn.Network([10, 8, 2], "relu", dtype=np.float64)
+    with fastnn._config.using_threads(2):
+        fastnn.train(net, X, np.eye(2)[rng.integers(0, 2, 600)],
+                     optimizer=fastnn.SGD(net, lr=0.1, momentum=0.9), epochs=2, batch_size=200)
+
+
+@njit
+def _step_rows(A, i0, i1, delta, W, lr):
+    return gemm(A[:, i0:i1], True, delta, False, W[i0:i1], -lr, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_takes_a_block_of_columns_as_a_strided_matrix(dtype, rng):
+    """The weight step of one worker: its rows of W from a block of columns of A."""
+    A = rng.standard_normal((9, 7)).astype(dtype)
+    delta = rng.standard_normal((9, 4)).astype(dtype)
+    W = rng.standard_normal((7, 4)).astype(dtype)
+    expected = W.copy()
+    expected[2:5] -= 0.5 * A[:, 2:5].T @ delta
+    assert _step_rows(A, 2, 5, delta, W, 0.5) == 0
+    np.testing.assert_allclose(W, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
