@@ -52,8 +52,9 @@ FEATURE_MAJOR_MAX_ROWS = 64
 # Measured on W1 (784-256-128-10 float32, 2 cores, Intel Xeon with AVX-512,
 # train() epochs interleaved in one process, medians of 5): 0.298 s against
 # 0.399 s at batch 512 (1.75x one thread's 0.523 s, against 1.38x), 0.372 s
-# against 0.466 s at batch 128.  Same results as one thread, bit for bit
-# (tests/test_data_parallel.py).  Below 128 rows the feature-major fused
+# against 0.466 s at batch 128.  Same results as one thread up to OpenBLAS's
+# rounding of a block against the whole product (tests/test_data_parallel.py;
+# identical on W1).  Below 128 rows the feature-major fused
 # epoch stays.  Turned off for the process if its workers ever fail to run
 # at once (a thread pool that ran them one after the other).
 DATA_PARALLEL = True

@@ -7,7 +7,8 @@ and a ``serial`` compiled variant; calling it runs the parallel one.
 
 Modules: ``activations``, ``dense`` (and ``dense_feature_major``, its
 transposed layout), ``losses``, ``optimizers``, ``data``,
-``perceptron`` (per-sample linear SGD), ``trainer`` (fused passes), ``small`` (tiny networks);
+``perceptron`` (per-sample linear SGD), ``trainer`` (fused passes), ``data_parallel`` (a
+plain-SGD epoch shared among threads by rows), ``small`` (tiny networks);
 ``blas``, ``prefetch`` and ``atomic`` are the intrinsics they build on.
 """
 from ._jit import FASTMATH, Kernel

@@ -21,7 +21,8 @@ The products are the fused epoch's, in blocks; the loss, deltas and bias
 gradients are computed by the same code in the same order
 (``losses.loss_row``, ``dense.times_derivative_row``, column sums in row
 order), so only OpenBLAS's rounding of a block against the whole product
-can differ (tests/test_data_parallel.py).
+can differ (tests/test_data_parallel.py: identical on W1's shapes, a few
+units in the last place on small float64 ones with SkylakeX kernels).
 
 The barriers spin: they assume every worker has a core.  A worker that is
 not running when another starts (more workers than threads in the pool, or
@@ -95,8 +96,8 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     Parameters are those of ``trainer.train_epoch_gathered`` for the SGD
     optimizer (``hyper[1:6]`` unused), plus ``n_workers``: the number of
     threads of Numba's pool (exactly; BLAS limited to one thread by the
-    caller).  The same batches, updates and results as that function, up to
-    OpenBLAS's rounding; ``grads`` holds the last batch's gradient after it.
+    caller).  The same batches and updates as that function, the same results up
+    to OpenBLAS's rounding; ``grads`` holds the last batch's gradient after it.
 
     Returns
     -------

@@ -1,4 +1,10 @@
-"""``kernels.data_parallel``: the epoch shared by rows then by weights equals the serial epoch."""
+"""``kernels.data_parallel``: the epoch shared by rows then by weights equals the serial epoch.
+
+Equal up to OpenBLAS's rounding: the loss, deltas, bias sums and L2 norm are
+computed by the same code in the same order, but a block of rows of a product
+may round differently from the whole (OpenBLAS's SkylakeX kernels take other
+code paths for small products; on the W1 shapes the results were identical).
+"""
 import numpy as np
 import pytest
 from numba import njit
@@ -48,6 +54,14 @@ def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data
     return total, status, net.params.copy(), net.grads.copy()
 
 
+def _assert_close(by_rows, serial, dtype):
+    """(total, status, params, grads) of two epochs agree to a few units of rounding."""
+    rtol, atol = (1e-5, 1e-6) if dtype == np.float32 else (1e-11, 1e-13)
+    assert by_rows[0] == pytest.approx(serial[0], rel=rtol)
+    np.testing.assert_allclose(by_rows[2], serial[2], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(by_rows[3], serial[3], rtol=rtol, atol=atol)  # last gradient
+
+
 CASES = [  # layers, dtype, batch size, rows, weighted, alpha, output, hidden activation
     ([20, 16, 8, 3], np.float64, 32, 200, False, 0.0, "softmax", "relu"),
     ([20, 16, 8, 3], np.float32, 33, 201, True, 1e-3, "softmax", "tanh"),
@@ -61,17 +75,13 @@ CASES = [  # layers, dtype, batch size, rows, weighted, alpha, output, hidden ac
 
 @two_threads
 @pytest.mark.parametrize("layers, dtype, batch_size, n, weighted, alpha, loss, activation", CASES)
-def test_epoch_by_rows_equals_the_serial_epoch_bit_for_bit(layers, dtype, batch_size, n, weighted,
-                                                           alpha, loss, activation):
-    """Same products per element with one-thread BLAS, same loss and delta code, bias sums
-    and L2 norm in the same order: nothing may differ."""
+def test_epoch_by_rows_equals_the_serial_epoch(layers, dtype, batch_size, n, weighted, alpha, loss,
+                                              activation):
     problem = _problem(layers, dtype, n, loss, weighted)
     args = (problem, layers, dtype, batch_size, alpha, loss, activation, 0.05)
     by_rows, serial = _epoch(*args, 2), _epoch(*args, 0)
     assert by_rows[1] == serial[1] == 0
-    assert by_rows[0] == serial[0]
-    np.testing.assert_array_equal(by_rows[2], serial[2])
-    np.testing.assert_array_equal(by_rows[3], serial[3])  # the last batch's gradient
+    _assert_close(by_rows, serial, dtype)
 
 
 @two_threads
@@ -89,8 +99,7 @@ def test_bad_batches_stop_or_skip_as_in_the_serial_epoch(case, status):
     by_rows = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 2)
     serial = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 0)
     assert by_rows[1] == serial[1] == status
-    assert by_rows[0] == serial[0]
-    np.testing.assert_array_equal(by_rows[2], serial[2])
+    _assert_close(by_rows, serial, np.float64)
 
 
 @two_threads
@@ -131,8 +140,8 @@ def test_train_on_two_threads_runs_by_rows_and_equals_one_thread(weighted, monke
     two = _train(2, weighted=weighted)
     assert calls and set(calls) == {128}
     one = _train(1, weighted=weighted)
-    np.testing.assert_array_equal(two[0], one[0])
-    np.testing.assert_array_equal(two[1], one[1])
+    np.testing.assert_allclose(two[0], one[0], rtol=1e-5)
+    np.testing.assert_allclose(two[1], one[1], rtol=1e-4, atol=1e-6)
 
 
 @two_threads
@@ -143,7 +152,7 @@ def test_a_failed_check_in_falls_back_and_is_not_tried_again(monkeypatch):
                         lambda *args: calls.append(1) or (0.0, 3))
     fell_back = _train(2)
     assert len(calls) == 1 and network.DATA_PARALLEL is False
-    np.testing.assert_array_equal(fell_back[1], _train(1)[1])
+    np.testing.assert_allclose(fell_back[1], _train(1)[1], rtol=1e-4, atol=1e-6)
 
 
 def test_small_batches_and_other_optimizers_keep_the_fused_epoch(monkeypatch):

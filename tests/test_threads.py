@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from joblib import Parallel, delayed
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastnn
 import reference as ref
@@ -61,11 +61,20 @@ def test_parallel_equals_serial(all_threads, optimizer):
     np.testing.assert_array_equal(results[0], results[1])
 
 
-def _big_network_epoch(n_threads, optimizer):
-    """One fused epoch of a network big enough for the parallel kernels, and a forward pass."""
+def _big_network_epoch(n_threads, optimizer, one_blas_thread=False):
+    """One fused epoch of a network big enough for the parallel kernels, and a forward pass.
+
+    ``one_blas_thread``: BLAS limited to one thread whatever ``n_threads`` (OpenBLAS's
+    SkylakeX kernels round some products differently on one thread and on two).
+    """
     from fastnn.training import run_epoch
 
     fastnn.set_num_threads(n_threads)
+    with threadpool_limits(1 if one_blas_thread else None, "blas"):
+        return _epoch_of(optimizer, run_epoch)
+
+
+def _epoch_of(optimizer, run_epoch):
     rng = np.random.default_rng(1)
     # 1000 rows in batches of 128: up to 8 segments with the adaptive thread count
     X = rng.standard_normal((1000, 64))
@@ -79,13 +88,16 @@ def _big_network_epoch(n_threads, optimizer):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
 def test_parallel_kernels_equal_serial_kernels(all_threads, optimizer, monkeypatch):
-    """128 x 300 activations: the parallel family runs prange kernels, the serial one none."""
+    """128 x 300 activations: the parallel family runs prange kernels, the serial one none
+    (not by rows: ``tests/test_data_parallel.py``).  The same one-thread BLAS in both:
+    fastnn's own parallel code must not change a bit."""
     from fastnn import network
     from fastnn.kernels import trainer
 
     assert 128 * 300 >= trainer._PARALLEL_MIN
     monkeypatch.setattr(network, "PARALLEL_ELEMENTWISE", True)
-    parallel = _big_network_epoch(all_threads, optimizer)
+    monkeypatch.setattr(network, "DATA_PARALLEL", False)
+    parallel = _big_network_epoch(all_threads, optimizer, one_blas_thread=True)
     serial = _big_network_epoch(1, optimizer)
     fastnn.set_num_threads(all_threads)
     assert parallel[0] == serial[0]
@@ -185,11 +197,17 @@ def test_first_segment_of_each_option_is_not_a_measurement():
 
 
 def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch):
-    """Segments alternating between 1 and 2 threads train exactly as one thread does."""
+    """Segments alternating between 1 and 2 threads train exactly as one thread does.
+
+    OpenBLAS may round a product differently on two threads, or a block of rows of it
+    differently from the whole (its SkylakeX kernels do): BLAS is held to one thread and
+    training by rows is off, so that fastnn's own switching must not change a bit.
+    """
     from fastnn import _adaptive
 
     if all_threads < 2:
         pytest.skip("one core")
+    monkeypatch.setattr(network, "DATA_PARALLEL", False)
     monkeypatch.setattr(_adaptive, "_FIRST_PROBE_INTERVAL", 1)
     monkeypatch.setattr(_adaptive, "SEGMENTS_PER_EPOCH", 8)
     monkeypatch.setattr(_adaptive, "_MIN_BATCHES_PER_SEGMENT", 1)
@@ -197,7 +215,7 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch)
     fastnn.set_num_threads("auto")
     assert fastnn.threading_info()["adaptive"]
     try:
-        adaptive = _big_network_epoch("auto", "adam")
+        adaptive = _big_network_epoch("auto", "adam", one_blas_thread=True)
     finally:
         fastnn.set_num_threads(all_threads)
     (tuner,) = _adaptive._tuners.values()
