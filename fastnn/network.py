@@ -46,8 +46,8 @@ PARALLEL_ELEMENTWISE = False
 # and at 256 and 512 the sample-major products were 5-10 % faster.
 FEATURE_MAJOR_MAX_ROWS = 64
 
-# Plain-SGD training epochs on several threads share each batch by rows, then
-# by weights (``kernels.data_parallel``: one-thread BLAS per thread, two
+# Training epochs on several threads share each batch by rows, then by
+# weights (``kernels.data_parallel``: one-thread BLAS per thread, two
 # barriers per batch) instead of running every product on OpenBLAS's threads.
 # Measured on W1 (784-256-128-10 float32, 2 cores, Intel Xeon with AVX-512,
 # train() epochs interleaved in one process, medians of 5): 0.298 s against
@@ -513,7 +513,7 @@ class Network:
             tuner = self._thread_tuner(batch_size)
             step = n if tuner is None else _adaptive.segment_rows(n, batch_size)
             total, status = 0.0, 0
-            by_rows = not stepwise and code == trainer.SGD and _data_parallel_applies(batch_size)
+            by_rows = not stepwise and _data_parallel_applies(batch_size)
             if by_rows and order is None:
                 order = np.arange(X.shape[0], dtype=np.int64)
             # Segments of whole batches: the same batches and updates as one call.
@@ -523,9 +523,10 @@ class Network:
                     fused = (trainer.stepwise(code, _feature_major(batch_size)) if stepwise
                              else self._fused(parallel, batch_size, code))
                     done = (self._segment_by_rows(X, Y, weights, order[start:stop], batch_size,
-                                                  hyper, ws) if parallel and by_rows else None)
+                                                  ws, code, hyper, state1, state2, t)
+                            if parallel and by_rows else None)
                     if done is not None:
-                        part, status = done
+                        part, t, status = done
                     elif order is None:
                         part, t, status = fused.train_epoch_in_order(
                             X[start:stop], Y[start:stop],
@@ -545,18 +546,19 @@ class Network:
                 raise ValueError("X contains NaN or infinite value(s) in the rows of a batch")
             return total if status == 0 else float("nan")
 
-    def _segment_by_rows(self, X, Y, weights, order, batch_size: int, hyper, ws):
-        """Plain SGD over ``X[order]`` with ``kernels.data_parallel``: (total, status), or None
-        if its workers did not all run at once (nothing done; not tried again)."""
+    def _segment_by_rows(self, X, Y, weights, order, batch_size: int, ws, code: int, hyper,
+                         state1, state2, t: int):
+        """The batches of ``X[order]`` with ``kernels.data_parallel``: (total, t, status), or
+        None if its workers did not all run at once (nothing done; not tried again)."""
         with _adaptive.blas_limited_to_one():
-            total, status = data_parallel.train_epoch_data_parallel(
+            total, t, status = data_parallel.train_epoch_data_parallel(
                 X, Y, ws.buffers[6] if weights is None else weights, weights is not None, order,
                 batch_size, self.params, self.grads, self._net, ws.buffers, self.loss_code,
-                hyper, self.n_weights, _config.get_num_threads())
+                code, hyper, state1, state2, t, self.n_weights, _config.get_num_threads())
         if status == 3:
             _data_parallel_failed()
             return None
-        return total, status
+        return total, t, status
 
     def __getstate__(self) -> dict:
         # Pickle the flat buffers only: per-layer views would come back as
@@ -581,8 +583,8 @@ class Network:
 
 
 def _data_parallel_applies(batch_size: int) -> bool:
-    """Whether plain-SGD epochs with this batch size run ``kernels.data_parallel`` when
-    they may use several threads."""
+    """Whether training epochs with this batch size run ``kernels.data_parallel`` when they
+    may use several threads."""
     return (DATA_PARALLEL and batch_size >= DATA_PARALLEL_MIN_ROWS
             and _config.get_num_threads() > 1)
 

@@ -1,4 +1,4 @@
-"""A training epoch of plain SGD shared among threads by rows, then by weights.
+"""A training epoch of mini-batch gradient descent shared among threads by rows, then by weights.
 
 The fused epoch of ``trainer`` runs each matrix product on all threads
 through OpenBLAS, which splits and joins every product (eight per batch for
@@ -11,10 +11,12 @@ two barriers per batch:
    pass, loss, output delta and the deltas of every layer below (everything
    a row needs only its own row for, and the weights, which no one changes
    yet);
-2. barrier; each worker steps its share of every weight matrix's rows with
-   the whole batch (``W[i0:i1] -= lr * A[:, i0:i1].T @ delta``, one BLAS
-   call: a block of columns of ``A`` is a strided matrix) and its share of
-   every bias's entries;
+2. barrier; each worker computes its share of every weight matrix's rows of
+   the gradient with the whole batch (``A[:, i0:i1].T @ delta``, one BLAS
+   call: a block of columns of ``A`` is a strided matrix; plain SGD applies
+   it inside that call, ``W[i0:i1] -= lr * ...``) and of every bias's
+   entries, and steps them with the optimizer's update kernel (elementwise,
+   so a slice of it is the whole's slice);
 3. barrier, before the next batch's forward pass reads the weights.
 
 The products are the fused epoch's, in blocks; the loss, deltas and bias
@@ -45,7 +47,8 @@ from .data import gather_rows
 from .activations import IDENTITY
 from .dense import COLUMN_BLOCK, dense_forward, sum_column_block, times_derivative_row
 from .losses import loss_row
-from .trainer import squared_norm
+from .optimizers import adam_update, momentum_update, sgd_update
+from .trainer import ADAM, MOMENTUM, SGD, squared_norm
 
 # Tries before a worker gives up waiting for the others to check in (about
 # 0.1 s of atomic reads; waking a sleeping OpenMP thread takes microseconds).
@@ -54,6 +57,7 @@ _ABORTED = 1 << 40  # written into the check-in counter by a worker that gave up
 
 _forward_s = dense_forward.serial
 _gather_s = gather_rows.serial
+_sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
 
 
 @helper
@@ -85,24 +89,42 @@ def _barrier(counter, target):
         pass
 
 
+@helper
+def _step(optimizer, params, grads, state1, state2, start, stop, hyper, t, decay, decayed):
+    """The optimizer's update of ``params[start:stop]`` (L2 ``decay`` on them if ``decayed``)."""
+    n_decay = stop - start if decayed else 0
+    p, g = params[start:stop], grads[start:stop]
+    if optimizer == SGD:
+        _sgd_s(p, g, hyper[0], decay, n_decay)
+    elif optimizer == MOMENTUM:
+        _momentum_s(p, g, state1[start:stop], hyper[0], hyper[1], hyper[2] != 0.0, decay,
+                    n_decay)
+    else:
+        _adam_s(p, g, state1[start:stop], state2[start:stop], hyper[0], hyper[3], hyper[4],
+                hyper[5], t, decay, n_decay)
+
+
 def _rows_view(flat, offset, n, cols):
     return flat[offset:offset + n * cols].reshape((n, cols))
 
 
 def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_size, params, grads,
-                              net, ws, loss_code, hyper, n_weights, n_workers):
-    """One epoch of plain mini-batch SGD over ``X[order]``, shared by ``n_workers`` threads.
+                              net, ws, loss_code, optimizer, hyper, state1, state2, t, n_weights,
+                              n_workers):
+    """One epoch of mini-batch gradient descent over ``X[order]``, shared by ``n_workers`` threads.
 
-    Parameters are those of ``trainer.train_epoch_gathered`` for the SGD
-    optimizer (``hyper[1:6]`` unused), plus ``n_workers``: the number of
-    threads of Numba's pool (exactly; BLAS limited to one thread by the
-    caller).  The same batches and updates as that function, the same results up
+    Parameters are those of ``trainer.train_epoch_gathered``, plus
+    ``optimizer`` (``trainer.SGD``, ``MOMENTUM`` or ``ADAM``) and
+    ``n_workers``: the number of threads of Numba's pool (exactly; BLAS
+    limited to one thread by the caller).  The same batches and updates as that function, the same results up
     to OpenBLAS's rounding; ``grads`` holds the last batch's gradient after it.
 
     Returns
     -------
     total : float
         Sum over batches of batch loss times batch size.
+    t : int
+        Adam's step count after the epoch.
     status : int
         0 done; 1 a batch loss was NaN/inf (stopped before its update); 2 a
         gathered batch of X held NaN/inf (stopped, no update); 3 the workers
@@ -118,15 +140,15 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     n_batches = (n_total + batch_size - 1) // batch_size
     lr, alpha, loss_scale = hyper[0], hyper[6], hyper[7]
     zero = params.dtype.type(0)
-    lr_ = params.dtype.type(lr)
     check_in = np.zeros(1, np.int64)
     arrivals = np.zeros(1, np.int64)
     n_bad = np.zeros(n_workers, np.int64)
-    outcome = np.zeros(2)  # total, status (written by worker 0)
+    outcome = np.zeros(3)  # total, status, t (written by worker 0)
     w_sq0 = squared_norm(params, n_weights) if alpha > 0.0 else 0.0
     for worker in prange(n_workers):
         if _check_in(check_in, n_workers):
             generation = 0
+            step_count = t
             w_sq = w_sq0
             total = 0.0
             status = 0
@@ -199,7 +221,11 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     status = 1
                     break
                 # 2. my rows of every W, my entries of every b; with the whole batch
-                fuse = lr > 0.0 and start + n < n_total
+                if optimizer == ADAM:
+                    step_count += 1
+                # Plain SGD steps inside the product, but for the last batch: then
+                # ``grads`` holds its gradient afterwards (as in the fused epoch).
+                fuse = optimizer == SGD and lr > 0.0 and start + n < n_total
                 for l in range(n_layers):
                     fan_in, fan_out = sizes[l], sizes[l + 1]
                     below = inputs if l == 0 else _rows_view(acts, a_off[l - 1], n, fan_in)
@@ -212,18 +238,19 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                         else:
                             dW = _rows_view(grads, w_off[l] + i0 * fan_out, i1 - i0, fan_out)
                             gemm(below[:, i0:i1], True, delta, False, dW, 1.0, 0.0)
-                            lam = params.dtype.type(decay)
-                            for i in range(i0 * fan_out, i1 * fan_out):
-                                p = w_off[l] + i
-                                params[p] -= lr_ * (grads[p] + lam * params[p])
+                            _step(optimizer, params, grads, state1, state2,
+                                  w_off[l] + i0 * fan_out, w_off[l] + i1 * fan_out, hyper,
+                                  step_count, decay, True)
                     # Bias gradient: my blocks of columns, summed as dense_backward does.
                     db = grads[b_off[l]:b_off[l] + fan_out]
                     k0, k1 = _share((fan_out + COLUMN_BLOCK - 1) // COLUMN_BLOCK, worker,
                                     n_workers)
                     for blk in range(k0, k1):
                         sum_column_block(delta, db, blk)
-                    for j in range(k0 * COLUMN_BLOCK, min(fan_out, k1 * COLUMN_BLOCK)):
-                        params[b_off[l] + j] -= lr_ * db[j]
+                    _step(optimizer, params, grads, state1, state2,
+                          b_off[l] + min(fan_out, k0 * COLUMN_BLOCK),
+                          b_off[l] + min(fan_out, k1 * COLUMN_BLOCK), hyper, step_count, decay,
+                          False)
                 generation += n_workers
                 _barrier(arrivals, generation)
                 if alpha > 0.0:  # every worker, in index order: the serial epoch's sum
@@ -232,9 +259,11 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
             if worker == 0:
                 outcome[0] = total
                 outcome[1] = status
+                outcome[2] = step_count
         elif worker == 0:
             outcome[1] = 3
-    return outcome[0], int(outcome[1])
+            outcome[2] = t
+    return outcome[0], int(outcome[2]), int(outcome[1])
 
 
 # Compiled as a parallel function (its prange holds the workers) that

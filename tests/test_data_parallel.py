@@ -33,25 +33,35 @@ def _problem(layers, dtype, n, loss, weighted, nan_row=None, zero_weight_rows=No
     return X, Y, w, rng.permutation(n).astype(np.int64)
 
 
-def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data_parallel_workers):
-    """(total, status, params, grads) after one epoch, by rows on ``data_parallel_workers``
-    threads, or (None) the serial fused epoch; BLAS on one thread in both."""
+OPTIMIZERS = {"sgd": lambda net, lr: fastnn.SGD(net, lr=lr),
+              "nesterov": lambda net, lr: fastnn.SGD(net, lr=lr, momentum=0.9),
+              "adam": lambda net, lr: fastnn.Adam(net, lr=lr / 10, weight_decay=1e-3)}
+
+
+def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data_parallel_workers,
+           optimizer_name="sgd", epochs=1):
+    """(total, status, params, grads, state) after ``epochs`` epochs, by rows on
+    ``data_parallel_workers`` threads, or (0) the serial fused epoch; one-thread BLAS in both."""
     X, Y, w, order = problem
     net = fastnn.Network(layers, activation, loss, dtype=dtype, random_state=1)
-    optimizer = fastnn.SGD(net, lr=lr)
+    optimizer = OPTIMIZERS[optimizer_name](net, lr)
     with net._training_workspace(min(batch_size, X.shape[0])) as ws, blas_limited_to_one():
-        code, state1, state2, t, hyper = optimizer._fused_state()
-        hyper[6:8] = alpha, 1.0
-        weights = ws.buffers[6] if w is None else w
-        if data_parallel_workers:
-            total, status = data_parallel.train_epoch_data_parallel(
-                X, Y, weights, w is not None, order, batch_size, net.params, net.grads, net._net,
-                ws.buffers, net.loss_code, hyper, net.n_weights, data_parallel_workers)
-        else:
-            total, _, status = trainer.family(False).train_epoch_gathered(
-                X, Y, weights, w is not None, order, batch_size, net.params, net.grads, net._net,
-                ws.buffers, net.loss_code, hyper, state1, state2, t, net.n_weights)
-    return total, status, net.params.copy(), net.grads.copy()
+        for _ in range(epochs):
+            code, state1, state2, t, hyper = optimizer._fused_state()
+            hyper[6:8] = alpha, 1.0
+            weights = ws.buffers[6] if w is None else w
+            if data_parallel_workers:
+                total, t, status = data_parallel.train_epoch_data_parallel(
+                    X, Y, weights, w is not None, order, batch_size, net.params, net.grads,
+                    net._net, ws.buffers, net.loss_code, code, hyper, state1, state2, t,
+                    net.n_weights, data_parallel_workers)
+            else:
+                total, t, status = trainer.family(False, code).train_epoch_gathered(
+                    X, Y, weights, w is not None, order, batch_size, net.params, net.grads,
+                    net._net, ws.buffers, net.loss_code, hyper, state1, state2, t, net.n_weights)
+            optimizer._fused_done(t)
+    state = [a.copy() for a in optimizer._state_arrays()] + [getattr(optimizer, "t", 0)]
+    return total, status, net.params.copy(), net.grads.copy(), state
 
 
 def _assert_close(by_rows, serial, dtype):
@@ -60,6 +70,8 @@ def _assert_close(by_rows, serial, dtype):
     assert by_rows[0] == pytest.approx(serial[0], rel=rtol)
     np.testing.assert_allclose(by_rows[2], serial[2], rtol=rtol, atol=atol)
     np.testing.assert_allclose(by_rows[3], serial[3], rtol=rtol, atol=atol)  # last gradient
+    for ours, theirs in zip(by_rows[4], serial[4]):  # velocity; Adam's m, v and step count
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol)
 
 
 CASES = [  # layers, dtype, batch size, rows, weighted, alpha, output, hidden activation
@@ -80,6 +92,21 @@ def test_epoch_by_rows_equals_the_serial_epoch(layers, dtype, batch_size, n, wei
     problem = _problem(layers, dtype, n, loss, weighted)
     args = (problem, layers, dtype, batch_size, alpha, loss, activation, 0.05)
     by_rows, serial = _epoch(*args, 2), _epoch(*args, 0)
+    assert by_rows[1] == serial[1] == 0
+    _assert_close(by_rows, serial, dtype)
+
+
+@two_threads
+@pytest.mark.parametrize("optimizer", ["nesterov", "adam"])
+@pytest.mark.parametrize("layers, dtype, batch_size, n, weighted, alpha, loss, activation",
+                         CASES[:2] + CASES[4:5])
+def test_momentum_and_adam_by_rows_equal_the_serial_epochs(layers, dtype, batch_size, n, weighted,
+                                                           alpha, loss, activation, optimizer):
+    """Two epochs: the optimizer's state and Adam's step count carry over alike."""
+    problem = _problem(layers, dtype, n, loss, weighted)
+    args = (problem, layers, dtype, batch_size, alpha, loss, activation, 0.05)
+    by_rows = _epoch(*args, 2, optimizer, epochs=2)
+    serial = _epoch(*args, 0, optimizer, epochs=2)
     assert by_rows[1] == serial[1] == 0
     _assert_close(by_rows, serial, dtype)
 
@@ -109,13 +136,13 @@ def test_workers_that_cannot_all_run_at_once_give_up_before_touching_anything():
     layers = [20, 16, 3]
     problem = _problem(layers, np.float64, 200, "softmax", False)
     untouched = fastnn.Network(layers, "relu", "softmax", dtype=np.float64, random_state=1).params
-    total, status, params, _ = _epoch(problem, layers, np.float64, 32, 0.0, "softmax", "relu",
-                                      0.05, 3)
+    total, status, params, _, _ = _epoch(problem, layers, np.float64, 32, 0.0, "softmax", "relu",
+                                         0.05, 3)
     assert (total, status) == (0.0, 3)
     np.testing.assert_array_equal(params, untouched)
 
 
-def _train(n_threads, batch_size=128, weighted=False):
+def _train(n_threads, batch_size=128, weighted=False, momentum=0.0):
     """Enough batches (3 x 100) for the fused epoch rather than the stepwise one."""
     n = 100 * batch_size
     rng = np.random.default_rng(3)
@@ -125,21 +152,21 @@ def _train(n_threads, batch_size=128, weighted=False):
     net = fastnn.Network([30, 48, 24, 4], "relu", dtype=np.float32, random_state=0)
     with fastnn._config.using_threads(n_threads):
         losses = fastnn.train(net, X, np.eye(4, dtype=np.float32)[y],
-                              optimizer=fastnn.SGD(net, lr=0.1), epochs=3,
+                              optimizer=fastnn.SGD(net, lr=0.1, momentum=momentum), epochs=3,
                               batch_size=batch_size, random_state=0, sample_weight=w)
     return losses, net.params
 
 
 @two_threads
-@pytest.mark.parametrize("weighted", [False, True])
-def test_train_on_two_threads_runs_by_rows_and_equals_one_thread(weighted, monkeypatch):
+@pytest.mark.parametrize("weighted, momentum", [(False, 0.0), (True, 0.0), (False, 0.9)])
+def test_train_on_two_threads_runs_by_rows_and_equals_one_thread(weighted, momentum, monkeypatch):
     calls = []
     original = data_parallel.train_epoch_data_parallel
     monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
                         lambda *args: calls.append(args[5]) or original(*args))
-    two = _train(2, weighted=weighted)
+    two = _train(2, weighted=weighted, momentum=momentum)
     assert calls and set(calls) == {128}
-    one = _train(1, weighted=weighted)
+    one = _train(1, weighted=weighted, momentum=momentum)
     np.testing.assert_allclose(two[0], one[0], rtol=1e-5)
     np.testing.assert_allclose(two[1], one[1], rtol=1e-4, atol=1e-6)
 
@@ -149,22 +176,16 @@ def test_a_failed_check_in_falls_back_and_is_not_tried_again(monkeypatch):
     monkeypatch.setattr(network, "DATA_PARALLEL", True)
     calls = []
     monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
-                        lambda *args: calls.append(1) or (0.0, 3))
+                        lambda *args: calls.append(1) or (0.0, 0, 3))
     fell_back = _train(2)
     assert len(calls) == 1 and network.DATA_PARALLEL is False
     np.testing.assert_allclose(fell_back[1], _train(1)[1], rtol=1e-4, atol=1e-6)
 
 
-def test_small_batches_and_other_optimizers_keep_the_fused_epoch(monkeypatch):
+def test_small_batches_keep_the_fused_epoch(monkeypatch):
     monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
                         lambda *args: pytest.fail("ran by rows"))
     _train(2, batch_size=network.DATA_PARALLEL_MIN_ROWS - 1)
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((600, 10))
-    net = fastnn.Network([10, 8, 2], "relu", dtype=np.float64)
-    with fastnn._config.using_threads(2):
-        fastnn.train(net, X, np.eye(2)[rng.integers(0, 2, 600)],
-                     optimizer=fastnn.SGD(net, lr=0.1, momentum=0.9), epochs=2, batch_size=200)
 
 
 @njit
