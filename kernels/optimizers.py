@@ -7,7 +7,14 @@ over that vector.  With ``weight_decay`` (L2 coefficient) ``lam``, the gradient
 used is ``g_i + lam * p_i`` for ``i < n_decay`` and ``g_i`` otherwise.
 
 The rules follow scikit-learn's ``SGDOptimizer`` and ``AdamOptimizer`` so
-that fastnn can reproduce its training trajectories.
+that fastnn can reproduce its training trajectories, with one difference:
+optimizer state (velocity; Adam's m and v) smaller in magnitude than
+``FLUSH_BELOW`` is set to 0.  The state of a weight whose gradient is 0 (a
+dead ReLU unit) decays geometrically into subnormal numbers, and every
+arithmetic operation on one costs a microcode assist: measured on W1 (Intel
+Xeon, float32, Adam, batch 200, one thread) an epoch took 1.31 s once half of
+m was subnormal against 0.59 s before.  The step such state contributes is
+below ``lr * 1e-38 / eps``, i.e. nothing.
 """
 from __future__ import annotations
 
@@ -16,6 +23,9 @@ import math
 from numba import prange
 
 from ._jit import kernel
+
+#: Optimizer state below this magnitude is stored as 0 (float32's smallest normal number).
+FLUSH_BELOW = 1.1754943508222875e-38
 
 
 @kernel
@@ -55,9 +65,12 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov, weight_deca
     lr_ = params.dtype.type(lr)
     mu = params.dtype.type(momentum)
     lam = params.dtype.type(weight_decay)
+    flush = params.dtype.type(FLUSH_BELOW)
+    zero = flush - flush
     for i in prange(params.shape[0]):
         g = grads[i] + lam * params[i] if i < n_decay else grads[i]
         v = mu * velocity[i] - lr_ * g
+        v = zero if abs(v) < flush else v  # NaN stays NaN
         velocity[i] = v
         if nesterov:
             params[i] += mu * v - lr_ * g
@@ -88,10 +101,14 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, t, weight_decay, n_d
     eps_ = dt(eps)
     lam = dt(weight_decay)
     one = dt(1)
+    flush = dt(FLUSH_BELOW)
+    zero = one - one
     for i in prange(params.shape[0]):
         g = grads[i] + lam * params[i] if i < n_decay else grads[i]
         mi = b1 * m[i] + (one - b1) * g
         vi = b2 * v[i] + (one - b2) * g * g
+        mi = zero if abs(mi) < flush else mi  # NaN stays NaN
+        vi = zero if vi < flush else vi
         m[i] = mi
         v[i] = vi
         params[i] -= lr_t * mi / (math.sqrt(vi) + eps_)

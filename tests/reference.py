@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from fastnn.kernels import ACTIVATION_CODES, LOSS_CODES
+from fastnn.kernels.optimizers import FLUSH_BELOW
 
 DTYPES = (np.float32, np.float64)
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
@@ -335,6 +336,11 @@ def sgd_update(params, grads, lr, weight_decay, n_decay):
     return params - lr * _gradient(params, grads, weight_decay, n_decay)
 
 
+def _flushed(state):
+    """Optimizer state below ``FLUSH_BELOW`` in magnitude set to 0, as the kernels store it."""
+    return np.where(np.abs(state) < FLUSH_BELOW, np.zeros_like(state), state)
+
+
 def momentum_update(params, grads, velocity, lr, momentum, nesterov, weight_decay, n_decay):
     """Twin of ``momentum_update`` (scikit-learn's ``SGDOptimizer``).
 
@@ -350,7 +356,7 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov, weight_deca
     params, velocity : ndarray, shape (P,), updated
     """
     g = _gradient(params, grads, weight_decay, n_decay)
-    velocity = momentum * velocity - lr * g
+    velocity = _flushed(momentum * velocity - lr * g)
     step = momentum * velocity - lr * g if nesterov else velocity
     return params + step, velocity
 
@@ -370,8 +376,8 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, t, weight_decay, n_d
     params, m, v : ndarray, shape (P,), updated
     """
     g = _gradient(params, grads, weight_decay, n_decay)
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g * g
+    m = _flushed(beta1 * m + (1 - beta1) * g)
+    v = _flushed(beta2 * v + (1 - beta2) * g * g)
     lr_t = lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
     return params - lr_t * m / (np.sqrt(v) + eps), m, v
 

@@ -107,3 +107,31 @@ def test_adam_first_step_moves_each_parameter_by_lr(dtype, rng):
     assert moved.dtype == dtype
     step = moved.astype(F64) - params.astype(F64)
     np.testing.assert_allclose(step, -LR * np.sign(g), rtol=1e-9 if dtype == F64 else 1e-4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["heavy_ball", "nesterov", "adam"])
+def test_state_decaying_below_the_smallest_normal_float32_is_stored_as_zero(kind, dtype):
+    """Zero gradients (a dead unit) shrink the state geometrically: it reaches 0, never a
+    subnormal number (each costs a microcode assist), as in the twin; NaN is kept."""
+    params = np.ones(4, dtype)
+    state = np.array([3e-38, -3e-38, 1.0, np.nan], dtype)
+    zeros = np.zeros(4, dtype)
+    s1, s2 = state.copy(), np.abs(state)
+    ref_params, ref_s1, ref_s2 = params.astype(F64), state.astype(F64), np.abs(state).astype(F64)
+    for t in range(1, 400):  # 0.999 ** 400 * 3e-38 < 1.2e-38: v flushed too
+        if kind == "adam":
+            adam_update.serial(params, zeros, s1, s2, LR, BETA1, BETA2, EPS, t, 0.0, 0)
+            ref_params, ref_s1, ref_s2 = ref.adam_update(ref_params, zeros.astype(F64), ref_s1,
+                                                         ref_s2, LR, BETA1, BETA2, EPS, t, 0.0, 0)
+        else:
+            momentum_update.serial(params, zeros, s1, LR, MU, kind == "nesterov", 0.0, 0)
+            ref_params, ref_s1 = ref.momentum_update(ref_params, zeros.astype(F64), ref_s1, LR,
+                                                     MU, kind == "nesterov", 0.0, 0)
+    tiny = np.finfo(dtype).tiny
+    for got in (s1, s2) if kind == "adam" else (s1,):
+        assert not ((got != 0) & (np.abs(got) < tiny)).any()
+    np.testing.assert_array_equal(s1[:2], 0)
+    assert np.isnan(s1[3]) and np.isnan(params[3])
+    np.testing.assert_array_equal(s1[:2], ref_s1[:2])
+    np.testing.assert_allclose(params[:3], ref_params[:3], rtol=1e-6)
