@@ -13,6 +13,27 @@ from numba.core import errors
 from numba.extending import intrinsic
 
 
+def _check_operands(name, counter, *values):
+    """Typing-time check: a writable 1-D int64 ``counter`` and integer ``values``."""
+    if not (isinstance(counter, types.Array) and counter.ndim == 1
+            and counter.dtype == types.int64 and counter.mutable):
+        raise errors.TypingError(f"{name}: counter must be a writable 1-D int64 array, "
+                                 f"got {counter}")
+    for value in values:
+        if not isinstance(value, types.Integer):
+            raise errors.TypingError(f"{name}: operands must be integers, got {value}")
+
+
+def _atomic_add(ordering: str):
+    """Code generator of ``counter[0] += value`` as one atomic instruction with ``ordering``."""
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        increment = context.cast(builder, args[1], signature.args[1], types.int64)
+        return builder.atomic_rmw("add", array.data, increment, ordering)
+
+    return codegen
+
+
 @intrinsic
 def fetch_add(typingctx, counter, value):
     """Atomically add ``value`` to ``counter[0]``; return the value it held before.
@@ -26,21 +47,10 @@ def fetch_add(typingctx, counter, value):
     -------
     int64 : ``counter[0]`` before the addition (each thread sees a different one)
     """
-    if not (isinstance(counter, types.Array) and counter.ndim == 1
-            and counter.dtype == types.int64 and counter.mutable):
-        raise errors.TypingError(f"fetch_add: counter must be a writable 1-D int64 array, "
-                                 f"got {counter}")
-    if not isinstance(value, types.Integer):
-        raise errors.TypingError(f"fetch_add: value must be an integer, got {value}")
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        increment = context.cast(builder, args[1], signature.args[1], types.int64)
-        # Monotonic ordering: the counter only hands out numbers; the work's
-        # data are published by the end of the parallel region.
-        return builder.atomic_rmw("add", array.data, increment, "monotonic")
-
-    return types.int64(counter, value), codegen
+    _check_operands("fetch_add", counter, value)
+    # Monotonic ordering: the counter only hands out numbers; the work's data
+    # are published by the end of the parallel region.
+    return types.int64(counter, value), _atomic_add("monotonic")
 
 
 @intrinsic
@@ -51,19 +61,8 @@ def fetch_add_sync(typingctx, counter, value):
     thread whose later ``fetch_add_sync`` (``value`` 0: a plain read) sees
     the addition.
     """
-    if not (isinstance(counter, types.Array) and counter.ndim == 1
-            and counter.dtype == types.int64 and counter.mutable):
-        raise errors.TypingError(f"fetch_add_sync: counter must be a writable 1-D int64 array, "
-                                 f"got {counter}")
-    if not isinstance(value, types.Integer):
-        raise errors.TypingError(f"fetch_add_sync: value must be an integer, got {value}")
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        increment = context.cast(builder, args[1], signature.args[1], types.int64)
-        return builder.atomic_rmw("add", array.data, increment, "seq_cst")
-
-    return types.int64(counter, value), codegen
+    _check_operands("fetch_add_sync", counter, value)
+    return types.int64(counter, value), _atomic_add("seq_cst")
 
 
 @intrinsic
@@ -72,12 +71,7 @@ def compare_exchange(typingctx, counter, expected, new):
 
     Sequentially consistent, like :func:`fetch_add_sync`.
     """
-    if not (isinstance(counter, types.Array) and counter.ndim == 1
-            and counter.dtype == types.int64 and counter.mutable):
-        raise errors.TypingError(f"compare_exchange: counter must be a writable 1-D int64 "
-                                 f"array, got {counter}")
-    if not (isinstance(expected, types.Integer) and isinstance(new, types.Integer)):
-        raise errors.TypingError("compare_exchange: expected and new must be integers")
+    _check_operands("compare_exchange", counter, expected, new)
 
     def codegen(context, builder, signature, args):
         array = context.make_array(signature.args[0])(context, builder, args[0])

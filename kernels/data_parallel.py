@@ -116,8 +116,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     Parameters are those of ``trainer.train_epoch_gathered``, plus
     ``optimizer`` (``trainer.SGD``, ``MOMENTUM`` or ``ADAM``) and
     ``n_workers``: the number of threads of Numba's pool (exactly; BLAS
-    limited to one thread by the caller).  The same batches and updates as that function, the same results up
-    to OpenBLAS's rounding; ``grads`` holds the last batch's gradient after it.
+    limited to one thread by the caller).  The same batches and updates as
+    that function, the same results up to OpenBLAS's rounding; ``grads``
+    holds the last batch's gradient after it.
 
     Returns
     -------
