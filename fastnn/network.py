@@ -55,10 +55,12 @@ FEATURE_MAJOR_MAX_ROWS = 64
 # against 0.466 s at batch 128.  Same results as one thread up to OpenBLAS's
 # rounding of a block against the whole product (tests/test_data_parallel.py;
 # identical on W1).  Below 128 rows the feature-major fused
-# epoch stays.  Turned off for the process if its workers ever fail to run
-# at once (a thread pool that ran them one after the other).
+# epoch stays.  Turned off for the process when its workers fail to run at
+# once several times in a row (a thread pool that runs them one after the
+# other; once may be a thread that another process kept off its core).
 DATA_PARALLEL = True
 DATA_PARALLEL_MIN_ROWS = 128
+DATA_PARALLEL_MAX_FAILURES = 3
 
 # Rows per block in forward(): large enough for BLAS to run at full speed,
 # small enough that the activations of a block stay in cache-friendly buffers.
@@ -549,16 +551,14 @@ class Network:
     def _segment_by_rows(self, X, Y, weights, order, batch_size: int, ws, code: int, hyper,
                          state1, state2, t: int):
         """The batches of ``X[order]`` with ``kernels.data_parallel``: (total, t, status), or
-        None if its workers did not all run at once (nothing done; not tried again)."""
+        None if its workers did not all run at once (nothing done)."""
         with _adaptive.blas_limited_to_one():
             total, t, status = data_parallel.train_epoch_data_parallel(
                 X, Y, ws.buffers[6] if weights is None else weights, weights is not None, order,
                 batch_size, self.params, self.grads, self._net, ws.buffers, self.loss_code,
                 code, hyper, state1, state2, t, self.n_weights, _config.get_num_threads())
-        if status == 3:
-            _data_parallel_failed()
-            return None
-        return total, t, status
+        _data_parallel_checked_in(status != 3)
+        return None if status == 3 else (total, t, status)
 
     def __getstate__(self) -> dict:
         # Pickle the flat buffers only: per-layer views would come back as
@@ -589,9 +589,15 @@ def _data_parallel_applies(batch_size: int) -> bool:
             and _config.get_num_threads() > 1)
 
 
-def _data_parallel_failed() -> None:
-    global DATA_PARALLEL
-    DATA_PARALLEL = False
+_check_in_failures = 0
+
+
+def _data_parallel_checked_in(ok: bool) -> None:
+    """Count failed check-ins in a row; after ``DATA_PARALLEL_MAX_FAILURES``, stop trying."""
+    global DATA_PARALLEL, _check_in_failures
+    _check_in_failures = 0 if ok else _check_in_failures + 1
+    if _check_in_failures >= DATA_PARALLEL_MAX_FAILURES:
+        DATA_PARALLEL = False
 
 
 def _feature_major(n_rows: int) -> bool:

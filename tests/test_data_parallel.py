@@ -172,14 +172,25 @@ def test_train_on_two_threads_runs_by_rows_and_equals_one_thread(weighted, momen
 
 
 @two_threads
-def test_a_failed_check_in_falls_back_and_is_not_tried_again(monkeypatch):
+def test_failed_check_ins_fall_back_and_in_a_row_stop_the_tries(monkeypatch):
+    """Each failed segment runs the usual way; after DATA_PARALLEL_MAX_FAILURES in a row
+    (3 epochs of one segment each here) no more tries."""
     monkeypatch.setattr(network, "DATA_PARALLEL", True)
+    monkeypatch.setattr(network, "_check_in_failures", 0)
     calls = []
     monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
                         lambda *args: calls.append(1) or (0.0, 0, 3))
     fell_back = _train(2)
-    assert len(calls) == 1 and network.DATA_PARALLEL is False
+    assert len(calls) == network.DATA_PARALLEL_MAX_FAILURES and network.DATA_PARALLEL is False
     np.testing.assert_allclose(fell_back[1], _train(1)[1], rtol=1e-4, atol=1e-6)
+
+
+def test_a_check_in_that_succeeds_resets_the_count(monkeypatch):
+    monkeypatch.setattr(network, "DATA_PARALLEL", True)
+    monkeypatch.setattr(network, "_check_in_failures", 0)
+    for ok in (False, False, True, False, False):
+        network._data_parallel_checked_in(ok)
+    assert network.DATA_PARALLEL is True and network._check_in_failures == 2
 
 
 def test_small_batches_keep_the_fused_epoch(monkeypatch):
