@@ -165,16 +165,19 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     w = sample_weight[rows[i]] if has_weights else ones[i]
                     scale += np.float64(w)
                     total_weight += w
-                if scale == 0.0:
-                    continue  # all weights 0: no step (every worker decides alike)
+                # All weights 0: no step, but X's rows are checked as in the serial
+                # epoch, and both barriers kept (every worker decides alike).
+                skip = scale == 0.0
                 decay = hyper[8]
-                if alpha > 0.0:
+                if alpha > 0.0 and not skip:
                     decay += alpha / scale
                 # 1. my rows: gather, forward, loss, deltas of every layer
                 r0, r1 = _share(n, worker, n_workers)
                 inputs = _rows_view(xbuf, 0, n, d)
+                n_bad[worker] = 0
                 if r1 > r0:
                     n_bad[worker] = _gather_s(X, rows[r0:r1], inputs[r0:r1])
+                if r1 > r0 and not skip:
                     _gather_s(Y, rows[r0:r1], _rows_view(ybuf, 0, n, k)[r0:r1])
                     for i in range(r0, r1):
                         wbuf[i] = sample_weight[rows[i]] if has_weights else ones[i]
@@ -202,8 +205,6 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                         for i in range(r1 - r0):
                             times_derivative_row(delta_below, A, i, codes[l - 1],
                                                  act_params[l - 1])
-                else:
-                    n_bad[worker] = 0
                 generation += n_workers
                 _barrier(arrivals, generation)
                 bad = 0
@@ -212,6 +213,10 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 if bad:
                     status = 2
                     break
+                if skip:
+                    generation += n_workers
+                    _barrier(arrivals, generation)  # before the next batch's rows are written
+                    continue
                 loss_sum = zero
                 for i in range(n):
                     loss_sum += wbuf[i] * sample_loss[i]

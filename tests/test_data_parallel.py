@@ -112,16 +112,20 @@ def test_momentum_and_adam_by_rows_equal_the_serial_epochs(layers, dtype, batch_
 
 
 @two_threads
-@pytest.mark.parametrize("case, status", [("nan_row", 2), ("diverging", 1), ("zero_weights", 0)])
+@pytest.mark.parametrize("case, status", [("nan_row", 2), ("diverging", 1), ("zero_weights", 0),
+                                          ("zero_weights_nan_row", 2)])
 def test_bad_batches_stop_or_skip_as_in_the_serial_epoch(case, status):
     """A NaN row stops before its batch's update (status 2), a non-finite loss too (1), and
-    a batch whose weights are all 0 is skipped; the batches before are applied alike."""
+    a batch whose weights are all 0 is skipped, unless it holds a NaN row; the batches
+    before are applied alike."""
     layers, n, batch_size = [20, 16, 3], 200, 32
-    problem = _problem(layers, np.float64, n, "softmax", case == "zero_weights",
-                       nan_row=100 if case == "nan_row" else None)
-    if case == "zero_weights":
-        X, Y, w, order = problem
+    zero_weights = case.startswith("zero_weights")
+    problem = _problem(layers, np.float64, n, "softmax", zero_weights)
+    X, Y, w, order = problem
+    if zero_weights:
         w[order[64:96]] = 0  # the third batch
+    if case.endswith("nan_row"):
+        X[order[70], 0] = np.nan  # in the third batch
     lr = 1e30 if case == "diverging" else 0.05
     by_rows = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 2)
     serial = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 0)
