@@ -51,7 +51,8 @@ from .optimizers import adam_update, momentum_update, sgd_update
 from .trainer import ADAM, MOMENTUM, SGD, squared_norm
 
 # Tries before a worker gives up waiting for the others to check in (about
-# 0.1 s of atomic reads; waking a sleeping OpenMP thread takes microseconds).
+# 20 ms of atomic reads at 4.8 ns each, measured; waking a sleeping OpenMP
+# thread takes microseconds).
 _CHECK_IN_SPINS = 1 << 22
 _ABORTED = 1 << 40  # written into the check-in counter by a worker that gave up
 
