@@ -131,6 +131,12 @@ def helper(func):
     return _compile(_renamed_copy(func, "helper"), parallel=False)
 
 
+def inline_helper(func):
+    """:func:`helper` inlined into its callers at Numba IR level (no call, no array
+    reference counting per call)."""
+    return _compile(_renamed_copy(func, "inline_helper"), parallel=False, inline="always")
+
+
 def compile_family(funcs, variant: str, overrides: dict, inline=()) -> types.SimpleNamespace:
     """Compile functions that call each other against a private copy of their globals.
 

@@ -40,15 +40,14 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import _compile, _renamed_copy, helper
+from ._jit import _compile, _renamed_copy, helper, inline_helper
 from .atomic import compare_exchange, fetch_add_sync
 from .blas import gemm
 from .data import gather_rows
 from .activations import IDENTITY
 from .dense import COLUMN_BLOCK, dense_forward, sum_column_block, times_derivative_row
 from .losses import loss_row
-from .optimizers import adam_update, momentum_update, sgd_update
-from .trainer import ADAM, MOMENTUM, SGD, squared_norm
+from .trainer import ADAM, SGD, _view, serial_step, squared_norm
 
 # Tries before a worker gives up waiting for the others to check in (about
 # 20 ms of atomic reads at 4.8 ns each, measured; waking a sleeping OpenMP
@@ -58,7 +57,6 @@ _ABORTED = 1 << 40  # written into the check-in counter by a worker that gave up
 
 _forward_s = dense_forward.serial
 _gather_s = gather_rows.serial
-_sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
 
 
 @helper
@@ -93,20 +91,11 @@ def _barrier(counter, target):
 @helper
 def _step(optimizer, params, grads, state1, state2, start, stop, hyper, t, decay, decayed):
     """The optimizer's update of ``params[start:stop]`` (L2 ``decay`` on them if ``decayed``)."""
-    n_decay = stop - start if decayed else 0
-    p, g = params[start:stop], grads[start:stop]
-    if optimizer == SGD:
-        _sgd_s(p, g, hyper[0], decay, n_decay)
-    elif optimizer == MOMENTUM:
-        _momentum_s(p, g, state1[start:stop], hyper[0], hyper[1], hyper[2] != 0.0, decay,
-                    n_decay)
-    else:
-        _adam_s(p, g, state1[start:stop], state2[start:stop], hyper[0], hyper[3], hyper[4],
-                hyper[5], t, decay, n_decay)
+    serial_step(optimizer, params[start:stop], grads[start:stop], state1[start:stop],
+                state2[start:stop], hyper, t, decay, stop - start if decayed else 0)
 
 
-def _rows_view(flat, offset, n, cols):
-    return flat[offset:offset + n * cols].reshape((n, cols))
+_rows_view = inline_helper(_view)  # trainer's (rows, cols) view of a flat buffer
 
 
 def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_size, params, grads,
@@ -273,9 +262,8 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     return outcome[0], int(outcome[2]), int(outcome[1])
 
 
-# Compiled as a parallel function (its prange holds the workers) that
-# inlines the view helper; there is no serial variant: one thread would wait
-# at the first barrier for workers that never come.
-_rows_view = _compile(_renamed_copy(_rows_view, "helper"), parallel=False, inline="always")
+# Compiled as a parallel function (its prange holds the workers); there is no
+# serial variant: one thread would wait at the first barrier for workers that
+# never come.
 train_epoch_data_parallel = _compile(_renamed_copy(train_epoch_data_parallel, "parallel"),
                                      parallel=True)

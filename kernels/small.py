@@ -36,10 +36,8 @@ from ._jit import compile_family
 from .activations import IDENTITY, SIGMOID, activate, derivative_from_output
 from .data import shuffle_inplace
 from .losses import BINARY_CROSS_ENTROPY, SQUARED_ERROR
-from .optimizers import adam_update, momentum_update, sgd_update
-from .trainer import MOMENTUM, SGD, squared_norm
+from .trainer import ADAM, SGD, serial_step, squared_norm
 
-_sgd_s, _momentum_s, _adam_s = sgd_update.serial, momentum_update.serial, adam_update.serial
 # small_sgd_train's flags (see its ``codes``).
 WEIGHTED, DECAYED, UNIT_SLOPE = 1, 2, 4
 
@@ -372,14 +370,9 @@ def _backward(X, row, params, grads, net, acts, deltas, off_out, fused, lr, deca
 
 def _update(optimizer, params, grads, state1, state2, hyper, t, decay, n_weights):
     """One optimizer step with the optimizer kernels; returns Adam's new step count."""
-    if optimizer == SGD:
-        _sgd_s(params, grads, hyper[0], decay, n_weights)
-    elif optimizer == MOMENTUM:
-        _momentum_s(params, grads, state1, hyper[0], hyper[1], hyper[2] != 0.0, decay, n_weights)
-    else:
+    if optimizer == ADAM:
         t += 1
-        _adam_s(params, grads, state1, state2, hyper[0], hyper[3], hyper[4], hyper[5], t, decay,
-                n_weights)
+    serial_step(optimizer, params, grads, state1, state2, hyper, t, decay, n_weights)
     return t
 
 

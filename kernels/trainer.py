@@ -36,7 +36,7 @@ import numpy as np
 
 from numba import prange
 
-from ._jit import compile_family, helper, kernel, python_family
+from ._jit import compile_family, helper, inline_helper, kernel, python_family
 from .activations import IDENTITY
 from .atomic import fetch_add
 from .blas import gemm
@@ -250,6 +250,20 @@ def squared_norm(values, n):
         v = np.float64(values[i])  # float() of a float32 stays float32 in Numba
         total += v * v
     return total
+
+
+@inline_helper
+def serial_step(optimizer, params, grads, state1, state2, hyper, t, decay, n_decay):
+    """One update of ``params`` by the serial kernel of ``optimizer`` (a code of
+    ``OPTIMIZER_CODES``; ``hyper`` as in :func:`train_epoch_gathered`, ``t`` Adam's step
+    number, from 1), L2 ``decay`` on ``params[:n_decay]``."""
+    if optimizer == SGD:
+        _sgd_s(params, grads, hyper[0], decay, n_decay)
+    elif optimizer == MOMENTUM:
+        _momentum_s(params, grads, state1, hyper[0], hyper[1], hyper[2] != 0.0, decay, n_decay)
+    else:
+        _adam_s(params, grads, state1, state2, hyper[0], hyper[3], hyper[4], hyper[5], t, decay,
+                n_decay)
 
 
 def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, hyper, state1,
