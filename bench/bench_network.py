@@ -102,6 +102,48 @@ class Products:
     track_matrix_products_gflops.unit = "GFLOP/s"
 
 
+class FusedEpoch:
+    """``training.run_epoch`` (one compiled call) over the same epoch subset as ``Train``.
+
+    On several threads, batches of 128 rows or more train by rows
+    (``kernels.data_parallel``); on one thread the serial fused epoch runs.
+    """
+
+    params = [DTYPES, [128, 512], [1, 2]]
+    param_names = ["dtype", "batch_size", "threads"]
+
+    def setup(self, dtype, batch_size, threads):
+        check_pool_usable()
+        if threads > fastnn.threading_info()["max_threads"]:
+            raise NotImplementedError(f"needs {threads} threads")
+        X, Y = mnist_like(dtype)
+        self.X, self.Y = X[:SUBSET_ROWS], Y[:SUBSET_ROWS]
+        self.net = _network(dtype)
+        self.optimizer = fastnn.SGD(self.net, lr=LEARNING_RATE)
+        self.order = np.random.default_rng(0).permutation(SUBSET_ROWS)
+        self.batch_size = batch_size
+        fastnn.set_num_threads(threads)  # here, not in the timed call (threadpoolctl's scan)
+        self._epoch()  # compile / load cache, allocate
+
+    def teardown(self, dtype, batch_size, threads):
+        fastnn.set_num_threads("auto")
+
+    def _epoch(self):
+        from fastnn.training import run_epoch
+
+        return run_epoch(self.net, self.X, self.Y, None, self.order, self.batch_size,
+                         self.optimizer)
+
+    def time_fused_epoch(self, dtype, batch_size, threads):
+        self._epoch()
+
+    def track_fused_epoch_gflops(self, dtype, batch_size, threads):
+        seconds = best_time(self._epoch, repeats=3)
+        return training_flops(LAYERS, SUBSET_ROWS) / seconds / 1e9
+
+    track_fused_epoch_gflops.unit = "GFLOP/s"
+
+
 class TrainEpoch:
     """Peak memory of one whole training epoch (20_000 rows, batches of 128)."""
 
