@@ -144,6 +144,59 @@ class FusedEpoch:
     track_fused_epoch_gflops.unit = "GFLOP/s"
 
 
+class EpochAfterForward:
+    """A training epoch right after a ``forward`` of 1,000 rows (a validation check between
+    ``partial_fit`` calls), on 2 threads.
+
+    Work that leaves OpenBLAS's threads spinning (they wait about 0.1 s for
+    the next product) slows the epoch that follows: ``track_slowdown`` is
+    the epoch's best time after such a forward over its best time alone
+    (1.0: no effect; 1.8-2.1 on 2 cores when inputs under 2,048 rows ran through
+    OpenBLAS's threads, before 2026-11-30).
+    """
+
+    params = [DTYPES]
+    param_names = ["dtype"]
+    check_rows = 1000
+    repeats = 7
+
+    def setup(self, dtype):
+        check_pool_usable()
+        if fastnn.threading_info()["max_threads"] < 2:
+            raise NotImplementedError("needs 2 threads")
+        X, Y = mnist_like(dtype)
+        self.X, self.Y = X[:SUBSET_ROWS], Y[:SUBSET_ROWS]
+        self.X_check = X[SUBSET_ROWS:SUBSET_ROWS + self.check_rows]
+        self.net = _network(dtype)
+        self.optimizer = fastnn.SGD(self.net, lr=LEARNING_RATE)
+        self.order = np.random.default_rng(0).permutation(SUBSET_ROWS)
+        fastnn.set_num_threads(2)
+        self.net.forward(self.X_check)  # compile / load cache, allocate
+        self._epoch()
+
+    def teardown(self, dtype):
+        fastnn.set_num_threads("auto")
+
+    def _epoch(self):
+        from fastnn.training import run_epoch
+
+        return run_epoch(self.net, self.X, self.Y, None, self.order, 256, self.optimizer)
+
+    def time_forward_then_epoch(self, dtype):
+        self.net.forward(self.X_check)
+        self._epoch()
+
+    def track_slowdown(self, dtype):
+        alone = best_time(self._epoch, repeats=self.repeats)
+        after = float("inf")
+        for _ in range(self.repeats):
+            self.net.forward(self.X_check)
+            after = min(after, best_time(self._epoch, repeats=1))
+        return after / alone
+
+    track_slowdown.unit = "ratio"
+
+
 class TrainEpoch:
     """Peak memory of one whole training epoch (20_000 rows, batches of 128)."""
 

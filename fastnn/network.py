@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -62,26 +62,39 @@ DATA_PARALLEL = True
 DATA_PARALLEL_MIN_ROWS = 128
 DATA_PARALLEL_MAX_FAILURES = 3
 
-# Rows per block in forward(): large enough for BLAS to run at full speed,
-# small enough that the activations of a block stay in cache-friendly buffers.
-_FORWARD_BLOCK = 8192
-# From this many rows on, forward() cuts the rows into blocks of _BLOCK_ROWS
-# rows, which the threads take one at a time and each runs with one-thread
-# BLAS calls (``trainer.forward_in_blocks``; on one thread they run one after
-# the other).  OpenBLAS's own threads synchronise in every product; a block
-# of 256 rows keeps its activations in the core's cache from one layer to
-# the next; and a thread slowed by another process takes fewer blocks.
-# NaN/inf inputs are counted block by block as the first product is about to
-# read them, instead of in a separate pass over X.  Measured on W4 (60,000
-# rows, 784-256-128-10 float32, 2 cores, interleaved in one process), with
-# each thread's half of the rows split in blocks: forward() took 0.226 s
-# (median of 9) with blocks of 256 rows and the fused count, against 0.259 s
-# with halves of 8,192-row blocks and the separate count; 128 / 384 / 512 /
-# 1024 rows took 0.231 / 0.233 / 0.243 / 0.239 s.  Blocks taken from a shared
+# forward() cuts the rows into blocks of _BLOCK_ROWS rows, which the threads
+# take one at a time and each runs with one-thread BLAS calls
+# (``trainer.forward_in_blocks``; on one thread they run one after the
+# other).  OpenBLAS's own threads synchronise in every product; a block of
+# 256 rows keeps its activations in the core's cache from one layer to the
+# next; and a thread slowed by another process takes fewer blocks.  NaN/inf
+# inputs are counted block by block as the first product is about to read
+# them, instead of in a separate pass over X.  Measured on W4 (60,000 rows,
+# 784-256-128-10 float32, 2 cores, interleaved in one process), with each
+# thread's half of the rows split in blocks: forward() took 0.226 s (median
+# of 9) with blocks of 256 rows and the fused count, against 0.259 s with
+# halves of 8,192-row blocks and the separate count; 128 / 384 / 512 / 1024
+# rows took 0.231 / 0.233 / 0.243 / 0.239 s.  Blocks taken from a shared
 # counter instead of fixed halves: 0.231-0.241 s against 0.241-0.242 s
 # (medians of 15, three runs), at most 0.24-0.37 s against 0.34-0.37 s.
 _BLOCKS_MIN_ROWS = 2048
 _BLOCK_ROWS = 256
+# Below _BLOCKS_MIN_ROWS rows the blocks are smaller, a multiple of
+# _SMALL_BLOCKS of them (so 2 or 4 threads get equal shares), of at least
+# _MIN_BLOCK_ROWS rows.  Small inputs ran through OpenBLAS's threads before,
+# which keep spinning after a product, for long enough to slow the next
+# training epoch: partial_fit of 20,000 x 784 rows (256-128 ReLU, batch
+# 256, 2 cores) took 0.20-0.22 s after a predict of 1,000 rows against
+# 0.15-0.16 s without; with the small blocks 0.15-0.16 s either way.  The
+# blocks cost the predict itself little: 1,000 rows of that network took
+# 2.03 ms in 4 blocks against 2.19 ms through OpenBLAS's threads, 128 rows
+# 0.54 against 0.37 ms.
+_SMALL_BLOCKS = 4
+_MIN_BLOCK_ROWS = 32
+# OpenBLAS runs a product of fewer multiply-adds than this on the calling
+# thread anyway (its SMP threshold, 65,536 x GEMM_MULTITHREAD_THRESHOLD = 4):
+# no need to pay threadpoolctl's 17 us to limit it.
+_BLAS_THREADS_MIN_WORK = 65536 * 4
 
 
 def _activation_offsets(capacity: int, layer_sizes: Sequence[int]) -> np.ndarray:
@@ -136,27 +149,20 @@ class _ForwardScratch:
     """:meth:`Network.forward`'s scratch memory, allocated on first use.
 
     :meth:`workers` gives ``trainer.forward_in_blocks`` one activation
-    buffer of ``_BLOCK_ROWS`` rows per thread; :meth:`rows` a workspace for
-    up to ``_FORWARD_BLOCK`` rows.  Kept apart from the training workspace,
-    so a prediction never writes into a running fit's buffers.
+    buffer of ``_BLOCK_ROWS`` rows per thread.  Kept apart from the training
+    workspace, so a prediction never writes into a running fit's buffers.
     """
 
     def __init__(self, layer_sizes: Sequence[int], dtype: np.dtype):
         self.layer_sizes, self.dtype = layer_sizes, dtype
         self.block_offsets = _activation_offsets(_BLOCK_ROWS, layer_sizes)
         self._acts = np.empty((0, _BLOCK_ROWS * sum(layer_sizes[1:])), dtype)
-        self._rows: _Workspace | None = None
 
     def workers(self, n_workers: int) -> np.ndarray:
         """``(n_workers, _BLOCK_ROWS * sum(units))`` activation buffers, one per worker."""
         if self._acts.shape[0] < n_workers:
             self._acts = np.empty((n_workers, self._acts.shape[1]), self.dtype)
         return self._acts[:n_workers]
-
-    def rows(self, n_rows: int) -> _Workspace:
-        if self._rows is None or self._rows.capacity < n_rows:
-            self._rows = _Workspace(n_rows, self.layer_sizes, self.dtype)
-        return self._rows
 
 
 class Network:
@@ -335,27 +341,25 @@ class Network:
         0).  Where there are some, the outputs are meaningless; the caller
         raises.  Nothing of the network is modified.
         """
-        out = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
-        with self._forward_scratch() as scratch:
-            if X.shape[0] >= _BLOCKS_MIN_ROWS:
-                with _config.parallel_slot() as parallel:
-                    if parallel:  # blocks shared among the threads; BLAS on one thread each
-                        with _adaptive.blas_limited_to_one():
-                            return out, self._forward_in_blocks(
-                                trainer.forward_in_blocks.parallel, _config.get_num_threads(),
-                                X, out, scratch, count_nonfinite)
-                if _config.get_num_threads() == 1:  # BLAS is limited to one thread already
-                    return out, self._forward_in_blocks(trainer.forward_in_blocks.serial, 1,
-                                                        X, out, scratch, count_nonfinite)
-            n_nonfinite = check.count_nonfinite(X) if count_nonfinite else 0
-            for start in range(0, X.shape[0], _FORWARD_BLOCK):
-                block = X[start:start + _FORWARD_BLOCK]
-                ws = scratch.rows(block.shape[0])
-                with _config.parallel_slot() as parallel:
-                    output = self._fused(parallel, block.shape[0], sample_major=True).forward_pass(
-                        block, self.params, self._net, ws.buffers, True, self.loss_code)
-                out[start:start + block.shape[0]] = output
-        return out, n_nonfinite
+        n = X.shape[0]
+        out = np.empty((n, self.layer_sizes[-1]), self.dtype)
+        block_rows = _forward_block_rows(n)
+        with self._forward_scratch() as scratch, _config.parallel_slot() as parallel:
+            # A call that finds the pool taken (another Python thread) runs
+            # serially; the blocks, hence the results, are the same.
+            n_workers = (_config.get_num_threads()
+                         if parallel and n > block_rows and self._uses_pool(n) else 1)
+            kernel = trainer.forward_in_blocks.parallel if n_workers > 1 else \
+                trainer.forward_in_blocks.serial
+            with self._one_thread_blas(n):
+                return out, self._forward_in_blocks(kernel, n_workers, X, out, scratch,
+                                                    count_nonfinite, block_rows)
+
+    def _one_thread_blas(self, n_rows: int):
+        """Context limiting BLAS to the calling thread for products of ``n_rows`` rows."""
+        work = n_rows * max(a * b for a, b in zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+        return (_adaptive.blas_limited_to_one() if work > _BLAS_THREADS_MIN_WORK
+                else nullcontext())
 
     def _forward_scratch(self):
         """The network's forward workspaces, or new ones while another thread uses them.
@@ -368,11 +372,12 @@ class Network:
                             lambda: _ForwardScratch(self.layer_sizes, self.dtype))
 
     def _forward_in_blocks(self, kernel, n_workers: int, X: np.ndarray, out: np.ndarray,
-                           scratch: _ForwardScratch, count_nonfinite: bool) -> int:
+                           scratch: _ForwardScratch, count_nonfinite: bool,
+                           block_rows: int) -> int:
         """Run a variant of ``trainer.forward_in_blocks`` with ``n_workers`` (see ``_BLOCK_ROWS``)."""
         next_block = np.zeros(1, np.int64)  # the kernel's shared counter
         return kernel(X, self.params, self._net, scratch.workers(n_workers),
-                      scratch.block_offsets, True, self.loss_code, out, _BLOCK_ROWS,
+                      scratch.block_offsets, True, self.loss_code, out, block_rows,
                       count_nonfinite, next_block)
 
     def predict(self, X) -> np.ndarray:
@@ -603,6 +608,18 @@ def _data_parallel_checked_in(ok: bool) -> None:
 def _feature_major(n_rows: int) -> bool:
     """Whether training steps on batches of ``n_rows`` rows run feature-major."""
     return n_rows <= FEATURE_MAJOR_MAX_ROWS
+
+
+def _forward_block_rows(n_rows: int) -> int:
+    """Rows per block of :meth:`Network.forward` on ``n_rows`` rows (see ``_BLOCK_ROWS``).
+
+    A function of ``n_rows`` only, so every thread count runs the same
+    blocks and gives the same bits.
+    """
+    if n_rows >= _BLOCKS_MIN_ROWS:
+        return _BLOCK_ROWS
+    n_blocks = _SMALL_BLOCKS * -(-n_rows // (_SMALL_BLOCKS * _BLOCK_ROWS))
+    return max(_MIN_BLOCK_ROWS, -(-n_rows // max(n_blocks, 1)))
 
 
 def _check_layer_sizes(layer_sizes) -> list[int]:

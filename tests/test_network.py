@@ -233,12 +233,22 @@ def test_forward_matches_numpy_and_predict(rng):
     np.testing.assert_array_equal(sig.predict(X), (X @ sig.coefs[0] > 0).astype(int))
 
 
-def test_forward_in_blocks_equals_one_pass(rng, monkeypatch):
+@pytest.mark.parametrize("n_rows, block_rows", [
+    (1, 32), (33, 32), (100, 32), (1000, 250), (1024, 256), (1025, 129), (2047, 256),
+    (2048, 256), (60_000, 256)])
+def test_forward_block_rows(n_rows, block_rows):
+    """Blocks of _BLOCK_ROWS rows from _BLOCKS_MIN_ROWS rows on; below, a multiple of 4
+    blocks (equal shares for 2 or 4 threads) of at least 32 rows."""
+    assert fastnn.network._forward_block_rows(n_rows) == block_rows
+
+
+def test_forward_in_small_blocks_equals_one_pass(rng, monkeypatch):
     X, _, _ = _problem(rng, 5, 3, "softmax", n=50)
     net = fastnn.Network([5, 6, 3], "relu", dtype=np.float64, random_state=0)
     whole = net.forward(X)
-    monkeypatch.setattr("fastnn.network._FORWARD_BLOCK", 16)
-    np.testing.assert_array_equal(net.forward(X), whole)
+    monkeypatch.setattr("fastnn.network._MIN_BLOCK_ROWS", 7)  # 4 blocks, the last short
+    np.testing.assert_allclose(net.forward(X), whole, rtol=1e-14)
+    np.testing.assert_allclose(whole, ref.network_forward(X, net), rtol=1e-12)
 
 
 def test_diverging_training_restores_last_good_epoch(rng):

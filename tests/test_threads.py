@@ -227,11 +227,11 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_rows", [network._BLOCKS_MIN_ROWS, network._FORWARD_BLOCK + 3])
+@pytest.mark.parametrize("n_rows", [1, 70, 300, 1500, network._BLOCKS_MIN_ROWS, 8195])
 def test_forward_by_blocks_does_not_depend_on_the_thread_count(all_threads, dtype, n_rows):
-    """From _BLOCKS_MIN_ROWS rows, forward runs blocks of _BLOCK_ROWS rows, each with
-    one-thread BLAS: the same blocks on one thread and on two, so the same bits, and
-    BLAS's thread limit restored afterwards."""
+    """forward runs blocks of rows (of _BLOCK_ROWS rows from _BLOCKS_MIN_ROWS on, smaller
+    below), each with one-thread BLAS: the same blocks on one thread and on two, so the
+    same bits, and BLAS's thread limit restored afterwards."""
     rng = np.random.default_rng(3)
     X = rng.standard_normal((n_rows, 40)).astype(dtype)
     net = fastnn.Network([40, 48, 24, 5], ["relu", "tanh"], "softmax", dtype=dtype,
