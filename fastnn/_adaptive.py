@@ -1,9 +1,11 @@
 """Adaptive thread count for training: all threads, or one while that is faster.
 
-On a quiet 2-core machine a second thread makes an epoch about 1.2x faster;
-when another process keeps a core busy, every multi-threaded matrix product
-waits for its descheduled thread and the epoch gets 3-5x *slower* than with
-one thread (bench/results/threads.md).  Neither choice is right all the time,
+On a quiet 2-core machine a second thread makes a W1 epoch about 1.7x
+faster (training by rows, batches of 128 rows or more; 1.2-1.5x below);
+when another process keeps a core busy, the threads wait for their
+descheduled partner at every barrier or multi-threaded matrix product, and
+the epoch gets 1.2-1.5x (by rows) to 3-5x (OpenBLAS's threads) *slower*
+than with one thread.  Neither choice is right all the time,
 so a fused epoch runs in segments of whole batches and :class:`ThreadTuner`
 picks the thread count of each segment from measured time per row.
 
@@ -33,6 +35,14 @@ _MIN_BATCHES_PER_SEGMENT = 4
 # costs a 3-5x slower segment).
 _FIRST_PROBE_INTERVAL = 4
 _MAX_PROBE_INTERVAL = 64
+# While all threads are the choice, a losing one-thread probe is retried 4x
+# later each time, up to this many segments: a load that makes one thread
+# faster slows all threads first, and the current option getting slower
+# than the other's last measurement triggers a probe at once.  Each probe
+# costs a segment at about half speed: with doubling up to 64, 5 of the
+# first 9 W1 epochs (batch 512, 2 threads, 15 segments an epoch) held one,
+# and the adaptive epochs were 4-6 % slower than fixed 2 threads.
+_MAX_PROBE_INTERVAL_ALL_THREADS = 1024
 # Exponential average of the current option's seconds per row.
 _SMOOTHING = 0.5
 
@@ -89,16 +99,21 @@ class ThreadTuner:
             self._seen.add(n_threads)
             return
         rate = seconds / max(rows, 1)
+        other = self.options[1] if self.current == self.options[0] else self.options[0]
         if n_threads == self.current:
             old = self.per_row.get(n_threads)
             self.per_row[n_threads] = rate if old is None else _SMOOTHING * rate + (1 - _SMOOTHING) * old
             self._since_probe += 1
+            if self.per_row[n_threads] > self.per_row.get(other, float("inf")):
+                self._since_probe = self._interval  # slower than the other was: probe it next
             return
         # A probe of the other option: its last value is many segments old.
         self.per_row[n_threads] = rate
         self._since_probe = 0
         if self.per_row[n_threads] < self.per_row.get(self.current, float("inf")):
             self.current, self._interval = n_threads, _FIRST_PROBE_INTERVAL
+        elif self.current == self.options[0]:
+            self._interval = min(4 * self._interval, _MAX_PROBE_INTERVAL_ALL_THREADS)
         else:
             self._interval = min(2 * self._interval, _MAX_PROBE_INTERVAL)
 

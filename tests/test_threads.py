@@ -187,6 +187,30 @@ def test_thread_tuner_follows_the_faster_option_and_backs_off():
     assert tuner.current == 2
 
 
+def test_thread_tuner_probes_rarely_while_all_threads_win_and_at_once_when_they_slow():
+    """While all threads are faster, one-thread probes come 4x later each time (up to
+    1024 segments); once the current option measures slower than the other did, the
+    next segment probes it."""
+    from fastnn._adaptive import ThreadTuner
+
+    tuner = ThreadTuner(2)
+    seconds = {2: 0.5, 1: 1.0}  # quiet machine
+    for _ in range(400):
+        n = tuner.choose()
+        tuner.record(n, seconds[n], rows=100)
+    assert tuner.current == 2
+    probes = [i for i, n in enumerate(tuner.history) if n == 1]
+    assert probes[:2] == [2, 3]  # its first segment (compiling?) and its first measurement
+    assert list(np.diff(probes[1:])) == [17, 65, 257]  # 16, 64, 256 segments in between
+    seconds = {2: 3.0, 1: 1.2}  # another process took a core
+    start = len(tuner.history)
+    for _ in range(4):
+        n = tuner.choose()
+        tuner.record(n, seconds[n], rows=100)
+    assert 1 in tuner.history[start:start + 2]  # probed within two segments
+    assert tuner.current == 1
+
+
 def test_first_segment_of_each_option_is_not_a_measurement():
     """It may include compiling that option's kernels."""
     from fastnn._adaptive import ThreadTuner
