@@ -5,7 +5,12 @@ OpenMP layer with libgomp's default *active* wait policy makes its idle
 threads spin between kernels and starve the BLAS threads that run the matrix
 products, about 35x slower per epoch than the same code with OpenMP told to
 sleep (``OMP_WAIT_POLICY=PASSIVE``).  Numba's own ``workqueue`` layer sleeps
-too but wakes slowly (2x slower than passive OpenMP).  So:
+too but wakes slowly (2x slower than passive OpenMP).  Since training by
+rows (batches of 128 rows or more on several threads, one-thread BLAS) the
+wait policy hardly matters for those epochs on a quiet machine (0.136 s
+passive, 0.138 s active, bench/results/threads.md of 2026-11-30); passive
+still keeps idle threads off the cores where OpenBLAS's own threads work
+(smaller batches, ``loss_and_gradient``).  So:
 
 * threading layer: OpenMP with a passive wait policy, then TBB, then
   workqueue where OpenMP is missing.  ``OMP_WAIT_POLICY`` is only set if the
