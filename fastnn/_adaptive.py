@@ -30,6 +30,14 @@ from . import _config
 # epoch, few enough that each holds several batches (one kernel call each).
 SEGMENTS_PER_EPOCH = 16
 _MIN_BATCHES_PER_SEGMENT = 4
+# Epochs that train by rows (``kernels.data_parallel``) lose 1.2-1.5x under
+# load, not 3-5x, and every segment on all threads is one more launch of the
+# pool: while all threads are the choice, their segments are a quarter of an
+# epoch.  Probes, and everything while one thread is the choice, keep the
+# short ones (so the way back to all threads after a load is as quick).  One
+# call for a W1 epoch (batch 128, 2 threads) took 0.348 s, 4 segments
+# 0.362 s, 15 segments 0.366 s (medians of 7).
+SEGMENTS_PER_EPOCH_BY_ROWS = 4
 # A losing option is retried after this many segments, doubling up to the
 # maximum each time it loses again (a probe with the wrong choice under load
 # costs a 3-5x slower segment).
@@ -80,6 +88,10 @@ class ThreadTuner:
         self._interval = _FIRST_PROBE_INTERVAL
         self._since_probe = 0
         self.history: list[int] = []
+
+    def all_threads_next(self) -> bool:
+        """Whether the next segment runs all threads as the current choice (not a probe)."""
+        return self.choose() == self.current == self.options[0]
 
     def choose(self) -> int:
         """Thread count for the next segment."""
@@ -133,10 +145,11 @@ def tuner_for(workload: tuple, n_threads: int) -> ThreadTuner:
     return _tuners[key]
 
 
-def segment_rows(n_rows: int, batch_size: int) -> int:
-    """Rows per segment: whole batches, about ``SEGMENTS_PER_EPOCH`` segments."""
+def segment_rows(n_rows: int, batch_size: int, segments: int | None = None) -> int:
+    """Rows per segment: whole batches, about ``segments`` (``SEGMENTS_PER_EPOCH``) of them."""
     n_batches = -(-n_rows // batch_size)
-    per_segment = max(_MIN_BATCHES_PER_SEGMENT, -(-n_batches // SEGMENTS_PER_EPOCH))
+    per_segment = max(_MIN_BATCHES_PER_SEGMENT,
+                      -(-n_batches // (segments or SEGMENTS_PER_EPOCH)))
     return per_segment * batch_size
 
 

@@ -518,14 +518,19 @@ class Network:
             hyper[6:8] = alpha, loss_scale
             has_weights = weights is not None
             tuner = self._thread_tuner(batch_size)
-            step = n if tuner is None else _adaptive.segment_rows(n, batch_size)
             total, status = 0.0, 0
             by_rows = not stepwise and _data_parallel_applies(batch_size)
             if by_rows and order is None:
                 order = np.arange(X.shape[0], dtype=np.int64)
+            short = n if tuner is None else _adaptive.segment_rows(n, batch_size)
+            long = (_adaptive.segment_rows(n, batch_size, _adaptive.SEGMENTS_PER_EPOCH_BY_ROWS)
+                    if tuner is not None and by_rows else short)
             # Segments of whole batches: the same batches and updates as one call.
-            for start in range(0, n, step):
-                stop = min(start + step, n)
+            stop = 0
+            while stop < n:
+                start = stop
+                stop = min(start + (long if tuner is not None and tuner.all_threads_next()
+                                    else short), n)
                 with _adaptive.tuned_slot(tuner, stop - start) as parallel:
                     fused = (trainer.stepwise(code, _feature_major(batch_size)) if stepwise
                              else self._fused(parallel, batch_size, code))

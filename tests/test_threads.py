@@ -211,6 +211,43 @@ def test_thread_tuner_probes_rarely_while_all_threads_win_and_at_once_when_they_
     assert tuner.current == 1
 
 
+def test_training_by_rows_runs_long_segments_and_short_probes(all_threads, monkeypatch):
+    """Adaptive epochs that train by rows run a quarter of the epoch per segment while all
+    threads are the choice (each segment is one more launch of the pool); probes, and
+    segments while one thread is the choice, keep the short ones (a sixteenth, at least 4
+    batches)."""
+    from fastnn import _adaptive
+    from fastnn.training import run_epoch
+
+    if all_threads < 2:
+        pytest.skip("one core")
+    monkeypatch.setattr(_adaptive, "_tuners", {})
+    monkeypatch.setattr(network, "DATA_PARALLEL", True)
+    segments = []
+    record = _adaptive.ThreadTuner.record
+    monkeypatch.setattr(_adaptive.ThreadTuner, "record", lambda self, n_threads, seconds, rows: (
+        segments.append((n_threads, rows, self.current)), record(self, n_threads, seconds, rows)))
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((128 * 64, 64)).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, X.shape[0])]
+    net = fastnn.Network([64, 300, 10], "relu", dtype=np.float32, random_state=0)
+    optimizer = fastnn.SGD(net, lr=0.05)
+    fastnn.set_num_threads("auto")
+    try:
+        for _ in range(3):  # the fused epoch (train() would run so small a job stepwise)
+            run_epoch(net, X, Y, None, rng.permutation(X.shape[0]), 128, optimizer)
+    finally:
+        fastnn.set_num_threads(all_threads)
+    long, short = 16 * 128, 4 * 128  # 64 batches: 4 segments of 16, or 16 of 4
+    assert sum(rows for _, rows, _ in segments) == 3 * X.shape[0]
+    assert {n_threads for n_threads, _, _ in segments} == {1, all_threads}
+    done = 0
+    for n_threads, rows, current in segments:  # current: the choice when the segment ran
+        done += rows
+        expected = long if n_threads == current == all_threads else short
+        assert rows == expected or (rows < expected and done % X.shape[0] == 0)  # epoch's end
+
+
 def test_first_segment_of_each_option_is_not_a_measurement():
     """It may include compiling that option's kernels."""
     from fastnn._adaptive import ThreadTuner
