@@ -442,7 +442,11 @@ class Network:
                                 probabilities=self.loss_code != SQUARED_ERROR)
         weights = check.check_sample_weight(sample_weight, X.shape[0], self.dtype)
         check.check_finite(X)
-        return self._batch_loss_and_gradient(X, Y, weights, None, gradient=False)
+        # Small inputs on one BLAS thread, as in forward: OpenBLAS's threads
+        # would keep spinning after the products and slow the next epoch.
+        small = X.shape[0] < _BLOCKS_MIN_ROWS
+        with self._one_thread_blas(X.shape[0]) if small else nullcontext():
+            return self._batch_loss_and_gradient(X, Y, weights, None, gradient=False)
 
     def _batch_loss_and_gradient(self, X, Y, weights, indices, gradient: bool = True) -> float:
         """Loss and gradient (into :attr:`grads`) of the rows ``indices`` of ``X`` (None: all).
