@@ -159,6 +159,11 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
 
     Raises
     ------
+    ValueError
+        If ``X`` holds NaN or infinite values (found by the first epoch,
+        which gathers every row; the parameters and the optimizer's state
+        are restored to their values before the call), or another argument
+        is invalid (before any training).
     TrainingDiverged
         If a batch loss is NaN or infinite; the parameters and the
         optimizer's state are restored to their values at the end of the
@@ -177,7 +182,6 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     rounding (summation order).
     """
     X = check.check_features(X, network.layer_sizes[0], network.dtype)
-    check.check_finite(X)
     n = X.shape[0]
     Y = check.check_targets(y, n, network.layer_sizes[-1], network.dtype,
                             probabilities=network.loss_code != SQUARED_ERROR)
@@ -198,8 +202,15 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     rng_state = rng.integers(0, 2**64 - 1, size=1, dtype=np.uint64, endpoint=True)
 
     order = np.arange(n, dtype=np.int64)
+    small = _is_small(network, n, batch_size)
+    x_checked = not shuffle or small
+    if x_checked:
+        # These epochs read X in place.  Shuffled ones gather every row and
+        # check it for NaN/inf as they go (a pass over X less: 8 ms of W1's
+        # 0.3 s epoch); the weights are restored if one is found.
+        check.check_finite(X)
     last_good = Checkpoint(optimizer)  # weights and optimizer state after the last good epoch
-    if _is_small(network, n, batch_size):
+    if small:
         return _train_small(network, X, Y, weights, order, shuffle, rng_state, epochs,
                             batch_size, optimizer, last_good, callback)
     history: list[float] = []
@@ -207,10 +218,18 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     for epoch in range(epochs):
         if shuffle:
             data.shuffle_inplace(order, n, rng_state)
-        total = run_epoch(network, X, Y, weights, order if shuffle else None, batch_size,
-                          optimizer, stepwise=stepwise)
+        try:
+            total = run_epoch(network, X, Y, weights, order if shuffle else None, batch_size,
+                              optimizer, stepwise=stepwise)
+        except ValueError:  # NaN/inf in a gathered batch of X: nothing of the epoch is kept
+            last_good.restore()
+            check.check_finite(X)  # the error with the count of NaN/inf values
+            raise
         # The params check catches an overflow in the epoch's last update.
         if not (np.isfinite(total) and np.isfinite(network.params).all()):
+            if not x_checked:  # rows not gathered yet may hold NaN/inf: name X, not the rate
+                last_good.restore()
+                check.check_finite(X)
             _diverged(last_good, epoch)
         history.append(total / n)
         last_good.save()

@@ -13,6 +13,54 @@ def net():
     return fastnn.Network([2, 3, 2], "relu", dtype=np.float64, random_state=0)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("stepwise", [True, False])
+def test_nonfinite_X_found_while_training_restores_weights_and_optimizer(
+        n_threads, shuffle, stepwise, monkeypatch):
+    """A shuffled train() finds NaN/inf as its epochs gather the rows (no separate pass
+    over X; stepwise, fused, by rows on 2 threads), some batches after the first updates:
+    the weights and Adam's state come back to their values before the call, and the error
+    counts every bad value."""
+    if not stepwise:
+        monkeypatch.setattr("fastnn.training.STEPWISE_MAX_BATCHES", 0)
+    n_threads = min(n_threads, fastnn.threading_info()["max_threads"])
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((4096, 64)).astype(np.float32)
+    X[[4000, 4001], [3, 60]] = [np.nan, -np.inf]
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 4096)]
+    net = fastnn.Network([64, 300, 10], "relu", dtype=np.float32, random_state=0)
+    optimizer = fastnn.Adam(net, lr=0.01)
+    fastnn.train(net, X[:1024], Y[:1024], optimizer=optimizer, epochs=1, batch_size=128)
+    before = [net.params.copy(), *(state.copy() for state in optimizer._state_arrays())]
+    with fastnn._config.using_threads(n_threads):
+        with pytest.raises(ValueError, match="X contains 2 NaN or infinite value"):
+            fastnn.train(net, X, Y, optimizer=optimizer, epochs=2, batch_size=128,
+                         shuffle=shuffle, random_state=0)
+    after = [net.params, *optimizer._state_arrays()]
+    for got, want in zip(after, before):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_nonfinite_X_is_named_even_when_training_diverges_first():
+    """A rate that diverges before the epoch reaches X's bad row: the error still names X
+    (its rows were not checked before training), and the network is unchanged."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((4096, 64)).astype(np.float32) * 100
+    X[-1, 0] = np.nan
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 4096)]
+    net = fastnn.Network([64, 300, 10], "relu", dtype=np.float32, random_state=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="X contains 1 NaN or infinite value"):
+        fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=1e6), epochs=1, batch_size=128,
+                     random_state=0)
+    np.testing.assert_array_equal(net.params, before)
+    X[-1, 0] = 0.0
+    with pytest.raises(fastnn.TrainingDiverged):
+        fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=1e6), epochs=1, batch_size=128,
+                     random_state=0)
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(layer_sizes=[2]), ValueError, "layer_sizes"),
     (dict(layer_sizes=[2, 0, 1]), ValueError, "layer_sizes"),
