@@ -93,7 +93,7 @@ _SMALL_BLOCKS = 4
 _MIN_BLOCK_ROWS = 32
 # OpenBLAS runs a product of fewer multiply-adds than this on the calling
 # thread anyway (its SMP threshold, 65,536 x GEMM_MULTITHREAD_THRESHOLD = 4):
-# no need to pay threadpoolctl's 17 us to limit it.
+# no need to pay threadpoolctl's 17-66 us to limit it.
 _BLAS_THREADS_MIN_WORK = 65536 * 4
 
 
@@ -344,22 +344,25 @@ class Network:
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
         block_rows = _forward_block_rows(n)
-        with self._forward_scratch() as scratch, _config.parallel_slot() as parallel:
-            # A call that finds the pool taken (another Python thread) runs
-            # serially; the blocks, hence the results, are the same.
+        with (self._forward_scratch() as scratch, _config.parallel_slot() as parallel,
+              self._one_thread_blas(n) as one_thread):
+            # A call that finds the pool taken (another Python thread), or BLAS
+            # not held to one thread, runs serially; the blocks, hence the
+            # results, are the same.
             n_workers = (_config.get_num_threads()
-                         if parallel and n > block_rows and self._uses_pool(n) else 1)
+                         if parallel and one_thread and n > block_rows and self._uses_pool(n)
+                         else 1)
             kernel = trainer.forward_in_blocks.parallel if n_workers > 1 else \
                 trainer.forward_in_blocks.serial
-            with self._one_thread_blas(n):
-                return out, self._forward_in_blocks(kernel, n_workers, X, out, scratch,
-                                                    count_nonfinite, block_rows)
+            return out, self._forward_in_blocks(kernel, n_workers, X, out, scratch,
+                                                count_nonfinite, block_rows)
 
     def _one_thread_blas(self, n_rows: int):
-        """Context limiting BLAS to the calling thread for products of ``n_rows`` rows."""
+        """Context limiting BLAS to the calling thread for products of ``n_rows`` rows; yields
+        whether BLAS runs on one thread (see ``_adaptive.blas_limited_to_one``)."""
         work = n_rows * max(a * b for a, b in zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
         return (_adaptive.blas_limited_to_one() if work > _BLAS_THREADS_MIN_WORK
-                else nullcontext())
+                else nullcontext(True))
 
     def _forward_scratch(self):
         """The network's forward workspaces, or new ones while another thread uses them.
@@ -565,8 +568,11 @@ class Network:
     def _segment_by_rows(self, X, Y, weights, order, batch_size: int, ws, code: int, hyper,
                          state1, state2, t: int):
         """The batches of ``X[order]`` with ``kernels.data_parallel``: (total, t, status), or
-        None if its workers did not all run at once (nothing done)."""
-        with _adaptive.blas_limited_to_one():
+        None if its workers did not all run at once or BLAS could not be held to one thread
+        (see ``_adaptive.blas_limited_to_one``; nothing done)."""
+        with _adaptive.blas_limited_to_one() as one_thread:
+            if not one_thread:
+                return None
             total, t, status = data_parallel.train_epoch_data_parallel(
                 X, Y, ws.buffers[6] if weights is None else weights, weights is not None, order,
                 batch_size, self.params, self.grads, self._net, ws.buffers, self.loss_code,

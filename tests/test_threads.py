@@ -248,6 +248,77 @@ def test_training_by_rows_runs_long_segments_and_short_probes(all_threads, monke
         assert rows == expected or (rows < expected and done % X.shape[0] == 0)  # epoch's end
 
 
+def test_one_thread_blas_says_whether_it_holds(all_threads):
+    """In a thread of its own, while the main thread holds a threadpoolctl limit, the block
+    may not get BLAS to one thread (threadpoolctl 3.8 lets one Python thread at a time set
+    OpenBLAS's process-wide count): what it yields says whether it did."""
+    from fastnn._adaptive import blas_limited_to_one
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with blas_limited_to_one() as one_thread:
+        assert one_thread and set(blas_threads()) <= {1}
+    seen = {}
+
+    def other():
+        with blas_limited_to_one() as one_thread:
+            seen["yielded"], seen["threads"] = one_thread, blas_threads()
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(20)
+    assert seen["yielded"] == (set(seen["threads"]) <= {1})
+
+
+def test_pool_kernels_calling_blas_stay_off_when_blas_is_not_on_one_thread(all_threads,
+                                                                          monkeypatch):
+    """Training by rows and forward's blocks on several workers call BLAS from every
+    worker: where BLAS cannot be held to one thread they are not run (each product would
+    start OpenBLAS's threads too); the epoch and the forward pass run the other way, with
+    the same results up to OpenBLAS's rounding."""
+    from contextlib import contextmanager
+
+    from fastnn import _adaptive
+    from fastnn.training import run_epoch
+
+    if all_threads < 2:
+        pytest.skip("one core")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3000, 64)).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 3000)]
+    order = rng.permutation(3000)
+
+    def trained():
+        net = fastnn.Network([64, 300, 10], "relu", dtype=np.float32, random_state=0)
+        run_epoch(net, X, Y, None, order, 128, fastnn.SGD(net, lr=0.05))
+        return net.params.copy(), net.forward(X)
+
+    fastnn.set_num_threads(all_threads)
+    expected = trained()
+
+    @contextmanager
+    def not_held():
+        yield False
+
+    calls = {"by rows": 0, "workers": []}
+    by_rows = network.data_parallel.train_epoch_data_parallel
+    monkeypatch.setattr(network.data_parallel, "train_epoch_data_parallel",
+                        lambda *args: (calls.__setitem__("by rows", calls["by rows"] + 1),
+                                       by_rows(*args))[1])
+    in_blocks = network.Network._forward_in_blocks
+    monkeypatch.setattr(network.Network, "_forward_in_blocks",
+                        lambda self, kernel, n_workers, *args: (
+                            calls["workers"].append(n_workers),
+                            in_blocks(self, kernel, n_workers, *args))[1])
+    monkeypatch.setattr(_adaptive, "blas_limited_to_one", not_held)
+    params, outputs = trained()
+    assert calls["by rows"] == 0 and calls["workers"] == [1]
+    np.testing.assert_allclose(params, expected[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(outputs, expected[1], rtol=1e-4, atol=1e-6)
+
+
 def test_first_segment_of_each_option_is_not_a_measurement():
     """It may include compiling that option's kernels."""
     from fastnn._adaptive import ThreadTuner
