@@ -102,7 +102,34 @@ class Products:
     track_matrix_products_gflops.unit = "GFLOP/s"
 
 
-class FusedEpoch:
+class _SubsetEpoch:
+    """Set-up shared by the fused-epoch benchmarks: the epoch subset of ``Train``, a fresh
+    network and SGD, and the thread count fixed (in set-up, not in the timed call:
+    threadpoolctl's scan)."""
+
+    def _prepare(self, dtype, batch_size, threads):
+        check_pool_usable()
+        if threads > fastnn.threading_info()["max_threads"]:
+            raise NotImplementedError(f"needs {threads} threads")
+        X, Y = mnist_like(dtype)
+        self.X, self.Y, self.X_rest = X[:SUBSET_ROWS], Y[:SUBSET_ROWS], X[SUBSET_ROWS:]
+        self.net = _network(dtype)
+        self.optimizer = fastnn.SGD(self.net, lr=LEARNING_RATE)
+        self.order = np.random.default_rng(0).permutation(SUBSET_ROWS)
+        self.batch_size = batch_size
+        fastnn.set_num_threads(threads)
+
+    def teardown(self, *params):
+        fastnn.set_num_threads("auto")
+
+    def _epoch(self):
+        from fastnn.training import run_epoch
+
+        return run_epoch(self.net, self.X, self.Y, None, self.order, self.batch_size,
+                         self.optimizer)
+
+
+class FusedEpoch(_SubsetEpoch):
     """``training.run_epoch`` (one compiled call) over the same epoch subset as ``Train``.
 
     On several threads, batches of 128 rows or more train by rows
@@ -113,26 +140,8 @@ class FusedEpoch:
     param_names = ["dtype", "batch_size", "threads"]
 
     def setup(self, dtype, batch_size, threads):
-        check_pool_usable()
-        if threads > fastnn.threading_info()["max_threads"]:
-            raise NotImplementedError(f"needs {threads} threads")
-        X, Y = mnist_like(dtype)
-        self.X, self.Y = X[:SUBSET_ROWS], Y[:SUBSET_ROWS]
-        self.net = _network(dtype)
-        self.optimizer = fastnn.SGD(self.net, lr=LEARNING_RATE)
-        self.order = np.random.default_rng(0).permutation(SUBSET_ROWS)
-        self.batch_size = batch_size
-        fastnn.set_num_threads(threads)  # here, not in the timed call (threadpoolctl's scan)
+        self._prepare(dtype, batch_size, threads)
         self._epoch()  # compile / load cache, allocate
-
-    def teardown(self, dtype, batch_size, threads):
-        fastnn.set_num_threads("auto")
-
-    def _epoch(self):
-        from fastnn.training import run_epoch
-
-        return run_epoch(self.net, self.X, self.Y, None, self.order, self.batch_size,
-                         self.optimizer)
 
     def time_fused_epoch(self, dtype, batch_size, threads):
         self._epoch()
@@ -144,9 +153,9 @@ class FusedEpoch:
     track_fused_epoch_gflops.unit = "GFLOP/s"
 
 
-class EpochAfterForward:
-    """A training epoch right after a ``forward`` of 1,000 rows (a validation check between
-    ``partial_fit`` calls), on 2 threads.
+class EpochAfterForward(_SubsetEpoch):
+    """A training epoch (batch 256) right after a ``forward`` of 1,000 rows (a validation
+    check between ``partial_fit`` calls), on 2 threads.
 
     Work that leaves OpenBLAS's threads spinning (they wait about 0.1 s for
     the next product) slows the epoch that follows: ``track_slowdown`` is
@@ -161,26 +170,10 @@ class EpochAfterForward:
     repeats = 7
 
     def setup(self, dtype):
-        check_pool_usable()
-        if fastnn.threading_info()["max_threads"] < 2:
-            raise NotImplementedError("needs 2 threads")
-        X, Y = mnist_like(dtype)
-        self.X, self.Y = X[:SUBSET_ROWS], Y[:SUBSET_ROWS]
-        self.X_check = X[SUBSET_ROWS:SUBSET_ROWS + self.check_rows]
-        self.net = _network(dtype)
-        self.optimizer = fastnn.SGD(self.net, lr=LEARNING_RATE)
-        self.order = np.random.default_rng(0).permutation(SUBSET_ROWS)
-        fastnn.set_num_threads(2)
+        self._prepare(dtype, batch_size=256, threads=2)
+        self.X_check = self.X_rest[:self.check_rows]
         self.net.forward(self.X_check)  # compile / load cache, allocate
         self._epoch()
-
-    def teardown(self, dtype):
-        fastnn.set_num_threads("auto")
-
-    def _epoch(self):
-        from fastnn.training import run_epoch
-
-        return run_epoch(self.net, self.X, self.Y, None, self.order, 256, self.optimizer)
 
     def time_forward_then_epoch(self, dtype):
         self.net.forward(self.X_check)

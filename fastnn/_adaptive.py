@@ -93,9 +93,13 @@ class ThreadTuner:
         """Whether the next segment runs all threads as the current choice (not a probe)."""
         return self.choose() == self.current == self.options[0]
 
+    def _other(self) -> int:
+        """The option that is not the current choice."""
+        return self.options[1] if self.current == self.options[0] else self.options[0]
+
     def choose(self) -> int:
         """Thread count for the next segment."""
-        other = self.options[1] if self.current == self.options[0] else self.options[0]
+        other = self._other()
         if other not in self.per_row and self.current in self.per_row:
             return other  # measure each option once the current one is known
         if self._since_probe >= self._interval:
@@ -111,12 +115,11 @@ class ThreadTuner:
             self._seen.add(n_threads)
             return
         rate = seconds / max(rows, 1)
-        other = self.options[1] if self.current == self.options[0] else self.options[0]
         if n_threads == self.current:
             old = self.per_row.get(n_threads)
             self.per_row[n_threads] = rate if old is None else _SMOOTHING * rate + (1 - _SMOOTHING) * old
             self._since_probe += 1
-            if self.per_row[n_threads] > self.per_row.get(other, float("inf")):
+            if self.per_row[n_threads] > self.per_row.get(self._other(), float("inf")):
                 self._since_probe = self._interval  # slower than the other was: probe it next
             return
         # A probe of the other option: its last value is many segments old.

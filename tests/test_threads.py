@@ -61,6 +61,11 @@ def test_parallel_equals_serial(all_threads, optimizer):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+def _blas_threads() -> list:
+    """Thread count of every loaded BLAS library, as threadpoolctl reads it now."""
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
 def _big_network_epoch(n_threads, optimizer, one_blas_thread=False):
     """One fused epoch of a network big enough for the parallel kernels, and a forward pass.
 
@@ -254,16 +259,13 @@ def test_one_thread_blas_says_whether_it_holds(all_threads):
     OpenBLAS's process-wide count): what it yields says whether it did."""
     from fastnn._adaptive import blas_limited_to_one
 
-    def blas_threads():
-        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-
     with blas_limited_to_one() as one_thread:
-        assert one_thread and set(blas_threads()) <= {1}
+        assert one_thread and set(_blas_threads()) <= {1}
     seen = {}
 
     def other():
         with blas_limited_to_one() as one_thread:
-            seen["yielded"], seen["threads"] = one_thread, blas_threads()
+            seen["yielded"], seen["threads"] = one_thread, _blas_threads()
 
     with threadpool_limits(limits=2, user_api="blas"):
         thread = threading.Thread(target=other)
@@ -368,11 +370,10 @@ def test_forward_by_blocks_does_not_depend_on_the_thread_count(all_threads, dtyp
     X = rng.standard_normal((n_rows, 40)).astype(dtype)
     net = fastnn.Network([40, 48, 24, 5], ["relu", "tanh"], "softmax", dtype=dtype,
                          random_state=0)
-    blas_before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    blas_before = _blas_threads()
     two = net.forward(X)
     np.testing.assert_array_equal(net.forward(X), two)
-    assert [lib["num_threads"] for lib in threadpool_info()
-            if lib["user_api"] == "blas"] == blas_before
+    assert _blas_threads() == blas_before
     with fastnn._config.using_threads(1):
         one = net.forward(X)
     np.testing.assert_array_equal(one, two)
