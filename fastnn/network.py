@@ -510,12 +510,14 @@ class Network:
         return max(n_rows * max(self.layer_sizes), self.params.size) >= trainer._PARALLEL_MIN
 
     def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
-                     loss_scale: float, stepwise: bool = False) -> float:
+                     loss_scale: float, stepwise: bool = False, clock=None) -> float:
         """One fused epoch (see :func:`fastnn.training.run_epoch`); NaN if it diverged.
 
         With ``stepwise`` the same epoch runs as Python over the compiled
         kernels (``kernels.trainer.stepwise``): same results, no fused epoch
-        to compile, for jobs of a few batches.
+        to compile, for jobs of a few batches.  ``clock``: an int64 array of
+        shape (threads, len(data_parallel.PHASES), n_layers) to which the
+        segments trained by rows add their ticks per phase (``fastnn.profile``).
         """
         if order is None and not (X.flags.c_contiguous and Y.flags.c_contiguous):
             order = np.arange(X.shape[0], dtype=np.int64)  # gather: one compiled step per dtype
@@ -542,7 +544,7 @@ class Network:
                     fused = (trainer.stepwise(code, _feature_major(batch_size)) if stepwise
                              else self._fused(parallel, batch_size, code))
                     done = (self._segment_by_rows(X, Y, weights, order[start:stop], batch_size,
-                                                  ws, code, hyper, state1, state2, t)
+                                                  ws, code, hyper, state1, state2, t, clock)
                             if parallel and by_rows else None)
                     if done is not None:
                         part, t, status = done
@@ -566,17 +568,21 @@ class Network:
             return total if status == 0 else float("nan")
 
     def _segment_by_rows(self, X, Y, weights, order, batch_size: int, ws, code: int, hyper,
-                         state1, state2, t: int):
+                         state1, state2, t: int, clock=None):
         """The batches of ``X[order]`` with ``kernels.data_parallel``: (total, t, status), or
         None if its workers did not all run at once or BLAS could not be held to one thread
-        (see ``_adaptive.blas_limited_to_one``; nothing done)."""
+        (see ``_adaptive.blas_limited_to_one``; nothing done).  ``clock``: see
+        :meth:`_train_epoch` (None: a scratch one)."""
+        n_workers = _config.get_num_threads()
+        if clock is None or clock.shape[0] != n_workers:
+            clock = np.zeros((n_workers, len(data_parallel.PHASES), len(self.coefs)), np.int64)
         with _adaptive.blas_limited_to_one() as one_thread:
             if not one_thread:
                 return None
             total, t, status = data_parallel.train_epoch_data_parallel(
                 X, Y, ws.buffers[6] if weights is None else weights, weights is not None, order,
                 batch_size, self.params, self.grads, self._net, ws.buffers, self.loss_code,
-                code, hyper, state1, state2, t, self.n_weights, _config.get_num_threads())
+                code, hyper, state1, state2, t, self.n_weights, n_workers, clock)
         _data_parallel_checked_in(status != 3)
         return None if status == 3 else (total, t, status)
 

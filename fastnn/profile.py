@@ -18,6 +18,16 @@ compiled call, in the layout training uses at that batch size): the floor
 of an epoch with that BLAS.  The phases run the sample-major kernels also
 where training runs feature-major (batches of up to
 ``network.FEATURE_MAJOR_MAX_ROWS`` rows).
+
+On several threads, batches of ``network.DATA_PARALLEL_MIN_ROWS`` rows or
+more train by rows (``kernels.data_parallel``): each thread runs its share
+of every batch with one-thread BLAS, and the kernel-by-kernel phases above,
+with BLAS's own threads, are not how that epoch spends its time.  The fused
+epoch then also reports, per thread, what it spent its time on
+(``kernels.data_parallel.PHASES``: gather, forward, loss, backward, waiting
+for the other threads' rows, weight gradient, update, waiting for their
+weights), read from the processor's time-stamp counter inside the kernel
+(``kernels.clock``; x86-64 only).
 """
 from __future__ import annotations
 
@@ -28,6 +38,7 @@ import numpy as np
 
 from . import _config, kernels
 from ._validation import check_features, check_finite, check_positive_int, check_targets
+from .kernels import clock, data_parallel
 from .kernels.activations import IDENTITY
 from .kernels.losses import SQUARED_ERROR
 from .network import Network
@@ -47,6 +58,9 @@ class Profile:
     products_seconds: float = 0.0
     gflop: float = 0.0
     roof_gflops: float = 0.0
+    #: Seconds of the fused epoch trained by rows, shape (threads,
+    #: len(kernels.data_parallel.PHASES), layers); None if it did not train by rows.
+    by_rows: np.ndarray | None = None
 
     @property
     def total_seconds(self) -> float:
@@ -71,10 +85,43 @@ class Profile:
             lines.append(f"| {i} | {layer['forward']:.4f} | {layer['backward']:.4f} | "
                          f"{layer['gflop'] / max(seconds, 1e-12):.1f} |")
         lines.append("")
-        lines.append(f"matrix products: {rate:.1f} GFLOP/s"
-                     + (f", {rate / self.roof_gflops:.0%} of the measured roof "
-                        f"({self.roof_gflops:.1f} GFLOP/s)" if self.roof_gflops else ""))
+        lines.append(f"matrix products: {rate:.1f} GFLOP/s" + self._of_roof(rate))
+        if self.by_rows is not None:
+            lines += ["", *self._by_rows_table()]
         return "\n".join(lines)
+
+    def _of_roof(self, rate: float) -> str:
+        return (f", {rate / self.roof_gflops:.0%} of the measured roof "
+                f"({self.roof_gflops:.1f} GFLOP/s)" if self.roof_gflops else "")
+
+    def _by_rows_table(self) -> list[str]:
+        """The fused epoch by rows: each thread's seconds per phase, then per layer."""
+        seconds = self.by_rows
+        threads = range(seconds.shape[0])
+        per_phase = seconds.sum(axis=2)  # (threads, phases)
+        lines = [f"The fused epoch trained by rows on {len(threads)} threads; seconds per "
+                 f"thread (waits: for the other threads' rows, then weights):", "",
+                 "| phase | " + " | ".join(f"thread {i}" for i in threads) + " | share |",
+                 "|---|" + "---:|" * (len(threads) + 1)]
+        total = per_phase.sum(axis=1)
+        for j, name in enumerate(data_parallel.PHASES):
+            lines.append(f"| {name} | " + " | ".join(f"{per_phase[i, j]:.4f}" for i in threads)
+                         + f" | {per_phase[:, j].sum() / max(total.sum(), 1e-12):.0%} |")
+        lines.append("| all | " + " | ".join(f"{t:.4f}" for t in total) + " | |")
+        phase = {name: j for j, name in enumerate(data_parallel.PHASES)}
+        mean = seconds.mean(axis=0)  # (phases, layers): the threads run side by side
+        lines += ["", "| layer | forward s | backward s | weight gradient s | update s | "
+                  "GFLOP/s |", "|---|---:|---:|---:|---:|---:|"]
+        products = 0.0
+        for l, layer in enumerate(self.layers):
+            times = [mean[phase[name], l] for name in
+                     ("forward", "backward", "weight gradient", "update")]
+            products += sum(times[:3])
+            lines.append(f"| {l} | " + " | ".join(f"{t:.4f}" for t in times)
+                         + f" | {layer['gflop'] / max(sum(times[:3]), 1e-12):.1f} |")
+        rate = self.gflop / max(products, 1e-12)
+        lines += ["", f"matrix products by rows: {rate:.1f} GFLOP/s" + self._of_roof(rate)]
+        return lines
 
 
 def gemm_roof(dtype=np.float32, size: int = 2048, repeats: int = 3) -> float:
@@ -148,11 +195,15 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
     # core from training by rows (measured: 0.15 s against 0.10 s for 20,000
     # rows of W1 at batch 512).  The thread count fixed at its current value:
     # the adaptive count would try one thread in some segments of the epoch.
-    with _config.using_threads(_config.get_num_threads()):
+    threads = _config.get_num_threads()
+    ticks = np.zeros((threads, len(data_parallel.PHASES), len(network.coefs)), np.int64)
+    with _config.using_threads(threads):
         check("the fused warm-up batch",  # compiles the fused kernels
               run_epoch(network, X, Y, None, order[:batch_size], batch_size, optimizer))
-        fused_seconds = _timed(lambda: losses.append(
-            run_epoch(network, X, Y, None, order, batch_size, optimizer)))
+        start_ticks = clock.now()
+        fused_seconds = _timed(lambda: losses.append(network._train_epoch(
+            X, Y, None, order, batch_size, optimizer, 0.0, 1.0, clock=ticks)))
+        ticks_per_second = (clock.now() - start_ticks) / fused_seconds
     check("the fused epoch", losses[0])
     _timed_epoch(network, X, Y, order[:batch_size], batch_size, optimizer,
                  Profile(n, batch_size))  # compiles every kernel variant it times
@@ -161,6 +212,8 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
     check("the kernel-by-kernel epoch")
     result.gflop = sum(layer["gflop"] for layer in result.layers)
     result.fused_seconds = fused_seconds
+    if ticks.any():  # it trained by rows, and the counter counts
+        result.by_rows = ticks / ticks_per_second
     result.products_seconds = _products_seconds(network, n, batch_size)
     if roof:
         result.roof_gflops = gemm_roof(network.dtype)

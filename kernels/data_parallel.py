@@ -43,6 +43,7 @@ from numba import prange
 from ._jit import _compile, _renamed_copy, helper, inline_helper
 from .atomic import compare_exchange, fetch_add_sync
 from .blas import gemm
+from .clock import ticks
 from .data import gather_rows
 from .activations import IDENTITY
 from .dense import COLUMN_BLOCK, dense_forward, sum_column_block, times_derivative_row
@@ -57,6 +58,14 @@ _ABORTED = 1 << 40  # written into the check-in counter by a worker that gave up
 
 _forward_s = dense_forward.serial
 _gather_s = gather_rows.serial
+
+# What a worker's time is spent on, in the order of the steps above (``clock``).
+# Per layer: forward, backward (the delta of the layer below), weight gradient
+# (with plain SGD's step, which happens inside the product) and update; the
+# others are written to layer 0.  ``loss`` includes the L2 norm of the weights.
+PHASES = ("gather", "forward", "loss", "backward", "wait for rows", "weight gradient", "update",
+          "wait for weights")
+GATHER, FORWARD, LOSS, BACKWARD, WAIT_ROWS, WEIGHT_GRADIENT, UPDATE, WAIT_WEIGHTS = range(8)
 
 
 @helper
@@ -98,17 +107,28 @@ def _step(optimizer, params, grads, state1, state2, start, stop, hyper, t, decay
 _rows_view = inline_helper(_view)  # trainer's (rows, cols) view of a flat buffer
 
 
+@inline_helper
+def _lap(clock, worker, phase, layer, since):
+    """Add the ticks since ``since`` to ``clock[worker, phase, layer]``; return the ticks now."""
+    now = ticks()
+    clock[worker, phase, layer] += now - since
+    return now
+
+
 def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_size, params, grads,
                               net, ws, loss_code, optimizer, hyper, state1, state2, t, n_weights,
-                              n_workers):
+                              n_workers, clock):
     """One epoch of mini-batch gradient descent over ``X[order]``, shared by ``n_workers`` threads.
 
     Parameters are those of ``trainer.train_epoch_gathered``, plus
     ``optimizer`` (``trainer.SGD``, ``MOMENTUM`` or ``ADAM``) and
     ``n_workers``: the number of threads of Numba's pool (exactly; BLAS
-    limited to one thread by the caller).  The same batches and updates as
-    that function, the same results up to OpenBLAS's rounding; ``grads``
-    holds the last batch's gradient after it.
+    limited to one thread by the caller), and ``clock``: an int64 array of
+    shape (n_workers, len(PHASES), n_layers) to which each worker adds the
+    time-stamp-counter ticks (``clock.ticks``) it spent in each phase of
+    ``PHASES`` (per layer where there is one, else in layer 0).  The same
+    batches and updates as that function, the same results up to
+    OpenBLAS's rounding; ``grads`` holds the last batch's gradient after it.
 
     Returns
     -------
@@ -143,6 +163,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
             w_sq = w_sq0
             total = 0.0
             status = 0
+            tick = ticks()
             for batch in range(n_batches):
                 start = batch * batch_size
                 n = min(batch_size, n_total - start)
@@ -171,6 +192,8 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     _gather_s(Y, rows[r0:r1], _rows_view(ybuf, 0, n, k)[r0:r1])
                     for i in range(r0, r1):
                         wbuf[i] = sample_weight[rows[i]] if has_weights else ones[i]
+                tick = _lap(clock, worker, GATHER, 0, tick)
+                if r1 > r0 and not skip:
                     for l in range(n_layers):
                         W = _rows_view(params, w_off[l], sizes[l], sizes[l + 1])
                         b = params[b_off[l]:b_off[l] + sizes[l + 1]]
@@ -180,12 +203,14 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                         last = l == n_layers - 1
                         _forward_s(below, W, b, IDENTITY if last else codes[l],
                                    0.0 if last else act_params[l], out)
+                        tick = _lap(clock, worker, FORWARD, l, tick)
                     logits = _rows_view(acts, a_off[n_layers - 1], n, k)
                     delta = _rows_view(deltas, a_off[n_layers - 1], n, k)
                     targets = _rows_view(ybuf, 0, n, k)
                     for i in range(r0, r1):
                         sample_loss[i] = loss_row(loss_code, logits, targets,
                                                   wbuf[i] / total_weight, logits, delta, i)
+                    tick = _lap(clock, worker, LOSS, 0, tick)
                     for l in range(n_layers - 1, 0, -1):
                         W = _rows_view(params, w_off[l], sizes[l], sizes[l + 1])
                         delta_l = _rows_view(deltas, a_off[l], n, sizes[l + 1])[r0:r1]
@@ -195,8 +220,10 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                         for i in range(r1 - r0):
                             times_derivative_row(delta_below, A, i, codes[l - 1],
                                                  act_params[l - 1])
+                        tick = _lap(clock, worker, BACKWARD, l, tick)
                 generation += n_workers
                 _barrier(arrivals, generation)
+                tick = _lap(clock, worker, WAIT_ROWS, 0, tick)
                 bad = 0
                 for other in range(n_workers):
                     bad += n_bad[other]
@@ -206,6 +233,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 if skip:
                     generation += n_workers
                     _barrier(arrivals, generation)  # before the next batch's rows are written
+                    tick = _lap(clock, worker, WAIT_WEIGHTS, 0, tick)
                     continue
                 loss_sum = zero
                 for i in range(n):
@@ -216,6 +244,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 if not math.isfinite(loss):
                     status = 1
                     break
+                tick = _lap(clock, worker, LOSS, 0, tick)
                 # 2. my rows of every W, my entries of every b; with the whole batch
                 if optimizer == ADAM:
                     step_count += 1
@@ -234,23 +263,29 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                         else:
                             dW = _rows_view(grads, w_off[l] + i0 * fan_out, i1 - i0, fan_out)
                             gemm(below[:, i0:i1], True, delta, False, dW, 1.0, 0.0)
+                            tick = _lap(clock, worker, WEIGHT_GRADIENT, l, tick)
                             _step(optimizer, params, grads, state1, state2,
                                   w_off[l] + i0 * fan_out, w_off[l] + i1 * fan_out, hyper,
                                   step_count, decay, True)
+                            tick = _lap(clock, worker, UPDATE, l, tick)
                     # Bias gradient: my blocks of columns, summed as dense_backward does.
                     db = grads[b_off[l]:b_off[l] + fan_out]
                     k0, k1 = _share((fan_out + COLUMN_BLOCK - 1) // COLUMN_BLOCK, worker,
                                     n_workers)
                     for blk in range(k0, k1):
                         sum_column_block(delta, db, blk)
+                    tick = _lap(clock, worker, WEIGHT_GRADIENT, l, tick)
                     _step(optimizer, params, grads, state1, state2,
                           b_off[l] + min(fan_out, k0 * COLUMN_BLOCK),
                           b_off[l] + min(fan_out, k1 * COLUMN_BLOCK), hyper, step_count, decay,
                           False)
+                    tick = _lap(clock, worker, UPDATE, l, tick)
                 generation += n_workers
                 _barrier(arrivals, generation)
+                tick = _lap(clock, worker, WAIT_WEIGHTS, 0, tick)
                 if alpha > 0.0:  # every worker, in index order: the serial epoch's sum
                     w_sq = squared_norm(params, n_weights)
+                    tick = _lap(clock, worker, LOSS, 0, tick)
                 total += loss * n
             if worker == 0:
                 outcome[0] = total

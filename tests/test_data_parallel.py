@@ -54,7 +54,9 @@ def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data
                 total, t, status = data_parallel.train_epoch_data_parallel(
                     X, Y, weights, w is not None, order, batch_size, net.params, net.grads,
                     net._net, ws.buffers, net.loss_code, code, hyper, state1, state2, t,
-                    net.n_weights, data_parallel_workers)
+                    net.n_weights, data_parallel_workers,
+                    np.zeros((data_parallel_workers, len(data_parallel.PHASES), len(layers) - 1),
+                             np.int64))
             else:
                 total, t, status = trainer.family(False, code).train_epoch_gathered(
                     X, Y, weights, w is not None, order, batch_size, net.params, net.grads,

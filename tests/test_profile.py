@@ -5,6 +5,7 @@ import pytest
 import fastnn
 import reference as ref
 from reference import DTYPES
+from fastnn.kernels import clock, data_parallel
 from fastnn.profile import profile
 
 
@@ -80,3 +81,66 @@ def test_profile_that_diverges_raises_and_restores_the_weights():
         profile(net, X, Y, lr=1e30, batch_size=8, roof=False)
     np.testing.assert_array_equal(net.params, before)
     assert np.shares_memory(net.coefs[0], net.params)  # restored in place, views intact
+
+
+two_threads = pytest.mark.skipif(fastnn.threading_info()["max_threads"] < 2,
+                                 reason="needs a Numba pool of 2 threads")
+counts = pytest.mark.skipif(not clock.AVAILABLE, reason="no time-stamp counter to read")
+
+
+def _by_rows_problem(dtype=np.float32):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4096, 64)).astype(dtype)
+    Y = np.eye(4, dtype=dtype)[rng.integers(0, 4, 4096)]
+    return fastnn.Network([64, 32, 16, 4], "relu", dtype=dtype, random_state=0), X, Y
+
+
+@two_threads
+@counts
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_profile_by_rows_accounts_for_each_threads_time_by_phase_and_layer(dtype):
+    from fastnn import _config
+
+    net, X, Y = _by_rows_problem(dtype)
+    with _config.using_threads(2):
+        result = profile(net, X, Y, batch_size=256, roof=False)
+    seconds = result.by_rows
+    assert seconds.shape == (2, len(data_parallel.PHASES), 3) and (seconds >= 0).all()
+    phase = {name: j for j, name in enumerate(data_parallel.PHASES)}
+    for name in ("forward", "weight gradient"):
+        assert (seconds[:, phase[name]] > 0).all(), name  # every layer
+    assert (seconds[:, phase["backward"], 1:] > 0).all()
+    assert (seconds[:, phase["backward"], 0] == 0).all()  # no input gradient for X
+    for name in ("gather", "loss", "wait for rows", "wait for weights"):
+        assert (seconds[:, phase[name], 1:] == 0).all(), name  # kept in layer 0
+    assert (seconds[:, phase["gather"], 0] > 0).all() and (seconds[:, phase["loss"], 0] > 0).all()
+    # The kernel runs inside the timed call: each thread's phases add up to its share of it.
+    per_thread = seconds.sum(axis=(1, 2))
+    assert (per_thread <= result.fused_seconds * 1.01).all()
+    assert (per_thread >= result.fused_seconds * 0.5).all()
+    table = result.table()
+    assert "trained by rows on 2 threads" in table and "| wait for rows |" in table
+    assert "matrix products by rows" in table
+
+
+@two_threads
+def test_profile_on_one_thread_or_small_batches_has_no_by_rows_part():
+    from fastnn import _config
+
+    net, X, Y = _by_rows_problem()
+    with _config.using_threads(1):
+        one_thread = profile(net, X, Y, batch_size=256, roof=False)
+    with _config.using_threads(2):
+        small = profile(net, X, Y, batch_size=64, roof=False)
+    for result in (one_thread, small):
+        assert result.by_rows is None and "trained by rows" not in result.table()
+
+
+@counts
+def test_clock_counts_forward_at_a_steady_rate():
+    import time
+
+    start, started = clock.now(), time.perf_counter()
+    time.sleep(0.05)
+    rate = (clock.now() - start) / (time.perf_counter() - started)
+    assert 1e8 < rate < 1e11  # ticks per second: a time-stamp counter, not a constant
