@@ -7,6 +7,8 @@ gradient) is fused into ``prange`` loops.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import prange
 
@@ -64,7 +66,13 @@ def times_derivative_row(delta, A, r, code, param):
 
 @kernel
 def dense_forward(A, W, b, code, param, out):
-    """``out = f(A @ W + b)``.
+    """``out = f(A @ W + b)``; returns how many entries of ``A @ W + b`` are NaN or inf.
+
+    The count comes almost free with the activation loop, before ReLU turns
+    NaN into 0.  A NaN or inf in a row of ``A`` makes every entry of that
+    row of ``A @ W`` NaN or inf (``NaN * w``, ``inf * 0`` and ``inf - inf``
+    are NaN), so a count of 0 proves ``A`` finite without reading it again;
+    the converse does not hold (finite values may overflow).
 
     Parameters
     ----------
@@ -74,6 +82,10 @@ def dense_forward(A, W, b, code, param, out):
     code : int, activation code (see ``fastnn.kernels.activations``)
     param : float, activation parameter
     out : ndarray, shape (n, n_out), same dtype, C-contiguous (modified)
+
+    Returns
+    -------
+    n_nonfinite : int
     """
     status = gemm(A, False, W, False, out, 1.0, 0.0)
     if status == SHAPE_MISMATCH:
@@ -84,19 +96,29 @@ def dense_forward(A, W, b, code, param, out):
         raise RuntimeError("dense_forward: the BLAS call failed")
     p = out.dtype.type(param)
     zero = p - p
+    n_bad = 0
     if code == RELU:
         # The common case, written out so that LLVM vectorizes it: through
         # activate() each element paid a call and a switch on the code
         # (measured 3x the time of the matrix product's elementwise share).
-        # Same expression as activate(), so the same results.
+        # Same expression as activate(), so the same results.  The count is
+        # branch-free per row, as in data.gather_rows, to stay vectorized.
         for i in prange(out.shape[0]):
+            row_bad = 0
             for j in range(out.shape[1]):
                 z = out[i, j] + b[j]
+                row_bad += 0 if math.isfinite(z) else 1
                 out[i, j] = z if z > zero else zero
+            n_bad += row_bad
     else:
         for i in prange(out.shape[0]):
+            row_bad = 0
             for j in range(out.shape[1]):
-                out[i, j] = activate(out[i, j] + b[j], code, p)
+                z = out[i, j] + b[j]
+                row_bad += 0 if math.isfinite(z) else 1
+                out[i, j] = activate(z, code, p)
+            n_bad += row_bad
+    return n_bad
 
 
 @kernel

@@ -43,6 +43,26 @@ def test_forward_matches_twin(name, dtype, rng):
                      dtype)
 
 
+@pytest.mark.parametrize("variant", ["parallel", "serial"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_forward_counts_nonfinite_pre_activations(name, dtype, variant, rng):
+    """The count is of ``A @ W + b`` before the activation (ReLU makes NaN 0): every
+    entry of a row with a NaN or inf in A, entries that overflow with A finite."""
+    code, p = code_param(name)
+    _, A, W, b, _ = layer(rng, dtype, "identity")
+    W[:, 3] = 0  # inf * 0 is NaN: a zero column does not hide a bad row
+    kernel = getattr(dense_forward, variant)
+    out = np.empty((N, N_OUT), dtype)
+    assert kernel(A, W, b, code, p, out) == 0
+    A[[5, 100], [0, 66]] = np.nan, np.inf
+    A[200, 1] = -np.inf
+    assert kernel(A, W, b, code, p, out) == 3 * N_OUT  # every entry of the 3 rows
+    W[:, 4] = 1
+    A[250, :] = np.finfo(dtype).max  # finite, but its sum over 67 columns overflows
+    assert 3 * N_OUT < kernel(A, W, b, code, p, out) <= 4 * N_OUT
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", NAMES)
 def test_backward_matches_twin(name, dtype, rng):
