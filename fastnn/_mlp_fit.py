@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle as sklearn_shuffle
 
-from .network import Network
+from .network import Network, NonFiniteRows
 from .optimizers import SGD, Adam, Checkpoint
 from . import _adaptive, training
 from ._outofcore import in_memory, run_epoch
@@ -188,8 +188,12 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                 order = sample_idx if train_rows is None else train_rows[sample_idx]
             else:
                 order = train_rows  # None: consecutive zero-copy slices
-            total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
-                              alpha=est.alpha, loss_scale=scale, stepwise=stepwise)
+            try:
+                total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
+                                  alpha=est.alpha, loss_scale=scale, stepwise=stepwise)
+            except NonFiniteRows:  # the batches before the bad one were applied
+                last_good.restore()
+                raise
             if restore_if_diverged(est, total / n_train, network.params, last_good.restore):
                 break
             last_good.save()

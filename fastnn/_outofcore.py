@@ -254,19 +254,23 @@ def check_rows(X, dtype, estimator=None) -> RowSource:
 
 
 def validate_data(estimator, X, y="no_validation", *, reset: bool, dtype, multi_output=False,
-                  y_numeric=False):
+                  y_numeric=False, ensure_all_finite=True):
     """``sklearn.utils.validation.validate_data`` that streams out-of-core ``X``.
 
-    In-memory data go to scikit-learn unchanged.  For out-of-core ``X`` the
-    same checks run block by block (see :func:`check_rows`) and ``X`` comes
-    back as a :class:`RowSource`; ``y`` is validated as scikit-learn does.
+    In-memory data go to scikit-learn unchanged (``ensure_all_finite``
+    False: X is not checked for NaN/inf, the caller sees to it).  For
+    out-of-core ``X`` the same checks run block by block (see
+    :func:`check_rows`; always for NaN/inf) and ``X`` comes back as a
+    :class:`RowSource`; ``y`` is validated as scikit-learn does.
     """
     no_y = isinstance(y, str) and y == "no_validation"
     if not is_out_of_core(X):
         if no_y:
-            return _sklearn_validate_data(estimator, X, reset=reset, dtype=dtype)
+            return _sklearn_validate_data(estimator, X, reset=reset, dtype=dtype,
+                                          ensure_all_finite=ensure_all_finite)
         return _sklearn_validate_data(estimator, X, y, reset=reset, dtype=dtype,
-                                      multi_output=multi_output, y_numeric=y_numeric)
+                                      multi_output=multi_output, y_numeric=y_numeric,
+                                      ensure_all_finite=ensure_all_finite)
     # feature names, n_features_in_ and a missing y, without converting X
     _sklearn_validate_data(estimator, X, y, reset=False, skip_check_array=True)
     checked = check_rows(X, dtype, estimator)

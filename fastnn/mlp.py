@@ -21,7 +21,7 @@ from . import _config, _outofcore
 from ._validation import check_sample_weight, raise_if_nonfinite
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
 from ._mlp_params import check_hyperparameters
-from .network import _layer_views
+from .network import NonFiniteRows, _layer_views
 
 
 def _fresh_views(network) -> tuple[list, list]:
@@ -138,15 +138,35 @@ class _BaseMLP(BaseEstimator):
                 else:
                     fit_stochastic(self, X, Y, y, sample_weight, incremental)
                 self._weight_views()  # cached now: predict leaves __dict__ as it is
+        except NonFiniteRows:
+            # Found in this call's first epoch (each epoch visits every row X
+            # trains on, see _epochs_check_rows), whose updates fit_stochastic
+            # took back: every attribute goes back, and scikit-learn names it.
+            _restore_attributes(self, saved)
+            assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+            raise
         except BaseException:
             if not in_place:
                 _restore_attributes(self, saved)
             raise
         return self
 
+    def _epochs_check_rows(self) -> bool:
+        """Whether training finds NaN/inf in X itself, so validation need not pass over X.
+
+        Shuffled stochastic epochs gather every training row and check it
+        inside the kernels before its batch is used (``Network._train_epoch``);
+        L-BFGS and unshuffled epochs read X in place, and early stopping
+        keeps validation rows out of training.  Saves a pass over X (W1:
+        scikit-learn's one-thread check took 13 ms of a 0.29 s fit).
+        """
+        return self.solver != "lbfgs" and self.shuffle and not self.early_stopping
+
     def _prepare_data(self, X, y, sample_weight, incremental, first_pass, hidden, activations):
         """Validated ``X``, targets ``Y``, sample weights and the layer sizes."""
-        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        checked_later = self._epochs_check_rows()
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass,
+                                    ensure_all_finite=not checked_later)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
                                                  ensure_non_negative=True)
@@ -163,7 +183,11 @@ class _BaseMLP(BaseEstimator):
                     f"the fitted network has layers {network.layer_sizes} and activations "
                     f"{network.activations}, but the parameters and data ask for {layer_units} "
                     f"and {activations}; refit without warm_start to change them")
-            X = _outofcore.as_dtype(X, network.dtype)
+            converted = _outofcore.as_dtype(X, network.dtype)
+            if converted is not X and not checked_later and not _outofcore.is_out_of_core(X):
+                # float64 values beyond float32's range are finite until converted
+                assert_all_finite(converted, input_name="X", estimator_name=type(self).__name__)
+            X = converted
             Y = Y.astype(network.dtype, copy=False)
             if sample_weight is not None:
                 sample_weight = sample_weight.astype(network.dtype, copy=False)
@@ -403,9 +427,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             n_threads=n_threads)
         self.class_weight = class_weight
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, ensure_all_finite=True):
         X, y = _outofcore.validate_data(self, X, y, multi_output=True,
-                                        dtype=(np.float64, np.float32), reset=reset)
+                                        dtype=(np.float64, np.float32), reset=reset,
+                                        ensure_all_finite=ensure_all_finite)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -536,11 +561,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             n_threads=n_threads)
         self.loss = loss
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, ensure_all_finite=True):
         if self.loss != "squared_error":
             raise ValueError(f"loss must be 'squared_error', got {self.loss!r}")
         X, y = _outofcore.validate_data(self, X, y, multi_output=True, y_numeric=True,
-                                        dtype=(np.float64, np.float32), reset=reset)
+                                        dtype=(np.float64, np.float32), reset=reset,
+                                        ensure_all_finite=ensure_all_finite)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y

@@ -116,6 +116,11 @@ def _held_or_own(lock: threading.Lock, shared, own, wait: bool = False):
         lock.release()
 
 
+class NonFiniteRows(ValueError):
+    """A training epoch gathered a batch of ``X`` holding NaN or inf and stopped before that
+    batch's update (the batches before it were applied)."""
+
+
 class _Workspace:
     """Flat scratch buffers for up to ``capacity`` rows, allocated once and sliced.
 
@@ -564,7 +569,7 @@ class Network:
                     break
             optimizer._fused_done(t)
             if status == 2:
-                raise ValueError("X contains NaN or infinite value(s) in the rows of a batch")
+                raise NonFiniteRows("X contains NaN or infinite value(s) in the rows of a batch")
             return total if status == 0 else float("nan")
 
     def _segment_by_rows(self, X, Y, weights, order, batch_size: int, ws, code: int, hyper,

@@ -5,6 +5,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+from sklearn.utils import shuffle as sklearn_shuffle
 from sklearn.utils.validation import check_is_fitted
 
 from fastnn import MLPClassifier, MLPRegressor
@@ -129,6 +130,44 @@ def test_failed_fit_leaves_the_model_unchanged(warm_start, data):
     _assert_same_public_state(model, before)
     assert list(model.feature_names_in_) == ["a", "b", "c"]
     np.testing.assert_array_equal(model.predict_proba(X), proba)
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, 1e300])
+@pytest.mark.parametrize("solver, early_stopping, call", [
+    ("sgd", False, "fit"), ("adam", False, "fit"), ("sgd", False, "partial_fit"),
+    ("adam", False, "partial_fit"), ("adam", True, "fit"), ("lbfgs", False, "fit")])
+def test_nonfinite_X_leaves_a_fitted_model_unchanged(estimator, bad, solver, early_stopping,
+                                                     call):
+    """A warm-start fit or partial_fit of a float32 model on X with one NaN/inf row, or with
+    a float64 value finite until converted to float32: scikit-learn's error, and nothing
+    of the model changed (weights, optimizer state, n_iter_, loss_curve_), also where the
+    shuffled epoch found the row after applying the batches before it."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = estimator(hidden_layer_sizes=(4,), solver=solver, early_stopping=early_stopping,
+                      batch_size=50, max_iter=2, random_state=0).fit(X.astype(np.float32), y)
+    before = _snapshot(model)
+    state = [a.copy() for a in model._optimizer._state_arrays()] if solver != "lbfgs" else []
+    bad_X = X.copy()
+    # The last row of the call's first shuffle (seeded by random_state, as in the fit):
+    # the batches before it are applied before it is found.
+    bad_X[sklearn_shuffle(np.arange(600), random_state=np.random.RandomState(0))[-1], 1] = bad
+    if np.isfinite(bad):
+        match = r"Input X contains infinity or a value too large for dtype\('float32'\)"
+    else:
+        match = "Input X contains NaN" if np.isnan(bad) else "Input X contains infinity"
+    with pytest.raises(ValueError, match=match):
+        if call == "fit":
+            model.set_params(warm_start=True).fit(bad_X, y)
+        else:
+            model.partial_fit(bad_X, y)
+    _assert_same_public_state(model, before)
+    for a, b in zip(model._optimizer._state_arrays() if state else [], state):
+        np.testing.assert_array_equal(a, b)
+    model.set_params(warm_start=False)
+    assert model.fit(X, y).n_iter_ == 2  # usable as before
 
 
 def test_failed_first_partial_fit_leaves_the_model_unfitted(data):
