@@ -515,7 +515,8 @@ class Network:
         return max(n_rows * max(self.layer_sizes), self.params.size) >= trainer._PARALLEL_MIN
 
     def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
-                     loss_scale: float, stepwise: bool = False, clock=None) -> float:
+                     loss_scale: float, stepwise: bool = False, clock=None,
+                     ends_epoch: bool = True) -> float:
         """One fused epoch (see :func:`fastnn.training.run_epoch`); NaN if it diverged.
 
         With ``stepwise`` the same epoch runs as Python over the compiled
@@ -539,12 +540,14 @@ class Network:
             short = n if tuner is None else _adaptive.segment_rows(n, batch_size)
             long = (_adaptive.segment_rows(n, batch_size, _adaptive.SEGMENTS_PER_EPOCH_BY_ROWS)
                     if tuner is not None and by_rows else short)
-            # Segments of whole batches: the same batches and updates as one call.
+            # Segments of whole batches: the same batches and updates as one call,
+            # bit for bit (only the last segment keeps its last batch's gradient).
             stop = 0
             while stop < n:
                 start = stop
                 stop = min(start + (long if tuner is not None and tuner.all_threads_next()
                                     else short), n)
+                hyper[9] = 1.0 if ends_epoch and stop == n else 0.0
                 with _adaptive.tuned_slot(tuner, stop - start) as parallel:
                     fused = (trainer.stepwise(code, _feature_major(batch_size)) if stepwise
                              else self._fused(parallel, batch_size, code))

@@ -77,7 +77,7 @@ class TrainingDiverged(ArithmeticError):
 
 def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None,
               order: np.ndarray | None, batch_size: int, optimizer, alpha: float = 0.0,
-              loss_scale: float = 1.0, stepwise: bool = False) -> float:
+              loss_scale: float = 1.0, stepwise: bool = False, ends_epoch: bool = True) -> float:
     """One pass of mini-batch gradient descent over validated data.
 
     Parameters
@@ -100,6 +100,11 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
     stepwise : bool, default=False
         Run the epoch's batches as Python over the compiled kernels (same
         results; see :func:`runs_stepwise`) rather than in one fused call.
+    ends_epoch : bool, default=True
+        Whether the call ends an epoch: its last batch then leaves its
+        gradient in ``network.grads`` (plain SGD does not fuse that step).
+        False for the parts of an epoch cut into several calls, which then
+        give the same bits as one call.
 
     Returns
     -------
@@ -116,7 +121,7 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
     gradient only), in addition to ``alpha``.
     """
     return network._train_epoch(X, Y, weights, order, batch_size, optimizer, alpha, loss_scale,
-                                stepwise)
+                                stepwise, ends_epoch=ends_epoch)
 
 
 def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,

@@ -248,9 +248,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 # 2. my rows of every W, my entries of every b; with the whole batch
                 if optimizer == ADAM:
                     step_count += 1
-                # Plain SGD steps inside the product, but for the last batch: then
-                # ``grads`` holds its gradient afterwards (as in the fused epoch).
-                fuse = optimizer == SGD and lr > 0.0 and start + n < n_total
+                # Plain SGD steps inside the product, but for the epoch's last batch:
+                # then ``grads`` holds its gradient afterwards (as in the fused epoch).
+                fuse = optimizer == SGD and lr > 0.0 and (start + n < n_total or hyper[9] == 0.0)
                 for l in range(n_layers):
                     fan_in, fan_out = sizes[l], sizes[l + 1]
                     below = inputs if l == 0 else _rows_view(acts, a_off[l - 1], n, fan_in)

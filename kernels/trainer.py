@@ -329,12 +329,15 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
     sample_weight : (n_samples,), read only if ``has_weights``
     order : (m,) int64 row indices, visited in this order
     batch_size : int
-    hyper : (9,) float64: lr, momentum, nesterov (0/1), beta1, beta2, eps,
+    hyper : (10,) float64: lr, momentum, nesterov (0/1), beta1, beta2, eps,
         alpha (L2 as in scikit-learn: ``alpha/2 ||W||^2 / s`` added to each
         batch loss and ``alpha W / s`` to the weights' gradient, ``s`` the
         batch's total weight), loss_scale (factor on the reported data loss),
         weight_decay (the optimizer's fixed L2 coefficient on the weights'
-        gradient, not added to the loss)
+        gradient, not added to the loss), keep_last (1: the call's last batch
+        leaves its gradient in ``grads``, so plain SGD does not fuse its step
+        there; 0: a call that does not end the epoch fuses every batch, so
+        that an epoch gives the same bits however it is cut into calls)
     state1, state2 : (P,) optimizer state (velocity; Adam's m and v), modified
     t : int, Adam's step count before this epoch
     n_weights : int, the weights are ``params[:n_weights]``
@@ -369,11 +372,11 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
         weights = wbuf[:n]
         for i in range(n):
             weights[i] = sample_weight[rows[i]] if has_weights else ones[i]
-        # Plain SGD fuses its step into the backward pass except on the last
-        # batch, so that ``grads`` holds the last batch's gradient afterwards.
+        # Plain SGD fuses its step into the backward pass except on the epoch's
+        # last batch, so that ``grads`` holds the last batch's gradient afterwards.
         loss, t, w_sq = _train_step(inputs, targets, weights, params, grads, net, ws, loss_code,
                                     hyper, state1, state2, t, n_weights, w_sq,
-                                    stop < order.shape[0])
+                                    stop < order.shape[0] or hyper[9] == 0.0)
         if not math.isfinite(loss):
             return total, t, 1
         total += loss * n
@@ -396,7 +399,7 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
         weights = sample_weight[start:stop] if has_weights else ones[:stop - start]
         loss, t, w_sq = _train_step(X[start:stop], Y[start:stop], weights, params, grads, net,
                                     ws, loss_code, hyper, state1, state2, t, n_weights, w_sq,
-                                    stop < n_total)
+                                    stop < n_total or hyper[9] == 0.0)
         if not math.isfinite(loss):
             return total, t, 1
         total += loss * (stop - start)

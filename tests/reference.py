@@ -695,7 +695,8 @@ def small_train(X, Y, sample_weight, order, shuffle_rows, state, n_epochs, batch
     n_epochs, batch_size : int
     params : (P,) flat; sizes, codes, act_params, loss_code : see
         :func:`batch_loss_and_gradient`
-    optimizer : 0 SGD, 1 momentum, 2 Adam; hyper : (9,) as ``trainer``'s
+    optimizer : 0 SGD, 1 momentum, 2 Adam; hyper : (10,) as ``trainer``'s (the last,
+        whether the last batch keeps its gradient, does not change the parameters)
     state1, state2 : (P,) velocity or Adam's m and v; t : Adam's step count
 
     Returns
@@ -706,7 +707,7 @@ def small_train(X, Y, sample_weight, order, shuffle_rows, state, n_epochs, batch
     """
     params, state1, state2 = params.copy(), state1.copy(), state2.copy()
     n_weights = _layers(params, sizes)[1]
-    lr, momentum, nesterov, beta1, beta2, eps, alpha, loss_scale, decay0 = hyper
+    lr, momentum, nesterov, beta1, beta2, eps, alpha, loss_scale, decay0 = hyper[:9]
     weights = np.ones(len(X), params.dtype) if sample_weight is None else sample_weight
     totals = []
     for _ in range(n_epochs):

@@ -330,8 +330,12 @@ def test_first_segment_of_each_option_is_not_a_measurement():
     assert tuner.per_row == {}
 
 
-def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch):
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
+def test_adaptive_thread_count_gives_the_same_training(all_threads, optimizer, monkeypatch):
     """Segments alternating between 1 and 2 threads train exactly as one thread does.
+
+    Plain SGD too: only the epoch's last batch leaves its gradient unfused, not each
+    segment's (until 2026-11-30 the bits depended on where the tuner cut the epoch).
 
     OpenBLAS may round a product differently on two threads, or a block of rows of it
     differently from the whole (its SkylakeX kernels do): BLAS is held to one thread and
@@ -349,15 +353,48 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, monkeypatch)
     fastnn.set_num_threads("auto")
     assert fastnn.threading_info()["adaptive"]
     try:
-        adaptive = _big_network_epoch("auto", "adam", one_blas_thread=True)
+        adaptive = _big_network_epoch("auto", optimizer, one_blas_thread=True)
     finally:
         fastnn.set_num_threads(all_threads)
     (tuner,) = _adaptive._tuners.values()
     assert set(tuner.history) == {1, all_threads}  # both options ran segments
-    fixed = _big_network_epoch(1, "adam")
+    fixed = _big_network_epoch(1, optimizer)
     assert adaptive[0] == fixed[0]
     np.testing.assert_array_equal(adaptive[1], fixed[1])
 
+
+
+
+@pytest.mark.parametrize("by_rows", [False, True])
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
+def test_an_epoch_cut_into_calls_gives_the_same_bits(all_threads, optimizer, by_rows):
+    """run_epoch(ends_epoch=False) then the rest: the parameters, optimizer state and last
+    gradient of one call (how the tuner's segments and out-of-core blocks cut an epoch)."""
+    from fastnn.training import run_epoch
+
+    if by_rows and all_threads < 2:
+        pytest.skip("one core")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1000, 64)).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 1000)]
+    order = rng.permutation(1000).astype(np.int64)
+    results = []
+    for cuts in ([1000], [384, 1000], [128, 640, 1000]):
+        net = fastnn.Network([64, 300, 10], "relu", dtype=np.float32, random_state=0)
+        opt = {"sgd": fastnn.SGD(net, lr=0.05, weight_decay=1e-3),
+               "nesterov": fastnn.SGD(net, lr=0.05, momentum=0.9),
+               "adam": fastnn.Adam(net, lr=0.01)}[optimizer]
+        start = 0
+        with fastnn._config.using_threads(all_threads if by_rows else 1):
+            for stop in cuts:
+                run_epoch(net, X, Y, None, order[start:stop], 128, opt, alpha=1e-3,
+                          ends_epoch=stop == 1000)
+                start = stop
+        results.append([net.params.copy(), net.grads.copy(),
+                        *[a.copy() for a in opt._state_arrays()]])
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
