@@ -66,6 +66,23 @@ def _checked_layers(name: str, given, views) -> list[np.ndarray]:
     return checked
 
 
+def _binarized(binarizer: LabelBinarizer, y, dtype) -> np.ndarray:
+    """``binarizer.transform(y).astype(dtype)``: the targets, one column per class (one
+    column for two classes), shape (n_samples, n_outputs).
+
+    1-D class labels are compared with ``classes_`` directly: LabelBinarizer
+    builds a sparse matrix first (5-7 ms for 60,000 labels, against about 1).
+    The callers have checked that every label is in ``classes_``.
+    """
+    y = np.asarray(y)
+    classes = binarizer.classes_
+    if y.ndim == 1 and binarizer.y_type_ == "multiclass":
+        return (y[:, None] == classes).astype(dtype)
+    if y.ndim == 1 and binarizer.y_type_ == "binary" and len(classes) == 2:
+        return (y == classes[1]).astype(dtype)[:, None]
+    return binarizer.transform(y).astype(dtype)
+
+
 def _restore_attributes(est, saved: dict) -> None:
     """Put back the attributes of ``est`` as they were in ``saved`` (a copy of its __dict__)."""
     est.__dict__.clear()
@@ -450,7 +467,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"y has classes not in classes_ {self.classes_}: "
                                  f"{np.setdiff1d(classes, self.classes_)}")
-        return X, self._label_binarizer.transform(y).astype(X.dtype)
+        return X, _binarized(self._label_binarizer, y, X.dtype)
 
     def _combine_weights(self, y, sample_weight, incremental, dtype):
         if self.class_weight is None:

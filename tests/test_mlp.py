@@ -286,3 +286,24 @@ def test_predict_on_nonfinite_X_gives_scikit_learns_error(value, match, n_thread
         for method in (model.predict, model.predict_proba):
             with pytest.raises(ValueError, match=match):
                 method(bad)
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([3, 1, 2, 3, 1, 7]), np.array(["b", "a", "c", "a", "b", "b"], dtype=object),
+    np.array(["no", "yes", "yes", "no", "no", "yes"]), np.array([1.0, -1.0, 1.0, 2.0, -1.0, 1.0]),
+    np.array([1, 0, 0, 1, 1, 0], dtype=bool)])
+def test_binarized_targets_are_label_binarizers(labels):
+    """The targets fit trains on are LabelBinarizer's, also for data lacking some classes;
+    multilabel indicators go through LabelBinarizer itself."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from fastnn.mlp import _binarized
+
+    binarizer = LabelBinarizer().fit(labels)
+    for y in (labels, labels[:2]):
+        got = _binarized(binarizer, y, np.float32)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, binarizer.transform(y))
+    indicator = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]])
+    multilabel = LabelBinarizer().fit(indicator)
+    np.testing.assert_array_equal(_binarized(multilabel, indicator, np.float32), indicator)
