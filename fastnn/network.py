@@ -524,6 +524,7 @@ class Network:
         to compile, for jobs of a few batches.  ``clock``: an int64 array of
         shape (threads, len(data_parallel.PHASES), n_layers) to which the
         segments trained by rows add their ticks per phase (``fastnn.profile``).
+        ``ends_epoch``: see :func:`fastnn.training.run_epoch`.
         """
         if order is None and not (X.flags.c_contiguous and Y.flags.c_contiguous):
             order = np.arange(X.shape[0], dtype=np.int64)  # gather: one compiled step per dtype
