@@ -17,7 +17,7 @@ from .kernels import data
 from .kernels.activations import SIGMOID
 from .kernels.losses import SQUARED_ERROR
 from .kernels.trainer import SGD as SGD_CODE
-from .network import Network
+from .network import Network, NonFiniteRows
 from .optimizers import SGD, Checkpoint
 
 
@@ -226,7 +226,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
         try:
             total = run_epoch(network, X, Y, weights, order if shuffle else None, batch_size,
                               optimizer, stepwise=stepwise)
-        except ValueError:  # NaN/inf in a gathered batch of X: nothing of the epoch is kept
+        except NonFiniteRows:  # NaN/inf in a gathered batch of X: nothing of the epoch is kept
             last_good.restore()
             check.check_finite(X)  # the error with the count of NaN/inf values
             raise
