@@ -19,6 +19,10 @@ two barriers per batch:
    so a slice of it is the whole's slice);
 3. barrier, before the next batch's forward pass reads the weights.
 
+A worker that reaches a barrier first gathers its share of the next batch's
+rows while it waits (batches alternate between two row buffers), so the
+time one worker is ahead of the other is not lost.
+
 The products are the fused epoch's, in blocks; the loss, deltas and bias
 gradients are computed by the same code in the same order
 (``losses.loss_row``, ``dense.times_derivative_row``, column sums in row
@@ -44,10 +48,11 @@ from ._jit import _compile, _renamed_copy, helper, inline_helper
 from .atomic import compare_exchange, fetch_add_sync
 from .blas import gemm
 from .clock import ticks
-from .data import gather_rows
+from .data import _GATHER_AHEAD, gather_rows
 from .activations import IDENTITY
 from .dense import COLUMN_BLOCK, dense_forward, sum_column_block, times_derivative_row
 from .losses import loss_row
+from .prefetch import prefetch_row
 from .trainer import ADAM, SGD, _view, serial_step, squared_norm
 
 # Tries before a worker gives up waiting for the others to check in (about
@@ -90,11 +95,29 @@ def _check_in(counter, n_workers):
 
 
 @helper
-def _barrier(counter, target):
-    """Wait until ``counter`` reaches ``target`` after adding this worker's arrival."""
+def _barrier_gathering(counter, target, X, rows, out, done, clock, worker):
+    """Wait until ``counter`` reaches ``target`` after adding this worker's arrival, gathering
+    ``out[i] = X[rows[i]]`` for ``i = done, done + 1, ...`` meanwhile.
+
+    The wait for the other workers is spent on the next batch's rows (one row
+    a poll, so a release is noticed within one row's copy).  Returns how
+    many of ``rows`` are gathered now, and how many NaN/inf values those
+    gathered here held; the ticks spent gathering move from the wait to
+    ``clock[worker, GATHER, 0]`` (the caller laps the wait after this).
+    """
     fetch_add_sync(counter, 1)
+    n_bad = 0
+    gathering = 0
     while fetch_add_sync(counter, 0) < target:
-        pass
+        if done < rows.shape[0]:
+            begin = ticks()
+            if done + _GATHER_AHEAD < rows.shape[0]:
+                prefetch_row(X, rows[done + _GATHER_AHEAD])
+            n_bad += _gather_s(X, rows[done:done + 1], out[done:done + 1])
+            done += 1
+            gathering += ticks() - begin
+    clock[worker, GATHER, 0] += gathering
+    return done, n_bad, gathering
 
 
 @helper
@@ -155,6 +178,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     arrivals = np.zeros(1, np.int64)
     n_bad = np.zeros(n_workers, np.int64)
     outcome = np.zeros(3)  # total, status, t (written by worker 0)
+    # Batches alternate between two row buffers, so that the next batch's rows
+    # can be gathered while this batch's are still read (in the barriers' waits).
+    xbuf_odd = np.empty_like(xbuf)
     w_sq0 = squared_norm(params, n_weights) if alpha > 0.0 else 0.0
     for worker in prange(n_workers):
         if _check_in(check_in, n_workers):
@@ -163,6 +189,8 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
             w_sq = w_sq0
             total = 0.0
             status = 0
+            ahead = 0  # rows of my share of this batch gathered during the last one
+            ahead_bad = 0  # their NaN/inf values
             tick = ticks()
             for batch in range(n_batches):
                 start = batch * batch_size
@@ -184,10 +212,18 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     decay += alpha / scale
                 # 1. my rows: gather, forward, loss, deltas of every layer
                 r0, r1 = _share(n, worker, n_workers)
-                inputs = _rows_view(xbuf, 0, n, d)
-                n_bad[worker] = 0
-                if r1 > r0:
-                    n_bad[worker] = _gather_s(X, rows[r0:r1], inputs[r0:r1])
+                inputs = _rows_view(xbuf if batch % 2 == 0 else xbuf_odd, 0, n, d)
+                n_bad[worker] = ahead_bad
+                if r1 > r0 + ahead:
+                    n_bad[worker] += _gather_s(X, rows[r0 + ahead:r1], inputs[r0 + ahead:r1])
+                # My share of the next batch, for the waits below to gather.
+                n_next = max(0, min(batch_size, n_total - start - n))
+                q0, q1 = _share(n_next, worker, n_workers)
+                rows_next = order[start + n + q0:start + n + q1]
+                inputs_next = _rows_view(xbuf_odd if batch % 2 == 0 else xbuf, 0, n_next,
+                                         d)[q0:q1]
+                ahead = 0
+                ahead_bad = 0
                 if r1 > r0 and not skip:
                     _gather_s(Y, rows[r0:r1], _rows_view(ybuf, 0, n, k)[r0:r1])
                     for i in range(r0, r1):
@@ -222,8 +258,11 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                                                  act_params[l - 1])
                         tick = _lap(clock, worker, BACKWARD, l, tick)
                 generation += n_workers
-                _barrier(arrivals, generation)
+                ahead, got_bad, gathering = _barrier_gathering(
+                    arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
+                ahead_bad += got_bad
                 tick = _lap(clock, worker, WAIT_ROWS, 0, tick)
+                clock[worker, WAIT_ROWS, 0] -= gathering
                 bad = 0
                 for other in range(n_workers):
                     bad += n_bad[other]
@@ -232,8 +271,11 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     break
                 if skip:
                     generation += n_workers
-                    _barrier(arrivals, generation)  # before the next batch's rows are written
+                    ahead, got_bad, gathering = _barrier_gathering(
+                        arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
+                    ahead_bad += got_bad
                     tick = _lap(clock, worker, WAIT_WEIGHTS, 0, tick)
+                    clock[worker, WAIT_WEIGHTS, 0] -= gathering
                     continue
                 loss_sum = zero
                 for i in range(n):
@@ -281,8 +323,11 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                           False)
                     tick = _lap(clock, worker, UPDATE, l, tick)
                 generation += n_workers
-                _barrier(arrivals, generation)
+                ahead, got_bad, gathering = _barrier_gathering(
+                    arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
+                ahead_bad += got_bad
                 tick = _lap(clock, worker, WAIT_WEIGHTS, 0, tick)
+                clock[worker, WAIT_WEIGHTS, 0] -= gathering
                 if alpha > 0.0:  # every worker, in index order: the serial epoch's sum
                     w_sq = squared_norm(params, n_weights)
                     tick = _lap(clock, worker, LOSS, 0, tick)
