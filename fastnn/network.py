@@ -62,6 +62,16 @@ DATA_PARALLEL = True
 DATA_PARALLEL_MIN_ROWS = 128
 DATA_PARALLEL_MAX_FAILURES = 3
 
+# On two threads, batches of fewer rows than this split the first layer's
+# product by depth (``kernels.data_parallel``, ``k_split``) where OpenBLAS
+# rounds the split exactly as the whole product (probed once per shape,
+# ``_first_layer_split``).  Measured on W1 float32 (train() epochs,
+# alternating processes, medians of 5-7): 0.308-0.312 s against 0.339-0.346
+# s at batch 128 (5 pairs), 0.291-0.312 against 0.305-0.329 s at 256 (3
+# pairs), even at 512 (0.304-0.308 against 0.300-0.307 s, 2 pairs).
+DEPTH_SPLIT_MAX_ROWS = 511
+_depth_splits: dict = {}
+
 # forward() cuts the rows into blocks of _BLOCK_ROWS rows, which the threads
 # take one at a time and each runs with one-thread BLAS calls
 # (``trainer.forward_in_blocks``; on one thread they run one after the
@@ -588,10 +598,15 @@ class Network:
         with _adaptive.blas_limited_to_one() as one_thread:
             if not one_thread:
                 return None
+            k_split = 0
+            if n_workers == 2 and batch_size <= DEPTH_SPLIT_MAX_ROWS:
+                last = (order.shape[0] - 1) % batch_size + 1
+                k_split = _first_layer_split(self.dtype, self.layer_sizes[0],
+                                             self.layer_sizes[1], {batch_size, last})
             total, t, status = data_parallel.train_epoch_data_parallel(
                 X, Y, ws.buffers[6] if weights is None else weights, weights is not None, order,
                 batch_size, self.params, self.grads, self._net, ws.buffers, self.loss_code,
-                code, hyper, state1, state2, t, self.n_weights, n_workers, clock)
+                code, hyper, state1, state2, t, self.n_weights, n_workers, clock, k_split)
         _data_parallel_checked_in(status != 3)
         return None if status == 3 else (total, t, status)
 
@@ -622,6 +637,31 @@ def _data_parallel_applies(batch_size: int) -> bool:
     may use several threads."""
     return (DATA_PARALLEL and batch_size >= DATA_PARALLEL_MIN_ROWS
             and _config.get_num_threads() > 1)
+
+
+def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> int:
+    """The column where two threads split the first layer's product by depth, or 0.
+
+    The first candidate among the cuts OpenBLAS's drivers make (half the
+    depth, rounded up to a multiple of 1 to 64) whose two products, summed,
+    equal the whole product to the bit for every row count of
+    ``row_counts`` (``data_parallel.depth_split_rounds_alike`` on random
+    data; a different blocking shows in the last bits almost surely).  0 if
+    none does: the first layer is then shared by rows.  Probed once per
+    dtype and shape in the process, with BLAS held to one thread by the
+    caller.
+    """
+    key = (np.dtype(dtype).str, fan_in, fan_out, tuple(sorted(row_counts)))
+    if key not in _depth_splits:
+        rng = np.random.default_rng(0)
+        W = rng.uniform(-1.0, 1.0, (fan_in, fan_out)).astype(dtype)
+        samples = [rng.uniform(-1.0, 1.0, (n, fan_in)).astype(dtype) for n in key[3]]
+        half = fan_in // 2
+        candidates = sorted({-(-half // unit) * unit for unit in (1, 2, 4, 8, 16, 32, 64)})
+        _depth_splits[key] = next(
+            (split for split in candidates if 0 < split < fan_in
+             and all(data_parallel.depth_split_rounds_alike(A, W, split) for A in samples)), 0)
+    return _depth_splits[key]
 
 
 _check_in_failures = 0

@@ -39,9 +39,10 @@ OPTIMIZERS = {"sgd": lambda net, lr: fastnn.SGD(net, lr=lr),
 
 
 def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data_parallel_workers,
-           optimizer_name="sgd", epochs=1):
+           optimizer_name="sgd", epochs=1, k_split=0):
     """(total, status, params, grads, state) after ``epochs`` epochs, by rows on
-    ``data_parallel_workers`` threads, or (0) the serial fused epoch; one-thread BLAS in both."""
+    ``data_parallel_workers`` threads (the first layer split by depth at ``k_split``), or (0)
+    the serial fused epoch; one-thread BLAS in both."""
     X, Y, w, order = problem
     net = fastnn.Network(layers, activation, loss, dtype=dtype, random_state=1)
     optimizer = OPTIMIZERS[optimizer_name](net, lr)
@@ -56,7 +57,7 @@ def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data
                     net._net, ws.buffers, net.loss_code, code, hyper, state1, state2, t,
                     net.n_weights, data_parallel_workers,
                     np.zeros((data_parallel_workers, len(data_parallel.PHASES), len(layers) - 1),
-                             np.int64))
+                             np.int64), k_split)
             else:
                 total, t, status = trainer.family(False, code).train_epoch_gathered(
                     X, Y, weights, w is not None, order, batch_size, net.params, net.grads,
@@ -84,39 +85,50 @@ CASES = [  # layers, dtype, batch size, rows, weighted, alpha, output, hidden ac
     ([64, 40, 10], np.float32, 128, 700, False, 1e-4, "softmax", "relu"),
     ([3, 2], np.float64, 1, 7, False, 0.0, "softmax", "relu"),  # 1 row: one worker idle
     ([3, 1, 2], np.float64, 3, 7, False, 0.0, "softmax", "relu"),  # 1 unit: one worker idle
+    ([20, 16, 3], np.float64, 64, 40, True, 0.0, "softmax", "relu"),  # fewer rows than a batch
 ]
 
 
+def _split(layers, by_depth):
+    """A ``k_split`` for the first layer: 0 (by rows), or half its inputs (any cut is
+    right; only OpenBLAS's own cut rounds exactly as the whole product)."""
+    return (layers[0] + 1) // 2 if by_depth else 0
+
+
 @two_threads
+@pytest.mark.parametrize("by_depth", [False, True])
 @pytest.mark.parametrize("layers, dtype, batch_size, n, weighted, alpha, loss, activation", CASES)
 def test_epoch_by_rows_equals_the_serial_epoch(layers, dtype, batch_size, n, weighted, alpha, loss,
-                                              activation):
+                                              activation, by_depth):
     problem = _problem(layers, dtype, n, loss, weighted)
     args = (problem, layers, dtype, batch_size, alpha, loss, activation, 0.05)
-    by_rows, serial = _epoch(*args, 2), _epoch(*args, 0)
+    by_rows, serial = _epoch(*args, 2, k_split=_split(layers, by_depth)), _epoch(*args, 0)
     assert by_rows[1] == serial[1] == 0
     _assert_close(by_rows, serial, dtype)
 
 
 @two_threads
+@pytest.mark.parametrize("by_depth", [False, True])
 @pytest.mark.parametrize("optimizer", ["nesterov", "adam"])
 @pytest.mark.parametrize("layers, dtype, batch_size, n, weighted, alpha, loss, activation",
                          CASES[:2] + CASES[4:5])
 def test_momentum_and_adam_by_rows_equal_the_serial_epochs(layers, dtype, batch_size, n, weighted,
-                                                           alpha, loss, activation, optimizer):
+                                                           alpha, loss, activation, optimizer,
+                                                           by_depth):
     """Two epochs: the optimizer's state and Adam's step count carry over alike."""
     problem = _problem(layers, dtype, n, loss, weighted)
     args = (problem, layers, dtype, batch_size, alpha, loss, activation, 0.05)
-    by_rows = _epoch(*args, 2, optimizer, epochs=2)
+    by_rows = _epoch(*args, 2, optimizer, epochs=2, k_split=_split(layers, by_depth))
     serial = _epoch(*args, 0, optimizer, epochs=2)
     assert by_rows[1] == serial[1] == 0
     _assert_close(by_rows, serial, dtype)
 
 
 @two_threads
+@pytest.mark.parametrize("by_depth", [False, True])
 @pytest.mark.parametrize("case, status", [("nan_row", 2), ("diverging", 1), ("zero_weights", 0),
-                                          ("zero_weights_nan_row", 2)])
-def test_bad_batches_stop_or_skip_as_in_the_serial_epoch(case, status):
+                                          ("zero_weights_nan_row", 2), ("nan_last_column", 2)])
+def test_bad_batches_stop_or_skip_as_in_the_serial_epoch(case, status, by_depth):
     """A NaN row stops before its batch's update (status 2), a non-finite loss too (1), and
     a batch whose weights are all 0 is skipped, unless it holds a NaN row; the batches
     before are applied alike."""
@@ -128,11 +140,82 @@ def test_bad_batches_stop_or_skip_as_in_the_serial_epoch(case, status):
         w[order[64:96]] = 0  # the third batch
     if case.endswith("nan_row"):
         X[order[70], 0] = np.nan  # in the third batch
+    if case == "nan_last_column":  # the second worker's columns, by depth
+        X[order[90], -1] = np.nan
     lr = 1e30 if case == "diverging" else 0.05
-    by_rows = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 2)
+    by_rows = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 2,
+                     k_split=_split(layers, by_depth))
     serial = _epoch(problem, layers, np.float64, batch_size, 0.0, "softmax", "relu", lr, 0)
     assert by_rows[1] == serial[1] == status
     _assert_close(by_rows, serial, np.float64)
+
+
+def test_depth_split_rounds_alike_tells_exact_sums_from_rounded_ones():
+    """Integers sum exactly in any order; ``1 + 1e8 - 1e8`` in float32 is 0 summed left to
+    right (as a product's depth is) but 1 when the cut isolates the 1."""
+    rng = np.random.default_rng(0)
+    A = rng.integers(-8, 8, (5, 9)).astype(np.float32)
+    W = rng.integers(-8, 8, (9, 4)).astype(np.float32)
+    assert all(data_parallel.depth_split_rounds_alike(A, W, split) for split in range(1, 9))
+    A = np.array([[1.0, 1e8, -1e8]], np.float32)
+    W = np.ones((3, 1), np.float32)
+    assert not data_parallel.depth_split_rounds_alike(A, W, 1)
+    assert data_parallel.depth_split_rounds_alike(A, W, 2)
+
+
+def test_the_first_layer_is_split_only_where_the_bits_stay(monkeypatch):
+    """``_first_layer_split`` returns a cut that the probe holds for every row count, or 0;
+    it probes once per shape."""
+    monkeypatch.setattr(network, "_depth_splits", {})
+    with blas_limited_to_one():
+        split = network._first_layer_split(np.float32, 784, 256, {128, 96})
+        rng = np.random.default_rng(5)
+        W = rng.standard_normal((784, 256)).astype(np.float32)
+        for n in (128, 96):
+            A = rng.standard_normal((n, 784)).astype(np.float32)
+            assert split == 0 or data_parallel.depth_split_rounds_alike(A, W, split)
+        assert network._first_layer_split(np.float32, 1, 8, {128}) == 0  # nothing to cut
+        monkeypatch.setattr(data_parallel, "depth_split_rounds_alike",
+                            lambda *args: pytest.fail("probed again"))
+        assert network._first_layer_split(np.float32, 784, 256, {96, 128}) == split
+
+
+@two_threads
+def test_w1_shaped_epochs_split_by_depth_equal_the_serial_epoch_to_the_bit():
+    """Where OpenBLAS cuts the first layer's depth itself (784 inputs float32 on its SkylakeX
+    kernels: at 400), training with the first layer by depth changes no bit."""
+    layers = [784, 64, 10]
+    with blas_limited_to_one():
+        split = network._first_layer_split(np.float32, 784, 64, {128, 104})
+    if not split:
+        pytest.skip("this BLAS has no exact depth split for 784 inputs")
+    problem = _problem(layers, np.float32, 1000, "softmax", False)
+    args = (problem, layers, np.float32, 128, 0.0, "softmax", "relu", 0.05)
+    by_depth, serial = _epoch(*args, 2, k_split=split), _epoch(*args, 0)
+    assert by_depth[0] == serial[0] and by_depth[1] == serial[1] == 0
+    for got, want in zip(by_depth[2:4], serial[2:4]):
+        np.testing.assert_array_equal(got, want)
+
+
+@two_threads
+@pytest.mark.parametrize("batch_size, n_threads, split", [(128, 2, True), (511, 2, True),
+                                                          (512, 2, False)])
+def test_train_splits_the_first_layer_by_depth_on_two_threads_below_512_rows(
+        batch_size, n_threads, split, monkeypatch):
+    calls = []
+    original = data_parallel.train_epoch_data_parallel
+    monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
+                        lambda *args: calls.append(args[-1]) or original(*args))
+    monkeypatch.setattr(network, "_first_layer_split", lambda *args: 17)
+    monkeypatch.setattr(fastnn.training, "STEPWISE_MAX_BATCHES", 0)  # the fused epoch
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3 * batch_size, 30)).astype(np.float32)
+    net = fastnn.Network([30, 8, 3], "relu", dtype=np.float32, random_state=0)
+    with fastnn._config.using_threads(n_threads):
+        fastnn.train(net, X, np.eye(3, dtype=np.float32)[rng.integers(0, 3, X.shape[0])],
+                     optimizer=fastnn.SGD(net, lr=0.1), epochs=1, batch_size=batch_size,
+                     random_state=0)
+    assert calls and set(calls) == {17 if split else 0}
 
 
 @two_threads
@@ -149,37 +232,40 @@ def test_workers_that_cannot_all_run_at_once_give_up_before_touching_anything():
 
 
 @njit(parallel=True)
-def _wait_while_gathering(X, rows, out, late_spins, clock, result):
+def _wait_while_gathering(X, rows, c0, c1, out, late_spins, clock, result):
     """Two workers meet at a barrier; worker 1 arrives after ``late_spins`` spins, worker 0
-    gathers ``X[rows]`` meanwhile; ``result``: worker 0's (rows gathered, NaN/inf count,
-    ticks of gathering)."""
+    gathers ``X[rows, c0:c1]`` meanwhile; ``result``: worker 0's (rows gathered, NaN/inf
+    count, ticks of gathering)."""
     counter = np.zeros(1, np.int64)
     for worker in prange(2):
         if worker == 0:
             result[0], result[1], result[2] = data_parallel._barrier_gathering(
-                counter, 2, X, rows, out, 0, clock, 0)
+                counter, 2, X, rows, c0, c1, out, 0, clock, 0)
         else:
             spins = 0.0
             for _ in range(late_spins):
                 spins += 1.0
-            data_parallel._barrier_gathering(counter, 2 + (spins < 0), X, rows[:0], out[:0], 0,
-                                             clock, 1)
+            data_parallel._barrier_gathering(counter, 2 + (spins < 0), X, rows[:0], c0, c1,
+                                             out[:0], 0, clock, 1)
 
 
 @two_threads
+@pytest.mark.parametrize("columns, n_bad", [((0, 13), 4), ((2, 11), 2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_worker_waiting_at_a_barrier_gathers_the_next_rows(dtype, rng):
-    """What the first worker at a barrier does while it waits: the next batch's rows, with
-    their NaN/inf count, the ticks of it booked as gathering; the barrier still holds."""
+def test_a_worker_waiting_at_a_barrier_gathers_the_next_rows(dtype, columns, n_bad, rng):
+    """What the first worker at a barrier does while it waits: its columns of the next
+    batch's rows, with their NaN/inf count, the ticks of it booked as gathering; the
+    barrier still holds."""
     X = rng.standard_normal((50, 13)).astype(dtype)
     X[7, 3], X[9, 0], X[9, 12] = np.nan, np.inf, -np.inf
     rows = np.array([4, 9, 7, 7, 0, 49, 21], np.int64)
-    out = np.zeros((rows.shape[0], 13), dtype)
+    c0, c1 = columns
+    out = np.zeros((rows.shape[0], c1 - c0), dtype)
     clock = np.zeros((2, len(data_parallel.PHASES), 1), np.int64)
     result = np.zeros(3, np.int64)
-    _wait_while_gathering(X, rows, out, 200_000_000, clock, result)
-    assert tuple(result[:2]) == (7, 4)
-    np.testing.assert_array_equal(out, X[rows])
+    _wait_while_gathering(X, rows, c0, c1, out, 200_000_000, clock, result)
+    assert tuple(result[:2]) == (7, n_bad)
+    np.testing.assert_array_equal(out, X[rows, c0:c1])
     booked = clock[:, data_parallel.GATHER, 0]
     assert booked[0] == result[2] and booked[1] == 0 and clock.sum() == booked.sum()
 
