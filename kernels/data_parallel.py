@@ -23,18 +23,21 @@ A worker that reaches a barrier first gathers its share of the next batch's
 rows while it waits (batches alternate between two row buffers), so the
 time one worker is ahead of the other is not lost.
 
-**The first layer by depth** (``k_split``, two workers): worker 0 gathers
-columns ``0:k_split`` of every row of the batch, worker 1 the rest, and each
-multiplies its block by the same rows of ``W`` (``P_w = X[:, c0:c1] @
-W[c0:c1]``); after a third barrier each sums ``P_0 + P_1`` for its rows and
-goes on as above.  In step 2 each worker updates exactly those rows of
-``W``, from the same block of ``X``: the first layer's weights and inputs
-never cross between the cores (W1's half, 400 kB a batch, did), and the
-product has 128 rows of depth 400 instead of 64 of depth 784, which OpenBLAS
-runs about 20 % faster.  OpenBLAS itself cuts a depth ``Q < k < 2 Q`` into
-two blocks and adds the second block's product to the first's; where
-``k_split`` is that cut, ``P_0 + P_1`` is the whole product to the bit
-(``depth_split_rounds_alike`` tells; ``network`` only splits there).
+**The first layer by depth** (``k_split``, two workers): worker 0 multiplies
+columns ``0:k_split`` of every row of the batch by the same rows of ``W``,
+worker 1 the rest (``P_w = X[:, c0:c1] @ W[c0:c1]``); after a third barrier
+each sums ``P_0 + P_1`` for its rows and goes on as above.  In step 2 each
+worker updates exactly those rows of ``W``: the first layer's weights never
+cross between the cores (W1's half, 400 kB a batch, did), and the product
+has 128 rows of depth 400 instead of 64 of depth 784, which OpenBLAS runs
+faster.  Every worker reads all rows of the batch first, so each gathers
+its rows of the next batch before the barrier that ends a batch.  (Gathering
+its columns of every row instead took twice as long: 22 against 12 ms an
+epoch of W1 on two threads, as many scattered reads for half the bytes.)
+OpenBLAS itself cuts a depth ``Q < k < 2 Q`` into two blocks and adds the
+second block's product to the first's; where ``k_split`` is that cut,
+``P_0 + P_1`` is the whole product to the bit (``depth_split_rounds_alike``
+tells; ``network`` only splits there).
 
 The products are the fused epoch's, in blocks; the loss, deltas and bias
 gradients are computed by the same code in the same order
@@ -108,33 +111,9 @@ def _check_in(counter, n_workers):
 
 
 @helper
-def _gather_columns(X, rows, c0, c1, out):
-    """``out[r] = X[rows[r], c0:c1]``; returns how many gathered values are not finite.
-
-    ``data.gather_rows`` for a block of columns (the whole rows when ``c0, c1
-    = 0, X.shape[1]``), with the same branch-free count and prefetching; the
-    prefetch asks for the block's cache lines only, so the other columns of
-    a row are not brought to this core.
-    """
-    block = X[:, c0:c1]
-    n_bad = 0
-    for r in range(rows.shape[0]):
-        if r + _GATHER_AHEAD < rows.shape[0]:
-            prefetch_row(block, rows[r + _GATHER_AHEAD])
-        src = X[rows[r]]
-        row_bad = 0
-        for j in range(c1 - c0):
-            x = src[c0 + j]
-            out[r, j] = x
-            row_bad += 0 if math.isfinite(x) else 1
-        n_bad += row_bad
-    return n_bad
-
-
-@helper
-def _barrier_gathering(counter, target, X, rows, c0, c1, out, done, clock, worker):
+def _barrier_gathering(counter, target, X, rows, out, done, clock, worker):
     """Wait until ``counter`` reaches ``target`` after adding this worker's arrival, gathering
-    ``out[i] = X[rows[i], c0:c1]`` for ``i = done, done + 1, ...`` meanwhile.
+    ``out[i] = X[rows[i]]`` for ``i = done, done + 1, ...`` meanwhile.
 
     The wait for the other workers is spent on the next batch's rows (one row
     a poll, so a release is noticed within one row's copy).  Returns how
@@ -149,8 +128,8 @@ def _barrier_gathering(counter, target, X, rows, c0, c1, out, done, clock, worke
         if done < rows.shape[0]:
             begin = ticks()
             if done + _GATHER_AHEAD < rows.shape[0]:
-                prefetch_row(X[:, c0:c1], rows[done + _GATHER_AHEAD])
-            n_bad += _gather_columns(X, rows[done:done + 1], c0, c1, out[done:done + 1])
+                prefetch_row(X, rows[done + _GATHER_AHEAD])
+            n_bad += _gather_s(X, rows[done:done + 1], out[done:done + 1])
             done += 1
             gathering += ticks() - begin
     clock[worker, GATHER, 0] += gathering
@@ -186,6 +165,15 @@ def depth_split_rounds_alike(A, W, split):
             if first[i, j] + second[i, j] != whole[i, j]:
                 return False
     return True
+
+
+@helper
+def _gather_rest(X, rows, out, done, n_bad):
+    """Gather ``out[i] = X[rows[i]]`` for the ``i >= done`` not gathered yet; returns (all
+    rows gathered, ``n_bad`` plus their NaN/inf count)."""
+    if rows.shape[0] > done:
+        n_bad += _gather_s(X, rows[done:], out[done:])
+    return rows.shape[0], n_bad
 
 
 @helper
@@ -284,11 +272,21 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
             status = 0
             ahead = 0  # rows of my share of this batch gathered during the last one
             ahead_bad = 0  # their NaN/inf values
-            # The columns of X this worker gathers: all, or its share of them.
+            tick = ticks()
+            # My rows of the first layer's W, by depth (and columns of X).
             c0, c1 = 0, d
             if by_columns:
                 c0, c1 = (0, k_split) if worker == 0 else (k_split, d)
-            tick = ticks()
+                # Then every worker reads every row of a batch first: the first
+                # batch's rows are gathered before a barrier, each next one's
+                # before the barrier that ends the batch before.
+                q0, q1 = _share(most, worker, n_workers)
+                ahead = q1 - q0
+                ahead_bad = _gather_s(X, order[q0:q1], _rows_view(xbuf, 0, most, d)[q0:q1])
+                generation += n_workers
+                _barrier_gathering(arrivals, generation, X, order[:0], xbuf[:0].reshape((0, d)),
+                                   0, clock, worker)
+                tick = _lap(clock, worker, GATHER, 0, tick)
             for batch in range(n_batches):
                 start = batch * batch_size
                 n = min(batch_size, n_total - start)
@@ -309,28 +307,16 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     decay += alpha / scale
                 # 1. my rows: gather, forward, loss, deltas of every layer
                 r0, r1 = _share(n, worker, n_workers)
-                x_now = xbuf if batch % 2 == 0 else xbuf_odd
-                inputs = _rows_view(x_now, 0, n, d)
-                if by_columns:  # my columns of every row
-                    my_rows = rows
-                    mine = _rows_view(x_now, most * c0, n, c1 - c0)
-                else:
-                    my_rows = rows[r0:r1]
-                    mine = inputs[r0:r1]
+                inputs = _rows_view(xbuf if batch % 2 == 0 else xbuf_odd, 0, n, d)
                 n_bad[worker] = ahead_bad
-                if my_rows.shape[0] > ahead:
-                    n_bad[worker] += _gather_columns(X, my_rows[ahead:], c0, c1, mine[ahead:])
+                if r1 > r0 + ahead:
+                    n_bad[worker] += _gather_s(X, rows[r0 + ahead:r1], inputs[r0 + ahead:r1])
                 # My share of the next batch, for the waits below to gather.
-                start_next = start + n
-                n_next = max(0, min(batch_size, n_total - start_next))
-                x_next = xbuf_odd if batch % 2 == 0 else xbuf
-                if by_columns:
-                    rows_next = order[start_next:start_next + n_next]
-                    mine_next = _rows_view(x_next, most * c0, n_next, c1 - c0)
-                else:
-                    q0, q1 = _share(n_next, worker, n_workers)
-                    rows_next = order[start_next + q0:start_next + q1]
-                    mine_next = _rows_view(x_next, 0, n_next, d)[q0:q1]
+                n_next = max(0, min(batch_size, n_total - start - n))
+                q0, q1 = _share(n_next, worker, n_workers)
+                rows_next = order[start + n + q0:start + n + q1]
+                inputs_next = _rows_view(xbuf_odd if batch % 2 == 0 else xbuf, 0, n_next,
+                                         d)[q0:q1]
                 ahead = 0
                 ahead_bad = 0
                 if r1 > r0 and not skip:
@@ -342,14 +328,13 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     # The first layer's product from my columns of X and my rows of
                     # W, which this thread updated itself: a partial sum for every row.
                     W = _rows_view(params, w_off[0] + c0 * sizes[1], c1 - c0, sizes[1])
-                    gemm(mine, False, W, False,
+                    gemm(inputs[:, c0:c1], False, W, False,
                          _rows_view(partial, worker * most * sizes[1], n, sizes[1]),
                          1.0, 0.0)
                     tick = _lap(clock, worker, FORWARD, 0, tick)
                     generation += n_workers
                     ahead, got_bad, gathering = _barrier_gathering(
-                        arrivals, generation, X, rows_next, c0, c1, mine_next, ahead, clock,
-                        worker)
+                        arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
                     ahead_bad += got_bad
                     tick = _lap(clock, worker, WAIT_ROWS, 0, tick)
                     clock[worker, WAIT_ROWS, 0] -= gathering
@@ -388,7 +373,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                         tick = _lap(clock, worker, BACKWARD, l, tick)
                 generation += n_workers
                 ahead, got_bad, gathering = _barrier_gathering(
-                    arrivals, generation, X, rows_next, c0, c1, mine_next, ahead, clock, worker)
+                    arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
                 ahead_bad += got_bad
                 tick = _lap(clock, worker, WAIT_ROWS, 0, tick)
                 clock[worker, WAIT_ROWS, 0] -= gathering
@@ -399,10 +384,13 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     status = 2
                     break
                 if skip:
+                    if by_columns:
+                        ahead, ahead_bad = _gather_rest(X, rows_next, inputs_next, ahead,
+                                                        ahead_bad)
+                        tick = _lap(clock, worker, GATHER, 0, tick)
                     generation += n_workers
                     ahead, got_bad, gathering = _barrier_gathering(
-                        arrivals, generation, X, rows_next, c0, c1, mine_next, ahead, clock,
-                        worker)
+                        arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
                     ahead_bad += got_bad
                     tick = _lap(clock, worker, WAIT_WEIGHTS, 0, tick)
                     clock[worker, WAIT_WEIGHTS, 0] -= gathering
@@ -426,13 +414,12 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 for l in range(n_layers):
                     fan_in, fan_out = sizes[l], sizes[l + 1]
                     delta = _rows_view(deltas, a_off[l], n, fan_out)
-                    if l == 0 and by_columns:  # my rows of W: my columns of X
+                    if l == 0 and by_columns:  # the rows of W of my first product
                         i0, i1 = c0, c1
-                        below = _rows_view(x_now, most * c0, n, c1 - c0)[:, 0:c1 - c0]
                     else:
                         i0, i1 = _share(fan_in, worker, n_workers)
-                        below = (inputs if l == 0
-                                 else _rows_view(acts, a_off[l - 1], n, fan_in))[:, i0:i1]
+                    below = (inputs if l == 0
+                             else _rows_view(acts, a_off[l - 1], n, fan_in))[:, i0:i1]
                     if i1 > i0:
                         W = _rows_view(params, w_off[l] + i0 * fan_out, i1 - i0, fan_out)
                         if fuse:
@@ -457,9 +444,12 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                           b_off[l] + min(fan_out, k1 * COLUMN_BLOCK), hyper, step_count, decay,
                           False)
                     tick = _lap(clock, worker, UPDATE, l, tick)
+                if by_columns:
+                    ahead, ahead_bad = _gather_rest(X, rows_next, inputs_next, ahead, ahead_bad)
+                    tick = _lap(clock, worker, GATHER, 0, tick)
                 generation += n_workers
                 ahead, got_bad, gathering = _barrier_gathering(
-                    arrivals, generation, X, rows_next, c0, c1, mine_next, ahead, clock, worker)
+                    arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
                 ahead_bad += got_bad
                 tick = _lap(clock, worker, WAIT_WEIGHTS, 0, tick)
                 clock[worker, WAIT_WEIGHTS, 0] -= gathering
