@@ -649,12 +649,14 @@ def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> int:
     data; a different blocking shows in the last bits almost surely).  0 if
     none does: the first layer is then shared by rows.  Probed once per
     dtype and shape in the process, with BLAS held to one thread by the
-    caller.
+    caller, on at most 1,024 of the layer's units: OpenBLAS cuts the depth
+    the same way for any number of columns, and a product too small for its
+    blocked path only makes the probe say no.
     """
     key = (np.dtype(dtype).str, fan_in, fan_out, tuple(sorted(row_counts)))
     if key not in _depth_splits:
         rng = np.random.default_rng(0)
-        W = rng.uniform(-1.0, 1.0, (fan_in, fan_out)).astype(dtype)
+        W = rng.uniform(-1.0, 1.0, (fan_in, min(fan_out, 1024))).astype(dtype)
         samples = [rng.uniform(-1.0, 1.0, (n, fan_in)).astype(dtype) for n in key[3]]
         half = fan_in // 2
         candidates = sorted({-(-half // unit) * unit for unit in (1, 2, 4, 8, 16, 32, 64)})
