@@ -111,18 +111,18 @@ def _check_in(counter, n_workers):
 
 
 @helper
-def _barrier_gathering(counter, target, X, rows, out, done, clock, worker):
+def _barrier_gathering(counter, target, X, rows, out, done, n_bad, clock, worker, phase, since):
     """Wait until ``counter`` reaches ``target`` after adding this worker's arrival, gathering
     ``out[i] = X[rows[i]]`` for ``i = done, done + 1, ...`` meanwhile.
 
     The wait for the other workers is spent on the next batch's rows (one row
     a poll, so a release is noticed within one row's copy).  Returns how
-    many of ``rows`` are gathered now, and how many NaN/inf values those
-    gathered here held; the ticks spent gathering move from the wait to
-    ``clock[worker, GATHER, 0]`` (the caller laps the wait after this).
+    many of ``rows`` are gathered now, ``n_bad`` plus the NaN/inf values of
+    those gathered here, and the ticks now; the ticks since ``since`` go to
+    ``clock[worker, phase, 0]``, but those spent gathering to
+    ``clock[worker, GATHER, 0]``.
     """
     fetch_add_sync(counter, 1)
-    n_bad = 0
     gathering = 0
     while fetch_add_sync(counter, 0) < target:
         if done < rows.shape[0]:
@@ -132,8 +132,10 @@ def _barrier_gathering(counter, target, X, rows, out, done, clock, worker):
             n_bad += _gather_s(X, rows[done:done + 1], out[done:done + 1])
             done += 1
             gathering += ticks() - begin
+    now = ticks()
     clock[worker, GATHER, 0] += gathering
-    return done, n_bad, gathering
+    clock[worker, phase, 0] += now - since - gathering
+    return done, n_bad, now
 
 
 @helper
@@ -284,9 +286,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 ahead = q1 - q0
                 ahead_bad = _gather_s(X, order[q0:q1], _rows_view(xbuf, 0, most, d)[q0:q1])
                 generation += n_workers
-                _barrier_gathering(arrivals, generation, X, order[:0], xbuf[:0].reshape((0, d)),
-                                   0, clock, worker)
-                tick = _lap(clock, worker, GATHER, 0, tick)
+                _, _, tick = _barrier_gathering(arrivals, generation, X, order[:0],
+                                                xbuf[:0].reshape((0, d)), 0, 0, clock, worker,
+                                                GATHER, tick)
             for batch in range(n_batches):
                 start = batch * batch_size
                 n = min(batch_size, n_total - start)
@@ -333,11 +335,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                          1.0, 0.0)
                     tick = _lap(clock, worker, FORWARD, 0, tick)
                     generation += n_workers
-                    ahead, got_bad, gathering = _barrier_gathering(
-                        arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
-                    ahead_bad += got_bad
-                    tick = _lap(clock, worker, WAIT_ROWS, 0, tick)
-                    clock[worker, WAIT_ROWS, 0] -= gathering
+                    ahead, ahead_bad, tick = _barrier_gathering(
+                        arrivals, generation, X, rows_next, inputs_next, ahead, ahead_bad, clock,
+                        worker, WAIT_ROWS, tick)
                 if r1 > r0 and not skip:
                     for l in range(n_layers):
                         W = _rows_view(params, w_off[l], sizes[l], sizes[l + 1])
@@ -372,11 +372,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                                                  act_params[l - 1])
                         tick = _lap(clock, worker, BACKWARD, l, tick)
                 generation += n_workers
-                ahead, got_bad, gathering = _barrier_gathering(
-                    arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
-                ahead_bad += got_bad
-                tick = _lap(clock, worker, WAIT_ROWS, 0, tick)
-                clock[worker, WAIT_ROWS, 0] -= gathering
+                ahead, ahead_bad, tick = _barrier_gathering(
+                    arrivals, generation, X, rows_next, inputs_next, ahead, ahead_bad, clock,
+                    worker, WAIT_ROWS, tick)
                 bad = 0
                 for other in range(n_workers):
                     bad += n_bad[other]
@@ -389,11 +387,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                                                         ahead_bad)
                         tick = _lap(clock, worker, GATHER, 0, tick)
                     generation += n_workers
-                    ahead, got_bad, gathering = _barrier_gathering(
-                        arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
-                    ahead_bad += got_bad
-                    tick = _lap(clock, worker, WAIT_WEIGHTS, 0, tick)
-                    clock[worker, WAIT_WEIGHTS, 0] -= gathering
+                    ahead, ahead_bad, tick = _barrier_gathering(
+                        arrivals, generation, X, rows_next, inputs_next, ahead, ahead_bad, clock,
+                        worker, WAIT_WEIGHTS, tick)
                     continue
                 loss_sum = zero
                 for i in range(n):
@@ -448,11 +444,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     ahead, ahead_bad = _gather_rest(X, rows_next, inputs_next, ahead, ahead_bad)
                     tick = _lap(clock, worker, GATHER, 0, tick)
                 generation += n_workers
-                ahead, got_bad, gathering = _barrier_gathering(
-                    arrivals, generation, X, rows_next, inputs_next, ahead, clock, worker)
-                ahead_bad += got_bad
-                tick = _lap(clock, worker, WAIT_WEIGHTS, 0, tick)
-                clock[worker, WAIT_WEIGHTS, 0] -= gathering
+                ahead, ahead_bad, tick = _barrier_gathering(
+                    arrivals, generation, X, rows_next, inputs_next, ahead, ahead_bad, clock,
+                    worker, WAIT_WEIGHTS, tick)
                 if alpha > 0.0:  # every worker, in index order: the serial epoch's sum
                     w_sq = squared_norm(params, n_weights)
                     tick = _lap(clock, worker, LOSS, 0, tick)
