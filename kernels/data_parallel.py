@@ -226,10 +226,11 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     time-stamp-counter ticks (``clock.ticks``) it spent in each phase of
     ``PHASES`` (per layer where there is one, else in layer 0; the wait for
     the partial products of the first layer counts as waiting for rows),
-    and ``k_split``: 0, or with 2 workers the column of X where the first
-    layer's product is split by depth (see the module's docstring).  The
-    same batches and updates as that function, the same results up to
-    OpenBLAS's rounding; ``grads`` holds the last batch's gradient after it.
+    and ``k_split``: with 2 workers, the column of X in ``(0, n_features)``
+    where the first layer's product is split by depth (see the module's
+    docstring); 0 or any other value: not split.  The same batches and
+    updates as that function, the same results up to OpenBLAS's rounding;
+    ``grads`` holds the last batch's gradient after it.
 
     Returns
     -------
@@ -261,7 +262,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     xbuf_odd = np.empty_like(xbuf)
     # The first layer's product split by columns of X (k_split: see the docstring).
     # Blocks of it hold up to ``most`` rows: the row buffers are only that long.
-    by_columns = k_split > 0 and n_workers == 2
+    by_columns = 0 < k_split < d and n_workers == 2
     most = min(batch_size, n_total)
     partial = np.empty(n_workers * most * sizes[1] if by_columns else 0, params.dtype)
     w_sq0 = squared_norm(params, n_weights) if alpha > 0.0 else 0.0

@@ -199,6 +199,17 @@ def test_w1_shaped_epochs_split_by_depth_equal_the_serial_epoch_to_the_bit():
 
 
 @two_threads
+@pytest.mark.parametrize("k_split", [20, 25, -1])
+def test_a_cut_outside_the_inputs_leaves_the_first_layer_by_rows(k_split):
+    layers = [20, 16, 3]
+    problem = _problem(layers, np.float64, 200, "softmax", False)
+    args = (problem, layers, np.float64, 32, 0.0, "softmax", "relu", 0.05)
+    by_rows, serial = _epoch(*args, 2, k_split=k_split), _epoch(*args, 0)
+    assert by_rows[1] == serial[1] == 0
+    _assert_close(by_rows, serial, np.float64)
+
+
+@two_threads
 @pytest.mark.parametrize("batch_size, n_threads, split", [(128, 2, True), (511, 2, True),
                                                           (512, 2, False)])
 def test_train_splits_the_first_layer_by_depth_on_two_threads_below_512_rows(
