@@ -311,9 +311,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 # 1. my rows: gather, forward, loss, deltas of every layer
                 r0, r1 = _share(n, worker, n_workers)
                 inputs = _rows_view(xbuf if batch % 2 == 0 else xbuf_odd, 0, n, d)
-                n_bad[worker] = ahead_bad
-                if r1 > r0 + ahead:
-                    n_bad[worker] += _gather_s(X, rows[r0 + ahead:r1], inputs[r0 + ahead:r1])
+                _, n_bad[worker] = _gather_rest(X, rows[r0:r1], inputs[r0:r1], ahead, ahead_bad)
                 # My share of the next batch, for the waits below to gather.
                 n_next = max(0, min(batch_size, n_total - start - n))
                 q0, q1 = _share(n_next, worker, n_workers)
