@@ -151,15 +151,16 @@ def test_bad_batches_stop_or_skip_as_in_the_serial_epoch(case, status, by_depth)
     _assert_close(by_rows, serial, np.float64)
 
 
-def test_depth_split_rounds_alike_tells_exact_sums_from_rounded_ones():
-    """Integers sum exactly in any order; ``1 + 1e8 - 1e8`` in float32 is 0 summed left to
-    right (as a product's depth is) but 1 when the cut isolates the 1."""
+@pytest.mark.parametrize("dtype, big", [(np.float32, 1e8), (np.float64, 1e17)])
+def test_depth_split_rounds_alike_tells_exact_sums_from_rounded_ones(dtype, big):
+    """Integers sum exactly in any order; ``1 + big - big`` is 0 summed left to right (as a
+    product's depth is: ``1 + big`` rounds to ``big``) but 1 when the cut isolates the 1."""
     rng = np.random.default_rng(0)
-    A = rng.integers(-8, 8, (5, 9)).astype(np.float32)
-    W = rng.integers(-8, 8, (9, 4)).astype(np.float32)
+    A = rng.integers(-8, 8, (5, 9)).astype(dtype)
+    W = rng.integers(-8, 8, (9, 4)).astype(dtype)
     assert all(data_parallel.depth_split_rounds_alike(A, W, split) for split in range(1, 9))
-    A = np.array([[1.0, 1e8, -1e8]], np.float32)
-    W = np.ones((3, 1), np.float32)
+    A = np.array([[1.0, big, -big]], dtype)
+    W = np.ones((3, 1), dtype)
     assert not data_parallel.depth_split_rounds_alike(A, W, 1)
     assert data_parallel.depth_split_rounds_alike(A, W, 2)
 
