@@ -15,6 +15,16 @@ arithmetic operation on one costs a microcode assist: measured on W1 (Intel
 Xeon, float32, Adam, batch 200, one thread) an epoch took 1.31 s once half of
 m was subnormal against 0.59 s before.  The step such state contributes is
 below ``lr * 1e-38 / eps``, i.e. nothing.
+
+For the same reason Adam leaves intermediate results that would be subnormal
+out: an ``m`` below ``FLUSH_BELOW / lr_t`` moves nothing (``lr_t * m`` would
+be subnormal; ``m`` itself is kept), and a gradient whose ``(1 - b2) g^2``
+would be subnormal enters ``m`` but not ``v``.  The flush above let every
+``m`` of a dying unit pass through the first band for about 65 steps: in W1's
+second epoch (float32, batch 128) 100,000 of them did, and the epoch took
+1.02 s against 0.73 s on one thread; 100,000 updates with every ``m`` at
+1e-37 took 1 ms against 0.06 ms.  Five such epochs end with the same
+parameters to the bit either way.
 """
 from __future__ import annotations
 
@@ -102,13 +112,18 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, t, weight_decay, n_d
     lam = dt(weight_decay)
     one = dt(1)
     flush = dt(FLUSH_BELOW)
+    # Below these, lr_t * m and (1 - b2) * g * g would be subnormal (see the module).
+    step_flush = dt(FLUSH_BELOW / lr_t) if lr_t > 0.0 else flush
+    square_flush = dt(math.sqrt(FLUSH_BELOW / (1.0 - beta2))) if beta2 < 1.0 else flush
     zero = one - one
     for i in prange(params.shape[0]):
         g = grads[i] + lam * params[i] if i < n_decay else grads[i]
+        g_v = zero if abs(g) < square_flush else g  # NaN stays NaN
         mi = b1 * m[i] + (one - b1) * g
-        vi = b2 * v[i] + (one - b2) * g * g
-        mi = zero if abs(mi) < flush else mi  # NaN stays NaN
+        vi = b2 * v[i] + (one - b2) * g_v * g_v
+        mi = zero if abs(mi) < flush else mi
         vi = zero if vi < flush else vi
         m[i] = mi
         v[i] = vi
-        params[i] -= lr_t * mi / (math.sqrt(vi) + eps_)
+        m_step = zero if abs(mi) < step_flush else mi
+        params[i] -= lr_t * m_step / (math.sqrt(vi) + eps_)

@@ -376,10 +376,14 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, t, weight_decay, n_d
     params, m, v : ndarray, shape (P,), updated
     """
     g = _gradient(params, grads, weight_decay, n_decay)
-    m = _flushed(beta1 * m + (1 - beta1) * g)
-    v = _flushed(beta2 * v + (1 - beta2) * g * g)
     lr_t = lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
-    return params - lr_t * m / (np.sqrt(v) + eps), m, v
+    # As the kernel: no g in v whose (1 - b2) g^2, no m in the step whose lr_t m, is
+    # below float32's smallest normal number.
+    g_v = np.where(np.abs(g) < math.sqrt(FLUSH_BELOW / (1 - beta2)), 0.0, g)
+    m = _flushed(beta1 * m + (1 - beta1) * g)
+    v = _flushed(beta2 * v + (1 - beta2) * g_v * g_v)
+    m_step = np.where(np.abs(m) < FLUSH_BELOW / lr_t, 0.0, m) if lr_t > 0 else m
+    return params - lr_t * m_step / (np.sqrt(v) + eps), m, v
 
 
 # ----------------------------------------------------------------------- data

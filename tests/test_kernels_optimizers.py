@@ -109,6 +109,30 @@ def test_adam_first_step_moves_each_parameter_by_lr(dtype, rng):
     np.testing.assert_allclose(step, -LR * np.sign(g), rtol=1e-9 if dtype == F64 else 1e-4)
 
 
+@pytest.mark.parametrize("variant", ["parallel", "serial"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_leaves_out_what_would_be_subnormal(dtype, variant):
+    """An m whose lr_t * m, a gradient whose (1 - b2) g^2, would be subnormal: m is kept but
+    moves nothing, and the gradient still enters m but not v (as in the twin)."""
+    tiny = np.finfo(np.float32).tiny
+    lr_t = LR * np.sqrt(1 - BETA2) / (1 - BETA1)  # step 1
+    in_band = 0.5 * tiny / lr_t  # lr_t * m would be subnormal; m itself is normal
+    tiny_g = 0.5 * np.sqrt(tiny / (1 - BETA2))
+    params = np.array([0.0, 0.0, 1.0, 0.0], dtype)
+    grads = np.array([0.0, tiny_g, 0.0, 1e-3], dtype)
+    m = np.array([in_band / BETA1, 0.0, 0.5, 0.0], dtype)
+    v = np.array([1e-8, 2 * tiny, 1e-8, 0.0], dtype)
+    ref_out = ref.adam_update(params.astype(F64), grads.astype(F64), m.astype(F64),
+                              v.astype(F64), LR, BETA1, BETA2, EPS, 1, 0.0, 0)
+    getattr(adam_update, variant)(params, grads, m, v, LR, BETA1, BETA2, EPS, 1, 0.0, 0)
+    assert params[0] == 0 and m[0] == dtype(BETA1) * dtype(in_band / BETA1) and m[0] >= tiny
+    assert v[1] == dtype(BETA2) * dtype(2 * tiny)  # nothing of g in v,
+    assert m[1] == (dtype(1) - dtype(BETA1)) * dtype(tiny_g)  # all of it in m
+    assert params[2] < 1 and params[3] < 0  # ordinary entries move
+    for got, want in zip((params, m, v), ref_out):
+        ref.assert_close(got, want, dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["heavy_ball", "nesterov", "adam"])
 def test_state_decaying_below_the_smallest_normal_float32_is_stored_as_zero(kind, dtype):
