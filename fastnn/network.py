@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _adaptive, _config, kernels
 from .kernels import data_parallel, trainer
+from .kernels.fpenv import subnormals_flushed
 from . import _validation as check
 from .kernels.activations import ACTIVATION_CODES, IDENTITY, LEAKY_RELU, RELU, SIGMOID
 from .kernels.losses import BINARY_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY, SQUARED_ERROR
@@ -476,7 +477,7 @@ class Network:
         computed.
         """
         n = X.shape[0] if indices is None else indices.shape[0]
-        with self._training_workspace(n, writes_network=gradient) as ws:
+        with self._training_workspace(n, writes_network=gradient) as ws, subnormals_flushed():
             return self._loss_and_gradient_in(ws, X, Y, weights, indices, gradient)
 
     def _loss_and_gradient_in(self, ws: _Workspace, X, Y, weights, indices,
@@ -539,7 +540,7 @@ class Network:
         if order is None and not (X.flags.c_contiguous and Y.flags.c_contiguous):
             order = np.arange(X.shape[0], dtype=np.int64)  # gather: one compiled step per dtype
         n = X.shape[0] if order is None else order.shape[0]
-        with self._training_workspace(min(batch_size, n)) as ws:
+        with self._training_workspace(min(batch_size, n)) as ws, subnormals_flushed():
             code, state1, state2, t, hyper = optimizer._fused_state()
             hyper[6:8] = alpha, loss_scale
             has_weights = weights is not None

@@ -39,6 +39,7 @@ import numpy as np
 from . import _config, kernels
 from ._validation import check_features, check_finite, check_positive_int, check_targets
 from .kernels import clock, data_parallel
+from .kernels.fpenv import subnormals_flushed
 from .kernels.activations import IDENTITY
 from .kernels.losses import SQUARED_ERROR
 from .network import Network
@@ -205,10 +206,14 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
             X, Y, None, order, batch_size, optimizer, 0.0, 1.0, clock=ticks)))
         ticks_per_second = (clock.now() - start_ticks) / fused_seconds
     check("the fused epoch", losses[0])
-    _timed_epoch(network, X, Y, order[:batch_size], batch_size, optimizer,
-                 Profile(n, batch_size))  # compiles every kernel variant it times
-    check("the warm-up batch")
-    result = _timed_epoch(network, X, Y, order, batch_size, optimizer, Profile(n, batch_size))
+    # Subnormals flushed on this thread, as in the fused epoch (OpenBLAS's own threads keep
+    # IEEE arithmetic: see kernels.fpenv).
+    with subnormals_flushed():
+        _timed_epoch(network, X, Y, order[:batch_size], batch_size, optimizer,
+                     Profile(n, batch_size))  # compiles every kernel variant it times
+        check("the warm-up batch")
+        result = _timed_epoch(network, X, Y, order, batch_size, optimizer,
+                              Profile(n, batch_size))
     check("the kernel-by-kernel epoch")
     result.gflop = sum(layer["gflop"] for layer in result.layers)
     result.fused_seconds = fused_seconds

@@ -9,7 +9,8 @@ Modules: ``activations``, ``dense`` (and ``dense_feature_major``, its
 transposed layout), ``losses``, ``optimizers``, ``data``,
 ``perceptron`` (per-sample linear SGD), ``trainer`` (fused passes), ``data_parallel`` (a
 plain-SGD epoch shared among threads by rows), ``small`` (tiny networks);
-``blas``, ``prefetch``, ``atomic`` and ``clock`` are the intrinsics they build on.
+``blas``, ``prefetch``, ``atomic``, ``clock`` and ``fpenv`` (subnormals flushed to zero) are
+the intrinsics they build on.
 """
 from ._jit import FASTMATH, Kernel
 from .activations import (ACTIVATION_CODES, activation_backward_inplace, activation_derivative,

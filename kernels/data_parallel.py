@@ -67,6 +67,7 @@ from .clock import ticks
 from .data import _GATHER_AHEAD, gather_rows
 from .activations import IDENTITY, RELU, activate
 from .dense import COLUMN_BLOCK, dense_forward, sum_column_block, times_derivative_row
+from .fpenv import flush_subnormals, restore
 from .losses import loss_row
 from .prefetch import prefetch_row
 from .trainer import ADAM, SGD, _view, serial_step, squared_norm
@@ -267,6 +268,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     partial = np.empty(n_workers * most * sizes[1] if by_columns else 0, params.dtype)
     w_sq0 = squared_norm(params, n_weights) if alpha > 0.0 else 0.0
     for worker in prange(n_workers):
+        control_word = flush_subnormals()  # this thread's; given back below (see fpenv)
         if _check_in(check_in, n_workers):
             generation = 0
             step_count = t
@@ -457,6 +459,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
         elif worker == 0:
             outcome[1] = 3
             outcome[2] = t
+        restore(control_word)
     return outcome[0], int(outcome[2]), int(outcome[1])
 
 

@@ -41,6 +41,7 @@ from .activations import IDENTITY
 from .atomic import fetch_add
 from .blas import gemm
 from .data import count_nonfinite, gather_rows
+from .fpenv import flush_subnormals, restore
 from .dense import dense_backward, dense_forward
 from .dense_feature_major import (dense_backward_feature_major, dense_forward_feature_major,
                                   transpose)
@@ -562,6 +563,7 @@ def forward_in_blocks(inputs, params, net, acts, a_off, apply_output, loss_code,
     n_blocks = (n + block_rows - 1) // block_rows
     n_bad = 0
     for worker in prange(acts.shape[0]):
+        control_word = flush_subnormals()  # this thread's; given back below (see fpenv)
         block = fetch_add(next_block, 1)
         while block < n_blocks:
             start = block * block_rows
@@ -572,4 +574,5 @@ def forward_in_blocks(inputs, params, net, acts, a_off, apply_output, loss_code,
             if count_bad and suspect:  # else the block is finite: no pass over it
                 n_bad += _count_nonfinite_s(rows)
             block = fetch_add(next_block, 1)
+        restore(control_word)
     return n_bad

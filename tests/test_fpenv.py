@@ -1,0 +1,111 @@
+"""Subnormal numbers flushed to zero inside fastnn's kernels, IEEE arithmetic outside."""
+import numpy as np
+import pytest
+from numba import njit, prange
+
+import fastnn
+from fastnn import _config
+from fastnn.kernels import data_parallel, fpenv, trainer
+
+pytestmark = pytest.mark.skipif(not fpenv.AVAILABLE, reason="no MXCSR to set")
+
+FLUSH = fpenv.FLUSH_TO_ZERO | fpenv.DENORMALS_ARE_ZERO
+TINY32 = np.finfo(np.float32).tiny
+STATUS_FLAGS = 0x3F  # MXCSR bits 0-5: sticky exception flags (an underflow sets one)
+
+
+def _control(word):
+    """The control bits of an MXCSR word (rounding, masks, flush), without its status flags."""
+    return int(word) & ~STATUS_FLAGS
+
+
+@njit(parallel=True)
+def _worker_control_words(n):
+    words = np.zeros(n, np.int64)
+    for i in prange(n):
+        words[i] = fpenv.control_word()
+    return words
+
+
+def _subnormal_product():
+    return np.float32(1e-30) * np.float32(1e-10)  # 1e-40: subnormal in IEEE arithmetic
+
+
+def test_flush_subnormals_sets_the_bits_and_restore_gives_the_word_back():
+    before = _control(fpenv.control_word())
+    assert before & FLUSH == 0 and _subnormal_product() > 0
+    previous = fpenv.flush_subnormals()
+    try:
+        assert _control(previous) == before
+        assert _control(fpenv.control_word()) == before | FLUSH
+        assert _subnormal_product() == 0  # NumPy on this thread flushes too
+    finally:
+        fpenv.restore(previous)
+    assert _control(fpenv.control_word()) == before
+    assert _subnormal_product() > 0
+
+
+def test_context_manager_restores_after_an_error():
+    before = _control(fpenv.control_word())
+    with pytest.raises(RuntimeError):
+        with fpenv.subnormals_flushed():
+            raise RuntimeError("inside")
+    assert _control(fpenv.control_word()) == before
+
+
+def _linear_network(dtype):
+    """1 -> 1 identity network whose output for x = 1e-20 is 1e-40: subnormal in float32."""
+    net = fastnn.Network([1, 1], output="identity", dtype=dtype)
+    net.coefs[0][...] = 1e-20
+    net.intercepts[0][...] = 0
+    return net
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forward_flushes_inside_and_leaves_every_thread_ieee(threads):
+    net = _linear_network(np.float32)
+    X = np.full((trainer._PARALLEL_MIN, 1), 1e-20, np.float32)  # blocks on the pool's workers
+    caller = _control(fpenv.control_word())
+    with _config.using_threads(threads):
+        out = net.forward(X)
+        words = _worker_control_words(2 * threads)
+    np.testing.assert_array_equal(out, 0)
+    assert _control(fpenv.control_word()) == caller
+    assert not (words & FLUSH).any()  # Numba's pool threads are given back IEEE
+    # float64 has no subnormal here: the same network keeps 1e-40
+    np.testing.assert_allclose(_linear_network(np.float64).forward(np.full((8, 1), 1e-20)),
+                               1e-40, rtol=1e-12)
+
+
+def _two_input_problem(n=1024):
+    """[2, 1] identity network whose outputs (1e-40), output deltas and second weight's
+    gradient (1e-40 with plain SGD at lr 1) are subnormal in IEEE float32 arithmetic."""
+    net = fastnn.Network([2, 1], output="identity", dtype=np.float32)
+    net.coefs[0][...] = [[1e-20], [0.0]]
+    net.intercepts[0][...] = 0
+    X = np.tile(np.float32([1e-20, 1.0]), (n, 1))
+    return net, X, np.zeros((n, 1), np.float32)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_epoch_flushes_on_every_thread(threads):
+    net, X, Y = _two_input_problem()
+    clock = np.zeros((threads, len(data_parallel.PHASES), 1), np.int64)
+    caller = _control(fpenv.control_word())
+    with _config.using_threads(threads):
+        net._train_epoch(X, Y, None, np.arange(X.shape[0]), 256, fastnn.SGD(net, lr=1.0), 0.0,
+                         1.0, clock=clock)
+        words = _worker_control_words(2 * threads)
+    assert _control(fpenv.control_word()) == caller
+    assert not (words & FLUSH).any()  # Numba's pool threads are given back IEEE
+    if threads > 1:
+        assert clock.any()  # by rows: the second weight's row is the second worker's
+    assert net.coefs[0][1, 0] == 0 and net.intercepts[0][0] == 0
+    assert net.coefs[0][0, 0] == np.float32(1e-20)
+    assert not net.grads.any()  # the last batch's gradient (1e-40 in IEEE arithmetic)
+
+
+def test_loss_and_gradient_flushes():
+    net, X, Y = _two_input_problem(64)
+    loss, grads = net.loss_and_gradient(X, Y[:, 0])
+    assert loss == 0 and not grads.any()  # IEEE: 1e-40 for the second weight and the bias
