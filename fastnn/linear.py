@@ -26,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from . import _config
 from ._validation import check_positive_int, check_real
+from .kernels.fpenv import subnormals_flushed
 from .kernels.perceptron import LOSS_CODES, SCHEDULE_CODES, sgd_epoch
 
 _META = ("n_features_in_", "feature_names_in_")  # set by validate_data(reset=True)
@@ -420,12 +421,13 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         for epoch in range(1, max_iter + 1):
             if trained.any():
                 t0 = int(round(t_start)) - 1 + (epoch - 1) * n_visits
-                _config.run(sgd_epoch, X, rows, codes, weights, W, b, loss_code,
-                            schedule, eta0, power_t, alpha, float(self.alpha), optimal_init, t0,
-                            bool(self.fit_intercept), int(binary), trained, n_blocks,
-                            bool(self.shuffle), block, problem["rng_state"], blocks, local,
-                            track_loss, n_updates, loss_sum, objective, penalty_sum,
-                            nonfinite)
+                with subnormals_flushed():  # on this thread; the kernel's workers set theirs
+                    _config.run(sgd_epoch, X, rows, codes, weights, W, b, loss_code,
+                                schedule, eta0, power_t, alpha, float(self.alpha), optimal_init,
+                                t0, bool(self.fit_intercept), int(binary), trained, n_blocks,
+                                bool(self.shuffle), block, problem["rng_state"], blocks, local,
+                                track_loss, n_updates, loss_sum, objective, penalty_sum,
+                                nonfinite)
                 if epoch == 1 and nonfinite.any():  # NaN/inf in X, or an overflowed score
                     assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
                 if not (np.isfinite(W).all() and np.isfinite(b).all()):

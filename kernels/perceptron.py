@@ -56,6 +56,7 @@ from numba.extending import intrinsic
 
 from ._jit import compile_family, kernel
 from .data import shuffle_inplace
+from .fpenv import flush_subnormals, restore
 from .prefetch import prefetch_item, prefetch_row
 
 # Loss codes (``sgd_epoch``'s ``loss_code``).  ROSENBLATT is the classic
@@ -450,11 +451,13 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
                          n_updates, loss_sum, objective, penalty_sum, nonfinite)
         else:
             for blk in prange(nb):
+                control_word = flush_subnormals()  # this thread's; given back below (fpenv)
                 train_window(X, y, sample_weight, order, m, t, W, b, blk * n_problems // nb,
                              (blk + 1) * n_problems // nb, loss_code, schedule, eta0, power_t,
                              alpha, rate_alpha, optimal_init, fit_intercept, class_offset, active,
                              track_loss, track_objective, scale, sqnorm, n_updates, loss_sum,
                              objective, penalty_sum, nonfinite)
+                restore(control_word)
         t += m
     for k in range(n_problems):
         c = scale[k]

@@ -109,3 +109,23 @@ def test_loss_and_gradient_flushes():
     net, X, Y = _two_input_problem(64)
     loss, grads = net.loss_and_gradient(X, Y[:, 0])
     assert loss == 0 and not grads.any()  # IEEE: 1e-40 for the second weight and the bias
+
+
+@pytest.mark.parametrize("n_classes, threads", [(2, 1), (4, 2)])
+def test_linear_models_read_subnormal_inputs_as_zero(n_classes, threads):
+    """The first feature is +-1e-39 (subnormal in float32): in IEEE arithmetic its weights
+    grow to about 1e-38 in 3 epochs; flushed, they stay 0, on the caller's thread (binary)
+    and on every worker of the kernel's blocks of classes."""
+    X = np.array([[1e-39, 1.0], [-1e-39, 1.0], [1e-39, -1.0], [-1e-39, -1.0]] * 8, np.float32)
+    y = np.arange(X.shape[0]) % n_classes
+    caller = _control(fpenv.control_word())
+    with _config.using_threads(threads):
+        clf = fastnn.SGDClassifier(loss="log_loss", learning_rate="constant", eta0=1.0,
+                                   penalty=None, fit_intercept=False, shuffle=False, max_iter=3,
+                                   tol=None).fit(X, y)
+        words = _worker_control_words(2 * threads)
+    assert _control(fpenv.control_word()) == caller
+    assert not (words & FLUSH).any()
+    assert clf.coef_.dtype == np.float32
+    np.testing.assert_array_equal(clf.coef_[:, 0], 0)
+    assert (clf.coef_[:, 1] != 0).all()
