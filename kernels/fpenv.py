@@ -91,6 +91,7 @@ def _restore(previous):
 
 
 def _control_word():
+    """The calling thread's control word as it is (for tests and callers that check)."""
     return _read_mxcsr()
 
 
