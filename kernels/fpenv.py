@@ -3,9 +3,9 @@
 A float32 below 1.2e-38 in magnitude (2.2e-308 in float64) is subnormal,
 and on x86 every instruction that reads or makes one takes a microcode
 assist of about a hundred cycles.  Training makes them where it converges:
-the output deltas of confidently classified rows fall to 1e-30 and below,
-and the products of the backward pass (``delta @ W.T``) then build their
-sums out of subnormal partial sums.  Measured on the digits data (tiled to
+the output deltas of confidently classified rows become tiny (not subnormal
+themselves), and the products of the backward pass (``delta @ W.T``) then
+build their sums out of subnormal partial products.  Measured on the digits data (tiled to
 36,000 rows, 64-256-128-10 ReLU, Adam, one thread): an epoch took 0.38 s
 after 60 epochs against 0.17 s with subnormals flushed, 0.16 s at the start.
 
