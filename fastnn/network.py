@@ -55,12 +55,31 @@ FEATURE_MAJOR_MAX_ROWS = 64
 # 0.399 s at batch 512 (1.75x one thread's 0.523 s, against 1.38x), 0.372 s
 # against 0.466 s at batch 128.  Same results as one thread up to OpenBLAS's
 # rounding of a block against the whole product (tests/test_data_parallel.py;
-# identical on W1).  Below 128 rows the feature-major fused
-# epoch stays.  Turned off for the process when its workers fail to run at
-# once several times in a row (a thread pool that runs them one after the
+# identical on W1).  Turned off for the process when its workers fail to run
+# at once several times in a row (a thread pool that runs them one after the
 # other; once may be a thread that another process kept off its core).
 DATA_PARALLEL = True
 DATA_PARALLEL_MIN_ROWS = 128
+# Smaller batches train by rows only where two threads split the first layer
+# by depth (see DEPTH_SPLIT_MAX_ROWS) and it holds most of the weights: every
+# thread packs each other layer's whole W for its half of the rows, while
+# OpenBLAS's threads (the feature-major fused epoch) split W by columns.
+# Measured (float32, 2 cores, train() epochs alternating in one process,
+# medians of 3-7; by rows / fused on 2 threads / 1 thread, s):
+#   784-256-128-10, batch  8: 0.76 / 1.75 / 1.17;  16: 0.75 / 1.32 / 0.81;
+#                   batch 32: 0.60 / 0.87 / 0.73;  64: 0.51 / 0.57 / 0.67;
+#                   batch 96: 0.46 / 0.49 / 0.62
+#   784-300-100-10 (88 % of the weights in the first layer), batch 32:
+#     0.62 / 0.77 / 0.73;  784-128-10 (99 %): 0.32 / 0.35 / 0.36;
+#   200-64-10 (95 %, 12,800 weights): 0.099 / 0.109 / 0.110;
+#   128-100-10 (93 %, 12,800): 0.113 / 0.112 / 0.117;
+#   64-100-10 (86 %, 6,400): 0.089 / 0.078 / 0.083;
+#   784-512-512-10 (60 %): 2.15 / 1.74 / 2.26;  100-512-512-10 (16 %),
+#     batch 64: 1.01 / 0.76 / 1.01.
+# In float64 no cut of W1's first layer rounds alike (batch 32: 1.21 by rows
+# unsplit, 1.23 fused), so the fused epoch stays there.
+SMALL_BATCH_MIN_FIRST_LAYER_SHARE = 0.8
+SMALL_BATCH_MIN_FIRST_LAYER_WEIGHTS = 10_000
 DATA_PARALLEL_MAX_FAILURES = 3
 
 # On two threads, batches of fewer rows than this split the first layer's
@@ -546,7 +565,7 @@ class Network:
             has_weights = weights is not None
             tuner = self._thread_tuner(batch_size)
             total, status = 0.0, 0
-            by_rows = not stepwise and _data_parallel_applies(batch_size)
+            by_rows = not stepwise and self._trains_by_rows(batch_size)
             if by_rows and order is None:
                 order = np.arange(X.shape[0], dtype=np.int64)
             short = n if tuner is None else _adaptive.segment_rows(n, batch_size)
@@ -586,6 +605,20 @@ class Network:
             if status == 2:
                 raise NonFiniteRows("X contains NaN or infinite value(s) in the rows of a batch")
             return total if status == 0 else float("nan")
+
+    def _trains_by_rows(self, batch_size: int) -> bool:
+        """Whether epochs with this batch size run ``kernels.data_parallel`` when they may use
+        several threads (see ``DATA_PARALLEL_MIN_ROWS`` and the small-batch rule below it)."""
+        n_threads = _config.get_num_threads()
+        if not DATA_PARALLEL or n_threads < 2:
+            return False
+        if batch_size >= DATA_PARALLEL_MIN_ROWS:
+            return True
+        fan_in, fan_out = self.layer_sizes[0], self.layer_sizes[1]
+        first = fan_in * fan_out
+        return (n_threads == 2 and first >= SMALL_BATCH_MIN_FIRST_LAYER_WEIGHTS
+                and first >= SMALL_BATCH_MIN_FIRST_LAYER_SHARE * self.n_weights
+                and _first_layer_split(self.dtype, fan_in, fan_out, {batch_size}) > 0)
 
     def _segment_by_rows(self, X, Y, weights, order, batch_size: int, ws, code: int, hyper,
                          state1, state2, t: int, clock=None):
@@ -633,11 +666,6 @@ class Network:
                 f"output={self.output!r}, dtype={self.dtype.name})")
 
 
-def _data_parallel_applies(batch_size: int) -> bool:
-    """Whether training epochs with this batch size run ``kernels.data_parallel`` when they
-    may use several threads."""
-    return (DATA_PARALLEL and batch_size >= DATA_PARALLEL_MIN_ROWS
-            and _config.get_num_threads() > 1)
 
 
 def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> int:
@@ -649,13 +677,18 @@ def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> int:
     ``row_counts`` (``data_parallel.depth_split_rounds_alike`` on random
     data; a different blocking shows in the last bits almost surely).  0 if
     none does: the first layer is then shared by rows.  Probed once per
-    dtype and shape in the process, with BLAS held to one thread by the
-    caller, on at most 1,024 of the layer's units: OpenBLAS cuts the depth
-    the same way for any number of columns, and a product too small for its
-    blocked path only makes the probe say no.
+    dtype and shape in the process, with BLAS held to one thread (0, not
+    kept, if another Python thread holds BLAS's thread count), on at most
+    1,024 of the layer's units: OpenBLAS cuts the depth the same way for any
+    number of columns, and a product too small for its blocked path only
+    makes the probe say no.
     """
     key = (np.dtype(dtype).str, fan_in, fan_out, tuple(sorted(row_counts)))
-    if key not in _depth_splits:
+    if key in _depth_splits:
+        return _depth_splits[key]
+    with _adaptive.blas_limited_to_one() as one_thread:
+        if not one_thread:
+            return 0
         rng = np.random.default_rng(0)
         W = rng.uniform(-1.0, 1.0, (fan_in, min(fan_out, 1024))).astype(dtype)
         samples = [rng.uniform(-1.0, 1.0, (n, fan_in)).astype(dtype) for n in key[3]]
@@ -664,7 +697,7 @@ def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> int:
         _depth_splits[key] = next(
             (split for split in candidates if 0 < split < fan_in
              and all(data_parallel.depth_split_rounds_alike(A, W, split) for A in samples)), 0)
-    return _depth_splits[key]
+        return _depth_splits[key]
 
 
 _check_in_failures = 0

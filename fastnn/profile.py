@@ -20,7 +20,9 @@ where training runs feature-major (batches of up to
 ``network.FEATURE_MAJOR_MAX_ROWS`` rows).
 
 On several threads, batches of ``network.DATA_PARALLEL_MIN_ROWS`` rows or
-more train by rows (``kernels.data_parallel``): each thread runs its share
+more (smaller ones on two threads where the first layer is split by depth
+and holds most of the weights: see ``network.SMALL_BATCH_MIN_FIRST_LAYER_SHARE``)
+train by rows (``kernels.data_parallel``): each thread runs its share
 of every batch with one-thread BLAS, and the kernel-by-kernel phases above,
 with BLAS's own threads, are not how that epoch spends its time.  The fused
 epoch then also reports, per thread, what it spent its time on

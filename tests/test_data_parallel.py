@@ -337,10 +337,53 @@ def test_a_check_in_that_succeeds_resets_the_count(monkeypatch):
     assert network.DATA_PARALLEL is True and network._check_in_failures == 2
 
 
-def test_small_batches_keep_the_fused_epoch(monkeypatch):
+def test_small_batches_of_a_small_first_layer_keep_the_fused_epoch(monkeypatch):
     monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
                         lambda *args: pytest.fail("ran by rows"))
-    _train(2, batch_size=network.DATA_PARALLEL_MIN_ROWS - 1)
+    _train(2, batch_size=network.DATA_PARALLEL_MIN_ROWS - 1)  # 1,440 first-layer weights
+
+
+@pytest.mark.parametrize("layers, batch_size, n_threads, expected", [
+    ([784, 64, 4], 32, 2, True),  # 99 % of the weights in the first layer
+    ([784, 256, 128, 10], 8, 2, True),  # 85 %
+    ([784, 512, 512, 10], 32, 2, False),  # 60 %
+    ([784, 512, 512, 10], network.DATA_PARALLEL_MIN_ROWS, 2, True),
+    ([96, 100, 10], 32, 2, False),  # 9,600 first-layer weights
+    ([784, 64, 4], 32, 3, False),  # no depth split on three threads
+    ([784, 64, 4], network.DATA_PARALLEL_MIN_ROWS, 3, True),
+    ([784, 64, 4], network.DATA_PARALLEL_MIN_ROWS, 1, False),
+    ([800, 64, 4], 32, 2, False),  # no exact cut (as the probe says below)
+])
+def test_which_batches_train_by_rows(layers, batch_size, n_threads, expected, monkeypatch):
+    monkeypatch.setattr(network._config, "get_num_threads", lambda: n_threads)
+    monkeypatch.setattr(network, "_first_layer_split",
+                        lambda dtype, fan_in, fan_out, rows: 0 if fan_in == 800 else fan_in // 2)
+    net = fastnn.Network(layers, "relu", dtype=np.float32)
+    assert net._trains_by_rows(batch_size) is expected
+
+
+@two_threads
+def test_small_batches_train_by_rows_where_the_first_layer_splits_and_equal_one_thread(
+        monkeypatch):
+    if network._first_layer_split(np.float32, 784, 64, {32}) == 0:
+        pytest.skip("this BLAS has no exact cut of a 784-64 product of 32 rows")
+    calls = []
+    original = data_parallel.train_epoch_data_parallel
+    monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
+                        lambda *args: calls.append((args[5], args[-1])) or original(*args))
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((100 * 32, 784)).astype(np.float32)  # 3 x 100 batches: fused
+    Y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, X.shape[0])]
+    results = []
+    for n_threads in (2, 1):
+        net = fastnn.Network([784, 64, 4], "relu", dtype=np.float32, random_state=0)
+        with fastnn._config.using_threads(n_threads):
+            losses = fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.05), epochs=3,
+                                  batch_size=32, random_state=0)
+        results.append((losses, net.params))
+    assert calls and set(calls) == {(32, 400)}
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
 
 
 @njit
