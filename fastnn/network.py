@@ -76,8 +76,9 @@ DATA_PARALLEL_MIN_ROWS = 128
 #   64-100-10 (86 %, 6,400): 0.089 / 0.078 / 0.083;
 #   784-512-512-10 (60 %): 2.15 / 1.74 / 2.26;  100-512-512-10 (16 %),
 #     batch 64: 1.01 / 0.76 / 1.01.
-# In float64 no cut of W1's first layer rounds alike (batch 32: 1.21 by rows
-# unsplit, 1.23 fused), so the fused epoch stays there.
+# Float64 W1 splits in three blocks (THREE_BLOCKS_MAX_ROWS): batch 32 took
+# 1.02 s by rows against 1.38 s fused (1.27 s by rows unsplit), batch 64
+# 0.90-0.96 against 1.07 s.
 SMALL_BATCH_MIN_FIRST_LAYER_SHARE = 0.8
 SMALL_BATCH_MIN_FIRST_LAYER_WEIGHTS = 10_000
 DATA_PARALLEL_MAX_FAILURES = 3
@@ -90,6 +91,14 @@ DATA_PARALLEL_MAX_FAILURES = 3
 # s at batch 128 (5 pairs), 0.291-0.312 against 0.305-0.329 s at 256 (3
 # pairs), even at 512 (0.304-0.308 against 0.300-0.307 s, 2 pairs).
 DEPTH_SPLIT_MAX_ROWS = 511
+# Where OpenBLAS cuts the depth in three blocks (float64 W1: 384 | 208 | 192),
+# only batches of at most this many rows split: thread 1 runs two products
+# and the sum has a third term.  Measured on W1 float64 (fixed 2 threads,
+# train() epochs alternating in one process, medians of 4-7; split / by rows
+# unsplit / the fused epoch, s): batch 32 1.02 / 1.27 / 1.38, batch 64
+# 0.90-0.96 / 0.92 / 1.07; batch 128 0.74-0.77 against 0.75-0.76 unsplit
+# (3 runs), batch 256 0.73 against 0.69 (and 0.68 against 0.67).
+THREE_BLOCKS_MAX_ROWS = 127
 _depth_splits: dict = {}
 
 # forward() cuts the rows into blocks of _BLOCK_ROWS rows, which the threads
@@ -618,7 +627,7 @@ class Network:
         first = fan_in * fan_out
         return (n_threads == 2 and first >= SMALL_BATCH_MIN_FIRST_LAYER_WEIGHTS
                 and first >= SMALL_BATCH_MIN_FIRST_LAYER_SHARE * self.n_weights
-                and _first_layer_split(self.dtype, fan_in, fan_out, {batch_size}) > 0)
+                and _first_layer_split(self.dtype, fan_in, fan_out, {batch_size})[0] > 0)
 
     def _segment_by_rows(self, X, Y, weights, order, batch_size: int, ws, code: int, hyper,
                          state1, state2, t: int, clock=None):
@@ -632,15 +641,18 @@ class Network:
         with _adaptive.blas_limited_to_one() as one_thread:
             if not one_thread:
                 return None
-            k_split = 0
+            k_split = k_split2 = 0
             if n_workers == 2 and batch_size <= DEPTH_SPLIT_MAX_ROWS:
                 last = (order.shape[0] - 1) % batch_size + 1
-                k_split = _first_layer_split(self.dtype, self.layer_sizes[0],
-                                             self.layer_sizes[1], {batch_size, last})
+                k_split, k_split2 = _first_layer_split(self.dtype, self.layer_sizes[0],
+                                                       self.layer_sizes[1], {batch_size, last})
+                if k_split2 and batch_size > THREE_BLOCKS_MAX_ROWS:
+                    k_split = k_split2 = 0
             total, t, status = data_parallel.train_epoch_data_parallel(
                 X, Y, ws.buffers[6] if weights is None else weights, weights is not None, order,
                 batch_size, self.params, self.grads, self._net, ws.buffers, self.loss_code,
-                code, hyper, state1, state2, t, self.n_weights, n_workers, clock, k_split)
+                code, hyper, state1, state2, t, self.n_weights, n_workers, clock, k_split,
+                k_split2)
         _data_parallel_checked_in(status != 3)
         return None if status == 3 else (total, t, status)
 
@@ -668,36 +680,52 @@ class Network:
 
 
 
-def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> int:
-    """The column where two threads split the first layer's product by depth, or 0.
+def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> tuple[int, int]:
+    """Where two threads split the first layer's product by depth: ``(k_split, k_split2)``.
 
-    The first candidate among the cuts OpenBLAS's drivers make (half the
-    depth, rounded up to a multiple of 1 to 64) whose two products, summed,
-    equal the whole product to the bit for every row count of
+    OpenBLAS's drivers cut a depth ``k`` into blocks of their ``Q`` while
+    ``2 Q`` or more are left, then what is left into two halves rounded up to
+    a multiple of their unroll (when over ``Q``).  The candidates, in order:
+    two blocks, cut at half the depth rounded up to a multiple of 1 to 64
+    (``k_split2`` 0); three blocks, the first half the depth rounded down to
+    a multiple of 16 to 64 (a ``Q`` just under it) and the rest cut at its
+    half rounded up likewise.  The first whose products, summed in that
+    order, equal the whole product to the bit for every row count of
     ``row_counts`` (``data_parallel.depth_split_rounds_alike`` on random
-    data; a different blocking shows in the last bits almost surely).  0 if
-    none does: the first layer is then shared by rows.  Probed once per
-    dtype and shape in the process, with BLAS held to one thread (0, not
-    kept, if another Python thread holds BLAS's thread count), on at most
-    1,024 of the layer's units: OpenBLAS cuts the depth the same way for any
-    number of columns, and a product too small for its blocked path only
-    makes the probe say no.
+    data; a different blocking shows in the last bits almost surely).
+    ``(0, 0)`` if none does: the first layer is then shared by rows.  Probed
+    once per dtype and shape in the process, with BLAS held to one thread
+    (``(0, 0)``, not kept, if another Python thread holds BLAS's thread
+    count), on at most 1,024 of the layer's units: OpenBLAS cuts the depth
+    the same way for any number of columns, and a product too small for its
+    blocked path only makes the probe say no.
     """
     key = (np.dtype(dtype).str, fan_in, fan_out, tuple(sorted(row_counts)))
     if key in _depth_splits:
         return _depth_splits[key]
     with _adaptive.blas_limited_to_one() as one_thread:
         if not one_thread:
-            return 0
+            return 0, 0
         rng = np.random.default_rng(0)
         W = rng.uniform(-1.0, 1.0, (fan_in, min(fan_out, 1024))).astype(dtype)
         samples = [rng.uniform(-1.0, 1.0, (n, fan_in)).astype(dtype) for n in key[3]]
-        half = fan_in // 2
-        candidates = sorted({-(-half // unit) * unit for unit in (1, 2, 4, 8, 16, 32, 64)})
         _depth_splits[key] = next(
-            (split for split in candidates if 0 < split < fan_in
-             and all(data_parallel.depth_split_rounds_alike(A, W, split) for A in samples)), 0)
+            ((split, split2) for split, split2 in _depth_cut_candidates(fan_in)
+             if all(data_parallel.depth_split_rounds_alike(A, W, split, split2)
+                    for A in samples)), (0, 0))
         return _depth_splits[key]
+
+
+def _depth_cut_candidates(depth: int) -> list[tuple[int, int]]:
+    """``(k_split, k_split2)`` pairs for :func:`_first_layer_split`, in the order tried."""
+    units = (1, 2, 4, 8, 16, 32, 64)
+    half = depth // 2
+    pairs = [(split, 0) for split in sorted({-(-half // unit) * unit for unit in units})]
+    for first in sorted({half // unit * unit for unit in (16, 32, 64)}, reverse=True):
+        rest = (depth - first) // 2
+        pairs += [(first, first + second)
+                  for second in sorted({-(-rest // unit) * unit for unit in units})]
+    return [(a, b) for a, b in pairs if 0 < a < depth and (b == 0 or a < b < depth)]
 
 
 _check_in_failures = 0

@@ -37,7 +37,14 @@ epoch of W1 on two threads, as many scattered reads for half the bytes.)
 OpenBLAS itself cuts a depth ``Q < k < 2 Q`` into two blocks and adds the
 second block's product to the first's; where ``k_split`` is that cut,
 ``P_0 + P_1`` is the whole product to the bit (``depth_split_rounds_alike``
-tells; ``network`` only splits there).
+tells; ``network`` only splits there).  A depth ``2 Q <= k < 3 Q`` becomes
+three blocks, ``Q`` and two halves of the rest (float64 W1 on the SkylakeX
+kernels: 384, 208, 192): with ``k_split2``, the cut between the last two,
+worker 1 multiplies them apart (``P_1``, ``P_2``) and the sum is
+``(P_0 + P_1) + P_2``, OpenBLAS's order.  Worker 1 then has the second
+product too, so in step 2 the first layer's rows of W are shared as the
+others' are (half each; keeping each worker's own columns left worker 0
+waiting 20-40 ms an epoch of float64 W1 at batch 128).
 
 The products are the fused epoch's, in blocks; the loss, deltas and bias
 gradients are computed by the same code in the same order
@@ -140,32 +147,42 @@ def _barrier_gathering(counter, target, X, rows, out, done, n_bad, clock, worker
 
 
 @helper
-def depth_split_rounds_alike(A, W, split):
+def depth_split_rounds_alike(A, W, split, split2=0):
     """Whether ``A[:, :split] @ W[:split] + A[:, split:] @ W[split:]`` is ``A @ W`` to the bit.
 
-    Each product by ``blas.gemm`` on the calling thread, as the epochs run
-    them (BLAS held to one thread by the caller).
+    With ``split2``, whether ``(P_0 + P_1) + P_2`` is, the second product cut
+    at ``split2``: ``P_1 = A[:, split:split2] @ W[split:split2]``, ``P_2`` the
+    rest.  Each product by ``blas.gemm`` on the calling thread, as the epochs
+    run them (BLAS held to one thread by the caller).
 
     Parameters
     ----------
     A : ndarray, shape (n, k), float32 or float64, C-contiguous
     W : ndarray, shape (k, m), same dtype, C-contiguous
     split : int, in ``(0, k)``
+    split2 : int, 0 or in ``(split, k)``
 
     Returns
     -------
     alike : bool
     """
-    n, m = A.shape[0], W.shape[1]
+    n, m, k = A.shape[0], W.shape[1], A.shape[1]
+    stop = split2 if split < split2 < k else k
     whole = np.empty((n, m), A.dtype)
     first = np.empty((n, m), A.dtype)
     second = np.empty((n, m), A.dtype)
+    third = np.zeros((n, m), A.dtype)
     gemm(A, False, W, False, whole, 1.0, 0.0)
     gemm(np.ascontiguousarray(A[:, :split]), False, W[:split], False, first, 1.0, 0.0)
-    gemm(np.ascontiguousarray(A[:, split:]), False, W[split:], False, second, 1.0, 0.0)
+    gemm(np.ascontiguousarray(A[:, split:stop]), False, W[split:stop], False, second, 1.0, 0.0)
+    if stop < k:
+        gemm(np.ascontiguousarray(A[:, stop:]), False, W[stop:], False, third, 1.0, 0.0)
     for i in range(n):
         for j in range(m):
-            if first[i, j] + second[i, j] != whole[i, j]:
+            total = first[i, j] + second[i, j]
+            if stop < k:
+                total += third[i, j]
+            if total != whole[i, j]:
                 return False
     return True
 
@@ -190,16 +207,21 @@ _rows_view = inline_helper(_view)  # trainer's (rows, cols) view of a flat buffe
 
 
 @helper
-def _sum_activate(partial, block_rows, n_out, r0, r1, b, code, param, out):
-    """``out = f(P0[r0:r1] + P1[r0:r1] + b)``, P0 and P1 the two workers' partial products in
-    ``partial`` (blocks of ``block_rows`` x ``n_out``): ``dense_forward``'s expression."""
+def _sum_activate(partial, n_parts, block_rows, n_out, r0, r1, b, code, param, out):
+    """``out = f(((P0 + P1) [+ P2])[r0:r1] + b)``, the first ``n_parts`` (2 or 3) partial
+    products in ``partial`` (blocks of ``block_rows`` x ``n_out``), summed in OpenBLAS's
+    order: ``dense_forward``'s expression."""
     p = out.dtype.type(param)
     zero = p - p
     first = _rows_view(partial, 0, r1, n_out)
     second = _rows_view(partial, block_rows * n_out, r1, n_out)
+    third = _rows_view(partial, (n_parts - 1) * block_rows * n_out, r1, n_out)
     for i in range(r1 - r0):
         for j in range(n_out):
-            z = (first[r0 + i, j] + second[r0 + i, j]) + b[j]
+            z = first[r0 + i, j] + second[r0 + i, j]
+            if n_parts == 3:
+                z += third[r0 + i, j]
+            z += b[j]
             if code == RELU:
                 out[i, j] = z if z > zero else zero
             else:
@@ -216,7 +238,7 @@ def _lap(clock, worker, phase, layer, since):
 
 def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_size, params, grads,
                               net, ws, loss_code, optimizer, hyper, state1, state2, t, n_weights,
-                              n_workers, clock, k_split):
+                              n_workers, clock, k_split, k_split2):
     """One epoch of mini-batch gradient descent over ``X[order]``, shared by ``n_workers`` threads.
 
     Parameters are those of ``trainer.train_epoch_gathered``, plus
@@ -229,7 +251,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     the partial products of the first layer counts as waiting for rows),
     and ``k_split``: with 2 workers, the column of X in ``(0, n_features)``
     where the first layer's product is split by depth (see the module's
-    docstring); 0 or any other value: not split.  The same batches and
+    docstring); 0 or any other value: not split; and ``k_split2``: a column
+    in ``(k_split, n_features)`` where worker 1 cuts its product in two (a
+    third block of OpenBLAS's: see the docstring), else 0.  The same batches and
     updates as that function, the same results up to OpenBLAS's rounding;
     ``grads`` holds the last batch's gradient after it.
 
@@ -264,8 +288,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     # The first layer's product split by columns of X (k_split: see the docstring).
     # Blocks of it hold up to ``most`` rows: the row buffers are only that long.
     by_columns = 0 < k_split < d and n_workers == 2
+    n_parts = 3 if by_columns and k_split < k_split2 < d else 2
     most = min(batch_size, n_total)
-    partial = np.empty(n_workers * most * sizes[1] if by_columns else 0, params.dtype)
+    partial = np.empty(n_parts * most * sizes[1] if by_columns else 0, params.dtype)
     w_sq0 = squared_norm(params, n_weights) if alpha > 0.0 else 0.0
     for worker in prange(n_workers):
         control_word = flush_subnormals()  # this thread's; given back below (see fpenv)
@@ -330,10 +355,16 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 if by_columns and not skip:
                     # The first layer's product from my columns of X and my rows of
                     # W, which this thread updated itself: a partial sum for every row.
-                    W = _rows_view(params, w_off[0] + c0 * sizes[1], c1 - c0, sizes[1])
-                    gemm(inputs[:, c0:c1], False, W, False,
+                    # Worker 1's columns in two products where OpenBLAS cuts them.
+                    cut = k_split2 if worker == 1 and n_parts == 3 else c1
+                    W = _rows_view(params, w_off[0] + c0 * sizes[1], cut - c0, sizes[1])
+                    gemm(inputs[:, c0:cut], False, W, False,
                          _rows_view(partial, worker * most * sizes[1], n, sizes[1]),
                          1.0, 0.0)
+                    if cut < c1:
+                        W = _rows_view(params, w_off[0] + cut * sizes[1], c1 - cut, sizes[1])
+                        gemm(inputs[:, cut:c1], False, W, False,
+                             _rows_view(partial, 2 * most * sizes[1], n, sizes[1]), 1.0, 0.0)
                     tick = _lap(clock, worker, FORWARD, 0, tick)
                     generation += n_workers
                     ahead, ahead_bad, tick = _barrier_gathering(
@@ -348,8 +379,8 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                         code = IDENTITY if last else codes[l]
                         param = 0.0 if last else act_params[l]
                         if l == 0 and by_columns:
-                            _sum_activate(partial, most, sizes[1], r0, r1, b, code, param,
-                                          out)
+                            _sum_activate(partial, n_parts, most, sizes[1], r0, r1, b, code,
+                                          param, out)
                         else:
                             below = (inputs[r0:r1] if l == 0
                                      else _rows_view(acts, a_off[l - 1], n, sizes[l])[r0:r1])
@@ -411,7 +442,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 for l in range(n_layers):
                     fan_in, fan_out = sizes[l], sizes[l + 1]
                     delta = _rows_view(deltas, a_off[l], n, fan_out)
-                    if l == 0 and by_columns:  # the rows of W of my first product
+                    if l == 0 and by_columns and n_parts == 2:  # the rows of my product
                         i0, i1 = c0, c1
                     else:
                         i0, i1 = _share(fan_in, worker, n_workers)

@@ -40,10 +40,11 @@ OPTIMIZERS = {"sgd": lambda net, lr: fastnn.SGD(net, lr=lr),
 
 
 def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data_parallel_workers,
-           optimizer_name="sgd", epochs=1, k_split=0):
+           optimizer_name="sgd", epochs=1, k_split=(0, 0)):
     """(total, status, params, grads, state) after ``epochs`` epochs, by rows on
-    ``data_parallel_workers`` threads (the first layer split by depth at ``k_split``), or (0)
-    the serial fused epoch; one-thread BLAS in both."""
+    ``data_parallel_workers`` threads (the first layer split by depth at ``k_split``, the
+    kernel's ``(k_split, k_split2)``), or (0) the serial fused epoch; one-thread BLAS in
+    both."""
     X, Y, w, order = problem
     net = fastnn.Network(layers, activation, loss, dtype=dtype, random_state=1)
     optimizer = OPTIMIZERS[optimizer_name](net, lr)
@@ -58,7 +59,7 @@ def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data
                     net._net, ws.buffers, net.loss_code, code, hyper, state1, state2, t,
                     net.n_weights, data_parallel_workers,
                     np.zeros((data_parallel_workers, len(data_parallel.PHASES), len(layers) - 1),
-                             np.int64), k_split)
+                             np.int64), *k_split)
             else:
                 total, t, status = trainer.family(False, code).train_epoch_gathered(
                     X, Y, weights, w is not None, order, batch_size, net.params, net.grads,
@@ -90,14 +91,19 @@ CASES = [  # layers, dtype, batch size, rows, weighted, alpha, output, hidden ac
 ]
 
 
-def _split(layers, by_depth):
-    """A ``k_split`` for the first layer: 0 (by rows), or half its inputs (any cut is
-    right; only OpenBLAS's own cut rounds exactly as the whole product)."""
-    return (layers[0] + 1) // 2 if by_depth else 0
+def _split(layers, parts):
+    """``(k_split, k_split2)`` for the first layer: by rows (``parts`` 1), by depth in two
+    products (half its inputs), or in three (worker 1's columns cut again).  Any cut is
+    right; only OpenBLAS's own cuts round exactly as the whole product."""
+    d = layers[0]
+    if parts == 3:
+        first = max(1, d // 3)
+        return first, first + max(1, (d - first) // 2)
+    return ((d + 1) // 2 if parts == 2 else 0), 0
 
 
 @two_threads
-@pytest.mark.parametrize("by_depth", [False, True])
+@pytest.mark.parametrize("by_depth", [1, 2, 3])
 @pytest.mark.parametrize("layers, dtype, batch_size, n, weighted, alpha, loss, activation", CASES)
 def test_epoch_by_rows_equals_the_serial_epoch(layers, dtype, batch_size, n, weighted, alpha, loss,
                                               activation, by_depth):
@@ -109,7 +115,7 @@ def test_epoch_by_rows_equals_the_serial_epoch(layers, dtype, batch_size, n, wei
 
 
 @two_threads
-@pytest.mark.parametrize("by_depth", [False, True])
+@pytest.mark.parametrize("by_depth", [1, 2, 3])
 @pytest.mark.parametrize("optimizer", ["nesterov", "adam"])
 @pytest.mark.parametrize("layers, dtype, batch_size, n, weighted, alpha, loss, activation",
                          CASES[:2] + CASES[4:5])
@@ -126,7 +132,7 @@ def test_momentum_and_adam_by_rows_equal_the_serial_epochs(layers, dtype, batch_
 
 
 @two_threads
-@pytest.mark.parametrize("by_depth", [False, True])
+@pytest.mark.parametrize("by_depth", [1, 2, 3])
 @pytest.mark.parametrize("case, status", [("nan_row", 2), ("diverging", 1), ("zero_weights", 0),
                                           ("zero_weights_nan_row", 2), ("nan_last_column", 2)])
 def test_bad_batches_stop_or_skip_as_in_the_serial_epoch(case, status, by_depth):
@@ -159,40 +165,59 @@ def test_depth_split_rounds_alike_tells_exact_sums_from_rounded_ones(dtype, big)
     A = rng.integers(-8, 8, (5, 9)).astype(dtype)
     W = rng.integers(-8, 8, (9, 4)).astype(dtype)
     assert all(data_parallel.depth_split_rounds_alike(A, W, split) for split in range(1, 9))
+    assert all(data_parallel.depth_split_rounds_alike(A, W, split, split2)
+               for split in range(1, 8) for split2 in range(split + 1, 9))
     A = np.array([[1.0, big, -big]], dtype)
     W = np.ones((3, 1), dtype)
     assert not data_parallel.depth_split_rounds_alike(A, W, 1)
     assert data_parallel.depth_split_rounds_alike(A, W, 2)
+    # Three products, summed in order: (1 + big) - big is 0, as the whole; 1 + (big - big) not.
+    A = np.array([[1.0, big, -big, 0.0]], dtype)
+    W = np.ones((4, 1), dtype)
+    assert data_parallel.depth_split_rounds_alike(A, W, 1, 2)
+    assert not data_parallel.depth_split_rounds_alike(A, W, 1, 3)
 
 
 def test_the_first_layer_is_split_only_where_the_bits_stay(monkeypatch):
-    """``_first_layer_split`` returns a cut that the probe holds for every row count, or 0;
-    it probes once per shape."""
+    """``_first_layer_split`` returns cuts that the probe holds for every row count, or
+    (0, 0); it probes once per shape."""
     monkeypatch.setattr(network, "_depth_splits", {})
     with blas_limited_to_one():
-        split = network._first_layer_split(np.float32, 784, 256, {128, 96})
-        rng = np.random.default_rng(5)
-        W = rng.standard_normal((784, 256)).astype(np.float32)
-        for n in (128, 96):
-            A = rng.standard_normal((n, 784)).astype(np.float32)
-            assert split == 0 or data_parallel.depth_split_rounds_alike(A, W, split)
-        assert network._first_layer_split(np.float32, 1, 8, {128}) == 0  # nothing to cut
+        for dtype in (np.float32, np.float64):
+            split = network._first_layer_split(dtype, 784, 256, {128, 96})
+            rng = np.random.default_rng(5)
+            W = rng.standard_normal((784, 256)).astype(dtype)
+            for n in (128, 96):
+                A = rng.standard_normal((n, 784)).astype(dtype)
+                assert split == (0, 0) or data_parallel.depth_split_rounds_alike(A, W, *split)
+        assert network._first_layer_split(np.float32, 1, 8, {128}) == (0, 0)  # nothing to cut
         monkeypatch.setattr(data_parallel, "depth_split_rounds_alike",
                             lambda *args: pytest.fail("probed again"))
-        assert network._first_layer_split(np.float32, 784, 256, {96, 128}) == split
+        assert network._first_layer_split(np.float64, 784, 256, {96, 128}) == split
+
+
+def test_depth_cut_candidates_hold_openblas_cuts_in_order():
+    """Two blocks first (float32's 400 of 784 on SkylakeX), then three (float64's 384 | 208
+    | 192); every pair a valid cut."""
+    candidates = network._depth_cut_candidates(784)
+    assert candidates.index((400, 0)) < candidates.index((384, 592))
+    assert all(0 < a < 784 and (b == 0 or a < b < 784) for a, b in candidates)
+    assert network._depth_cut_candidates(1) == []
 
 
 @two_threads
-def test_w1_shaped_epochs_split_by_depth_equal_the_serial_epoch_to_the_bit():
-    """Where OpenBLAS cuts the first layer's depth itself (784 inputs float32 on its SkylakeX
-    kernels: at 400), training with the first layer by depth changes no bit."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_w1_shaped_epochs_split_by_depth_equal_the_serial_epoch_to_the_bit(dtype):
+    """Where OpenBLAS cuts the first layer's depth itself (784 inputs on its SkylakeX
+    kernels: float32 at 400, float64 at 384 and 592), training with the first layer by depth
+    changes no bit."""
     layers = [784, 64, 10]
     with blas_limited_to_one():
-        split = network._first_layer_split(np.float32, 784, 64, {128, 104})
-    if not split:
+        split = network._first_layer_split(dtype, 784, 64, {128, 104})
+    if split == (0, 0):
         pytest.skip("this BLAS has no exact depth split for 784 inputs")
-    problem = _problem(layers, np.float32, 1000, "softmax", False)
-    args = (problem, layers, np.float32, 128, 0.0, "softmax", "relu", 0.05)
+    problem = _problem(layers, dtype, 1000, "softmax", False)
+    args = (problem, layers, dtype, 128, 0.0, "softmax", "relu", 0.05)
     by_depth, serial = _epoch(*args, 2, k_split=split), _epoch(*args, 0)
     assert by_depth[0] == serial[0] and by_depth[1] == serial[1] == 0
     for got, want in zip(by_depth[2:4], serial[2:4]):
@@ -200,8 +225,11 @@ def test_w1_shaped_epochs_split_by_depth_equal_the_serial_epoch_to_the_bit():
 
 
 @two_threads
-@pytest.mark.parametrize("k_split", [20, 25, -1])
+@pytest.mark.parametrize("k_split", [(20, 0), (25, 0), (-1, 0), (-1, 10), (10, 10), (10, 5),
+                                     (10, 20), (10, 25)])
 def test_a_cut_outside_the_inputs_leaves_the_first_layer_by_rows(k_split):
+    """A first cut outside ``(0, 20)``: by rows; a second one outside ``(k_split, 20)``: two
+    products."""
     layers = [20, 16, 3]
     problem = _problem(layers, np.float64, 200, "softmax", False)
     args = (problem, layers, np.float64, 32, 0.0, "softmax", "relu", 0.05)
@@ -211,24 +239,27 @@ def test_a_cut_outside_the_inputs_leaves_the_first_layer_by_rows(k_split):
 
 
 @two_threads
-@pytest.mark.parametrize("batch_size, n_threads, split", [(128, 2, True), (511, 2, True),
-                                                          (512, 2, False)])
+@pytest.mark.parametrize("batch_size, cuts, expected", [
+    (128, (17, 0), (17, 0)), (511, (17, 0), (17, 0)), (512, (17, 0), (0, 0)),
+    (127, (17, 23), (17, 23)), (128, (17, 23), (0, 0))])
 def test_train_splits_the_first_layer_by_depth_on_two_threads_below_512_rows(
-        batch_size, n_threads, split, monkeypatch):
+        batch_size, cuts, expected, monkeypatch):
+    """Two blocks below 512 rows, three below 128 (``THREE_BLOCKS_MAX_ROWS``)."""
     calls = []
     original = data_parallel.train_epoch_data_parallel
     monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
-                        lambda *args: calls.append(args[-1]) or original(*args))
-    monkeypatch.setattr(network, "_first_layer_split", lambda *args: 17)
+                        lambda *args: calls.append(args[-2:]) or original(*args))
+    monkeypatch.setattr(network, "_first_layer_split", lambda *args: cuts)
+    monkeypatch.setattr(network, "SMALL_BATCH_MIN_FIRST_LAYER_WEIGHTS", 0)  # 240 of 264 here
     monkeypatch.setattr(fastnn.training, "STEPWISE_MAX_BATCHES", 0)  # the fused epoch
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3 * batch_size, 30)).astype(np.float32)
     net = fastnn.Network([30, 8, 3], "relu", dtype=np.float32, random_state=0)
-    with fastnn._config.using_threads(n_threads):
+    with fastnn._config.using_threads(2):
         fastnn.train(net, X, np.eye(3, dtype=np.float32)[rng.integers(0, 3, X.shape[0])],
                      optimizer=fastnn.SGD(net, lr=0.1), epochs=1, batch_size=batch_size,
                      random_state=0)
-    assert calls and set(calls) == {17 if split else 0}
+    assert calls and set(calls) == {expected}
 
 
 @two_threads
@@ -357,33 +388,38 @@ def test_small_batches_of_a_small_first_layer_keep_the_fused_epoch(monkeypatch):
 def test_which_batches_train_by_rows(layers, batch_size, n_threads, expected, monkeypatch):
     monkeypatch.setattr(network._config, "get_num_threads", lambda: n_threads)
     monkeypatch.setattr(network, "_first_layer_split",
-                        lambda dtype, fan_in, fan_out, rows: 0 if fan_in == 800 else fan_in // 2)
+                        lambda dtype, fan_in, fan_out, rows: (0, 0) if fan_in == 800
+                        else (fan_in // 2, 0))
     net = fastnn.Network(layers, "relu", dtype=np.float32)
     assert net._trains_by_rows(batch_size) is expected
 
 
 @two_threads
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_small_batches_train_by_rows_where_the_first_layer_splits_and_equal_one_thread(
-        monkeypatch):
-    if network._first_layer_split(np.float32, 784, 64, {32}) == 0:
+        dtype, monkeypatch):
+    """Float32 in two blocks, float64 in three (OpenBLAS's SkylakeX cuts of 784)."""
+    split = network._first_layer_split(dtype, 784, 64, {32})
+    if split[0] == 0:
         pytest.skip("this BLAS has no exact cut of a 784-64 product of 32 rows")
     calls = []
     original = data_parallel.train_epoch_data_parallel
     monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
-                        lambda *args: calls.append((args[5], args[-1])) or original(*args))
+                        lambda *args: calls.append((args[5], *args[-2:])) or original(*args))
     rng = np.random.default_rng(4)
-    X = rng.standard_normal((100 * 32, 784)).astype(np.float32)  # 3 x 100 batches: fused
-    Y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, X.shape[0])]
+    X = rng.standard_normal((100 * 32, 784)).astype(dtype)  # 3 x 100 batches: fused
+    Y = np.eye(4, dtype=dtype)[rng.integers(0, 4, X.shape[0])]
     results = []
     for n_threads in (2, 1):
-        net = fastnn.Network([784, 64, 4], "relu", dtype=np.float32, random_state=0)
+        net = fastnn.Network([784, 64, 4], "relu", dtype=dtype, random_state=0)
         with fastnn._config.using_threads(n_threads):
             losses = fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.05), epochs=3,
                                   batch_size=32, random_state=0)
         results.append((losses, net.params))
-    assert calls and set(calls) == {(32, 400)}
-    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
-    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
+    assert calls and set(calls) == {(32, *split)}
+    rtol, atol = (1e-5, 1e-6) if dtype == np.float32 else (1e-11, 1e-13)
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=rtol)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=10 * rtol, atol=atol)
 
 
 @njit
