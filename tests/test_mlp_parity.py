@@ -132,3 +132,18 @@ def test_digits_accuracy_matches_sklearn(digits):
                           lambda: fastnn.MLPClassifier(**params), X_train, y_train)
     assert abs(ours.score(X_test, y_test) - ref.score(X_test, y_test)) <= 0.01
     assert ours.score(X_test, y_test) > 0.93  # 0.946 measured with these settings
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1797])
+def test_the_epoch_shuffle_draws_as_sklearns_shuffle(n):
+    """``_mlp_fit.shuffled`` gives what ``sklearn.utils.shuffle`` gives, and leaves the
+    generator in the same state, call after call."""
+    from sklearn.utils import shuffle
+    from fastnn._mlp_fit import shuffled
+    ours, theirs = np.random.RandomState(3), np.random.RandomState(3)
+    a = b = np.arange(10, 10 + n, dtype=np.int64)
+    for _ in range(3):
+        a, b = shuffled(a, ours), shuffle(b, random_state=theirs)
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    assert ours.randint(1 << 30) == theirs.randint(1 << 30)
