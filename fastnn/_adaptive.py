@@ -19,6 +19,7 @@ for bit).
 """
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
 
@@ -53,6 +54,12 @@ _MAX_PROBE_INTERVAL = 64
 _MAX_PROBE_INTERVAL_ALL_THREADS = 1024
 # Exponential average of the current option's seconds per row.
 _SMOOTHING = 0.5
+# Segments last at least this long at the faster option's measured speed:
+# each costs a threadpoolctl limit (about 50 us) and, on all threads, a launch
+# of the pool.  A digits fit (1,797 x 64, 64-100-10, batch 200, MLPClassifier
+# defaults: 9 batches, 1.5 ms an epoch) ran 3 segments an epoch and took 0.32
+# s adaptive against 0.20 s on one thread; threadpoolctl alone 0.04 s of it.
+MIN_SEGMENT_SECONDS = 0.005
 
 _blas = None  # threadpoolctl controller, created on first use (scans loaded libraries)
 
@@ -88,6 +95,13 @@ class ThreadTuner:
         self._interval = _FIRST_PROBE_INTERVAL
         self._since_probe = 0
         self.history: list[int] = []
+
+    def min_segment_rows(self) -> int:
+        """Rows that take ``MIN_SEGMENT_SECONDS`` at the faster option's measured seconds per
+        row (0 before any measurement)."""
+        if not self.per_row:
+            return 0
+        return math.ceil(MIN_SEGMENT_SECONDS / max(min(self.per_row.values()), 1e-12))
 
     def all_threads_next(self) -> bool:
         """Whether the next segment runs all threads as the current choice (not a probe)."""
@@ -148,11 +162,14 @@ def tuner_for(workload: tuple, n_threads: int) -> ThreadTuner:
     return _tuners[key]
 
 
-def segment_rows(n_rows: int, batch_size: int, segments: int | None = None) -> int:
-    """Rows per segment: whole batches, about ``segments`` (``SEGMENTS_PER_EPOCH``) of them."""
+def segment_rows(n_rows: int, batch_size: int, segments: int | None = None,
+                 min_rows: int = 0) -> int:
+    """Rows per segment: whole batches, about ``segments`` (``SEGMENTS_PER_EPOCH``) of them,
+    at least ``min_rows`` (:meth:`ThreadTuner.min_segment_rows`)."""
     n_batches = -(-n_rows // batch_size)
     per_segment = max(_MIN_BATCHES_PER_SEGMENT,
-                      -(-n_batches // (segments or SEGMENTS_PER_EPOCH)))
+                      -(-n_batches // (segments or SEGMENTS_PER_EPOCH)),
+                      -(-min_rows // batch_size))
     return per_segment * batch_size
 
 

@@ -577,8 +577,10 @@ class Network:
             by_rows = not stepwise and self._trains_by_rows(batch_size)
             if by_rows and order is None:
                 order = np.arange(X.shape[0], dtype=np.int64)
-            short = n if tuner is None else _adaptive.segment_rows(n, batch_size)
-            long = (_adaptive.segment_rows(n, batch_size, _adaptive.SEGMENTS_PER_EPOCH_BY_ROWS)
+            floor = 0 if tuner is None else tuner.min_segment_rows()
+            short = n if tuner is None else _adaptive.segment_rows(n, batch_size, None, floor)
+            long = (_adaptive.segment_rows(n, batch_size, _adaptive.SEGMENTS_PER_EPOCH_BY_ROWS,
+                                           floor)
                     if tuner is not None and by_rows else short)
             # Segments of whole batches: the same batches and updates as one call,
             # bit for bit (only the last segment keeps its last batch's gradient).

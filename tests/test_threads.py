@@ -227,6 +227,7 @@ def test_training_by_rows_runs_long_segments_and_short_probes(all_threads, monke
     if all_threads < 2:
         pytest.skip("one core")
     monkeypatch.setattr(_adaptive, "_tuners", {})
+    monkeypatch.setattr(_adaptive, "MIN_SEGMENT_SECONDS", 0.0)  # 0.1-1 ms segments here
     monkeypatch.setattr(network, "DATA_PARALLEL", True)
     segments = []
     record = _adaptive.ThreadTuner.record
@@ -319,6 +320,50 @@ def test_pool_kernels_calling_blas_stay_off_when_blas_is_not_on_one_thread(all_t
     assert calls["by rows"] == 0 and calls["workers"] == [1]
     np.testing.assert_allclose(params, expected[0], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(outputs, expected[1], rtol=1e-4, atol=1e-6)
+
+
+def test_segments_last_at_least_the_minimum_at_the_faster_measured_speed(monkeypatch):
+    """Short epochs run fewer, longer segments once the tuner has measured: each segment
+    costs a threadpoolctl limit and maybe a launch of the pool."""
+    from fastnn import _adaptive
+    monkeypatch.setattr(_adaptive, "MIN_SEGMENT_SECONDS", 0.005)
+    tuner = _adaptive.ThreadTuner(2)
+    assert tuner.min_segment_rows() == 0  # nothing measured yet
+    tuner.per_row = {2: 2e-6, 1: 1e-6}  # the faster: 1 us a row
+    assert tuner.min_segment_rows() == 5000
+    assert _adaptive.segment_rows(1797, 200) == 4 * 200  # at least 4 batches
+    assert _adaptive.segment_rows(1797, 200, None, 5000) == 25 * 200  # the whole epoch
+    assert _adaptive.segment_rows(60000, 128, None, 3000) == 30 * 128  # a sixteenth is longer
+    assert _adaptive.segment_rows(60000, 128, None, 5000) == 40 * 128
+
+
+def test_epochs_shorter_than_the_minimum_segment_run_as_one(all_threads, monkeypatch):
+    from fastnn import _adaptive
+    from fastnn.training import run_epoch
+
+    if all_threads < 2:
+        pytest.skip("one core")
+    monkeypatch.setattr(_adaptive, "_tuners", {})
+    monkeypatch.setattr(_adaptive, "MIN_SEGMENT_SECONDS", 60.0)
+    segments = []
+    record = _adaptive.ThreadTuner.record
+    monkeypatch.setattr(_adaptive.ThreadTuner, "record", lambda self, n_threads, seconds, rows: (
+        segments.append(rows), record(self, n_threads, seconds, rows)))
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((128 * 16, 64)).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, X.shape[0])]
+    net = fastnn.Network([64, 300, 10], "relu", dtype=np.float32, random_state=0)
+    optimizer = fastnn.SGD(net, lr=0.05)
+    fastnn.set_num_threads("auto")
+    try:
+        for _ in range(3):
+            run_epoch(net, X, Y, None, rng.permutation(X.shape[0]), 128, optimizer)
+            segments.append("end")
+    finally:
+        fastnn.set_num_threads(all_threads)
+    first, second, third = " ".join(map(str, segments)).split("end")[:3]
+    assert first.split() == ["512"] * 4  # nothing measured yet: segments of 4 batches
+    assert second.split() == third.split() == [str(X.shape[0])]
 
 
 def test_first_segment_of_each_option_is_not_a_measurement():
