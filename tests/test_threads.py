@@ -216,42 +216,54 @@ def test_thread_tuner_probes_rarely_while_all_threads_win_and_at_once_when_they_
     assert tuner.current == 1
 
 
-def test_training_by_rows_runs_long_segments_and_short_probes(all_threads, monkeypatch):
-    """Adaptive epochs that train by rows run a quarter of the epoch per segment while all
-    threads are the choice (each segment is one more launch of the pool); probes, and
-    segments while one thread is the choice, keep the short ones (a sixteenth, at least 4
-    batches)."""
+def _segments_of_adaptive_epochs(all_threads, monkeypatch, n_batches):
+    """Three adaptive fused epochs of ``n_batches`` batches of 128 rows (64-300-10 float32):
+    per epoch, the ``(n_threads, rows, the tuner's choice)`` of each segment it recorded."""
     from fastnn import _adaptive
     from fastnn.training import run_epoch
 
-    if all_threads < 2:
-        pytest.skip("one core")
     monkeypatch.setattr(_adaptive, "_tuners", {})
-    monkeypatch.setattr(_adaptive, "MIN_SEGMENT_SECONDS", 0.0)  # 0.1-1 ms segments here
-    monkeypatch.setattr(network, "DATA_PARALLEL", True)
     segments = []
     record = _adaptive.ThreadTuner.record
     monkeypatch.setattr(_adaptive.ThreadTuner, "record", lambda self, n_threads, seconds, rows: (
-        segments.append((n_threads, rows, self.current)), record(self, n_threads, seconds, rows)))
+        segments[-1].append((n_threads, rows, self.current)),
+        record(self, n_threads, seconds, rows)))
     rng = np.random.default_rng(2)
-    X = rng.standard_normal((128 * 64, 64)).astype(np.float32)
+    X = rng.standard_normal((128 * n_batches, 64)).astype(np.float32)
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, X.shape[0])]
     net = fastnn.Network([64, 300, 10], "relu", dtype=np.float32, random_state=0)
     optimizer = fastnn.SGD(net, lr=0.05)
     fastnn.set_num_threads("auto")
     try:
         for _ in range(3):  # the fused epoch (train() would run so small a job stepwise)
+            segments.append([])
             run_epoch(net, X, Y, None, rng.permutation(X.shape[0]), 128, optimizer)
     finally:
         fastnn.set_num_threads(all_threads)
+    return segments
+
+
+def test_training_by_rows_runs_long_segments_and_short_probes(all_threads, monkeypatch):
+    """Adaptive epochs that train by rows run a quarter of the epoch per segment while all
+    threads are the choice (each segment is one more launch of the pool); probes, and
+    segments while one thread is the choice, keep the short ones (a sixteenth, at least 4
+    batches)."""
+    from fastnn import _adaptive
+
+    if all_threads < 2:
+        pytest.skip("one core")
+    monkeypatch.setattr(_adaptive, "MIN_SEGMENT_SECONDS", 0.0)  # 0.1-1 ms segments here
+    monkeypatch.setattr(network, "DATA_PARALLEL", True)
     long, short = 16 * 128, 4 * 128  # 64 batches: 4 segments of 16, or 16 of 4
-    assert sum(rows for _, rows, _ in segments) == 3 * X.shape[0]
+    segments = [segment for epoch in _segments_of_adaptive_epochs(all_threads, monkeypatch, 64)
+                for segment in epoch]
+    assert sum(rows for _, rows, _ in segments) == 3 * 64 * 128
     assert {n_threads for n_threads, _, _ in segments} == {1, all_threads}
     done = 0
     for n_threads, rows, current in segments:  # current: the choice when the segment ran
         done += rows
         expected = long if n_threads == current == all_threads else short
-        assert rows == expected or (rows < expected and done % X.shape[0] == 0)  # epoch's end
+        assert rows == expected or (rows < expected and done % (64 * 128) == 0)  # epoch's end
 
 
 def test_one_thread_blas_says_whether_it_holds(all_threads):
@@ -339,31 +351,14 @@ def test_segments_last_at_least_the_minimum_at_the_faster_measured_speed(monkeyp
 
 def test_epochs_shorter_than_the_minimum_segment_run_as_one(all_threads, monkeypatch):
     from fastnn import _adaptive
-    from fastnn.training import run_epoch
 
     if all_threads < 2:
         pytest.skip("one core")
-    monkeypatch.setattr(_adaptive, "_tuners", {})
     monkeypatch.setattr(_adaptive, "MIN_SEGMENT_SECONDS", 60.0)
-    segments = []
-    record = _adaptive.ThreadTuner.record
-    monkeypatch.setattr(_adaptive.ThreadTuner, "record", lambda self, n_threads, seconds, rows: (
-        segments.append(rows), record(self, n_threads, seconds, rows)))
-    rng = np.random.default_rng(2)
-    X = rng.standard_normal((128 * 16, 64)).astype(np.float32)
-    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, X.shape[0])]
-    net = fastnn.Network([64, 300, 10], "relu", dtype=np.float32, random_state=0)
-    optimizer = fastnn.SGD(net, lr=0.05)
-    fastnn.set_num_threads("auto")
-    try:
-        for _ in range(3):
-            run_epoch(net, X, Y, None, rng.permutation(X.shape[0]), 128, optimizer)
-            segments.append("end")
-    finally:
-        fastnn.set_num_threads(all_threads)
-    first, second, third = " ".join(map(str, segments)).split("end")[:3]
-    assert first.split() == ["512"] * 4  # nothing measured yet: segments of 4 batches
-    assert second.split() == third.split() == [str(X.shape[0])]
+    epochs = _segments_of_adaptive_epochs(all_threads, monkeypatch, 16)
+    rows = [[rows for _, rows, _ in epoch] for epoch in epochs]
+    assert rows[0] == [512] * 4  # nothing measured yet: segments of 4 batches
+    assert rows[1] == rows[2] == [16 * 128]
 
 
 def test_first_segment_of_each_option_is_not_a_measurement():
