@@ -57,8 +57,9 @@ _SMOOTHING = 0.5
 # Segments last at least this long at the faster option's measured speed:
 # each costs a threadpoolctl limit (about 50 us) and, on all threads, a launch
 # of the pool.  A digits fit (1,797 x 64, 64-100-10, batch 200, MLPClassifier
-# defaults: 9 batches, 1.5 ms an epoch) ran 3 segments an epoch and took 0.32
-# s adaptive against 0.20 s on one thread; threadpoolctl alone 0.04 s of it.
+# defaults: 9 batches, 1.5 ms an epoch) took 0.28 s adaptive in 3 segments
+# an epoch (threadpoolctl 0.04 s of it), 0.22 s in one; 0.20-0.22 s on one
+# thread (medians of 7, alternating in one process).
 MIN_SEGMENT_SECONDS = 0.005
 
 _blas = None  # threadpoolctl controller, created on first use (scans loaded libraries)

@@ -680,8 +680,6 @@ class Network:
                 f"output={self.output!r}, dtype={self.dtype.name})")
 
 
-
-
 def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> tuple[int, int]:
     """Where two threads split the first layer's product by depth: ``(k_split, k_split2)``.
 
