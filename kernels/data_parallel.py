@@ -354,8 +354,8 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 tick = _lap(clock, worker, GATHER, 0, tick)
                 if by_columns and not skip:
                     # The first layer's product from my columns of X and my rows of
-                    # W, which this thread updated itself: a partial sum for every row.
-                    # Worker 1's columns in two products where OpenBLAS cuts them.
+                    # W (in two parts, rows this thread updated itself): a partial sum
+                    # for every row; worker 1's in two products where OpenBLAS cuts them.
                     cut = k_split2 if worker == 1 and n_parts == 3 else c1
                     W = _rows_view(params, w_off[0] + c0 * sizes[1], cut - c0, sizes[1])
                     gemm(inputs[:, c0:cut], False, W, False,
