@@ -59,6 +59,7 @@ FEATURE_MAJOR_MAX_ROWS = 64
 # at once several times in a row (a thread pool that runs them one after the
 # other; once may be a thread that another process kept off its core).
 DATA_PARALLEL = True
+DATA_PARALLEL_MAX_FAILURES = 3
 DATA_PARALLEL_MIN_ROWS = 128
 # Smaller batches train by rows only where two threads split the first layer
 # by depth (see DEPTH_SPLIT_MAX_ROWS) and it holds most of the weights: every
@@ -83,7 +84,6 @@ DATA_PARALLEL_MIN_ROWS = 128
 # 0.90-0.96 against 1.07 s.
 SMALL_BATCH_MIN_FIRST_LAYER_SHARE = 0.8
 SMALL_BATCH_MIN_FIRST_LAYER_WEIGHTS = 10_000
-DATA_PARALLEL_MAX_FAILURES = 3
 
 # On two threads, batches of fewer rows than this split the first layer's
 # product by depth (``kernels.data_parallel``, ``k_split``) where OpenBLAS
@@ -627,11 +627,20 @@ class Network:
             return False
         if batch_size >= DATA_PARALLEL_MIN_ROWS:
             return True
-        fan_in, fan_out = self.layer_sizes[0], self.layer_sizes[1]
-        first = fan_in * fan_out
-        return (n_threads == 2 and first >= SMALL_BATCH_MIN_FIRST_LAYER_WEIGHTS
+        first = self.layer_sizes[0] * self.layer_sizes[1]
+        return (first >= SMALL_BATCH_MIN_FIRST_LAYER_WEIGHTS
                 and first >= SMALL_BATCH_MIN_FIRST_LAYER_SHARE * self.n_weights
-                and _first_layer_split(self.dtype, fan_in, fan_out, {batch_size})[0] > 0)
+                and self._depth_split(batch_size, {batch_size})[0] > 0)
+
+    def _depth_split(self, batch_size: int, row_counts) -> tuple[int, int]:
+        """``(k_split, k_split2)`` of the first layer for training by rows on the pool's
+        threads, batches of ``batch_size`` (``row_counts``: the batch lengths to probe), or
+        ``(0, 0)``: see ``DEPTH_SPLIT_MAX_ROWS`` and ``THREE_BLOCKS_MAX_ROWS``."""
+        if _config.get_num_threads() != 2 or batch_size > DEPTH_SPLIT_MAX_ROWS:
+            return 0, 0
+        split = _first_layer_split(self.dtype, self.layer_sizes[0], self.layer_sizes[1],
+                                   row_counts)
+        return (0, 0) if split[1] and batch_size > THREE_BLOCKS_MAX_ROWS else split
 
     def _segment_by_rows(self, X, Y, weights, order, batch_size: int, ws, code: int, hyper,
                          state1, state2, t: int, clock=None):
@@ -645,13 +654,8 @@ class Network:
         with _adaptive.blas_limited_to_one() as one_thread:
             if not one_thread:
                 return None
-            k_split = k_split2 = 0
-            if n_workers == 2 and batch_size <= DEPTH_SPLIT_MAX_ROWS:
-                last = (order.shape[0] - 1) % batch_size + 1
-                k_split, k_split2 = _first_layer_split(self.dtype, self.layer_sizes[0],
-                                                       self.layer_sizes[1], {batch_size, last})
-                if k_split2 and batch_size > THREE_BLOCKS_MAX_ROWS:
-                    k_split = k_split2 = 0
+            last = (order.shape[0] - 1) % batch_size + 1
+            k_split, k_split2 = self._depth_split(batch_size, {batch_size, last})
             total, t, status = data_parallel.train_epoch_data_parallel(
                 X, Y, ws.buffers[6] if weights is None else weights, weights is not None, order,
                 batch_size, self.params, self.grads, self._net, ws.buffers, self.loss_code,
