@@ -15,6 +15,7 @@ import numpy as np
 from . import _validation as check
 from .kernels import data
 from .kernels.activations import SIGMOID
+from .kernels.fpenv import subnormals_flushed
 from .kernels.losses import SQUARED_ERROR
 from .kernels.trainer import SGD as SGD_CODE
 from .network import Network, NonFiniteRows
@@ -322,7 +323,8 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
     def run(n_epochs: int, totals: np.ndarray) -> tuple[int, int]:
         """``n_epochs`` epochs in one kernel call; returns (epochs done, status)."""
         nonlocal t
-        with network._workspace_lock:
+        # Flushed as the BLAS path's epochs are (kernels.fpenv): these kernels are serial.
+        with network._workspace_lock, subnormals_flushed():
             if units is not None:
                 return small.small_sgd_train(
                     X, Y, sample_weight, order, shuffle, rng_state, n_epochs, network.params,

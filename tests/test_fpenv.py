@@ -4,7 +4,7 @@ import pytest
 from numba import njit, prange
 
 import fastnn
-from fastnn import _config
+from fastnn import _config, training
 from fastnn.kernels import data_parallel, fpenv, trainer
 
 pytestmark = pytest.mark.skipif(not fpenv.AVAILABLE, reason="no MXCSR to set")
@@ -103,6 +103,24 @@ def test_an_epoch_flushes_on_every_thread(threads):
     assert net.coefs[0][1, 0] == 0 and net.intercepts[0][0] == 0
     assert net.coefs[0][0, 0] == np.float32(1e-20)
     assert not net.grads.any()  # the last batch's gradient (1e-40 in IEEE arithmetic)
+
+
+@pytest.mark.parametrize("batch_size, epochs", [(16, 1), (1, 1), (1, 4096)])
+def test_small_network_training_flushes(batch_size, epochs):
+    """train()'s BLAS-free path for tiny networks (``kernels.small``: per batch, per sample,
+    and the per-sample kernel compiled for the layer sizes, for many updates) flushes as the
+    BLAS path does.  In IEEE arithmetic the first step (lr 0.5) takes the second weight and
+    the bias to -5e-41, which makes the outputs 0: they stay there."""
+    net, X, Y = _two_input_problem(64)
+    assert training._is_small(net, X.shape[0], batch_size)
+    fixed = training._fixed_units(net, batch_size, training.SGD_CODE, epochs * X.shape[0])
+    assert (fixed is not None) == (epochs > 1)
+    caller = _control(fpenv.control_word())
+    fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.5), epochs=epochs,
+                 batch_size=batch_size, shuffle=False)
+    assert _control(fpenv.control_word()) == caller
+    assert net.coefs[0][1, 0] == 0 and net.intercepts[0][0] == 0
+    assert net.coefs[0][0, 0] == np.float32(1e-20)
 
 
 def test_loss_and_gradient_flushes():
