@@ -63,8 +63,16 @@ def initialize_network(est, layer_units: list[int], activations: list[str], dtyp
     est.out_activation_ = est._output_names[output]
     est.loss_curve_ = []
     est.gradient_norms_ = []
-    est._no_improvement_count = 0
     est._best_params = network.params.copy()
+    _start_stopping_record(est)
+    for stale in ("_optimizer", "loss_"):
+        est.__dict__.pop(stale, None)
+
+
+def _start_stopping_record(est) -> None:
+    """Empty records of the stopping rule that ``est.early_stopping`` selects, as scikit-learn
+    sets them: validation scores with early stopping, the best training loss without."""
+    est._no_improvement_count = 0
     if est.early_stopping:
         est.validation_scores_ = []
         est.validation_loss_curve_ = []
@@ -75,8 +83,6 @@ def initialize_network(est, layer_units: list[int], activations: list[str], dtyp
         est.validation_loss_curve_ = None
         est.best_validation_score_ = None
         est.best_loss_ = np.inf
-    for stale in ("_optimizer", "loss_"):
-        est.__dict__.pop(stale, None)
 
 
 def _loss_scale(est) -> float:
@@ -170,6 +176,11 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
     optimizer = est._optimizer
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
+    if est.early_stopping != (est.validation_scores_ is not None):
+        # early_stopping was switched since the network was fitted (e.g. off, to go on with
+        # partial_fit): the other rule's record is of no use, and scikit-learn's crash
+        # (None + tol) would come after the first epoch's updates.
+        _start_stopping_record(est)
     if est.early_stopping:
         train_rows, val_rows = _split_validation(est, y_raw, X.shape[0])
         X_val, Y_val = X[val_rows], Y[val_rows]

@@ -305,3 +305,25 @@ def test_sample_weights_whose_sum_overflows_are_refused(data):
     with pytest.raises(ValueError, match="sample_weight sums to inf in float32"):
         MLPRegressor(hidden_layer_sizes=(4,), max_iter=3).fit(
             X.astype(np.float32), X[:, 0].astype(np.float32), sample_weight=weights)
+
+
+@pytest.mark.parametrize("fitted_with, then, call", [
+    (False, True, "fit"), (True, False, "fit"), (True, False, "partial_fit")])
+def test_switching_early_stopping_between_calls_starts_its_record(fitted_with, then, call,
+                                                                  data):
+    """A model fitted with early stopping goes on with partial_fit (which refuses it) or a
+    warm-start fit without it, and the other way round: the stopping rule now selected
+    starts from an empty record, as in a first fit, instead of failing on the other rule's
+    (None + tol, after the call's first epoch had changed the weights)."""
+    X, y = data
+    model = _fitted(data, early_stopping=fitted_with)
+    model.set_params(early_stopping=then, warm_start=True)
+    model.fit(X, y) if call == "fit" else model.partial_fit(X, y)
+    assert len(model.loss_curve_) == 3 + model.n_iter_
+    if then:
+        assert len(model.validation_scores_) == len(model.validation_loss_curve_) == 3
+        assert model.best_validation_score_ == max(model.validation_scores_)
+        assert model.best_loss_ is None
+    else:
+        assert model.validation_scores_ is None and model.best_validation_score_ is None
+        assert model.best_loss_ == min(model.loss_curve_[3:])
