@@ -636,7 +636,9 @@ class SGDClassifier(LinearSGD):
             if check_real(self.alpha, "alpha") <= 0:
                 raise ValueError("alpha must be > 0 with learning_rate='optimal' (it sets the "
                                  "rate); use another learning_rate or a positive alpha")
-        elif check_real(self.eta0, "eta0") <= 0:
+        # checked with every schedule, as scikit-learn does: the kernel call takes it as a
+        # float even where it is unused ('optimal'), and None failed there with float()'s error
+        if check_real(self.eta0, "eta0") <= 0:
             raise ValueError(f"eta0 must be > 0 with learning_rate={self.learning_rate!r}, "
                              f"got {self.eta0}")
         check_real(self.power_t, "power_t")

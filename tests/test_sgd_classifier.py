@@ -346,6 +346,19 @@ def test_bad_hyperparameters(params, match):
         fastnn.SGDClassifier(**params).fit(X, y)
 
 
+@pytest.mark.parametrize("eta0, error, match", [
+    (None, TypeError, "eta0 must be a real number, got None"),
+    ("0.1", TypeError, "eta0 must be a real number"),
+    (-1.0, ValueError, "eta0 must be > 0 with learning_rate='optimal'"),
+])
+def test_eta0_is_checked_with_the_optimal_rate(eta0, error, match):
+    """The 'optimal' rate does not use eta0, but scikit-learn checks it all the same; None
+    failed in the epoch's set-up with float()'s TypeError, naming no parameter."""
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(error, match=match):
+        fastnn.SGDClassifier(eta0=eta0).fit(X, y)
+
+
 def test_bad_input_leaves_model_untouched():
     X, y = load_iris(return_X_y=True)
     est = fastnn.SGDClassifier(random_state=0).fit(X, y)
