@@ -395,7 +395,10 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         loss_code, schedule, eta0, power_t, optimal_init = self._rule()
         n_threads = _config.get_num_threads() if self.n_threads is None else int(self.n_threads)
         n_blocks = max(1, min(n_rows, n_threads, _config.threading_info()["max_threads"]))
-        block = self._shuffle_block(rows.shape[0] * X.shape[1] * X.itemsize)
+        # A block longer than the training rows is the same single block (the same order, bit
+        # for bit); clipped, shuffle_block=2**40 sizes no workspace of 2**43 rows.
+        block = min(self._shuffle_block(rows.shape[0] * X.shape[1] * X.itemsize),
+                    max(1, rows.shape[0]))
         blocks = np.empty(-(-rows.shape[0] // block), np.int64)
         local = np.empty(max(_WINDOW_BLOCKS, -(-_WINDOW_MIN_ROWS // block)) * block, np.int64)
         train_weights = weights if rows.shape[0] == weights.shape[0] else weights[rows]

@@ -713,6 +713,17 @@ def test_shuffle_block_auto_is_uniform_on_small_data_and_blocks_on_large(cls, rn
         assert not np.array_equal(auto, coef(X, y, other))
 
 
+@pytest.mark.parametrize("cls", [fastnn.Perceptron, fastnn.SGDClassifier])
+def test_shuffle_block_longer_than_the_data_is_one_block(cls, iris):
+    """A block of 2**40 rows is the single block of all 150 rows: the same model, instead
+    of a MemoryError for a 64 TiB shuffle workspace."""
+    X, y = iris
+    def fit(block):
+        return cls(max_iter=3, tol=None, random_state=0, shuffle_block=block).fit(X, y)
+
+    np.testing.assert_array_equal(fit(2**40).coef_, fit(len(y)).coef_)
+
+
 def test_l2_penalty_shrinks_the_weights(iris):
     X, y = iris
     X = StandardScaler().fit_transform(X)
