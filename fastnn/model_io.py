@@ -491,7 +491,8 @@ def _build_linear(model, meta, arrays, dtype) -> int:
     model.intercept_ = _array(arrays, "intercept", (n_rows,), dtype)
     model.classes_ = classes
     model.n_iter_ = _number(meta["state"], "n_iter_", numbers.Integral, minimum=0)
-    model.t_ = _number(meta["state"], "t_", minimum=0, maximum=_MAX_STEPS)
+    # t_ counts from 1 (scikit-learn's): the 'invscaling' rate of t = 0 is eta0 / 0 ** power_t
+    model.t_ = _number(meta["state"], "t_", minimum=1, maximum=_MAX_STEPS)
     return n_features
 
 

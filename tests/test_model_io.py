@@ -449,8 +449,10 @@ def test_unsorted_or_duplicate_classes_are_rejected(classes, saved, tmp_path):
         fastnn.load(_changed(saved, tmp_path, classes=classes))
 
 
-@pytest.mark.parametrize("t_", [float("inf"), 1e300])
+@pytest.mark.parametrize("t_", [float("inf"), 1e300, 0, 0.5])
 def test_linear_step_counter_must_be_finite_and_bounded(t_, iris, tmp_path):
+    """Also at least 1, where it starts: t_ = 0 loaded, and partial_fit with the
+    'invscaling' rate divided by 0 and failed as an overflow blamed on the data."""
     X, y = iris
     path = fastnn.save(Perceptron(max_iter=3, random_state=0).fit(X, y), tmp_path / "m.npz")
     meta, arrays = _contents(path)
