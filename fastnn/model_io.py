@@ -538,12 +538,28 @@ def _build_mlp(model, meta, arrays, dtype) -> int:
     model.loss_curve_ = _float_list(state, "loss_curve_")
     for name in ("validation_scores_", "validation_loss_curve_"):
         setattr(model, name, _float_list(state, name, optional=True))
+    _check_stopping_record(model)
     norms = state.get("gradient_norms_")
     if not isinstance(norms, list):
         raise ModelFileError("attribute gradient_norms_ must be a list")
     model.gradient_norms_ = [_float_list({"row": row}, "row", len(shapes)) for row in norms]
     _build_optimizer(model, state.get("optimizer"), arrays, n_params, dtype)
     return sizes[0]
+
+
+def _check_stopping_record(model) -> None:
+    """The stopping rule's record, as fit leaves it: partial_fit and warm starts go on from
+    it (a None best_loss_ failed there with TypeError, after the first epoch's updates)."""
+    if model.validation_scores_ is None:  # fitted without early stopping
+        needed = {"best_loss_": getattr(model, "best_loss_", None)}
+    else:
+        needed = {"validation_loss_curve_": model.validation_loss_curve_,
+                  "best_validation_score_": getattr(model, "best_validation_score_", None)}
+    for name, value in needed.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise ModelFileError(f"attribute {name} = {value!r} is missing or not a number, "
+                                 f"though validation_scores_ is "
+                                 f"{'None' if model.validation_scores_ is None else 'a list'}")
 
 
 def _build_label_binarizer(model, meta, arrays, output, n_outputs) -> None:

@@ -432,6 +432,10 @@ def _set(encoded: dict, key, value) -> None:
     (lambda m: _set(m["state"]["label_binarizer"], "neg_label", -1), "neg_label"),
     (lambda m: _set(m["state"]["optimizer"], "t", 10**30), "attribute t "),
     (lambda m: m["state"].update(t_=10**30), "attribute t_"),
+    # partial_fit compared the loss with None - tol after the first epoch's updates
+    (lambda m: m["state"].update(best_loss_=None), "attribute best_loss_"),
+    (lambda m: m["state"].pop("best_loss_"), "attribute best_loss_"),
+    (lambda m: m["state"].update(best_loss_={"float": "nan"}), "attribute best_loss_"),
 ])
 def test_hand_edited_values_that_misbehave_later(edit, match, iris, tmp_path):
     X, y = iris
@@ -440,6 +444,19 @@ def test_hand_edited_values_that_misbehave_later(edit, match, iris, tmp_path):
     meta, arrays = _contents(path)
     edit(meta)
     with pytest.raises(ValueError, match=match):
+        fastnn.load(_write(tmp_path / "bad.npz", meta, arrays))
+
+
+@pytest.mark.parametrize("name", ["validation_loss_curve_", "best_validation_score_"])
+def test_early_stopping_record_must_be_complete(name, iris, tmp_path):
+    """A model fitted with early stopping continues its record on a warm-start fit, which
+    appended to a None validation_loss_curve_ (AttributeError) after changing the weights."""
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=3, early_stopping=True,
+                          random_state=0).fit(X, y)
+    meta, arrays = _contents(fastnn.save(model, tmp_path / "m.npz"))
+    meta["state"][name] = None
+    with pytest.raises(ValueError, match=f"attribute {name} = None"):
         fastnn.load(_write(tmp_path / "bad.npz", meta, arrays))
 
 
