@@ -330,7 +330,12 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     if is_classifier(estimator) and not hasattr(estimator, "classes_"):
         if classes is None:
             found, n_rows = set(), 0
-            for _, labels in iter_batches(source, **options):
+            for block, (_, labels) in enumerate(iter_batches(source, **options), start=1):
+                if np.asarray(labels).dtype.kind in "fc" and not np.isfinite(labels).all():
+                    # else NaN became a class, and the first partial_fit blamed block 1
+                    raise ValueError(f"fit_stream: block {block} (rows {n_rows} to "
+                                     f"{n_rows + len(labels) - 1}, counted from 0): Input y "
+                                     f"contains NaN or infinity")
                 found.update(np.unique(labels).tolist())
                 n_rows += len(labels)
             if n_rows == 0:

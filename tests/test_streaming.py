@@ -213,6 +213,19 @@ def test_fit_stream_error_names_the_block_and_keeps_earlier_updates(table):
                           epochs=2)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fit_stream_names_the_block_of_a_nonfinite_label_when_it_finds_the_classes(bad, table):
+    """Without classes=, the pass that finds them took NaN for a class, and the first
+    partial_fit failed on classes_ as 'block 1 (rows 0 to 99)': the label is in block 3."""
+    X, y = table
+    y = y.astype(float)
+    y[215] = bad
+    with pytest.raises(ValueError, match=r"^fit_stream: block 3 \(rows 200 to 229, counted "
+                                         r"from 0\): Input y contains NaN or infinity"):
+        fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(5,)), X, y=y,
+                          batch_size=100)
+
+
 def test_fit_stream_keeps_an_exception_type_it_cannot_rebuild(table):
     class Picky(ValueError):
         def __init__(self, code, detail):
