@@ -64,7 +64,9 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
         check_scalar(getattr(est, name), name, numbers.Real, min_val=0.0, max_val=1.0,
                      include_boundaries="left")
     check_scalar(est.epsilon, "epsilon", numbers.Real, min_val=0.0, include_boundaries="neither")
-    check_scalar(est.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
+    if not (isinstance(est.n_iter_no_change, numbers.Real) and est.n_iter_no_change == np.inf):
+        # scikit-learn also takes np.inf: the tol rule never stops the run
+        check_scalar(est.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
     check_scalar(est.max_fun, "max_fun", numbers.Integral, min_val=1)
     check_scalar(est.sigmoid_a, "sigmoid_a", numbers.Real)
     check_scalar(est.leaky_slope, "leaky_slope", numbers.Real, min_val=0.0)

@@ -383,7 +383,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Adam's parameters.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without improvement by ``tol`` before stopping; ``np.inf`` never stops early.
     max_fun : int, default=15000
         Maximum loss evaluations of "lbfgs".
     sigmoid_a : float, default=1.0

@@ -196,10 +196,26 @@ def test_bad_data(X, y, error, match):
     (dict(beta_2=1.0), ValueError, "beta_2"),
     (dict(n_threads=0), ValueError, "n_threads"),
     (dict(callbacks="print"), TypeError, "callbacks"),
+    (dict(n_iter_no_change=0), ValueError, "n_iter_no_change"),
+    (dict(n_iter_no_change=2.5), TypeError, "n_iter_no_change"),
 ])
 def test_bad_hyperparameters(params, error, match, iris):
     with pytest.raises(error, match=match):
         MLPClassifier(**params).fit(*iris)
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier, MLPRegressor])
+def test_n_iter_no_change_inf_never_stops_early(estimator, iris, tmp_path):
+    """scikit-learn takes n_iter_no_change=np.inf (the tol rule never stops a run);
+    fastnn refused it with a TypeError."""
+    X, y = iris
+    model = estimator(hidden_layer_sizes=(3,), max_iter=8, tol=10.0, n_iter_no_change=np.inf,
+                      random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    assert model.n_iter_ == 8
+    loaded = fastnn.load(fastnn.save(model, tmp_path / "m.npz"))
+    assert loaded.get_params()["n_iter_no_change"] == np.inf
 
 
 def test_failed_calls_leave_a_fitted_model_untouched(iris):
