@@ -83,6 +83,17 @@ def _binarized(binarizer: LabelBinarizer, y, dtype) -> np.ndarray:
     return binarizer.transform(y).astype(dtype)
 
 
+def _finite_targets(Y, dtype, estimator_name: str) -> np.ndarray:
+    """``Y`` as a C-contiguous array of ``dtype``; scikit-learn's ValueError where a value
+    overflows it (a float64 target of 1e39 is finite, and infinite in float32: every epoch's
+    loss was then NaN, reported as a divergence blamed on the learning rate)."""
+    with np.errstate(over="ignore"):  # named below
+        converted = np.ascontiguousarray(Y, dtype=dtype)
+    if converted.dtype != np.asarray(Y).dtype:
+        assert_all_finite(converted, input_name="y", estimator_name=estimator_name)
+    return converted
+
+
 def _restore_attributes(est, saved: dict) -> None:
     """Put back the attributes of ``est`` as they were in ``saved`` (a copy of its __dict__)."""
     est.__dict__.clear()
@@ -205,7 +216,7 @@ class _BaseMLP(BaseEstimator):
                 # float64 values beyond float32's range are finite until converted
                 assert_all_finite(converted, input_name="X", estimator_name=type(self).__name__)
             X = converted
-            Y = Y.astype(network.dtype, copy=False)
+            Y = _finite_targets(Y, network.dtype, type(self).__name__)
             if sample_weight is not None:
                 sample_weight = sample_weight.astype(network.dtype, copy=False)
         return X, Y, sample_weight, layer_units
@@ -588,7 +599,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return X, np.ascontiguousarray(Y, dtype=X.dtype)
+        return X, _finite_targets(Y, X.dtype, type(self).__name__)
 
     @available_if(lambda est: est._check_stochastic())
     def partial_fit(self, X, y, sample_weight=None):

@@ -327,3 +327,27 @@ def test_switching_early_stopping_between_calls_starts_its_record(fitted_with, t
     else:
         assert model.validation_scores_ is None and model.best_validation_score_ is None
         assert model.best_loss_ == min(model.loss_curve_[3:])
+
+
+@pytest.mark.parametrize("call", ["fit", "warm_start", "partial_fit"])
+def test_regression_targets_beyond_float32_are_refused(call, data):
+    """A float64 target of 1e39 is finite, and infinite in the float32 network: every
+    epoch's loss was NaN, reported as a divergence blamed on the learning rate, and the
+    model kept its initial weights with no error. scikit-learn's error instead, and a
+    fitted model unchanged."""
+    X, _ = data
+    X32, y = X.astype(np.float32), X[:, 0] * 1e39
+    model = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    if call != "fit":
+        model.fit(X32, X[:, 0])
+    before = _snapshot(model)
+    match = r"Input y contains infinity or a value too large for dtype\('float32'\)"
+    with pytest.raises(ValueError, match=match):
+        if call == "partial_fit":
+            model.partial_fit(X, y)
+        else:
+            model.set_params(warm_start=call == "warm_start").fit(X32, y)
+    if call == "fit":
+        assert not any(name.endswith("_") for name in vars(model))
+    else:
+        _assert_same_public_state(model, before)
