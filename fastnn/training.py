@@ -195,6 +195,8 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     if weights is not None and not weights.sum() > 0:
         raise ValueError("sample_weight must have a positive sum")
     epochs = check.check_positive_int(epochs, "epochs")
+    if not isinstance(shuffle, (bool, np.bool_)):  # "False" is truthy: it would shuffle
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     if batch_size == "full":
         batch_size = n
     batch_size = min(check.check_positive_int(batch_size, "batch_size"), n)

@@ -156,6 +156,8 @@ def test_with_indices_only_the_batch_targets_are_validated(net):
     (dict(epochs=2.0), TypeError, "epochs must be an integer"),
     (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
     (dict(batch_size="all"), TypeError, "batch_size must be an integer"),
+    # a string is truthy: shuffle="False" shuffled, silently
+    (dict(shuffle="False"), TypeError, "shuffle must be True or False"),
 ])
 def test_bad_training_arguments_leave_the_network_untouched(net, kwargs, error, match):
     before = net.params.copy()
