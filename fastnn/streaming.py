@@ -220,11 +220,38 @@ def _csv_blocks(path, batch_size, target, dtype, delimiter, header):
         except pd.errors.EmptyDataError:  # an empty file: no rows, as without pandas
             return
         with reader:
+            row = 1  # data rows before this block, plus 1
             for frame in reader:
                 names = [str(c) for c in frame.columns] if header else None
-                yield _split_target(frame.to_numpy(), target, names, dtype)
+                values = frame.to_numpy()
+                try:
+                    block = _split_target(values, target, names, dtype)
+                except ValueError as exc:  # numpy's message names neither file nor column
+                    raise ValueError(f"{os.fspath(path)}: "
+                                     f"{_not_a_number(values, target, names, row, header, exc)}"
+                                     ) from None
+                row += len(frame)
+                yield block
         return
     yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header)
+
+
+def _not_a_number(values, target, names, first_row: int, header, error) -> str:
+    """Where the feature columns of a CSV block ``values`` hold a value that is not a number,
+    as ``fastnn train`` reports it without ``--chunk-size``."""
+    skip = None if target is None else _column_index(target, names, values.shape[1])
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            if j == skip:
+                continue
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                column = repr(names[j]) if names else j
+                after = " after the header" if header else ""
+                return (f"feature column {column} is not numeric: {str(value)!r} on row "
+                        f"{first_row + i} (rows counted from 1{after})")
+    return f"rows {first_row} to {first_row + len(values) - 1}: {error}"
 
 
 def _open_text(path):
@@ -284,9 +311,17 @@ def _parquet_blocks(path, batch_size, target, dtype):
     dtype = np.dtype(dtype or np.float64)
     parquet = pq.ParquetFile(path)
     yield parquet.metadata.num_rows
+    row = 1
     for batch in parquet.iter_batches(batch_size=batch_size):
         columns = [np.asarray(column.to_numpy(zero_copy_only=False)) for column in batch.columns]
-        yield _split_target(np.column_stack(columns), target, batch.schema.names, dtype)
+        values, names = np.column_stack(columns), batch.schema.names
+        try:
+            block = _split_target(values, target, names, dtype)
+        except ValueError as exc:  # as in _csv_blocks
+            raise ValueError(f"{os.fspath(path)}: "
+                             f"{_not_a_number(values, target, names, row, True, exc)}") from None
+        row += len(values)
+        yield block
 
 
 def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: int = 10_000,

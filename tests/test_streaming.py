@@ -226,6 +226,35 @@ def test_fit_stream_names_the_block_of_a_nonfinite_label_when_it_finds_the_class
                           batch_size=100)
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_cell_that_is_not_a_number_is_named(tmp_path, table, header):
+    """With pandas, a text cell in a feature column failed as numpy's 'could not convert
+    string to float: 'x'', naming neither the file, the column nor the row."""
+    X, y = table
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y, header=header)
+    lines = path.read_text().splitlines()
+    cells = lines[150 + header].split(",")
+    cells[1] = "x"
+    lines[150 + header] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    column = "'b'" if header else "1"
+    after = " after the header" if header else ""
+    with pytest.raises(ValueError, match=rf"t.csv: feature column {column} is not numeric: "
+                                         rf"'x' on row 151 \(rows counted from 1{after}\)"):
+        list(fastnn.iter_batches(path, 100, target=-1))
+
+
+def test_parquet_cell_that_is_not_a_number_is_named(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "b": ["1", "2", "x"], "y": [0, 1, 0]}), path)
+    with pytest.raises(ValueError, match=r"t.parquet: feature column 'b' is not numeric: 'x' "
+                                         r"on row 3 \(rows counted from 1 after the header\)"):
+        list(fastnn.iter_batches(path, 2, target="y"))
+
+
 def test_fit_stream_keeps_an_exception_type_it_cannot_rebuild(table):
     class Picky(ValueError):
         def __init__(self, code, detail):
