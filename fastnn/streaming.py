@@ -465,6 +465,9 @@ def train_command(args) -> int:
     options["target"] = target
     base = 0 if suffix == ".npy" else 1  # rows: array indices, or data lines after the header
     epochs = params.pop("max_iter", 10)
+    if epochs < 1:  # else nothing trained, and the score of the last block had no block
+        raise ValueError(f"--max-iter must be a positive number of passes over the file, "
+                         f"got {epochs}")
     first = next(iter(iter_batches(args.data, **options)), None)
     if first is None:
         raise ValueError(f"{args.data} has no data rows")

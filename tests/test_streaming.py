@@ -290,6 +290,21 @@ def test_chunked_training_rejects_lbfgs_and_bad_chunk_sizes(tmp_path, capsys):
             [str(path), "--chunk-size", size], capsys)
 
 
+@pytest.mark.parametrize("passes", ["0", "-2"])
+def test_chunked_training_rejects_fewer_than_one_pass(passes, tmp_path, capsys):
+    """--max-iter 0 trained nothing and crashed with UnboundLocalError scoring the last
+    block, a traceback instead of an error line."""
+    from fastnn.__main__ import main
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
+    assert main(["train", str(path), "--chunk-size", "4", "--max-iter", passes]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn train: error: --max-iter must be a positive number of "
+                          "passes over the file")
+    assert not (tmp_path / "d.model.npz").exists()
+
+
 def test_chunked_training_on_empty_or_header_only_files(tmp_path, capsys):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header.csv").write_text("a,b,y\n")
