@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in commands:
         try:
             return commands[args.command](args)
-        except (ValueError, OSError, ImportError) as exc:
+        # ArithmeticError: fastnn.TrainingDiverged (digits or profile with too large a rate)
+        except (ValueError, OSError, ImportError, ArithmeticError) as exc:
             print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
             return 1
     parser.print_help()

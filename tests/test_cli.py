@@ -324,6 +324,15 @@ def test_digits_bad_options_are_one_clear_line(option, capsys):
     assert "error:" in err and "Traceback" not in err
 
 
+def test_digits_that_diverge_are_one_clear_line(capsys):
+    """train() raises TrainingDiverged (an ArithmeticError), which main let through as a
+    traceback."""
+    assert main(["digits", "--epochs", "2", "--lr", "1e10"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn digits: error: the loss or the weights became NaN or "
+                          "infinite") and "Traceback" not in err
+
+
 @pytest.mark.parametrize("layers", ["", "5", "a,b", "4,0,2"])
 def test_profile_bad_layers(layers, capsys):
     assert main(["profile", "--layers", layers, "--samples", "10"]) == 1
