@@ -171,16 +171,10 @@ def _progress(est):
 def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
     """Epochs of mini-batch SGD or Adam with scikit-learn's schedules and stopping."""
     network = est._network
-    if not incremental or not hasattr(est, "_optimizer"):
-        est._optimizer = _make_optimizer(est)
-    optimizer = est._optimizer
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
-    if est.early_stopping != (est.validation_scores_ is not None):
-        # early_stopping was switched since the network was fitted (e.g. off, to go on with
-        # partial_fit): the other rule's record is of no use, and scikit-learn's crash
-        # (None + tol) would come after the first epoch's updates.
-        _start_stopping_record(est)
+    # What can fail comes before any change: a warm start trains the fitted model in place,
+    # which a failed split (too few rows) must leave as it was, optimizer state included.
     if est.early_stopping:
         train_rows, val_rows = _split_validation(est, y_raw, X.shape[0])
         X_val, Y_val = X[val_rows], Y[val_rows]
@@ -188,6 +182,14 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
         sw_val = None if sample_weight is None else sample_weight[val_rows]
     else:
         train_rows = None
+    if not incremental or not hasattr(est, "_optimizer"):
+        est._optimizer = _make_optimizer(est)
+    optimizer = est._optimizer
+    if est.early_stopping != (est.validation_scores_ is not None):
+        # early_stopping was switched since the network was fitted (e.g. off, to go on with
+        # partial_fit): the other rule's record is of no use, and scikit-learn's crash
+        # (None + tol) would come after the first epoch's updates.
+        _start_stopping_record(est)
     n_train = X.shape[0] if train_rows is None else train_rows.shape[0]
     batch_size = _batch_size(est, n_train)
     sample_idx = np.arange(n_train, dtype=np.int64)

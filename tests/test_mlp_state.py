@@ -351,3 +351,21 @@ def test_regression_targets_beyond_float32_are_refused(call, data):
         assert not any(name.endswith("_") for name in vars(model))
     else:
         _assert_same_public_state(model, before)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_warm_start_whose_validation_split_fails_keeps_the_optimizer_state(solver, data):
+    """The warm-start fit trains in place; it made a new optimizer (Adam's moments and
+    step count, or the SGD velocity, zeroed) before the early-stopping split failed, so a
+    later partial_fit went on from a reset optimizer."""
+    X, y = data
+    model = _fitted(data, solver=solver, early_stopping=True, warm_start=True)
+    before = _snapshot(model)
+    state = [a.copy() for a in model._optimizer._state_arrays()]
+    step = getattr(model._optimizer, "t", None)
+    with pytest.raises(ValueError, match="too few|test_size"):  # the stratified split
+        model.fit(X[:4], y[:4])
+    _assert_same_public_state(model, before)
+    for a, b in zip(model._optimizer._state_arrays(), state, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert getattr(model._optimizer, "t", None) == step
