@@ -79,9 +79,16 @@ def check_targets(y, n_samples: int, n_outputs: int, dtype: np.dtype,
                          f"{' or (n_samples,)' if n_outputs == 1 else ''}, got {array.shape}")
     if array.shape[0] != n_samples:
         raise ValueError(f"X and y have different numbers of samples: {n_samples} and {array.shape[0]}")
-    array = np.ascontiguousarray(array, dtype=dtype)
-    if not np.isfinite(array).all():
+    with np.errstate(over="ignore"):  # float64 targets beyond float32's range: reported below
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    if not np.isfinite(converted).all():
+        # Finite targets that overflow the network's dtype are not NaN/inf in
+        # the user's data: "y contains NaN" sent them looking for missing values.
+        if converted.dtype != array.dtype and np.isfinite(array).all():
+            raise ValueError(f"y has values beyond the range of {dtype.name} (largest in "
+                             f"magnitude {np.abs(array).max()}); rescale the targets")
         raise ValueError("y contains NaN or infinite value(s)")
+    array = converted
     if probabilities and (array.min() < 0 or array.max() > 1):
         raise ValueError("y must lie in [0, 1] for a cross-entropy loss "
                          "(one-hot or probability targets)")

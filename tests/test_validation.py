@@ -111,6 +111,20 @@ def test_bad_targets(net, y, error, match):
         net.loss_and_gradient(X_OK, y)
 
 
+def test_targets_beyond_the_networks_dtype_are_named_as_such():
+    """Finite float64 targets of 1e39 become inf in a float32 network: the error said
+    "y contains NaN or infinite value(s)", which y did not."""
+    net = fastnn.Network([2, 3, 1], "relu", "identity", dtype=np.float32, random_state=0)
+    X = X_OK.astype(np.float32)
+    y = np.array([1.0, -1e39, 2.0])
+    for call in (lambda: net.loss_and_gradient(X, y), lambda: fastnn.train(net, X, y)):
+        with pytest.raises(ValueError, match=r"y has values beyond the range of float32 "
+                                             r"\(largest in magnitude 1e\+39\)"):
+            call()
+    with pytest.raises(ValueError, match="y contains NaN"):
+        net.loss_and_gradient(X, np.array([1.0, np.inf, 2.0]))
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(sample_weight=[1.0, 2.0]), ValueError, r"sample_weight must have shape \(3,\)"),
     (dict(sample_weight=[1.0, -1.0, 1.0]), ValueError, "sample_weight must be non-negative"),
