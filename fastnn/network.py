@@ -592,6 +592,9 @@ class Network:
                 stop = min(start + (long if tuner is not None and tuner.all_threads_next()
                                     else short), n)
                 hyper[9] = 1.0 if ends_epoch and stop == n else 0.0
+                # The kernels add this segment's batches to the loss so far: summed
+                # in one call's order, the loss does not depend on where the tuner cut.
+                hyper[10] = total
                 with _adaptive.tuned_slot(tuner, stop - start) as parallel:
                     fused = (trainer.stepwise(code, _feature_major(batch_size)) if stepwise
                              else self._fused(parallel, batch_size, code))
@@ -611,7 +614,7 @@ class Network:
                             X, Y, ws.buffers[6] if weights is None else weights, has_weights,
                             order[start:stop], batch_size, self.params, self.grads, self._net,
                             ws.buffers, self.loss_code, hyper, state1, state2, t, self.n_weights)
-                total += part
+                total = part
                 if status:
                     break
             optimizer._fused_done(t)

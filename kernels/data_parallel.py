@@ -260,7 +260,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     Returns
     -------
     total : float
-        Sum over batches of batch loss times batch size.
+        ``hyper[10]`` plus the sum over batches of batch loss times batch size.
     t : int
         Adam's step count after the epoch.
     status : int
@@ -298,7 +298,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
             generation = 0
             step_count = t
             w_sq = w_sq0
-            total = 0.0
+            total = hyper[10]  # the loss of the epoch's calls before (see trainer)
             status = 0
             ahead = 0  # rows of my share of this batch gathered during the last one
             ahead_bad = 0  # their NaN/inf values

@@ -330,7 +330,7 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
     sample_weight : (n_samples,), read only if ``has_weights``
     order : (m,) int64 row indices, visited in this order
     batch_size : int
-    hyper : (10,) float64: lr, momentum, nesterov (0/1), beta1, beta2, eps,
+    hyper : (11,) float64: lr, momentum, nesterov (0/1), beta1, beta2, eps,
         alpha (L2 as in scikit-learn: ``alpha/2 ||W||^2 / s`` added to each
         batch loss and ``alpha W / s`` to the weights' gradient, ``s`` the
         batch's total weight), loss_scale (factor on the reported data loss),
@@ -338,7 +338,9 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
         gradient, not added to the loss), keep_last (1: the call's last batch
         leaves its gradient in ``grads``, so plain SGD does not fuse its step
         there; 0: a call that does not end the epoch fuses every batch, so
-        that an epoch gives the same bits however it is cut into calls)
+        that an epoch gives the same bits however it is cut into calls),
+        total (the epoch's loss sum before this call, to which its batches
+        add: an epoch cut into calls then sums its loss in one call's order)
     state1, state2 : (P,) optimizer state (velocity; Adam's m and v), modified
     t : int, Adam's step count before this epoch
     n_weights : int, the weights are ``params[:n_weights]``
@@ -346,7 +348,7 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
     Returns
     -------
     total : float
-        Sum over batches of batch loss times batch size.
+        ``hyper[10]`` plus the sum over batches of batch loss times batch size.
     t : int
         Adam's step count after the epoch.
     status : int
@@ -356,7 +358,7 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
     xbuf, ybuf, wbuf, ones = ws[3], ws[4], ws[5], ws[6]
     d, k = X.shape[1], Y.shape[1]
     w_sq = squared_norm(params, n_weights) if hyper[6] > 0.0 else 0.0
-    total = 0.0
+    total = hyper[10]
     for start in range(0, order.shape[0], batch_size):
         stop = min(start + batch_size, order.shape[0])
         n = stop - start
@@ -394,7 +396,7 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
     n_total = X.shape[0]
     ones = ws[6]
     w_sq = squared_norm(params, n_weights) if hyper[6] > 0.0 else 0.0
-    total = 0.0
+    total = hyper[10]
     for start in range(0, n_total, batch_size):
         stop = min(start + batch_size, n_total)
         weights = sample_weight[start:stop] if has_weights else ones[:stop - start]

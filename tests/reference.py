@@ -699,8 +699,9 @@ def small_train(X, Y, sample_weight, order, shuffle_rows, state, n_epochs, batch
     n_epochs, batch_size : int
     params : (P,) flat; sizes, codes, act_params, loss_code : see
         :func:`batch_loss_and_gradient`
-    optimizer : 0 SGD, 1 momentum, 2 Adam; hyper : (10,) as ``trainer``'s (the last,
-        whether the last batch keeps its gradient, does not change the parameters)
+    optimizer : 0 SGD, 1 momentum, 2 Adam; hyper : (11,) as ``trainer``'s (the last two,
+        whether the last batch keeps its gradient and the loss so far, do not change the
+        parameters)
     state1, state2 : (P,) velocity or Adam's m and v; t : Adam's step count
 
     Returns

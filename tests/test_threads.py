@@ -405,6 +405,40 @@ def test_adaptive_thread_count_gives_the_same_training(all_threads, optimizer, m
 
 
 
+def test_adaptive_segments_sum_the_epoch_loss_as_one_call(all_threads, monkeypatch):
+    """train()'s loss history under "auto" equals one thread's to the bit.
+
+    Each segment summed its batches' losses from 0 and the epoch added the segments'
+    sums: the history changed in the last bit with where the tuner cut the epoch
+    (timing), and so could a stopping rule comparing losses (scikit-learn's tol).
+    """
+    from fastnn import _adaptive
+
+    if all_threads < 2:
+        pytest.skip("one core")
+    monkeypatch.setattr(network, "DATA_PARALLEL", False)  # bits through fastnn alone
+    monkeypatch.setattr(_adaptive, "_FIRST_PROBE_INTERVAL", 1)
+    monkeypatch.setattr(_adaptive, "SEGMENTS_PER_EPOCH", 8)
+    monkeypatch.setattr(_adaptive, "_MIN_BATCHES_PER_SEGMENT", 1)
+    monkeypatch.setattr(_adaptive, "MIN_SEGMENT_SECONDS", 0.0)  # cuts every 4 batches
+    monkeypatch.setattr(_adaptive, "_tuners", {})
+    monkeypatch.setattr(fastnn.training, "STEPWISE_MAX_BATCHES", 0)  # the fused epoch
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((512, 64)), rng.standard_normal((512, 3))
+    results = []
+    for n_threads in ("auto", 1):
+        net = fastnn.Network([64, 300, 3], "tanh", "identity", dtype=np.float64,
+                             random_state=0)
+        with fastnn._config.using_threads(n_threads), threadpool_limits(1, "blas"):
+            losses = fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.01), epochs=4,
+                                  batch_size=16, random_state=0)
+        results.append((losses, net.params))
+    (tuner,) = _adaptive._tuners.values()
+    assert set(tuner.history) == {1, all_threads} and len(tuner.history) == 4 * 8
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+
+
 @pytest.mark.parametrize("by_rows", [False, True])
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
 def test_an_epoch_cut_into_calls_gives_the_same_bits(all_threads, optimizer, by_rows):
