@@ -235,10 +235,11 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
             raise
         # The params check catches an overflow in the epoch's last update.
         if not (np.isfinite(total) and np.isfinite(network.params).all()):
+            stepped = epoch > 0 or not np.array_equal(network.params, last_good.params)
             if not x_checked:  # rows not gathered yet may hold NaN/inf: name X, not the rate
                 last_good.restore()
                 check.check_finite(X)
-            _diverged(last_good, epoch)
+            _diverged(last_good, epoch, stepped)
         history.append(total / n)
         last_good.save()
         if callback is not None and callback(epoch, history[-1]):
@@ -285,8 +286,21 @@ def _fixed_codes(network: Network, weighted: bool, hyper: np.ndarray):
     return ((0,) * hidden, (0,) * int(network.loss_code), (0,) * flags)
 
 
-def _diverged(last_good: Checkpoint, epoch: int):
+def _diverged(last_good: Checkpoint, epoch: int, stepped: bool = True):
+    """Restore ``last_good`` and raise TrainingDiverged for ``epoch`` (0-based).
+
+    ``stepped``: whether the call had changed the weights before the loss or
+    the weights became non-finite.  If not, its first batch overflowed at the
+    weights it started from, and no learning rate would have helped.
+    """
     last_good.restore()
+    if not stepped:
+        dtype = last_good.params.dtype.name
+        raise TrainingDiverged(
+            f"the loss became NaN or infinite in epoch {epoch + 1} before any update, at the "
+            f"weights training started from: the values of X, y or sample_weight (or those "
+            f"weights) overflow {dtype}. Rescale the data; the weights and the optimizer's "
+            f"state were restored.")
     raise TrainingDiverged(
         f"the loss or the weights became NaN or infinite in epoch {epoch + 1}; the weights "
         f"and the optimizer's state were restored to the end of epoch {epoch}. Lower the "
@@ -347,6 +361,7 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
         done, status = run(per_call, totals)
         optimizer._fused_done(t)
         if status:
+            stepped = epoch + done > 0 or not np.array_equal(network.params, last_good.params)
             if stateful:  # back to this call's start, then its good epochs again
                 last_good.restore()
                 order[...], rng_state[...] = start_order, start_rng
@@ -356,7 +371,7 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
             else:
                 network.params[...] = good_params
             last_good.save()
-            _diverged(last_good, epoch + done)
+            _diverged(last_good, epoch + done, stepped)
         last_good.save()
         totals[:done] /= n  # in place: a 1M-epoch run's array is not allocated twice
         parts.append(totals[:done])

@@ -97,6 +97,26 @@ def test_blas_path_restores_the_optimizer_state_of_the_last_good_epoch(make_opti
     _assert_same_state(net, opt, *expected)
 
 
+@pytest.mark.parametrize("layers, batch_size", [([8, 16, 1], 32), ([2, 1], 1)],
+                         ids=["blas", "small"])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_first_batch_that_overflows_is_not_blamed_on_the_learning_rate(layers, batch_size,
+                                                                         momentum):
+    """Targets of 1e20 have squares beyond float32: the first batch's loss is inf at the
+    initial weights, and the error said "Lower the learning rate", which cannot help."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, layers[0])).astype(np.float32)
+    y = (rng.standard_normal(64) * 1e20).astype(np.float32)
+    net = fastnn.Network(layers, "relu", "identity", dtype=np.float32, random_state=0)
+    before = net.params.copy()
+    with pytest.raises(fastnn.TrainingDiverged, match="epoch 1 before any update") as info:
+        fastnn.train(net, X, y, optimizer=fastnn.SGD(net, lr=1e-6, momentum=momentum),
+                     epochs=2, batch_size=batch_size, random_state=0)
+    assert "overflow float32. Rescale the data" in str(info.value)
+    assert "learning rate" not in str(info.value)
+    np.testing.assert_array_equal(net.params, before)
+
+
 def test_adam_refuses_an_eps_that_rounds_to_zero_in_the_networks_dtype():
     """float32's smallest normal number is 1.2e-38: eps=1e-50 became 0 there, and a weight
     whose gradient stays 0 got 0 / 0 = NaN, with no error."""
