@@ -118,6 +118,14 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.nd
         raise ValueError("sample_weight contains NaN or infinite value(s)")
     if (converted < 0).any():
         raise ValueError("sample_weight must be non-negative")
+    # The kernels run with subnormal numbers flushed to 0 (kernels/fpenv.py): weights
+    # all below the smallest normal number made every batch's weight 0, and train()
+    # skipped every batch, without an error.
+    tiny = np.finfo(dtype).tiny
+    if converted.size and 0 < converted.max() < tiny:
+        raise ValueError(f"sample_weight values are all below {tiny:.3g}, the smallest normal "
+                         f"{dtype.name}, which training reads as 0; rescale the weights (e.g. "
+                         f"divide them by their mean)")
     # The loss kernels divide by the batch's weight sum, accumulated in the
     # network's dtype: an overflowing sum (50 weights of 3e38 in float32) gave
     # a NaN loss and a misleading TrainingDiverged.  A batch's sum is at most

@@ -141,6 +141,22 @@ def test_bad_weights_and_indices(net, kwargs, error, match):
         net.loss_and_gradient(X_OK, Y_OK, **kwargs)
 
 
+def test_weights_all_below_the_smallest_normal_number_are_refused():
+    """The kernels flush subnormal numbers to 0: train() with float32 weights of 1e-40
+    (their sum, 3e-40 here, is positive) skipped every batch as weightless and returned
+    zero losses with the network untouched, without an error."""
+    net = fastnn.Network([2, 3, 2], "relu", dtype=np.float32, random_state=0)
+    X, Y = X_OK.astype(np.float32), Y_OK.astype(np.float32)
+    weights = np.full(3, 1e-40, np.float32)
+    match = r"sample_weight values are all below 1.18e-38, the smallest normal float32"
+    for call in (lambda: fastnn.train(net, X, Y, sample_weight=weights, batch_size=2),
+                 lambda: net.loss_and_gradient(X, Y, weights)):
+        with pytest.raises(ValueError, match=match):
+            call()
+    weights[0] = 1.0  # one normal weight: the others count as 0, as documented
+    assert np.isfinite(fastnn.train(net, X, Y, sample_weight=weights)).all()
+
+
 def test_nan_in_a_gathered_batch_is_reported(net):
     X = X_OK.copy()
     X[2, 0] = np.nan
