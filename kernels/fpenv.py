@@ -11,8 +11,10 @@ after 60 epochs against 0.17 s with subnormals flushed, 0.16 s at the start.
 
 :func:`flush_subnormals` sets the calling thread's flush-to-zero and
 denormals-are-zero bits (subnormal results become 0, subnormal inputs read
-as 0), for everything the thread runs next, OpenBLAS's products included,
-and returns the previous control word for :func:`restore`.  Only values
+as 0), for everything the thread runs next, OpenBLAS's products on that
+thread included (not those OpenBLAS hands to its own worker threads, which
+keep IEEE arithmetic), and returns the previous control word for
+:func:`restore`.  Only values
 below the smallest normal number change: what they would add to a weight is
 below ``lr * 1e-38``.  Each thread has its own control word, so a parallel
 kernel sets it in every worker, and every setter restores it: Numba's pool
