@@ -89,15 +89,16 @@ def set_num_threads(n: int | str) -> None:
     """
     global _n_threads, _adaptive
     if isinstance(n, str) and n == "auto":
-        _adaptive, n = True, _MAX_THREADS
+        adaptive, n = True, _MAX_THREADS
     elif isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n_threads must be an integer or 'auto', got {n!r}")
     else:
-        _adaptive = False
+        adaptive = False
     n = int(n)
     if not 1 <= n <= _MAX_THREADS:
         raise ValueError(f"n_threads must be between 1 and {_MAX_THREADS}, got {n}")
-    _n_threads = n
+    # Only a valid request changes anything: a refused one keeps the adaptive mode.
+    _n_threads, _adaptive = n, adaptive
     threadpool_limits(limits=n, user_api="blas")
 
 

@@ -120,6 +120,15 @@ def test_set_num_threads_limits_blas_too(all_threads):
     assert all(pool["num_threads"] == 1 for pool in blas)
 
 
+@pytest.mark.parametrize("bad", [0, 10_000])
+def test_a_refused_thread_count_leaves_the_setting_alone(bad):
+    fastnn.set_num_threads("auto")
+    with pytest.raises(ValueError, match="between 1 and"):
+        fastnn.set_num_threads(bad)
+    info = fastnn.threading_info()
+    assert info["adaptive"] and info["n_threads"] == info["max_threads"]
+
+
 def test_thread_limit_set_before_the_first_kernel_reaches_numbas_blas():
     code = ("import fastnn, numpy as np; from threadpoolctl import threadpool_info; "
             "fastnn.set_num_threads(1); "
