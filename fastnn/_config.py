@@ -42,6 +42,7 @@ import numba  # noqa: E402  (after the OpenMP policy is in the environment)
 # only sees libraries already loaded, and a BLAS loaded later would start with
 # one thread per core whatever was asked.
 import scipy.linalg.cython_blas  # noqa: E402,F401
+import threadpoolctl  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 if os.environ.get("NUMBA_THREADING_LAYER", "default") == "default":
@@ -99,7 +100,24 @@ def set_num_threads(n: int | str) -> None:
         raise ValueError(f"n_threads must be between 1 and {_MAX_THREADS}, got {n}")
     # Only a valid request changes anything: a refused one keeps the adaptive mode.
     _n_threads, _adaptive = n, adaptive
-    threadpool_limits(limits=n, user_api="blas")
+    _set_blas_threads(n)
+
+
+def _set_blas_threads(n: int) -> None:
+    """Set OpenBLAS's process-wide thread count from whichever Python thread calls."""
+    # threadpoolctl 3.8 lets one Python thread at a time set OpenBLAS's count, and a
+    # plain call (not a ``with`` block) keeps that thread in control for as long as it
+    # lives: every later call from another thread would be silently ignored.  Hold
+    # control as a ``with`` block does, so it is handed back (nested blocks kept).
+    ownership = getattr(threadpoolctl, "CONTROLLING_THREAD_OWNERSHIP", None)
+    if ownership is None:  # threadpoolctl < 3.8: any thread sets the count
+        threadpool_limits(limits=n, user_api="blas")
+        return
+    ownership.increment()
+    try:
+        threadpool_limits(limits=n, user_api="blas")
+    finally:
+        ownership.decrement()
 
 
 def adaptive() -> bool:

@@ -129,6 +129,19 @@ def test_a_refused_thread_count_leaves_the_setting_alone(bad):
     assert info["adaptive"] and info["n_threads"] == info["max_threads"]
 
 
+def test_set_num_threads_limits_blas_from_any_python_thread(all_threads):
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    fastnn.set_num_threads(1)  # the main thread first: it must not keep OpenBLAS to itself
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(fastnn.set_num_threads, all_threads).result(timeout=TIMEOUT)
+        assert blas_threads() == {all_threads}
+        fastnn.set_num_threads(1)  # and the worker, still alive, not either
+        assert blas_threads() == {1}
+        assert pool.submit(blas_threads).result(timeout=TIMEOUT) == {1}
+
+
 def test_thread_limit_set_before_the_first_kernel_reaches_numbas_blas():
     code = ("import fastnn, numpy as np; from threadpoolctl import threadpool_info; "
             "fastnn.set_num_threads(1); "
