@@ -20,6 +20,8 @@ for bit).
 from __future__ import annotations
 
 import math
+import os
+import threading
 import time
 from contextlib import contextmanager
 
@@ -174,6 +176,24 @@ def segment_rows(n_rows: int, batch_size: int, segments: int | None = None,
     return per_segment * batch_size
 
 
+# Python threads inside blas_limited_to_one, and the limit the first of them set: OpenBLAS's
+# count is process-wide, so only the last one out restores what was there before the first
+# one came in (each restoring what it saw would leave 1 when two blocks overlap).
+_one_thread_lock = threading.Lock()
+_one_thread_holders = 0
+_one_thread_limit = None
+
+
+def _after_fork_in_child() -> None:
+    # The parent's other threads, and their blocks (or a held lock), are not in the child.
+    global _one_thread_lock, _one_thread_holders, _one_thread_limit
+    _one_thread_lock, _one_thread_holders, _one_thread_limit = threading.Lock(), 0, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextmanager
 def blas_limited_to_one():
     """BLAS runs on the calling thread only inside this block (restored after).
@@ -184,12 +204,26 @@ def blas_limited_to_one():
     changes nothing.  Kernels that call BLAS from every worker of the pool
     must then not run, or each of their products would start OpenBLAS's
     threads too (measured: a W1 epoch of 20,000 rows by rows took 0.65 s
-    instead of 0.11 s).
+    instead of 0.11 s).  Blocks of several Python threads at once share one
+    limit, lifted when the last of them ends.
     """
+    global _one_thread_holders, _one_thread_limit
     controller = _blas_controller()
-    with controller.limit(limits=1, user_api="blas"):
-        yield all(lib.get_num_threads() in (None, 1) for lib in controller.lib_controllers
-                  if lib.user_api == "blas")
+    with _one_thread_lock:
+        if _one_thread_holders == 0:
+            _one_thread_limit = _config.blas_call(
+                lambda: controller.limit(limits=1, user_api="blas"))
+        _one_thread_holders += 1
+        one_thread = all(lib.get_num_threads() in (None, 1) for lib in controller.lib_controllers
+                         if lib.user_api == "blas")
+    try:
+        yield one_thread
+    finally:
+        with _one_thread_lock:
+            _one_thread_holders -= 1
+            if _one_thread_holders == 0:
+                _config.blas_call(_one_thread_limit.restore_original_limits)
+                _one_thread_limit = None
 
 
 @contextmanager

@@ -105,17 +105,24 @@ def set_num_threads(n: int | str) -> None:
 
 def _set_blas_threads(n: int) -> None:
     """Set OpenBLAS's process-wide thread count from whichever Python thread calls."""
-    # threadpoolctl 3.8 lets one Python thread at a time set OpenBLAS's count, and a
-    # plain call (not a ``with`` block) keeps that thread in control for as long as it
-    # lives: every later call from another thread would be silently ignored.  Hold
-    # control as a ``with`` block does, so it is handed back (nested blocks kept).
+    blas_call(lambda: threadpool_limits(limits=n, user_api="blas"))
+
+
+def blas_call(func):
+    """``func()``, a threadpoolctl call that sets BLAS limits, from any Python thread.
+
+    threadpoolctl 3.8 lets one Python thread at a time set OpenBLAS's count,
+    and a plain call (not a ``with`` block) keeps that thread in control for
+    as long as it lives: every later call from another thread would be
+    silently ignored.  Control is held as a ``with`` block holds it, so it is
+    handed back after the call (a block the caller is in keeps it).
+    """
     ownership = getattr(threadpoolctl, "CONTROLLING_THREAD_OWNERSHIP", None)
     if ownership is None:  # threadpoolctl < 3.8: any thread sets the count
-        threadpool_limits(limits=n, user_api="blas")
-        return
+        return func()
     ownership.increment()
     try:
-        threadpool_limits(limits=n, user_api="blas")
+        return func()
     finally:
         ownership.decrement()
 

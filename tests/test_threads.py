@@ -309,6 +309,33 @@ def test_one_thread_blas_says_whether_it_holds(all_threads):
     assert seen["yielded"] == (set(seen["threads"]) <= {1})
 
 
+def test_one_thread_blas_blocks_that_overlap_restore_the_thread_count(all_threads):
+    """Two Python threads (concurrent predicts or fits) in overlapping blocks: BLAS gets its
+    thread count back when the last one ends, not the 1 the second one saw on entering."""
+    from fastnn._adaptive import blas_limited_to_one
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with blas_limited_to_one():
+            first_in.set()
+            second_in.wait(TIMEOUT)
+        first_out.set()
+
+    def second():
+        first_in.wait(TIMEOUT)
+        with blas_limited_to_one() as one_thread:
+            second_in.set()
+            first_out.wait(TIMEOUT)
+            assert one_thread and set(_blas_threads()) <= {1}  # still held for this one
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(first), pool.submit(second)]
+        for future in futures:
+            future.result(timeout=TIMEOUT)
+    assert set(_blas_threads()) == {all_threads}
+
+
 def test_pool_kernels_calling_blas_stay_off_when_blas_is_not_on_one_thread(all_threads,
                                                                           monkeypatch):
     """Training by rows and forward's blocks on several workers call BLAS from every
