@@ -63,9 +63,11 @@ numba.get_num_threads()
 
 
 def _after_fork_in_child() -> None:
-    global _pool_forbidden, _launch_lock
+    global _pool_forbidden, _launch_lock, _using_lock, _using_blocks
     _pool_forbidden = True
     _launch_lock = threading.Lock()  # the parent's may have been held at fork time
+    # The parent's other threads, and their using_threads blocks, are not in the child.
+    _using_lock, _using_blocks = threading.Lock(), 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -132,21 +134,39 @@ def adaptive() -> bool:
     return _adaptive and _n_threads > 1
 
 
+# Blocks of using_threads open in any Python thread, and the setting before the first of
+# them: the count is process-wide, so blocks of several threads (estimators with n_threads
+# fitted in a thread pool) overlap, and one that began inside another's restores that
+# other's count, not the one before both.
+_using_lock = threading.Lock()
+_using_blocks = 0
+_before_using = None
+
+
 @contextmanager
 def using_threads(n: int | str | None):
     """Context manager: :func:`set_num_threads` ``n`` inside, the previous count after.
 
-    ``None`` leaves the thread count alone.
+    ``None`` leaves the thread count alone.  When blocks of several Python
+    threads overlap, the setting before the first of them is back once the
+    last one ends.
     """
+    global _using_blocks, _before_using
     if n is None:
         yield
         return
-    previous = "auto" if _adaptive else _n_threads
-    set_num_threads(n)
+    with _using_lock:
+        previous = "auto" if _adaptive else _n_threads
+        set_num_threads(n)
+        if _using_blocks == 0:
+            _before_using = previous
+        _using_blocks += 1
     try:
         yield
     finally:
-        set_num_threads(previous)
+        with _using_lock:
+            _using_blocks -= 1
+            set_num_threads(_before_using if _using_blocks == 0 else previous)
 
 
 def get_num_threads() -> int:

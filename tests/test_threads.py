@@ -142,6 +142,38 @@ def test_set_num_threads_limits_blas_from_any_python_thread(all_threads):
         assert pool.submit(blas_threads).result(timeout=TIMEOUT) == {1}
 
 
+def test_overlapping_thread_count_blocks_of_two_python_threads_restore_the_setting():
+    """Two estimators with n_threads=1 fitted at once in two threads: the second block saw
+    the first one's count; the default is back once both end."""
+    from fastnn._config import using_threads
+
+    fastnn.set_num_threads("auto")
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with using_threads(1):
+            first_in.set()
+            second_in.wait(TIMEOUT)
+        first_out.set()
+
+    def second():
+        first_in.wait(TIMEOUT)
+        with using_threads(1):
+            second_in.set()
+            first_out.wait(TIMEOUT)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(first), pool.submit(second)]:
+            future.result(timeout=TIMEOUT)
+    info = fastnn.threading_info()
+    assert info["adaptive"] and info["n_threads"] == info["max_threads"]
+    with using_threads(1):  # nested in one thread: each block gets its own count back
+        with using_threads("auto"):
+            assert fastnn.threading_info()["adaptive"]
+        assert fastnn.get_num_threads() == 1 and not fastnn.threading_info()["adaptive"]
+    assert fastnn.threading_info()["adaptive"]
+
+
 def test_thread_limit_set_before_the_first_kernel_reaches_numbas_blas():
     code = ("import fastnn, numpy as np; from threadpoolctl import threadpool_info; "
             "fastnn.set_num_threads(1); "
