@@ -397,7 +397,8 @@ class _DaskFit:
         lost = (distributed.scheduler.KilledWorker, distributed.client.FutureCancelledError,
                 distributed.comm.core.CommClosedError, TimeoutError, OSError)
         try:
-            distributed.wait(futures, timeout=self.timeout)
+            with client.as_current():  # wait() uses the current client, not necessarily this one
+                distributed.wait(futures, timeout=self.timeout)
             return client.gather(futures)
         except lost as exc:
             client.cancel(futures)

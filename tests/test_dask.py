@@ -8,6 +8,7 @@ import pickle
 import signal
 import threading
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -143,6 +144,15 @@ def test_regressor_and_dask_predictions(client, rng):
     assert est.score(X_test, y_test) > local.score(X_test, y_test) - 0.01 > 0.95
     predicted = est.predict(da.from_array(X_test, chunks=100))
     np.testing.assert_allclose(predicted.compute(), est.predict(X_test), rtol=1e-5, atol=1e-6)
+
+
+def test_a_scheduler_address_needs_no_default_client(client, digits, monkeypatch):
+    """client="tcp://host:8786" (the README's example) in a process with no default Client."""
+    X, _, y, _ = digits
+    monkeypatch.setattr(distributed.client, "_global_clients", weakref.WeakValueDictionary())
+    est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=2),
+                                    client=client.scheduler.address).fit, X, y)
+    assert est.n_iter_ == 2
 
 
 def test_clone_pickle_and_to_local(client, digits):
