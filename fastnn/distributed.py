@@ -18,7 +18,9 @@ trained on part of the data without saying so.
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
+import os
 import time
 import warnings
 
@@ -131,10 +133,18 @@ def _train_round(shard: dict, spec: dict, params: np.ndarray, state: dict, lr: f
     n_threads = spec["n_threads"]
     if n_threads is None:
         n_threads = min(_distributed().get_worker().state.nthreads, _config._MAX_THREADS)
-    if _config.get_num_threads() != n_threads:  # the worker keeps it: threadpoolctl is slow
-        _config.set_num_threads(n_threads)
-    total = run_epoch(network, shard["X"], shard["Y"], shard["w"], rows.astype(np.int64),
-                      batch_size, optimizer, alpha=spec["alpha"], loss_scale=spec["loss_scale"])
+    if os.getpid() == spec["driver_pid"]:
+        # A worker in the driver's process (Client(processes=False)) shares the user's
+        # thread setting: set for the round only.
+        threads = _config.using_threads(n_threads)
+    else:
+        if _config.get_num_threads() != n_threads:  # the worker keeps it: threadpoolctl is slow
+            _config.set_num_threads(n_threads)
+        threads = contextlib.nullcontext()
+    with threads:
+        total = run_epoch(network, shard["X"], shard["Y"], shard["w"], rows.astype(np.int64),
+                          batch_size, optimizer, alpha=spec["alpha"],
+                          loss_scale=spec["loss_scale"])
     return network.params, _optimizer_state(optimizer), float(total), int(rows.shape[0])
 
 
@@ -351,7 +361,7 @@ class _DaskFit:
                 "nesterovs_momentum": self.nesterovs_momentum, "beta_1": self.beta_1,
                 "beta_2": self.beta_2, "epsilon": self.epsilon, "batch_size": batch_size,
                 "shuffle": self.shuffle, "alpha": self.alpha, "loss_scale": _loss_scale(self),
-                "n_threads": self.n_threads}
+                "n_threads": self.n_threads, "driver_pid": os.getpid()}
         if not hasattr(self, "_opt_state") or not (self.warm_start and self.n_iter_):
             self._opt_state = _optimizer_state(_new_optimizer(
                 Network(network.layer_sizes, network.activations, network.output,

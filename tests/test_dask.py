@@ -155,6 +155,18 @@ def test_a_scheduler_address_needs_no_default_client(client, digits, monkeypatch
     assert est.n_iter_ == 2
 
 
+def test_workers_in_the_drivers_process_leave_its_thread_setting_alone(digits):
+    X, _, y, _ = digits
+    fastnn.set_num_threads("auto")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as local_client:
+        quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=2), n_threads=1,
+                                  client=local_client).fit, X[:400], y[:400])
+    info = fastnn.threading_info()
+    assert info["adaptive"] and info["n_threads"] == info["max_threads"]
+
+
 def test_clone_pickle_and_to_local(client, digits):
     X, X_test, y, _ = digits
     est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=3), client=client).fit, X, y)
