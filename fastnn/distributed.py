@@ -292,6 +292,9 @@ class _DaskFit:
                              else da.from_array(np.asarray(sample_weight), chunks=-1))
             sample_weight = sample_weight.rechunk({0: X.chunks[0]})
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        if X.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of "
+                             f"1 is required by {type(self).__name__}.")
         if first_pass:
             self.n_features_in_ = int(X.shape[1])
             self.__dict__.pop("feature_names_in_", None)
@@ -327,10 +330,13 @@ class _DaskFit:
         n_blocks = X.numblocks[0]
         Xf, yf = futures[:n_blocks], futures[n_blocks:2 * n_blocks]
         wf = futures[2 * n_blocks:] if sample_weight is not None else [None] * n_blocks
-        # contiguous runs of blocks, balanced by rows, one per worker
+        # contiguous runs of blocks, balanced by rows, one per worker; blocks without rows
+        # (a filtered array's) are left out, as check_array refuses them and a shard of
+        # none has no batches
         starts = np.cumsum([0, *X.chunks[0][:-1]])
         owner = np.minimum(starts * len(workers) // max(1, X.shape[0]), len(workers) - 1)
-        groups = [np.flatnonzero(owner == i) for i in range(len(workers))]
+        has_rows = np.asarray(X.chunks[0]) > 0
+        groups = [np.flatnonzero((owner == i) & has_rows) for i in range(len(workers))]
         spec = self._shard_spec(dtype, classes, class_weight)
         shards = []
         for i, group in enumerate(g for g in groups if g.size):

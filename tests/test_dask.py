@@ -167,6 +167,21 @@ def test_workers_in_the_drivers_process_leave_its_thread_setting_alone(digits):
     assert info["adaptive"] and info["n_threads"] == info["max_threads"]
 
 
+def test_row_blocks_without_rows_are_skipped(client, digits):
+    X, _, y, _ = digits
+    X, y = X[:600], y[:600]
+    params = dict(PARAMS, max_iter=2)
+    expected = quietly(DaskMLPClassifier(**params, client=client).fit,
+                       da.from_array(X, chunks=300), da.from_array(y, chunks=300))
+    for rows in [(300, 0, 300), (0, 300, 300), (300, 300, 0)]:
+        est = quietly(DaskMLPClassifier(**params, client=client).fit,
+                      da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows))
+        np.testing.assert_array_equal(est._network.params, expected._network.params)
+    with pytest.raises(ValueError, match="0 sample"):
+        DaskMLPRegressor(**params, client=client).fit(da.from_array(X[:0], chunks=10),
+                                                      da.from_array(X[:0, 0], chunks=10))
+
+
 def test_clone_pickle_and_to_local(client, digits):
     X, X_test, y, _ = digits
     est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=3), client=client).fit, X, y)
