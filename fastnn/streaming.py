@@ -183,14 +183,23 @@ def _column_index(target, names, n_columns: int) -> int:
 
 
 def _array_blocks(X, batch_size, y, target, dtype):
+    """The blocks of an array source, its shape, ``y`` and ``target`` checked now (at the
+    call of :func:`iter_batches`, as documented), not at the first block."""
     if isinstance(y, (str, os.PathLike)):
         y = np.load(y, mmap_mode="r")
-    if len(getattr(X, "shape", ())) != 2:
-        raise ValueError(f"the source must be 2-D (n_samples, n_columns), got shape "
-                         f"{getattr(X, 'shape', None)}")
+    if not hasattr(X, "shape"):  # a list of rows is array-like too
+        X = np.asarray(X)
+    if len(X.shape) != 2:
+        raise ValueError(f"the source must be 2-D (n_samples, n_columns), got shape {X.shape}")
     n = int(X.shape[0])
     if y is not None and len(y) != n:
         raise ValueError(f"the source has {n} rows but y has {len(y)}")
+    if target is not None:
+        _column_index(target, None, X.shape[1])
+    return _array_block_iterator(X, n, batch_size, y, target, dtype)
+
+
+def _array_block_iterator(X, n, batch_size, y, target, dtype):
     source = row_source(X)
     dtype = np.dtype(dtype or (source.dtype if source.dtype.kind == "f" else np.float64))
     yield n

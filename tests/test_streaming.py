@@ -171,6 +171,22 @@ def test_fit_stream_rejects_an_empty_source(make, tmp_path):
                           classes=[0, 1] if make is fastnn.MLPClassifier else None)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(source=np.ones(5)), "2-D"),
+    (dict(source=np.ones((10, 3)), y=np.ones(9)), "10 rows but y has 9"),
+    (dict(source=np.ones((10, 3)), target=5), "out of range"),
+    (dict(source=np.ones((10, 3)), target="a"), "no column named 'a'"),
+])
+def test_iter_batches_checks_an_array_source_when_called(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        streaming.iter_batches(**kwargs)  # not at the first next(): the docstring's promise
+
+
+def test_iter_batches_takes_a_list_of_rows():
+    blocks = list(streaming.iter_batches([[1, 2], [3, 4], [5, 6]], batch_size=2))
+    np.testing.assert_array_equal(np.vstack(blocks), [[1, 2], [3, 4], [5, 6]])
+
+
 @pytest.mark.parametrize("dtype", [np.int32, bool, "U3", np.float16, "no such dtype"])
 def test_iter_batches_rejects_non_float_dtypes(table, dtype):
     X, y = table
