@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _config, kernels
+from ._validation import check_positive_int
 from .kernels.activations import ACTIVATION_CODES, LEAKY_RELU, SIGMOID
 
 #: Activations drawn by :func:`plot_activations` when ``names`` is None.
@@ -157,14 +158,26 @@ def plot_decision_boundary(model, X, y, ax=None, *, resolution=200):
     y : array-like of shape (n_samples,)
     ax : matplotlib Axes, optional
     resolution : int, default=200
-        Grid points per axis.
+        Grid points per axis, at least 2.
     """
+    resolution = check_positive_int(resolution, "resolution", minimum=2)  # contours need 2x2
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"plot_decision_boundary needs 2-D inputs of shape (n, 2), got {X.shape}")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+    if X.shape[0] == 0:  # no range to draw over
+        raise ValueError("plot_decision_boundary needs at least one sample, got X of shape "
+                         f"{X.shape}")
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},) like X's rows, got {y.shape}")
+    if not hasattr(model, "classes_"):
+        raise ValueError(f"plot_decision_boundary needs a fitted classifier (with classes_), "
+                         f"got {type(model).__name__}")
+    classes = np.asarray(model.classes_)
+    unknown = ~np.isin(y, classes)
+    if unknown.any():  # they would silently be left out of the scatter
+        raise ValueError(f"y has labels that are not classes of the model "
+                         f"{classes.tolist()}: {np.unique(y[unknown]).tolist()}")
     ax = _axes(ax)
     low, high = X.min(axis=0), X.max(axis=0)
     margin = np.maximum(0.15 * (high - low), 0.25)
@@ -177,7 +190,6 @@ def plot_decision_boundary(model, X, y, ax=None, *, resolution=200):
         import pandas as pd  # the model was fitted on a DataFrame, so pandas is there
 
         grid = pd.DataFrame(grid, columns=names)
-    classes = np.asarray(model.classes_)
     if hasattr(model, "predict_proba") and classes.shape[0] == 2:
         surface = model.predict_proba(grid)[:, 1].reshape(U.shape)
         filled = ax.contourf(U, V, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r",

@@ -96,6 +96,23 @@ def test_decision_boundaries(fitted, tmp_path):
         plot.plot_decision_boundary(model, np.ones((4, 3)), XOR_y)
 
 
+@pytest.mark.parametrize("change, error, message", [
+    (dict(resolution=1), ValueError, "resolution must be >= 2"),
+    (dict(resolution=2.5), TypeError, "resolution must be an integer"),
+    (dict(X=np.empty((0, 2)), y=np.empty(0)), ValueError, "at least one sample"),
+    (dict(y=1), ValueError, "y must have shape"),
+    (dict(y=XOR_y + 5), ValueError, "not classes of the model"),
+    (dict(model=MLPClassifier()), ValueError, "fitted classifier"),
+])
+def test_decision_boundary_bad_arguments_are_named(change, error, message):
+    args = dict(model=Perceptron(random_state=0).fit(XOR_X, XOR_y), X=XOR_X, y=XOR_y)
+    args.update(change)
+    figures = plt.get_fignums()
+    with pytest.raises(error, match=message):
+        plot.plot_decision_boundary(args.pop("model"), **args)
+    assert plt.get_fignums() == figures  # refused before a figure was made
+
+
 def test_unfitted_models_give_clear_errors():
     with pytest.raises(ValueError, match="loss_curve_"):
         plot.plot_loss_curve(MLPClassifier())
