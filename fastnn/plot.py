@@ -114,7 +114,7 @@ def plot_activations(names=None, sigmoid_a=(0.5, 1, 2), ax=None, *, leaky_slope=
 
     Parameters
     ----------
-    names : sequence of str, optional
+    names : str or sequence of str, optional
         Activations to draw; default sigmoid, tanh, relu, leaky_relu.
     sigmoid_a : sequence of float, default=(0.5, 1, 2)
         One sigmoid curve ``1 / (1 + exp(-a z))`` per shape ``a``.
@@ -124,7 +124,9 @@ def plot_activations(names=None, sigmoid_a=(0.5, 1, 2), ax=None, *, leaky_slope=
     z : array-like, optional
         Inputs; default 401 points in [-5, 5].
     """
-    names = DEFAULT_ACTIVATIONS if names is None else tuple(names)
+    # One name is one activation, not a sequence of its letters.
+    names = (DEFAULT_ACTIVATIONS if names is None else
+             (names,) if isinstance(names, str) else tuple(names))
     z = np.linspace(-5, 5, 401) if z is None else np.asarray(z, dtype=np.float64)
     curves = []
     for name in names:

@@ -113,6 +113,12 @@ def test_decision_boundary_bad_arguments_are_named(change, error, message):
     assert plt.get_fignums() == figures  # refused before a figure was made
 
 
+def test_one_activation_by_name(tmp_path):
+    ax = plot.plot_activations("tanh")
+    assert [line.get_label() for line in ax.get_lines()][:1] == ["tanh"]
+    _png(ax, tmp_path / "tanh.png")
+
+
 def test_unfitted_models_give_clear_errors():
     with pytest.raises(ValueError, match="loss_curve_"):
         plot.plot_loss_curve(MLPClassifier())
