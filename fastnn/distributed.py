@@ -19,6 +19,7 @@ trained on part of the data without saying so.
 from __future__ import annotations
 
 import contextlib
+import copy
 import numbers
 import os
 import time
@@ -35,7 +36,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from . import _config
 from ._mlp_fit import _loss_scale, end_epoch, initialize_network, restore_if_diverged
 from ._mlp_params import check_hyperparameters
-from .mlp import MLPClassifier, MLPRegressor
+from .mlp import MLPClassifier, MLPRegressor, _are_views
 from .network import Network
 from .optimizers import SGD, Adam
 from .training import run_epoch
@@ -453,9 +454,14 @@ class _DaskFit:
         params = {k: v for k, v in self.get_params().items() if k in
                   local_type._get_param_names()}
         local = local_type(**params)
-        for name, value in vars(self).items():
-            if name.endswith("_") or name in ("_network", "_label_binarizer"):
-                setattr(local, name, value)
+        state = {name: value for name, value in vars(self).items()
+                 if name.endswith("_") or name in ("_network", "_label_binarizer")}
+        for name, views in zip(("coefs_", "intercepts_"), self._weight_views()):
+            if _are_views(state.get(name), views):
+                del state[name]  # rebuilt as views of the copy's network, as on unpickling
+        # A copy: sharing the network and lists would let the local model's training
+        # (partial_fit, a warm start) change this one's weights and loss_curve_ too.
+        local.__setstate__({**vars(local), **copy.deepcopy(state)})
         return local
 
     def _map_blocks(self, method: str, X, n_columns):

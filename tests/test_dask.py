@@ -196,6 +196,19 @@ def test_clone_pickle_and_to_local(client, digits):
     assert not hasattr(est, "partial_fit")
 
 
+def test_to_local_is_a_copy(client, digits):
+    X, X_test, y, _ = digits
+    est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=3), client=client).fit, X, y)
+    params, curve = est._network.params.copy(), list(est.loss_curve_)
+    local = est.to_local()
+    np.testing.assert_array_equal(local.predict_proba(X_test), est.predict_proba(X_test))
+    quietly(local.partial_fit, X, y)  # trains the copy only
+    quietly(local.set_params(warm_start=True, max_iter=2).fit, X, y)
+    np.testing.assert_array_equal(est._network.params, params)
+    assert est.loss_curve_ == curve and len(local.loss_curve_) == len(curve) + 3
+    assert np.shares_memory(local.coefs_[0], local._network.params)  # still views
+
+
 def test_warm_start_begins_from_assigned_weights(client, digits):
     """As for MLPClassifier: coefs_/intercepts_ assigned before a warm-started fit are where
     it starts (they were ignored: the fit started from random weights)."""
