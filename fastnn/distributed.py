@@ -465,10 +465,20 @@ class _DaskFit:
         return local
 
     def _map_blocks(self, method: str, X, n_columns):
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D dask array, got shape {X.shape}")
+        X = X.rechunk({1: -1})  # blocks of rows with all the features, as fit takes them
         local = getattr(self.to_local(), method)
+        dtype = self._prediction_dtype() if n_columns is None else self._network.dtype
+
+        def block(part):
+            if part.shape[0] == 0:  # a block without rows (scikit-learn refuses 0 samples)
+                return np.empty((0,) if n_columns is None else (0, n_columns), dtype)
+            return local(part)
+
         if n_columns is None:
-            return X.map_blocks(local, drop_axis=1, dtype=self._prediction_dtype())
-        return X.map_blocks(local, chunks=(X.chunks[0], (n_columns,)), dtype=self._network.dtype)
+            return X.map_blocks(block, drop_axis=1, dtype=dtype)
+        return X.map_blocks(block, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
 
     def __getstate__(self):
         state = super().__getstate__()

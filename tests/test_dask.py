@@ -182,6 +182,20 @@ def test_row_blocks_without_rows_are_skipped(client, digits):
                                                       da.from_array(X[:0, 0], chunks=10))
 
 
+def test_dask_predictions_take_empty_row_blocks_and_feature_blocks(client, digits):
+    X, X_test, y, _ = digits
+    est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=2), client=client).fit, X, y)
+    n = X_test.shape[0]
+    rows = (n // 2, 0, n - n // 2)
+    for X_dask in [da.from_array(X_test, chunks=(rows, X_test.shape[1])),
+                   da.from_array(X_test, chunks=(100, 16))]:
+        np.testing.assert_array_equal(est.predict(X_dask).compute(), est.predict(X_test))
+        np.testing.assert_array_equal(est.predict_proba(X_dask).compute(),
+                                      est.predict_proba(X_test))
+    with pytest.raises(ValueError, match="2-D"):
+        est.predict(da.from_array(X_test[:, 0], chunks=100))
+
+
 def test_clone_pickle_and_to_local(client, digits):
     X, X_test, y, _ = digits
     est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=3), client=client).fit, X, y)
