@@ -64,6 +64,10 @@ _SMOOTHING = 0.5
 # thread (medians of 7, alternating in one process).
 MIN_SEGMENT_SECONDS = 0.005
 
+# Segments a tuner remembers in ``history``: tuners live as long as the process (one per
+# workload, see tuner_for), and a long-lived one runs about 16 segments an epoch.
+HISTORY_LENGTH = 4096
+
 _blas = None  # threadpoolctl controller, created on first use (scans loaded libraries)
 
 
@@ -87,7 +91,8 @@ class ThreadTuner:
     per_row : dict of int to float
         Smoothed seconds per row of each option measured so far.
     history : list of int
-        Thread count of every segment run, in order (for tests and profiling).
+        Thread count of each segment run, in order (for tests and profiling): the
+        last ``HISTORY_LENGTH`` to ``2 * HISTORY_LENGTH`` of them.
     """
 
     def __init__(self, n_threads: int):
@@ -126,6 +131,8 @@ class ThreadTuner:
     def record(self, n_threads: int, seconds: float, rows: int) -> None:
         """Account a segment of ``rows`` rows run with ``n_threads`` in ``seconds``."""
         self.history.append(n_threads)
+        if len(self.history) >= 2 * HISTORY_LENGTH:  # trimmed a half at a time: O(1) a segment on average
+            del self.history[:-HISTORY_LENGTH]
         if n_threads not in self._seen:
             # The first segment of an option may include compiling its
             # kernels (each option has its own compiled family).

@@ -246,6 +246,22 @@ def test_thread_tuner_follows_the_faster_option_and_backs_off():
     assert tuner.current == 2
 
 
+def test_thread_tuner_history_keeps_the_recent_segments_only(monkeypatch):
+    """A tuner lives as long as the process: its history of segments must not grow without
+    bound, and keeps the most recent ones in order."""
+    from fastnn import _adaptive
+
+    monkeypatch.setattr(_adaptive, "HISTORY_LENGTH", 8)
+    tuner = _adaptive.ThreadTuner(2)
+    run = []
+    for i in range(100):
+        n = tuner.choose()
+        tuner.record(n, 1.0 if n == 1 else 0.5 + i % 3, rows=100)
+        run.append(n)
+        assert len(tuner.history) < 16
+    assert len(tuner.history) >= 8 and tuner.history == run[-len(tuner.history):]
+
+
 def test_thread_tuner_probes_rarely_while_all_threads_win_and_at_once_when_they_slow():
     """While all threads are faster, one-thread probes come 4x later each time (up to
     1024 segments); once the current option measures slower than the other did, the
