@@ -512,6 +512,8 @@ _MLP_DOC = """
 
     ``n_threads`` is per worker (None: each worker's thread count).
     ``solver="lbfgs"`` and ``early_stopping=True`` are not supported.
+    ``gradient_norms_`` stays empty: the workers send back their parameters
+    and optimizer state, not their gradients.
 """
 
 

@@ -91,8 +91,10 @@ def plot_gradient_norms(model, ax=None):
     """
     norms = np.asarray(getattr(model, "gradient_norms_", None) or [], dtype=np.float64)
     if norms.ndim != 2 or norms.size == 0:
-        raise ValueError("the model has no gradient_norms_: fit it first with solver 'sgd' "
-                         "or 'adam'")
+        # lbfgs fits and Dask fits (the workers send back parameters, not gradients) keep none
+        raise ValueError(f"the {type(model).__name__} has no gradient_norms_: they are kept "
+                         f"by fits on one machine with solver 'sgd' or 'adam' (not by lbfgs "
+                         f"fits, nor by Dask fits)")
     ax = _axes(ax)
     epochs = np.arange(1, norms.shape[0] + 1)
     colors = _colormap(norms.shape[1])

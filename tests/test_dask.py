@@ -121,6 +121,7 @@ def test_accuracy_within_one_point_of_a_single_process(client, digits, single_pr
     accuracy = est.score(X_test, y_test)
     assert accuracy >= single_process - 0.01, (accuracy, single_process)
     assert est.n_iter_ == len(est.loss_curve_) > 0
+    assert est.gradient_norms_ == []  # documented: the workers send back no gradients
     assert est.coefs_[0].dtype == np.float32
 
 

@@ -122,7 +122,7 @@ def test_one_activation_by_name(tmp_path):
 def test_unfitted_models_give_clear_errors():
     with pytest.raises(ValueError, match="loss_curve_"):
         plot.plot_loss_curve(MLPClassifier())
-    with pytest.raises(ValueError, match="gradient_norms_"):
+    with pytest.raises(ValueError, match="gradient_norms_.*not by lbfgs fits, nor by Dask"):
         plot.plot_gradient_norms(MLPClassifier(solver="lbfgs"))
 
 
