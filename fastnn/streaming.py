@@ -347,7 +347,8 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         (one pass of mini-batches over the block, shuffled within it).
     classes : array-like, optional
         All classes, for a classifier's first ``partial_fit``; if omitted,
-        one extra pass reads the targets to find them.
+        one extra pass reads the targets to find them.  For a classifier
+        fitted before, they must be its ``classes_`` (``partial_fit`` checks).
 
     Returns
     -------
@@ -385,6 +386,10 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
             if n_rows == 0:
                 raise ValueError(_no_rows(source))
             classes = np.array(sorted(found))
+        fit_params["classes"] = np.asarray(classes)
+    elif is_classifier(estimator) and classes is not None:
+        # Already fitted: partial_fit checks them against classes_ (else a different
+        # classes= was ignored without a word).
         fit_params["classes"] = np.asarray(classes)
     for epoch in range(epochs):
         desc = f"epoch {epoch + 1}/{epochs}"

@@ -122,6 +122,21 @@ def test_fit_stream_equals_partial_fit_over_the_blocks(tmp_path, table):
     assert len(streamed.loss_curve_) == 9
 
 
+def test_fit_stream_checks_classes_given_for_a_fitted_classifier(table):
+    """classes= for a classifier fitted before goes to partial_fit, which checks it against
+    classes_ (it was ignored without a word); the same classes train on."""
+    X, y = table
+    model = fastnn.MLPClassifier(hidden_layer_sizes=(5,), random_state=0)
+    fastnn.fit_stream(model, X, y=y, batch_size=100)
+    params, curve = model._network.params.copy(), list(model.loss_curve_)
+    with pytest.raises(ValueError, match="block 1.*classes"):
+        fastnn.fit_stream(model, X, y=y, batch_size=100, classes=[0, 1, 2])
+    np.testing.assert_array_equal(model._network.params, params)  # refused before any update
+    assert model.loss_curve_ == curve
+    fastnn.fit_stream(model, X, y=y, batch_size=100, classes=model.classes_)
+    assert len(model.loss_curve_) == len(curve) + 3
+
+
 def test_fit_stream_progress_bar(table, capsys):
     pytest.importorskip("tqdm")
     X, y = table
