@@ -75,8 +75,9 @@ def add_train_parser(sub) -> None:
     parser.add_argument("--target", help="target column (CSV/Parquet: name, default the last "
                         "column; .npy: index, default -1; .npz: array name, default 'y')")
     parser.add_argument("--task", choices=["auto", "classification", "regression"],
-                        default="auto", help="auto: classification for text or for at most "
-                        "20 distinct integer values, else regression. Classification labels "
+                        default="auto", help="auto: classification for text, for at most "
+                        "20 distinct integer values, or for several columns of 0s and 1s "
+                        "(labels that a row has or not), else regression. Classification labels "
                         "1.0, 2.0 become 1, 2; other numbers (0.5) are an error, as in "
                         "scikit-learn, never rounded. Missing target values (empty cells, "
                         "nulls, NaN) are an error")
@@ -293,6 +294,8 @@ def choose_task(y: np.ndarray, task: str = "auto") -> str:
     if y.ndim == 1 and np.all(np.isfinite(y)) and np.all(y == np.round(y)) \
             and len(np.unique(y)) <= 20:
         return "classification"
+    if y.ndim == 2 and y.size and np.isin(y, (0, 1)).all():
+        return "classification"  # several labels a row (scikit-learn's multilabel indicator)
     return "regression"
 
 

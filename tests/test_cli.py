@@ -157,6 +157,21 @@ def test_train_npz_classification_with_task_override(tmp_path, capsys):
     assert isinstance(fastnn.load(tmp_path / "r.npz"), fastnn.MLPRegressor)
 
 
+def test_train_picks_classification_for_several_label_columns(tmp_path, capsys):
+    """A 2-D target of 0s and 1s (labels a row has or not) trains a classifier under the
+    default --task auto, as the help says; 2-D numbers are still a regression."""
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 6))
+    np.savez(tmp_path / "labels.npz", X=X, y=(X[:, :3] > 0.5).astype(int))
+    assert main(["train", str(tmp_path / "labels.npz"), *FAST]) == 0
+    assert "classification" in capsys.readouterr().out
+    model = fastnn.load(tmp_path / "labels.model.npz")
+    assert isinstance(model, fastnn.MLPClassifier) and model.predict(X[:4]).shape == (4, 3)
+    np.savez(tmp_path / "values.npz", X=X, y=X[:, :2] * 3)
+    assert main(["train", str(tmp_path / "values.npz"), *FAST]) == 0
+    assert isinstance(fastnn.load(tmp_path / "values.model.npz"), fastnn.MLPRegressor)
+
+
 def test_parquet(iris_csv, tmp_path, capsys):
     pq = pytest.importorskip("pyarrow.parquet")
     pa = pytest.importorskip("pyarrow")
