@@ -216,7 +216,8 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
             except NonFiniteRows:  # the batches before the bad one were applied
                 last_good.restore()
                 raise
-            if restore_if_diverged(est, total / n_train, network.params, last_good.restore):
+            if restore_if_diverged(est, total / n_train, network.params, last_good.restore,
+                                   last_good.params):
                 break
             last_good.save()
             est.gradient_norms_.append([float(np.linalg.norm(g)) for g in network.coef_grads])
@@ -260,16 +261,28 @@ def _diverged(est, loss: float, params: np.ndarray) -> bool:
 
 
 def restore_if_diverged(est, loss: float, params: np.ndarray,
-                        restore: Callable[[], None]) -> bool:
+                        restore: Callable[[], None], start_params: np.ndarray | None = None
+                        ) -> bool:
     """If the epoch diverged (see :func:`_diverged`): call ``restore``, warn, return True.
 
     ``restore`` puts back the weights *and* the optimizer state of the last
     good epoch: a later ``partial_fit`` or warm start would otherwise step
-    with the diverged velocity or moments.
+    with the diverged velocity or moments.  ``start_params``: the weights
+    the epoch started from; when the call's first epoch diverged without
+    changing them, its first batch overflowed before any update, which no
+    learning rate would have helped, and the warning says so.
     """
     if not _diverged(est, loss, params):
         return False
+    untouched = (est.n_iter_ == 0 and start_params is not None
+                 and np.array_equal(params, start_params))
     restore()
+    if untouched:
+        warnings.warn(f"Training diverged in epoch {est.n_iter_ + 1} before any update: the "
+                      f"loss became {loss:.3g} at the weights training started from. The "
+                      f"values of X, y or sample_weight (or those weights) overflow "
+                      f"{params.dtype.name}; rescale the data.", DivergenceWarning)
+        return True
     warnings.warn(f"Training diverged in epoch {est.n_iter_ + 1}: the loss became {loss:.3g}. "
                   f"Stopped with the weights of epoch {est.n_iter_}; lower learning_rate_init "
                   f"(now {est.learning_rate_init}).", DivergenceWarning)

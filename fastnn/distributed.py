@@ -399,7 +399,7 @@ class _DaskFit:
                     break
             loss = total / n_total
             if restore_if_diverged(self, loss, network.params,
-                                   lambda: self._restore(good_params, good_state)):
+                                   lambda: self._restore(good_params, good_state), good_params):
                 break
             good_params[...] = network.params
             good_state = self._opt_state

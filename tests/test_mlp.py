@@ -248,6 +248,18 @@ def test_divergence_warns_and_keeps_finite_weights(iris):
                      random_state=0).fit(X * 1e3, y * 1e150)
 
 
+def test_a_first_batch_that_overflows_is_not_blamed_on_the_learning_rate(iris):
+    """float32 targets of 1e20 are finite, their squared errors are not: the first batch's
+    loss overflows at the initial weights, before any update, and the warning names the
+    data, not learning_rate_init."""
+    X, y = iris
+    model = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", max_iter=5, random_state=0)
+    with pytest.warns(fastnn.DivergenceWarning, match="before any update.*rescale the data"):
+        model.fit(X.astype(np.float32), (y * 1e20).astype(np.float32))
+    assert model.n_iter_ == 0 and model.loss_curve_ == []
+    assert np.isfinite(model._network.params).all()
+
+
 def test_keyboard_interrupt_keeps_last_completed_epoch(iris, monkeypatch):
     X, y = iris
     params = dict(hidden_layer_sizes=(8,), solver="sgd", batch_size=10, random_state=0)
