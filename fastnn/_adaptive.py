@@ -131,7 +131,7 @@ class ThreadTuner:
     def record(self, n_threads: int, seconds: float, rows: int) -> None:
         """Account a segment of ``rows`` rows run with ``n_threads`` in ``seconds``."""
         self.history.append(n_threads)
-        if len(self.history) >= 2 * HISTORY_LENGTH:  # trimmed a half at a time: O(1) a segment on average
+        if len(self.history) >= 2 * HISTORY_LENGTH:  # a half at a time: O(1) a segment on average
             del self.history[:-HISTORY_LENGTH]
         if n_threads not in self._seen:
             # The first segment of an option may include compiling its
