@@ -43,7 +43,6 @@ import numba  # noqa: E402  (after the OpenMP policy is in the environment)
 # one thread per core whatever was asked.
 import scipy.linalg.cython_blas  # noqa: E402,F401
 import threadpoolctl  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 if os.environ.get("NUMBA_THREADING_LAYER", "default") == "default":
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
@@ -102,12 +101,9 @@ def set_num_threads(n: int | str) -> None:
         raise ValueError(f"n_threads must be between 1 and {_MAX_THREADS}, got {n}")
     # Only a valid request changes anything: a refused one keeps the adaptive mode.
     _n_threads, _adaptive = n, adaptive
-    _set_blas_threads(n)
+    from ._adaptive import set_blas_threads  # that module imports this one
 
-
-def _set_blas_threads(n: int) -> None:
-    """Set OpenBLAS's process-wide thread count from whichever Python thread calls."""
-    blas_call(lambda: threadpool_limits(limits=n, user_api="blas"))
+    set_blas_threads(n)
 
 
 def blas_call(func):

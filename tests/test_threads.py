@@ -384,6 +384,33 @@ def test_one_thread_blas_blocks_that_overlap_restore_the_thread_count(all_thread
     assert set(_blas_threads()) == {all_threads}
 
 
+def test_set_num_threads_during_another_threads_one_thread_blas_block_wins(all_threads):
+    """A count set while another Python thread is in a one-thread BLAS block (a segment of
+    an epoch, a predict) is BLAS's count once the block ends, not the one from before it;
+    during the block BLAS stays on one thread."""
+    from fastnn._adaptive import blas_limited_to_one
+
+    if all_threads == 1:
+        pytest.skip("needs 2 threads")
+    for asked in (1, all_threads):
+        fastnn.set_num_threads(all_threads if asked == 1 else 1)
+        inside, done = threading.Event(), threading.Event()
+
+        def block():
+            with blas_limited_to_one():
+                inside.set()
+                done.wait(TIMEOUT)
+                return set(_blas_threads())
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            during = pool.submit(block)
+            assert inside.wait(TIMEOUT)
+            fastnn.set_num_threads(asked)
+            done.set()
+            assert during.result(timeout=TIMEOUT) == {1}
+        assert fastnn.get_num_threads() == asked and set(_blas_threads()) == {asked}
+
+
 def test_pool_kernels_calling_blas_stay_off_when_blas_is_not_on_one_thread(all_threads,
                                                                           monkeypatch):
     """Training by rows and forward's blocks on several workers call BLAS from every
