@@ -73,6 +73,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# Blocks of using_threads open in any Python thread, and the setting before the first of
+# them: the count is process-wide, so blocks of several threads (estimators with n_threads
+# fitted in a thread pool) overlap, and one that began inside another's restores that
+# other's count, not the one before both.  A set_num_threads call while blocks are open
+# replaces that setting: the last block to end would otherwise undo it.
+_using_lock = threading.Lock()
+_using_blocks = 0
+_before_using = None
+
+
 def set_num_threads(n: int | str) -> None:
     """Set the number of threads used by fastnn's kernels and by BLAS.
 
@@ -89,6 +99,15 @@ def set_num_threads(n: int | str) -> None:
         than with 1 under load, 1.2x faster on a quiet machine).  Results do
         not depend on the choice (see ``fastnn._adaptive``).
     """
+    global _before_using
+    with _using_lock:
+        _set(n)
+        if _using_blocks:  # the last using_threads block to end leaves this setting
+            _before_using = n
+
+
+def _set(n: int | str) -> None:
+    """:func:`set_num_threads` without the bookkeeping of :func:`using_threads` blocks."""
     global _n_threads, _adaptive
     if isinstance(n, str) and n == "auto":
         adaptive, n = True, _MAX_THREADS
@@ -130,13 +149,6 @@ def adaptive() -> bool:
     return _adaptive and _n_threads > 1
 
 
-# Blocks of using_threads open in any Python thread, and the setting before the first of
-# them: the count is process-wide, so blocks of several threads (estimators with n_threads
-# fitted in a thread pool) overlap, and one that began inside another's restores that
-# other's count, not the one before both.
-_using_lock = threading.Lock()
-_using_blocks = 0
-_before_using = None
 
 
 @contextmanager
@@ -145,7 +157,7 @@ def using_threads(n: int | str | None):
 
     ``None`` leaves the thread count alone.  When blocks of several Python
     threads overlap, the setting before the first of them is back once the
-    last one ends.
+    last one ends, or the latest :func:`set_num_threads` made while they were open.
     """
     global _using_blocks, _before_using
     if n is None:
@@ -153,7 +165,7 @@ def using_threads(n: int | str | None):
         return
     with _using_lock:
         previous = "auto" if _adaptive else _n_threads
-        set_num_threads(n)
+        _set(n)
         if _using_blocks == 0:
             _before_using = previous
         _using_blocks += 1
@@ -162,7 +174,7 @@ def using_threads(n: int | str | None):
     finally:
         with _using_lock:
             _using_blocks -= 1
-            set_num_threads(_before_using if _using_blocks == 0 else previous)
+            _set(_before_using if _using_blocks == 0 else previous)
 
 
 def get_num_threads() -> int:

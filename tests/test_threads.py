@@ -174,6 +174,34 @@ def test_overlapping_thread_count_blocks_of_two_python_threads_restore_the_setti
     assert fastnn.threading_info()["adaptive"]
 
 
+def test_set_num_threads_during_another_threads_thread_count_block_wins():
+    """An estimator with n_threads fits in a worker thread while the main thread sets the
+    count: that setting is the one left when the block ends, not the one from before it."""
+    from fastnn._config import using_threads
+
+    fastnn.set_num_threads("auto")
+    asked = fastnn.threading_info()["max_threads"]  # fixed, where the block began adaptive
+    inside, done = threading.Event(), threading.Event()
+
+    def fit():
+        with using_threads(1):
+            inside.set()
+            done.wait(TIMEOUT)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(fit)
+            assert inside.wait(TIMEOUT)
+            fastnn.set_num_threads(asked)
+            done.set()
+            future.result(timeout=TIMEOUT)
+        info = fastnn.threading_info()
+        assert not info["adaptive"] and info["n_threads"] == asked
+        assert set(_blas_threads()) == {asked}
+    finally:
+        fastnn.set_num_threads("auto")
+
+
 def test_thread_limit_set_before_the_first_kernel_reaches_numbas_blas():
     code = ("import fastnn, numpy as np; from threadpoolctl import threadpool_info; "
             "fastnn.set_num_threads(1); "
