@@ -81,7 +81,8 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     -------
     iterator of (X, y) : ndarray of shape (b, n_features), ndarray of shape (b,)
         Or of ``X`` alone when there are no targets.  Every block has at least
-        one row; an empty source gives no blocks.
+        one row; an empty source gives no blocks.  A target column of a file
+        keeps its own dtype (integers, text), as pandas reads it alone.
 
     Raises
     ------
@@ -239,6 +240,9 @@ def _csv_blocks(path, batch_size, target, dtype, delimiter, header):
                     raise ValueError(f"{os.fspath(path)}: "
                                      f"{_not_a_number(values, target, names, row, header, exc)}"
                                      ) from None
+                if target is not None:  # in its own dtype: to_numpy() made ints float
+                    labels = frame.iloc[:, _column_index(target, names, values.shape[1])]
+                    block = block[0], labels.to_numpy()
                 row += len(frame)
                 yield block
         return
@@ -296,7 +300,7 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header):
             header = _has_header(path, delimiter)
         if header:
             names = next(reader, None)
-        rows = []
+        rows, labels = [], []
         for line_number, row in enumerate(reader, start=2 if header else 1):
             if not row:
                 continue
@@ -305,11 +309,25 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header):
             except ValueError:
                 raise ValueError(f"{os.fspath(path)}, line {line_number}: not a number in "
                                  f"{row!r}") from None
+            if target is not None:
+                labels.append(row[_column_index(target, names, len(row))])
             if len(rows) == batch_size:
-                yield _split_target(np.array(rows), target, names, dtype)
-                rows = []
+                yield _plain_block(rows, labels, target, names, dtype)
+                rows, labels = [], []
         if rows:
-            yield _split_target(np.array(rows), target, names, dtype)
+            yield _plain_block(rows, labels, target, names, dtype)
+
+
+def _plain_block(rows, labels, target, names, dtype):
+    """A block of parsed CSV ``rows``; its targets integers where all of their text
+    ``labels`` are, as pandas reads such a column (not float like the features)."""
+    X, y = _split_target(np.array(rows), target, names, dtype)
+    if y is not None:
+        try:
+            y = np.array([int(label) for label in labels], dtype=np.int64)
+        except (ValueError, OverflowError):
+            pass
+    return X, y
 
 
 def _parquet_blocks(path, batch_size, target, dtype):
@@ -329,6 +347,8 @@ def _parquet_blocks(path, batch_size, target, dtype):
         except ValueError as exc:  # as in _csv_blocks
             raise ValueError(f"{os.fspath(path)}: "
                              f"{_not_a_number(values, target, names, row, True, exc)}") from None
+        if target is not None:  # in its own dtype: column_stack made ints float
+            block = block[0], columns[_column_index(target, names, len(columns))]
         row += len(values)
         yield block
 

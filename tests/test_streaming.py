@@ -117,9 +117,46 @@ def test_fit_stream_equals_partial_fit_over_the_blocks(tmp_path, table):
         for start in range(0, 230, 100):
             by_hand.partial_fit(Xr[start:start + 100, :4], Xr[start:start + 100, 4],
                                 classes=[0.0, 1.0])
-    np.testing.assert_array_equal(streamed.classes_, [0.0, 1.0])
+    np.testing.assert_array_equal(streamed.classes_, [0, 1])
     assert streamed.loss_curve_ == by_hand.loss_curve_
     assert len(streamed.loss_curve_) == 9
+
+
+@pytest.mark.parametrize("reader", ["pandas", "csv module", "parquet"])
+def test_fit_stream_keeps_integer_labels_of_a_file_integers(tmp_path, table, monkeypatch,
+                                                             reader):
+    """Integer labels next to float features: classes_ are integers, as scikit-learn's fit on
+    the file read by pandas gives (reading the rows as one float array made them 0., 1.)."""
+    from sklearn.neural_network import MLPClassifier
+
+    pd = pytest.importorskip("pandas")
+    X, y = table
+    frame = pd.DataFrame(X, columns=list("abcd")).assign(label=y)
+    if reader == "parquet":
+        pytest.importorskip("pyarrow")
+        path = tmp_path / "t.parquet"
+        frame.to_parquet(path)
+    else:
+        path = tmp_path / "t.csv"
+        write_csv(path, X, y)
+    expected = MLPClassifier(hidden_layer_sizes=(2,), max_iter=1).fit(
+        frame[list("abcd")], pd.read_csv(path)["label"] if reader != "parquet"
+        else pd.read_parquet(path)["label"]).classes_
+    if reader == "csv module":
+        real_import = builtins.__import__
+
+        def no_pandas(name, *args, **kwargs):
+            if name == "pandas":
+                raise ImportError("no pandas here")
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", no_pandas)
+    for classes in (None, [0, 1]):  # found by the first pass, or given
+        model = fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
+                                  target="label", batch_size=100, classes=classes)
+        assert model.classes_.dtype.kind == expected.dtype.kind == "i"
+        np.testing.assert_array_equal(model.classes_, expected)
+        assert model.predict(X.astype(np.float32)).dtype.kind == "i"
 
 
 def test_fit_stream_checks_classes_given_for_a_fitted_classifier(table):
