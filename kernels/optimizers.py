@@ -25,6 +25,12 @@ second epoch (float32, batch 128) 100,000 of them did, and the epoch took
 1.02 s against 0.73 s on one thread; 100,000 updates with every ``m`` at
 1e-37 took 1 ms against 0.06 ms.  Five such epochs end with the same
 parameters to the bit either way.
+
+Like every training kernel, the updates run with subnormal numbers flushed to
+zero (``fpenv``; each thread's control word is set for each block of the
+vector it updates and given back after it): ``Optimizer.step()`` after
+``loss_and_gradient`` then gives the bits of the fused epochs, which flush on
+their threads (a step of 1e-39 leaves a weight of 0 at 0, not at -1e-39).
 """
 from __future__ import annotations
 
@@ -32,10 +38,33 @@ import math
 
 from numba import prange
 
-from ._jit import kernel
+from ._jit import inline_helper, kernel
+from .fpenv import flush_subnormals, restore
 
 #: Optimizer state below this magnitude is stored as 0 (float32's smallest normal number).
 FLUSH_BELOW = 1.1754943508222875e-38
+# Parameters per block of the prange loops.  Each block sets its thread's control word and
+# gives it back (10 ns), and a parallel update (from 16,384 parameters in the fused epoch)
+# has at least 16 blocks to share between the threads.
+_BLOCK = 1024
+
+
+@inline_helper
+def _n_blocks(n):
+    """Number of ``_BLOCK``-sized blocks of a vector of ``n`` parameters."""
+    return (n + _BLOCK - 1) // _BLOCK
+
+
+@inline_helper
+def _block_bounds(block, n, n_decay):
+    """(start, mid, stop): block ``block`` is ``[start, stop)``, its decayed part
+    ``[start, mid)``.  Each part is updated as a slice indexed from 0: indexed from
+    ``start``, Numba kept its negative-index check and the loop did not vectorize (4-5x
+    slower); the two parts, each without a per-element branch, made Adam's serial update
+    of W1's 235,146 float32 parameters 10-13 % faster than one loop over the vector."""
+    start = block * _BLOCK
+    stop = min(n, start + _BLOCK)
+    return start, min(max(n_decay, start), stop), stop
 
 
 @kernel
@@ -52,9 +81,20 @@ def sgd_update(params, grads, lr, weight_decay, n_decay):
     """
     lr_ = params.dtype.type(lr)
     lam = params.dtype.type(weight_decay)
-    for i in prange(params.shape[0]):
-        g = grads[i] + lam * params[i] if i < n_decay else grads[i]
-        params[i] -= lr_ * g
+    for block in prange(_n_blocks(params.shape[0])):
+        control_word = flush_subnormals()  # this thread's; given back below (see fpenv)
+        start, mid, stop = _block_bounds(block, params.shape[0], n_decay)
+        _sgd_part(params[start:mid], grads[start:mid], lr_, lam, True)
+        _sgd_part(params[mid:stop], grads[mid:stop], lr_, lam, False)
+        restore(control_word)
+
+
+@inline_helper
+def _sgd_part(params, grads, lr, lam, decayed):
+    """:func:`sgd_update` of a part of a block (``decayed``: with weight decay ``lam``)."""
+    for i in range(params.shape[0]):
+        g = grads[i] + lam * params[i] if decayed else grads[i]
+        params[i] -= lr * g
 
 
 @kernel
@@ -76,14 +116,27 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov, weight_deca
     mu = params.dtype.type(momentum)
     lam = params.dtype.type(weight_decay)
     flush = params.dtype.type(FLUSH_BELOW)
+    for block in prange(_n_blocks(params.shape[0])):  # as in sgd_update
+        control_word = flush_subnormals()
+        start, mid, stop = _block_bounds(block, params.shape[0], n_decay)
+        _momentum_part(params[start:mid], grads[start:mid], velocity[start:mid], lr_, mu,
+                       nesterov, lam, flush, True)
+        _momentum_part(params[mid:stop], grads[mid:stop], velocity[mid:stop], lr_, mu,
+                       nesterov, lam, flush, False)
+        restore(control_word)
+
+
+@inline_helper
+def _momentum_part(params, grads, velocity, lr, mu, nesterov, lam, flush, decayed):
+    """:func:`momentum_update` of a part of a block (``decayed``: with weight decay)."""
     zero = flush - flush
-    for i in prange(params.shape[0]):
-        g = grads[i] + lam * params[i] if i < n_decay else grads[i]
-        v = mu * velocity[i] - lr_ * g
+    for i in range(params.shape[0]):
+        g = grads[i] + lam * params[i] if decayed else grads[i]
+        v = mu * velocity[i] - lr * g
         v = zero if abs(v) < flush else v  # NaN stays NaN
         velocity[i] = v
         if nesterov:
-            params[i] += mu * v - lr_ * g
+            params[i] += mu * v - lr * g
         else:
             params[i] += v
 
@@ -110,14 +163,28 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, t, weight_decay, n_d
     b2 = dt(beta2)
     eps_ = dt(eps)
     lam = dt(weight_decay)
-    one = dt(1)
     flush = dt(FLUSH_BELOW)
     # Below these, lr_t * m and (1 - b2) * g * g would be subnormal (see the module).
     step_flush = dt(FLUSH_BELOW / lr_t) if lr_t > 0.0 else flush
     square_flush = dt(math.sqrt(FLUSH_BELOW / (1.0 - beta2))) if beta2 < 1.0 else flush
+    for block in prange(_n_blocks(params.shape[0])):  # as in sgd_update
+        control_word = flush_subnormals()
+        start, mid, stop = _block_bounds(block, params.shape[0], n_decay)
+        _adam_part(params[start:mid], grads[start:mid], m[start:mid], v[start:mid], lr_t, b1,
+                   b2, eps_, lam, flush, step_flush, square_flush, True)
+        _adam_part(params[mid:stop], grads[mid:stop], m[mid:stop], v[mid:stop], lr_t, b1, b2,
+                   eps_, lam, flush, step_flush, square_flush, False)
+        restore(control_word)
+
+
+@inline_helper
+def _adam_part(params, grads, m, v, lr_t, b1, b2, eps, lam, flush, step_flush, square_flush,
+               decayed):
+    """:func:`adam_update` of a part of a block (``decayed``: with weight decay ``lam``)."""
+    one = params.dtype.type(1)
     zero = one - one
-    for i in prange(params.shape[0]):
-        g = grads[i] + lam * params[i] if i < n_decay else grads[i]
+    for i in range(params.shape[0]):
+        g = grads[i] + lam * params[i] if decayed else grads[i]
         g_v = zero if abs(g) < square_flush else g  # NaN stays NaN
         mi = b1 * m[i] + (one - b1) * g
         vi = b2 * v[i] + (one - b2) * g_v * g_v
@@ -126,4 +193,4 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, t, weight_decay, n_d
         m[i] = mi
         v[i] = vi
         m_step = zero if abs(mi) < step_flush else mi
-        params[i] -= lr_t * m_step / (math.sqrt(vi) + eps_)
+        params[i] -= lr_t * m_step / (math.sqrt(vi) + eps)

@@ -147,3 +147,71 @@ def test_linear_models_read_subnormal_inputs_as_zero(n_classes, threads):
     assert clf.coef_.dtype == np.float32
     np.testing.assert_array_equal(clf.coef_[:, 0], 0)
     assert (clf.coef_[:, 1] != 0).all()
+
+
+def _subnormal_step_problem(dtype, optimizer):
+    """A [1, 1] identity network at 0 whose first step is subnormal in IEEE arithmetic: the
+    gradient is 8x the dtype's smallest normal number, so lr * g (0.01) is subnormal (and
+    Nesterov's step with it); Adam's first moment starts in the band where b1 * m is subnormal
+    (float32 only: its moments are stored as 0 below float32's smallest normal number, far
+    above float64's subnormals, and its step is kept out of the band, see
+    ``kernels.optimizers``)."""
+    tiny = np.finfo(dtype).tiny
+    net = fastnn.Network([1, 1], output="identity", dtype=dtype)
+    net.params[...] = 0
+    X, Y = np.ones((4, 1), dtype), np.full((4, 1), -8 * tiny, dtype)
+    if optimizer == "adam":
+        opt = fastnn.Adam(net)
+        opt.m[...], opt.v[...] = 1.05 * tiny, 1.0
+        Y[...] = -1000 * tiny
+    else:
+        opt = fastnn.SGD(net, lr=0.01, momentum=0.9 if optimizer == "nesterov" else 0.0,
+                         nesterov=optimizer == "nesterov")
+    return net, opt, X, Y
+
+
+@pytest.mark.parametrize("dtype, optimizer", [(np.float32, "sgd"), (np.float32, "nesterov"),
+                                              (np.float32, "adam"), (np.float64, "sgd"),
+                                              (np.float64, "nesterov")])
+def test_optimizer_step_flushes_as_the_fused_epoch_does(dtype, optimizer):
+    """Optimizer.step() after loss_and_gradient gives the bits of train() on the same batch
+    (in IEEE arithmetic the weight and bias became -9.4e-40 in float32, and Adam's m
+    1.1866e-36 instead of 1.1755e-36), and gives the caller its control word back."""
+    results = []
+    for fused in (False, True):
+        net, opt, X, Y = _subnormal_step_problem(dtype, optimizer)
+        caller = _control(fpenv.control_word())
+        if fused:
+            fastnn.train(net, X, Y, optimizer=opt, epochs=1, batch_size="full", shuffle=False)
+        else:
+            net.loss_and_gradient(X, Y)
+            opt.step()
+        assert _control(fpenv.control_word()) == caller
+        results.append([net.params.copy(), *(a.copy() for a in opt._state_arrays())])
+    for stepped, trained in zip(*results):
+        np.testing.assert_array_equal(stepped.view(np.uint8), trained.view(np.uint8))
+    if optimizer != "adam":
+        assert not results[0][0].any()  # the step of -1e-39 (float32) is 0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_update_kernels_flush_on_every_thread(threads):
+    """The update kernels' blocks on the pool's workers flush too: a step of 1e-39 leaves
+    every weight at 0, and every worker gets its control word back."""
+    n = 8 * 1024
+    params, grads = np.zeros(n, np.float32), np.full(n, 1e-37, np.float32)
+    velocity, m, v = np.zeros(n, np.float32), np.zeros(n, np.float32), np.ones(n, np.float32)
+    caller = _control(fpenv.control_word())
+    with _config.using_threads(threads):
+        _config.run(fastnn.kernels.sgd_update, params, grads, 0.01, 0.0, n)
+        _config.run(fastnn.kernels.momentum_update, params, grads, velocity, 0.01, 0.9, True,
+                    0.0, n)
+        words = _worker_control_words(2 * threads)
+    assert not params.any() and not velocity.any()
+    m[...], grads[...] = 1.05 * TINY32, 1e-35  # b1 * m is subnormal: m becomes (1 - b1) g
+    with _config.using_threads(threads):
+        _config.run(fastnn.kernels.adam_update, params, grads, m, v, 0.001, 0.9, 0.999, 1e-8,
+                    1, 0.0, n)
+    np.testing.assert_array_equal(m, (1 - np.float32(0.9)) * grads)
+    assert _control(fpenv.control_word()) == caller
+    assert not (words & FLUSH).any()
