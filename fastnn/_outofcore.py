@@ -312,8 +312,8 @@ def run_epoch(network, X, Y, weights, order, batch_size: int, optimizer, alpha: 
 
     A :class:`RowSource` runs in segments of whole batches: each segment's
     rows are read into memory, in the shuffled order, and trained on in
-    sequence.  The batches and updates are those of one in-memory call, bit
-    for bit (see ``ends_epoch``); only the epoch's loss is summed per segment.
+    sequence.  The batches, the updates and the epoch's loss are those of one
+    in-memory call, bit for bit (see ``ends_epoch`` and ``loss_so_far``).
     """
     if not isinstance(X, RowSource):
         return training.run_epoch(network, X, Y, weights, order, batch_size, optimizer,
@@ -330,13 +330,12 @@ def run_epoch(network, X, Y, weights, order, batch_size: int, optimizer, alpha: 
             rows = order[start:stop]
             Xs, Ys = X.take(rows), Y[rows]
             ws = None if weights is None else weights[rows]
-        loss = training.run_epoch(network, Xs, Ys, ws, None, batch_size, optimizer,
-                                  alpha=alpha, loss_scale=loss_scale, stepwise=stepwise,
-                                  ends_epoch=stop == n)
+        total = training.run_epoch(network, Xs, Ys, ws, None, batch_size, optimizer,
+                                   alpha=alpha, loss_scale=loss_scale, stepwise=stepwise,
+                                   ends_epoch=stop == n, loss_so_far=total)
         Xs = None  # one segment in memory at a time
-        if not np.isfinite(loss):
-            return loss
-        total += loss
+        if not np.isfinite(total):
+            return total
     return total
 
 

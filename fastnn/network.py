@@ -557,7 +557,7 @@ class Network:
 
     def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
                      loss_scale: float, stepwise: bool = False, clock=None,
-                     ends_epoch: bool = True) -> float:
+                     ends_epoch: bool = True, loss_so_far: float = 0.0) -> float:
         """One fused epoch (see :func:`fastnn.training.run_epoch`); NaN if it diverged.
 
         With ``stepwise`` the same epoch runs as Python over the compiled
@@ -565,7 +565,7 @@ class Network:
         to compile, for jobs of a few batches.  ``clock``: an int64 array of
         shape (threads, len(data_parallel.PHASES), n_layers) to which the
         segments trained by rows add their ticks per phase (``fastnn.profile``).
-        ``ends_epoch``: see :func:`fastnn.training.run_epoch`.
+        ``ends_epoch``, ``loss_so_far``: see :func:`fastnn.training.run_epoch`.
         """
         if order is None and not (X.flags.c_contiguous and Y.flags.c_contiguous):
             order = np.arange(X.shape[0], dtype=np.int64)  # gather: one compiled step per dtype
@@ -575,7 +575,7 @@ class Network:
             hyper[6:8] = alpha, loss_scale
             has_weights = weights is not None
             tuner = self._thread_tuner(batch_size)
-            total, status = 0.0, 0
+            total, status = loss_so_far, 0
             by_rows = not stepwise and self._trains_by_rows(batch_size)
             if by_rows and order is None:
                 order = np.arange(X.shape[0], dtype=np.int64)

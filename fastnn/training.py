@@ -78,7 +78,8 @@ class TrainingDiverged(ArithmeticError):
 
 def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None,
               order: np.ndarray | None, batch_size: int, optimizer, alpha: float = 0.0,
-              loss_scale: float = 1.0, stepwise: bool = False, ends_epoch: bool = True) -> float:
+              loss_scale: float = 1.0, stepwise: bool = False, ends_epoch: bool = True,
+              loss_so_far: float = 0.0) -> float:
     """One pass of mini-batch gradient descent over validated data.
 
     Parameters
@@ -106,13 +107,17 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
         gradient in ``network.grads`` (plain SGD does not fuse that step).
         False for the parts of an epoch cut into several calls, which then
         give the same bits as one call.
+    loss_so_far : float, default=0.0
+        What the epoch's earlier parts returned: this call adds its batches'
+        losses to it, so that parts of an epoch sum the loss in one call's
+        order, to the bit.
 
     Returns
     -------
     float
-        Sum over batches of batch loss times batch size; NaN as soon as a
-        batch loss is NaN or inf (the epoch stops there, before that batch's
-        update).
+        ``loss_so_far`` plus the sum over batches of batch loss times batch
+        size; NaN as soon as a batch loss is NaN or inf (the epoch stops
+        there, before that batch's update).
 
     Notes
     -----
@@ -122,7 +127,7 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
     gradient only), in addition to ``alpha``.
     """
     return network._train_epoch(X, Y, weights, order, batch_size, optimizer, alpha, loss_scale,
-                                stepwise, ends_epoch=ends_epoch)
+                                stepwise, ends_epoch=ends_epoch, loss_so_far=loss_so_far)
 
 
 def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
