@@ -274,10 +274,9 @@ def restore_if_diverged(est, loss: float, params: np.ndarray,
     """
     if not _diverged(est, loss, params):
         return False
-    untouched = (est.n_iter_ == 0 and start_params is not None
-                 and np.array_equal(params, start_params))
+    before_any_update = training.untouched(est.n_iter_, params, start_params)
     restore()
-    if untouched:
+    if before_any_update:
         warnings.warn(f"Training diverged in epoch {est.n_iter_ + 1} before any update: the "
                       f"loss became {loss:.3g} at the weights training started from. The "
                       f"values of X, y or sample_weight (or those weights) overflow "

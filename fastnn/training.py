@@ -240,7 +240,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
             raise
         # The params check catches an overflow in the epoch's last update.
         if not (np.isfinite(total) and np.isfinite(network.params).all()):
-            stepped = epoch > 0 or not np.array_equal(network.params, last_good.params)
+            stepped = not untouched(epoch, network.params, last_good.params)
             if not x_checked:  # rows not gathered yet may hold NaN/inf: name X, not the rate
                 last_good.restore()
                 check.check_finite(X)
@@ -289,6 +289,19 @@ def _fixed_codes(network: Network, weighted: bool, hyper: np.ndarray):
              | (small.DECAYED if hyper[6] > 0 or hyper[8] != 0 else 0)
              | (small.UNIT_SLOPE if hidden == SIGMOID and network._net[4][0] == 1.0 else 0))
     return ((0,) * hidden, (0,) * int(network.loss_code), (0,) * flags)
+
+
+def untouched(epochs_done: int, params: np.ndarray, start_params: np.ndarray | None) -> bool:
+    """Whether a training call that diverged had not changed the weights yet.
+
+    True if none of its epochs completed and ``params`` still equal
+    ``start_params``, the weights it started from (None: not known, False).
+    Its first batch then overflowed at those weights: the data (or the
+    weights) are to blame, not the learning rate, and the divergence
+    messages say so.
+    """
+    return (epochs_done == 0 and start_params is not None
+            and np.array_equal(params, start_params))
 
 
 def _diverged(last_good: Checkpoint, epoch: int, stepped: bool = True):
@@ -366,7 +379,7 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
         done, status = run(per_call, totals)
         optimizer._fused_done(t)
         if status:
-            stepped = epoch + done > 0 or not np.array_equal(network.params, last_good.params)
+            stepped = not untouched(epoch + done, network.params, last_good.params)
             if stateful:  # back to this call's start, then its good epochs again
                 last_good.restore()
                 order[...], rng_state[...] = start_order, start_rng

@@ -182,3 +182,16 @@ def test_n_iter_counts_the_epochs_of_the_last_call_as_in_scikit_learn():
             assert model.n_iter_ == 5
         model.partial_fit(X, y)
         assert model.n_iter_ == 1 and model.t_ == 11 * 60, make
+
+
+def test_untouched_means_no_epoch_done_and_the_starting_weights():
+    """The one rule behind "before any update" in train(), its small-network path and the
+    estimators' warning: a NaN weight or a later epoch is an update, unknown weights are not
+    taken as the starting ones."""
+    from fastnn.training import untouched
+
+    start = np.array([0.5, -1.0])
+    assert untouched(0, start.copy(), start)
+    assert not untouched(1, start.copy(), start)
+    assert not untouched(0, np.array([0.5, np.nan]), start)
+    assert not untouched(0, start.copy(), None)
