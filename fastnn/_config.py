@@ -149,8 +149,6 @@ def adaptive() -> bool:
     return _adaptive and _n_threads > 1
 
 
-
-
 @contextmanager
 def using_threads(n: int | str | None):
     """Context manager: :func:`set_num_threads` ``n`` inside, the previous count after.
