@@ -339,7 +339,9 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         b = np.zeros(n_rows, dtype)
         if coef_init is not None:
             coef = np.asarray(coef_init, dtype=dtype)
-            if coef.size != W.size or (coef.ndim == 1 and n_rows != 1) or coef.ndim > 2:
+            # as scikit-learn: two classes take any shape of n_features values, more classes
+            # exactly (n_classes, n_features) (a transposed matrix was reshaped, scrambled)
+            if coef.shape != W.shape and (n_rows != 1 or coef.size != W.size):
                 raise ValueError(f"coef_init must have shape {(n_rows, n_features)}, "
                                  f"got {coef.shape}")
             W[:] = coef.reshape(W.shape)

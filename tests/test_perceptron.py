@@ -423,6 +423,12 @@ def test_warm_start_and_coef_init(iris):
     np.testing.assert_array_equal(from_init.coef_, five.coef_)
     with pytest.raises(ValueError, match=r"coef_init must have shape \(3, 4\)"):
         fastnn.Perceptron().fit(X, y, coef_init=np.zeros((2, 4)))
+    for shape in [(4, 3), (2, 6), (12,)]:  # as many values, but not one row per class
+        with pytest.raises(ValueError, match=r"coef_init must have shape \(3, 4\)"):
+            fastnn.Perceptron().fit(X, y, coef_init=np.zeros(shape))
+    for shape in [(4,), (4, 1), (1, 4)]:  # two classes: any shape of 4 values, as scikit-learn
+        binary = fastnn.Perceptron(max_iter=1, tol=None).fit(X, y > 0, coef_init=np.ones(shape))
+        assert binary.coef_.shape == (1, 4)
     with pytest.raises(ValueError, match="warm_start"):
         warm.fit(X[y < 2], y[y < 2])  # 2 classes need one row, the previous model has 3
 
