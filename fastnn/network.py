@@ -231,6 +231,7 @@ class Network:
     output : {"softmax", "sigmoid", "identity"}, default="softmax"
         Output activation; it fixes the loss: softmax cross-entropy,
         binary cross-entropy, or squared error (1/2, summed over outputs).
+        Softmax needs at least two output units.
     dtype : {np.float32, np.float64}, default=np.float32
         Precision of parameters and of every computation.
     random_state : int, numpy.random.Generator or None
@@ -272,6 +273,11 @@ class Network:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         self.sigmoid_a = check.check_real(sigmoid_a, "sigmoid_a")
         self.leaky_slope = check.check_real(leaky_slope, "leaky_slope", minimum=0.0)
+        if output == "softmax" and sizes[-1] == 1:
+            # a softmax over one unit is 1 whatever the input: loss and gradient are 0
+            raise ValueError("output 'softmax' needs at least 2 output units (over one unit it "
+                             "is always 1, and nothing trains); use output='sigmoid' for one "
+                             "binary output")
 
         self.layer_sizes = sizes
         self.activations = names

@@ -435,5 +435,7 @@ def test_fixed_kernel_only_where_it_serves():
     assert training._fixed_units(net, 2, 0, 10**7) is None  # batches
     assert training._fixed_units(net, 1, 1, 10**7) is None  # momentum
     assert training._fixed_units(fastnn.Network([3, 2]), 1, 0, 10**7) == ((0,) * 3, (), (0, 0))
-    assert training._fixed_units(fastnn.Network([2, 3, 3, 1]), 1, 0, 10**7) is None  # depth
-    assert training._fixed_units(fastnn.Network([2, 40, 1]), 1, 0, 10**7) is None  # width
+    deep = fastnn.Network([2, 3, 3, 1], output="sigmoid")
+    assert training._fixed_units(deep, 1, 0, 10**7) is None  # depth
+    wide = fastnn.Network([2, 40, 1], output="sigmoid")
+    assert training._fixed_units(wide, 1, 0, 10**7) is None  # width

@@ -69,6 +69,8 @@ def test_nonfinite_X_is_named_even_when_training_diverges_first():
     (dict(layer_sizes=[2, 3, 1], activations="swish"), ValueError, "unknown activation 'swish'"),
     (dict(layer_sizes=[2, 3, 3, 1], activations=["relu"]), ValueError, "activations"),
     (dict(layer_sizes=[2, 1], output="tanh"), ValueError, "unknown output 'tanh'"),
+    # a softmax over one unit is always 1: nothing would train, silently
+    (dict(layer_sizes=[2, 3, 1]), ValueError, "output 'softmax' needs at least 2 output units"),
     (dict(layer_sizes=[2, 1], dtype=np.int32), TypeError, "dtype"),
     (dict(layer_sizes=[2, 3, 1], sigmoid_a=float("nan")), ValueError, "sigmoid_a"),
     (dict(layer_sizes=[2, 3, 1], leaky_slope=-0.1), ValueError, "leaky_slope"),
