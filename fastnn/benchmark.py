@@ -468,8 +468,15 @@ def run(*, quick: bool = False, peers=None, only=None, rounds: int | None = None
     began = time.perf_counter()
     sizes = {**(QUICK if quick else FULL), **(sizes or {})}
     if rounds is not None:
+        # 0 rounds ran nothing and wrote an empty report without a word
+        if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 1:
+            raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
         sizes["rounds"] = sizes["light_rounds"] = rounds
+    if not max_foreign >= 0:  # negative: every run would count as disturbed
+        raise ValueError(f"max_foreign must be >= 0 (cores), got {max_foreign!r}")
     peers = list(PEERS if peers is None else peers)
+    if not peers:
+        raise ValueError(f"no peers chosen; choose from {PEERS}")
     unknown = set(peers) - set(PEERS)
     if unknown:
         raise ValueError(f"unknown peers {sorted(unknown)}; choose from {PEERS}")

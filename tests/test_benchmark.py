@@ -295,12 +295,20 @@ def test_png_written_when_matplotlib_is_installed(quick_run, tmp_path):
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bad_arguments():
+def test_bad_arguments(capsys):
     with pytest.raises(ValueError, match="unknown peers"):
         benchmark.run(peers=["fastnn", "tensorflow"])
     with pytest.raises(ValueError, match="no workload"):
         benchmark.run(peers=["numpy"], only=["W9"], sizes=TINY, inline=True)
     assert benchmark.main(["--peers", "nope", "--out", "unused"]) == 2
+    # refused before any timing (0 rounds wrote an empty report)
+    for args, message in [(["--rounds", "0"], "rounds must be an integer >= 1, got 0"),
+                          (["--rounds", "-2"], "rounds must be an integer >= 1, got -2"),
+                          (["--peers", ","], "no peers chosen"),
+                          (["--max-foreign", "-1"], "max_foreign must be >= 0")]:
+        capsys.readouterr()
+        assert benchmark.main([*args, "--out", "unused"]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_fastnn_bench_subcommand(capsys):
