@@ -317,6 +317,9 @@ def main(args) -> int:
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"--layers must be at least two comma-separated positive integers "
                          f"(input first, e.g. 784,256,10), got {args.layers!r}")
+    if sizes[-1] < 2:  # the network's output is a softmax, which needs two units
+        raise ValueError(f"--layers: the last size is the softmax output, it must be at "
+                         f"least 2 (the classes), got {args.layers!r}")
     for option, value, least in (("--samples", args.samples, 1),
                                  ("--batch-size", args.batch_size, 1),
                                  ("--threads", args.threads, 0)):

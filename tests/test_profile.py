@@ -68,6 +68,8 @@ def test_profile_command(capsys):
                  "--dtype", "float64"]) == 0
     out = capsys.readouterr().out
     assert "| forward |" in out and "of the measured roof" in out
+    assert main(["profile", "--layers", "20,16,1"]) == 1  # a softmax over one unit
+    assert "the last size is the softmax output" in capsys.readouterr().err
 
 
 def test_profile_that_diverges_raises_and_restores_the_weights():
