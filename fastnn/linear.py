@@ -103,6 +103,10 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
     rule's training objective).
     """
 
+    #: Whether a score of exactly 0 is the positive class (Rosenblatt's step function);
+    #: scikit-learn's linear classifiers call it negative.
+    _ZERO_IS_POSITIVE = False
+
     # ------------------------------------------------------------------ API
 
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
@@ -172,7 +176,9 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict(self, X):
-        """Class labels: ``classes_[1]`` where the score is >= 0 (two classes), else the argmax.
+        """Class labels: ``classes_[1]`` where the score is > 0 (two classes), else the argmax.
+
+        The Perceptron's step function also gives ``classes_[1]`` at a score of exactly 0.
 
         Returns
         -------
@@ -180,7 +186,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
-            return self.classes_[(scores >= 0).astype(np.intp)]
+            return self.classes_[self._positive(scores).astype(np.intp)]
         return self.classes_[np.argmax(scores, axis=1)]
 
     def __sklearn_tags__(self):
@@ -470,13 +476,16 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                 break
         return epoch
 
-    @staticmethod
-    def _validation_scores(W, b, validation, binary, trained, last_score):
+    def _positive(self, scores):
+        """Where ``scores`` predict the positive class (see ``_ZERO_IS_POSITIVE``)."""
+        return scores >= 0 if self._ZERO_IS_POSITIVE else scores > 0
+
+    def _validation_scores(self, W, b, validation, binary, trained, last_score):
         """Weighted accuracy of each one-vs-rest problem on the validation rows (in place)."""
         X_val, codes_val, weight_val = validation
         scores = X_val @ W.T + b
         for k in np.flatnonzero(trained):
-            right = (scores[:, k] >= 0) == (codes_val == k + int(binary))
+            right = self._positive(scores[:, k]) == (codes_val == k + int(binary))
             last_score[k] = np.average(right, weights=weight_val)
         return last_score.copy()
 

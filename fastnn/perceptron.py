@@ -104,6 +104,8 @@ class Perceptron(LinearSGD):
     share one order.
     """
 
+    _ZERO_IS_POSITIVE = True  # the step function: 1 if w.x + b >= 0
+
     def __init__(self, *, penalty=None, alpha=0.0001, fit_intercept=True, max_iter=1000,
                  tol=1e-3, shuffle=True, verbose=0, eta0=1.0, random_state=0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,

@@ -167,6 +167,19 @@ def test_attributes_and_predict_proba():
         fastnn.SGDClassifier(loss="hinge").fit(X_tr, y_tr).predict_proba(X_te)
 
 
+def test_a_score_of_zero_is_the_negative_class_as_in_sklearn_but_not_for_the_perceptron():
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [0.0, 2.0]])
+    y = np.array(["a", "b", "a", "b"])
+    origin = np.zeros((1, 2))  # no intercept: its score is exactly 0
+    for est in (fastnn.SGDClassifier(fit_intercept=False, random_state=0),
+                SkSGD(fit_intercept=False, random_state=0)):
+        assert est.fit(X, y).decision_function(origin) == 0
+        assert est.predict(origin) == ["a"]
+    perceptron = fastnn.Perceptron(fit_intercept=False).fit(X, y)
+    assert perceptron.decision_function(origin) == 0
+    assert perceptron.predict(origin) == ["b"]  # Rosenblatt's step: 1 if w.x + b >= 0
+
+
 def test_optimal_rate_matches_sklearn_exactly_without_shuffle():
     # shuffle=False: same visiting order, so the same trajectory as scikit-learn, up to
     # rounding: scikit-learn divides each update by its lazy decay factor, the kernel
