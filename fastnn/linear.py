@@ -160,7 +160,9 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                              "full training targets and pass them as a dict")
         problem = self._prepare(X, y, sample_weight, partial=True, first=first, classes=classes)
         t_start = float(getattr(self, "t_", 1.0)) if not first else 1.0
-        self._train(problem, 1, t_start=t_start, stopping=False)
+        # the rate goes on from the samples visited so far (t_ also counts those of weight 0)
+        rate_start = float(self.__dict__.get("_rate_t", t_start))
+        self._train(problem, 1, t_start=t_start, stopping=False, rate_start=rate_start)
         return self
 
     def decision_function(self, X):
@@ -386,8 +388,13 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
             return _AUTO_BLOCK if n_bytes > _AUTO_UNIFORM_BYTES else 1
         return int(self.shuffle_block)
 
-    def _train(self, problem, max_iter, t_start, stopping):
+    def _train(self, problem, max_iter, t_start, stopping, rate_start=None):
         """Run up to ``max_iter`` epochs, publishing the model after each one.
+
+        ``t_start`` is ``t_`` before the first epoch (it counts every sample, as
+        scikit-learn's); ``rate_start`` (default ``t_start``) the learning rate's
+        ``t``, which counts only the visited samples (weight > 0), published as
+        ``_rate_t`` for the next :meth:`partial_fit`.
 
         A problem (row of ``W``) whose epoch made no update and has no L2
         decay is at a fixed point: further epochs cannot change it, so the
@@ -396,6 +403,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         result as running it.  Returns the number of epochs run.
         """
         X, codes, weights, W, b = (problem[k] for k in ("X", "codes", "weights", "W", "b"))
+        rate_start = t_start if rate_start is None else rate_start
         rows = problem["train"]
         n_rows = W.shape[0]
         binary = n_rows == 1 and problem["classes"].shape[0] == 2
@@ -431,7 +439,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         epoch = 0
         for epoch in range(1, max_iter + 1):
             if trained.any():
-                t0 = int(round(t_start)) - 1 + (epoch - 1) * n_visits
+                t0 = int(round(rate_start)) - 1 + (epoch - 1) * n_visits
                 with subnormals_flushed():  # on this thread; the kernel's workers set theirs
                     _config.run(sgd_epoch, X, rows, codes, weights, W, b, loss_code,
                                 schedule, eta0, power_t, alpha, float(self.alpha), optimal_init,
@@ -464,7 +472,8 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
             if alpha == 0.0:
                 trained &= n_updates > 0
             t = t_start + epoch * problem["n_samples"]
-            self._publish(problem, W, b, epoch, t, final=not running.any() or epoch == max_iter)
+            self._publish(problem, W, b, epoch, t, rate_start + epoch * n_visits,
+                          final=not running.any() or epoch == max_iter)
             elapsed = time.perf_counter() - start
             if self.verbose:
                 print(f"-- Epoch {epoch}: updates {int(n_updates.sum())}, avg. loss "
@@ -489,14 +498,15 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
             last_score[k] = np.average(right, weights=weight_val)
         return last_score.copy()
 
-    def _publish(self, problem, W, b, n_iter, t, final):
+    def _publish(self, problem, W, b, n_iter, t, rate_t, final):
         """Set every fitted attribute at once (one dict swap), from copies unless ``final``."""
         state = dict(self.__dict__)
         for name in _META:
             state.pop(name, None)
         state.update(problem["meta"])
         state.update(classes_=problem["classes"], coef_=W if final else W.copy(),
-                     intercept_=b if final else b.copy(), n_iter_=n_iter, t_=float(t))
+                     intercept_=b if final else b.copy(), n_iter_=n_iter, t_=float(t),
+                     _rate_t=float(rate_t))
         self.__dict__ = state
 
 

@@ -221,7 +221,10 @@ def _mlp_state(model, arrays):
 def _linear_state(model, arrays):
     arrays["coef"] = np.ascontiguousarray(model.coef_)
     arrays["intercept"] = np.ascontiguousarray(model.intercept_)
-    return {"n_iter_": model.n_iter_, "t_": model.t_}, model.coef_.dtype
+    state = {"n_iter_": model.n_iter_, "t_": model.t_}
+    if "_rate_t" in model.__dict__:  # the learning rate's t (see LinearSGD._train)
+        state["rate_t"] = model._rate_t
+    return state, model.coef_.dtype
 
 
 def _encode(value, what: str, depth: int = 0):
@@ -493,6 +496,9 @@ def _build_linear(model, meta, arrays, dtype) -> int:
     model.n_iter_ = _number(meta["state"], "n_iter_", numbers.Integral, minimum=0)
     # t_ counts from 1 (scikit-learn's): the 'invscaling' rate of t = 0 is eta0 / 0 ** power_t
     model.t_ = _number(meta["state"], "t_", minimum=1, maximum=_MAX_STEPS)
+    rate_t = _number(meta["state"], "rate_t", minimum=1, maximum=_MAX_STEPS, optional=True)
+    if rate_t is not None:  # files written before rate_t was saved go on from t_
+        model._rate_t = rate_t
     return n_features
 
 

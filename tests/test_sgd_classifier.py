@@ -411,6 +411,32 @@ def test_partial_fit_and_warm_start_and_weights():
     balanced = fastnn.SGDClassifier(class_weight="balanced", random_state=0).fit(X_tr, y_tr)
     assert balanced.score(X_te, y_te) > 0.9
 
+@pytest.mark.parametrize("learning_rate", ["optimal", "invscaling"])
+def test_zero_weights_are_removed_samples_over_partial_fit_calls_and_model_files(
+        learning_rate, tmp_path):
+    """The rate's t goes on from the visited samples, not from t_ (which counts all)."""
+    X, _, y, _ = _scaled(load_iris)
+    w = np.ones(len(y))
+    w[::3] = 0
+    kwargs = dict(learning_rate=learning_rate, eta0=0.1, shuffle=False, random_state=0)
+    weighted, removed = fastnn.SGDClassifier(**kwargs), fastnn.SGDClassifier(**kwargs)
+    for _ in range(2):
+        weighted.partial_fit(X, y, classes=[0, 1, 2], sample_weight=w)
+        removed.partial_fit(X[w > 0], y[w > 0], classes=[0, 1, 2])
+    np.testing.assert_array_equal(weighted.coef_, removed.coef_)
+    assert weighted.t_ == 2 * len(y) + 1  # t_ counts every sample, as in scikit-learn
+    # as three epochs of fit
+    fit = fastnn.SGDClassifier(max_iter=3, tol=None, **kwargs).fit(X, y, sample_weight=w)
+    weighted.partial_fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(weighted.coef_, fit.coef_)
+    # and a model file goes on the same way
+    fastnn.save(weighted, tmp_path / "model.npz")
+    loaded = fastnn.load(tmp_path / "model.npz")
+    loaded.partial_fit(X, y, sample_weight=w)
+    weighted.partial_fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(loaded.coef_, weighted.coef_)
+
+
 
 def test_same_seed_same_result_and_dtype():
     X, y = load_wine(return_X_y=True)
