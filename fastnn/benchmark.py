@@ -1020,10 +1020,27 @@ def _epilog() -> str:
     return __doc__.split("\n\n", 2)[2].split("\n\nHow it measures")[0]
 
 
+def _unwritable(out) -> str | None:
+    """Why :func:`write` could not create or write the folder ``out``, or None (no side effect)."""
+    path = Path(out).absolute()
+    while not path.exists():
+        path = path.parent
+    if not path.is_dir():
+        return f"{path} is not a folder"
+    if not os.access(path, os.W_OK):
+        return f"{path} is not writable"
+    return None
+
+
 def command(args: argparse.Namespace) -> int:
     """Run the comparison described by parsed ``args`` (see :func:`add_arguments`)."""
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     only = [p.strip() for p in args.workloads.split(",") if p.strip()] or None
+    problem = _unwritable(args.out)  # before the run: found after it, it lost the run
+    if problem:
+        print(f"fastnn bench: error: cannot write the results to --out {args.out!r}: "
+              f"{problem}", file=sys.stderr)
+        return 2
     try:
         result = run(quick=args.quick, peers=peers, only=only, rounds=args.rounds,
                      inline=args.inline, max_foreign=args.max_foreign)

@@ -311,6 +311,18 @@ def test_bad_arguments(capsys):
         assert message in capsys.readouterr().err
 
 
+def test_unwritable_out_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
+    def run(**kwargs):
+        raise AssertionError("the benchmark ran before --out was checked")
+
+    monkeypatch.setattr(benchmark, "run", run)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "results"):
+        assert benchmark.main(["--quick", "--out", str(out)]) == 2
+        assert "cannot write the results to --out" in capsys.readouterr().err
+
+
 def test_fastnn_bench_subcommand(capsys):
     from fastnn.__main__ import main
 
