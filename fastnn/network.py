@@ -259,12 +259,18 @@ class Network:
                  sigmoid_a: float = 1.0, leaky_slope: float = 0.01):
         sizes = _check_layer_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
-        names = [activations] * n_hidden if isinstance(activations, str) else list(activations)
+        if isinstance(activations, str):
+            names = [activations] * n_hidden
+        elif isinstance(activations, Sequence):
+            names = list(activations)
+        else:  # list(None) failed with "'NoneType' object is not iterable"
+            raise TypeError(f"activations must be a name or a sequence of names, got "
+                            f"{activations!r}")
         if len(names) != n_hidden:
             raise ValueError(f"activations must be one name or {n_hidden} names (one per hidden "
                              f"layer), got {len(names)}")
         for name in names:
-            if name not in ACTIVATION_CODES:
+            if not isinstance(name, str) or name not in ACTIVATION_CODES:
                 raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATION_CODES)}")
         if output not in OUTPUTS:
             raise ValueError(f"unknown output {output!r}; choose from {sorted(OUTPUTS)}")

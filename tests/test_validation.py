@@ -68,6 +68,8 @@ def test_nonfinite_X_is_named_even_when_training_diverges_first():
     (dict(layer_sizes="21"), TypeError, "layer_sizes"),
     (dict(layer_sizes=[2, 3, 1], activations="swish"), ValueError, "unknown activation 'swish'"),
     (dict(layer_sizes=[2, 3, 3, 1], activations=["relu"]), ValueError, "activations"),
+    (dict(layer_sizes=[2, 3, 1], activations=None), TypeError, "activations must be a name"),
+    (dict(layer_sizes=[2, 3, 1], activations=[["relu"]]), ValueError, "unknown activation"),
     (dict(layer_sizes=[2, 1], output="tanh"), ValueError, "unknown output 'tanh'"),
     # a softmax over one unit is always 1: nothing would train, silently
     (dict(layer_sizes=[2, 3, 1]), ValueError, "output 'softmax' needs at least 2 output units"),
