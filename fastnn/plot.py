@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _config, kernels
-from ._validation import check_positive_int
+from ._validation import check_positive_int, check_real
 from .kernels.activations import ACTIVATION_CODES, LEAKY_RELU, SIGMOID
 
 #: Activations drawn by :func:`plot_activations` when ``names`` is None.
@@ -40,7 +40,7 @@ def activation_curves(name: str, z, param: float | None = None):
     z : array-like of float
     param : float, optional
         The sigmoid's shape ``a`` (default 1) or the leaky ReLU's slope
-        (default 0.01); ignored by the others.
+        (>= 0, default 0.01); ignored by the others.
 
     Returns
     -------
@@ -51,6 +51,10 @@ def activation_curves(name: str, z, param: float | None = None):
     code = ACTIVATION_CODES[name]
     if param is None:
         param = 1.0 if code == SIGMOID else 0.01
+    elif code in (SIGMOID, LEAKY_RELU):
+        # the kernels' derivative reads the sign of z from f(z): a negative slope got 1
+        param = check_real(param, "sigmoid_a" if code == SIGMOID else "leaky_slope",
+                           minimum=0.0 if code == LEAKY_RELU else None)
     Z = np.ascontiguousarray(z, dtype=np.float64)
     flat = Z.reshape(1, -1)
     f = np.empty_like(flat)

@@ -82,6 +82,11 @@ def test_activations_come_from_the_kernels(tmp_path):
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="unknown activation"):
         plot.activation_curves("swish", z)
+    # f'(z) is computed from f(z): a negative slope drew a derivative of 1 for z < 0
+    with pytest.raises(ValueError, match="leaky_slope must be >= 0.0, got -0.5"):
+        plot.plot_activations(["leaky_relu"], leaky_slope=-0.5)
+    with pytest.raises(ValueError, match="sigmoid_a must be finite"):
+        plot.activation_curves("sigmoid", z, float("nan"))
 
 
 def test_decision_boundaries(fitted, tmp_path):
