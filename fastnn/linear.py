@@ -298,7 +298,12 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
             if not np.all(np.isfinite(class_weight)) or np.any(class_weight < 0):
                 raise ValueError("class weights must be finite and non-negative, got "
                                  f"{class_weight}")
-            weights = weights * class_weight[codes]
+            with np.errstate(over="ignore"):  # checked below
+                weights = weights * class_weight[codes]
+            if np.any(weights > np.finfo(X.dtype).max):
+                # else the weights became infinite in training, blamed on the data's scale
+                raise ValueError(f"sample_weight times class_weight overflows {X.dtype}: "
+                                 "rescale the class weights")
         weights = np.ascontiguousarray(weights, dtype=X.dtype)
 
         n_rows = 1 if n_classes == 2 else n_classes

@@ -590,6 +590,16 @@ def test_bad_targets_and_weights(X, y, sample_weight, match):
         fastnn.Perceptron().fit(X, y, sample_weight=sample_weight)
 
 
+@pytest.mark.parametrize("dtype, class_weight, sample_weight", [
+    (np.float32, {0: 1e39}, None), (np.float32, {0: 1e20}, np.full(6, 1e20)),
+    (np.float64, {0: 1e300}, np.full(6, 1e300))])
+def test_weights_overflowing_the_dtype_are_named(dtype, class_weight, sample_weight):
+    """Not blamed on the data's scale after an epoch of infinite weights."""
+    with pytest.raises(ValueError, match="sample_weight times class_weight overflows"):
+        fastnn.Perceptron(class_weight=class_weight).fit(np.ones((6, 2), dtype), Y6,
+                                                         sample_weight=sample_weight)
+
+
 @pytest.mark.parametrize("params, error, match", [
     (dict(penalty="l1"), ValueError, "penalty='l1' is not supported"),
     (dict(penalty="elasticnet"), ValueError, "penalty='elasticnet' is not supported"),
