@@ -35,6 +35,7 @@ from sklearn.utils import check_array, check_consistent_length
 from sklearn.utils.validation import _check_y, validate_data as _sklearn_validate_data
 
 from . import training
+from .network import last_weighted_batch
 
 # Bytes of rows read (and held) at a time: per validation/prediction block
 # and per training segment.
@@ -313,13 +314,14 @@ def run_epoch(network, X, Y, weights, order, batch_size: int, optimizer, alpha: 
     A :class:`RowSource` runs in segments of whole batches: each segment's
     rows are read into memory, in the shuffled order, and trained on in
     sequence.  The batches, the updates and the epoch's loss are those of one
-    in-memory call, bit for bit (see ``ends_epoch`` and ``loss_so_far``).
+    in-memory call, bit for bit (see ``kept_batch`` and ``loss_so_far``).
     """
     if not isinstance(X, RowSource):
         return training.run_epoch(network, X, Y, weights, order, batch_size, optimizer,
                                   alpha=alpha, loss_scale=loss_scale, stepwise=stepwise)
     n = X.shape[0] if order is None else order.shape[0]
     step = segment_rows(X.shape[1], X.dtype.itemsize, batch_size)
+    kept = last_weighted_batch(weights, order, n, batch_size)  # the epoch's, whatever segment
     total = 0.0
     for start in range(0, n, step):
         stop = min(start + step, n)
@@ -332,7 +334,8 @@ def run_epoch(network, X, Y, weights, order, batch_size: int, optimizer, alpha: 
             ws = None if weights is None else weights[rows]
         total = training.run_epoch(network, Xs, Ys, ws, None, batch_size, optimizer,
                                    alpha=alpha, loss_scale=loss_scale, stepwise=stepwise,
-                                   ends_epoch=stop == n, loss_so_far=total)
+                                   kept_batch=kept - start if start <= kept < stop else -1,
+                                   loss_so_far=total)
         Xs = None  # one segment in memory at a time
         if not np.isfinite(total):
             return total

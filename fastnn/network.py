@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from . import _adaptive, _config, kernels
-from .kernels import data_parallel, trainer
+from .kernels import data_parallel, fpenv, trainer
 from .kernels.fpenv import subnormals_flushed
 from . import _validation as check
 from .kernels.activations import ACTIVATION_CODES, IDENTITY, LEAKY_RELU, RELU, SIGMOID
@@ -569,7 +569,7 @@ class Network:
 
     def _train_epoch(self, X, Y, weights, order, batch_size: int, optimizer, alpha: float,
                      loss_scale: float, stepwise: bool = False, clock=None,
-                     ends_epoch: bool = True, loss_so_far: float = 0.0) -> float:
+                     kept_batch: int | None = None, loss_so_far: float = 0.0) -> float:
         """One fused epoch (see :func:`fastnn.training.run_epoch`); NaN if it diverged.
 
         With ``stepwise`` the same epoch runs as Python over the compiled
@@ -577,11 +577,13 @@ class Network:
         to compile, for jobs of a few batches.  ``clock``: an int64 array of
         shape (threads, len(data_parallel.PHASES), n_layers) to which the
         segments trained by rows add their ticks per phase (``fastnn.profile``).
-        ``ends_epoch``, ``loss_so_far``: see :func:`fastnn.training.run_epoch`.
+        ``kept_batch``, ``loss_so_far``: see :func:`fastnn.training.run_epoch`.
         """
         if order is None and not (X.flags.c_contiguous and Y.flags.c_contiguous):
             order = np.arange(X.shape[0], dtype=np.int64)  # gather: one compiled step per dtype
         n = X.shape[0] if order is None else order.shape[0]
+        if kept_batch is None:
+            kept_batch = last_weighted_batch(weights, order, n, batch_size)
         with self._training_workspace(min(batch_size, n)) as ws, subnormals_flushed():
             code, state1, state2, t, hyper = optimizer._fused_state()
             hyper[6:8] = alpha, loss_scale
@@ -597,13 +599,13 @@ class Network:
                                            floor)
                     if tuner is not None and by_rows else short)
             # Segments of whole batches: the same batches and updates as one call,
-            # bit for bit (only the last segment keeps its last batch's gradient).
+            # bit for bit (only the segment that holds the kept batch keeps its gradient).
             stop = 0
             while stop < n:
                 start = stop
                 stop = min(start + (long if tuner is not None and tuner.all_threads_next()
                                     else short), n)
-                hyper[9] = 1.0 if ends_epoch and stop == n else 0.0
+                hyper[9] = kept_batch - start if start <= kept_batch < stop else -1.0
                 # The kernels add this segment's batches to the loss so far: summed
                 # in one call's order, the loss does not depend on where the tuner cut.
                 hyper[10] = total
@@ -699,6 +701,35 @@ class Network:
     def __repr__(self) -> str:
         return (f"Network(layer_sizes={self.layer_sizes}, activations={self.activations}, "
                 f"output={self.output!r}, dtype={self.dtype.name})")
+
+
+def last_weighted_batch(weights, order, n: int, batch_size: int) -> int:
+    """Row offset of the start of the last batch of an epoch that steps: the last one
+    whose sample weights are not all 0 as the kernels read them; -1 if there is none.
+
+    The epoch visits ``weights[order]`` (``order`` None: ``weights[:n]`` in
+    sequence) in batches of ``batch_size``; ``weights`` None: the last batch.
+    The kernels skip a batch whose weights sum to 0 (``trainer._train_step``)
+    and read subnormal weights as 0 where they flush subnormals
+    (``kernels.fpenv``): those count as 0 here too.  Plain SGD does not fuse
+    its step into that batch (``hyper[9]`` of ``trainer.train_epoch_gathered``),
+    so that ``grads`` holds the gradient of the epoch's last step afterwards,
+    as with every other optimizer.  Costs a look at the last batch's weights,
+    or at all of them if that one is weightless.
+    """
+    last = (n - 1) // batch_size * batch_size if n > 0 else -1
+    if weights is None or n == 0:
+        return last
+    info = np.finfo(weights.dtype)
+    floor = info.tiny if fpenv.AVAILABLE else info.smallest_subnormal  # weights are >= 0
+
+    def weighted(rows):
+        return np.flatnonzero((weights[rows] if order is None else weights[order[rows]]) >= floor)
+
+    if weighted(slice(last, n)).size:
+        return last
+    found = weighted(slice(0, last))
+    return -1 if found.size == 0 else int(found[-1]) // batch_size * batch_size
 
 
 def _first_layer_split(dtype, fan_in: int, fan_out: int, row_counts) -> tuple[int, int]:

@@ -15,10 +15,10 @@ from .kernels.trainer import ADAM, MOMENTUM, SGD as _SGD_CODE
 
 def _hyper(weight_decay, lr, momentum=0.0, nesterov=False, beta1=0.0, beta2=0.0,
            eps=0.0) -> np.ndarray:
-    """The ``hyper`` vector of ``kernels.trainer.train_epoch_gathered`` (alpha, loss_scale set
-    later; the call's last batch keeps its gradient; the epoch's loss starts at 0)."""
+    """The ``hyper`` vector of ``kernels.trainer.train_epoch_gathered`` (alpha, loss_scale and
+    the kept batch set later: -1, plain SGD fuses every step; the epoch's loss starts at 0)."""
     return np.array([lr, momentum, float(nesterov), beta1, beta2, eps, 0.0, 1.0, weight_decay,
-                     1.0, 0.0])
+                     -1.0, 0.0])
 
 
 class SGD:

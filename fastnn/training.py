@@ -78,8 +78,8 @@ class TrainingDiverged(ArithmeticError):
 
 def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None,
               order: np.ndarray | None, batch_size: int, optimizer, alpha: float = 0.0,
-              loss_scale: float = 1.0, stepwise: bool = False, ends_epoch: bool = True,
-              loss_so_far: float = 0.0) -> float:
+              loss_scale: float = 1.0, stepwise: bool = False,
+              kept_batch: int | None = None, loss_so_far: float = 0.0) -> float:
     """One pass of mini-batch gradient descent over validated data.
 
     Parameters
@@ -102,11 +102,15 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
     stepwise : bool, default=False
         Run the epoch's batches as Python over the compiled kernels (same
         results; see :func:`runs_stepwise`) rather than in one fused call.
-    ends_epoch : bool, default=True
-        Whether the call ends an epoch: its last batch then leaves its
-        gradient in ``network.grads`` (plain SGD does not fuse that step).
-        False for the parts of an epoch cut into several calls, which then
-        give the same bits as one call.
+    kept_batch : int or None, default=None
+        The batch whose gradient stays in ``network.grads`` (plain SGD does
+        not fuse its step into the backward pass there, and does everywhere
+        else): the row offset of its start in this call's rows (a multiple of
+        ``batch_size``), -1 for none.  None: the call is a whole epoch, and
+        keeps its last batch whose weights are not all 0
+        (:func:`fastnn.network.last_weighted_batch`).  An epoch cut into
+        several calls gives each the offset of the epoch's kept batch in its
+        rows (-1 where it lies in another call): the same bits as one call.
     loss_so_far : float, default=0.0
         What the epoch's earlier parts returned: this call adds its batches'
         losses to it, so that parts of an epoch sum the loss in one call's
@@ -124,10 +128,13 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
     Unless ``stepwise``, the whole epoch runs in one compiled call
     (``kernels.trainer.train_epoch_gathered`` or ``_in_order``).
     The optimizer's own ``weight_decay`` applies as in its ``step`` (on the
-    gradient only), in addition to ``alpha``.
+    gradient only), in addition to ``alpha``.  Afterwards ``network.grads``
+    holds the gradient of the epoch's last batch that stepped (its last one
+    whose sample weights are not all 0), for every optimizer; an epoch
+    whose every batch weighs 0 steps nowhere and leaves it as it was.
     """
     return network._train_epoch(X, Y, weights, order, batch_size, optimizer, alpha, loss_scale,
-                                stepwise, ends_epoch=ends_epoch, loss_so_far=loss_so_far)
+                                stepwise, kept_batch=kept_batch, loss_so_far=loss_so_far)
 
 
 def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
@@ -156,7 +163,8 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
         Seed of the shuffles (a Generator advances by one draw per call).
     sample_weight : array of shape (n_samples,), optional
         Non-negative, with a positive sum.  A batch whose weights are all 0
-        is skipped (no step; it adds 0 to the epoch's loss).
+        is skipped (no step; it adds 0 to the epoch's loss; ``network.grads``
+        keeps the gradient of the last batch that stepped).
     callback : callable(epoch, loss) -> bool, optional
         Called after each epoch; returning True stops training.
 

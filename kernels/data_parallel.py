@@ -255,7 +255,8 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     in ``(k_split, n_features)`` where worker 1 cuts its product in two (a
     third block of OpenBLAS's: see the docstring), else 0.  The same batches and
     updates as that function, the same results up to OpenBLAS's rounding;
-    ``grads`` holds the last batch's gradient after it.
+    after it ``grads`` holds the gradient of its last batch that stepped (with
+    plain SGD: of the batch ``hyper[9]`` names, as in that function).
 
     Returns
     -------
@@ -277,6 +278,7 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
     n_total = order.shape[0]
     n_batches = (n_total + batch_size - 1) // batch_size
     lr, alpha, loss_scale = hyper[0], hyper[6], hyper[7]
+    kept = int(hyper[9])  # the batch plain SGD does not fuse (see trainer)
     zero = params.dtype.type(0)
     check_in = np.zeros(1, np.int64)
     arrivals = np.zeros(1, np.int64)
@@ -436,9 +438,9 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                 # 2. my rows of every W, my entries of every b; with the whole batch
                 if optimizer == ADAM:
                     step_count += 1
-                # Plain SGD steps inside the product, but for the epoch's last batch:
-                # then ``grads`` holds its gradient afterwards (as in the fused epoch).
-                fuse = optimizer == SGD and lr > 0.0 and (start + n < n_total or hyper[9] == 0.0)
+                # Plain SGD steps inside the product, but for the epoch's last weighted
+                # batch: then ``grads`` holds its gradient afterwards (as in the fused epoch).
+                fuse = optimizer == SGD and lr > 0.0 and start != kept
                 for l in range(n_layers):
                     fan_in, fan_out = sizes[l], sizes[l + 1]
                     delta = _rows_view(deltas, a_off[l], n, fan_out)

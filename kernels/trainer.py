@@ -275,8 +275,9 @@ def _train_step(inputs, targets, weights, params, grads, net, ws, loss_code, hyp
 
     The loss is NaN/inf-checked before the update: a non-finite loss leaves
     the parameters untouched.  A batch whose weights are all 0 is skipped
-    (loss 0, no update).  With ``fuse``, plain SGD applies its step
-    inside the backward pass (``grads`` then keeps an older gradient).
+    (loss 0, no update, ``grads`` untouched).  With ``fuse``, plain SGD
+    applies its step inside the backward pass (``grads`` then keeps an older
+    gradient).
     """
     lr, momentum, nesterov = hyper[0], hyper[1], hyper[2] != 0.0
     beta1, beta2, eps, alpha, loss_scale = hyper[3], hyper[4], hyper[5], hyper[6], hyper[7]
@@ -335,10 +336,14 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
         batch loss and ``alpha W / s`` to the weights' gradient, ``s`` the
         batch's total weight), loss_scale (factor on the reported data loss),
         weight_decay (the optimizer's fixed L2 coefficient on the weights'
-        gradient, not added to the loss), keep_last (1: the call's last batch
-        leaves its gradient in ``grads``, so plain SGD does not fuse its step
-        there; 0: a call that does not end the epoch fuses every batch, so
-        that an epoch gives the same bits however it is cut into calls),
+        gradient, not added to the loss), kept (the row offset, in this
+        call's ``order``, of the start of the batch that leaves its gradient
+        in ``grads``: plain SGD does not fuse its step there, and fuses it
+        everywhere else; -1: no batch of this call.  The caller gives the
+        epoch's last batch whose weights are not all 0, in whatever call of
+        an epoch cut into calls it falls, so that ``grads`` holds the
+        gradient of the last step for every optimizer and the epoch gives
+        the same bits however it is cut),
         total (the epoch's loss sum before this call, to which its batches
         add: an epoch cut into calls then sums its loss in one call's order)
     state1, state2 : (P,) optimizer state (velocity; Adam's m and v), modified
@@ -358,6 +363,7 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
     xbuf, ybuf, wbuf, ones = ws[3], ws[4], ws[5], ws[6]
     d, k = X.shape[1], Y.shape[1]
     w_sq = squared_norm(params, n_weights) if hyper[6] > 0.0 else 0.0
+    kept = int(hyper[9])
     total = hyper[10]
     for start in range(0, order.shape[0], batch_size):
         stop = min(start + batch_size, order.shape[0])
@@ -376,10 +382,9 @@ def train_epoch_gathered(X, Y, sample_weight, has_weights, order, batch_size, pa
         for i in range(n):
             weights[i] = sample_weight[rows[i]] if has_weights else ones[i]
         # Plain SGD fuses its step into the backward pass except on the epoch's
-        # last batch, so that ``grads`` holds the last batch's gradient afterwards.
+        # last weighted batch, so that ``grads`` holds the last step's gradient.
         loss, t, w_sq = _train_step(inputs, targets, weights, params, grads, net, ws, loss_code,
-                                    hyper, state1, state2, t, n_weights, w_sq,
-                                    stop < order.shape[0] or hyper[9] == 0.0)
+                                    hyper, state1, state2, t, n_weights, w_sq, start != kept)
         if not math.isfinite(loss):
             return total, t, 1
         total += loss * n
@@ -396,13 +401,14 @@ def train_epoch_in_order(X, Y, sample_weight, has_weights, batch_size, params, g
     n_total = X.shape[0]
     ones = ws[6]
     w_sq = squared_norm(params, n_weights) if hyper[6] > 0.0 else 0.0
+    kept = int(hyper[9])  # the batch plain SGD does not fuse (see train_epoch_gathered)
     total = hyper[10]
     for start in range(0, n_total, batch_size):
         stop = min(start + batch_size, n_total)
         weights = sample_weight[start:stop] if has_weights else ones[:stop - start]
         loss, t, w_sq = _train_step(X[start:stop], Y[start:stop], weights, params, grads, net,
                                     ws, loss_code, hyper, state1, state2, t, n_weights, w_sq,
-                                    stop < n_total or hyper[9] == 0.0)
+                                    start != kept)
         if not math.isfinite(loss):
             return total, t, 1
         total += loss * (stop - start)

@@ -52,6 +52,8 @@ def _epoch(problem, layers, dtype, batch_size, alpha, loss, activation, lr, data
         for _ in range(epochs):
             code, state1, state2, t, hyper = optimizer._fused_state()
             hyper[6:8] = alpha, 1.0
+            # The epoch's last weighted batch keeps its gradient (plain SGD does not fuse it).
+            hyper[9] = network.last_weighted_batch(w, order, order.shape[0], batch_size)
             weights = ws.buffers[6] if w is None else w
             if data_parallel_workers:
                 total, t, status = data_parallel.train_epoch_data_parallel(
