@@ -409,12 +409,16 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
     params, grads : (P,) flat vectors (modified); ``net`` as in ``trainer``
     scratch : (2 * sum(sizes[1:]),) params' dtype: one row of activations, one of deltas
     loss_code : int; optimizer : int, one of ``trainer.OPTIMIZER_CODES``
-    hyper : (9,) float64, as in ``trainer.train_epoch_gathered``
+    hyper : (11,) float64, as in ``trainer.train_epoch_gathered`` (the kept batch, ``hyper[9]``,
+        and the loss so far, ``hyper[10]``, unused: each epoch finds its own)
     state1, state2 : (P,) optimizer state (modified); t : int, Adam's step count
     n_weights : int, the weights are ``params[:n_weights]``
     last_good : (P,) params' dtype, the parameters after the last finite epoch (modified)
     epoch_totals : (>= n_epochs,) float64, sum over batches of batch loss times
         batch size, per completed epoch (modified)
+
+    After each epoch ``grads`` holds the gradient of its last batch that
+    stepped (one whose weights are not all 0; left as it was if none did).
 
     Returns
     -------
@@ -444,6 +448,18 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
     for epoch in range(n_epochs):
         if shuffle:
             shuffle_inplace(order, order.shape[0], rng_state)
+        # Plain SGD on batches of one sample fuses each step into the backward
+        # pass, but for the epoch's last weighted sample, whose gradient then
+        # stays in ``grads`` (as every other batch size and optimizer leave it).
+        kept = -1
+        if optimizer == SGD and batch_size == 1:
+            kept = n - 1
+            while has_weights and kept >= 0:
+                total_weight = params.dtype.type(0)
+                total_weight += sample_weight[order[kept]]
+                if total_weight != 0:  # the skip's test below
+                    break
+                kept -= 1
         total = 0.0
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
@@ -455,7 +471,7 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
                 scale += w
             if total_weight == 0:  # all weights 0: no step, as trainer._train_step
                 continue
-            fused = stop - start == 1 and optimizer == SGD
+            fused = stop - start == 1 and optimizer == SGD and start != kept
             if not fused:
                 for i in range(n_params):
                     grads[i] = 0
