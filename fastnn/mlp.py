@@ -430,7 +430,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         With early stopping: the validation loss (no L2 term) per epoch.
     gradient_norms_ : list of list of float
         Per epoch, the L2 norm of each layer's weight gradient on the epoch's
-        last mini-batch: watch it shrink towards the input layer to see
+        last mini-batch that stepped (its last one whose sample weights are
+        not all 0; an epoch in which none has weight repeats the norms of the
+        gradient before it): watch it shrink towards the input layer to see
         gradients vanish.
     n_iter_, t_, n_features_in_, feature_names_in_, n_layers_, n_outputs_,
     out_activation_ : as scikit-learn's.
