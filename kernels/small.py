@@ -506,6 +506,24 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
     return n_epochs, t, 0
 
 
+def _kept_step(X, row, acts, in_off, params, grads, w_out, b_out, fan_in, n_out, deltas,
+               n_hid, n_in, b_hid, code, p, lr, decay, decayed, n_weights):
+    """``small_sgd_train``'s step of one sample unfused: its gradient into ``grads`` (zeroed
+    first), then ``sgd_update``'s expression, the fused step's numbers (``decay`` on the
+    first ``n_weights`` parameters if ``decayed``)."""
+    for j in range(grads.shape[0]):
+        grads[j] = 0
+    _layer_backward(X, row, acts, in_off, params, grads, w_out, b_out, fan_in, n_out, deltas,
+                    n_hid, code, p, False, lr, decay, decayed)
+    if n_hid > 0:
+        _layer_backward(X, row, acts, -1, params, grads, 0, b_hid, n_in, n_hid, deltas, 0,
+                        code, p, False, lr, decay, decayed)
+    for j in range(grads.shape[0]):
+        old = params[j]
+        params[j] = old - lr * ((grads[j] + decay * old) if decayed and j < n_weights
+                                else grads[j])
+
+
 def scratch_size(sizes):
     """Parameters plus two rows of units (activations, deltas) of a network of these layer sizes."""
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) + 2 * sum(sizes[1:])
@@ -529,8 +547,8 @@ def _stack_scratch(typingctx, like, units):
     return types.CPointer(like.dtype)(like, units), codegen
 
 
-def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, params_out, net,
-                    hyper, n_weights, last_good, epoch_totals, units, codes):
+def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, params_out,
+                    grads_out, net, hyper, n_weights, last_good, epoch_totals, units, codes):
     """``small_train`` with ``batch_size=1`` and plain SGD, compiled for one architecture.
 
     The layer sizes are the lengths of the tuples in ``units`` and so are
@@ -556,6 +574,9 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
     last_good, epoch_totals : as in :func:`small_train` (``sample_weight`` read only
     with the ``WEIGHTED`` flag)
     params_out : (P,) the flat parameters (modified)
+    grads_out : (P,) the flat gradient (modified): each epoch's last weighted sample steps
+        unfused, the others fused, and leaves its gradient there (as ``small_train``
+        does); the same arithmetic as its fused step
     units : tuple of 3 tuples, ``(0,) * size`` for the input, hidden and output
         layer; ``()`` as the hidden one for a network without hidden layer
     codes : tuple of 3 tuples, ``(0,) * code`` for the hidden layer's activation
@@ -597,8 +618,11 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
     for epoch in range(n_epochs):
         if shuffle:
             shuffle_inplace(order, n, rng_state)
+        kept = n - 1  # the last sample with weight: its gradient stays in grads_out
+        while has_weights and kept >= 0 and sample_weight[order[kept]] == 0:
+            kept -= 1
         total = 0.0
-        for i in range(n):
+        for i in range(kept + 1):  # the rows after kept take no step
             row = order[i]
             w = sample_weight[row] if has_weights else one
             if has_weights and w == 0:  # no step, as small_train (a compile-time branch)
@@ -618,11 +642,18 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
             if not math.isfinite(loss):
                 status = 1
                 break
-            _layer_backward(X, row, acts, in_off, params, params, w_out, b_out, fan_in, n_out,
-                            deltas, n_hid, code, p, True, lr, params.dtype.type(decay), decayed)
-            if n_hid > 0:
-                _layer_backward(X, row, acts, -1, params, params, 0, b_hid, n_in, n_hid,
-                                deltas, 0, code, p, True, lr, params.dtype.type(decay), decayed)
+            if i < kept:
+                _layer_backward(X, row, acts, in_off, params, params, w_out, b_out, fan_in,
+                                n_out, deltas, n_hid, code, p, True, lr,
+                                params.dtype.type(decay), decayed)
+                if n_hid > 0:
+                    _layer_backward(X, row, acts, -1, params, params, 0, b_hid, n_in, n_hid,
+                                    deltas, 0, code, p, True, lr, params.dtype.type(decay),
+                                    decayed)
+            else:
+                _kept_step(X, row, acts, in_off, params, grads_out, w_out, b_out, fan_in,
+                           n_out, deltas, n_hid, n_in, b_hid, code, p, lr,
+                           params.dtype.type(decay), decayed, n_weights)
             if decayed and alpha > 0.0:
                 w_sq = squared_norm(params, n_weights)
             total += loss
@@ -640,7 +671,7 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
 # its arrays with atomic reference counting and spilled its state, which cost
 # more than the arithmetic of a small layer (XOR SGD: 2.7M -> 4.5M updates/s).
 _INLINE = [_activate, _layer_forward, _layer_backward, _forward, _output_loss, _backward, _update,
-           _end_epoch]
+           _end_epoch, _kept_step]
 # data.shuffle_inplace inlined too: as a call it cost a tiny network's epoch ~3%.
 _shuffle = shuffle_inplace.py_func
 _shuffle = getattr(compile_family([_shuffle], "small", {}, [_shuffle]), _shuffle.__name__)

@@ -201,11 +201,15 @@ def test_out_of_core_segments_keep_the_last_weighted_batchs_gradient(name, monke
     assert segments == [-1, -1, -1, 0, -1] * 2  # segments of 64 rows
 
 
-@pytest.mark.parametrize("batch_size", [1, 4])
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_small_networks_keep_the_last_weighted_batchs_gradient(name, batch_size):
+@pytest.mark.parametrize("name, batch_size, fixed",
+                         [(name, size, False) for name in OPTIMIZERS for size in (1, 4)]
+                         + [("sgd", 1, True)])
+def test_small_networks_keep_the_last_weighted_batchs_gradient(name, batch_size, fixed,
+                                                              monkeypatch):
     """train()'s BLAS-free path (``kernels.small``); plain SGD on single samples fuses every
-    step but the epoch's last weighted one."""
+    step but the epoch's last weighted one, in ``small_train`` and in the kernel compiled
+    for the architecture (``fixed``, for long runs)."""
+    monkeypatch.setattr(training, "_FIXED_MIN_UPDATES", 0 if fixed else 2**62)
     rng = np.random.default_rng(5)
     X = rng.standard_normal((40, 3))
     Y = np.eye(2)[rng.integers(0, 2, 40)]
@@ -215,6 +219,7 @@ def test_small_networks_keep_the_last_weighted_batchs_gradient(name, batch_size)
     assert training._is_small(net, 40, batch_size)
     opt = OPTIMIZERS[name](net)
     order = np.arange(40, dtype=np.int64)
+    assert (training._fixed_units(net, batch_size, opt._fused_state()[0], 40) is not None) == fixed
 
     def run(_):
         fastnn.train(net, X, Y, optimizer=opt, epochs=1, batch_size=batch_size, shuffle=False,

@@ -326,7 +326,7 @@ def _run_fixed(net, optimizer, X, Y, w, order, shuffle, state, epochs, alpha=0.0
     units = training._fixed_units(net, 1, 0, 10**9)
     done, status = small.small_sgd_train(
         X, Y, net.params if w is None else w, order, shuffle, state, epochs, net.params,
-        net._net, hyper, net.n_weights, net.params.copy(), totals, units,
+        net.grads, net._net, hyper, net.n_weights, net.params.copy(), totals, units,
         training._fixed_codes(net, w is not None, hyper))
     return done, status, totals
 
