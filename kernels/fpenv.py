@@ -24,14 +24,17 @@ code.  Elsewhere (no MXCSR) both are no-ops and :data:`AVAILABLE` is False.
 from __future__ import annotations
 
 import platform
+import threading
 from contextlib import contextmanager
 
+import numba
+import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import helper
+from ._jit import _compile, _renamed_copy, helper
 
 #: Whether :func:`flush_subnormals` changes anything (an x86-64 MXCSR).
 AVAILABLE = platform.machine().lower() in ("x86_64", "amd64")
@@ -103,10 +106,51 @@ restore = helper(_restore)
 control_word = helper(_control_word)
 
 
+def _pool_control_words(n):
+    """Each of ``n`` iterations' thread's control word (one per thread, when ``n`` is the
+    pool's size): running it starts every thread of the calling thread's pool."""
+    words = np.zeros(n, np.int64)
+    for i in prange(n):
+        words[i] = _read_mxcsr()
+    return words
+
+
+pool_control_words = _compile(_renamed_copy(_pool_control_words, "parallel"), parallel=True)
+
+# Python threads whose Numba pool threads exist (each has its own with OpenMP).
+_pool_started = threading.local()
+
+
+def start_pool_in_ieee_arithmetic() -> None:
+    """Start all of Numba's pool threads of the calling Python thread, in IEEE arithmetic.
+
+    A new thread inherits its creator's control word, and the threading layers
+    create pool threads at the first parallel region that needs them: one
+    first run inside :func:`subnormals_flushed` left them flushing subnormals
+    for the rest of the process (restoring a worker gives back what it
+    started with), in the user's own Numba code too.  So every thread is
+    started here first, once per Python thread, from an IEEE control word.
+    """
+    if not AVAILABLE or getattr(_pool_started, "done", False):
+        return
+    threads = numba.get_num_threads()
+    previous = flush_subnormals()
+    restore(previous & ~(FLUSH_TO_ZERO | DENORMALS_ARE_ZERO))
+    try:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        pool_control_words(4 * numba.config.NUMBA_NUM_THREADS)
+    finally:
+        numba.set_num_threads(threads)
+        restore(previous)
+    _pool_started.done = True
+
+
 @contextmanager
 def subnormals_flushed():
     """Context manager: :func:`flush_subnormals` on the calling thread inside, :func:`restore`
-    after (for Python code that calls kernels; parallel kernels set their workers)."""
+    after (for Python code that calls kernels; parallel kernels set their workers, whose
+    threads :func:`start_pool_in_ieee_arithmetic` starts first)."""
+    start_pool_in_ieee_arithmetic()
     previous = flush_subnormals()
     try:
         yield

@@ -1,4 +1,8 @@
 """Subnormal numbers flushed to zero inside fastnn's kernels, IEEE arithmetic outside."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numba import njit, prange
@@ -215,3 +219,44 @@ def test_update_kernels_flush_on_every_thread(threads):
     np.testing.assert_array_equal(m, (1 - np.float32(0.9)) * grads)
     assert _control(fpenv.control_word()) == caller
     assert not (words & FLUSH).any()
+
+
+_FIRST_FIT_THEN_POOL_WORDS = """
+import threading
+import numpy as np
+from numba import njit, prange
+import fastnn
+from fastnn.kernels import fpenv
+
+@njit(parallel=True)
+def pool_control_words(n):
+    words = np.zeros(n, np.int64)
+    for i in prange(n):
+        words[i] = fpenv.control_word()
+    return words
+
+def first_fit_then_words(out):
+    X = np.random.default_rng(0).normal(size=(2048, 64))  # trained by rows on 2 threads
+    net = fastnn.Network([64, 256, 10], dtype=np.float64, random_state=0)
+    # run_epoch runs no validation first, whose kernels would start the pool unflushed
+    fastnn.training.run_epoch(net, X, np.eye(10)[(X[:, 0] > 0).astype(int)], None, None, 256,
+                              fastnn.SGD(net))
+    out.extend(pool_control_words(8).tolist())
+
+words = []
+{how}
+print(max(w & (fpenv.FLUSH_TO_ZERO | fpenv.DENORMALS_ARE_ZERO) for w in words))
+"""
+
+
+@pytest.mark.parametrize("how", ["first_fit_then_words(words)",
+                                 "t = threading.Thread(target=first_fit_then_words, "
+                                 "args=(words,)); t.start(); t.join()"])
+def test_a_first_fit_in_a_fresh_process_leaves_the_pool_threads_ieee(how):
+    """Pool threads inherit their creator's control word: created inside the first fit's
+    flushed block, they flushed subnormals for the rest of the process (own Numba code too)."""
+    done = subprocess.run([sys.executable, "-c", _FIRST_FIT_THEN_POOL_WORDS.format(how=how)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "NUMBA_NUM_THREADS": "2"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "0"
