@@ -147,6 +147,26 @@ def _split_validation(est, y_raw, n_samples):
     return train.astype(np.int64), val.astype(np.int64)
 
 
+def _check_split_weights(est, sample_weight, train_rows, val_rows) -> None:
+    """Refuse a validation split that leaves one side without weight (before any change).
+
+    The weights' positive sum is checked over all the rows; a split can still
+    put every weighted row on one side.  Training rows without weight then
+    trained nothing (loss 0 every epoch, until the stopping rule ended the fit
+    without a word), and validation rows without weight failed while scoring,
+    after the first epoch's updates.
+    """
+    if sample_weight is None:
+        return
+    tiny = np.finfo(sample_weight.dtype).tiny  # the kernels read smaller weights as 0
+    for rows, side in ((train_rows, "training"), (val_rows, "validation")):
+        if not (sample_weight[rows] >= tiny).any():
+            raise ValueError(f"sample_weight is 0 on every {side} row of early_stopping's "
+                             f"split (validation_fraction={est.validation_fraction}, "
+                             f"{rows.shape[0]} rows): give those rows weight, or change "
+                             f"random_state or validation_fraction")
+
+
 def _batch_size(est, n_samples: int) -> int:
     if est.batch_size == "auto":
         return min(200, n_samples)
@@ -180,6 +200,7 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
         X_val, Y_val = X[val_rows], Y[val_rows]
         y_val = np.asarray(y_raw)[val_rows]
         sw_val = None if sample_weight is None else sample_weight[val_rows]
+        _check_split_weights(est, sample_weight, train_rows, val_rows)
     else:
         train_rows = None
     if not incremental or not hasattr(est, "_optimizer"):

@@ -369,3 +369,32 @@ def test_warm_start_whose_validation_split_fails_keeps_the_optimizer_state(solve
     for a, b in zip(model._optimizer._state_arrays(), state, strict=True):
         np.testing.assert_array_equal(a, b)
     assert getattr(model._optimizer, "t", None) == step
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("side", ["training", "validation"])
+def test_early_stopping_split_without_weight_on_one_side_is_refused(estimator, side, data,
+                                                                    monkeypatch):
+    """Weights that are 0 on every training row of the split trained nothing (loss 0 each
+    epoch, no warning); 0 on every validation row failed while scoring, after the first
+    epoch's updates (the warm start's model changed). Now an error before any change."""
+    import fastnn._mlp_fit as mlp_fit
+
+    X, y = data
+    target = y if estimator is MLPClassifier else X[:, 0]
+    split, sides = mlp_fit._split_validation, {}
+
+    def recorded_split(*args):
+        sides["training"], sides["validation"] = rows = split(*args)
+        return rows
+
+    monkeypatch.setattr(mlp_fit, "_split_validation", recorded_split)
+    params = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0, early_stopping=True)
+    model = estimator(**params).fit(X, target).set_params(warm_start=True)
+    copy.deepcopy(model).fit(X, target)  # the split the model's next fit makes
+    weights = np.ones(X.shape[0])
+    weights[sides[side]] = 0
+    before = _snapshot(model)
+    with pytest.raises(ValueError, match=f"sample_weight is 0 on every {side} row"):
+        model.fit(X, target, sample_weight=weights)
+    _assert_same_public_state(model, before)
