@@ -69,6 +69,8 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
         check_scalar(est.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
     check_scalar(est.max_fun, "max_fun", numbers.Integral, min_val=1)
     check_scalar(est.sigmoid_a, "sigmoid_a", numbers.Real)
+    if est.sigmoid_a == 0:
+        raise ValueError("sigmoid_a must not be 0: every sigmoid unit would output 0.5")
     check_scalar(est.leaky_slope, "leaky_slope", numbers.Real, min_val=0.0)
     for name in ("alpha", "learning_rate_init", "power_t", "tol", "momentum",
                  "validation_fraction", "beta_1", "beta_2", "epsilon", "sigmoid_a", "leaky_slope"):

@@ -237,7 +237,7 @@ class Network:
     random_state : int, numpy.random.Generator or None
         Seed for the initial weights.
     sigmoid_a : float, default=1.0
-        Shape ``a`` of hidden sigmoid units, ``1 / (1 + exp(-a x))``.
+        Shape ``a`` of hidden sigmoid units, ``1 / (1 + exp(-a x))``; not 0.
     leaky_slope : float, default=0.01
         Negative-side slope of hidden leaky ReLU units (>= 0).
 
@@ -278,6 +278,9 @@ class Network:
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         self.sigmoid_a = check.check_real(sigmoid_a, "sigmoid_a")
+        if self.sigmoid_a == 0:  # 1 / (1 + exp(0)): every sigmoid unit a constant 0.5
+            raise ValueError("sigmoid_a must not be 0: every sigmoid unit would output 0.5 "
+                             "whatever its input, and nothing below it would train")
         self.leaky_slope = check.check_real(leaky_slope, "leaky_slope", minimum=0.0)
         if output == "softmax" and sizes[-1] == 1:
             # a softmax over one unit is 1 whatever the input: loss and gradient are 0
@@ -324,7 +327,10 @@ class Network:
 
     def initialize(self, random_state=None) -> None:
         """Draw new initial weights (see Notes of the class) and zero the biases."""
-        rng = np.random.default_rng(random_state)
+        try:
+            rng = np.random.default_rng(random_state)
+        except (TypeError, ValueError) as exc:  # NumPy's message does not name the argument
+            raise type(exc)(f"random_state: {exc}") from None
         layer_names = self.activations + ["sigmoid" if self.loss_code == BINARY_CROSS_ENTROPY
                                           else "identity"]
         for W, b, name in zip(self.coefs, self.intercepts, layer_names):
@@ -809,6 +815,8 @@ def _forward_block_rows(n_rows: int) -> int:
 
 
 def _check_layer_sizes(layer_sizes) -> list[int]:
+    if isinstance(layer_sizes, np.ndarray) and layer_sizes.ndim == 1:
+        layer_sizes = layer_sizes.tolist()  # np.array([784, 256, 10]) is not a Sequence
     if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
         raise TypeError(f"layer_sizes must be a sequence of ints, got {layer_sizes!r}")
     sizes = [check.check_positive_int(size, "layer_sizes entries") for size in layer_sizes]

@@ -76,10 +76,27 @@ def test_nonfinite_X_is_named_even_when_training_diverges_first():
     (dict(layer_sizes=[2, 1], dtype=np.int32), TypeError, "dtype"),
     (dict(layer_sizes=[2, 3, 1], sigmoid_a=float("nan")), ValueError, "sigmoid_a"),
     (dict(layer_sizes=[2, 3, 1], leaky_slope=-0.1), ValueError, "leaky_slope"),
+    # a = 0: every sigmoid unit outputs 0.5 whatever its input (nothing below it trains)
+    (dict(layer_sizes=[2, 3, 2], activations="sigmoid", sigmoid_a=0), ValueError,
+     "sigmoid_a must not be 0"),
+    (dict(layer_sizes=[2, 3, 2], random_state=-1), ValueError, "random_state: expected"),
+    (dict(layer_sizes=np.array([[2, 3, 2]])), TypeError, "layer_sizes"),
 ])
 def test_bad_network_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         fastnn.Network(**kwargs)
+
+
+def test_layer_sizes_may_be_a_numpy_array():
+    """np.array([2, 3, 2]) is not a Sequence: it was refused as 'not a sequence of ints'."""
+    net = fastnn.Network(np.array([2, 3, 2]), random_state=0)
+    assert net.layer_sizes == [2, 3, 2] and all(type(size) is int for size in net.layer_sizes)
+    np.testing.assert_array_equal(net.params, fastnn.Network([2, 3, 2], random_state=0).params)
+
+
+def test_estimators_refuse_a_sigmoid_shape_of_0():
+    with pytest.raises(ValueError, match="sigmoid_a must not be 0"):
+        fastnn.MLPClassifier(activation="logistic", sigmoid_a=0.0).fit(X_OK, [0, 1, 0])
 
 
 BAD_X = [
