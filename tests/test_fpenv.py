@@ -224,16 +224,8 @@ def test_update_kernels_flush_on_every_thread(threads):
 _FIRST_FIT_THEN_POOL_WORDS = """
 import threading
 import numpy as np
-from numba import njit, prange
 import fastnn
 from fastnn.kernels import fpenv
-
-@njit(parallel=True)
-def pool_control_words(n):
-    words = np.zeros(n, np.int64)
-    for i in prange(n):
-        words[i] = fpenv.control_word()
-    return words
 
 def first_fit_then_words(out):
     X = np.random.default_rng(0).normal(size=(2048, 64))  # trained by rows on 2 threads
@@ -241,7 +233,7 @@ def first_fit_then_words(out):
     # run_epoch runs no validation first, whose kernels would start the pool unflushed
     fastnn.training.run_epoch(net, X, np.eye(10)[(X[:, 0] > 0).astype(int)], None, None, 256,
                               fastnn.SGD(net))
-    out.extend(pool_control_words(8).tolist())
+    out.extend(fpenv.pool_control_words(8).tolist())
 
 words = []
 {how}

@@ -40,10 +40,8 @@ def test_csv_blocks_match_the_file(tmp_path, table, header):
     assert sizes == [100, 100, 30]
 
 
-def test_csv_without_pandas_reads_the_same(tmp_path, table, monkeypatch):
-    X, y = table
-    path = tmp_path / "t.csv.gz"
-    write_csv(path, X, y, opener=gzip.open)
+def _hide_pandas(monkeypatch):
+    """``import pandas`` fails from here on (the readers fall back to the csv module)."""
     real_import = builtins.__import__
 
     def no_pandas(name, *args, **kwargs):
@@ -52,6 +50,13 @@ def test_csv_without_pandas_reads_the_same(tmp_path, table, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pandas)
+
+
+def test_csv_without_pandas_reads_the_same(tmp_path, table, monkeypatch):
+    X, y = table
+    path = tmp_path / "t.csv.gz"
+    write_csv(path, X, y, opener=gzip.open)
+    _hide_pandas(monkeypatch)
     got_X, got_y, sizes = collect(fastnn.iter_batches(path, 64, target="label",
                                                       dtype=np.float32))
     assert got_X.dtype == np.float32 and sizes == [64, 64, 64, 38]
@@ -143,14 +148,7 @@ def test_fit_stream_keeps_integer_labels_of_a_file_integers(tmp_path, table, mon
         frame[list("abcd")], pd.read_csv(path)["label"] if reader != "parquet"
         else pd.read_parquet(path)["label"]).classes_
     if reader == "csv module":
-        real_import = builtins.__import__
-
-        def no_pandas(name, *args, **kwargs):
-            if name == "pandas":
-                raise ImportError("no pandas here")
-            return real_import(name, *args, **kwargs)
-
-        monkeypatch.setattr(builtins, "__import__", no_pandas)
+        _hide_pandas(monkeypatch)
     for classes in (None, [0, 1]):  # found by the first pass, or given
         model = fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
                                   target="label", batch_size=100, classes=classes)
