@@ -101,7 +101,8 @@ class Perceptron(LinearSGD):
     the blocks (each block is read in file order, a few side by side: about
     3x faster than a uniformly random order of single rows, which
     ``shuffle_block=1`` and smaller data get); all one-vs-rest problems
-    share one order.
+    share one order; there is no ``n_jobs`` (``n_threads`` instead) and, with
+    no ``'elasticnet'`` penalty, no ``l1_ratio``.
     """
 
     _ZERO_IS_POSITIVE = True  # the step function: 1 if w.x + b >= 0
