@@ -31,7 +31,7 @@ import os
 
 import numpy as np
 from scipy import sparse
-from sklearn.utils import check_array, check_consistent_length
+from sklearn.utils import assert_all_finite, check_array, check_consistent_length
 from sklearn.utils.validation import _check_y, validate_data as _sklearn_validate_data
 
 from . import training
@@ -354,6 +354,8 @@ def forward(network, estimator, X) -> np.ndarray:
     for start in range(0, max(n, 1), step):
         block = check_array(source.read(start, min(start + step, n)),
                             dtype=(np.float64, np.float32), estimator=estimator, input_name="X")
-        out[start:start + block.shape[0]] = network._forward(
-            np.ascontiguousarray(block, dtype=network.dtype))
+        converted = np.ascontiguousarray(block, dtype=network.dtype)
+        if converted.dtype != block.dtype:  # float64 values beyond float32's range: inf
+            assert_all_finite(converted, input_name="X", estimator_name=type(estimator).__name__)
+        out[start:start + block.shape[0]] = network._forward(converted)
     return out

@@ -153,6 +153,17 @@ def test_nonfinite_memmap_fails_with_scikit_learns_message(tmp_path, data, row):
         fit_quietly(MLPClassifier(**KW), data[0], y).predict(Rows(X))
 
 
+def test_float32_model_refuses_float64_rows_beyond_its_range(tmp_path, data):
+    X, y = data
+    est = fit_quietly(MLPClassifier(**KW), X.astype(np.float32), y)
+    X = X.copy()
+    X[999, 0] = 1e39  # finite in float64, inf in float32: as in memory, not NaN outputs
+    with pytest.raises(ValueError, match=r"infinity .*float32"):
+        est.predict_proba(X)
+    with pytest.raises(ValueError, match=r"infinity .*float32"):
+        est.predict_proba(memmap_of(tmp_path, X))
+
+
 def test_bad_shapes_fail_clearly(tmp_path, data):
     X, y = data
     with pytest.raises(ValueError, match="Expected 2D array"):
