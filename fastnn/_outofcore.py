@@ -283,10 +283,21 @@ def validate_data(estimator, X, y="no_validation", *, reset: bool, dtype, multi_
     return checked, y
 
 
-def as_dtype(X, dtype):
-    """``X`` as a C-contiguous array of ``dtype``; out-of-core data stay out of core."""
+def as_dtype(X, dtype, estimator=None):
+    """``X`` as a C-contiguous array of ``dtype``; out-of-core data stay out of core.
+
+    Out-of-core rows narrowed to float32 are checked block by block: float64
+    values beyond its range would be inf (scikit-learn's message names them).
+    """
     if isinstance(X, RowSource):
-        return X.with_dtype(dtype)
+        converted = X.with_dtype(dtype)
+        if converted.dtype.itemsize < X.dtype.itemsize:
+            name = None if estimator is None else type(estimator).__name__
+            step = _block_rows(X.shape[1], X.dtype.itemsize, CHUNK_BYTES)
+            for start in range(0, X.shape[0], step):
+                assert_all_finite(converted[start:start + step], input_name="X",
+                                  estimator_name=name)
+        return converted
     return np.ascontiguousarray(X, dtype=dtype)
 
 

@@ -211,7 +211,7 @@ class _BaseMLP(BaseEstimator):
                     f"the fitted network has layers {network.layer_sizes} and activations "
                     f"{network.activations}, but the parameters and data ask for {layer_units} "
                     f"and {activations}; refit without warm_start to change them")
-            converted = _outofcore.as_dtype(X, network.dtype)
+            converted = _outofcore.as_dtype(X, network.dtype, self)
             if converted is not X and not checked_later and not _outofcore.is_out_of_core(X):
                 # float64 values beyond float32's range are finite until converted
                 assert_all_finite(converted, input_name="X", estimator_name=type(self).__name__)

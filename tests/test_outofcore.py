@@ -164,6 +164,23 @@ def test_float32_model_refuses_float64_rows_beyond_its_range(tmp_path, data):
         est.predict_proba(memmap_of(tmp_path, X))
 
 
+@pytest.mark.parametrize("call", ["warm_start", "partial_fit"])
+def test_float32_model_refuses_to_train_on_float64_rows_beyond_its_range(tmp_path, data, call):
+    X, y = data
+    X32 = X.astype(np.float32)
+    est = fit_quietly(MLPClassifier(**KW, warm_start=True), X32, y)
+    before = (est._network.params.copy(), list(est.loss_curve_), est.n_iter_, est.t_)
+    X = X.copy()
+    X[999, 0] = 1e39  # finite in float64, inf in float32: as in memory, scikit-learn's error
+    M = memmap_of(tmp_path, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # it warned of divergence, blaming the rate
+        with pytest.raises(ValueError, match=r"infinity .*float32"):
+            est.fit(M, y) if call == "warm_start" else est.partial_fit(M, y)
+    np.testing.assert_array_equal(est._network.params, before[0])
+    assert (list(est.loss_curve_), est.n_iter_, est.t_) == before[1:]
+
+
 def test_bad_shapes_fail_clearly(tmp_path, data):
     X, y = data
     with pytest.raises(ValueError, match="Expected 2D array"):
