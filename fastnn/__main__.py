@@ -54,6 +54,13 @@ def _digits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    demo.run(args.steps, args.out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
@@ -86,12 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     benchmark.add_parser(sub)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["digits"])
-    if args.command == "demo":
-        from . import demo as demo_steps
-
-        demo_steps.run(args.steps, args.out)
-        return 0
-    commands = {"digits": _digits, "train": cli.train, "predict": cli.predict,
+    commands = {"digits": _digits, "demo": _demo, "train": cli.train, "predict": cli.predict,
                 "profile": profile.main, "bench": benchmark.command}
     if args.command in commands:
         try:

@@ -82,6 +82,15 @@ def test_demo_rejects_bad_steps(capsys):
     assert "steps are numbers from 1 to 5" in capsys.readouterr().err
 
 
+def test_demo_names_an_out_that_is_not_a_folder(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    assert main(["demo", "--steps", "3", "--out", str(taken)]) == 1  # was a traceback
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn demo: error:") and str(taken) in err
+
+
 # ------------------------------------------------------------ train / predict
 @pytest.fixture(scope="module")
 def iris_csv(tmp_path_factory):
