@@ -302,11 +302,16 @@ def as_dtype(X, dtype, estimator=None):
 
 
 def in_memory(X, what: str) -> np.ndarray:
-    """An array the kernels can read whole: a mapped file in place, or a clear error."""
+    """An array the kernels can read whole: a mapped file in place, or a clear error.
+
+    Any memory map in the training dtype is read through its mapping: a
+    C-ordered one in place, a Fortran-ordered or strided one as an in-memory
+    array of that layout is (the caller makes it C-contiguous).
+    """
     if not isinstance(X, RowSource):
         return X
-    if isinstance(X, FileRows) and X.data is not None and X.file_dtype == X.dtype:
-        return np.asarray(X.data)  # read in place through the mapping
+    if isinstance(X.data, np.ndarray) and X.data.dtype == X.dtype:
+        return np.asarray(X.data)
     raise ValueError(f"{what} needs X as one array of float32/float64 it can read whole; X is "
                      f"read block by block ({X!r}). Load it with np.asarray(X, "
                      f"dtype=np.{X.dtype.name}), write it to a float32/float64 np.memmap, or "

@@ -138,6 +138,19 @@ def test_lbfgs_reads_a_memmap_and_refuses_a_row_source(tmp_path, data):
         MLPClassifier(**params).fit(Rows(X), y)
 
 
+@pytest.mark.parametrize("layout", ["fortran", "strided", "copy-on-write"])
+def test_lbfgs_reads_a_memmap_of_any_layout(tmp_path, data, layout):
+    X, y = data
+    M = {"fortran": lambda: memmap_of(tmp_path, np.asfortranarray(X)),
+         "strided": lambda: memmap_of(tmp_path, np.repeat(X, 2, axis=0))[::2],
+         "copy-on-write": lambda: memmap_of(tmp_path, X, mode="c")}[layout]()
+    assert type(_outofcore.row_source(M)) is _outofcore.RowSource
+    params = dict(solver="lbfgs", hidden_layer_sizes=(4,), max_iter=20, random_state=0)
+    # a float64 memmap, as the README and the error's advice say (it was refused)
+    np.testing.assert_array_equal(fit_quietly(MLPClassifier(**params), M, y).coefs_[0],
+                                  fit_quietly(MLPClassifier(**params), X, y).coefs_[0])
+
+
 @pytest.mark.parametrize("row", [0, 999])  # first and last validation block
 def test_nonfinite_memmap_fails_with_scikit_learns_message(tmp_path, data, row):
     X, y = data
