@@ -16,7 +16,7 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from .network import Network, NonFiniteRows
+from .network import Network
 from .optimizers import SGD, Adam, Checkpoint
 from . import _adaptive, training
 from ._outofcore import in_memory, run_epoch
@@ -234,8 +234,8 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
             try:
                 total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
                                   alpha=est.alpha, loss_scale=scale, stepwise=stepwise)
-            except NonFiniteRows:  # the batches before the bad one were applied
-                last_good.restore()
+            except BaseException:  # NaN/inf in a batch, a failed read of out-of-core rows:
+                last_good.restore()  # the batches before it were applied
                 raise
             if restore_if_diverged(est, total / n_train, network.params, last_good.restore,
                                    last_good.params):

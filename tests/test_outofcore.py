@@ -194,6 +194,37 @@ def test_float32_model_refuses_to_train_on_float64_rows_beyond_its_range(tmp_pat
     assert (list(est.loss_curve_), est.n_iter_, est.t_) == before[1:]
 
 
+class FailingRows(Rows):
+    """Rows whose reads fail after the first ``reads_left`` gathers (a disk gone)."""
+
+    reads_left = None
+
+    def __getitem__(self, key):
+        if self.reads_left is not None and not isinstance(key, slice):
+            if self.reads_left == 0:
+                raise OSError("Input/output error")
+            self.reads_left -= 1
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("call", ["warm_start", "partial_fit"])
+def test_a_failed_read_mid_epoch_leaves_the_model_as_it_was(data, call):
+    X, y = data
+    rows = FailingRows(X)
+    est = fit_quietly(MLPClassifier(**KW, warm_start=True), rows, y)
+    adam = est._optimizer
+    params, m, steps = est._network.params.copy(), adam.m.copy(), adam.t
+    t, losses = est.t_, list(est.loss_curve_)
+    rows.reads_left = 3  # a few segments train, then a read fails
+    with pytest.raises(OSError, match="Input/output error"):
+        est.fit(rows, y) if call == "warm_start" else est.partial_fit(rows, y)
+    # the segments before the failure were applied and stayed (and the optimizer's moments)
+    np.testing.assert_array_equal(est._network.params, params)
+    np.testing.assert_array_equal(adam.m, m)
+    assert adam.t == steps
+    assert (est.t_, est.loss_curve_) == (t, losses)
+
+
 def test_bad_shapes_fail_clearly(tmp_path, data):
     X, y = data
     with pytest.raises(ValueError, match="Expected 2D array"):
