@@ -58,6 +58,33 @@ def test_digits_step_compares_with_scikit_learn():
     assert abs(results["fastnn"]["accuracy"] - results["scikit-learn"]["accuracy"]) < 0.02
 
 
+@pytest.fixture
+def fit_jobs(monkeypatch):
+    """The (rows, batch size, stepwise) of each stochastic fit: which kernels it runs."""
+    jobs = []
+
+    def runs_stepwise(n_samples, batch_size, epochs, n_weights):
+        jobs.append((n_samples, batch_size, runs_stepwise_before(n_samples, batch_size, epochs,
+                                                                 n_weights)))
+        return jobs[-1][2]
+
+    runs_stepwise_before = fastnn.training.runs_stepwise
+    monkeypatch.setattr(fastnn.training, "runs_stepwise", runs_stepwise)
+    return jobs
+
+
+def test_demo_times_fits_whose_kernels_were_warmed_up(fit_jobs):
+    # the untimed warm-up runs the timed fit's job (a fit of 50 rows for 1 epoch ran
+    # stepwise, so a first run timed the compilation of the fused epoch: 51 s against
+    # scikit-learn's 2 s)
+    demo.digits(out=None, max_iter=40)
+    assert len(fit_jobs) == 2 and fit_jobs[0] == fit_jobs[1] and not fit_jobs[1][2]
+    fit_jobs.clear()
+    demo.gradient_descent_variants(out=None)
+    assert fit_jobs[0::2] == fit_jobs[1::2] and len(fit_jobs) == 6
+    assert not all(stepwise for _, _, stepwise in fit_jobs)
+
+
 def test_demo_command_writes_pngs(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["demo", "--steps", "1,3", "--out", str(tmp_path)]) == 0
