@@ -272,10 +272,10 @@ def validate_data(estimator, X, y="no_validation", *, reset: bool, dtype, multi_
         return _sklearn_validate_data(estimator, X, y, reset=reset, dtype=dtype,
                                       multi_output=multi_output, y_numeric=y_numeric,
                                       ensure_all_finite=ensure_all_finite)
-    # feature names, n_features_in_ and a missing y, without converting X
-    _sklearn_validate_data(estimator, X, y, reset=False, skip_check_array=True)
+    # feature names, n_features_in_ (checked, or set anew: a fit may change them) and a
+    # missing y, without converting X
+    _sklearn_validate_data(estimator, X, y, reset=reset, skip_check_array=True)
     checked = check_rows(X, dtype, estimator)
-    _sklearn_validate_data(estimator, X, reset=reset, skip_check_array=True)
     if no_y:
         return checked
     y = _check_y(y, multi_output=multi_output, y_numeric=y_numeric, estimator=estimator)

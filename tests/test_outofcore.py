@@ -238,6 +238,19 @@ def test_bad_shapes_fail_clearly(tmp_path, data):
         est.predict(memmap_of(tmp_path, X[:, :7], name="narrow.npy"))
 
 
+def test_refit_on_a_memmap_with_other_features(tmp_path, data):
+    X, y = data
+    est = fit_quietly(MLPClassifier(**KW), memmap_of(tmp_path, X), y)
+    narrow = memmap_of(tmp_path, X[:, :5], name="narrow.npy")
+    fit_quietly(est, narrow, y)  # a new fit, as in memory (it failed: "expecting 8 features")
+    assert est.n_features_in_ == 5 and est.coefs_[0].shape == (5, 6)
+    np.testing.assert_array_equal(est.predict_proba(narrow),
+                                  fit_quietly(MLPClassifier(**KW), X[:, :5], y).predict_proba(
+                                      X[:, :5]))
+    with pytest.raises(ValueError, match="X has 8 features, but MLPClassifier is expecting 5"):
+        est.partial_fit(memmap_of(tmp_path, X), y)
+
+
 def test_copy_on_write_map_is_read_through_its_mapping(tmp_path, data):
     X, y = data
     private = memmap_of(tmp_path, X, mode="c", name="c.npy")
