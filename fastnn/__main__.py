@@ -165,7 +165,7 @@ def _steps(text: str) -> tuple[int, ...]:
         steps = ()
     if not steps or not set(steps) <= {1, 2, 3, 4, 5}:
         raise argparse.ArgumentTypeError(f"steps are numbers from 1 to 5, e.g. 1,3; got {text!r}")
-    return steps
+    return tuple(dict.fromkeys(steps))  # each once, in the order given ("1,1" ran step 1 twice)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,15 @@ def test_demo_rejects_bad_steps(capsys):
     assert "steps are numbers from 1 to 5" in capsys.readouterr().err
 
 
+def test_demo_runs_a_step_given_twice_once(monkeypatch):
+    from fastnn import demo
+
+    ran = []
+    monkeypatch.setattr(demo, "run", lambda steps, out: ran.append(steps) or {})
+    assert main(["demo", "--steps", "3,1,3", "--out", "unused"]) == 0
+    assert ran == [(3, 1)]
+
+
 def test_demo_names_an_out_that_is_not_a_folder(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     taken = tmp_path / "taken"
