@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     digits.add_argument("--activation", default="relu")
     digits.add_argument("--lr", type=_positive_float, default=0.05)
     digits.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    digits.add_argument("--threads", type=_non_negative_int, default=0, help="0 (default): fastnn's adaptive count, all cores or one, whichever trains faster")
+    digits.add_argument("--threads", type=_non_negative_int, default=0,
+                        help="0 (default): fastnn's adaptive count, all cores or one, "
+                             "whichever trains faster")
     digits.add_argument("--seed", type=_seed, default=0)
     demo = sub.add_parser("demo", help="the basics of neural networks in five printed and "
                           "plotted steps", description=_demo_description(),

@@ -370,8 +370,8 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
             if units is not None:
                 return small.small_sgd_train(
                     X, Y, sample_weight, order, shuffle, rng_state, n_epochs, network.params,
-                    network.grads, network._net, hyper, network.n_weights, good_params, totals, units,
-                    _fixed_codes(network, weights is not None, hyper))
+                    network.grads, network._net, hyper, network.n_weights, good_params, totals,
+                    units, _fixed_codes(network, weights is not None, hyper))
             done, t, status = small.small_train(
                 X, Y, sample_weight, weights is not None, order, shuffle, rng_state, n_epochs,
                 batch_size, network.params, network.grads, network._net, scratch,
