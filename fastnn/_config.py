@@ -190,6 +190,10 @@ def parallel_slot():
     if _n_threads > 1 and not _pool_forbidden and _launch_lock.acquire(blocking=False):
         try:
             if getattr(_thread_local, "n_threads", None) != _n_threads:
+                if not hasattr(_thread_local, "n_threads"):  # this thread's first parallel kernel
+                    from .kernels import fpenv  # its pool's threads inherit the caller's flush
+
+                    fpenv.start_pool_in_ieee_arithmetic()
                 numba.set_num_threads(_n_threads)  # thread-local in Numba
                 _thread_local.n_threads = _n_threads
             yield True

@@ -24,7 +24,6 @@ code.  Elsewhere (no MXCSR) both are no-ops and :data:`AVAILABLE` is False.
 from __future__ import annotations
 
 import platform
-import threading
 from contextlib import contextmanager
 
 import numba
@@ -117,24 +116,23 @@ def _pool_control_words(n):
 
 pool_control_words = _compile(_renamed_copy(_pool_control_words, "parallel"), parallel=True)
 
-# Python threads whose Numba pool threads exist (each has its own with OpenMP).
-_pool_started = threading.local()
-
 
 def start_pool_in_ieee_arithmetic() -> None:
-    """Start all of Numba's pool threads of the calling Python thread, in IEEE arithmetic.
+    """Start every thread of the calling Python thread's Numba pool, from an IEEE control word.
 
     A new thread inherits its creator's control word, and the threading layers
     create pool threads at the first parallel region that needs them: one
     first run inside :func:`subnormals_flushed` left them flushing subnormals
     for the rest of the process (restoring a worker gives back what it
-    started with), in the user's own Numba code too.  So every thread is
-    started here first, once per Python thread, from an IEEE control word.
+    started with), in the user's own Numba code too.  So the threads are all
+    started here, before a Python thread's first parallel kernel
+    (``fastnn._config.parallel_slot`` calls this; each Python thread has its
+    own pool with OpenMP), whatever the caller's control word.
     """
-    if not AVAILABLE or getattr(_pool_started, "done", False):
+    if not AVAILABLE:
         return
     threads = numba.get_num_threads()
-    previous = flush_subnormals()
+    previous = control_word()
     restore(previous & ~(FLUSH_TO_ZERO | DENORMALS_ARE_ZERO))
     try:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
@@ -142,15 +140,13 @@ def start_pool_in_ieee_arithmetic() -> None:
     finally:
         numba.set_num_threads(threads)
         restore(previous)
-    _pool_started.done = True
 
 
 @contextmanager
 def subnormals_flushed():
     """Context manager: :func:`flush_subnormals` on the calling thread inside, :func:`restore`
     after (for Python code that calls kernels; parallel kernels set their workers, whose
-    threads :func:`start_pool_in_ieee_arithmetic` starts first)."""
-    start_pool_in_ieee_arithmetic()
+    threads were started in IEEE arithmetic: :func:`start_pool_in_ieee_arithmetic`)."""
     previous = flush_subnormals()
     try:
         yield
