@@ -392,24 +392,22 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     if y is None and target is None:
         raise ValueError("fit_stream needs targets: give y= (arrays, .npy) or target= (a column)")
     fit_params = {}
-    if is_classifier(estimator) and not hasattr(estimator, "classes_"):
-        if classes is None:
-            found, n_rows = set(), 0
-            for block, (_, labels) in enumerate(iter_batches(source, **options), start=1):
-                if np.asarray(labels).dtype.kind in "fc" and not np.isfinite(labels).all():
-                    # else NaN became a class, and the first partial_fit blamed block 1
-                    raise ValueError(f"fit_stream: block {block} (rows {n_rows} to "
-                                     f"{n_rows + len(labels) - 1}, counted from 0): Input y "
-                                     f"contains NaN or infinity")
-                found.update(np.unique(labels).tolist())
-                n_rows += len(labels)
-            if n_rows == 0:
-                raise ValueError(_no_rows(source))
-            classes = np.array(sorted(found))
-        fit_params["classes"] = np.asarray(classes)
-    elif is_classifier(estimator) and classes is not None:
-        # Already fitted: partial_fit checks them against classes_ (else a different
-        # classes= was ignored without a word).
+    if is_classifier(estimator) and not hasattr(estimator, "classes_") and classes is None:
+        found, n_rows = set(), 0
+        for block, (_, labels) in enumerate(iter_batches(source, **options), start=1):
+            if np.asarray(labels).dtype.kind in "fc" and not np.isfinite(labels).all():
+                # else NaN became a class, and the first partial_fit blamed block 1
+                raise ValueError(f"fit_stream: block {block} (rows {n_rows} to "
+                                 f"{n_rows + len(labels) - 1}, counted from 0): Input y "
+                                 f"contains NaN or infinity")
+            found.update(np.unique(labels).tolist())
+            n_rows += len(labels)
+        if n_rows == 0:
+            raise ValueError(_no_rows(source))
+        classes = np.array(sorted(found))
+    if is_classifier(estimator) and classes is not None:
+        # a fitted classifier's partial_fit checks them against classes_ (else a different
+        # classes= was ignored without a word)
         fit_params["classes"] = np.asarray(classes)
     for epoch in range(epochs):
         desc = f"epoch {epoch + 1}/{epochs}"
