@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _config
 from . import kernels
+from .kernels.fpenv import smallest_weight_read
 
 
 def _as_array(value, name: str) -> np.ndarray:
@@ -121,9 +122,9 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.nd
     # The kernels run with subnormal numbers flushed to 0 (kernels/fpenv.py): weights
     # all below the smallest normal number made every batch's weight 0, and train()
     # skipped every batch, without an error.
-    tiny = np.finfo(dtype).tiny
-    if converted.size and 0 < converted.max() < tiny:
-        raise ValueError(f"sample_weight values are all below {tiny:.3g}, the smallest normal "
+    floor = smallest_weight_read(dtype)
+    if converted.size and 0 < converted.max() < floor:
+        raise ValueError(f"sample_weight values are all below {floor:.3g}, the smallest normal "
                          f"{dtype.name}, which training reads as 0; rescale the weights (e.g. "
                          f"divide them by their mean)")
     # The loss kernels divide by the batch's weight sum, accumulated in the

@@ -726,8 +726,7 @@ def last_weighted_batch(weights, order, n: int, batch_size: int) -> int:
     last = (n - 1) // batch_size * batch_size if n > 0 else -1
     if weights is None or n == 0:
         return last
-    info = np.finfo(weights.dtype)
-    floor = info.tiny if fpenv.AVAILABLE else info.smallest_subnormal  # weights are >= 0
+    floor = fpenv.smallest_weight_read(weights.dtype)  # weights are >= 0
 
     def weighted(rows):
         return np.flatnonzero((weights[rows] if order is None else weights[order[rows]]) >= floor)

@@ -45,6 +45,19 @@ _I32 = ir.IntType(32)
 _BYTE_PTR = ir.IntType(8).as_pointer()
 
 
+def smallest_weight_read(dtype) -> float:
+    """The smallest non-negative ``dtype`` value the training kernels read as nonzero.
+
+    Inside :func:`subnormals_flushed` a subnormal operand reads as 0, so a sample
+    weight below the smallest normal number weighs nothing there; where the
+    control word cannot be set (:data:`AVAILABLE` False), every positive value
+    counts.  Input checks and :func:`fastnn.network.last_weighted_batch` use this
+    one floor so that they agree with the kernels and with each other.
+    """
+    info = np.finfo(dtype)
+    return float(info.tiny if AVAILABLE else info.smallest_subnormal)
+
+
 def _mxcsr_call(builder, name, slot):
     """Emit ``llvm.x86.sse.<name>(slot)``: ``stmxcsr`` stores the register in ``slot``,
     ``ldmxcsr`` loads it from there."""

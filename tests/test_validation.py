@@ -178,6 +178,24 @@ def test_weights_all_below_the_smallest_normal_number_are_refused():
     assert np.isfinite(fastnn.train(net, X, Y, sample_weight=weights)).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_floor_for_weights_read_as_zero(dtype):
+    """The input check and last_weighted_batch share fpenv's floor: a weight at the
+    floor counts in both, the next smaller number counts in neither."""
+    floor = dtype(fastnn.kernels.fpenv.smallest_weight_read(dtype))
+    below = np.nextafter(floor, dtype(0))
+    if fastnn.kernels.fpenv.AVAILABLE:
+        assert floor == np.finfo(dtype).tiny
+    weights = np.array([floor, 0, 0, 0], dtype)
+    fastnn._validation.check_sample_weight(weights, 4, np.dtype(dtype))
+    assert fastnn.network.last_weighted_batch(weights, None, 4, 2) == 0
+    weights[0] = below
+    if below > 0:
+        with pytest.raises(ValueError, match="which training reads as 0"):
+            fastnn._validation.check_sample_weight(weights, 4, np.dtype(dtype))
+    assert fastnn.network.last_weighted_batch(weights, None, 4, 2) == -1
+
+
 def test_nan_in_a_gathered_batch_is_reported(net):
     X = X_OK.copy()
     X[2, 0] = np.nan
