@@ -100,6 +100,52 @@ def _restore_attributes(est, saved: dict) -> None:
     est.__dict__.update(saved)
 
 
+def _updated_arrays(obj) -> list[np.ndarray]:
+    """The arrays training updates in place: a network's parameters and gradient, or an
+    optimizer's state."""
+    if hasattr(obj, "_state_arrays"):
+        return obj._state_arrays()
+    return [obj.params, obj.grads]
+
+
+class _Undo:
+    """What a call may change of an estimator, in place or not, to put back if it fails.
+
+    Its attributes, the lengths of its lists (``loss_curve_`` ... are appended to), the
+    network's parameters and last gradient, the optimizer's state and learning rate, and the
+    state of a RandomState given as ``random_state`` (the call draws from it): a failed
+    warm start or partial_fit leaves the model exactly as before it, not at the last good
+    epoch of the failed call.  The copies cost a pass over the parameters per call.
+    """
+
+    def __init__(self, est):
+        self.est = est
+        self.attributes = dict(est.__dict__)
+        # lengths, not copies: training only appends to them (loss_curve_ grows with every
+        # partial_fit: copying it each call would cost quadratic time over a stream)
+        self.lengths = {name: len(value) for name, value in self.attributes.items()
+                        if isinstance(value, list)}
+        # (object, its __dict__, copies of the arrays it updates in place)
+        self.objects = [(obj, dict(obj.__dict__), [a.copy() for a in _updated_arrays(obj)])
+                        for obj in (self.attributes.get("_network"),
+                                    self.attributes.get("_optimizer")) if obj is not None]
+        self.generators = [(rs, rs.get_state()) for rs in {
+            id(rs): rs for rs in (est.random_state, self.attributes.get("_random_state"))
+            if isinstance(rs, np.random.RandomState)}.values()]
+
+    def restore(self) -> None:
+        for obj, attributes, arrays in self.objects:
+            _restore_attributes(obj, attributes)
+            for live, saved in zip(_updated_arrays(obj), arrays):
+                if live.flags.writeable:  # a read-only map was replaced, never written
+                    live[...] = saved
+        for name, length in self.lengths.items():
+            del self.attributes[name][length:]
+        for rs, state in self.generators:
+            rs.set_state(state)
+        _restore_attributes(self.est, self.attributes)
+
+
 class _BaseMLP(BaseEstimator):
     """Shared machinery; see :class:`MLPClassifier` for the parameters."""
 
@@ -142,12 +188,9 @@ class _BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight, incremental: bool):
-        # Validation replaces classes_, n_features_in_ ... before it can fail:
-        # a failed call puts every attribute back.  A first pass trains a new
-        # network, so the old one is intact and can be restored even after a
-        # failure in training; training an existing network in place cannot.
-        saved = dict(self.__dict__)
-        in_place = False
+        # Validation replaces classes_, n_features_in_ ... before it can fail, and a warm
+        # start or partial_fit trains the network in place: a failed call puts it all back.
+        undo = _Undo(self)
         try:
             hidden, activations = check_hyperparameters(self)
             first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
@@ -160,7 +203,6 @@ class _BaseMLP(BaseEstimator):
                     initialize_network(self, layer_units, activations, X.dtype)
                 if self.warm_start or incremental:
                     self._adopt_assigned_weights(assigned)
-                in_place = not first_pass
                 if self.solver == "lbfgs":
                     fit_lbfgs(self, X, Y, sample_weight)
                 else:
@@ -170,12 +212,11 @@ class _BaseMLP(BaseEstimator):
             # Found in this call's first epoch (each epoch visits every row X
             # trains on, see _epochs_check_rows), whose updates fit_stochastic
             # took back: every attribute goes back, and scikit-learn names it.
-            _restore_attributes(self, saved)
+            undo.restore()
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
             raise
         except BaseException:
-            if not in_place:
-                _restore_attributes(self, saved)
+            undo.restore()
             raise
         return self
 

@@ -218,7 +218,7 @@ def test_a_failed_read_mid_epoch_leaves_the_model_as_it_was(data, call):
     rows.reads_left = 3  # a few segments train, then a read fails
     with pytest.raises(OSError, match="Input/output error"):
         est.fit(rows, y) if call == "warm_start" else est.partial_fit(rows, y)
-    # the segments before the failure were applied and stayed (and the optimizer's moments)
+    # the segments trained before the failure are taken back (and the optimizer's moments)
     np.testing.assert_array_equal(est._network.params, params)
     np.testing.assert_array_equal(adam.m, m)
     assert adam.t == steps
