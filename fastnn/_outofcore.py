@@ -306,12 +306,21 @@ def in_memory(X, what: str) -> np.ndarray:
 
     Any memory map in the training dtype is read through its mapping: a
     C-ordered one in place, a Fortran-ordered or strided one as an in-memory
-    array of that layout is (the caller makes it C-contiguous).
+    array of that layout is (the caller makes it C-contiguous).  A memory map
+    of another dtype or byte order (big-endian float64, integers) is
+    converted into memory block by block, as ``check_array`` converts the
+    same array in memory.
     """
     if not isinstance(X, RowSource):
         return X
-    if isinstance(X.data, np.ndarray) and X.data.dtype == X.dtype:
-        return np.asarray(X.data)
+    if isinstance(X.data, np.ndarray):
+        if X.data.dtype == X.dtype:
+            return np.asarray(X.data)
+        out = np.empty(X.shape, X.dtype)
+        step = _block_rows(X.shape[1], X.data.dtype.itemsize, CHUNK_BYTES)
+        for start in range(0, X.shape[0], step):
+            out[start:start + step] = X.read(start, min(start + step, X.shape[0]))
+        return out
     raise ValueError(f"{what} needs X as one array of float32/float64 it can read whole; X is "
                      f"read block by block ({X!r}). Load it with np.asarray(X, "
                      f"dtype=np.{X.dtype.name}), write it to a float32/float64 np.memmap, or "

@@ -151,6 +151,32 @@ def test_lbfgs_reads_a_memmap_of_any_layout(tmp_path, data, layout):
                                   fit_quietly(MLPClassifier(**params), X, y).coefs_[0])
 
 
+@pytest.mark.parametrize("dtype", [">f8", ">f4", "<i4"])
+def test_lbfgs_reads_a_memmap_of_any_dtype_as_in_memory(tmp_path, data, dtype):
+    """A big-endian or integer memmap trains as the same array in memory (it was refused)."""
+    X, y = data
+    X = (X * 10).astype(dtype)
+    M = memmap_of(tmp_path, X, mode="r")
+    params = dict(solver="lbfgs", hidden_layer_sizes=(4,), max_iter=20, random_state=0)
+    est, expected = (fit_quietly(MLPClassifier(**params), source, y) for source in (M, X))
+    assert est._network.dtype == expected._network.dtype
+    np.testing.assert_array_equal(est._network.params, expected._network.params)
+    np.testing.assert_array_equal(est.predict_proba(M), expected.predict_proba(X))
+
+
+def test_lbfgs_warm_start_of_a_float32_model_on_a_float64_memmap(tmp_path, data):
+    X, y = data
+    M = memmap_of(tmp_path, X, mode="r")
+    params = dict(solver="lbfgs", hidden_layer_sizes=(4,), max_iter=5, random_state=0,
+                  warm_start=True)
+    est, expected = (fit_quietly(MLPClassifier(**params), X.astype(np.float32), y)
+                     for _ in range(2))
+    fit_quietly(est, M, y)
+    fit_quietly(expected, X, y)
+    assert est._network.dtype == np.float32
+    np.testing.assert_array_equal(est._network.params, expected._network.params)
+
+
 @pytest.mark.parametrize("row", [0, 999])  # first and last validation block
 def test_nonfinite_memmap_fails_with_scikit_learns_message(tmp_path, data, row):
     X, y = data
