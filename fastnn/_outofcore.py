@@ -56,12 +56,40 @@ def _root_memmap(X):
     return None
 
 
+def _is_closed(data) -> bool:
+    """Whether ``data`` is a closed h5py dataset (its ``id`` no longer valid)."""
+    return not getattr(getattr(data, "id", None), "valid", True)
+
+
+def check_open(data, error: BaseException | None = None) -> None:
+    """A ValueError naming a closed h5py dataset (h5py's own errors do not: "Can't
+    synchronously read data (identifier is not of specified type)").
+
+    Parameters
+    ----------
+    data : object
+        The array-like, or a RowSource of it.
+    error : exception, optional
+        The error a read of ``data`` raised, chained to the ValueError.
+    """
+    data = data.data if isinstance(data, RowSource) else data
+    if _is_closed(data):
+        raise ValueError("X is a closed h5py dataset: its file was closed before it was "
+                         "read. Pass a dataset of an open file (h5py.File(...)[name]) and "
+                         "keep the file open while the estimator reads it") from error
+
+
 def is_out_of_core(X) -> bool:
-    """Is ``X`` memory-mapped, or an indexable 2-D array that is not in memory?"""
+    """Is ``X`` memory-mapped, or an indexable 2-D array that is not in memory?
+
+    A closed h5py dataset counts, to be named by :func:`check_open`.
+    """
     if isinstance(X, np.ndarray):
         return _root_memmap(X) is not None
     if sparse.issparse(X) or hasattr(X, "__dask_graph__") or hasattr(X, "iloc"):
         return False  # sparse, dask (computed as before) and pandas: scikit-learn's path
+    if _is_closed(X):  # its shape may no longer be read
+        return True
     shape, dtype = getattr(X, "shape", None), getattr(X, "dtype", None)
     if shape is None or dtype is None or not hasattr(X, "__getitem__"):
         return False
@@ -101,11 +129,19 @@ class RowSource:
 
     # raw reads, in the data's own dtype
     def read(self, start: int, stop: int) -> np.ndarray:
-        return np.asarray(self.data[start:stop])
+        try:
+            return np.asarray(self.data[start:stop])
+        except Exception as error:  # the file was closed since the call began
+            check_open(self.data, error)
+            raise
 
     def read_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows ``rows`` (increasing) in the data's dtype."""
-        return np.asarray(self.data[rows])
+        try:
+            return np.asarray(self.data[rows])
+        except Exception as error:
+            check_open(self.data, error)
+            raise
 
     def take(self, rows) -> np.ndarray:
         """``data[rows]`` as a C-contiguous array of ``dtype``; read in increasing row order."""
@@ -272,6 +308,7 @@ def validate_data(estimator, X, y="no_validation", *, reset: bool, dtype, multi_
         return _sklearn_validate_data(estimator, X, y, reset=reset, dtype=dtype,
                                       multi_output=multi_output, y_numeric=y_numeric,
                                       ensure_all_finite=ensure_all_finite)
+    check_open(X)
     # feature names, n_features_in_ (checked, or set anew: a fit may change them) and a
     # missing y, without converting X
     _sklearn_validate_data(estimator, X, y, reset=reset, skip_check_array=True)
@@ -369,6 +406,7 @@ def run_epoch(network, X, Y, weights, order, batch_size: int, optimizer, alpha: 
 
 def forward(network, estimator, X) -> np.ndarray:
     """Network outputs for out-of-core ``X``, validated and computed block by block."""
+    check_open(X)
     if len(X.shape) != 2:
         check_array(X[:2], dtype=(np.float64, np.float32), estimator=estimator, input_name="X")
     _sklearn_validate_data(estimator, X, reset=False, skip_check_array=True)

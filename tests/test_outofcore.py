@@ -251,6 +251,55 @@ def test_a_failed_read_mid_epoch_leaves_the_model_as_it_was(data, call):
     assert (est.t_, est.loss_curve_) == (t, losses)
 
 
+@pytest.fixture
+def h5_dataset(tmp_path, data):
+    """A function opening an h5py dataset of ``data``'s X (the file closed at teardown)."""
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "X.h5"
+    with h5py.File(path, "w") as f:
+        f["X"] = data[0]
+    files = []
+
+    def open_dataset():
+        files.append(h5py.File(path, "r"))
+        return files[-1]["X"]
+    yield open_dataset
+    for f in files:
+        f.close()
+
+
+@pytest.mark.parametrize("shape_read", [False, True])  # h5py caches it once read
+@pytest.mark.parametrize("call", ["fit", "partial_fit", "warm_start", "predict", "score"])
+def test_a_closed_h5py_dataset_is_named(h5_dataset, data, call, shape_read):
+    X, y = data
+    est = fit_quietly(MLPClassifier(**KW), X, y)
+    before = est._network.params.copy(), list(est.loss_curve_)
+    dataset = h5_dataset()
+    if shape_read:
+        assert dataset.shape == X.shape
+    dataset.file.close()
+    with pytest.raises(ValueError, match="X is a closed h5py dataset"):
+        {"fit": lambda: MLPClassifier(**KW).fit(dataset, y),
+         "partial_fit": lambda: est.partial_fit(dataset, y),
+         "warm_start": lambda: est.set_params(warm_start=True).fit(dataset, y),
+         "predict": lambda: est.predict(dataset),
+         "score": lambda: est.score(dataset, y)}[call]()
+    np.testing.assert_array_equal(est._network.params, before[0])
+    assert est.loss_curve_ == before[1]
+
+
+def test_an_h5py_dataset_closed_while_training_is_named(h5_dataset, data):
+    X, y = data
+    est = fit_quietly(MLPClassifier(**KW, warm_start=True), X, y)
+    before = est._network.params.copy(), list(est.loss_curve_)
+    dataset = h5_dataset()
+    est.set_params(callbacks=lambda est, metrics: dataset.file.close())  # after epoch 1
+    with pytest.raises(ValueError, match="X is a closed h5py dataset"):
+        est.fit(dataset, y)
+    np.testing.assert_array_equal(est._network.params, before[0])
+    assert est.loss_curve_ == before[1]
+
+
 def test_bad_shapes_fail_clearly(tmp_path, data):
     X, y = data
     with pytest.raises(ValueError, match="Expected 2D array"):
