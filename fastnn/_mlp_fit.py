@@ -240,10 +240,12 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
             if restore_if_diverged(est, total / n_train, network.params, last_good.restore,
                                    last_good.params):
                 break
-            last_good.save()
-            est.gradient_norms_.append([float(np.linalg.norm(g)) for g in network.coef_grads])
+            # The epoch's records are appended after the checkpoint is saved: Ctrl-C while
+            # they are computed (validating takes a while) leaves the last epoch's weights
+            # and records, not this epoch's weights with part of its records.
             metrics = {"validation_loss": None, "validation_score": None,
-                       "gradient_norms": est.gradient_norms_[-1]}
+                       "gradient_norms": [float(np.linalg.norm(g))
+                                          for g in network.coef_grads]}
             if est.early_stopping:
                 # On one BLAS thread: OpenBLAS's threads keep spinning for a while
                 # after a product and took a core from the next epoch's training
@@ -254,6 +256,9 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                     metrics["validation_loss"] = network._batch_loss_and_gradient(
                         X_val, Y_val, sw_val, None, gradient=False) * scale
                     metrics["validation_score"] = est._validation_score(X_val, y_val, sw_val)
+            last_good.save()
+            est.gradient_norms_.append(metrics["gradient_norms"])
+            if est.early_stopping:
                 est.validation_loss_curve_.append(metrics["validation_loss"])
             if end_epoch(est, total / n_train, n_train, optimizer, metrics, callbacks, started,
                          bar, incremental):

@@ -165,3 +165,35 @@ def test_a_failed_call_after_assigned_weights_keeps_them_assigned(data):
     for model in (est, untouched):
         model.fit(*data)
     _assert_same(_snapshot(est), _snapshot(untouched))
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_ctrl_c_while_validating_keeps_the_last_epoch_and_its_records(estimator, solver, data,
+                                                                      monkeypatch):
+    """Ctrl-C while epoch 3's validation score is computed: the model is that of 2 epochs
+    (it kept epoch 3's gradient norms, with epoch 3's weights while n_iter_ said 2)."""
+    params = dict(solver=solver, early_stopping=True, n_iter_no_change=100)
+    expected = _fitted(estimator, data, max_iter=2, **params)
+    score = estimator._validation_score
+    calls = []
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return score(self, *args)
+
+    monkeypatch.setattr(estimator, "_validation_score", interrupted)
+    with pytest.warns(UserWarning, match="interrupted by user; the model keeps the weights "
+                                         "of epoch 2"):
+        est = estimator(**{**_fitted(estimator, data, max_iter=1).get_params(), "max_iter": 4,
+                           **params}).fit(*data)
+    assert est.n_iter_ == len(est.loss_curve_) == len(est.gradient_norms_) == 2
+    assert len(est.validation_scores_) == len(est.validation_loss_curve_) == 2
+    got, want = _snapshot(est), _snapshot(expected)
+    for name in ("max_iter", "_random_state"):  # epoch 3's shuffle was drawn
+        del got[name], want[name]
+    for state in (got, want):  # the last gradient: epoch 3's
+        del state["_network"][1]["grads"], state["_optimizer"][1]["network"][1]["grads"]
+    _assert_same(got, want)
