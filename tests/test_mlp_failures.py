@@ -194,6 +194,22 @@ def test_ctrl_c_while_validating_keeps_the_last_epoch_and_its_records(estimator,
     got, want = _snapshot(est), _snapshot(expected)
     for name in ("max_iter", "_random_state"):  # epoch 3's shuffle was drawn
         del got[name], want[name]
-    for state in (got, want):  # the last gradient: epoch 3's
-        del state["_network"][1]["grads"], state["_optimizer"][1]["network"][1]["grads"]
     _assert_same(got, want)
+
+
+@pytest.mark.parametrize("nesterovs_momentum", [False, True])
+def test_a_diverged_epoch_leaves_the_last_good_epochs_gradient(nesterovs_momentum, data):
+    """grads (whose norms gradient_norms_ records) is the last good epoch's, not the
+    diverged one's (it was, up to inf/NaN)."""
+    X, _ = data
+    y = 3 * X[:, 0]
+    params = dict(hidden_layer_sizes=(5,), solver="sgd", random_state=0, batch_size=20, n_threads=1,
+                  learning_rate_init=0.2, nesterovs_momentum=nesterovs_momentum, max_iter=30)
+    with pytest.warns(UserWarning, match="diverged in epoch"):
+        est = MLPRegressor(**params).fit(X, y)
+    n_epochs = est.n_iter_
+    expected = _fitted(MLPRegressor, (X, y), **{**params, "max_iter": n_epochs})
+    np.testing.assert_array_equal(est._network.params, expected._network.params)
+    np.testing.assert_array_equal(est._network.grads, expected._network.grads)
+    np.testing.assert_allclose([np.linalg.norm(g) for g in est._network.coef_grads],
+                               est.gradient_norms_[-1], rtol=1e-12)
