@@ -100,6 +100,20 @@ def _restore_attributes(est, saved: dict) -> None:
     est.__dict__.update(saved)
 
 
+def _make_writeable(network, optimizer=None) -> None:
+    """Private copies of the arrays training writes that are read-only (a model loaded with
+    ``joblib.load(..., mmap_mode="r")`` maps them from the file): the network's parameters
+    and gradient, with new layer views, and the optimizer's state."""
+    if not (network.params.flags.writeable and network.grads.flags.writeable):
+        network.params, network.grads = np.array(network.params), np.array(network.grads)
+        shapes = list(zip(network.layer_sizes[:-1], network.layer_sizes[1:]))
+        network.coefs, network.intercepts = _layer_views(network.params, shapes)
+        network.coef_grads, network.intercept_grads = _layer_views(network.grads, shapes)
+    for name, value in (vars(optimizer) if optimizer is not None else {}).items():
+        if isinstance(value, np.ndarray) and not value.flags.writeable:
+            setattr(optimizer, name, np.array(value))
+
+
 def _updated_arrays(obj) -> list[np.ndarray]:
     """The arrays training updates in place: a network's parameters and gradient, or an
     optimizer's state."""
@@ -201,6 +215,8 @@ class _BaseMLP(BaseEstimator):
             with _config.using_threads(self.n_threads):
                 if first_pass:
                     initialize_network(self, layer_units, activations, X.dtype)
+                else:  # trained in place
+                    _make_writeable(self._network, self.__dict__.get("_optimizer"))
                 if self.warm_start or incremental:
                     self._adopt_assigned_weights(assigned)
                 if self.solver == "lbfgs":

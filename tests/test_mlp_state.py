@@ -284,6 +284,34 @@ def test_memory_mapped_copy_predicts_and_takes_assigned_weights(data, tmp_path):
     np.testing.assert_array_equal(mapped.predict_proba(X), model.predict_proba(X))
 
 
+@pytest.mark.parametrize("solver, call", [("adam", "partial_fit"), ("sgd", "partial_fit"),
+                                          ("adam", "warm_start"), ("sgd", "warm_start"),
+                                          ("lbfgs", "warm_start")])
+def test_memory_mapped_copy_trains_on(solver, call, data, tmp_path):
+    """A warm start or partial_fit of a model loaded with mmap_mode="r" trains private copies
+    of its arrays, as the same model loaded into memory (it failed: 'assignment destination
+    is read-only'), and leaves the file as it was."""
+    X, y = data
+    joblib.dump(_fitted(data, solver=solver, n_threads=1), tmp_path / "model.joblib")
+    mapped, loaded = (joblib.load(tmp_path / "model.joblib", mmap_mode=mode)
+                      for mode in ("r", None))
+    assert not mapped._network.params.flags.writeable
+    for model in (mapped, loaded):
+        for _ in range(2):
+            if call == "partial_fit":
+                model.partial_fit(X, y)
+            else:
+                model.set_params(warm_start=True).fit(X, y)
+    for name in ("params", "grads"):
+        np.testing.assert_array_equal(getattr(mapped._network, name),
+                                      getattr(loaded._network, name))
+    np.testing.assert_array_equal(mapped.predict_proba(X), loaded.predict_proba(X))
+    assert mapped.loss_curve_ == loaded.loss_curve_
+    again = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(again._network.params,
+                                  _fitted(data, solver=solver, n_threads=1)._network.params)
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
 def test_dataframe_input_trains_with_every_solver(solver, data):
     """A DataFrame's values are in Fortran order; L-BFGS's full-batch products refused them
