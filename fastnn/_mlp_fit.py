@@ -20,6 +20,7 @@ from .network import Network
 from .optimizers import SGD, Adam, Checkpoint
 from . import _adaptive, training
 from ._outofcore import in_memory, run_epoch
+from .kernels.fpenv import smallest_weight_read
 
 
 def shuffled(indices: np.ndarray, random_state: np.random.RandomState) -> np.ndarray:
@@ -158,9 +159,9 @@ def _check_split_weights(est, sample_weight, train_rows, val_rows) -> None:
     """
     if sample_weight is None:
         return
-    tiny = np.finfo(sample_weight.dtype).tiny  # the kernels read smaller weights as 0
+    floor = smallest_weight_read(sample_weight.dtype)  # the kernels read less as 0
     for rows, side in ((train_rows, "training"), (val_rows, "validation")):
-        if not (sample_weight[rows] >= tiny).any():
+        if not (sample_weight[rows] >= floor).any():
             raise ValueError(f"sample_weight is 0 on every {side} row of early_stopping's "
                              f"split (validation_fraction={est.validation_fraction}, "
                              f"{rows.shape[0]} rows): give those rows weight, or change "
