@@ -220,12 +220,8 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
     scale = _loss_scale(est)
     stepwise = training.runs_stepwise(n_train, batch_size, est.max_iter, network.n_weights)
     bar = _progress(est)
-    last_good = Checkpoint(optimizer)  # weights and optimizer state of the last good epoch
-    last_grads = network.grads.copy()  # and its last gradient, which grads holds after it
-
-    def restore_last_good():
-        last_good.restore()
-        network.grads[...] = last_grads
+    # weights, last gradient and optimizer state of the last good epoch
+    last_good = Checkpoint(optimizer)
     # As scikit-learn (1.9): n_iter_ counts this call's epochs (t_ and loss_curve_ go on), so
     # a warm-started fit that runs max_iter epochs warns that it did not converge.
     est.n_iter_ = 0
@@ -241,9 +237,9 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                 total = run_epoch(network, X, Y, sample_weight, order, batch_size, optimizer,
                                   alpha=est.alpha, loss_scale=scale, stepwise=stepwise)
             except BaseException:  # NaN/inf in a batch, a failed read of out-of-core rows:
-                restore_last_good()  # the batches before it were applied
+                last_good.restore()  # the batches before it were applied
                 raise
-            if restore_if_diverged(est, total / n_train, network.params, restore_last_good,
+            if restore_if_diverged(est, total / n_train, network.params, last_good.restore,
                                    last_good.params):
                 break
             # The epoch's records are appended after the checkpoint is saved: Ctrl-C while
@@ -263,7 +259,6 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                         X_val, Y_val, sw_val, None, gradient=False) * scale
                     metrics["validation_score"] = est._validation_score(X_val, y_val, sw_val)
             last_good.save()
-            last_grads[...] = network.grads
             est.gradient_norms_.append(metrics["gradient_norms"])
             if est.early_stopping:
                 est.validation_loss_curve_.append(metrics["validation_loss"])
@@ -271,7 +266,7 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                          bar, incremental):
                 break
     except KeyboardInterrupt:
-        restore_last_good()
+        last_good.restore()
         warnings.warn(f"Training interrupted by user; the model keeps the weights of epoch "
                       f"{est.n_iter_}.")
     finally:

@@ -126,13 +126,15 @@ class Adam:
 
 
 class Checkpoint:
-    """A network's parameters and its optimizer's state, to go back to.
+    """A network's parameters, last gradient and its optimizer's state, to go back to.
 
     Training saves one after each good epoch; when an epoch diverges, it
     restores the parameters *and* the optimizer's state (velocity, Adam's
     moments and step count), so that training can go on as if the bad epoch
     had not run (restoring the weights alone would keep, say, a velocity of
-    1e300).  The copies are allocated once and overwritten by :meth:`save`.
+    1e300), and :attr:`~fastnn.Network.grads`, which holds the gradient of
+    the last step after training (not the diverged epoch's, up to inf/NaN).
+    The copies are allocated once and overwritten by :meth:`save`.
 
     Parameters
     ----------
@@ -151,10 +153,11 @@ class Checkpoint:
         return self._saved[0]
 
     def _live(self) -> list[np.ndarray]:
-        return [self.optimizer.network.params, *self.optimizer._state_arrays()]
+        network = self.optimizer.network
+        return [network.params, network.grads, *self.optimizer._state_arrays()]
 
     def save(self) -> None:
-        """Copy the current parameters and optimizer state into the checkpoint."""
+        """Copy the current parameters, gradient and optimizer state into the checkpoint."""
         for saved, live in zip(self._saved, self._live()):
             saved[...] = live
         self._t = getattr(self.optimizer, "t", 0)

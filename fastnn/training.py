@@ -343,10 +343,10 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
     write ``params`` and ``grads`` without the GIL).
 
     The kernels keep the parameters of the last good epoch, not the
-    optimizer's state.  When a call diverges with a stateful optimizer
-    (momentum, Adam), the checkpoint of the call's start is restored and its
-    good epochs are run again (the kernels are deterministic), so that
-    weights and state both end at the last good epoch.
+    optimizer's state or the last gradient.  When a call diverges, the
+    checkpoint of the call's start is restored and its good epochs are run
+    again (the kernels are deterministic), so that weights, state (momentum,
+    Adam) and ``grads`` all end at the last good epoch.
     """
     # Imported here, not with fastnn: building its exp table and compiled
     # families costs 15-50 ms, which a program that never trains a tiny
@@ -360,7 +360,6 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
     units = _fixed_units(network, batch_size, code, epochs * n)
     sample_weight = network.params if weights is None else weights  # a placeholder if None
     good_params = last_good.params.copy()  # the kernels' own: they write it after each epoch
-    stateful = bool(optimizer._state_arrays())
 
     def run(n_epochs: int, totals: np.ndarray) -> tuple[int, int]:
         """``n_epochs`` epochs in one kernel call; returns (epochs done, status)."""
@@ -382,20 +381,17 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
     parts: list[np.ndarray] = []
     for epoch in range(0, epochs, per_call):
         totals = np.empty(per_call, np.float64)  # becomes this call's part of the history
-        if stateful:
-            start_order, start_rng = order.copy(), rng_state.copy()
+        start_order, start_rng = order.copy(), rng_state.copy()
         done, status = run(per_call, totals)
         optimizer._fused_done(t)
         if status:
             stepped = not untouched(epoch + done, network.params, last_good.params)
-            if stateful:  # back to this call's start, then its good epochs again
-                last_good.restore()
-                order[...], rng_state[...] = start_order, start_rng
-                t = optimizer._fused_state()[3]
-                run(done, np.empty(done, np.float64))
-                optimizer._fused_done(t)
-            else:
-                network.params[...] = good_params
+            # back to this call's start, then its good epochs again
+            last_good.restore()
+            order[...], rng_state[...] = start_order, start_rng
+            t = optimizer._fused_state()[3]
+            run(done, np.empty(done, np.float64))
+            optimizer._fused_done(t)
             last_good.save()
             _diverged(last_good, epoch + done, stepped)
         last_good.save()

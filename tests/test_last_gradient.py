@@ -12,6 +12,7 @@ order or gathered, stepwise, by rows on two threads, the adaptive tuner's
 segments, out-of-core segments, the small-network kernels and the
 estimators.
 """
+import re
 import warnings
 
 import numpy as np
@@ -283,3 +284,38 @@ def test_gradient_norms_are_the_last_weighted_batchs(solver, momentum, stepwise,
         _, grads = twin_epochs(start, opt, X, Y, w, [order] * epoch, 128, start.grads)
         norms = [np.linalg.norm(W) for W, _ in ref._layers(grads, [20, 32, 3])[0]]
         np.testing.assert_allclose(est.gradient_norms_[epoch - 1], norms, rtol=RTOL)
+
+
+
+@pytest.mark.parametrize("hidden", [5, 64])  # the small-network kernels, the BLAS path
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("callback", [False, True])
+def test_a_diverged_train_leaves_the_last_good_epochs_gradient(hidden, momentum, callback):
+    """train() raising TrainingDiverged restored the weights and the optimizer's state of
+    the last good epoch, but left the diverged epoch's gradient in ``grads`` (2e186 here,
+    up to inf/NaN).  Now every part equals a run of the good epochs alone."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 4))
+    y = 3 * X[:, :1]
+    kwargs = {"callback": lambda epoch, loss: None} if callback else {}
+
+    def network_and_optimizer():
+        net = fastnn.Network([4, hidden, 1], ["relu"], "identity", dtype=np.float64,
+                             random_state=0)
+        # rates at which epoch 2, 3, 2 or 8 diverges
+        lr = {(5, 0.0): 0.8, (5, 0.9): 0.3, (64, 0.0): 0.2, (64, 0.9): 0.1}[hidden, momentum]
+        return net, fastnn.SGD(net, lr=lr, momentum=momentum)
+
+    net, opt = network_and_optimizer()
+    with pytest.raises(fastnn.TrainingDiverged) as caught:
+        fastnn.train(net, X, y, optimizer=opt, epochs=60, batch_size=20, random_state=0,
+                     **kwargs)
+    good = int(re.search(r"end of epoch (\d+)", str(caught.value)).group(1))
+    assert good >= 1 and np.isfinite(net.grads).all()
+    expected, expected_opt = network_and_optimizer()
+    fastnn.train(expected, X, y, optimizer=expected_opt, epochs=good, batch_size=20,
+                 random_state=0, **kwargs)
+    np.testing.assert_array_equal(net.params, expected.params)
+    np.testing.assert_array_equal(net.grads, expected.grads)
+    for state, expected_state in zip(opt._state_arrays(), expected_opt._state_arrays()):
+        np.testing.assert_array_equal(state, expected_state)
