@@ -286,7 +286,6 @@ def test_gradient_norms_are_the_last_weighted_batchs(solver, momentum, stepwise,
         np.testing.assert_allclose(est.gradient_norms_[epoch - 1], norms, rtol=RTOL)
 
 
-
 @pytest.mark.parametrize("hidden", [5, 64])  # the small-network kernels, the BLAS path
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 @pytest.mark.parametrize("callback", [False, True])
