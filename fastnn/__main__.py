@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     digits.add_argument("--batch-size", type=_positive_int, default=32)
     digits.add_argument("--hidden", type=_hidden, default=(64,),
                         help="hidden layer sizes, comma separated (default: 64)")
-    digits.add_argument("--activation", default="relu")
+    digits.add_argument("--activation", default="relu", type=_activation)
     digits.add_argument("--lr", type=_positive_float, default=0.05)
     digits.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    digits.add_argument("--threads", type=_non_negative_int, default=0,
+    digits.add_argument("--threads", type=_threads, default=0,
                         help="0 (default): fastnn's adaptive count, all cores or one, "
                              "whichever trains faster")
     digits.add_argument("--seed", type=_seed, default=0)
@@ -149,23 +149,32 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _activation(text: str) -> str:
+    from .kernels import ACTIVATION_CODES
+
+    if text.strip() not in ACTIVATION_CODES:
+        raise argparse.ArgumentTypeError(f"expected one of {sorted(ACTIVATION_CODES)}, "
+                                         f"got {text!r}")
+    return text.strip()
+
+
+def _threads(text: str) -> int:
+    from .cli import thread_count
+
+    return thread_count(text)
+
+
 def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, e.g. "
-                                         f"64 or 128,64; got {text!r}")
-    return sizes
+    from .cli import int_list
+
+    return int_list(text)  # "3,,2" is an error, not 3,2
 
 
 def _steps(text: str) -> tuple[int, ...]:
-    try:
-        steps = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        steps = ()
-    if not steps or not set(steps) <= {1, 2, 3, 4, 5}:
+    from .cli import int_list
+
+    steps = int_list(text, "steps from 1 to 5", "1,3")
+    if not set(steps) <= {1, 2, 3, 4, 5}:
         raise argparse.ArgumentTypeError(f"steps are numbers from 1 to 5, e.g. 1,3; got {text!r}")
     return tuple(dict.fromkeys(steps))  # each once, in the order given ("1,1" ran step 1 twice)
 

@@ -82,11 +82,11 @@ def add_train_parser(sub) -> None:
                         "scikit-learn, never rounded. Missing target values (empty cells, "
                         "nulls, NaN) are an error")
     parser.add_argument("--out", help="model file to write (default: DATA's name + .model.npz)")
-    parser.add_argument("--validation-split", type=float, default=0.2,
+    parser.add_argument("--validation-split", type=_fraction, default=0.2,
                         help="fraction of rows held out to score the model (0: score on the "
                         "training rows)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--chunk-size", type=int, metavar="ROWS",
+    parser.add_argument("--chunk-size", type=int_at_least(1), metavar="ROWS",
                         help="for files bigger than memory (CSV, Parquet, .npy): read blocks "
                         "of ROWS rows, partial_fit on each, --max-iter passes (default 10), "
                         "no validation split (fastnn.fit_stream)")
@@ -94,7 +94,7 @@ def add_train_parser(sub) -> None:
     for name, default in MLPClassifier().get_params().items():
         if name in _NOT_OPTIONS:
             continue
-        kwargs = {"type": _PARSERS.get(name, type(default))}
+        kwargs = {"type": _checked(name, _PARSERS.get(name, type(default)))}
         if isinstance(default, bool):
             kwargs = {"action": argparse.BooleanOptionalAction}
         if name == "class_weight":
@@ -118,19 +118,120 @@ def add_predict_parser(sub) -> None:
                         help="write class probabilities instead of labels (classifiers)")
 
 
-def _int_list(text: str):
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+def int_list(text: str, what: str = "positive integers", example: str = "64 or 128,64",
+             minimum: int = 1) -> tuple[int, ...]:
+    """An argparse type: comma-separated integers >= ``minimum`` (spaces around them allowed).
+
+    An empty item ("3,,2", "3,"), a non-integer or a smaller value is an
+    ``argparse.ArgumentTypeError`` that shows it: dropping it silently would
+    train another network than the one asked for.
+    """
+    def refuse(problem: str):
+        return argparse.ArgumentTypeError(f"expected comma-separated {what}, e.g. {example}; "
+                                          f"got {text!r} ({problem})")
+
+    items = [item.strip() for item in text.split(",")]
+    if items == [""]:
+        raise refuse("nothing")
+    values = []
+    for position, item in enumerate(items, start=1):
+        if not item:
+            raise refuse(f"item {position} is empty")
+        try:
+            value = int(item)
+        except ValueError:
+            raise refuse(f"{item!r} is not an integer") from None
+        if value < minimum:
+            raise refuse(f"{value} is below {minimum}")
+        values.append(value)
+    return tuple(values)
+
+
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``, else an error showing the text."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def thread_count(text: str) -> int:
+    """An argparse type for --threads: 0 (the current setting) up to the cores Numba may use."""
+    from ._config import threading_info
+
+    value = int_at_least(0)(text)
+    most = threading_info()["max_threads"]
+    if value > most:
+        raise argparse.ArgumentTypeError(f"expected 0 (the current setting) to {most} (the "
+                                         f"threads Numba may use), got {text!r}")
+    return value
 
 
 def _activation(text: str):
-    return text if "," not in text else [part.strip() for part in text.split(",")]
+    if "," not in text:
+        return text.strip()
+    return [part.strip() for part in text.split(",")]
 
 
 def _batch_size(text: str):
-    return text if text in ("auto", "full") else int(text)
+    text = text.strip()
+    if text in ("auto", "full"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'full' or a positive integer, "
+                                         f"got {text!r}") from None
+
+
+def _random_state(text: str) -> int:
+    value = int_at_least(0)(text)
+    if value >= 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """--validation-split: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def _checked(name: str, convert):
+    """An argparse type for estimator parameter ``name``: ``convert`` the text, then check
+    the value as ``fit`` would (``check_hyperparameters``), so that a bad value is a usage
+    error naming the option (exit status 2) before any data are read."""
+    from ._mlp_params import check_hyperparameters
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            kind = {float: "a number", int: "an integer"}.get(convert, convert.__name__)
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        probe = MLPClassifier(**{name: value})
+        if name == "activation" and isinstance(value, list):  # one per hidden layer
+            probe.set_params(hidden_layer_sizes=(1,) * len(value))
+        try:
+            check_hyperparameters(probe)
+        except (ValueError, TypeError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
 def _show(default) -> str:
@@ -139,8 +240,8 @@ def _show(default) -> str:
     return str(default)
 
 
-_PARSERS = {"hidden_layer_sizes": _int_list, "activation": _activation,
-            "batch_size": _batch_size, "random_state": int, "n_threads": int}
+_PARSERS = {"hidden_layer_sizes": int_list, "activation": _activation,
+            "batch_size": _batch_size, "random_state": _random_state, "n_threads": int}
 
 
 # ----------------------------------------------------------------- commands

@@ -33,6 +33,7 @@ weights), read from the processor's time-stamp counter inside the kernel
 """
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass, field
 
@@ -298,33 +299,36 @@ def add_parser(sub) -> None:
     """``fastnn profile``: profile one epoch of an MNIST-shaped network on synthetic data."""
     parser = sub.add_parser("profile", help="where the time of a training epoch goes "
                             "(per phase and layer, GFLOP/s, share of the GEMM roof)")
-    parser.add_argument("--samples", type=int, default=20000)
-    parser.add_argument("--layers", default="784,256,128,10",
+    from .cli import int_at_least, thread_count
+
+    parser.add_argument("--samples", type=int_at_least(1), default=20000)
+    parser.add_argument("--layers", type=_layer_sizes, default=(784, 256, 128, 10),
                         help="layer sizes, input first (default: 784,256,128,10)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int_at_least(1), default=128)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--threads", type=int, default=0, help="0: the current setting")
+    parser.add_argument("--threads", type=thread_count, default=0,
+                        help="0: the current setting")
+
+
+def _layer_sizes(text: str) -> tuple[int, ...]:
+    """An argparse type for --layers: two or more positive sizes, the last at least 2."""
+    from .cli import int_list
+
+    sizes = int_list(text, "positive integers, input first", "784,256,10")
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"expected at least two sizes (input and output, "
+                                         f"e.g. 784,256,10), got {text!r}")
+    if sizes[-1] < 2:  # the network's output is a softmax, which needs two units
+        raise argparse.ArgumentTypeError(f"the last size is the softmax output, it must be "
+                                         f"at least 2 (the classes), got {text!r}")
+    return sizes
 
 
 def main(args) -> int:
     """Run ``fastnn profile`` with parsed ``args`` and print the report."""
     from ._config import using_threads
 
-    try:
-        sizes = [int(size) for size in args.layers.split(",") if size.strip()]
-    except ValueError:
-        sizes = []
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"--layers must be at least two comma-separated positive integers "
-                         f"(input first, e.g. 784,256,10), got {args.layers!r}")
-    if sizes[-1] < 2:  # the network's output is a softmax, which needs two units
-        raise ValueError(f"--layers: the last size is the softmax output, it must be at "
-                         f"least 2 (the classes), got {args.layers!r}")
-    for option, value, least in (("--samples", args.samples, 1),
-                                 ("--batch-size", args.batch_size, 1),
-                                 ("--threads", args.threads, 0)):
-        if value < least:
-            raise ValueError(f"{option} must be an integer >= {least}, got {value}")
+    sizes = list(args.layers)
     dtype = np.dtype(args.dtype)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.samples, sizes[0])).astype(dtype)

@@ -68,7 +68,9 @@ def test_profile_command(capsys):
                  "--dtype", "float64"]) == 0
     out = capsys.readouterr().out
     assert "| forward |" in out and "of the measured roof" in out
-    assert main(["profile", "--layers", "20,16,1"]) == 1  # a softmax over one unit
+    with pytest.raises(SystemExit) as exc:  # a softmax over one unit
+        main(["profile", "--layers", "20,16,1"])
+    assert exc.value.code == 2
     assert "the last size is the softmax output" in capsys.readouterr().err
 
 

@@ -351,9 +351,13 @@ def test_chunked_training_rejects_lbfgs_and_bad_chunk_sizes(tmp_path, capsys):
     path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
     assert "solver 'lbfgs' cannot" in _chunk_error(
         [str(path), "--chunk-size", "4", "--solver", "lbfgs"], capsys)
-    for size in ("0", "-5"):
-        assert "--chunk-size must be a positive" in _chunk_error(
-            [str(path), "--chunk-size", size], capsys)
+    from fastnn.__main__ import main
+
+    for size in ("0", "-5"):  # a usage error while parsing (exit status 2)
+        with pytest.raises(SystemExit) as exc:
+            main(["train", str(path), "--chunk-size", size])
+        assert exc.value.code == 2
+        assert "argument --chunk-size: expected an integer >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("passes", ["0", "-2"])
@@ -364,10 +368,10 @@ def test_chunked_training_rejects_fewer_than_one_pass(passes, tmp_path, capsys):
 
     path = tmp_path / "d.csv"
     path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
-    assert main(["train", str(path), "--chunk-size", "4", "--max-iter", passes]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("fastnn train: error: --max-iter must be a positive number of "
-                          "passes over the file")
+    with pytest.raises(SystemExit) as exc:  # a usage error while parsing (exit status 2)
+        main(["train", str(path), "--chunk-size", "4", "--max-iter", passes])
+    assert exc.value.code == 2
+    assert "fastnn train: error: argument --max-iter: max_iter ==" in capsys.readouterr().err
     assert not (tmp_path / "d.model.npz").exists()
 
 
