@@ -38,7 +38,10 @@ def _digits(args: argparse.Namespace) -> int:
           f"{args.epochs} epochs of mini-batch SGD (batch {args.batch_size}, lr {args.lr}, "
           f"Nesterov momentum 0.9)")
 
+    losses = []
+
     def report(epoch: int, loss: float) -> None:
+        losses.append(loss)
         if (epoch + 1) % max(1, args.epochs // 10) == 0 or epoch == 0:
             print(f"  epoch {epoch + 1:4d}  loss {loss:.4f}")
 
@@ -51,7 +54,33 @@ def _digits(args: argparse.Namespace) -> int:
     print(f"test accuracy {accuracy:.2%}; training took {seconds:.2f} s "
           f"(a first run also compiles the kernels) on {info['n_threads']} threads, "
           f"threading layer {info['threading_layer']}")
+    _warn_if_nothing_learned(net, X_train, y_train, args.lr, losses)
     return 0
+
+
+def _warn_if_nothing_learned(net, X, labels, lr: float, losses: list[float]) -> None:
+    """Say so on stderr when the trained network does no better on its own training
+    images than always answering their most frequent class.
+
+    A rate far too large can leave every ReLU unit dead (or the softmax saturated) with a
+    finite loss: no TrainingDiverged, yet a network that answers one class (10 % on the
+    digits).  Any network that learned something beats the majority share on the rows it
+    was trained on, so this never warns about a working one.
+    """
+    predictions = net.predict(X)
+    accuracy = float(np.mean(predictions == labels))
+    majority = np.bincount(labels).max() / len(labels)
+    if accuracy > majority:
+        return
+    answers = np.unique(predictions)
+    what = (f"it answers {answers[0]} for every image" if len(answers) == 1
+            else f"it answers only {len(answers)} of the 10 digits")
+    print(f"fastnn digits: warning: the network learned nothing: training accuracy "
+          f"{accuracy:.2%}, no better than always answering the most frequent digit "
+          f"({majority:.2%}); {what}. The loss went from {losses[0]:.4g} (epoch 1) to "
+          f"{losses[-1]:.4g} (epoch {len(losses)}): a --lr too large (here {lr:g}) can "
+          f"silence every unit, one too small leaves the network as it started",
+          file=sys.stderr)
 
 
 def _demo(args: argparse.Namespace) -> int:

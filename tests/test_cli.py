@@ -454,3 +454,16 @@ def test_invalid_parameter_error_is_one_clear_line(tmp_path, capsys, monkeypatch
     assert main(["train", "data.csv"]) == 1
     assert capsys.readouterr().err == "fastnn train: error: The 'x' parameter must be positive\n"
 
+
+def test_digits_that_learn_nothing_say_so(capsys):
+    """--lr 1e6 silences every ReLU unit with a finite loss (no TrainingDiverged): the
+    network answered one digit for every image, 10 % accuracy, without a word."""
+    assert main(["digits", "--epochs", "2", "--lr", "1e6"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn digits: warning: the network learned nothing: training "
+                          "accuracy") and "for every image" in err and "--lr" in err
+
+
+def test_digits_that_learn_give_no_warning(capsys):
+    assert main(["digits", "--epochs", "3"]) == 0
+    assert capsys.readouterr().err == ""
