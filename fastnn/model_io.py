@@ -23,6 +23,10 @@ A model file (format version 1) is an *uncompressed* ``.npz`` archive, a zip of
     ``classes_`` (object arrays of strings are stored as unicode) and
     ``feature_names_in_`` when the model was fitted on a DataFrame.
 
+A Perceptron file written before ``shuffle_block`` existed (the first model
+files, 2026-11-28) loads with ``shuffle_block=1``, the uniform shuffle it was
+trained with.
+
 Loading trusts nothing: only the four estimator classes above can be built
 (by a fixed table, never by importing a name), every array's header is
 checked before it is read (no object or structured dtype, declared shape equal
@@ -62,6 +66,9 @@ _ARRAYS = {"metadata", "params", "best_params", "optimizer_velocity", "optimizer
 _MLP_SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_",
                 "_no_improvement_count")
 _MLP_CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+# Parameters added after format version 1 came out, with the value that trains as the fastnn
+# that wrote a file without them did (Perceptron: a uniform shuffle before 2026-11-29).
+_ADDED_PARAMS = {"Perceptron": {"shuffle_block": 1}}
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 _MAX_DEPTH = 32
 # Step counters (Perceptron/SGDClassifier t_, Adam's t) beyond this overflow in training.
@@ -395,6 +402,8 @@ def _build(meta: dict, arrays: dict):
     cls = CLASSES[meta["class"]]
     expected = set(cls().get_params(deep=False))
     params = meta["params"]
+    for name, value in _ADDED_PARAMS.get(meta["class"], {}).items():
+        params.setdefault(name, value)
     if set(params) != expected:
         raise ModelFileError(f"the parameters of {meta['class']} differ from this fastnn's: "
                              f"unknown {sorted(set(params) - expected)}, "

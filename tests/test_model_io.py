@@ -488,3 +488,23 @@ def test_labels_ending_in_nul_characters_are_refused(tmp_path):
     with pytest.raises(ValueError, match="NUL characters"):
         fastnn.save(model, tmp_path / "m.npz")
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_perceptron_file_from_before_shuffle_block_loads(iris, tmp_path):
+    """The first model files (2026-11-28) predate Perceptron's shuffle_block: load refused
+    them ("missing ['shuffle_block']").  They load with the uniform shuffle they trained
+    with; a file of any other class missing a parameter is still refused."""
+    X, y = iris
+    model = Perceptron(max_iter=5, tol=None).fit(X, y)
+    meta, arrays = _contents(fastnn.save(model, tmp_path / "new.npz"))
+    del meta["params"]["shuffle_block"]
+    loaded = fastnn.load(_write(tmp_path / "old.npz", meta, arrays))
+    assert loaded.shuffle_block == 1
+    np.testing.assert_array_equal(loaded.decision_function(X), model.decision_function(X))
+    loaded.partial_fit(X, y)  # and trains on
+
+    meta, arrays = _contents(fastnn.save(SGDClassifier(max_iter=5, tol=None).fit(X, y),
+                                         tmp_path / "sgd.npz"))
+    del meta["params"]["shuffle_block"]
+    with pytest.raises(ValueError, match="missing \\['shuffle_block'\\]"):
+        fastnn.load(_write(tmp_path / "bad.npz", meta, arrays))
