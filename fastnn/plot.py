@@ -186,7 +186,6 @@ def plot_decision_boundary(model, X, y, ax=None, *, resolution=200):
     if unknown.any():  # they would silently be left out of the scatter
         raise ValueError(f"y has labels that are not classes of the model "
                          f"{classes.tolist()}: {np.unique(y[unknown]).tolist()}")
-    ax = _axes(ax)
     low, high = X.min(axis=0), X.max(axis=0)
     margin = np.maximum(0.15 * (high - low), 0.25)
     u = np.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
@@ -198,14 +197,23 @@ def plot_decision_boundary(model, X, y, ax=None, *, resolution=200):
         import pandas as pd  # the model was fitted on a DataFrame, so pandas is there
 
         grid = pd.DataFrame(grid, columns=names)
-    if hasattr(model, "predict_proba") and classes.shape[0] == 2:
+    # Everything that can fail runs before a figure is made.
+    if np.ndim(model.predict(grid[:1])) != 1:  # its classes_ are not one label a row
+        raise ValueError(f"plot_decision_boundary needs a classifier that predicts one label a "
+                         f"row; this {type(model).__name__} predicts several (multilabel or "
+                         f"multi-output): plot a classifier of one of its labels instead")
+    binary = hasattr(model, "predict_proba") and classes.shape[0] == 2
+    if binary:
         surface = model.predict_proba(grid)[:, 1].reshape(U.shape)
+    else:
+        index = np.searchsorted(classes, model.predict(grid)).reshape(U.shape)
+    ax = _axes(ax)
+    if binary:
         filled = ax.contourf(U, V, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r",
                              alpha=0.6)
         ax.contour(U, V, surface, levels=[0.5], colors="k", linewidths=1.5)
         ax.figure.colorbar(filled, ax=ax, label=f"P(class {classes[1]})")
     else:
-        index = np.searchsorted(classes, model.predict(grid)).reshape(U.shape)
         ax.contourf(U, V, index, levels=np.arange(classes.shape[0] + 1) - 0.5,
                     cmap="tab10", alpha=0.35)
         ax.contour(U, V, index, levels=np.arange(classes.shape[0]) + 0.5, colors="k",

@@ -135,3 +135,23 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install \"fastnn\[plot\]\""):
         plot.plot_activations()
+
+
+def test_decision_boundary_refuses_a_multilabel_classifier():
+    """Its classes_ are [0, 1] and it has predict_proba: the plot drew label 1's
+    probability as a binary classifier's boundary, without a word."""
+    X = np.random.default_rng(0).standard_normal((40, 2))
+    Y = np.stack([X[:, 0] > 0, X[:, 1] > 0], 1).astype(int)
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0).fit(X, Y)
+    figures = plt.get_fignums()
+    with pytest.raises(ValueError, match="predicts several \\(multilabel"):
+        plot.plot_decision_boundary(model, X, Y[:, 1])
+    assert plt.get_fignums() == figures
+
+
+def test_decision_boundary_errors_of_predict_come_before_a_figure():
+    model = Perceptron(random_state=0).fit(np.c_[XOR_X, XOR_X[:, :1]], XOR_y)  # 3 features
+    figures = plt.get_fignums()
+    with pytest.raises(ValueError, match="X has 2 features"):
+        plot.plot_decision_boundary(model, XOR_X, XOR_y)
+    assert plt.get_fignums() == figures  # a blank figure was left behind
