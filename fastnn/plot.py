@@ -176,6 +176,10 @@ def plot_decision_boundary(model, X, y, ax=None, *, resolution=200):
     if X.shape[0] == 0:  # no range to draw over
         raise ValueError("plot_decision_boundary needs at least one sample, got X of shape "
                          f"{X.shape}")
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:  # the plot's range comes from X: an inf made a grid of NaN
+        raise ValueError(f"X has NaN or infinite values (row {bad[0]}, {bad.size} row(s) in "
+                         f"all); remove them to draw the boundary")
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have shape ({X.shape[0]},) like X's rows, got {y.shape}")
     if not hasattr(model, "classes_"):

@@ -108,6 +108,9 @@ def test_decision_boundaries(fitted, tmp_path):
     (dict(y=1), ValueError, "y must have shape"),
     (dict(y=XOR_y + 5), ValueError, "not classes of the model"),
     (dict(model=MLPClassifier()), ValueError, "fitted classifier"),
+    # an inf was reported as "Input X contains NaN" (of the grid), after making a figure
+    (dict(X=np.where(XOR_X == 1, np.inf, XOR_X)), ValueError, "X has NaN or infinite values"),
+    (dict(X=np.where(XOR_X == 1, np.nan, XOR_X)), ValueError, "X has NaN or infinite values"),
 ])
 def test_decision_boundary_bad_arguments_are_named(change, error, message):
     args = dict(model=Perceptron(random_state=0).fit(XOR_X, XOR_y), X=XOR_X, y=XOR_y)
