@@ -122,18 +122,21 @@ def plot_activations(names=None, sigmoid_a=(0.5, 1, 2), ax=None, *, leaky_slope=
     ----------
     names : str or sequence of str, optional
         Activations to draw; default sigmoid, tanh, relu, leaky_relu.
-    sigmoid_a : sequence of float, default=(0.5, 1, 2)
+    sigmoid_a : float or sequence of float, default=(0.5, 1, 2)
         One sigmoid curve ``1 / (1 + exp(-a z))`` per shape ``a``.
     ax : matplotlib Axes, optional
     leaky_slope : float, default=0.1
         Negative-side slope of the leaky ReLU drawn (0.1, to tell it from ReLU).
-    z : array-like, optional
+    z : array-like of shape (n_points,), optional
         Inputs; default 401 points in [-5, 5].
     """
     # One name is one activation, not a sequence of its letters.
     names = (DEFAULT_ACTIVATIONS if names is None else
              (names,) if isinstance(names, str) else tuple(names))
     z = np.linspace(-5, 5, 401) if z is None else np.asarray(z, dtype=np.float64)
+    if z.ndim != 1 or z.size == 0:  # a 2-D z drew one curve per column, unlabelled
+        raise ValueError(f"z must be a non-empty 1-D array of inputs, got shape {z.shape}")
+    sigmoid_a = np.atleast_1d(sigmoid_a)  # one shape as a number, as names takes one name
     curves = []
     for name in names:
         code = ACTIVATION_CODES.get(name)

@@ -158,3 +158,14 @@ def test_decision_boundary_errors_of_predict_come_before_a_figure():
     with pytest.raises(ValueError, match="X has 2 features"):
         plot.plot_decision_boundary(model, XOR_X, XOR_y)
     assert plt.get_fignums() == figures  # a blank figure was left behind
+
+
+def test_activations_take_one_sigmoid_shape_and_refuse_a_2d_z():
+    ax = plot.plot_activations("sigmoid", sigmoid_a=2)  # was TypeError: not iterable
+    assert [line.get_label() for line in ax.get_lines()][:1] == ["sigmoid a=2"]
+    plt.close(ax.figure)
+    figures = plt.get_fignums()
+    for z in ([[1.0, 2.0], [3.0, 4.0]], []):  # 2-D drew unlabelled curves per column
+        with pytest.raises(ValueError, match="z must be a non-empty 1-D array"):
+            plot.plot_activations("relu", z=z)
+    assert plt.get_fignums() == figures
