@@ -13,8 +13,9 @@ range): when a worker dies, Dask recomputes its shard from the data's
 lineage and reruns the round elsewhere, and the fit continues with exactly
 the result it would have had.  When that is impossible (a task kept killing
 workers, the cluster lost every worker, a round timed out), ``fit`` raises
-:class:`WorkerLostError` and leaves the estimator unfitted: never a model
-trained on part of the data without saying so.
+:class:`WorkerLostError` and leaves the estimator as it was before the fit
+(unfitted if it was): never a model trained on part of the data without
+saying so.  Any other failed fit (bad data) leaves it as it was, too.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from . import _config
 from ._mlp_fit import _loss_scale, end_epoch, initialize_network, restore_if_diverged
 from ._mlp_params import check_hyperparameters
-from .mlp import MLPClassifier, MLPRegressor, _are_views
+from .mlp import MLPClassifier, MLPRegressor, _are_views, _restore_attributes
 from .network import Network
 from .optimizers import SGD, Adam
 from .training import run_epoch
@@ -205,6 +206,12 @@ class _DaskFit:
         """
         hidden, activations = check_hyperparameters(self)
         self._check_dask_params()
+        # What a failed fit puts back; training changes the weights and a warm start's
+        # curves in place.
+        saved = dict(self.__dict__)
+        saved_params = self._network.params.copy() if "_network" in saved else None
+        saved_lists = {name: list(value) for name, value in saved.items()
+                       if isinstance(value, list)}
         client = self._client()
         try:
             workers = self._workers(client)
@@ -224,7 +231,13 @@ class _DaskFit:
                 self._adopt_assigned_weights(assigned)
             self._train(client, shards)
         except BaseException:
-            self._forget_fit()  # never a half-trained model that looks fitted
+            # As it was (unfitted if it was): never a half-trained model that looks fitted,
+            # nor a fitted one lost to bad data or a lost worker.
+            _restore_attributes(self, saved)
+            for name, items in saved_lists.items():
+                saved[name][:] = items
+            if saved_params is not None:
+                self._network.params[...] = saved_params
             raise
         finally:
             if isinstance(self.client, str):
@@ -241,11 +254,6 @@ class _DaskFit:
                 raise WorkerLostError("the Dask cluster has no workers") from None
             workers = sorted(client.scheduler_info()["workers"])
         return workers
-
-    def _forget_fit(self):
-        for name in list(vars(self)):
-            if name.endswith("_") and not name.startswith("__") or name == "_network":
-                delattr(self, name)
 
     # -------------------------------------------------------------- data
     def _shards(self, client, workers, X, y, sample_weight, first_pass):

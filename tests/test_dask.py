@@ -252,6 +252,40 @@ def test_bad_input_fails_clearly_and_leaves_it_unfitted(client, digits):
         DaskMLPClassifier(sync_every=0, client=client).fit(X, y)
 
 
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_failed_fit_leaves_a_fitted_estimator_as_it_was(client, digits, warm_start):
+    """A failed fit deleted every fitted attribute: bad data, or a failure mid-training,
+    lost the model fitted before (with warm_start too)."""
+    X, _, y, _ = digits
+    bad = X.copy()
+    bad[700, 3] = np.nan
+    est = DaskMLPClassifier(**dict(PARAMS, max_iter=3), warm_start=warm_start, client=client)
+    quietly(est.fit, X, y)
+    params, curve, n_iter = est._network.params.copy(), list(est.loss_curve_), est.n_iter_
+    predictions = est.predict(X)
+
+    calls = []
+
+    def fails(estimator, metrics):  # in the second epoch of the call
+        calls.append(metrics["epoch"])
+        if len(calls) == 2:
+            raise RuntimeError("stop")
+
+    attempts = [(ValueError, "NaN", {}, (bad, y)),
+                (ValueError, "NaN", {}, (da.from_array(bad, chunks=300),
+                                         da.from_array(y, chunks=300))),
+                (RuntimeError, "stop", {"callbacks": fails}, (X, y))]
+    for error, match, params_change, data in attempts:
+        est.set_params(**params_change)
+        with pytest.raises(error, match=match):
+            quietly(est.fit, *data)
+        est.set_params(callbacks=None)
+        np.testing.assert_array_equal(est._network.params, params)
+        assert est.loss_curve_ == curve and est.n_iter_ == n_iter
+        np.testing.assert_array_equal(est.coefs_[0], est._network.coefs[0])
+        np.testing.assert_array_equal(est.predict(X), predictions)
+
+
 # ------------------------------------------------------------ lost workers
 FAULT_PARAMS = dict(PARAMS, max_iter=12, sync_every=3)
 
