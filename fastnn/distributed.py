@@ -299,6 +299,9 @@ class _DaskFit:
         if sample_weight is not None:
             sample_weight = (sample_weight if _is_dask(sample_weight)
                              else da.from_array(np.asarray(sample_weight), chunks=-1))
+            if sample_weight.shape != (X.shape[0],):  # rechunk said "Chunks do not add up"
+                raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected "
+                                 f"{(X.shape[0],)}!")
             sample_weight = sample_weight.rechunk({0: X.chunks[0]})
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         if X.shape[0] == 0:

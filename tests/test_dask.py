@@ -286,6 +286,17 @@ def test_a_failed_fit_leaves_a_fitted_estimator_as_it_was(client, digits, warm_s
         np.testing.assert_array_equal(est.predict(X), predictions)
 
 
+def test_sample_weight_of_another_length_is_named(client, digits):
+    """Dask's rechunk said 'Chunks do not add up to shape. Got chunks=((300, ...'."""
+    X, _, y, _ = digits
+    est = DaskMLPClassifier(**PARAMS, client=client)
+    for weights in (np.ones(10), da.ones(10, chunks=5)):
+        with pytest.raises(ValueError, match=f"sample_weight.shape == \\(10,\\), expected "
+                                             f"\\({len(X)},\\)"):
+            est.fit(da.from_array(X, chunks=300), da.from_array(y, chunks=300), weights)
+    assert not hasattr(est, "coefs_")
+
+
 # ------------------------------------------------------------ lost workers
 FAULT_PARAMS = dict(PARAMS, max_iter=12, sync_every=3)
 
