@@ -465,8 +465,10 @@ class _DaskFit:
         params = {k: v for k, v in self.get_params().items() if k in
                   local_type._get_param_names()}
         local = local_type(**params)
+        # _no_improvement_count: the stopping rule's record, which fastnn.save stores
+        kept = ("_network", "_label_binarizer", "_no_improvement_count")
         state = {name: value for name, value in vars(self).items()
-                 if name.endswith("_") or name in ("_network", "_label_binarizer")}
+                 if name.endswith("_") or name in kept}
         for name, views in zip(("coefs_", "intercepts_"), self._weight_views()):
             if _are_views(state.get(name), views):
                 del state[name]  # rebuilt as views of the copy's network, as on unpickling

@@ -211,6 +211,15 @@ def test_clone_pickle_and_to_local(client, digits):
     assert not hasattr(est, "partial_fit")
 
 
+def test_to_local_can_be_saved(client, digits, tmp_path):
+    """It lacked _no_improvement_count: 'cannot save this MLPClassifier, it would not load
+    back: attribute _no_improvement_count = None is not a valid integer'."""
+    X, _, y, _ = digits
+    est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=2), client=client).fit, X, y)
+    local = fastnn.load(fastnn.save(est.to_local(), tmp_path / "m.npz"))
+    np.testing.assert_array_equal(local.predict_proba(X), est.predict_proba(X))
+
+
 def test_to_local_is_a_copy(client, digits):
     X, X_test, y, _ = digits
     est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=3), client=client).fit, X, y)
