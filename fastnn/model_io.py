@@ -112,7 +112,10 @@ def save(model, path) -> Path:
 
     name = type(model).__name__
     if CLASSES.get(name) is not type(model):
-        raise TypeError(f"fastnn.save stores {', '.join(CLASSES)}; got {type(model).__qualname__}")
+        hint = ("; save its to_local() copy, a plain MLP estimator" if hasattr(model, "to_local")
+                else "")
+        raise TypeError(f"fastnn.save stores {', '.join(CLASSES)}; got "
+                        f"{type(model).__qualname__}{hint}")
     check_is_fitted(model)
     _check_params_before_saving(model)
     arrays: dict[str, np.ndarray] = {}

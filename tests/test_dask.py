@@ -220,6 +220,13 @@ def test_to_local_can_be_saved(client, digits, tmp_path):
     np.testing.assert_array_equal(local.predict_proba(X), est.predict_proba(X))
 
 
+def test_save_of_a_dask_estimator_names_to_local(client, digits, tmp_path):
+    X, _, y, _ = digits
+    est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=2), client=client).fit, X, y)
+    with pytest.raises(TypeError, match="save its to_local\\(\\) copy"):
+        fastnn.save(est, tmp_path / "m.npz")
+
+
 def test_to_local_is_a_copy(client, digits):
     X, X_test, y, _ = digits
     est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=3), client=client).fit, X, y)
