@@ -508,3 +508,15 @@ def test_perceptron_file_from_before_shuffle_block_loads(iris, tmp_path):
     del meta["params"]["shuffle_block"]
     with pytest.raises(ValueError, match="missing \\['shuffle_block'\\]"):
         fastnn.load(_write(tmp_path / "bad.npz", meta, arrays))
+
+
+def test_a_path_that_cannot_be_written_is_named(iris, tmp_path):
+    """The error named the temporary file beside it ('.m.npz.x566r7fe.tmp')."""
+    X, y = iris
+    model = Perceptron(max_iter=5, tol=None).fit(X, y)
+    with pytest.raises(FileNotFoundError, match=f"'{tmp_path / 'missing' / 'm.npz'}'$"):
+        fastnn.save(model, tmp_path / "missing" / "m.npz")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match=f"'{tmp_path / 'folder'}'$"):
+        fastnn.save(model, tmp_path / "folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]  # no temporary left
