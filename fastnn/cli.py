@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -246,6 +247,7 @@ _PARSERS = {"hidden_layer_sizes": int_list, "activation": _activation,
 
 # ----------------------------------------------------------------- commands
 def train(args) -> int:
+    _check_out(_model_path(args))  # before training: found after it, it lost the training
     if args.chunk_size is not None:
         if args.chunk_size < 1:
             raise ValueError(f"--chunk-size must be a positive number of rows, got "
@@ -301,9 +303,25 @@ def _save_model(model, args) -> None:
     """Save ``model`` to ``--out`` (default: the data file's name + .model.npz) and say where."""
     from .model_io import save
 
-    out = Path(args.out) if args.out else Path(args.data).with_suffix(".model.npz")
+    out = _model_path(args)
     save(model, out)
     print(f"model saved to {out}")
+
+
+def _model_path(args) -> Path:
+    """--out, or the data file's name + .model.npz."""
+    return Path(args.out) if args.out else Path(args.data).with_suffix(".model.npz")
+
+
+def _check_out(out: Path) -> None:
+    """ValueError naming ``out`` if a model file cannot be written there."""
+    folder = out.parent
+    problem = ("is a folder" if out.is_dir() else
+               f"its folder {folder} does not exist" if not folder.is_dir() else
+               f"its folder {folder} is not writable" if not os.access(folder, os.W_OK) else
+               None)
+    if problem:
+        raise ValueError(f"cannot write the model to {out}: {problem} (--out)")
 
 
 def predict(args) -> int:

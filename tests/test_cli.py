@@ -467,3 +467,17 @@ def test_digits_that_learn_nothing_say_so(capsys):
 def test_digits_that_learn_give_no_warning(capsys):
     assert main(["digits", "--epochs", "3"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_train_names_an_out_it_cannot_write_before_training(chunked, iris_csv, tmp_path,
+                                                            capsys):
+    """The model was trained, then lost: save's error came after the training."""
+    (tmp_path / "folder").mkdir()
+    for out, problem in ((tmp_path / "missing" / "m.npz", "does not exist"),
+                         (tmp_path / "folder", "is a folder")):
+        argv = ["train", str(iris_csv), "--target", "species", "--out", str(out), *FAST]
+        assert main(argv + (["--chunk-size", "50"] if chunked else [])) == 1
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"fastnn train: error: cannot write the model to {out}")
+        assert problem in captured.err and "trained in" not in captured.out
