@@ -12,6 +12,7 @@ matplotlib is installed (and ``out`` is not None) and returns its numbers.
 """
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from pathlib import Path
@@ -27,7 +28,21 @@ PLOT_HINT = 'matplotlib is not installed: text only. For the plots: pip install 
 
 
 def run(steps=(1, 2, 3, 4, 5), out="fastnn-demo") -> dict:
-    """Run the chosen steps; returns ``{step: results}``.  ``out=None``: no PNGs."""
+    """Run the chosen steps; returns ``{step: results}``.  ``out=None``: no PNGs.
+
+    Raises
+    ------
+    ValueError
+        If ``steps`` is not a collection of step numbers 1 to 5 (before anything runs).
+    """
+    try:
+        valid = not isinstance(steps, str) and all(
+            isinstance(step, numbers.Integral) and not isinstance(step, bool) and 1 <= step <= 5
+            for step in steps)
+    except TypeError:  # not iterable
+        valid = False
+    if not valid:  # a KeyError after the folder was made and the first steps ran
+        raise ValueError(f"steps must be step numbers from 1 to 5, e.g. (1, 3); got {steps!r}")
     if out is not None and not _has_matplotlib():
         print(PLOT_HINT)
         out = None

@@ -481,3 +481,15 @@ def test_train_names_an_out_it_cannot_write_before_training(chunked, iris_csv, t
         captured = capsys.readouterr()
         assert captured.err.startswith(f"fastnn train: error: cannot write the model to {out}")
         assert problem in captured.err and "trained in" not in captured.out
+
+
+@pytest.mark.parametrize("steps", [[6], "13", [1.5], None, [True], [1, 0]])
+def test_demo_run_refuses_bad_steps_before_running_any(steps, tmp_path, capsys):
+    """A KeyError (6, '1' of '13') after making the folder and running the steps before."""
+    with pytest.raises(ValueError, match="steps must be step numbers from 1 to 5"):
+        demo.run(steps, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and capsys.readouterr().out == ""
+
+
+def test_demo_run_takes_numpy_step_numbers(capsys):
+    assert set(demo.run(np.array([3]), None)) == {3}
