@@ -62,6 +62,21 @@ def _is_dask(value) -> bool:
     return hasattr(value, "__dask_graph__")
 
 
+def _column_names(X):
+    """A dask or pandas DataFrame's column names when they are all strings, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not all(isinstance(name, str) for name in columns):
+        return None
+    return np.asarray(list(columns), dtype=object)
+
+
+def _as_dask_array(value):
+    """A dask DataFrame or Series as a dask array with known row blocks (others unchanged)."""
+    if _is_dask(value) and hasattr(value, "to_dask_array"):
+        return value.to_dask_array(lengths=True)
+    return value
+
+
 # ---------------------------------------------------------------- worker side
 def _make_shard(spec: dict, *parts):
     """Concatenate, validate and encode one worker's blocks: ``parts`` = X, y, w, X, y, w, ..."""
@@ -287,6 +302,9 @@ class _DaskFit:
     def _dask_shards(self, client, workers, X, y, sample_weight, first_pass):
         import dask.array as da
 
+        # A dask DataFrame trains as its array (it had no rechunk: an AttributeError).
+        names = _column_names(X) if _is_dask(X) else None
+        X, y, sample_weight = (_as_dask_array(v) for v in (X, y, sample_weight))
         X = X if _is_dask(X) else da.from_array(np.asarray(X), chunks=(-1, -1))
         if X.ndim != 2 or any(np.isnan(size) for size in X.shape):
             raise ValueError(f"X must be a 2-D dask array of known shape, got shape {X.shape}")
@@ -310,6 +328,8 @@ class _DaskFit:
         if first_pass:
             self.n_features_in_ = int(X.shape[1])
             self.__dict__.pop("feature_names_in_", None)
+            if names is not None:
+                self.feature_names_in_ = names
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {self.n_features_in_} features as input")
@@ -478,6 +498,8 @@ class _DaskFit:
         return local
 
     def _map_blocks(self, method: str, X, n_columns):
+        names = _column_names(X)
+        X = _as_dask_array(X)
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D dask array, got shape {X.shape}")
         X = X.rechunk({1: -1})  # blocks of rows with all the features, as fit takes them
@@ -487,6 +509,10 @@ class _DaskFit:
         def block(part):
             if part.shape[0] == 0:  # a block without rows (scikit-learn refuses 0 samples)
                 return np.empty((0,) if n_columns is None else (0, n_columns), dtype)
+            if names is not None:  # a dask DataFrame's blocks, checked by name as pandas'
+                import pandas as pd
+
+                part = pd.DataFrame(part, columns=names)
             return local(part)
 
         if n_columns is None:

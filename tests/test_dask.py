@@ -361,3 +361,24 @@ def test_worker_killed_mid_fit_recovers_or_fails_loudly(client, digits, referenc
     finally:
         client.wait_for_workers(2, timeout=60)
     assert killed.is_set()
+
+
+def test_dask_dataframes_train_and_predict_as_their_arrays(client, digits):
+    """fit and predict raised AttributeError: 'DataFrame' object has no attribute 'rechunk'."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, X_test, y, _ = digits
+    columns = [f"pixel{i}" for i in range(X.shape[1])]
+    frame = dd.from_pandas(pd.DataFrame(X, columns=columns), npartitions=3)
+    labels = dd.from_pandas(pd.Series(y), npartitions=3)
+    est = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=3), client=client).fit,
+                  frame, labels)
+    reference = quietly(DaskMLPClassifier(**dict(PARAMS, max_iter=3), client=client).fit,
+                        frame.to_dask_array(lengths=True), labels.to_dask_array(lengths=True))
+    np.testing.assert_array_equal(est._network.params, reference._network.params)
+    assert list(est.feature_names_in_) == columns
+    test = dd.from_pandas(pd.DataFrame(X_test, columns=columns), npartitions=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names"
+        np.testing.assert_array_equal(est.predict(test).compute(),
+                                      est.predict(pd.DataFrame(X_test, columns=columns)))
