@@ -520,3 +520,17 @@ def test_a_path_that_cannot_be_written_is_named(iris, tmp_path):
     with pytest.raises(IsADirectoryError, match=f"'{tmp_path / 'folder'}'$"):
         fastnn.save(model, tmp_path / "folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]  # no temporary left
+
+
+def test_an_mlp_saved_with_more_threads_than_this_machine_has_loads(saved, iris, tmp_path):
+    """n_threads=16 from a bigger machine: 'cannot rebuild the MLPClassifier it holds:
+    n_threads == 16, must be <= 2', so the file could not be read here."""
+    from fastnn import threading_info
+
+    most = threading_info()["max_threads"]
+    path = _changed(saved, tmp_path, lambda m: m["params"].update(n_threads=most + 14))
+    with pytest.warns(UserWarning, match=f"saved with n_threads={most + 14}; this machine runs "
+                                         f"at most {most} threads"):
+        loaded = fastnn.load(path)
+    assert loaded.n_threads == most
+    np.testing.assert_array_equal(loaded.predict_proba(iris[0]), saved[0].predict_proba(iris[0]))
