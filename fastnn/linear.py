@@ -9,9 +9,9 @@ the arithmetic for every one-vs-rest problem at once.
 """
 from __future__ import annotations
 
-import numbers
 import time
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit
@@ -20,12 +20,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _config
-from ._validation import check_positive_int, check_real
 from .kernels.fpenv import subnormals_flushed
 from .kernels.perceptron import LOSS_CODES, SCHEDULE_CODES, sgd_epoch
 
@@ -45,10 +45,30 @@ _AUTO_BLOCK = 64
 _AUTO_UNIFORM_BYTES = 8 * 2**20
 
 
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+# scikit-learn 1.9's constraints on the parameters both estimators share (BaseSGD and
+# BaseSGDClassifier in sklearn/linear_model/_stochastic_gradient.py): a value scikit-learn
+# refuses gets its InvalidParameterError (a ValueError and a TypeError), one it accepts but
+# fastnn does not support gets a ValueError that says so (see ``_check_params``).
+_CONSTRAINTS = {
+    "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "fit_intercept": ["boolean"],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left"), None],
+    "shuffle": ["boolean"],
+    "verbose": ["verbose"],
+    "random_state": ["random_state"],
+    "eta0": [Interval(Real, 0, None, closed="neither")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "class_weight": [StrOptions({"balanced"}), dict, None],
+    "warm_start": ["boolean"],
+    "n_jobs": [Integral, None],
+    # fastnn's own
+    "shuffle_block": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+}
 
 
 def _encode_labels(y):
@@ -202,39 +222,16 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         return "coef_" in self.__dict__
 
     def _check_params(self) -> None:
-        """Raise TypeError/ValueError naming the first invalid hyperparameter."""
+        """Raise an error naming the first invalid hyperparameter, as scikit-learn would.
+
+        Values scikit-learn refuses get its ``InvalidParameterError`` (a
+        ValueError and a TypeError); values it accepts that fastnn does not
+        support get a ValueError that says so (``_check_rule``).
+        """
+        self._validate_params()
         if self.penalty in ("l1", "elasticnet"):
             raise ValueError(f"penalty={self.penalty!r} is not supported by fastnn."
                              f"{type(self).__name__}; use penalty=None or 'l2'")
-        if self.penalty is not None and self.penalty != "l2":
-            raise ValueError(f"penalty must be None or 'l2', got {self.penalty!r}")
-        check_real(self.alpha, "alpha", minimum=0.0)
-        _check_bool(self.fit_intercept, "fit_intercept")
-        check_positive_int(self.max_iter, "max_iter")
-        if self.tol is not None:
-            check_real(self.tol, "tol", minimum=0.0)
-        _check_bool(self.shuffle, "shuffle")
-        if isinstance(self.shuffle_block, str):
-            if self.shuffle_block != "auto":
-                raise ValueError("shuffle_block must be an integer >= 1 or 'auto', got "
-                                 f"{self.shuffle_block!r}")
-        else:
-            check_positive_int(self.shuffle_block, "shuffle_block")
-        if not isinstance(self.verbose, (numbers.Integral, np.bool_)) or self.verbose < 0:
-            raise ValueError(f"verbose must be a non-negative integer, got {self.verbose!r}")
-        check_random_state(self.random_state)
-        _check_bool(self.early_stopping, "early_stopping")
-        fraction = check_real(self.validation_fraction, "validation_fraction")
-        if not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
-        check_positive_int(self.n_iter_no_change, "n_iter_no_change")
-        if not (self.class_weight is None or self.class_weight == "balanced"
-                or isinstance(self.class_weight, dict)):
-            raise ValueError("class_weight must be None, 'balanced' or a dict {label: weight}, "
-                             f"got {self.class_weight!r}")
-        _check_bool(self.warm_start, "warm_start")
-        if self.n_threads is not None:
-            check_positive_int(self.n_threads, "n_threads")
         self._check_rule()
 
     def _prepare(self, X, y, sample_weight, partial, first, classes, coef_init=None,
@@ -516,7 +513,6 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
 
 
 _PROBA_LOSSES = ("log_loss", "modified_huber")
-_SKLEARN_ONLY = {"l1_ratio": 0.15, "epsilon": 0.1, "n_jobs": None, "average": False}
 
 
 class SGDClassifier(LinearSGD):
@@ -581,9 +577,24 @@ class SGDClassifier(LinearSGD):
     n_threads : int >= 1 or None, default=None
         Number of blocks of one-vs-rest problems trained in parallel; None
         uses :func:`fastnn.get_num_threads`.  Changes speed only.
-    l1_ratio, epsilon, n_jobs, average
-        Accepted for compatibility at their defaults only; any other value
-        raises ValueError (``n_jobs`` is ignored: use ``n_threads``).
+    l1_ratio : float in [0, 1] or None, default=0.15
+        Validated as in scikit-learn and unused: it only applies to the
+        ``'elasticnet'`` penalty, which fastnn does not support.
+    epsilon : float >= 0, default=0.1
+        Validated as in scikit-learn and unused: it only applies to the
+        regression losses ('huber', 'epsilon_insensitive', ...), which fastnn
+        does not support.
+    n_jobs : int or None, default=None
+        Validated as in scikit-learn and unused: use ``n_threads``.
+    average : bool or int >= 1, default=False
+        Only ``False`` is supported: averaged SGD (``True`` or an int) raises
+        ValueError.
+
+    Values scikit-learn refuses raise its ``InvalidParameterError`` (a
+    ValueError and a TypeError) at ``fit``/``partial_fit``; values it
+    accepts that fastnn does not support ('l1'/'elasticnet' penalty, the
+    regression losses, the 'adaptive'/'pa1'/'pa2' rates, ``average``)
+    raise a ValueError that says so.
 
     Attributes
     ----------
@@ -623,6 +634,19 @@ class SGDClassifier(LinearSGD):
     - no ``l1``/``elasticnet`` penalty, no ``average``, no 'adaptive' rate.
     """
 
+    _parameter_constraints: dict = {
+        **_CONSTRAINTS,
+        "loss": [StrOptions({"hinge", "log_loss", "perceptron", "modified_huber",
+                             "squared_hinge", "squared_error", "huber", "epsilon_insensitive",
+                             "squared_epsilon_insensitive"})],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "optimal", "invscaling", "adaptive", "pa1",
+                                      "pa2"})],
+        "power_t": [Interval(Real, None, None, closed="neither")],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+    }
+
     def __init__(self, loss="hinge", *, penalty="l2", alpha=0.0001, l1_ratio=0.15,
                  fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
                  epsilon=0.1, n_jobs=None, random_state=None, learning_rate="optimal", eta0=0.01,
@@ -654,39 +678,30 @@ class SGDClassifier(LinearSGD):
         self.n_threads = n_threads
 
     def _check_rule(self) -> None:
-        if self.loss not in LOSS_CODES or self.loss == "rosenblatt":
-            raise ValueError("loss must be one of 'hinge', 'log_loss', 'perceptron', "
-                             f"'modified_huber', 'squared_hinge', got {self.loss!r}")
+        # l1_ratio (elasticnet only), epsilon (regression losses only) and n_jobs are
+        # validated by _validate_params and, as in scikit-learn, unused where they do not apply
+        unsupported = "is not supported by fastnn.SGDClassifier; use sklearn.linear_model." \
+                      "SGDClassifier for it"
+        if self.loss not in LOSS_CODES:  # a regression loss
+            raise ValueError(f"loss={self.loss!r} {unsupported} (fastnn has 'hinge', "
+                             "'log_loss', 'perceptron', 'modified_huber', 'squared_hinge')")
         if self.learning_rate not in SCHEDULE_CODES:
-            raise ValueError("learning_rate must be 'constant', 'optimal' or 'invscaling', got "
-                             f"{self.learning_rate!r} (fastnn.SGDClassifier has no 'adaptive' "
-                             "or passive-aggressive rates)")
-        if self.learning_rate == "optimal":
-            if check_real(self.alpha, "alpha") <= 0:
-                raise ValueError("alpha must be > 0 with learning_rate='optimal' (it sets the "
-                                 "rate); use another learning_rate or a positive alpha")
-        # checked with every schedule, as scikit-learn does: the kernel call takes it as a
-        # float even where it is unused ('optimal'), and None failed there with float()'s error
-        if check_real(self.eta0, "eta0") <= 0:
-            raise ValueError(f"eta0 must be > 0 with learning_rate={self.learning_rate!r}, "
-                             f"got {self.eta0}")
-        check_real(self.power_t, "power_t")
-        for name, default in _SKLEARN_ONLY.items():
-            value = getattr(self, name)
-            if name == "n_jobs":
-                if value is not None and not isinstance(value, numbers.Integral):
-                    raise TypeError(f"n_jobs must be None or an integer, got {value!r}")
-            elif value != default or (name == "average" and value is not False):
-                raise ValueError(f"{name}={value!r} is not supported by fastnn.SGDClassifier "
-                                 f"(only the default {default!r}); use sklearn.linear_model."
-                                 "SGDClassifier for it")
+            raise ValueError(f"learning_rate={self.learning_rate!r} {unsupported} (fastnn has "
+                             "'constant', 'optimal', 'invscaling')")
+        if self.average:  # True or an int >= 1 (scikit-learn refuses 0)
+            raise ValueError(f"average={self.average!r} {unsupported} (averaged SGD); "
+                             "average=False trains without averaging")
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError("alpha must be > 0 with learning_rate='optimal' (it sets the "
+                             "rate); use another learning_rate or a positive alpha")
 
     def _rule(self):
         schedule = self.learning_rate
         optimal_init = 1.0
+        alpha = float(self.alpha)  # in float64, whatever type alpha is given as
         if schedule == "optimal":  # scikit-learn's initial t for the 'optimal' rate
-            typw = np.sqrt(1.0 / np.sqrt(self.alpha))
-            optimal_init = 1.0 / (typw / max(1.0, _dloss(self.loss, -typw, 1.0)) * self.alpha)
+            typw = np.sqrt(1.0 / np.sqrt(alpha))
+            optimal_init = 1.0 / (typw / max(1.0, _dloss(self.loss, -typw, 1.0)) * alpha)
         return (LOSS_CODES[self.loss], SCHEDULE_CODES[schedule], float(self.eta0),
                 float(self.power_t), optimal_init)
 

@@ -6,9 +6,12 @@ rate, so the estimator is :class:`fastnn.linear.LinearSGD` with that loss
 """
 from __future__ import annotations
 
-from ._validation import check_real
+from numbers import Real
+
+from sklearn.utils._param_validation import Interval
+
 from .kernels.perceptron import LOSS_CODES, SCHEDULE_CODES
-from .linear import LinearSGD
+from .linear import _CONSTRAINTS, LinearSGD
 
 
 class Perceptron(LinearSGD):
@@ -29,6 +32,9 @@ class Perceptron(LinearSGD):
         does.  ``'l1'`` and ``'elasticnet'`` are not supported.
     alpha : float >= 0, default=1e-4
         L2 strength, used only with ``penalty='l2'``.
+    l1_ratio : float in [0, 1], default=0.15
+        Validated as in scikit-learn and unused: it only applies to the
+        ``'elasticnet'`` penalty, which fastnn does not support.
     fit_intercept : bool, default=True
     max_iter : int >= 1, default=1000
         Maximum number of epochs in :meth:`fit` (:meth:`partial_fit` runs one).
@@ -43,6 +49,8 @@ class Perceptron(LinearSGD):
         Print one line per epoch.
     eta0 : float > 0, default=1.0
         Learning rate.
+    n_jobs : int or None, default=None
+        Validated as in scikit-learn and unused: use ``n_threads``.
     random_state : int, RandomState instance or None, default=0
         Seeds the shuffles and the early-stopping split.  The same seed gives
         bit-identical results, whatever the number of threads.
@@ -68,6 +76,11 @@ class Perceptron(LinearSGD):
         most the number of problems and Numba's thread count); None uses
         :func:`fastnn.get_num_threads`.  With ``fastnn.set_num_threads(1)``
         everything runs serially.  It changes speed only, never the result.
+
+    Values scikit-learn refuses raise its ``InvalidParameterError`` (a
+    ValueError and a TypeError) at ``fit``/``partial_fit``; the 'l1' and
+    'elasticnet' penalties, which it accepts, raise a ValueError that says
+    fastnn does not support them.
 
     Attributes
     ----------
@@ -101,24 +114,29 @@ class Perceptron(LinearSGD):
     the blocks (each block is read in file order, a few side by side: about
     3x faster than a uniformly random order of single rows, which
     ``shuffle_block=1`` and smaller data get); all one-vs-rest problems
-    share one order; there is no ``n_jobs`` (``n_threads`` instead) and, with
-    no ``'elasticnet'`` penalty, no ``l1_ratio``.
+    share one order; ``n_jobs`` is unused (``n_threads`` instead) and, with
+    no ``'elasticnet'`` penalty, so is ``l1_ratio``.
     """
 
     _ZERO_IS_POSITIVE = True  # the step function: 1 if w.x + b >= 0
+    _parameter_constraints: dict = {**_CONSTRAINTS,
+                                    "l1_ratio": [Interval(Real, 0, 1, closed="both")]}
 
-    def __init__(self, *, penalty=None, alpha=0.0001, fit_intercept=True, max_iter=1000,
-                 tol=1e-3, shuffle=True, verbose=0, eta0=1.0, random_state=0,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 class_weight=None, warm_start=False, shuffle_block="auto", n_threads=None):
+    def __init__(self, *, penalty=None, alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
+                 max_iter=1000, tol=1e-3, shuffle=True, verbose=0, eta0=1.0, n_jobs=None,
+                 random_state=0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, class_weight=None, warm_start=False, shuffle_block="auto",
+                 n_threads=None):
         self.penalty = penalty
         self.alpha = alpha
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
         self.shuffle = shuffle
         self.verbose = verbose
         self.eta0 = eta0
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -129,8 +147,7 @@ class Perceptron(LinearSGD):
         self.n_threads = n_threads
 
     def _check_rule(self) -> None:
-        if check_real(self.eta0, "eta0") <= 0:
-            raise ValueError(f"eta0 must be > 0, got {self.eta0}")
+        pass  # loss and rate are fixed; eta0 is checked by _parameter_constraints
 
     def _rule(self):
         return LOSS_CODES["rosenblatt"], SCHEDULE_CODES["constant"], float(self.eta0), 0.5, 1.0
