@@ -188,12 +188,18 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """Signed scores ``X @ coef_.T + intercept_``.
 
+        The scores are float32 when both ``X`` and the model are float32, else
+        float64 (NumPy's promotion of the two dtypes, as scikit-learn's; other
+        numbers become float64): float64 rows are not rounded to a float32
+        model's precision.
+
         Returns
         -------
         ndarray, shape (n_samples,) for two classes, else (n_samples, n_classes)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.coef_.dtype, order="C")
+        dtype = [np.float64, np.float32] if self.coef_.dtype == np.float32 else np.float64
+        X = validate_data(self, X, reset=False, dtype=dtype, order="C")
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
@@ -723,6 +729,7 @@ class SGDClassifier(LinearSGD):
         log_loss: ``expit(score)``; modified_huber: ``(clip(score, -1, 1) + 1) / 2``;
         with more than two classes the one-vs-rest values are normalised to sum
         to 1 (rows that are all 0 become uniform), as scikit-learn does.
+        In the dtype of :meth:`decision_function`'s scores.
 
         Returns
         -------

@@ -165,3 +165,42 @@ def test_perceptron_file_without_the_added_parameters_loads(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError, match=r"missing \['alpha'"):
         fastnn.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("cls, params", [
+    (fastnn.SGDClassifier, dict(loss="log_loss")),
+    (fastnn.SGDClassifier, dict(loss="modified_huber")),
+    (fastnn.Perceptron, {}),
+])
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("fit_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("predict_dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # log of 0, as scikit-learn
+def test_output_dtype_is_the_promotion_of_X_and_the_model(cls, params, n_classes, fit_dtype,
+                                                          predict_dtype):
+    """float32 only when X and the model are both float32, as scikit-learn's X @ coef_.T
+    (a float32 model rounded float64 X to float32 and returned float32 scores)."""
+    y = _Y if n_classes == 3 else (_Y > 0).astype(int)
+    model = cls(random_state=0, **params).fit(_X.astype(fit_dtype), y)
+    X_new = (_X * 3).astype(predict_dtype)
+    expected = np.float32 if fit_dtype == predict_dtype == np.float32 else np.float64
+    scores = model.decision_function(X_new)
+    assert scores.dtype == expected
+    reference = (X_new.astype(expected) @ model.coef_.T.astype(expected)
+                 + model.intercept_.astype(expected))
+    np.testing.assert_allclose(scores, reference.ravel() if n_classes == 2 else reference,
+                               rtol=1e-6 if expected == np.float32 else 1e-13)
+    if hasattr(model, "predict_proba"):
+        assert model.predict_proba(X_new).dtype == expected
+        assert model.predict_log_proba(X_new).dtype == expected
+
+
+def test_float32_model_scores_float64_rows_beyond_float32s_range():
+    """As scikit-learn: the rows are not converted to the model's float32 (they became inf:
+    'Input X contains infinity or a value too large for dtype('float32')')."""
+    model = fastnn.SGDClassifier(random_state=0).fit(_X.astype(np.float32), _Y)
+    X_big = _X[:3] * 1e39
+    scores = model.decision_function(X_big)
+    assert scores.dtype == np.float64 and np.isfinite(scores).all()
+    np.testing.assert_allclose(scores, X_big @ model.coef_.T.astype(np.float64)
+                               + model.intercept_, rtol=1e-12)

@@ -702,7 +702,7 @@ def test_dtype_policy(dtype, expected, iris):
     X, y = iris
     model = fastnn.Perceptron(max_iter=3, tol=None).fit((X * 10).astype(dtype), y)
     assert model.coef_.dtype == model.intercept_.dtype == expected
-    assert model.decision_function(X).dtype == expected
+    assert model.decision_function((X * 10).astype(dtype)).dtype == expected
     assert model.score(X * 10, y) > 0.6
 
 

@@ -453,7 +453,8 @@ def test_same_seed_same_result_and_dtype():
         np.testing.assert_array_equal(fastnn.SGDClassifier(random_state=3).fit(X, y).coef_,
                                       runs[0])
     est = fastnn.SGDClassifier(random_state=0).fit(X.astype(np.float32), y)
-    assert est.coef_.dtype == np.float32 and est.decision_function(X).dtype == np.float32
+    assert est.coef_.dtype == np.float32
+    assert est.decision_function(X.astype(np.float32)).dtype == np.float32
 
 
 def _expected_failed_checks(estimator):
