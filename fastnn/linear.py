@@ -139,6 +139,8 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         y : array-like, shape (n_samples,), at least two distinct labels
         coef_init : array-like, shape (n_classes or 1, n_features), optional
         intercept_init : array-like, shape (n_classes or 1,), optional
+            With ``warm_start``, each of the two not given is taken from the
+            previous fit, as in scikit-learn.
         sample_weight : array-like, shape (n_samples,), non-negative, optional
 
         Returns
@@ -346,11 +348,20 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         if not first:
             return (np.array(self.coef_, dtype=dtype, order="C"),
                     np.array(self.intercept_, dtype=dtype))
-        if coef_init is None and self.warm_start and self._fitted():
-            coef_init, intercept_init = self.coef_, self.intercept_
-            if self.coef_.shape != (n_rows, n_features):
-                raise ValueError(f"warm_start: the previous coef_ has shape {self.coef_.shape}, "
-                                 f"this problem needs {(n_rows, n_features)}")
+        if self.warm_start and self._fitted():
+            # as scikit-learn: each of coef_init, intercept_init not given comes from the
+            # previous fit (a given intercept_init was dropped unless coef_init was given too)
+            if coef_init is None:
+                if self.coef_.shape != (n_rows, n_features):
+                    raise ValueError(f"warm_start: the previous coef_ has shape "
+                                     f"{self.coef_.shape}, this problem needs "
+                                     f"{(n_rows, n_features)}")
+                coef_init = self.coef_
+            if intercept_init is None:
+                if self.intercept_.shape != (n_rows,):
+                    raise ValueError(f"warm_start: the previous intercept_ has shape "
+                                     f"{self.intercept_.shape}, this problem needs ({n_rows},)")
+                intercept_init = self.intercept_
         W = np.zeros((n_rows, n_features), dtype)
         b = np.zeros(n_rows, dtype)
         if coef_init is not None:

@@ -1,0 +1,55 @@
+"""SGDClassifier and Perceptron: warm starts, partial_fit and fitted state against scikit-learn."""
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import Perceptron as SkPerceptron
+from sklearn.linear_model import SGDClassifier as SkSGD
+
+import fastnn
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+X, Y = load_iris(return_X_y=True)
+X = (X - X.mean(0)) / X.std(0)
+
+
+@pytest.mark.parametrize("ours, theirs", [(fastnn.Perceptron, SkPerceptron),
+                                          (fastnn.SGDClassifier, SkSGD)])
+@pytest.mark.parametrize("given", ["coef_init", "intercept_init"])
+def test_warm_start_takes_from_the_previous_fit_only_what_is_not_given(ours, theirs, given):
+    """A warm fit given intercept_init alone dropped it (and one given coef_init alone
+    started the intercepts from 0): scikit-learn takes each from the previous fit only when
+    it is not given. Checked on one epoch without shuffling, where the rules agree."""
+    init = {"coef_init": np.full((3, 4), 0.5), "intercept_init": np.array([3.0, -2.0, 1.0])}
+    models = []
+    for cls in (ours, theirs):
+        kwargs = dict(max_iter=1, tol=None, shuffle=False, warm_start=True)
+        if cls in (fastnn.SGDClassifier, SkSGD):
+            kwargs.update(learning_rate="constant", eta0=0.1, loss="hinge")
+        # from nonzero weights: no score of exactly 0, where the Perceptrons differ on purpose
+        model = cls(**kwargs).fit(X, Y, coef_init=np.full((3, 4), -0.25),
+                                  intercept_init=[0.5, 0.25, -0.5])
+        previous = (model.coef_.copy(), model.intercept_.copy())
+        # the starting point, seen through one epoch: that of a fresh fit from it
+        # (copies: scikit-learn trains a given intercept_init array in place)
+        model.fit(X, Y, **{given: init[given].copy()})
+        expected_start = dict(coef_init=previous[0], intercept_init=previous[1])
+        expected_start[given] = init[given].copy()
+        fresh = cls(**{**kwargs, "warm_start": False}).fit(X, Y, **expected_start)
+        np.testing.assert_array_equal(model.coef_, fresh.coef_)
+        np.testing.assert_array_equal(model.intercept_, fresh.intercept_)
+        models.append(model)
+    np.testing.assert_allclose(models[0].coef_, models[1].coef_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(models[0].intercept_, models[1].intercept_, rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_warm_start_with_a_new_problem_shape_names_what_does_not_fit():
+    warm = fastnn.Perceptron(warm_start=True).fit(X, Y)
+    with pytest.raises(ValueError, match=r"warm_start: the previous coef_ has shape \(3, 4\)"):
+        warm.fit(X[Y < 2], Y[Y < 2])
+    # a given coef_init of the new shape: the previous intercept_ still does not fit
+    with pytest.raises(ValueError, match=r"warm_start: the previous intercept_ has shape"):
+        warm.fit(X[Y < 2], Y[Y < 2], coef_init=np.zeros((1, 4)))
+    model = warm.fit(X[Y < 2], Y[Y < 2], coef_init=np.zeros((1, 4)), intercept_init=[0.0])
+    assert model.coef_.shape == (1, 4)
