@@ -394,8 +394,10 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         if not weights[validation].sum() > 0:
             raise ValueError("The sample weights for the validation set are all zero; "
                              "use another random_state")
-        validation_weight = (None if sample_weight is None
-                             else np.asarray(sample_weight, dtype=np.float64)[validation])
+        # the sample weights alone (no class weights), as scikit-learn's validation score;
+        # a scalar sample_weight is one weight per sample (it was indexed: an IndexError)
+        validation_weight = (None if sample_weight is None else _check_sample_weight(
+            sample_weight, X, dtype=np.float64)[validation])
         return (np.sort(train).astype(np.int64),
                 (X[validation], codes[validation], validation_weight))
 

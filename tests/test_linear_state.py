@@ -53,3 +53,15 @@ def test_warm_start_with_a_new_problem_shape_names_what_does_not_fit():
         warm.fit(X[Y < 2], Y[Y < 2], coef_init=np.zeros((1, 4)))
     model = warm.fit(X[Y < 2], Y[Y < 2], coef_init=np.zeros((1, 4)), intercept_init=[0.0])
     assert model.coef_.shape == (1, 4)
+
+
+@pytest.mark.parametrize("cls", [fastnn.Perceptron, fastnn.SGDClassifier])
+@pytest.mark.parametrize("weight", [2.0, 3])
+def test_early_stopping_takes_a_scalar_sample_weight(cls, weight):
+    """A scalar sample_weight (one weight for every sample, as scikit-learn takes it) was
+    indexed for the validation rows: IndexError."""
+    model = cls(early_stopping=True, random_state=0)
+    scalar = model.fit(X, Y, sample_weight=weight)
+    array = cls(early_stopping=True, random_state=0).fit(X, Y, sample_weight=np.full(150, weight))
+    np.testing.assert_array_equal(scalar.coef_, array.coef_)
+    assert scalar.n_iter_ == array.n_iter_
