@@ -365,7 +365,8 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
         W = np.zeros((n_rows, n_features), dtype)
         b = np.zeros(n_rows, dtype)
         if coef_init is not None:
-            coef = np.asarray(coef_init, dtype=dtype)
+            with np.errstate(over="ignore"):  # values beyond float32's range: named below
+                coef = np.asarray(coef_init, dtype=dtype)
             # as scikit-learn: two classes take any shape of n_features values, more classes
             # exactly (n_classes, n_features) (a transposed matrix was reshaped, scrambled)
             if coef.shape != W.shape and (n_rows != 1 or coef.size != W.size):
@@ -373,13 +374,22 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                                  f"got {coef.shape}")
             W[:] = coef.reshape(W.shape)
         if intercept_init is not None:
-            intercept = np.asarray(intercept_init, dtype=dtype)
+            with np.errstate(over="ignore"):
+                intercept = np.asarray(intercept_init, dtype=dtype)
             if intercept.size != n_rows or intercept.ndim > 1:
                 raise ValueError(f"intercept_init must have shape ({n_rows},), "
                                  f"got {intercept.shape}")
             b[:] = intercept.reshape(n_rows)
-        if not (np.isfinite(W).all() and np.isfinite(b).all()):
-            raise ValueError("the initial coefficients or intercepts contain NaN or infinity")
+        initial = (("coef_init", coef_init, W), ("intercept_init", intercept_init, b))
+        for name, given, array in initial:
+            if given is not None and not np.isfinite(array).all():
+                # finite float64 values that a float32 model cannot hold are not NaN/inf
+                original = np.asarray(given)
+                if original.dtype.kind in "biuf" and np.isfinite(original).all():
+                    raise ValueError(f"{name} has values beyond the range of {dtype.name} "
+                                     f"(largest in magnitude {np.abs(original).max():.3g}), the "
+                                     "dtype of the training data; rescale it")
+                raise ValueError(f"{name} contains NaN or infinity")
         return W, b
 
     def _split(self, X, y, codes, weights, sample_weight):

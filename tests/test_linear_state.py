@@ -65,3 +65,20 @@ def test_early_stopping_takes_a_scalar_sample_weight(cls, weight):
     array = cls(early_stopping=True, random_state=0).fit(X, Y, sample_weight=np.full(150, weight))
     np.testing.assert_array_equal(scalar.coef_, array.coef_)
     assert scalar.n_iter_ == array.n_iter_
+
+
+@pytest.mark.parametrize("cls", [fastnn.Perceptron, fastnn.SGDClassifier])
+def test_initial_values_beyond_float32_are_named_as_such(cls):
+    """Finite float64 coef_init/intercept_init too large for a float32 model were called
+    'NaN or infinity'."""
+    X32 = X.astype(np.float32)
+    with pytest.raises(ValueError, match=r"coef_init has values beyond the range of float32 "
+                                         r"\(largest in magnitude 1e\+39\)"):
+        cls().fit(X32, Y, coef_init=np.full((3, 4), 1e39))
+    with pytest.raises(ValueError, match="intercept_init has values beyond the range of float32"):
+        cls().fit(X32, Y, intercept_init=[0.0, -1e40, 0.0])
+    with pytest.raises(ValueError, match="coef_init contains NaN or infinity"):
+        cls().fit(X32, Y, coef_init=np.full((3, 4), np.nan))
+    with pytest.raises(ValueError, match="intercept_init contains NaN or infinity"):
+        cls().fit(X, Y, intercept_init=[0.0, np.inf, 0.0])
+    assert cls().fit(X, Y, coef_init=np.full((3, 4), 1e39)).coef_.dtype == np.float64
