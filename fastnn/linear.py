@@ -14,9 +14,11 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import SparseCoefMixin
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._available_if import available_if
@@ -115,8 +117,12 @@ def _dloss(loss: str, p: float, y: float) -> float:
     return -2.0 * y * (1.0 - z) if z < 1 else 0.0  # squared_hinge
 
 
-class LinearSGD(ClassifierMixin, BaseEstimator):
+class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
     """Shared machinery of the per-sample SGD linear classifiers (not public).
+
+    ``sparsify()``/``densify()`` are scikit-learn's: a sparse ``coef_`` scores
+    as the dense one, and training (``partial_fit``, a warm start) goes on from
+    its dense copy and leaves ``coef_`` dense.
 
     Subclasses define ``_rule()`` (loss code, schedule code, eta0, power_t,
     optimal_init), ``_check_rule()`` and ``_epoch_loss()`` (the stopping
@@ -345,8 +351,9 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
             assert_all_finite(X[unvisited], input_name="X", estimator_name=type(self).__name__)
 
     def _initial_weights(self, n_rows, n_features, dtype, first, coef_init, intercept_init):
+        coef = self.coef_.toarray() if sp.issparse(self.__dict__.get("coef_")) else None
         if not first:
-            return (np.array(self.coef_, dtype=dtype, order="C"),
+            return (np.array(self.coef_ if coef is None else coef, dtype=dtype, order="C"),
                     np.array(self.intercept_, dtype=dtype))
         if self.warm_start and self._fitted():
             # as scikit-learn: each of coef_init, intercept_init not given comes from the
@@ -356,7 +363,7 @@ class LinearSGD(ClassifierMixin, BaseEstimator):
                     raise ValueError(f"warm_start: the previous coef_ has shape "
                                      f"{self.coef_.shape}, this problem needs "
                                      f"{(n_rows, n_features)}")
-                coef_init = self.coef_
+                coef_init = self.coef_ if coef is None else coef  # (after sparsify())
             if intercept_init is None:
                 if self.intercept_.shape != (n_rows,):
                     raise ValueError(f"warm_start: the previous intercept_ has shape "

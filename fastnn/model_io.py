@@ -48,6 +48,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
@@ -234,7 +235,8 @@ def _mlp_state(model, arrays):
 
 
 def _linear_state(model, arrays):
-    arrays["coef"] = np.ascontiguousarray(model.coef_)
+    coef = model.coef_
+    arrays["coef"] = np.ascontiguousarray(coef.toarray() if sp.issparse(coef) else coef)
     arrays["intercept"] = np.ascontiguousarray(model.intercept_)
     state = {"n_iter_": model.n_iter_, "t_": model.t_}
     if "_rate_t" in model.__dict__:  # the learning rate's t (see LinearSGD._train)

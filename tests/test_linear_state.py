@@ -1,9 +1,14 @@
 """SGDClassifier and Perceptron: warm starts, partial_fit and fitted state against scikit-learn."""
+import copy
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import load_iris
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Perceptron as SkPerceptron
 from sklearn.linear_model import SGDClassifier as SkSGD
+from sklearn.utils.estimator_checks import check_sparsify_coefficients
 
 import fastnn
 
@@ -82,3 +87,33 @@ def test_initial_values_beyond_float32_are_named_as_such(cls):
     with pytest.raises(ValueError, match="intercept_init contains NaN or infinity"):
         cls().fit(X, Y, intercept_init=[0.0, np.inf, 0.0])
     assert cls().fit(X, Y, coef_init=np.full((3, 4), 1e39)).coef_.dtype == np.float64
+
+
+@pytest.mark.parametrize("cls", [fastnn.Perceptron, fastnn.SGDClassifier])
+@pytest.mark.parametrize("labels", [Y, Y > 0])
+@pytest.mark.parametrize("method", ["partial_fit", "fit"])
+def test_sparsify_and_densify_as_scikit_learn(cls, labels, method, tmp_path):
+    """scikit-learn's linear classifiers have sparsify()/densify() (code calling them was an
+    AttributeError). A sparse coef_ scores as the dense one; training goes on from its dense
+    copy; a model file stores it dense."""
+    with pytest.raises(NotFittedError, match="must be fitted before sparsifying"):
+        cls().sparsify()
+    model = cls(random_state=0, warm_start=True).fit(X, labels)
+    dense = copy.deepcopy(model)
+    scores, predictions = model.decision_function(X), model.predict(X)
+    assert model.sparsify() is model and sp.issparse(model.coef_)
+    np.testing.assert_allclose(model.decision_function(X), scores, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(model.predict(X), predictions)
+    loaded = fastnn.load(fastnn.save(model, tmp_path / "sparse.npz"))
+    np.testing.assert_array_equal(loaded.coef_, dense.coef_)
+    # partial_fit and a warm start go on from the same weights as the dense model
+    getattr(model, method)(X, labels)
+    getattr(dense, method)(X, labels)
+    assert isinstance(model.coef_, np.ndarray)
+    np.testing.assert_array_equal(model.coef_, dense.coef_)
+    assert isinstance(model.sparsify().densify().coef_, np.ndarray)
+
+
+@pytest.mark.parametrize("cls", [fastnn.Perceptron, fastnn.SGDClassifier])
+def test_scikit_learns_sparsify_check(cls):
+    check_sparsify_coefficients(cls.__name__, cls())
