@@ -146,6 +146,12 @@ class Perceptron(LinearSGD):
         self.shuffle_block = shuffle_block
         self.n_threads = n_threads
 
+    def __setstate__(self, state):
+        # a Perceptron pickled before it had l1_ratio and n_jobs: get_params (repr, clone,
+        # fit) raised AttributeError on it
+        state = {"l1_ratio": 0.15, "n_jobs": None, **state}
+        super().__setstate__(state)
+
     def _check_rule(self) -> None:
         pass  # loss and rate are fixed; eta0 is checked by _parameter_constraints
 

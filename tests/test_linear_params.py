@@ -204,3 +204,26 @@ def test_float32_model_scores_float64_rows_beyond_float32s_range():
     assert scores.dtype == np.float64 and np.isfinite(scores).all()
     np.testing.assert_allclose(scores, X_big @ model.coef_.T.astype(np.float64)
                                + model.intercept_, rtol=1e-12)
+
+
+def test_perceptron_pickled_without_the_added_parameters_unpickles_with_their_defaults():
+    """A pickle from before the Perceptron had l1_ratio and n_jobs: repr, get_params, clone
+    and fit raised AttributeError on the unpickled model."""
+    import pickle
+
+    model = fastnn.Perceptron(eta0=0.5).fit(_X, _Y)
+    state = model.__getstate__()
+    del state["l1_ratio"], state["n_jobs"]
+
+    class Old:  # pickles as a Perceptron whose state lacks the two parameters
+        def __reduce__(self):
+            return (fastnn.Perceptron.__new__, (fastnn.Perceptron,), state)
+
+    restored = pickle.loads(pickle.dumps(Old()))
+    assert isinstance(restored, fastnn.Perceptron)
+    params = restored.get_params()
+    assert params["l1_ratio"] == 0.15 and params["n_jobs"] is None and params["eta0"] == 0.5
+    np.testing.assert_array_equal(restored.predict(_X), model.predict(_X))
+    assert "eta0=0.5" in repr(restored)
+    restored.fit(_X, _Y)
+    np.testing.assert_array_equal(restored.coef_, model.coef_)
