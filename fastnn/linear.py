@@ -324,9 +324,18 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         validation = None
         if self.early_stopping:
             train, validation = self._split(X, y, codes, weights, sample_weight)
-        if not (weights if validation is None else weights[train]).sum() > 0:
+        train_weights = weights if validation is None else weights[train]
+        if not train_weights.sum() > 0:
             raise ValueError("the weights of the training samples (sample_weight times "
                              "class_weight) are all zero")
+        # The kernel runs with subnormal numbers flushed to 0 (kernels/fpenv.py): weights all
+        # below the smallest normal number trained nothing and left coef_ at 0, without a word
+        tiny = np.finfo(X.dtype).tiny
+        if train_weights.max() < tiny:
+            raise ValueError(f"the weights of the training samples (sample_weight times "
+                             f"class_weight) are all below {tiny:.3g}, the smallest normal "
+                             f"{X.dtype.name}, which training reads as 0; rescale them (e.g. "
+                             "divide them by their mean)")
         self._check_unvisited_rows(X, weights, None if validation is None else train)
         return dict(X=X, codes=codes, weights=weights, classes=classes, W=W, b=b, train=train,
                     validation=validation, n_samples=n_samples, meta=meta,

@@ -117,3 +117,21 @@ def test_sparsify_and_densify_as_scikit_learn(cls, labels, method, tmp_path):
 @pytest.mark.parametrize("cls", [fastnn.Perceptron, fastnn.SGDClassifier])
 def test_scikit_learns_sparsify_check(cls):
     check_sparsify_coefficients(cls.__name__, cls())
+
+
+@pytest.mark.parametrize("cls", [fastnn.Perceptron, fastnn.SGDClassifier])
+@pytest.mark.parametrize("dtype, weight", [(np.float32, 1e-40), (np.float64, 1e-310)])
+def test_weights_all_below_the_smallest_normal_number_are_refused(cls, dtype, weight):
+    """Subnormal weights are 0 to the kernel (subnormals flushed): the fit trained nothing
+    and left coef_ at 0, without a word. The MLP estimators refuse them the same way."""
+    X_ = X.astype(dtype)
+    with pytest.raises(ValueError, match=f"are all below .*the smallest normal {dtype.__name__}"):
+        cls().fit(X_, Y, sample_weight=np.full(150, weight))
+    with pytest.raises(ValueError, match="are all below"):
+        cls().partial_fit(X_, Y, classes=[0, 1, 2], sample_weight=np.full(150, weight))
+    with pytest.raises(ValueError, match="are all below"):  # through class weights
+        cls(class_weight={0: weight, 1: weight, 2: weight}).fit(X_, Y)
+    # one normal weight among them trains
+    weights = np.full(150, weight)
+    weights[::10] = 1.0
+    assert np.abs(cls(random_state=0).fit(X_, Y, sample_weight=weights).coef_).max() > 0
