@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _config
-from .kernels.fpenv import subnormals_flushed
+from .kernels.fpenv import smallest_weight_read, subnormals_flushed
 from .kernels.perceptron import LOSS_CODES, SCHEDULE_CODES, sgd_epoch
 
 _META = ("n_features_in_", "feature_names_in_")  # set by validate_data(reset=True)
@@ -330,10 +330,10 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
                              "class_weight) are all zero")
         # The kernel runs with subnormal numbers flushed to 0 (kernels/fpenv.py): weights all
         # below the smallest normal number trained nothing and left coef_ at 0, without a word
-        tiny = np.finfo(X.dtype).tiny
-        if train_weights.max() < tiny:
+        floor = smallest_weight_read(X.dtype)
+        if train_weights.max() < floor:
             raise ValueError(f"the weights of the training samples (sample_weight times "
-                             f"class_weight) are all below {tiny:.3g}, the smallest normal "
+                             f"class_weight) are all below {floor:.3g}, the smallest normal "
                              f"{X.dtype.name}, which training reads as 0; rescale them (e.g. "
                              "divide them by their mean)")
         self._check_unvisited_rows(X, weights, None if validation is None else train)
