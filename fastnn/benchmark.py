@@ -987,15 +987,43 @@ def _json_default(value):
 # ----------------------------------------------------------------------- command line
 
 
+def _names(text: str) -> list[str] | None:
+    """An argparse type: comma-separated names (spaces around them allowed); "" is None (all).
+
+    An empty item ("numpy,,torch") is an error that shows it, as for the
+    other commands' lists, instead of being dropped.
+    """
+    if not text.strip():
+        return None
+    items = [item.strip() for item in text.split(",")]
+    if "" in items:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r} "
+                                         f"(item {items.index('') + 1} is empty)")
+    return items
+
+
+def _cores(text: str) -> float:
+    """An argparse type for --max-foreign: a finite number of cores >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of cores >= 0, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
+    from .cli import int_at_least
+
     parser.add_argument("--quick", action="store_true",
                         help="small data and few rounds: a smoke run of about a minute")
-    parser.add_argument("--peers", default=",".join(PEERS),
+    parser.add_argument("--peers", type=_names, default=",".join(PEERS),
                         help=f"comma-separated subset of {','.join(PEERS)} (default: all "
                              "installed)")
-    parser.add_argument("--workloads", default="",
+    parser.add_argument("--workloads", type=_names, default="",
                         help="comma-separated workload id prefixes, e.g. W1,W4 (default: all)")
-    parser.add_argument("--rounds", type=int, default=None,
+    parser.add_argument("--rounds", type=int_at_least(1), default=None,
                         help="rounds per workload (default 3; 5 for W2 and W4; 2/3 with --quick)")
     parser.add_argument("--out", default=default_out,
                         help=f"folder for compare.md/.json/.png (default: {default_out})")
@@ -1003,7 +1031,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--inline", action="store_true",
                         help="run every peer in this process (debugging; thread pools then share "
                              "the process)")
-    parser.add_argument("--max-foreign", type=float, default=MAX_FOREIGN,
+    parser.add_argument("--max-foreign", type=_cores, default=MAX_FOREIGN,
                         help=f"cores other processes may use during a calm run ({MAX_FOREIGN})")
 
 
@@ -1034,8 +1062,10 @@ def _unwritable(out) -> str | None:
 
 def command(args: argparse.Namespace) -> int:
     """Run the comparison described by parsed ``args`` (see :func:`add_arguments`)."""
-    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
-    only = [p.strip() for p in args.workloads.split(",") if p.strip()] or None
+    peers, only = args.peers, args.workloads
+    if peers is None:  # --peers ""
+        print(f"fastnn bench: error: no peers chosen; choose from {PEERS}", file=sys.stderr)
+        return 2
     problem = _unwritable(args.out)  # before the run: found after it, it lost the run
     if problem:
         print(f"fastnn bench: error: cannot write the results to --out {args.out!r}: "

@@ -301,14 +301,27 @@ def test_bad_arguments(capsys):
     with pytest.raises(ValueError, match="no workload"):
         benchmark.run(peers=["numpy"], only=["W9"], sizes=TINY, inline=True)
     assert benchmark.main(["--peers", "nope", "--out", "unused"]) == 2
-    # refused before any timing (0 rounds wrote an empty report)
-    for args, message in [(["--rounds", "0"], "rounds must be an integer >= 1, got 0"),
-                          (["--rounds", "-2"], "rounds must be an integer >= 1, got -2"),
-                          (["--peers", ","], "no peers chosen"),
-                          (["--max-foreign", "-1"], "max_foreign must be >= 0")]:
-        capsys.readouterr()
-        assert benchmark.main([*args, "--out", "unused"]) == 2
-        assert message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="rounds must be an integer >= 1, got 0"):
+        benchmark.run(rounds=0)
+    with pytest.raises(ValueError, match="max_foreign must be >= 0"):
+        benchmark.run(max_foreign=-1)
+    capsys.readouterr()
+    assert benchmark.main(["--peers", "", "--out", "unused"]) == 2
+    assert "no peers chosen" in capsys.readouterr().err
+    # usage errors naming the option, before any timing (0 rounds wrote an empty report,
+    # an empty item was dropped, an infinite --max-foreign counted every run as calm)
+    for args, message in [(["--rounds", "0"], "--rounds: expected an integer >= 1, got '0'"),
+                          (["--rounds", "-2"], "--rounds: expected an integer >= 1, got '-2'"),
+                          (["--peers", ","], "--peers: expected comma-separated names"),
+                          (["--peers", "numpy,,torch"], "(item 2 is empty)"),
+                          (["--workloads", "W1,"], "--workloads: expected comma-separated"),
+                          (["--max-foreign", "-1"], "--max-foreign: expected a finite number"),
+                          (["--max-foreign", "inf"], "--max-foreign: expected a finite number"),
+                          (["--max-foreign", "nan"], "--max-foreign: expected a finite number")]:
+        with pytest.raises(SystemExit) as exit_info:
+            benchmark.main([*args, "--out", "unused"])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err, args
 
 
 def test_unwritable_out_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
