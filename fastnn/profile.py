@@ -95,8 +95,14 @@ class Profile:
         return "\n".join(lines)
 
     def _of_roof(self, rate: float) -> str:
-        return (f", {rate / self.roof_gflops:.0%} of the measured roof "
-                f"({self.roof_gflops:.1f} GFLOP/s)" if self.roof_gflops else "")
+        if not self.roof_gflops:
+            return ""
+        text = (f", {rate / self.roof_gflops:.0%} of the measured roof "
+                f"({self.roof_gflops:.1f} GFLOP/s)")
+        if rate > self.roof_gflops:  # "291 % of the roof" meant nothing, without a word
+            text += (" (above the roof: other processes were using the cores while it was "
+                     "measured, so its share means nothing; profile on a quiet machine)")
+        return text
 
     def _by_rows_table(self) -> list[str]:
         """The fused epoch by rows: each thread's seconds per phase, then per layer."""
