@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Iterator
 
 import numpy as np
-from sklearn.base import is_classifier
+from sklearn.base import is_classifier, is_regressor
 
 from ._outofcore import row_source
 
@@ -82,7 +83,10 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     iterator of (X, y) : ndarray of shape (b, n_features), ndarray of shape (b,)
         Or of ``X`` alone when there are no targets.  Every block has at least
         one row; an empty source gives no blocks.  A target column of a file
-        keeps its own dtype (integers, text), as pandas reads it alone.
+        keeps its own dtype (integers, floats, booleans, text), as pandas reads
+        it alone; in a CSV file the first block decides it for all (a later
+        block's integers become floats; text after numbers, or a missing
+        label, is a ValueError naming the row).
 
     Raises
     ------
@@ -94,6 +98,13 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
         be read; arguments are checked when this is called, the data as the
         blocks are read.
     """
+    return _stream(source, batch_size, y=y, target=target, dtype=dtype, delimiter=delimiter,
+                   header=header, progress=progress, desc=desc)[0]
+
+
+def _stream(source, batch_size=10_000, *, y=None, target=None, dtype=None, delimiter=None,
+            header="infer", progress=False, desc=None, text=False):
+    """:func:`iter_batches`, and whether its labels are text (see :func:`_open_blocks`)."""
     # Checked here, not at the first next(): a generator would defer the errors.
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
@@ -102,6 +113,15 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
         raise ValueError("give the targets either as y (an array) or as target (a column), not both")
     dtype = _check_dtype(dtype)
     _check_target(target)
+    blocks, name, text = _open_blocks(source, batch_size, y, target, dtype, delimiter, header,
+                                      text)
+    return _with_progress(blocks, progress, desc or name), text
+
+
+def _open_blocks(source, batch_size, y, target, dtype, delimiter, header, text=False):
+    """The blocks of ``source`` (after its row count), its name, and whether their labels are
+    the text of a CSV file's target column (``text=True``: str, or NaN where pandas found a
+    missing value; else a CSV file's labels are typed by its first block)."""
     if isinstance(source, (str, os.PathLike)):
         suffix = _suffix(source)
         if suffix == ".npy":
@@ -110,7 +130,7 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
             if y is not None:
                 raise ValueError("for a CSV file, name the target column with target=")
             delimiter = delimiter or ("\t" if suffix == ".tsv" else ",")
-            blocks = _csv_blocks(source, batch_size, target, dtype, delimiter, header)
+            blocks = _csv_blocks(source, batch_size, target, dtype, delimiter, header, text)
         elif suffix in _PARQUET:
             if y is not None:
                 raise ValueError("for a Parquet file, name the target column with target=")
@@ -118,11 +138,9 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
         else:
             raise ValueError(f"cannot read {os.fspath(source)!r}: iter_batches reads .npy, "
                              f".csv/.tsv/.txt and .parquet files")
-        name = os.path.basename(os.fspath(source))
-    else:
-        blocks = _array_blocks(source, batch_size, y, target, dtype)
-        name = type(source).__name__
-    return _with_progress(blocks, progress, desc or name)
+        return (blocks, os.path.basename(os.fspath(source)),
+                suffix in _TABULAR and target is not None)
+    return _array_blocks(source, batch_size, y, target, dtype), type(source).__name__, False
 
 
 def _with_progress(blocks, progress, desc):
@@ -214,39 +232,164 @@ def _array_block_iterator(X, n, batch_size, y, target, dtype):
                    None if y is None else np.asarray(y[start:stop]))
 
 
-def _csv_blocks(path, batch_size, target, dtype, delimiter, header):
+def _csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
     dtype = np.dtype(dtype or np.float64)
     try:
         import pandas as pd
     except ImportError:
         pd = None
     yield None  # unknown number of rows
-    if pd is not None:
-        if header == "infer":
-            header = _has_header(path, delimiter)
-        try:
-            reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
-                                 chunksize=batch_size)
-        except pd.errors.EmptyDataError:  # an empty file: no rows, as without pandas
-            return
-        with reader:
-            row = 1  # data rows before this block, plus 1
-            for frame in reader:
-                names = [str(c) for c in frame.columns] if header else None
-                values = frame.to_numpy()
-                try:
-                    block = _split_target(values, target, names, dtype)
-                except ValueError as exc:  # numpy's message names neither file nor column
-                    raise ValueError(f"{os.fspath(path)}: "
-                                     f"{_not_a_number(values, target, names, row, header, exc)}"
-                                     ) from None
-                if target is not None:  # in its own dtype: to_numpy() made ints float
-                    labels = frame.iloc[:, _column_index(target, names, values.shape[1])]
-                    block = block[0], labels.to_numpy()
-                row += len(frame)
-                yield block
+    if header == "infer":
+        header = _has_header(path, delimiter)
+    labels_of = _LabelTyper(path, target, header, text)
+    if pd is None:
+        yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header,
+                                     labels_of)
         return
-    yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header)
+    # The target column as text, typed by _LabelTyper as the csv-module reader's: pandas
+    # guesses each chunk's dtypes on its own (1 in one chunk, "1" next to "a" in another).
+    column = _target_position(path, delimiter, target, header)
+    try:
+        reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
+                             chunksize=batch_size,
+                             converters=None if column is None else {column: str})
+    except pd.errors.EmptyDataError:  # an empty file: no rows, as without pandas
+        return
+    with reader:
+        row = 1  # data rows before this block, plus 1
+        for frame in reader:
+            names = [str(c) for c in frame.columns] if header else None
+            width = frame.shape[1]
+            at = None if target is None else _column_index(target, names, width)
+            # the features alone: with the text column, to_numpy() would be an object array
+            features = frame if at is None else frame.iloc[:, [j for j in range(width) if j != at]]
+            try:
+                X = np.ascontiguousarray(features.to_numpy(), dtype=dtype)
+            except ValueError as exc:  # numpy's message names neither file nor column
+                values = frame.to_numpy()
+                raise ValueError(f"{os.fspath(path)}: "
+                                 f"{_not_a_number(values, target, names, row, header, exc)}"
+                                 ) from None
+            labels = None if at is None else frame.iloc[:, at].to_numpy(dtype=object)
+            yield X, None if at is None else labels_of(labels, row, names)
+            row += len(frame)
+
+
+def _target_position(path, delimiter, target, header):
+    """The target's column for pandas: its name, or its index (>= 0) by the file's first line;
+    None if there is none."""
+    if target is None or isinstance(target, str):  # a name as pandas reads it (no BOM)
+        return target
+    with _open_text(path) as f:
+        first = next((row for row in csv.reader(f, delimiter=delimiter) if row), None)
+    if first is None:
+        return None
+    try:
+        return _column_index(target, None, len(first))
+    except ValueError:  # reported with the first block, as before
+        return None
+
+
+# pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES): a label
+# that reads as one of them is missing, with or without pandas
+_NA_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                      "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                      "nan", "null"})
+# What pandas reads as an integer, a float or a bool (Python's int() also takes "1_0" and
+# non-ASCII digits, which pandas keeps as text).
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
+_NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity)"
+                     r"\s*", re.IGNORECASE)
+_BOOLEAN = {"True": True, "TRUE": True, "true": True,
+            "False": False, "FALSE": False, "false": False}
+_KIND_NAMES = {"i": "an integer", "f": "a number", "b": "true or false"}
+
+
+def _missing_label(value) -> bool:
+    """Whether a label read as text (NaN where pandas found a missing value) is missing."""
+    return not isinstance(value, str) or value.strip() == "" or value in _NA_TEXT
+
+
+def _is_integer(text: str) -> bool:
+    return _INTEGER.fullmatch(text) is not None and -2 ** 63 <= int(text) < 2 ** 63
+
+
+def _text_kind(texts) -> str:
+    """The kind of array pandas makes of a column of ``texts`` (none missing): 'i', 'f', 'b'
+    or 'U' (text)."""
+    texts = set(texts)
+    if all(_is_integer(t) for t in texts):
+        return "i"
+    if all(_NUMBER.fullmatch(t) for t in texts):
+        return "f"
+    if all(t in _BOOLEAN for t in texts):
+        return "b"
+    return "U"
+
+
+class _NotOfKind(ValueError):
+    """A label that cannot be read as the kind asked for; ``index`` is its place in the block."""
+
+    def __init__(self, index: int, text: str, kind: str):
+        super().__init__(f"{text!r} is not {_KIND_NAMES[kind]}")
+        self.index, self.text = index, text
+
+
+def _text_as(texts, kind: str) -> np.ndarray:
+    """Labels read as text (none missing) as an array of ``kind``: 'i' gives int64 (float64
+    where some are numbers but not integers, which a classifier then refuses as not among
+    its classes), 'f' float64, 'b' bool, 'U' str; _NotOfKind for the first that is not."""
+    if kind == "U":
+        return np.array([str(t) for t in texts], dtype=str)
+    if kind == "b":
+        for i, t in enumerate(texts):
+            if t not in _BOOLEAN:
+                raise _NotOfKind(i, t, kind)
+        return np.array([_BOOLEAN[t] for t in texts], dtype=bool)
+    for i, t in enumerate(texts):
+        if not _NUMBER.fullmatch(t):
+            raise _NotOfKind(i, t, kind)
+    if kind == "i" and all(_is_integer(t) for t in texts):
+        return np.array([int(t) for t in texts], dtype=np.int64)
+    return np.array([float(t) for t in texts], dtype=np.float64)
+
+
+class _LabelTyper:
+    """Types the target column of a CSV file, read as text, block by block: integers, floats,
+    booleans or text, as pandas reads the column alone, decided by the first block (so the
+    blocks agree: "1" is not a second class of 1); a later block's integers widen to floats,
+    other labels that do not fit are an error naming them.  A missing label is an error.
+    With ``text`` the labels stay text (NaN for missing), for :func:`fit_stream` to type."""
+
+    def __init__(self, path, target, header, text):
+        self.path, self.target, self.header, self.text = path, target, header, text
+        self.kind = None
+
+    def where(self, row: int, names) -> str:
+        column = repr(self.target) if isinstance(self.target, str) else self.target
+        after = " after the header" if self.header else ""
+        return (f"{os.fspath(self.path)}: target column {column}, row {row} (rows counted "
+                f"from 1{after})")
+
+    def __call__(self, labels, first_row: int, names) -> np.ndarray:
+        if self.text:
+            return labels
+        missing = [i for i, label in enumerate(labels) if _missing_label(label)]
+        if missing:
+            label = labels[missing[0]]
+            shown = "an empty cell" if isinstance(label, str) or label is None else "NaN"
+            shown = repr(label) if isinstance(label, str) and label.strip() else shown
+            raise ValueError(f"{self.where(first_row + missing[0], names)}: the label is "
+                             f"missing ({shown}); remove the row or fill it in")
+        if self.kind is None:
+            self.kind = _text_kind(labels)
+        try:
+            return _text_as(labels, self.kind)
+        except _NotOfKind as exc:
+            raise ValueError(f"{self.where(first_row + exc.index, names)}: the label "
+                             f"{exc.text!r} is not {_KIND_NAMES[self.kind]} like those of the "
+                             f"first block, so the blocks would disagree on the type of the "
+                             f"labels; fit_stream reads all labels to choose it") from None
 
 
 def _not_a_number(values, target, names, first_row: int, header, error) -> str:
@@ -291,16 +434,13 @@ def _has_header(path, delimiter) -> bool:
     return False
 
 
-def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header):
+def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels_of):
     """CSV without pandas: the ``csv`` module, ``batch_size`` lines at a time."""
     with _open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
-        names = None
-        if header == "infer":
-            header = _has_header(path, delimiter)
-        if header:
-            names = next(reader, None)
+        names = next(reader, None) if header else None
         rows, labels = [], []
+        first = 1  # data rows before this block, plus 1
         for line_number, row in enumerate(reader, start=2 if header else 1):
             if not row:
                 continue
@@ -312,22 +452,19 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header):
             if target is not None:
                 labels.append(row[_column_index(target, names, len(row))])
             if len(rows) == batch_size:
-                yield _plain_block(rows, labels, target, names, dtype)
+                yield _plain_block(rows, labels, first, names, dtype, labels_of)
+                first += len(rows)
                 rows, labels = [], []
         if rows:
-            yield _plain_block(rows, labels, target, names, dtype)
+            yield _plain_block(rows, labels, first, names, dtype, labels_of)
 
 
-def _plain_block(rows, labels, target, names, dtype):
-    """A block of parsed CSV ``rows``; its targets integers where all of their text
-    ``labels`` are, as pandas reads such a column (not float like the features)."""
-    X, y = _split_target(np.array(rows), target, names, dtype)
-    if y is not None:
-        try:
-            y = np.array([int(label) for label in labels], dtype=np.int64)
-        except (ValueError, OverflowError):
-            pass
-    return X, y
+def _plain_block(rows, labels, first_row, names, dtype, labels_of):
+    """A block of parsed CSV ``rows``; its targets typed from their text ``labels``."""
+    X, _ = _split_target(np.array(rows), labels_of.target, names, dtype)
+    if labels_of.target is None:
+        return X, None
+    return X, labels_of(np.array(labels, dtype=object), first_row, names)
 
 
 def _parquet_blocks(path, batch_size, target, dtype):
@@ -369,6 +506,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         All classes, for a classifier's first ``partial_fit``; if omitted,
         one extra pass reads the targets to find them.  For a classifier
         fitted before, they must be its ``classes_`` (``partial_fit`` checks).
+        A CSV file's labels are read in every block as the type of these
+        classes (given, fitted, or found as pandas types the whole column:
+        1 and "1" are never two classes), a regressor's as numbers.
 
     Returns
     -------
@@ -377,7 +517,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     Raises
     ------
     ValueError
-        If the source has no rows.
+        If the source has no rows, or a label of a CSV file is missing (empty,
+        NA, NaN, ...) or not of the type of the classes (text for integer
+        classes, or for a regressor).
     ValueError, TypeError, ArithmeticError
         What ``partial_fit`` raises on a block (NaN in the data, a diverged
         loss, ...), as the same type with the pass, the block and its rows
@@ -391,35 +533,33 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     options = dict(batch_size=batch_size, y=y, target=target, dtype=dtype, **read_options)
     if y is None and target is None:
         raise ValueError("fit_stream needs targets: give y= (arrays, .npy) or target= (a column)")
-    fit_params = {}
-    if is_classifier(estimator) and not hasattr(estimator, "classes_") and classes is None:
-        found, n_rows = set(), 0
-        for block, (_, labels) in enumerate(iter_batches(source, **options), start=1):
-            if np.asarray(labels).dtype.kind in "fc" and not np.isfinite(labels).all():
-                # else NaN became a class, and the first partial_fit blamed block 1
-                raise ValueError(f"fit_stream: block {block} (rows {n_rows} to "
-                                 f"{n_rows + len(labels) - 1}, counted from 0): Input y "
-                                 f"contains NaN or infinity")
-            found.update(np.unique(labels).tolist())
-            n_rows += len(labels)
-        if n_rows == 0:
-            raise ValueError(_no_rows(source))
-        classes = np.array(sorted(found))
-    if is_classifier(estimator) and classes is not None:
+    classifier, fit_params = is_classifier(estimator), {}
+    # A CSV file's labels come as text, typed here once for all blocks: by the classes
+    # (given, fitted or found by the first pass), or as numbers for a regressor.
+    kind = "f" if is_regressor(estimator) else None
+    if classifier and not hasattr(estimator, "classes_") and classes is None:
+        classes = _find_classes(source, options)
+    if classifier and classes is None and hasattr(estimator, "classes_"):
+        classes = estimator.classes_
+    if classifier and classes is not None:
         # a fitted classifier's partial_fit checks them against classes_ (else a different
         # classes= was ignored without a word)
-        fit_params["classes"] = np.asarray(classes)
+        fit_params["classes"] = classes = np.asarray(classes)
+        kind = {"b": "b", "i": "i", "u": "i", "f": "f"}.get(classes.dtype.kind, "U")
     for epoch in range(epochs):
         desc = f"epoch {epoch + 1}/{epochs}"
         start = 0
-        for block, (X, labels) in enumerate(
-                iter_batches(source, progress=progress, desc=desc, **options), start=1):
+        blocks, text = _stream(source, progress=progress, desc=desc, text=kind is not None,
+                               **options)
+        for block, (X, labels) in enumerate(blocks, start=1):
             stop = start + X.shape[0]
+            where = (f"fit_stream: {f'pass {epoch + 1}/{epochs}, ' if epochs > 1 else ''}"
+                     f"block {block} (rows {start} to {stop - 1}, counted from 0)")
+            if text:
+                labels = _typed_labels(labels, kind, start, where, classes)
             try:
                 estimator.partial_fit(X, labels, **fit_params)
             except (ValueError, TypeError, ArithmeticError) as exc:
-                where = (f"fit_stream: {f'pass {epoch + 1}/{epochs}, ' if epochs > 1 else ''}"
-                         f"block {block} (rows {start} to {stop - 1}, counted from 0)")
                 located = _prefixed(exc, where)
                 if located is None:
                     if hasattr(exc, "add_note"):  # Python 3.11+
@@ -430,6 +570,58 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         if start == 0:  # else a silently unfitted estimator
             raise ValueError(_no_rows(source))
     return estimator
+
+
+def _find_classes(source, options) -> np.ndarray:
+    """The classes of all targets of ``source``, sorted; a CSV file's typed as pandas reads
+    the whole column (integers, floats, booleans or text: never both 1 and "1")."""
+    found, n_rows = set(), 0
+    blocks, text = _stream(source, text=True, **options)
+    for block, (_, labels) in enumerate(blocks, start=1):
+        where = (f"fit_stream: block {block} (rows {n_rows} to {n_rows + len(labels) - 1}, "
+                 f"counted from 0)")
+        if text:
+            _check_text_labels(labels, n_rows, where)
+            found.update(labels.tolist())
+        else:
+            if np.asarray(labels).dtype.kind in "fc" and not np.isfinite(labels).all():
+                # else NaN became a class, and the first partial_fit blamed block 1
+                raise ValueError(f"{where}: Input y contains NaN or infinity")
+            if np.asarray(labels).dtype == object and any(v is None for v in labels):
+                raise ValueError(f"{where}: the label on row "
+                                 f"{n_rows + [v is None for v in labels].index(True)} is "
+                                 f"missing (null); remove the row or fill it in")
+            found.update(np.unique(labels).tolist())
+        n_rows += len(labels)
+    if n_rows == 0:
+        raise ValueError(_no_rows(source))
+    if text:
+        return np.unique(_text_as(sorted(found), _text_kind(found)))
+    return np.array(sorted(found))
+
+
+def _check_text_labels(labels, first_row: int, where: str) -> None:
+    """ValueError naming the first missing label (empty, NA, NaN, ...) of a block."""
+    for i, label in enumerate(labels):
+        if _missing_label(label):
+            shown = repr(label) if isinstance(label, str) and label.strip() else (
+                "an empty cell" if isinstance(label, str) else "empty, NA or NaN")
+            raise ValueError(f"{where}: the label on row {first_row + i} is missing ({shown}); "
+                             f"remove the row or fill it in")
+
+
+def _typed_labels(labels, kind: str, first_row: int, where: str, classes) -> np.ndarray:
+    """A CSV block's labels, read as text, as an array of ``kind``; ValueError naming the
+    first one that is missing or cannot be (not a number for a regressor, or of another type
+    than ``classes``)."""
+    _check_text_labels(labels, first_row, where)
+    try:
+        return _text_as(labels, kind)
+    except _NotOfKind as exc:
+        what = ("is not a number" if classes is None
+                else f"is not one of the classes {classes.tolist()}")
+        raise ValueError(f"{where}: the label {exc.text!r} on row {first_row + exc.index} "
+                         f"{what}") from None
 
 
 def _prefixed(exc: BaseException, prefix: str):
@@ -500,38 +692,72 @@ def train_command(args) -> int:
     if epochs < 1:  # else nothing trained, and the score of the last block had no block
         raise ValueError(f"--max-iter must be a positive number of passes over the file, "
                          f"got {epochs}")
-    first = next(iter(iter_batches(args.data, **options)), None)
+    blocks, text = _stream(args.data, text=True, **options)  # a CSV file's labels as text
+    first = next(iter(blocks), None)
+    blocks.close()
     if first is None:
         raise ValueError(f"{args.data} has no data rows")
+
+    def typed(labels, start, kind=None):
+        """The labels of the block starting at row ``start`` (0-based), none missing; text
+        typed as ``kind`` (default: as the block's own column would be)."""
+        if text:  # missing as cli.check_target sees them: "NA" is missing without pandas too
+            labels = np.array([None if _missing_label(v) else v for v in labels], dtype=object)
+        cli.check_target(labels, what, start, base)
+        if not text:
+            return labels
+        try:
+            return _text_as(labels, kind or _text_kind(labels))
+        except _NotOfKind as exc:  # only "f", a regression target's
+            raise ValueError(f"{what}: a regression target must be numeric, got {exc.text!r} "
+                             f"on row {start + exc.index + base} ({cli._rows_note(base)})"
+                             ) from None
+
     X0, y0 = first
-    cli.check_target(y0, what, 0, base)
+    y0 = typed(y0, 0)
     task = cli.choose_task(y0, args.task)
     model = (MLPClassifier if task == "classification" else MLPRegressor)(**params)
     print(f"{args.data}: {X0.shape[1]} features; {task} (from the first {len(y0)} rows; "
           f"--task to override); {epochs} passes of partial_fit over blocks of "
           f"{args.chunk_size} rows")
     started = time.perf_counter()
+    kind = "f"  # of a regression target, or of the classes found below
 
     def convert(labels, start):
         """Checked targets of the block starting at row ``start`` (0-based)."""
         if task == "classification":
-            return cli.class_labels(labels, what, start, base)
-        cli.check_target(labels, what, start, base)
+            return cli.class_labels(typed(labels, start, kind), what, start, base)
+        labels = typed(labels, start, kind)
         if labels.dtype.kind not in "biuf":
             raise ValueError(f"{what}: a regression target must be numeric")
         return labels.astype(args.dtype)
 
     classes = None
     if task == "classification":  # all classes up front; every block's labels checked
-        found, start = set(), 0
-        for _, labels in iter_batches(args.data, **options):
-            found.update(np.unique(convert(labels, start)).tolist())
+        found, start = {}, 0  # text: the row each label first appears on
+        for _, labels in _stream(args.data, text=True, **options)[0]:
+            if text:  # typed below as the whole column is (never both 1 and "1")
+                typed(labels, start, "U")
+                for i, label in enumerate(labels.tolist()):
+                    found.setdefault(label, start + i)
+            else:
+                found.update(dict.fromkeys(np.unique(convert(labels, start)).tolist()))
             start += len(labels)
-        classes = np.array(sorted(found))
+        if text:
+            kind = _text_kind(found)
+            order = sorted(found, key=found.get)
+            values = _text_as(order, kind)
+            if values.dtype.kind == "f":  # the first fractional label, named by its row
+                bad = np.flatnonzero((values != np.round(values)) | (np.abs(values) >= 2 ** 53))
+                if bad.size:
+                    cli.class_labels(values[bad[:1]], what, found[order[bad[0]]], base)
+            classes = np.unique(cli.class_labels(values))
+        else:
+            classes = np.array(sorted(found))
     for epoch in range(epochs):
         start = 0
-        for X, labels in iter_batches(args.data, progress=True,
-                                      desc=f"pass {epoch + 1}/{epochs}", **options):
+        for X, labels in _stream(args.data, progress=True, desc=f"pass {epoch + 1}/{epochs}",
+                                 text=True, **options)[0]:
             y = convert(labels, start)
             model.partial_fit(cli._frame(X, names), y,
                               **({"classes": classes} if classes is not None else {}))

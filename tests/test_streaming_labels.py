@@ -1,0 +1,142 @@
+"""fit_stream / iter_batches: a CSV file's labels read the same in every block, with or
+without pandas."""
+import builtins
+
+import numpy as np
+import pytest
+
+import fastnn
+
+
+def _hide_pandas(monkeypatch):
+    """``import pandas`` fails from here on (the readers fall back to the csv module)."""
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas":
+            raise ImportError("no pandas here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+
+
+def write(path, labels, header=True):
+    """A CSV file of one feature column (the row number) and ``labels``."""
+    rows = "".join(f"{i},{label}\n" for i, label in enumerate(labels))
+    path.write_text(("x,label\n" if header else "") + rows)
+    return path
+
+
+def expected_classes(path):
+    """scikit-learn's classes_ for the target column as pandas reads the whole file."""
+    pd = pytest.importorskip("pandas")
+    return np.unique(pd.read_csv(path)["label"].to_numpy())
+
+
+MIXED = ["0", "1", "0", "1", "0", "1", "1", "a", "0", "1"]  # integers, then text in block 2
+
+
+@pytest.mark.parametrize("batch_size", [3, 4, 6, 100])
+def test_labels_integer_in_one_block_and_text_in_another_are_one_type(tmp_path, batch_size):
+    """pandas typed each chunk alone: 1 in block 1, "1" next to "a" in block 2, and finding
+    the classes failed with "'<' not supported between instances of 'str' and 'int'"."""
+    path = write(tmp_path / "t.csv", MIXED)
+    model = fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0),
+                              path, target="label", batch_size=batch_size)
+    np.testing.assert_array_equal(model.classes_, ["0", "1", "a"])
+    np.testing.assert_array_equal(model.classes_, expected_classes(path))
+
+
+def test_given_text_classes_read_integer_looking_labels_as_text(tmp_path):
+    """With classes=["0", "1", "a"] the block of 0s and 1s gave integer labels, "not in
+    classes"; a model fitted on text labels goes on on such a file without classes=."""
+    path = write(tmp_path / "t.csv", MIXED)
+    model = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
+    fastnn.fit_stream(model, path, target="label", batch_size=4, classes=["0", "1", "a"])
+    np.testing.assert_array_equal(model.classes_, ["0", "1", "a"])
+    path = write(tmp_path / "ints.csv", ["0", "1"] * 5)
+    fastnn.fit_stream(model, path, target="label", batch_size=4)
+    assert len(model.loss_curve_) == 6
+
+
+def test_given_integer_classes_name_a_text_label(tmp_path):
+    path = write(tmp_path / "t.csv", MIXED)
+    model = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
+    with pytest.raises(ValueError, match=r"^fit_stream: block 2 \(rows 4 to 7, counted from "
+                                         r"0\): the label 'a' on row 7 is not one of the "
+                                         r"classes \[0, 1\]"):
+        fastnn.fit_stream(model, path, target="label", batch_size=4, classes=[0, 1])
+    path = write(tmp_path / "f.csv", ["0", "1", "0", "1", "0", "1.0"])  # 1.0 is class 1
+    fastnn.fit_stream(model, path, target="label", batch_size=4, classes=[0, 1])
+    assert model.classes_.dtype.kind == "i"
+
+
+def test_a_target_named_in_a_header_with_a_byte_order_mark(tmp_path):
+    """pandas drops the mark from the first column's name: the label column is found, and
+    read as text like the others."""
+    path = tmp_path / "t.csv"
+    path.write_bytes("label,a\n0,1\n1,2\n".encode("utf-8-sig"))
+    (_, y), = fastnn.iter_batches(path, 5, target="label")
+    assert y.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("missing, shown", [("", "an empty cell"), ("NA", "empty, NA or NaN"),
+                                            ("nan", "empty, NA or NaN")])
+@pytest.mark.parametrize("classes", [None, [0, 1]])
+def test_a_missing_label_is_an_error_naming_its_row(tmp_path, missing, shown, classes):
+    """An empty label in a later chunk made it a float chunk with NaN: a NaN class (or with
+    text labels, the classes' sort failed comparing float and str)."""
+    path = write(tmp_path / "t.csv", ["0", "1", "0", "1", "0", "1", missing, "1"])
+    if missing == "":  # pandas cannot tell an empty cell from NA: a message for both
+        shown = "empty, NA or NaN"
+    with pytest.raises(ValueError, match=rf"^fit_stream: block 2 \(rows 4 to 7, counted from "
+                                         rf"0\): the label on row 6 is missing \({shown}\)"):
+        fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
+                          target="label", batch_size=4, classes=classes)
+
+
+def test_a_missing_text_label_is_an_error(tmp_path):
+    path = write(tmp_path / "t.csv", ["a", "b", "a", "b", "a", "b", "", "a"])
+    with pytest.raises(ValueError, match=r"block 2 .*the label on row 6 is missing"):
+        fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
+                          target="label", batch_size=4)
+
+
+def test_iter_batches_types_the_labels_by_the_first_block(tmp_path):
+    """The blocks agree on the labels' type: text after integers is an error naming the row,
+    integers after text are text, and integers widen to floats."""
+    path = write(tmp_path / "t.csv", MIXED)
+    with pytest.raises(ValueError, match=r"t.csv: target column 'label', row 8 \(rows counted "
+                                         r"from 1 after the header\): the label 'a' is not an "
+                                         r"integer like those of the first block"):
+        list(fastnn.iter_batches(path, 4, target="label"))
+    labels = [y for _, y in fastnn.iter_batches(write(tmp_path / "u.csv", MIXED[::-1]), 4,
+                                                target=-1)]
+    assert [y.dtype.kind for y in labels] == ["U", "U", "U"]
+    assert labels[2].tolist() == ["1", "0"]
+    labels = [y for _, y in fastnn.iter_batches(write(tmp_path / "f.csv", ["1", "2", "2.5"]),
+                                                2, target=-1)]
+    assert labels[0].tolist() == [1, 2] and labels[1].tolist() == [2.5]
+    with pytest.raises(ValueError, match=r"row 3 .*: the label is missing \(an empty cell\)"):
+        list(fastnn.iter_batches(write(tmp_path / "m.csv", ["1", "2", " "]), 2, target=-1))
+
+
+def test_regressor_names_a_text_target(tmp_path):
+    path = write(tmp_path / "t.csv", ["0.5", "1", "2", "3", "1", "x"])
+    with pytest.raises(ValueError, match=r"block 2 \(rows 4 to 5, counted from 0\): the "
+                                         r"label 'x' on row 5 is not a number"):
+        fastnn.fit_stream(fastnn.MLPRegressor(hidden_layer_sizes=(2,)), path, target="label",
+                          batch_size=4)
+
+
+def test_fastnn_train_chunk_size_reads_mixed_labels_as_text(tmp_path, capsys):
+    """It failed with a TypeError traceback sorting 1 and "a"."""
+    from fastnn import load
+    from fastnn.__main__ import main
+
+    path = write(tmp_path / "t.csv", MIXED)
+    out = tmp_path / "m.npz"
+    assert main(["train", str(path), "--chunk-size", "4", "--max-iter", "1",
+                 "--hidden-layer-sizes", "2", "--out", str(out)]) == 0
+    np.testing.assert_array_equal(load(out).classes_, ["0", "1", "a"])
+
