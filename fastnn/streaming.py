@@ -439,18 +439,26 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
     with _open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         names = next(reader, None) if header else None
-        rows, labels = [], []
+        rows, labels, width, column = [], [], None, None
         first = 1  # data rows before this block, plus 1
         for line_number, row in enumerate(reader, start=2 if header else 1):
             if not row:
                 continue
+            if width is None:
+                width = len(names) if names else len(row)
+                if target is not None:
+                    column = _column_index(target, names, width)
+            if len(row) != width:  # else a ragged block numpy cannot stack
+                raise ValueError(f"{os.fspath(path)}, line {line_number}: {len(row)} fields, "
+                                 f"expected {width}")
+            if column is not None:
+                labels.append(row[column])
+                row = row[:column] + row[column + 1:]
             try:
                 rows.append([float(field) for field in row])
             except ValueError:
                 raise ValueError(f"{os.fspath(path)}, line {line_number}: not a number in "
                                  f"{row!r}") from None
-            if target is not None:
-                labels.append(row[_column_index(target, names, len(row))])
             if len(rows) == batch_size:
                 yield _plain_block(rows, labels, first, names, dtype, labels_of)
                 first += len(rows)
@@ -460,8 +468,8 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
 
 
 def _plain_block(rows, labels, first_row, names, dtype, labels_of):
-    """A block of parsed CSV ``rows``; its targets typed from their text ``labels``."""
-    X, _ = _split_target(np.array(rows), labels_of.target, names, dtype)
+    """A block of parsed CSV feature ``rows`` and the text of their ``labels``."""
+    X = np.array(rows, dtype=dtype)
     if labels_of.target is None:
         return X, None
     return X, labels_of(np.array(labels, dtype=object), first_row, names)

@@ -140,3 +140,68 @@ def test_fastnn_train_chunk_size_reads_mixed_labels_as_text(tmp_path, capsys):
                  "--hidden-layer-sizes", "2", "--out", str(out)]) == 0
     np.testing.assert_array_equal(load(out).classes_, ["0", "1", "a"])
 
+
+# ------------------------------------------------------- without pandas: the csv module
+LABEL_SETS = [
+    ["cat", "dog", "cat", "dog", "bird", "cat", "dog"],
+    MIXED,
+    ["1", "2", "1", "2", "1.0", "2"],
+    [" 1", "+2", "1", "2", "0001", "-0"],
+    ["1", "2", "1", "2", "1_0", "2"],  # Python's int() takes 1_0, pandas keeps it as text
+    ["1", "2", "1", "2", "0x1", "2"],
+    ["True", "false", "TRUE", "False", "true", "FALSE"],
+    ["True", "false", "TRUE", "False", "true", "1"],
+    ["1", "2", "1", "2", "1e3", "2"],
+]
+
+
+@pytest.mark.parametrize("labels", LABEL_SETS, ids=range(len(LABEL_SETS)))
+def test_the_csv_module_reads_labels_as_pandas(tmp_path, monkeypatch, labels):
+    """The csv-module reader could not read text labels at all ("not a number in [...]"), and
+    took "1_0" or " 1" for integers by Python's int(); the same file now gives the same
+    classes_ and training with or without pandas, those of pandas reading the whole file."""
+    path = write(tmp_path / "t.csv", labels)
+    params = dict(hidden_layer_sizes=(2,), random_state=0)
+    with_pandas = fastnn.fit_stream(fastnn.MLPClassifier(**params), path, target="label",
+                                    batch_size=4, epochs=2)
+    expected = expected_classes(path)
+    _hide_pandas(monkeypatch)
+    without = fastnn.fit_stream(fastnn.MLPClassifier(**params), path, target="label",
+                                batch_size=4, epochs=2)
+    for model in (with_pandas, without):
+        np.testing.assert_array_equal(model.classes_, expected)
+        assert model.classes_.dtype.kind == expected.dtype.kind.replace("O", "U")
+    assert with_pandas.loss_curve_ == without.loss_curve_
+
+
+def test_the_csv_module_names_a_missing_text_label(tmp_path, monkeypatch):
+    _hide_pandas(monkeypatch)
+    path = write(tmp_path / "t.csv", ["a", "b", "a", "b", "a", "b", "NA", "a"])
+    with pytest.raises(ValueError, match=r"block 2 .*the label on row 6 is missing \('NA'\)"):
+        fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
+                          target="label", batch_size=4)
+    blocks = list(fastnn.iter_batches(write(tmp_path / "u.csv", ["a", "b", "c"], header=False),
+                                      2, target=1, header=False))
+    assert [y.tolist() for _, y in blocks] == [["a", "b"], ["c"]]
+
+
+def test_fastnn_train_chunk_size_without_pandas_reads_text_labels(tmp_path, monkeypatch,
+                                                                  capsys):
+    from fastnn import load
+    from fastnn.__main__ import main
+
+    _hide_pandas(monkeypatch)
+    path = write(tmp_path / "t.csv", ["cat", "dog"] * 5)
+    out = tmp_path / "m.npz"
+    assert main(["train", str(path), "--chunk-size", "4", "--max-iter", "1",
+                 "--hidden-layer-sizes", "2", "--out", str(out)]) == 0
+    np.testing.assert_array_equal(load(out).classes_, ["cat", "dog"])
+
+
+def test_the_csv_module_names_a_line_of_another_width(tmp_path, monkeypatch):
+    """A short line made a ragged block: numpy's "inhomogeneous shape" error."""
+    _hide_pandas(monkeypatch)
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,2,x\n3,4,y\n5,z\n")
+    with pytest.raises(ValueError, match=r"t.csv, line 4: 2 fields, expected 3"):
+        list(fastnn.iter_batches(path, 10, target="label"))
