@@ -240,7 +240,7 @@ def _csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
         pd = None
     yield None  # unknown number of rows
     if header == "infer":
-        header = _has_header(path, delimiter)
+        header = _has_header(path, delimiter, target)
     labels_of = _LabelTyper(path, target, header, text)
     if pd is None:
         yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header,
@@ -424,26 +424,44 @@ def _open_text(path):
     return open(path, newline="")
 
 
-def _has_header(path, delimiter) -> bool:
-    with _open_text(path) as f:
-        first = next(csv.reader(f, delimiter=delimiter), [])
-    try:
-        [float(field) for field in first]
-    except ValueError:
+def _has_header(path, delimiter, target=None) -> bool:
+    """Whether a CSV file's first non-empty line names the columns: a feature field that is
+    not a number, or a target field that is not while the next line's is.  A text label
+    alone is data: a headerless file of text labels lost its first row as a header."""
+    if isinstance(target, str):  # a column name needs a header line to be found in
         return True
-    return False
+    with _open_text(path) as f:
+        rows = (row for row in csv.reader(f, delimiter=delimiter) if row)
+        first, second = next(rows, []), next(rows, None)
+    column = None
+    if target is not None and -len(first) <= target < len(first):
+        column = int(target) % len(first)
+    if not all(_is_number(field) for j, field in enumerate(first) if j != column):
+        return True
+    if column is None or _is_number(first[column]):
+        return False
+    return second is not None and len(second) > column and _is_number(second[column])
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
 
 
 def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels_of):
     """CSV without pandas: the ``csv`` module, ``batch_size`` lines at a time."""
     with _open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
-        names = next(reader, None) if header else None
+        names = next((row for row in reader if row), None) if header else None
         rows, labels, width, column = [], [], None, None
         first = 1  # data rows before this block, plus 1
-        for line_number, row in enumerate(reader, start=2 if header else 1):
+        for row in reader:
             if not row:
                 continue
+            line_number = reader.line_num
             if width is None:
                 width = len(names) if names else len(row)
                 if target is not None:

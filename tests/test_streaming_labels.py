@@ -205,3 +205,22 @@ def test_the_csv_module_names_a_line_of_another_width(tmp_path, monkeypatch):
     path.write_text("a,b,label\n1,2,x\n3,4,y\n5,z\n")
     with pytest.raises(ValueError, match=r"t.csv, line 4: 2 fields, expected 3"):
         list(fastnn.iter_batches(path, 10, target="label"))
+
+
+# ------------------------------------------------- header="infer" and text labels
+@pytest.mark.parametrize("pandas", [True, False])
+def test_a_headerless_file_of_text_labels_keeps_its_first_row(tmp_path, monkeypatch, pandas):
+    """header="infer" took any first line with a field that is not a number for a header:
+    a headerless file of text labels lost its first row without a word."""
+    if not pandas:
+        _hide_pandas(monkeypatch)
+    path = tmp_path / "t.csv"
+    path.write_text("0.5,1.5,cat\n0.25,2,dog\n1,3,cat\n")
+    X, y = zip(*fastnn.iter_batches(path, 2, target=-1))
+    np.testing.assert_array_equal(np.vstack(X), [[0.5, 1.5], [0.25, 2], [1, 3]])
+    assert np.concatenate(y).tolist() == ["cat", "dog", "cat"]
+    # a header still is one: names that are not numbers, or only the target's name
+    for text in ("a,b,label\n0.5,1.5,cat\n", "1,2,label\n0.5,1.5,3\n", "\na,b,label\n1,2,x\n"):
+        path.write_text(text)
+        X, y = next(iter(fastnn.iter_batches(path, 2, target=-1)))
+        assert X.shape == (1, 2) and len(y) == 1
