@@ -583,6 +583,8 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
                      f"block {block} (rows {start} to {stop - 1}, counted from 0)")
             if text:
                 labels = _typed_labels(labels, kind, start, where, classes)
+            elif classifier:
+                _check_typed_labels(labels, start, where)
             try:
                 estimator.partial_fit(X, labels, **fit_params)
             except (ValueError, TypeError, ArithmeticError) as exc:
@@ -610,13 +612,7 @@ def _find_classes(source, options) -> np.ndarray:
             _check_text_labels(labels, n_rows, where)
             found.update(labels.tolist())
         else:
-            if np.asarray(labels).dtype.kind in "fc" and not np.isfinite(labels).all():
-                # else NaN became a class, and the first partial_fit blamed block 1
-                raise ValueError(f"{where}: Input y contains NaN or infinity")
-            if np.asarray(labels).dtype == object and any(v is None for v in labels):
-                raise ValueError(f"{where}: the label on row "
-                                 f"{n_rows + [v is None for v in labels].index(True)} is "
-                                 f"missing (null); remove the row or fill it in")
+            _check_typed_labels(labels, n_rows, where)
             found.update(np.unique(labels).tolist())
         n_rows += len(labels)
     if n_rows == 0:
@@ -624,6 +620,20 @@ def _find_classes(source, options) -> np.ndarray:
     if text:
         return np.unique(_text_as(sorted(found), _text_kind(found)))
     return np.array(sorted(found))
+
+
+def _check_typed_labels(labels, first_row: int, where: str) -> None:
+    """ValueError for a classifier's labels with NaN, infinity or a null (Parquet's, as None):
+    else NaN became a class and the first partial_fit blamed block 1, and None failed as
+    "'<' not supported between instances of 'str' and 'NoneType'"."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "fc" and not np.isfinite(labels).all():
+        raise ValueError(f"{where}: Input y contains NaN or infinity")
+    if labels.dtype == object:
+        for i, label in enumerate(labels):
+            if label is None:
+                raise ValueError(f"{where}: the label on row {first_row + i} is missing "
+                                 f"(null); remove the row or fill it in")
 
 
 def _check_text_labels(labels, first_row: int, where: str) -> None:

@@ -224,3 +224,17 @@ def test_a_headerless_file_of_text_labels_keeps_its_first_row(tmp_path, monkeypa
         path.write_text(text)
         X, y = next(iter(fastnn.iter_batches(path, 2, target=-1)))
         assert X.shape == (1, 2) and len(y) == 1
+
+
+@pytest.mark.parametrize("classes", [None, ["x", "z"]])
+def test_a_null_parquet_label_is_an_error_naming_its_row(tmp_path, classes):
+    """With classes= given, a null text label failed in partial_fit as "'<' not supported
+    between instances of 'str' and 'NoneType'"."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2, 3, 4], "y": ["x", "z", None, "z"]}), path)
+    model = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
+    with pytest.raises(ValueError, match=r"^fit_stream: block 2 \(rows 2 to 3, counted from "
+                                         r"0\): the label on row 2 is missing \(null\)"):
+        fastnn.fit_stream(model, path, target="y", batch_size=2, classes=classes)
