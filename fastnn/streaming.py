@@ -411,17 +411,38 @@ def _not_a_number(values, target, names, first_row: int, header, error) -> str:
 
 
 def _open_text(path):
+    """A CSV file as text, decompressed by its suffix and decoded as pandas reads it: UTF-8,
+    without a byte order mark (the locale's encoding failed on "é" under LANG=C, and the
+    mark stuck to the first column's name)."""
+    text = dict(encoding="utf-8-sig", newline="")
     suffix = os.fspath(path).lower()
     if suffix.endswith(".gz"):
         import gzip
-        return gzip.open(path, "rt", newline="")
+        return gzip.open(path, "rt", **text)
     if suffix.endswith(".bz2"):
         import bz2
-        return bz2.open(path, "rt", newline="")
+        return bz2.open(path, "rt", **text)
     if suffix.endswith(".xz"):
         import lzma
-        return lzma.open(path, "rt", newline="")
-    return open(path, newline="")
+        return lzma.open(path, "rt", **text)
+    if suffix.endswith(".zip"):  # one file inside, as pandas reads it
+        import io
+        import zipfile
+        with zipfile.ZipFile(path) as archive:
+            files = [name for name in archive.namelist() if not name.endswith("/")]
+            if len(files) != 1:
+                raise ValueError(f"{os.fspath(path)}: a .zip file must hold one CSV file, "
+                                 f"not {len(files)}")
+            member = archive.open(files[0])  # stays readable after the archive's close
+        return io.TextIOWrapper(member, **text)
+    if suffix.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:  # as pandas needs it
+            raise ImportError("reading .zst files needs zstandard: pip install zstandard"
+                              ) from None
+        return zstandard.open(path, "rt", **text)
+    return open(path, **text)
 
 
 def _has_header(path, delimiter, target=None) -> bool:

@@ -238,3 +238,69 @@ def test_a_null_parquet_label_is_an_error_naming_its_row(tmp_path, classes):
     with pytest.raises(ValueError, match=r"^fit_stream: block 2 \(rows 2 to 3, counted from "
                                          r"0\): the label on row 2 is missing \(null\)"):
         fastnn.fit_stream(model, path, target="y", batch_size=2, classes=classes)
+
+
+# ------------------------------------------------- the csv module's decoding and archives
+def test_the_csv_module_drops_a_byte_order_mark(tmp_path, monkeypatch):
+    """It kept the mark in the first column's name: "no column named 'label'; columns:
+    ['\\ufefflabel', 'a']", where pandas found it."""
+    _hide_pandas(monkeypatch)
+    path = tmp_path / "t.csv"
+    path.write_bytes("label,a\n0,1\n1,2\n".encode("utf-8-sig"))
+    (_, y), = fastnn.iter_batches(path, 5, target="label")
+    assert y.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("pandas", [True, False])
+@pytest.mark.parametrize("target", ["label", -1])
+def test_a_zipped_csv_file(tmp_path, monkeypatch, pandas, target):
+    """.zip is a suffix iter_batches takes, but the header sniffing and the csv-module reader
+    read the archive's bytes as text: UnicodeDecodeError."""
+    import zipfile
+
+    if not pandas:
+        _hide_pandas(monkeypatch)
+    path = tmp_path / "t.csv.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("t.csv", "a,b,label\n1,2,x\n3,4,y\n5,6,x\n")
+    blocks = list(fastnn.iter_batches(path, 2, target=target))
+    np.testing.assert_array_equal(np.vstack([X for X, _ in blocks]), [[1, 2], [3, 4], [5, 6]])
+    assert [y.tolist() for _, y in blocks] == [["x", "y"], ["x"]]
+
+
+@pytest.mark.parametrize("pandas", [True, False])
+def test_a_zstandard_csv_file(tmp_path, monkeypatch, pandas):
+    zstandard = pytest.importorskip("zstandard")
+    if not pandas:
+        _hide_pandas(monkeypatch)
+    path = tmp_path / "t.csv.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(b"a,b,label\n1,2,x\n3,4,y\n"))
+    for target in ("label", -1):
+        (X, y), = fastnn.iter_batches(path, 5, target=target)
+        assert X.tolist() == [[1, 2], [3, 4]] and y.tolist() == ["x", "y"]
+
+
+def test_the_csv_module_reads_utf8_whatever_the_locale(tmp_path):
+    """Without pandas, the file was decoded in the locale's encoding: under LANG=C a label
+    "café" was a UnicodeDecodeError (pandas reads UTF-8)."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n1,café\n2,naïve\n", encoding="utf-8")
+    code = ("import builtins\n"
+            "real = builtins.__import__\n"
+            "def no_pandas(name, *a, **k):\n"
+            "    if name == 'pandas':\n"
+            "        raise ImportError(name)\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = no_pandas\n"
+            "from fastnn.streaming import iter_batches\n"
+            f"(_, y), = iter_batches({str(path)!r}, 5, target='label')\n"
+            "print(ascii(y.tolist()))\n")
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ascii(["café", "naïve"])
