@@ -249,6 +249,8 @@ def _csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
     # The target column as text, typed by _LabelTyper as the csv-module reader's: pandas
     # guesses each chunk's dtypes on its own (1 in one chunk, "1" next to "a" in another).
     column = _target_position(path, delimiter, target, header)
+    if header:
+        _check_header_width(path, delimiter)
     try:
         reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
                              chunksize=batch_size,
@@ -257,7 +259,14 @@ def _csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
         return
     with reader:
         row = 1  # data rows before this block, plus 1
-        for frame in reader:
+        frames = iter(reader)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except pd.errors.ParserError as exc:  # "Expected 3 fields in line 9, saw 4"
+                raise ValueError(f"{os.fspath(path)}: {exc}".strip()) from None
             names = [str(c) for c in frame.columns] if header else None
             width = frame.shape[1]
             at = None if target is None else _column_index(target, names, width)
@@ -273,6 +282,19 @@ def _csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
             labels = None if at is None else frame.iloc[:, at].to_numpy(dtype=object)
             yield X, None if at is None else labels_of(labels, row, names)
             row += len(frame)
+
+
+def _check_header_width(path, delimiter) -> None:
+    """ValueError if the first data line has another number of fields than the header: pandas
+    took a longer one's first field for the row's index, and the features moved one column
+    left without a word (``index_col=False`` drops the last field instead)."""
+    with _open_text(path) as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        rows = ((reader.line_num, row) for row in reader if row)
+        (_, first), (line, second) = next(rows, (0, [])), next(rows, (0, None))
+    if second is not None and len(second) != len(first):
+        raise ValueError(f"{os.fspath(path)}, line {line}: {len(second)} fields, expected "
+                         f"{len(first)} (the header's)")
 
 
 def _target_position(path, delimiter, target, header):
@@ -488,8 +510,9 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
                 if target is not None:
                     column = _column_index(target, names, width)
             if len(row) != width:  # else a ragged block numpy cannot stack
+                whose = " (the header's)" if names else ""
                 raise ValueError(f"{os.fspath(path)}, line {line_number}: {len(row)} fields, "
-                                 f"expected {width}")
+                                 f"expected {width}{whose}")
             if column is not None:
                 labels.append(row[column])
                 row = row[:column] + row[column + 1:]

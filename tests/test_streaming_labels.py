@@ -304,3 +304,20 @@ def test_the_csv_module_reads_utf8_whatever_the_locale(tmp_path):
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ascii(["café", "naïve"])
+
+
+@pytest.mark.parametrize("pandas", [True, False])
+def test_a_first_data_line_longer_than_the_header_is_an_error(tmp_path, monkeypatch, pandas):
+    """pandas took its first field for the row index: the features moved one column left
+    and the first column was dropped without a word."""
+    if not pandas:
+        _hide_pandas(monkeypatch)
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,2,3,0\n4,5,6,1\n")
+    with pytest.raises(ValueError, match=r"t.csv, line 2: 4 fields, expected 3 \(the "
+                                         r"header's\)"):
+        list(fastnn.iter_batches(path, 5, target="label"))
+    path.write_text("a,b,label\n1,2,0\n4,5,6,1\n")  # a later line: pandas' error, and the file
+    with pytest.raises(ValueError, match=r"t.csv(, line 3: 4 fields|: .*Expected 3 fields in "
+                                         r"line 3, saw 4)"):
+        list(fastnn.iter_batches(path, 5, target="label"))
