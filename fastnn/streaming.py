@@ -91,8 +91,10 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     Raises
     ------
     TypeError
-        If ``dtype`` is not float32 or float64, or ``target`` is neither a
-        string nor an integer (``1.9`` or ``True`` are not positions).
+        If ``dtype`` is not float32 or float64, ``target`` is neither a
+        string nor an integer (``1.9`` or ``True`` are not positions), or
+        ``header`` is not "infer", True or False (None is False, as in
+        pandas; pandas' 0 is refused).
     ValueError
         If ``batch_size`` is not a positive integer, or the source cannot
         be read; arguments are checked when this is called, the data as the
@@ -113,6 +115,12 @@ def _stream(source, batch_size=10_000, *, y=None, target=None, dtype=None, delim
         raise ValueError("give the targets either as y (an array) or as target (a column), not both")
     dtype = _check_dtype(dtype)
     _check_target(target)
+    # pandas' header=0 means "the first line names the columns": it was taken for False
+    if header is None:  # pandas' "no header"
+        header = False
+    if not (isinstance(header, (bool, np.bool_)) or (isinstance(header, str)
+                                                     and header == "infer")):
+        raise TypeError(f"header must be 'infer', True or False, got {header!r}")
     blocks, name, text = _open_blocks(source, batch_size, y, target, dtype, delimiter, header,
                                       text)
     return _with_progress(blocks, progress, desc or name), text

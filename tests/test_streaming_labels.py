@@ -321,3 +321,17 @@ def test_a_first_data_line_longer_than_the_header_is_an_error(tmp_path, monkeypa
     with pytest.raises(ValueError, match=r"t.csv(, line 3: 4 fields|: .*Expected 3 fields in "
                                          r"line 3, saw 4)"):
         list(fastnn.iter_batches(path, 5, target="label"))
+
+
+@pytest.mark.parametrize("header", [0, 1, "yes"])
+def test_header_must_be_infer_or_a_bool(tmp_path, header):
+    """pandas' header=0 ("the first line") was taken for False: the header line became a
+    data row, refused as 'not numeric'.  None is pandas' "no header", as it was."""
+    path = write(tmp_path / "t.csv", ["0", "1"])
+    with pytest.raises(TypeError, match=r"header must be 'infer', True or False, got"):
+        fastnn.iter_batches(path, 5, target="label", header=header)
+    (_, y), = fastnn.iter_batches(path, 5, target="label", header=np.bool_(True))
+    assert y.tolist() == [0, 1]
+    (X, y), = fastnn.iter_batches(write(tmp_path / "n.csv", ["a", "b"], header=False), 5,
+                                  target=-1, header=None)
+    assert X.tolist() == [[0], [1]] and y.tolist() == ["a", "b"]
