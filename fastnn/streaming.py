@@ -584,6 +584,7 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         All classes, for a classifier's first ``partial_fit``; if omitted,
         one extra pass reads the targets to find them.  For a classifier
         fitted before, they must be its ``classes_`` (``partial_fit`` checks).
+        A regressor takes none (TypeError).
         A CSV file's labels are read in every block as the type of these
         classes (given, fitted, or found as pandas types the whole column:
         1 and "1" are never two classes), a regressor's as numbers.
@@ -611,6 +612,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     options = dict(batch_size=batch_size, y=y, target=target, dtype=dtype, **read_options)
     if y is None and target is None:
         raise ValueError("fit_stream needs targets: give y= (arrays, .npy) or target= (a column)")
+    if classes is not None and is_regressor(estimator):  # else ignored without a word
+        raise TypeError(f"classes= is for classifiers; {type(estimator).__name__} is a "
+                        f"regressor")
     classifier, fit_params = is_classifier(estimator), {}
     # A CSV file's labels come as text, typed here once for all blocks: by the classes
     # (given, fitted or found by the first pass), or as numbers for a regressor.

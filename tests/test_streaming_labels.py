@@ -335,3 +335,12 @@ def test_header_must_be_infer_or_a_bool(tmp_path, header):
     (X, y), = fastnn.iter_batches(write(tmp_path / "n.csv", ["a", "b"], header=False), 5,
                                   target=-1, header=None)
     assert X.tolist() == [[0], [1]] and y.tolist() == ["a", "b"]
+
+
+def test_classes_for_a_regressor_is_an_error(tmp_path):
+    """They were ignored without a word (scikit-learn's regressors' partial_fit takes none)."""
+    path = write(tmp_path / "t.csv", ["0.5", "1.5"])
+    with pytest.raises(TypeError, match="classes= is for classifiers; MLPRegressor is a "
+                                        "regressor"):
+        fastnn.fit_stream(fastnn.MLPRegressor(hidden_layer_sizes=(2,)), path, target="label",
+                          classes=[0, 1])
