@@ -793,8 +793,10 @@ def train_command(args) -> int:
     def typed(labels, start, kind=None):
         """The labels of the block starting at row ``start`` (0-based), none missing; text
         typed as ``kind`` (default: as the block's own column would be)."""
-        if text:  # missing as cli.check_target sees them: "NA" is missing without pandas too
-            labels = np.array([None if _missing_label(v) else v for v in labels], dtype=object)
+        if text:  # missing as cli.check_target sees them: "NA" is missing without pandas too;
+            # stripped as without --chunk-size (" cat" and "cat" were two classes)
+            labels = np.array([None if _missing_label(v) else v.strip() for v in labels],
+                              dtype=object)
         cli.check_target(labels, what, start, base)
         if not text:
             return labels
@@ -829,8 +831,7 @@ def train_command(args) -> int:
         found, start = {}, 0  # text: the row each label first appears on
         for _, labels in _stream(args.data, text=True, **options)[0]:
             if text:  # typed below as the whole column is (never both 1 and "1")
-                typed(labels, start, "U")
-                for i, label in enumerate(labels.tolist()):
+                for i, label in enumerate(typed(labels, start, "U").tolist()):
                     found.setdefault(label, start + i)
             else:
                 found.update(dict.fromkeys(np.unique(convert(labels, start)).tolist()))

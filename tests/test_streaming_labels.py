@@ -344,3 +344,21 @@ def test_classes_for_a_regressor_is_an_error(tmp_path):
                                         "regressor"):
         fastnn.fit_stream(fastnn.MLPRegressor(hidden_layer_sizes=(2,)), path, target="label",
                           classes=[0, 1])
+
+
+@pytest.mark.parametrize("pandas", [True, False])
+def test_fastnn_train_chunk_size_strips_text_labels_as_without_chunks(tmp_path, monkeypatch,
+                                                                      capsys, pandas):
+    """" cat" and "cat" were two classes with --chunk-size, one without."""
+    from fastnn import load
+    from fastnn.__main__ import main
+
+    if not pandas:
+        _hide_pandas(monkeypatch)
+    path = tmp_path / "t.csv"
+    path.write_text("a,y\n1, cat\n2,dog\n3,cat\n4, dog \n")
+    for chunks, out in ((["--chunk-size", "2"], tmp_path / "c.npz"),
+                        (["--validation-split", "0"], tmp_path / "w.npz")):
+        assert main(["train", str(path), *chunks, "--max-iter", "1", "--hidden-layer-sizes",
+                     "2", "--out", str(out)]) == 0
+        np.testing.assert_array_equal(load(out).classes_, ["cat", "dog"])
