@@ -1,0 +1,343 @@
+"""Reading CSV text a block of rows at a time, for :mod:`fastnn.streaming`.
+
+The label column is read as text and typed by one rule, the one pandas
+applies to a whole column (integers, floats, true/false, text), so that
+every block of a file types its labels alike: pandas, reading a chunk at a
+time, typed each chunk alone.  With pandas installed it parses the
+features; without it, the ``csv`` module does, with the same results.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+
+import numpy as np
+
+# pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES): a label
+# that reads as one of them is missing, with or without pandas
+_NA_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                      "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                      "nan", "null"})
+
+# What pandas reads as an integer, a float or a bool (Python's int() also takes "1_0" and
+# non-ASCII digits, which pandas keeps as text).
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+_NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity)"
+                     r"\s*", re.IGNORECASE)
+
+_BOOLEAN = {"True": True, "TRUE": True, "true": True,
+            "False": False, "FALSE": False, "false": False}
+
+_KIND_NAMES = {"i": "an integer", "f": "a number", "b": "true or false"}
+
+
+def column_index(target, names, n_columns: int) -> int:
+    if isinstance(target, str):
+        if names is None or target not in names:
+            raise ValueError(f"no column named {target!r}; columns: {names}")
+        return list(names).index(target)
+    if not -n_columns <= int(target) < n_columns:
+        raise ValueError(f"target column {target} is out of range for {n_columns} columns")
+    return int(target) % n_columns
+
+
+def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
+    dtype = np.dtype(dtype or np.float64)
+    try:
+        import pandas as pd
+    except ImportError:
+        pd = None
+    yield None  # unknown number of rows
+    if header == "infer":
+        header = _has_header(path, delimiter, target)
+    labels_of = _LabelTyper(path, target, header, text)
+    if pd is None:
+        yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header,
+                                     labels_of)
+        return
+    # The target column as text, typed by _LabelTyper as the csv-module reader's: pandas
+    # guesses each chunk's dtypes on its own (1 in one chunk, "1" next to "a" in another).
+    column = _target_position(path, delimiter, target, header)
+    if header:
+        _check_header_width(path, delimiter)
+    try:
+        reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
+                             chunksize=batch_size,
+                             converters=None if column is None else {column: str})
+    except pd.errors.EmptyDataError:  # an empty file: no rows, as without pandas
+        return
+    with reader:
+        row = 1  # data rows before this block, plus 1
+        frames = iter(reader)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except pd.errors.ParserError as exc:  # "Expected 3 fields in line 9, saw 4"
+                raise ValueError(f"{os.fspath(path)}: {exc}".strip()) from None
+            names = [str(c) for c in frame.columns] if header else None
+            width = frame.shape[1]
+            at = None if target is None else column_index(target, names, width)
+            # the features alone: with the text column, to_numpy() would be an object array
+            features = frame if at is None else frame.iloc[:, [j for j in range(width) if j != at]]
+            try:
+                X = np.ascontiguousarray(features.to_numpy(), dtype=dtype)
+            except ValueError as exc:  # numpy's message names neither file nor column
+                values = frame.to_numpy()
+                raise ValueError(f"{os.fspath(path)}: "
+                                 f"{not_a_number(values, target, names, row, header, exc)}"
+                                 ) from None
+            labels = None if at is None else frame.iloc[:, at].to_numpy(dtype=object)
+            yield X, None if at is None else labels_of(labels, row, names)
+            row += len(frame)
+
+
+def _check_header_width(path, delimiter) -> None:
+    """ValueError if the first data line has another number of fields than the header: pandas
+    took a longer one's first field for the row's index, and the features moved one column
+    left without a word (``index_col=False`` drops the last field instead)."""
+    with _open_text(path) as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        rows = ((reader.line_num, row) for row in reader if row)
+        (_, first), (line, second) = next(rows, (0, [])), next(rows, (0, None))
+    if second is not None and len(second) != len(first):
+        raise ValueError(f"{os.fspath(path)}, line {line}: {len(second)} fields, expected "
+                         f"{len(first)} (the header's)")
+
+
+def _target_position(path, delimiter, target, header):
+    """The target's column for pandas: its name, or its index (>= 0) by the file's first line;
+    None if there is none."""
+    if target is None or isinstance(target, str):  # a name as pandas reads it (no BOM)
+        return target
+    with _open_text(path) as f:
+        first = next((row for row in csv.reader(f, delimiter=delimiter) if row), None)
+    if first is None:
+        return None
+    try:
+        return column_index(target, None, len(first))
+    except ValueError:  # reported with the first block, as before
+        return None
+
+
+def missing_label(value) -> bool:
+    """Whether a label read as text (NaN where pandas found a missing value) is missing."""
+    return not isinstance(value, str) or value.strip() == "" or value in _NA_TEXT
+
+
+def _is_integer(text: str) -> bool:
+    return _INTEGER.fullmatch(text) is not None and -2 ** 63 <= int(text) < 2 ** 63
+
+
+def text_kind(texts) -> str:
+    """The kind of array pandas makes of a column of ``texts`` (none missing): 'i', 'f', 'b'
+    or 'U' (text)."""
+    texts = set(texts)
+    if all(_is_integer(t) for t in texts):
+        return "i"
+    if all(_NUMBER.fullmatch(t) for t in texts):
+        return "f"
+    if all(t in _BOOLEAN for t in texts):
+        return "b"
+    return "U"
+
+
+class NotOfKind(ValueError):
+    """A label that cannot be read as the kind asked for; ``index`` is its place in the block."""
+
+    def __init__(self, index: int, text: str, kind: str):
+        super().__init__(f"{text!r} is not {_KIND_NAMES[kind]}")
+        self.index, self.text = index, text
+
+
+def text_as(texts, kind: str) -> np.ndarray:
+    """Labels read as text (none missing) as an array of ``kind``: 'i' gives int64 (float64
+    where some are numbers but not integers, which a classifier then refuses as not among
+    its classes), 'f' float64, 'b' bool, 'U' str; NotOfKind for the first that is not."""
+    if kind == "U":
+        return np.array([str(t) for t in texts], dtype=str)
+    if kind == "b":
+        for i, t in enumerate(texts):
+            if t not in _BOOLEAN:
+                raise NotOfKind(i, t, kind)
+        return np.array([_BOOLEAN[t] for t in texts], dtype=bool)
+    for i, t in enumerate(texts):
+        if not _NUMBER.fullmatch(t):
+            raise NotOfKind(i, t, kind)
+    if kind == "i" and all(_is_integer(t) for t in texts):
+        return np.array([int(t) for t in texts], dtype=np.int64)
+    return np.array([float(t) for t in texts], dtype=np.float64)
+
+
+class _LabelTyper:
+    """Types the target column of a CSV file, read as text, block by block: integers, floats,
+    booleans or text, as pandas reads the column alone, decided by the first block (so the
+    blocks agree: "1" is not a second class of 1); a later block's integers widen to floats,
+    other labels that do not fit are an error naming them.  A missing label is an error.
+    With ``text`` the labels stay text (NaN for missing), for :func:`fit_stream` to type."""
+
+    def __init__(self, path, target, header, text):
+        self.path, self.target, self.header, self.text = path, target, header, text
+        self.kind = None
+
+    def where(self, row: int, names) -> str:
+        column = repr(self.target) if isinstance(self.target, str) else self.target
+        after = " after the header" if self.header else ""
+        return (f"{os.fspath(self.path)}: target column {column}, row {row} (rows counted "
+                f"from 1{after})")
+
+    def __call__(self, labels, first_row: int, names) -> np.ndarray:
+        if self.text:
+            return labels
+        missing = [i for i, label in enumerate(labels) if missing_label(label)]
+        if missing:
+            label = labels[missing[0]]
+            shown = "an empty cell" if isinstance(label, str) or label is None else "NaN"
+            shown = repr(label) if isinstance(label, str) and label.strip() else shown
+            raise ValueError(f"{self.where(first_row + missing[0], names)}: the label is "
+                             f"missing ({shown}); remove the row or fill it in")
+        if self.kind is None:
+            self.kind = text_kind(labels)
+        try:
+            return text_as(labels, self.kind)
+        except NotOfKind as exc:
+            raise ValueError(f"{self.where(first_row + exc.index, names)}: the label "
+                             f"{exc.text!r} is not {_KIND_NAMES[self.kind]} like those of the "
+                             f"first block, so the blocks would disagree on the type of the "
+                             f"labels; fit_stream reads all labels to choose it") from None
+
+
+def not_a_number(values, target, names, first_row: int, header, error) -> str:
+    """Where the feature columns of a CSV block ``values`` hold a value that is not a number,
+    as ``fastnn train`` reports it without ``--chunk-size``."""
+    skip = None if target is None else column_index(target, names, values.shape[1])
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            if j == skip:
+                continue
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                column = repr(names[j]) if names else j
+                after = " after the header" if header else ""
+                return (f"feature column {column} is not numeric: {str(value)!r} on row "
+                        f"{first_row + i} (rows counted from 1{after})")
+    return f"rows {first_row} to {first_row + len(values) - 1}: {error}"
+
+
+def _open_text(path):
+    """A CSV file as text, decompressed by its suffix and decoded as pandas reads it: UTF-8,
+    without a byte order mark (the locale's encoding failed on "é" under LANG=C, and the
+    mark stuck to the first column's name)."""
+    text = dict(encoding="utf-8-sig", newline="")
+    suffix = os.fspath(path).lower()
+    if suffix.endswith(".gz"):
+        import gzip
+        return gzip.open(path, "rt", **text)
+    if suffix.endswith(".bz2"):
+        import bz2
+        return bz2.open(path, "rt", **text)
+    if suffix.endswith(".xz"):
+        import lzma
+        return lzma.open(path, "rt", **text)
+    if suffix.endswith(".zip"):  # one file inside, as pandas reads it
+        import io
+        import zipfile
+        with zipfile.ZipFile(path) as archive:
+            files = [name for name in archive.namelist() if not name.endswith("/")]
+            if len(files) != 1:
+                raise ValueError(f"{os.fspath(path)}: a .zip file must hold one CSV file, "
+                                 f"not {len(files)}")
+            member = archive.open(files[0])  # stays readable after the archive's close
+        return io.TextIOWrapper(member, **text)
+    if suffix.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:  # as pandas needs it
+            raise ImportError("reading .zst files needs zstandard: pip install zstandard"
+                              ) from None
+        return zstandard.open(path, "rt", **text)
+    return open(path, **text)
+
+
+def _has_header(path, delimiter, target=None) -> bool:
+    """Whether a CSV file's first non-empty line names the columns: a feature field that is
+    not a number, or a target field that is not while the next line's is.  A text label
+    alone is data: a headerless file of text labels lost its first row as a header."""
+    if isinstance(target, str):  # a column name needs a header line to be found in
+        return True
+    with _open_text(path) as f:
+        rows = (row for row in csv.reader(f, delimiter=delimiter) if row)
+        first, second = next(rows, []), next(rows, None)
+    column = None
+    if target is not None and -len(first) <= target < len(first):
+        column = int(target) % len(first)
+    if not all(_is_number(field) for j, field in enumerate(first) if j != column):
+        return True
+    if column is None or _is_number(first[column]):
+        return False
+    return second is not None and len(second) > column and _is_number(second[column])
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels_of):
+    """CSV without pandas: the ``csv`` module, ``batch_size`` lines at a time."""
+    with _open_text(path) as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        names = next((row for row in reader if row), None) if header else None
+        rows, labels, width, column = [], [], None, None
+        first = 1  # data rows before this block, plus 1
+        for row in reader:
+            if not row:
+                continue
+            line_number = reader.line_num
+            if width is None:
+                width = len(names) if names else len(row)
+                if target is not None:
+                    column = column_index(target, names, width)
+            if len(row) != width:  # else a ragged block numpy cannot stack
+                whose = " (the header's)" if names else ""
+                raise ValueError(f"{os.fspath(path)}, line {line_number}: {len(row)} fields, "
+                                 f"expected {width}{whose}")
+            if column is not None:
+                labels.append(row[column])
+                row = row[:column] + row[column + 1:]
+            try:
+                rows.append([float(field) for field in row])
+            except ValueError:
+                raise ValueError(f"{os.fspath(path)}, line {line_number}: not a number in "
+                                 f"{row!r}") from None
+            if len(rows) == batch_size:
+                yield _plain_block(rows, labels, first, names, dtype, labels_of)
+                first += len(rows)
+                rows, labels = [], []
+        if rows:
+            yield _plain_block(rows, labels, first, names, dtype, labels_of)
+
+
+def _plain_block(rows, labels, first_row, names, dtype, labels_of):
+    """A block of parsed CSV feature ``rows`` and the text of their ``labels``."""
+    X = np.array(rows, dtype=dtype)
+    if labels_of.target is None:
+        return X, None
+    return X, labels_of(np.array(labels, dtype=object), first_row, names)
+
+
+def csv_header(path, delimiter) -> list[str]:
+    """The column names of a CSV file's first non-empty line, as ``fastnn train`` reads them
+    without ``--chunk-size`` (stripped, no byte order mark); [] for an empty file."""
+    from . import cli
+
+    with _open_text(path) as f:
+        row = next((row for row in csv.reader(f, delimiter=delimiter) if row), [])
+    return cli.header_names(row, path)
