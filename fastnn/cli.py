@@ -81,7 +81,8 @@ def add_train_parser(sub) -> None:
                         "(labels that a row has or not), else regression. Classification labels "
                         "1.0, 2.0 become 1, 2; other numbers (0.5) are an error, as in "
                         "scikit-learn, never rounded. Missing target values (empty cells, "
-                        "nulls, NaN) are an error")
+                        "nulls, NaN, and in CSV files pandas' missing texts such as NA) are "
+                        "an error; CSV labels true/false are booleans")
     parser.add_argument("--out", help="model file to write (default: DATA's name + .model.npz)")
     parser.add_argument("--validation-split", type=_fraction, default=0.2,
                         help="fraction of rows held out to score the model (0: score on the "
@@ -491,8 +492,24 @@ def read_data(path, target=None, *, train: bool, feature_names=None):
     if not train:
         return X, None, names
     y = columns[target]
+    if suffix == ".csv" and y.dtype.kind == "U":  # not all numbers: typed as --chunk-size
+        y = _typed_text(y)
     check_target(y, f"{path}: target column {target!r}")
     return X, y, names
+
+
+def _typed_text(values: np.ndarray) -> np.ndarray:
+    """A CSV target column that is not all numbers, typed as ``fastnn._csv`` types a
+    column (as pandas does): pandas' missing-value texts ("NA", "null", ...) become None,
+    for :func:`check_target` to name, and "true"/"false" booleans.  Read apart, "NA" was
+    a class here and a missing label with --chunk-size, "true" text here and a bool there.
+    """
+    from ._csv import missing_label, text_as, text_kind
+
+    labels = [None if missing_label(value) else value for value in values]
+    if None in labels:
+        return np.array(labels, dtype=object)
+    return text_as(labels, text_kind(labels))
 
 
 def _not_a_number(values) -> str:

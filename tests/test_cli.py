@@ -493,3 +493,22 @@ def test_demo_run_refuses_bad_steps_before_running_any(steps, tmp_path, capsys):
 
 def test_demo_run_takes_numpy_step_numbers(capsys):
     assert set(demo.run(np.array([3]), None)) == {3}
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_train_reads_csv_labels_alike_with_and_without_chunk_size(tmp_path, capsys, chunked):
+    """Without --chunk-size, "NA" (pandas' missing value) was a class and "true"/"false"
+    text, while --chunk-size refused the first and read the second as booleans."""
+    chunk = ["--chunk-size", "2"] if chunked else []
+    path = tmp_path / "na.csv"
+    path.write_text("a,y\n1,a\n2,b\n3,NA\n4,a\n")
+    assert main(["train", str(path), "--out", str(tmp_path / "m.npz"), *FAST, *chunk]) == 1
+    assert "target column 'y' has 1 missing" in capsys.readouterr().err
+    for labels, classes in [(["true", "false", "true", "false"], [False, True]),
+                            (["cat", "dog", "cat", "dog"], ["cat", "dog"]),
+                            (["2", "1", "2", "1"], [1, 2])]:
+        path.write_text("a,y\n" + "".join(f"{i},{y}\n" for i, y in enumerate(labels)))
+        model_path = tmp_path / "m.npz"
+        assert main(["train", str(path), "--out", str(model_path), *FAST, *chunk]) == 0
+        loaded = fastnn.load(model_path).classes_
+        assert loaded.tolist() == classes and loaded.dtype.kind == np.asarray(classes).dtype.kind
