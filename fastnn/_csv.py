@@ -78,7 +78,8 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
                 break
             except pd.errors.ParserError as exc:  # "Expected 3 fields in line 9, saw 4"
                 raise ValueError(f"{os.fspath(path)}: {exc}".strip()) from None
-            names = [str(c) for c in frame.columns] if header else None
+            # stripped, as the command line's readers do: target="label" finds " label"
+            names = [str(c).strip() for c in frame.columns] if header else None
             width = frame.shape[1]
             at = None if target is None else column_index(target, names, width)
             # the features alone: with the text column, to_numpy() would be an object array
@@ -295,6 +296,7 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
     with _open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         names = next((row for row in reader if row), None) if header else None
+        names = None if names is None else [name.strip() for name in names]
         rows, labels, width, column = [], [], None, None
         first = 1  # data rows before this block, plus 1
         for row in reader:

@@ -362,3 +362,15 @@ def test_fastnn_train_chunk_size_strips_text_labels_as_without_chunks(tmp_path, 
         assert main(["train", str(path), *chunks, "--max-iter", "1", "--hidden-layer-sizes",
                      "2", "--out", str(out)]) == 0
         np.testing.assert_array_equal(load(out).classes_, ["cat", "dog"])
+
+
+@pytest.mark.parametrize("pandas", [True, False])
+def test_a_target_name_is_found_among_header_names_with_spaces(tmp_path, monkeypatch, pandas):
+    """target="label" did not find the column " label" (the command line strips names)."""
+    if not pandas:
+        _hide_pandas(monkeypatch)
+    path = tmp_path / "spaced.csv"
+    path.write_text("a, label ,b\n1,x,2\n3,y,4\n")
+    (X, y), = list(fastnn.iter_batches(str(path), target="label"))
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert y.tolist() == ["x", "y"]
