@@ -210,6 +210,8 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
     epochs = check.check_positive_int(epochs, "epochs")
     if not isinstance(shuffle, (bool, np.bool_)):  # "False" is truthy: it would shuffle
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    if callback is not None and not callable(callback):  # else found after the first epoch
+        raise TypeError(f"callback must be callable or None, got {callback!r}")
     if batch_size == "full":
         batch_size = n
     batch_size = min(check.check_positive_int(batch_size, "batch_size"), n)

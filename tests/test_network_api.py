@@ -1,0 +1,27 @@
+"""The Network-level public API: argument checks of Network, train and the optimizers."""
+import numpy as np
+import pytest
+
+import fastnn
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    Y = np.eye(3)[rng.integers(0, 3, 30)]
+    return X, Y
+
+
+def _net():
+    return fastnn.Network([4, 5, 3], dtype=np.float64, random_state=0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])  # the small path and the BLAS path
+def test_train_rejects_a_callback_that_is_not_callable_before_training(problem, batch_size):
+    X, Y = problem
+    net = _net()
+    before = net.params.copy()
+    with pytest.raises(TypeError, match="callback must be callable"):
+        fastnn.train(net, X, Y, epochs=2, batch_size=batch_size, callback=3)
+    np.testing.assert_array_equal(net.params, before)
