@@ -47,6 +47,8 @@ class SGD:
         self.network = network
         self.lr = check_real(lr, "lr", minimum=0.0)
         self.momentum = check_real(momentum, "momentum", minimum=0.0, maximum=1.0)
+        if not isinstance(nesterov, (bool, np.bool_)):  # "False" is truthy: it would be on
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         self.nesterov = bool(nesterov)
         self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
         self.velocity = np.zeros_like(network.params) if self.momentum > 0 else None

@@ -25,3 +25,10 @@ def test_train_rejects_a_callback_that_is_not_callable_before_training(problem, 
     with pytest.raises(TypeError, match="callback must be callable"):
         fastnn.train(net, X, Y, epochs=2, batch_size=batch_size, callback=3)
     np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("nesterov", ["False", 0, None])
+def test_sgd_nesterov_must_be_a_bool(nesterov):
+    with pytest.raises(TypeError, match="nesterov must be True or False"):
+        fastnn.SGD(_net(), momentum=0.9, nesterov=nesterov)
+    assert fastnn.SGD(_net(), momentum=0.9, nesterov=np.True_).nesterov is True
