@@ -272,7 +272,7 @@ class Network:
         for name in names:
             if not isinstance(name, str) or name not in ACTIVATION_CODES:
                 raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATION_CODES)}")
-        if output not in OUTPUTS:
+        if not isinstance(output, str) or output not in OUTPUTS:  # a list is not hashable
             raise ValueError(f"unknown output {output!r}; choose from {sorted(OUTPUTS)}")
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):

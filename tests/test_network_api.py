@@ -32,3 +32,9 @@ def test_sgd_nesterov_must_be_a_bool(nesterov):
     with pytest.raises(TypeError, match="nesterov must be True or False"):
         fastnn.SGD(_net(), momentum=0.9, nesterov=nesterov)
     assert fastnn.SGD(_net(), momentum=0.9, nesterov=np.True_).nesterov is True
+
+
+@pytest.mark.parametrize("output", [["softmax"], {"softmax": 1}, None])
+def test_network_names_an_unknown_output(output):
+    with pytest.raises(ValueError, match="unknown output"):
+        fastnn.Network([4, 3], output=output)
