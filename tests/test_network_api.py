@@ -38,3 +38,14 @@ def test_sgd_nesterov_must_be_a_bool(nesterov):
 def test_network_names_an_unknown_output(output):
     with pytest.raises(ValueError, match="unknown output"):
         fastnn.Network([4, 3], output=output)
+
+
+@pytest.mark.parametrize("random_state, error",
+                         [(-1, ValueError), ("seed", TypeError), (1.5, TypeError)])
+def test_train_names_a_bad_random_state(problem, random_state, error):
+    X, Y = problem
+    net = _net()
+    before = net.params.copy()
+    with pytest.raises(error, match="random_state"):
+        fastnn.train(net, X, Y, epochs=1, random_state=random_state)
+    np.testing.assert_array_equal(net.params, before)
