@@ -149,6 +149,8 @@ def take_rows(values, indices: np.ndarray, n_samples: int, name: str) -> np.ndar
 def check_indices(indices, n_samples: int) -> np.ndarray:
     """Return batch indices as a non-empty 1-D int64 array with values in [0, n_samples)."""
     array = _as_array(indices, "indices")
+    if array.size == 0:  # np.asarray([]) is float64: "must be integers" misled
+        raise ValueError(f"indices must be a non-empty 1-D array, got shape {array.shape}")
     if array.dtype.kind not in "iu":
         raise TypeError(f"indices must be integers, got dtype {array.dtype}")
     if array.ndim != 1 or array.shape[0] == 0:

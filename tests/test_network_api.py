@@ -49,3 +49,13 @@ def test_train_names_a_bad_random_state(problem, random_state, error):
     with pytest.raises(error, match="random_state"):
         fastnn.train(net, X, Y, epochs=1, random_state=random_state)
     np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("indices", [[], np.array([], np.int64), ()])
+def test_loss_and_gradient_names_empty_indices(problem, indices):
+    X, Y = problem
+    net = _net()
+    grads = net.grads.copy()
+    with pytest.raises(ValueError, match="indices must be a non-empty"):
+        net.loss_and_gradient(X, Y, indices=indices)
+    np.testing.assert_array_equal(net.grads, grads)

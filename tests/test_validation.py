@@ -154,7 +154,7 @@ def test_targets_beyond_the_networks_dtype_are_named_as_such():
     (dict(indices=[0, 3]), ValueError, r"indices must lie in \[0, 3\)"),
     (dict(indices=[-1]), ValueError, "indices must lie in"),
     (dict(indices=[0.5]), TypeError, "indices must be integers"),
-    (dict(indices=[]), TypeError, "indices must be integers"),
+    (dict(indices=[]), ValueError, "non-empty"),
     (dict(indices=np.array([], dtype=int)), ValueError, "non-empty"),
 ])
 def test_bad_weights_and_indices(net, kwargs, error, match):
