@@ -212,7 +212,9 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     if callback is not None and not callable(callback):  # else found after the first epoch
         raise TypeError(f"callback must be callable or None, got {callback!r}")
-    if batch_size == "full":
+    if isinstance(batch_size, str):
+        if batch_size != "full":  # the integer check below would not mention "full"
+            raise TypeError(f"batch_size must be an integer or 'full', got {batch_size!r}")
         batch_size = n
     batch_size = min(check.check_positive_int(batch_size, "batch_size"), n)
     if optimizer is None:

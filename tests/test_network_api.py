@@ -59,3 +59,10 @@ def test_loss_and_gradient_names_empty_indices(problem, indices):
     with pytest.raises(ValueError, match="indices must be a non-empty"):
         net.loss_and_gradient(X, Y, indices=indices)
     np.testing.assert_array_equal(net.grads, grads)
+
+
+@pytest.mark.parametrize("batch_size", ["FULL", "auto", "all"])
+def test_train_names_the_batch_size_choices(problem, batch_size):
+    X, Y = problem
+    with pytest.raises(TypeError, match="batch_size must be an integer or 'full', got"):
+        fastnn.train(_net(), X, Y, epochs=1, batch_size=batch_size)
