@@ -10,7 +10,15 @@ import numpy as np
 
 from . import _config, kernels
 from ._validation import check_real
+from .network import Network
 from .kernels.trainer import ADAM, MOMENTUM, SGD as _SGD_CODE
+
+
+def _check_network(network) -> Network:
+    """``network`` if it is a Network: else a TypeError now, not an AttributeError later."""
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a fastnn.Network, got {type(network).__name__}")
+    return network
 
 
 def _hyper(weight_decay, lr, momentum=0.0, nesterov=False, beta1=0.0, beta2=0.0,
@@ -44,7 +52,7 @@ class SGD:
 
     def __init__(self, network, lr: float = 0.01, *, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
-        self.network = network
+        self.network = _check_network(network)
         self.lr = check_real(lr, "lr", minimum=0.0)
         self.momentum = check_real(momentum, "momentum", minimum=0.0, maximum=1.0)
         if not isinstance(nesterov, (bool, np.bool_)):  # "False" is truthy: it would be on
@@ -94,7 +102,7 @@ class Adam:
 
     def __init__(self, network, lr: float = 0.001, *, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0):
-        self.network = network
+        self.network = _check_network(network)
         self.lr = check_real(lr, "lr", minimum=0.0)
         self.beta1 = check_real(beta1, "beta1", minimum=0.0, maximum=1.0 - 1e-12)
         self.beta2 = check_real(beta2, "beta2", minimum=0.0, maximum=1.0 - 1e-12)

@@ -66,3 +66,10 @@ def test_train_names_the_batch_size_choices(problem, batch_size):
     X, Y = problem
     with pytest.raises(TypeError, match="batch_size must be an integer or 'full', got"):
         fastnn.train(_net(), X, Y, epochs=1, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("optimizer", [fastnn.SGD, fastnn.Adam])
+@pytest.mark.parametrize("network", [None, "net", np.zeros(3)])
+def test_optimizers_need_a_network(optimizer, network):
+    with pytest.raises(TypeError, match="network must be a fastnn.Network"):
+        optimizer(network)
