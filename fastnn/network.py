@@ -387,10 +387,25 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs)
             Class probabilities (softmax/sigmoid outputs) or values (identity).
+
+        Raises
+        ------
+        ValueError
+            If ``X`` holds NaN or infinite values, or if finite values of
+            ``X`` overflow the network's dtype on the way to the outputs
+            (or its parameters are not finite): NaN outputs made
+            :meth:`predict` answer class 0 without an error.
         """
         X = check.check_features(X, self.layer_sizes[0], self.dtype)
         out, n_nonfinite = self._outputs(X, count_nonfinite=True)
         check.raise_if_nonfinite(n_nonfinite)
+        if not np.isfinite(out).all():  # n x n_outputs: cheap next to the products
+            if not np.isfinite(self.params).all():
+                raise ValueError("the network's parameters hold NaN or infinite values")
+            n_bad = int(np.count_nonzero(~np.isfinite(out).all(axis=1)))
+            raise ValueError(f"the outputs of {n_bad} row(s) of X are NaN or infinite: their "
+                             f"values overflow {self.dtype.name} in the network's products; "
+                             f"rescale X")
         return out
 
     def _forward(self, X: np.ndarray) -> np.ndarray:

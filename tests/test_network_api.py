@@ -73,3 +73,22 @@ def test_train_names_the_batch_size_choices(problem, batch_size):
 def test_optimizers_need_a_network(optimizer, network):
     with pytest.raises(TypeError, match="network must be a fastnn.Network"):
         optimizer(network)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity"])
+def test_forward_reports_finite_inputs_that_overflow(dtype, output):
+    net = fastnn.Network([4, 5, 3], output=output, dtype=dtype, random_state=0)
+    X = np.ones((3, 4), dtype)
+    X[1] = np.finfo(dtype).max / 2  # finite, but X @ W overflows
+    for call in (net.forward, net.predict):
+        with pytest.raises(ValueError, match=r"outputs of 1 row\(s\) of X .* overflow"):
+            call(X)
+    assert np.isfinite(net.forward(X[[0, 2]])).all()
+
+
+def test_forward_reports_non_finite_parameters():
+    net = fastnn.Network([4, 3], random_state=0)
+    net.coefs[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match="parameters hold NaN"):
+        net.forward(np.ones((2, 4), np.float32))

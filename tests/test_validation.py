@@ -288,14 +288,16 @@ def test_nonfinite_X_in_forward_by_blocks(value, n_threads):
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_forward_by_blocks_counts_X_only_where_the_first_layer_is_not_finite(n_threads):
     """A block is counted only when its first products hold NaN/inf; finite X whose
-    products overflow is counted too, finds nothing and raises nothing, as before."""
+    products overflow is counted too and finds nothing: the error names the overflow, not
+    NaN/inf in X."""
     n_threads = min(n_threads, fastnn.threading_info()["max_threads"])
     net = fastnn.Network([4, 5, 3], "relu", dtype=np.float32, random_state=0)
     net.coefs[0][:, 2] = 0  # inf * 0 = NaN: a zero column does not hide a bad row
     X = np.ones((fastnn.network._BLOCKS_MIN_ROWS + 5, 4), np.float32)
     X[700] = np.finfo(np.float32).max
     with fastnn._config.using_threads(n_threads), np.errstate(all="ignore"):
-        net.forward(X)  # overflow inside the network is not X's fault
+        with pytest.raises(ValueError, match=r"outputs of 1 row\(s\) of X .* overflow"):
+            net.forward(X)  # overflow inside the network: X holds no NaN/inf
         X[[3, 1999], [1, 3]] = np.inf, -np.inf
         with pytest.raises(ValueError, match="X contains 2 NaN or infinite value"):
             net.forward(X)
