@@ -21,6 +21,29 @@ def _check_network(network) -> Network:
     return network
 
 
+class _Hyperparameter:
+    """A real hyperparameter checked whenever it is set, at construction or later.
+
+    A schedule may assign ``optimizer.lr`` between epochs (as the
+    estimators' invscaling and adaptive rules do); a negative rate assigned
+    that way trained uphill without a word.  The value lives in the
+    instance's ``__dict__`` under its own name, as a plain attribute's would
+    (pickles and ``vars()`` see no difference).
+    """
+
+    def __init__(self, minimum: float | None = None, maximum: float | None = None):
+        self.minimum, self.maximum = minimum, maximum
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else obj.__dict__[self.name]
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = check_real(value, self.name, self.minimum, self.maximum)
+
+
 def _hyper(weight_decay, lr, momentum=0.0, nesterov=False, beta1=0.0, beta2=0.0,
            eps=0.0) -> np.ndarray:
     """The ``hyper`` vector of ``kernels.trainer.train_epoch_gathered`` (alpha, loss_scale and
@@ -50,16 +73,42 @@ class SGD:
     weight_decay : float >= 0, default=0.0
     """
 
+    lr = _Hyperparameter(minimum=0.0)
+    weight_decay = _Hyperparameter(minimum=0.0)
+
     def __init__(self, network, lr: float = 0.01, *, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
         self.network = _check_network(network)
-        self.lr = check_real(lr, "lr", minimum=0.0)
-        self.momentum = check_real(momentum, "momentum", minimum=0.0, maximum=1.0)
-        if not isinstance(nesterov, (bool, np.bool_)):  # "False" is truthy: it would be on
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        self.nesterov = bool(nesterov)
-        self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
-        self.velocity = np.zeros_like(network.params) if self.momentum > 0 else None
+        self.lr = lr
+        self.velocity = None
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+
+    @property
+    def momentum(self) -> float:
+        return self.__dict__["momentum"]
+
+    @momentum.setter
+    def momentum(self, value) -> None:
+        """Checked as at construction; turning momentum on later starts a velocity of 0
+        (assigned to an SGD built without momentum, it was ignored without a word)."""
+        value = check_real(value, "momentum", minimum=0.0, maximum=1.0)
+        self.__dict__["momentum"] = value
+        if value == 0:
+            self.velocity = None
+        elif self.velocity is None:
+            self.velocity = np.zeros_like(self.network.params)
+
+    @property
+    def nesterov(self) -> bool:
+        return self.__dict__["nesterov"]
+
+    @nesterov.setter
+    def nesterov(self, value) -> None:
+        if not isinstance(value, (bool, np.bool_)):  # "False" is truthy: it would be on
+            raise TypeError(f"nesterov must be True or False, got {value!r}")
+        self.__dict__["nesterov"] = bool(value)
 
     def step(self) -> None:
         """Apply one update from ``network.grads``."""
@@ -100,19 +149,33 @@ class Adam:
         L2 coefficient added to the weights' gradient (not to biases).
     """
 
+    lr = _Hyperparameter(minimum=0.0)
+    beta1 = _Hyperparameter(minimum=0.0, maximum=1.0 - 1e-12)
+    beta2 = _Hyperparameter(minimum=0.0, maximum=1.0 - 1e-12)
+    weight_decay = _Hyperparameter(minimum=0.0)
+
     def __init__(self, network, lr: float = 0.001, *, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0):
         self.network = _check_network(network)
-        self.lr = check_real(lr, "lr", minimum=0.0)
-        self.beta1 = check_real(beta1, "beta1", minimum=0.0, maximum=1.0 - 1e-12)
-        self.beta2 = check_real(beta2, "beta2", minimum=0.0, maximum=1.0 - 1e-12)
-        # The kernels add eps in the network's dtype: one that rounds to 0
-        # there would divide 0 by 0 wherever a gradient stays 0.
-        self.eps = check_real(eps, "eps", minimum=float(np.finfo(network.dtype).tiny))
-        self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weight_decay = weight_decay
         self.m = np.zeros_like(network.params)
         self.v = np.zeros_like(network.params)
         self.t = 0
+
+    @property
+    def eps(self) -> float:
+        return self.__dict__["eps"]
+
+    @eps.setter
+    def eps(self, value) -> None:
+        # The kernels add eps in the network's dtype: one that rounds to 0
+        # there would divide 0 by 0 wherever a gradient stays 0.
+        self.__dict__["eps"] = check_real(value, "eps",
+                                          minimum=float(np.finfo(self.network.dtype).tiny))
 
     def step(self) -> None:
         """Apply one update from ``network.grads``."""

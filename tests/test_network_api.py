@@ -92,3 +92,36 @@ def test_forward_reports_non_finite_parameters():
     net.coefs[0][0, 0] = np.nan
     with pytest.raises(ValueError, match="parameters hold NaN"):
         net.forward(np.ones((2, 4), np.float32))
+
+
+def test_optimizer_hyperparameters_set_later_are_checked_and_take_effect():
+    """``opt.lr = -5`` was accepted (training climbed uphill: losses 1.4, 4.7, 64), and
+    ``opt.momentum = 0.9`` on an SGD built without momentum was ignored (no velocity)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)), np.eye(2)[rng.integers(0, 2, 64)]
+
+    def network():
+        return fastnn.Network([3, 8, 2], "relu", dtype=np.float64, random_state=0)
+
+    net = network()
+    sgd = fastnn.SGD(net, lr=0.1)
+    for name, value, error in [("lr", -5.0, ValueError), ("lr", float("nan"), ValueError),
+                               ("momentum", 1.5, ValueError), ("nesterov", "False", TypeError),
+                               ("weight_decay", -1.0, ValueError), ("lr", "0.1", TypeError)]:
+        with pytest.raises(error, match=name):
+            setattr(sgd, name, value)
+    assert (sgd.lr, sgd.momentum, sgd.nesterov, sgd.weight_decay) == (0.1, 0.0, False, 0.0)
+    sgd.momentum = 0.9  # momentum turned on later trains as an SGD built with it
+    fastnn.train(net, X, y, optimizer=sgd, epochs=2, batch_size=16, random_state=0)
+    expected = network()
+    fastnn.train(expected, X, y, optimizer=fastnn.SGD(expected, lr=0.1, momentum=0.9),
+                 epochs=2, batch_size=16, random_state=0)
+    np.testing.assert_array_equal(net.params, expected.params)
+    sgd.momentum = 0.0
+    assert sgd.velocity is None and sgd._state_arrays() == []
+    adam = fastnn.Adam(net)
+    for name, value in [("lr", -1.0), ("beta1", 1.0), ("beta2", -0.1), ("eps", 0.0),
+                        ("weight_decay", float("inf"))]:
+        with pytest.raises(ValueError, match=name):
+            setattr(adam, name, value)
+    assert (adam.lr, adam.beta1, adam.beta2, adam.eps) == (0.001, 0.9, 0.999, 1e-8)
