@@ -175,6 +175,12 @@ def using_threads(n: int | str | None):
             _set(_before_using if _using_blocks == 0 else previous)
 
 
+def capped(n: int | None) -> int | None:
+    """An estimator's ``n_threads`` for this machine: at most the threads Numba may use
+    (a model from a machine with more cores runs on all of these), None left alone."""
+    return None if n is None else min(int(n), _MAX_THREADS)
+
+
 def get_num_threads() -> int:
     """Number of threads fastnn's kernels and BLAS use (see :func:`set_num_threads`)."""
     return _n_threads

@@ -8,7 +8,6 @@ import numpy as np
 from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import InvalidParameterError
 
-from ._config import threading_info
 from .kernels import ACTIVATION_CODES
 
 _SOLVERS = ("sgd", "adam", "lbfgs")
@@ -77,8 +76,8 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
         if not np.isfinite(getattr(est, name)):
             raise ValueError(f"{name} must be finite, got {getattr(est, name)}")
     if est.n_threads is not None:
-        check_scalar(est.n_threads, "n_threads", numbers.Integral, min_val=1,
-                     max_val=threading_info()["max_threads"])
+        # more than this machine's threads: all of them (_config.capped), as the linear models
+        check_scalar(est.n_threads, "n_threads", numbers.Integral, min_val=1)
     callbacks = est.callbacks
     if callbacks is not None and not callable(callbacks) and not (
             isinstance(callbacks, (list, tuple)) and all(callable(c) for c in callbacks)):

@@ -147,7 +147,7 @@ def _train_round(shard: dict, spec: dict, params: np.ndarray, state: dict, lr: f
     n, batch_size = shard["n"], min(spec["batch_size"], shard["n"])
     rows = (np.random.default_rng([seed, index, epoch]).permutation(n) if spec["shuffle"]
             else np.arange(n))[first_batch * batch_size:(first_batch + n_batches) * batch_size]
-    n_threads = spec["n_threads"]
+    n_threads = _config.capped(spec["n_threads"])  # a worker may have fewer cores
     if n_threads is None:
         n_threads = min(_distributed().get_worker().state.nthreads, _config._MAX_THREADS)
     if os.getpid() == spec["driver_pid"]:

@@ -212,7 +212,7 @@ class _BaseMLP(BaseEstimator):
             X, Y, sample_weight, layer_units = self._prepare_data(
                 X, y, sample_weight, incremental, first_pass, hidden, activations)
             self._random_state = check_random_state(self.random_state)
-            with _config.using_threads(self.n_threads):
+            with _config.using_threads(_config.capped(self.n_threads)):
                 if first_pass:
                     initialize_network(self, layer_units, activations, X.dtype)
                 else:  # trained in place
@@ -364,7 +364,7 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         self._adopt_assigned_weights()
         if _outofcore.is_out_of_core(X):
-            with _config.using_threads(self.n_threads):
+            with _config.using_threads(_config.capped(self.n_threads)):
                 return _outofcore.forward(self._network, self, X)
         # NaN/inf are counted by the forward pass itself, on the rows as it
         # reads them (not in a separate pass over X); scikit-learn's check
@@ -372,7 +372,7 @@ class _BaseMLP(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
                           ensure_all_finite=False)
         X = np.ascontiguousarray(X, dtype=self._network.dtype)
-        with _config.using_threads(self.n_threads):
+        with _config.using_threads(_config.capped(self.n_threads)):
             out, n_nonfinite = self._network._outputs(X, count_nonfinite=True)
         if n_nonfinite:
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
@@ -468,7 +468,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         True stops training.
     n_threads : int or None, default=None
         Threads for kernels and BLAS during fit/predict (None: the current
-        ``fastnn.get_num_threads()``).
+        ``fastnn.get_num_threads()``; more than this machine runs: all it runs).
 
     Attributes
     ----------

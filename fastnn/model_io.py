@@ -42,7 +42,6 @@ import numbers
 import os
 import struct
 import tempfile
-import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -414,7 +413,6 @@ def _build(meta: dict, arrays: dict):
     params = meta["params"]
     for name, value in _ADDED_PARAMS.get(meta["class"], {}).items():
         params.setdefault(name, value)
-    _fit_threads_to_this_machine(cls, params)
     if set(params) != expected:
         raise ModelFileError(f"the parameters of {meta['class']} differ from this fastnn's: "
                              f"unknown {sorted(set(params) - expected)}, "
@@ -444,23 +442,6 @@ def _build(meta: dict, arrays: dict):
     if leftover:
         raise ModelFileError(f"arrays {sorted(leftover)} do not belong to a {meta['class']}")
     return model
-
-
-def _fit_threads_to_this_machine(cls, params: dict) -> None:
-    """An MLP's n_threads above this machine's threads becomes that many, with a warning.
-
-    The file may come from a machine with more cores; the MLPs refuse such an n_threads
-    (the linear models clip it), which made the file unreadable here.
-    """
-    from ._config import threading_info
-
-    n_threads, most = params.get("n_threads"), threading_info()["max_threads"]
-    if (issubclass(cls, (MLPClassifier, MLPRegressor)) and isinstance(n_threads, int)
-            and not isinstance(n_threads, bool) and n_threads > most):
-        warnings.warn(f"the model was saved with n_threads={n_threads}; this machine runs at "
-                      f"most {most} threads: loaded with n_threads={most}", UserWarning,
-                      stacklevel=4)
-        params["n_threads"] = most
 
 
 def _classes(meta_dtype, arrays) -> np.ndarray:

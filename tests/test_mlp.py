@@ -335,3 +335,16 @@ def test_binarized_targets_are_label_binarizers(labels):
     indicator = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]])
     multilabel = LabelBinarizer().fit(indicator)
     np.testing.assert_array_equal(_binarized(multilabel, indicator, np.float32), indicator)
+
+
+def test_n_threads_above_this_machines_runs_on_all_of_them():
+    """MLPClassifier(n_threads=16) on a 2-core machine was refused ('n_threads == 16, must
+    be <= 2'), while the linear models clip it: a grid or a pickle from a bigger machine
+    failed here.  It now trains as with every thread this machine runs."""
+    most = fastnn.threading_info()["max_threads"]
+    X, y = load_iris(return_X_y=True)
+    fits = [fastnn.MLPClassifier(hidden_layer_sizes=(8,), max_iter=200, random_state=0,
+                                 n_threads=n).fit(X, y) for n in (most + 14, most)]
+    assert fits[0].n_threads == most + 14
+    for a, b in zip(fits[0].coefs_, fits[1].coefs_):
+        np.testing.assert_array_equal(a, b)
