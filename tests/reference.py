@@ -709,18 +709,23 @@ def small_train(X, Y, sample_weight, order, shuffle_rows, state, n_epochs, batch
     params, state1, state2 : updated copies
     totals : list of float, per epoch sum of batch loss times batch size
     order : the last epoch's order; state : new SplitMix64 state; t : int
+    grads : (P,) the gradient (no decay) of the last batch that stepped, or None
+
+    A batch whose sample weights are all 0 is skipped: no step, nothing added to the total.
     """
     params, state1, state2 = params.copy(), state1.copy(), state2.copy()
     n_weights = _layers(params, sizes)[1]
     lr, momentum, nesterov, beta1, beta2, eps, alpha, loss_scale, decay0 = hyper[:9]
     weights = np.ones(len(X), params.dtype) if sample_weight is None else sample_weight
-    totals = []
+    totals, last_grads = [], None
     for _ in range(n_epochs):
         if shuffle_rows:
             order, state = shuffle(order, state)
         total = 0.0
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
+            if not np.any(weights[rows] > 0):
+                continue
             loss, grads = batch_loss_and_gradient(params, sizes, codes, act_params, loss_code,
                                                   X[rows], Y[rows], weights[rows])
             loss = float(loss) * loss_scale
@@ -739,5 +744,6 @@ def small_train(X, Y, sample_weight, order, shuffle_rows, state, n_epochs, batch
                 params, state1, state2 = adam_update(params, grads, state1, state2, lr, beta1,
                                                      beta2, eps, t, decay, n_weights)
             total += loss * len(rows)
+            last_grads = grads
         totals.append(total)
-    return params, state1, state2, totals, order, state, t
+    return params, state1, state2, totals, order, state, t, last_grads
