@@ -471,7 +471,9 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
                 scale += w
             if total_weight == 0:  # all weights 0: no step, as trainer._train_step
                 continue
-            fused = stop - start == 1 and optimizer == SGD and start != kept
+            # Not a lone last row of longer batches: ``kept`` is only found for batches of
+            # one, and that row, the epoch's last step, must leave its gradient in ``grads``.
+            fused = batch_size == 1 and optimizer == SGD and start != kept
             if not fused:
                 for i in range(n_params):
                     grads[i] = 0

@@ -250,3 +250,13 @@ def test_fixed_size_kernel_matches_numpy_reference(sizes, activations, output, w
                 shuffle=True, seed=5, sigmoid_a=1.0, leaky_slope=0.01)
     _check_train(case, force=False)
     assert calls, "small_sgd_train did not run"
+
+
+@pytest.mark.parametrize("path", ["small", "fused"])
+def test_grads_hold_a_lone_last_row_of_longer_batches(path):
+    """47 rows in batches of 23: the last batch is one row.  Its gradient must stay in
+    ``grads``; the small path fused that row's SGD step and left the batch before's."""
+    case = dict(path=path, sizes=[1, 1, 2], activations=["identity"], output="softmax",
+                dtype=np.float32, n=47, batch_size=23, weighting="none", optimizer="sgd",
+                epochs=1, shuffle=False, seed=0, sigmoid_a=1.0, leaky_slope=0.01)
+    _check_train(case)
