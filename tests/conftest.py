@@ -1,4 +1,5 @@
 """Fixtures shared by the kernel tests (NumPy twins live in ``reference.py``)."""
+import builtins
 import warnings
 
 import numpy as np
@@ -17,3 +18,17 @@ def strict():
     with np.errstate(all="raise"), warnings.catch_warnings():
         warnings.simplefilter("error")
         yield
+
+
+@pytest.fixture
+def hide_pandas(monkeypatch):
+    """Call it to make ``import pandas`` fail for the rest of the test (the streaming readers
+    then fall back to the csv module)."""
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas":
+            raise ImportError("no pandas here")
+        return real_import(name, *args, **kwargs)
+
+    return lambda: monkeypatch.setattr(builtins, "__import__", no_pandas)

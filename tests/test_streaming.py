@@ -1,5 +1,4 @@
 """fastnn.iter_batches / fastnn.fit_stream: files bigger than memory, a block at a time."""
-import builtins
 import gzip
 
 import numpy as np
@@ -40,23 +39,11 @@ def test_csv_blocks_match_the_file(tmp_path, table, header):
     assert sizes == [100, 100, 30]
 
 
-def _hide_pandas(monkeypatch):
-    """``import pandas`` fails from here on (the readers fall back to the csv module)."""
-    real_import = builtins.__import__
-
-    def no_pandas(name, *args, **kwargs):
-        if name == "pandas":
-            raise ImportError("no pandas here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pandas)
-
-
-def test_csv_without_pandas_reads_the_same(tmp_path, table, monkeypatch):
+def test_csv_without_pandas_reads_the_same(hide_pandas, tmp_path, table):
     X, y = table
     path = tmp_path / "t.csv.gz"
     write_csv(path, X, y, opener=gzip.open)
-    _hide_pandas(monkeypatch)
+    hide_pandas()
     got_X, got_y, sizes = collect(fastnn.iter_batches(path, 64, target="label",
                                                       dtype=np.float32))
     assert got_X.dtype == np.float32 and sizes == [64, 64, 64, 38]
@@ -128,8 +115,8 @@ def test_fit_stream_equals_partial_fit_over_the_blocks(tmp_path, table):
 
 
 @pytest.mark.parametrize("reader", ["pandas", "csv module", "parquet"])
-def test_fit_stream_keeps_integer_labels_of_a_file_integers(tmp_path, table, monkeypatch,
-                                                             reader):
+def test_fit_stream_keeps_integer_labels_of_a_file_integers(hide_pandas, tmp_path, table,
+                                                            reader):
     """Integer labels next to float features: classes_ are integers, as scikit-learn's fit on
     the file read by pandas gives (reading the rows as one float array made them 0., 1.)."""
     from sklearn.neural_network import MLPClassifier
@@ -148,7 +135,7 @@ def test_fit_stream_keeps_integer_labels_of_a_file_integers(tmp_path, table, mon
         frame[list("abcd")], pd.read_csv(path)["label"] if reader != "parquet"
         else pd.read_parquet(path)["label"]).classes_
     if reader == "csv module":
-        _hide_pandas(monkeypatch)
+        hide_pandas()
     for classes in (None, [0, 1]):  # found by the first pass, or given
         model = fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
                                   target="label", batch_size=100, classes=classes)

@@ -1,23 +1,10 @@
 """fit_stream / iter_batches: a CSV file's labels read the same in every block, with or
 without pandas."""
-import builtins
 
 import numpy as np
 import pytest
 
 import fastnn
-
-
-def _hide_pandas(monkeypatch):
-    """``import pandas`` fails from here on (the readers fall back to the csv module)."""
-    real_import = builtins.__import__
-
-    def no_pandas(name, *args, **kwargs):
-        if name == "pandas":
-            raise ImportError("no pandas here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pandas)
 
 
 def write(path, labels, header=True):
@@ -156,7 +143,7 @@ LABEL_SETS = [
 
 
 @pytest.mark.parametrize("labels", LABEL_SETS, ids=range(len(LABEL_SETS)))
-def test_the_csv_module_reads_labels_as_pandas(tmp_path, monkeypatch, labels):
+def test_the_csv_module_reads_labels_as_pandas(hide_pandas, tmp_path, labels):
     """The csv-module reader could not read text labels at all ("not a number in [...]"), and
     took "1_0" or " 1" for integers by Python's int(); the same file now gives the same
     classes_ and training with or without pandas, those of pandas reading the whole file."""
@@ -165,7 +152,7 @@ def test_the_csv_module_reads_labels_as_pandas(tmp_path, monkeypatch, labels):
     with_pandas = fastnn.fit_stream(fastnn.MLPClassifier(**params), path, target="label",
                                     batch_size=4, epochs=2)
     expected = expected_classes(path)
-    _hide_pandas(monkeypatch)
+    hide_pandas()
     without = fastnn.fit_stream(fastnn.MLPClassifier(**params), path, target="label",
                                 batch_size=4, epochs=2)
     for model in (with_pandas, without):
@@ -174,8 +161,8 @@ def test_the_csv_module_reads_labels_as_pandas(tmp_path, monkeypatch, labels):
     assert with_pandas.loss_curve_ == without.loss_curve_
 
 
-def test_the_csv_module_names_a_missing_text_label(tmp_path, monkeypatch):
-    _hide_pandas(monkeypatch)
+def test_the_csv_module_names_a_missing_text_label(hide_pandas, tmp_path):
+    hide_pandas()
     path = write(tmp_path / "t.csv", ["a", "b", "a", "b", "a", "b", "NA", "a"])
     with pytest.raises(ValueError, match=r"block 2 .*the label on row 6 is missing \('NA'\)"):
         fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
@@ -185,12 +172,12 @@ def test_the_csv_module_names_a_missing_text_label(tmp_path, monkeypatch):
     assert [y.tolist() for _, y in blocks] == [["a", "b"], ["c"]]
 
 
-def test_fastnn_train_chunk_size_without_pandas_reads_text_labels(tmp_path, monkeypatch,
+def test_fastnn_train_chunk_size_without_pandas_reads_text_labels(hide_pandas, tmp_path,
                                                                   capsys):
     from fastnn import load
     from fastnn.__main__ import main
 
-    _hide_pandas(monkeypatch)
+    hide_pandas()
     path = write(tmp_path / "t.csv", ["cat", "dog"] * 5)
     out = tmp_path / "m.npz"
     assert main(["train", str(path), "--chunk-size", "4", "--max-iter", "1",
@@ -198,9 +185,9 @@ def test_fastnn_train_chunk_size_without_pandas_reads_text_labels(tmp_path, monk
     np.testing.assert_array_equal(load(out).classes_, ["cat", "dog"])
 
 
-def test_the_csv_module_names_a_line_of_another_width(tmp_path, monkeypatch):
+def test_the_csv_module_names_a_line_of_another_width(hide_pandas, tmp_path):
     """A short line made a ragged block: numpy's "inhomogeneous shape" error."""
-    _hide_pandas(monkeypatch)
+    hide_pandas()
     path = tmp_path / "t.csv"
     path.write_text("a,b,label\n1,2,x\n3,4,y\n5,z\n")
     with pytest.raises(ValueError, match=r"t.csv, line 4: 2 fields, expected 3"):
@@ -209,11 +196,11 @@ def test_the_csv_module_names_a_line_of_another_width(tmp_path, monkeypatch):
 
 # ------------------------------------------------- header="infer" and text labels
 @pytest.mark.parametrize("pandas", [True, False])
-def test_a_headerless_file_of_text_labels_keeps_its_first_row(tmp_path, monkeypatch, pandas):
+def test_a_headerless_file_of_text_labels_keeps_its_first_row(hide_pandas, tmp_path, pandas):
     """header="infer" took any first line with a field that is not a number for a header:
     a headerless file of text labels lost its first row without a word."""
     if not pandas:
-        _hide_pandas(monkeypatch)
+        hide_pandas()
     path = tmp_path / "t.csv"
     path.write_text("0.5,1.5,cat\n0.25,2,dog\n1,3,cat\n")
     X, y = zip(*fastnn.iter_batches(path, 2, target=-1))
@@ -241,10 +228,10 @@ def test_a_null_parquet_label_is_an_error_naming_its_row(tmp_path, classes):
 
 
 # ------------------------------------------------- the csv module's decoding and archives
-def test_the_csv_module_drops_a_byte_order_mark(tmp_path, monkeypatch):
+def test_the_csv_module_drops_a_byte_order_mark(hide_pandas, tmp_path):
     """It kept the mark in the first column's name: "no column named 'label'; columns:
     ['\\ufefflabel', 'a']", where pandas found it."""
-    _hide_pandas(monkeypatch)
+    hide_pandas()
     path = tmp_path / "t.csv"
     path.write_bytes("label,a\n0,1\n1,2\n".encode("utf-8-sig"))
     (_, y), = fastnn.iter_batches(path, 5, target="label")
@@ -253,13 +240,13 @@ def test_the_csv_module_drops_a_byte_order_mark(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("pandas", [True, False])
 @pytest.mark.parametrize("target", ["label", -1])
-def test_a_zipped_csv_file(tmp_path, monkeypatch, pandas, target):
+def test_a_zipped_csv_file(hide_pandas, tmp_path, pandas, target):
     """.zip is a suffix iter_batches takes, but the header sniffing and the csv-module reader
     read the archive's bytes as text: UnicodeDecodeError."""
     import zipfile
 
     if not pandas:
-        _hide_pandas(monkeypatch)
+        hide_pandas()
     path = tmp_path / "t.csv.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("t.csv", "a,b,label\n1,2,x\n3,4,y\n5,6,x\n")
@@ -269,10 +256,10 @@ def test_a_zipped_csv_file(tmp_path, monkeypatch, pandas, target):
 
 
 @pytest.mark.parametrize("pandas", [True, False])
-def test_a_zstandard_csv_file(tmp_path, monkeypatch, pandas):
+def test_a_zstandard_csv_file(hide_pandas, tmp_path, pandas):
     zstandard = pytest.importorskip("zstandard")
     if not pandas:
-        _hide_pandas(monkeypatch)
+        hide_pandas()
     path = tmp_path / "t.csv.zst"
     path.write_bytes(zstandard.ZstdCompressor().compress(b"a,b,label\n1,2,x\n3,4,y\n"))
     for target in ("label", -1):
@@ -307,11 +294,11 @@ def test_the_csv_module_reads_utf8_whatever_the_locale(tmp_path):
 
 
 @pytest.mark.parametrize("pandas", [True, False])
-def test_a_first_data_line_longer_than_the_header_is_an_error(tmp_path, monkeypatch, pandas):
+def test_a_first_data_line_longer_than_the_header_is_an_error(hide_pandas, tmp_path, pandas):
     """pandas took its first field for the row index: the features moved one column left
     and the first column was dropped without a word."""
     if not pandas:
-        _hide_pandas(monkeypatch)
+        hide_pandas()
     path = tmp_path / "t.csv"
     path.write_text("a,b,label\n1,2,3,0\n4,5,6,1\n")
     with pytest.raises(ValueError, match=r"t.csv, line 2: 4 fields, expected 3 \(the "
@@ -347,14 +334,14 @@ def test_classes_for_a_regressor_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("pandas", [True, False])
-def test_fastnn_train_chunk_size_strips_text_labels_as_without_chunks(tmp_path, monkeypatch,
+def test_fastnn_train_chunk_size_strips_text_labels_as_without_chunks(hide_pandas, tmp_path,
                                                                       capsys, pandas):
     """" cat" and "cat" were two classes with --chunk-size, one without."""
     from fastnn import load
     from fastnn.__main__ import main
 
     if not pandas:
-        _hide_pandas(monkeypatch)
+        hide_pandas()
     path = tmp_path / "t.csv"
     path.write_text("a,y\n1, cat\n2,dog\n3,cat\n4, dog \n")
     for chunks, out in ((["--chunk-size", "2"], tmp_path / "c.npz"),
@@ -365,10 +352,10 @@ def test_fastnn_train_chunk_size_strips_text_labels_as_without_chunks(tmp_path, 
 
 
 @pytest.mark.parametrize("pandas", [True, False])
-def test_a_target_name_is_found_among_header_names_with_spaces(tmp_path, monkeypatch, pandas):
+def test_a_target_name_is_found_among_header_names_with_spaces(hide_pandas, tmp_path, pandas):
     """target="label" did not find the column " label" (the command line strips names)."""
     if not pandas:
-        _hide_pandas(monkeypatch)
+        hide_pandas()
     path = tmp_path / "spaced.csv"
     path.write_text("a, label ,b\n1,x,2\n3,y,4\n")
     (X, y), = list(fastnn.iter_batches(str(path), target="label"))
