@@ -162,10 +162,9 @@ _non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _seed(text: str) -> int:
-    value = _non_negative_int(text)
-    if value >= 2 ** 32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {text!r}")
-    return value
+    from .cli import seed
+
+    return seed(text)
 
 
 def _positive_float(text: str) -> float:

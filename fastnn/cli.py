@@ -193,7 +193,9 @@ def _batch_size(text: str):
                                          f"got {text!r}") from None
 
 
-def _random_state(text: str) -> int:
+def seed(text: str) -> int:
+    """An argparse type for a seed (--random-state, digits' --seed): an integer in
+    [0, 2**32 - 1], as NumPy's RandomState takes."""
     value = int_at_least(0)(text)
     if value >= 2 ** 32:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {text!r}")
@@ -243,7 +245,7 @@ def _show(default) -> str:
 
 
 _PARSERS = {"hidden_layer_sizes": int_list, "activation": _activation,
-            "batch_size": _batch_size, "random_state": _random_state, "n_threads": int}
+            "batch_size": _batch_size, "random_state": seed, "n_threads": int}
 
 
 # ----------------------------------------------------------------- commands
