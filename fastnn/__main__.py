@@ -158,7 +158,6 @@ def _int_at_least(minimum: int, expected: str):
 
 
 _positive_int = _int_at_least(1, "a positive integer")
-_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _seed(text: str) -> int:
