@@ -37,7 +37,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from . import _config
 from ._mlp_fit import _loss_scale, end_epoch, initialize_network, restore_if_diverged
 from ._mlp_params import check_hyperparameters
-from .mlp import MLPClassifier, MLPRegressor, _are_views, _restore_attributes
+from .mlp import MLPClassifier, MLPRegressor, _are_views, _Undo
 from .network import Network
 from .optimizers import SGD, Adam
 from .training import run_epoch
@@ -221,12 +221,9 @@ class _DaskFit:
         """
         hidden, activations = check_hyperparameters(self)
         self._check_dask_params()
-        # What a failed fit puts back; training changes the weights and a warm start's
-        # curves in place.
-        saved = dict(self.__dict__)
-        saved_params = self._network.params.copy() if "_network" in saved else None
-        saved_lists = {name: list(value) for name, value in saved.items()
-                       if isinstance(value, list)}
+        # What a failed fit puts back (training changes the weights and a warm start's
+        # curves in place), as for the in-memory estimators.
+        undo = _Undo(self)
         client = self._client()
         try:
             workers = self._workers(client)
@@ -248,11 +245,7 @@ class _DaskFit:
         except BaseException:
             # As it was (unfitted if it was): never a half-trained model that looks fitted,
             # nor a fitted one lost to bad data or a lost worker.
-            _restore_attributes(self, saved)
-            for name, items in saved_lists.items():
-                saved[name][:] = items
-            if saved_params is not None:
-                self._network.params[...] = saved_params
+            undo.restore()
             raise
         finally:
             if isinstance(self.client, str):
