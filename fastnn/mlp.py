@@ -365,7 +365,9 @@ class _BaseMLP(BaseEstimator):
         self._adopt_assigned_weights()
         if _outofcore.is_out_of_core(X):
             with _config.using_threads(_config.capped(self.n_threads)):
-                return _outofcore.forward(self._network, self, X)
+                out = _outofcore.forward(self._network, self, X)
+            self._network._check_outputs(out)
+            return out
         # NaN/inf are counted by the forward pass itself, on the rows as it
         # reads them (not in a separate pass over X); scikit-learn's check
         # then names them.
@@ -377,6 +379,7 @@ class _BaseMLP(BaseEstimator):
         if n_nonfinite:
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
             raise_if_nonfinite(n_nonfinite)  # not reached: scikit-learn raised
+        self._network._check_outputs(out)  # finite X that overflows: not a silent class 0
         return out
 
     # ----------------------------------------------------------------- pickling

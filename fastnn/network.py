@@ -399,14 +399,22 @@ class Network:
         X = check.check_features(X, self.layer_sizes[0], self.dtype)
         out, n_nonfinite = self._outputs(X, count_nonfinite=True)
         check.raise_if_nonfinite(n_nonfinite)
-        if not np.isfinite(out).all():  # n x n_outputs: cheap next to the products
-            if not np.isfinite(self.params).all():
-                raise ValueError("the network's parameters hold NaN or infinite values")
-            n_bad = int(np.count_nonzero(~np.isfinite(out).all(axis=1)))
-            raise ValueError(f"the outputs of {n_bad} row(s) of X are NaN or infinite: their "
-                             f"values overflow {self.dtype.name} in the network's products; "
-                             f"rescale X")
+        self._check_outputs(out)
         return out
+
+    def _check_outputs(self, out: np.ndarray) -> None:
+        """ValueError if outputs of finite inputs are NaN or infinite: finite values of X
+        that overflow the dtype in the products (or non-finite parameters) made NaN
+        probabilities, and ``predict`` answered class 0 without an error.  A pass over
+        ``out`` (n x n_outputs), cheap next to the products."""
+        if np.isfinite(out).all():
+            return
+        if not np.isfinite(self.params).all():
+            raise ValueError("the network's parameters hold NaN or infinite values")
+        n_bad = int(np.count_nonzero(~np.isfinite(out).all(axis=1)))
+        raise ValueError(f"the outputs of {n_bad} row(s) of X are NaN or infinite: their "
+                         f"values overflow {self.dtype.name} in the network's products; "
+                         f"rescale X")
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
         """:meth:`forward` of an already validated C-contiguous ``X`` (finite values)."""

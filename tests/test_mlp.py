@@ -348,3 +348,25 @@ def test_n_threads_above_this_machines_runs_on_all_of_them():
     assert fits[0].n_threads == most + 14
     for a, b in zip(fits[0].coefs_, fits[1].coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("estimator", [fastnn.MLPClassifier, fastnn.MLPRegressor])
+@pytest.mark.parametrize("out_of_core", [False, True])
+def test_predict_reports_finite_inputs_that_overflow(estimator, out_of_core, tmp_path):
+    """Finite X whose products overflow gave NaN outputs: predict_proba returned NaN and
+    predict class 0 (or NaN values), without an error, where Network.forward raises."""
+    X, y = load_iris(return_X_y=True)
+    model = estimator(hidden_layer_sizes=(5,), max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y if estimator is fastnn.MLPClassifier else y.astype(float))
+    bad = X[:3].copy()
+    bad[1] = np.finfo(np.float64).max  # finite, but X @ W overflows
+    if out_of_core:
+        bad = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=bad.dtype,
+                                        shape=bad.shape)
+        bad[...] = X[:3]
+        bad[1] = np.finfo(np.float64).max
+    with pytest.raises(ValueError, match=r"outputs of 1 row\(s\) of X .* overflow"):
+        model.predict(bad)
+    assert np.isfinite(model.predict(X[:3])).all()
