@@ -251,10 +251,7 @@ _PARSERS = {"hidden_layer_sizes": int_list, "activation": _activation,
 # ----------------------------------------------------------------- commands
 def train(args) -> int:
     _check_out(_model_path(args))  # before training: found after it, it lost the training
-    if args.chunk_size is not None:
-        if args.chunk_size < 1:
-            raise ValueError(f"--chunk-size must be a positive number of rows, got "
-                             f"{args.chunk_size}")
+    if args.chunk_size is not None:  # >= 1: checked while parsing
         from .streaming import train_command
         return train_command(args)
     X, y, names = read_data(args.data, args.target, train=True)

@@ -459,16 +459,13 @@ def train_command(args) -> int:
             raise ValueError(f"{args.data} is empty: expected a header line naming the columns")
         name = cli._column_name(dict.fromkeys(columns),
                                 columns[-1] if args.target is None else args.target, args.data)
-        # by position: the block readers see the names unstripped (pandas, csv module)
+        # by position: an index needs no agreement on how the readers spell the names
         target = columns.index(name)
         names = [c for c in columns if c != name]
         what = f"{args.data}: target column {name!r}"
     options["target"] = target
     base = 0 if suffix == ".npy" else 1  # rows: array indices, or data lines after the header
-    epochs = params.pop("max_iter", 10)
-    if epochs < 1:  # else nothing trained, and the score of the last block had no block
-        raise ValueError(f"--max-iter must be a positive number of passes over the file, "
-                         f"got {epochs}")
+    epochs = params.pop("max_iter", 10)  # >= 1: checked while parsing (cli._checked)
     blocks, text = _stream(args.data, text=True, **options)  # a CSV file's labels as text
     first = next(iter(blocks), None)
     blocks.close()
