@@ -153,7 +153,7 @@ def check_indices(indices, n_samples: int) -> np.ndarray:
         raise ValueError(f"indices must be a non-empty 1-D array, got shape {array.shape}")
     if array.dtype.kind not in "iu":
         raise TypeError(f"indices must be integers, got dtype {array.dtype}")
-    if array.ndim != 1 or array.shape[0] == 0:
+    if array.ndim != 1:
         raise ValueError(f"indices must be a non-empty 1-D array, got shape {array.shape}")
     if array.min() < 0 or array.max() >= n_samples:
         raise ValueError(f"indices must lie in [0, {n_samples}), got values from "
@@ -168,6 +168,15 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def random_generator(random_state) -> np.random.Generator:
+    """``np.random.default_rng(random_state)``, its errors prefixed with "random_state:"
+    (NumPy's own do not name the argument)."""
+    try:
+        return np.random.default_rng(random_state)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"random_state: {exc}") from None
 
 
 def check_real(value, name: str, minimum: float | None = None, maximum: float | None = None) -> float:

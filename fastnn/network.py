@@ -327,10 +327,7 @@ class Network:
 
     def initialize(self, random_state=None) -> None:
         """Draw new initial weights (see Notes of the class) and zero the biases."""
-        try:
-            rng = np.random.default_rng(random_state)
-        except (TypeError, ValueError) as exc:  # NumPy's message does not name the argument
-            raise type(exc)(f"random_state: {exc}") from None
+        rng = check.random_generator(random_state)
         layer_names = self.activations + ["sigmoid" if self.loss_code == BINARY_CROSS_ENTROPY
                                           else "identity"]
         for W, b, name in zip(self.coefs, self.intercepts, layer_names):

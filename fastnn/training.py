@@ -221,10 +221,7 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
         optimizer = SGD(network, lr=0.01)
     elif getattr(optimizer, "network", None) is not network:
         raise ValueError("optimizer must be bound to the network being trained")
-    try:
-        rng = np.random.default_rng(random_state)
-    except (TypeError, ValueError) as exc:  # NumPy's message does not name the argument
-        raise type(exc)(f"random_state: {exc}") from None
+    rng = check.random_generator(random_state)
     # fastnn's own PRNG (SplitMix64, in kernels/data.py) draws the shuffles on
     # both paths, so a seed gives the same orders whichever path runs.
     rng_state = rng.integers(0, 2**64 - 1, size=1, dtype=np.uint64, endpoint=True)
