@@ -200,6 +200,10 @@ class _BaseMLP(BaseEstimator):
         self.callbacks = callbacks
         self.n_threads = n_threads
 
+    def _threads(self):
+        """Context manager: fit and predict run on ``n_threads`` (at most this machine's)."""
+        return _config.using_threads(_config.capped(self.n_threads))
+
     # ----------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight, incremental: bool):
         # Validation replaces classes_, n_features_in_ ... before it can fail, and a warm
@@ -212,7 +216,7 @@ class _BaseMLP(BaseEstimator):
             X, Y, sample_weight, layer_units = self._prepare_data(
                 X, y, sample_weight, incremental, first_pass, hidden, activations)
             self._random_state = check_random_state(self.random_state)
-            with _config.using_threads(_config.capped(self.n_threads)):
+            with self._threads():
                 if first_pass:
                     initialize_network(self, layer_units, activations, X.dtype)
                 else:  # trained in place
@@ -364,7 +368,7 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         self._adopt_assigned_weights()
         if _outofcore.is_out_of_core(X):
-            with _config.using_threads(_config.capped(self.n_threads)):
+            with self._threads():
                 out = _outofcore.forward(self._network, self, X)
             self._network._check_outputs(out)
             return out
@@ -374,7 +378,7 @@ class _BaseMLP(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
                           ensure_all_finite=False)
         X = np.ascontiguousarray(X, dtype=self._network.dtype)
-        with _config.using_threads(_config.capped(self.n_threads)):
+        with self._threads():
             out, n_nonfinite = self._network._outputs(X, count_nonfinite=True)
         if n_nonfinite:
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
