@@ -490,25 +490,26 @@ def read_data(path, target=None, *, train: bool, feature_names=None):
     X = np.column_stack([columns[name] for name in names]).astype(np.float64)
     if not train:
         return X, None, names
-    y = columns[target]
+    y, what = columns[target], f"{path}: target column {target!r}"
     if suffix == ".csv" and y.dtype.kind == "U":  # not all numbers: typed as --chunk-size
-        y = _typed_text(y)
-    check_target(y, f"{path}: target column {target!r}")
+        return X, text_labels(y, what), names
+    check_target(y, what)
     return X, y, names
 
 
-def _typed_text(values: np.ndarray) -> np.ndarray:
-    """A CSV target column that is not all numbers, typed as ``fastnn._csv`` types a
-    column (as pandas does): pandas' missing-value texts ("NA", "null", ...) become None,
-    for :func:`check_target` to name, and "true"/"false" booleans.  Read apart, "NA" was
-    a class here and a missing label with --chunk-size, "true" text here and a bool there.
+def text_labels(values, what: str, offset: int = 0, base: int = 1, kind: str | None = None):
+    """Target values read as CSV text, typed as ``fastnn._csv`` types a column (as pandas
+    does), with and without --chunk-size alike: pandas' missing-value texts ("NA", "null",
+    ...) are missing (:func:`check_target` names their rows), the others are stripped and
+    read as ``kind`` ('i', 'f', 'b' or 'U'; default: the values' own, so "true"/"false" are
+    booleans).  ``_csv.NotOfKind`` for a value that is not of ``kind``.  Read apart, "NA"
+    was a class without --chunk-size and a missing label with it.
     """
     from ._csv import missing_label, text_as, text_kind
 
-    labels = [None if missing_label(value) else value for value in values]
-    if None in labels:
-        return np.array(labels, dtype=object)
-    return text_as(labels, text_kind(labels))
+    labels = np.array([None if missing_label(v) else v.strip() for v in values], dtype=object)
+    check_target(labels, what, offset, base)
+    return text_as(labels, kind or text_kind(labels))
 
 
 def _not_a_number(values) -> str:

@@ -475,15 +475,11 @@ def train_command(args) -> int:
     def typed(labels, start, kind=None):
         """The labels of the block starting at row ``start`` (0-based), none missing; text
         typed as ``kind`` (default: as the block's own column would be)."""
-        if text:  # missing as cli.check_target sees them: "NA" is missing without pandas too;
-            # stripped as without --chunk-size (" cat" and "cat" were two classes)
-            labels = np.array([None if missing_label(v) else v.strip() for v in labels],
-                              dtype=object)
-        cli.check_target(labels, what, start, base)
         if not text:
+            cli.check_target(labels, what, start, base)
             return labels
-        try:
-            return text_as(labels, kind or text_kind(labels))
+        try:  # "NA" is missing without pandas too; stripped (" cat" is "cat")
+            return cli.text_labels(labels, what, start, base, kind)
         except NotOfKind as exc:  # only "f", a regression target's
             raise ValueError(f"{what}: a regression target must be numeric, got {exc.text!r} "
                              f"on row {start + exc.index + base} ({cli._rows_note(base)})"
