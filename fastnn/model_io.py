@@ -70,7 +70,7 @@ _MLP_CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 # Parameters added after format version 1 came out, with the value that trains as the fastnn
 # that wrote a file without them did (Perceptron: a uniform shuffle before 2026-11-29;
 # l1_ratio and n_jobs, which it ignores as scikit-learn's does, at their defaults).
-_ADDED_PARAMS = {"Perceptron": {"shuffle_block": 1, "l1_ratio": 0.15, "n_jobs": None}}
+_ADDED_PARAMS = {"Perceptron": {"shuffle_block": 1, **Perceptron._ADDED_PARAMS}}
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 _MAX_DEPTH = 32
 # Step counters (Perceptron/SGDClassifier t_, Adam's t) beyond this overflow in training.

@@ -119,6 +119,8 @@ class Perceptron(LinearSGD):
     """
 
     _ZERO_IS_POSITIVE = True  # the step function: 1 if w.x + b >= 0
+    #: Parameters added after the first pickles and model files, at their defaults.
+    _ADDED_PARAMS = {"l1_ratio": 0.15, "n_jobs": None}
     _parameter_constraints: dict = {**_CONSTRAINTS,
                                     "l1_ratio": [Interval(Real, 0, 1, closed="both")]}
 
@@ -149,7 +151,7 @@ class Perceptron(LinearSGD):
     def __setstate__(self, state):
         # a Perceptron pickled before it had l1_ratio and n_jobs: get_params (repr, clone,
         # fit) raised AttributeError on it
-        state = {"l1_ratio": 0.15, "n_jobs": None, **state}
+        state = {**self._ADDED_PARAMS, **state}
         super().__setstate__(state)
 
     def _check_rule(self) -> None:
