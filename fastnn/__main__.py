@@ -143,21 +143,10 @@ def _demo_description() -> str:
     return "\n\n".join(demo.__doc__.split("\n\n")[:2]).replace("``", "'")
 
 
-def _int_at_least(minimum: int, expected: str):
-    """An argparse type: an integer >= ``minimum``, else an error saying ``expected``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
+def _positive_int(text: str) -> int:
+    from .cli import int_at_least
 
-    return parse
-
-
-_positive_int = _int_at_least(1, "a positive integer")
+    return int_at_least(1, "a positive integer")(text)
 
 
 def _seed(text: str) -> int:

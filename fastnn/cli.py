@@ -149,15 +149,18 @@ def int_list(text: str, what: str = "positive integers", example: str = "64 or 1
     return tuple(values)
 
 
-def int_at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``, else an error showing the text."""
+def int_at_least(minimum: int, expected: str | None = None):
+    """An argparse type: an integer >= ``minimum``, else an error showing the text (and
+    ``expected``, default "an integer >= minimum")."""
+    expected = expected or f"an integer >= {minimum}"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
         if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     parse.__name__ = f"integer >= {minimum}"
