@@ -34,6 +34,7 @@ weights), read from the processor's time-stamp counter inside the kernel
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -150,20 +151,31 @@ def _timed(func) -> float:
     return time.perf_counter() - start
 
 
-def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
+def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = None,
             random_state=0, roof: bool = True) -> Profile:
     """Time one epoch of plain SGD on ``network``, phase by phase and layer by layer.
 
     Parameters
     ----------
-    network : Network
-        Trained in place (a warm-up batch and one epoch fused, then a
-        warm-up batch and one epoch kernel by kernel), unless that training
-        diverges: see Raises.
-    X : array of shape (n_samples, n_features), the network's dtype
-    Y : array of shape (n_samples, n_outputs) or (n_samples,)
-    batch_size : int, default=128
-    lr : float, default=0.01
+    network : Network or fitted fastnn MLPClassifier / MLPRegressor
+        A Network is trained in place (a warm-up batch and one epoch fused,
+        then a warm-up batch and one epoch kernel by kernel), unless that
+        training diverges: see Raises.  An estimator's network is copied and
+        the copy trained: the estimator is left as it was.
+    X : array-like of shape (n_samples, n_features)
+        In the network's dtype (a Network's), or anything the estimator's
+        ``partial_fit`` takes (a DataFrame with its feature names included).
+    Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+        A Network's targets (one column per output unit; class probabilities
+        for a softmax or sigmoid output), or an estimator's ``y`` as its
+        ``partial_fit`` takes it (class labels it was fitted on, for a
+        classifier).
+    batch_size : int, optional
+        Rows per mini-batch; default 128, or an estimator's own batch size
+        (``"auto"``: at most 200).
+    lr : float, optional
+        Learning rate of the plain SGD steps; default 0.01, or an
+        estimator's ``learning_rate_init``.
     random_state : seed of the shuffle
     roof : bool, default=True
         Also measure the GEMM roof (a few seconds).
@@ -180,12 +192,16 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
         before profiling.  Times of non-finite arithmetic would not describe
         training anyway.
     """
+    if not isinstance(network, Network):
+        network, X, Y, batch_size, lr = _from_estimator(network, X, Y, batch_size, lr)
     X = check_features(X, network.layer_sizes[0], network.dtype)
     check_finite(X)
     n = X.shape[0]
     Y = check_targets(Y, n, network.layer_sizes[-1], network.dtype,
                       probabilities=network.loss_code != SQUARED_ERROR)
-    batch_size = min(check_positive_int(batch_size, "batch_size"), n)
+    batch_size = min(check_positive_int(128 if batch_size is None else batch_size,
+                                        "batch_size"), n)
+    lr = 0.01 if lr is None else lr
     optimizer = SGD(network, lr=lr)
     order = np.random.default_rng(random_state).permutation(n).astype(np.int64)
     before = network.params.copy()
@@ -232,6 +248,31 @@ def profile(network: Network, X, Y, *, batch_size: int = 128, lr: float = 0.01,
     if roof:
         result.roof_gflops = gemm_roof(network.dtype)
     return result
+
+
+def _from_estimator(estimator, X, y, batch_size, lr):
+    """A copy of a fitted MLP estimator's network, X and the targets as its training sees
+    them, and its batch size and learning rate where ``batch_size`` / ``lr`` are None."""
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._mlp_fit import _batch_size
+    from .mlp import _BaseMLP
+
+    if not isinstance(estimator, _BaseMLP):
+        raise TypeError(f"profile takes a fastnn Network or a fitted fastnn MLPClassifier or "
+                        f"MLPRegressor, got {type(estimator).__name__}")
+    check_is_fitted(estimator)
+    estimator._adopt_assigned_weights()  # coefs_ the user assigned, as predict would use
+    # Its own checks: feature count and names, finite values, labels it knows
+    X, Y = estimator._validate_input(X, y, incremental=True, reset=False)
+    if batch_size is None:
+        batch_size = _batch_size(estimator, max(X.shape[0], 1))
+    if lr is None:
+        lr = estimator.learning_rate_init
+    network = copy.deepcopy(estimator._network)
+    with np.errstate(over="ignore"):  # beyond float32: infinite, named by check_finite
+        X, Y = (np.ascontiguousarray(a, dtype=network.dtype) for a in (X, Y))
+    return network, X, Y, batch_size, lr
 
 
 def _products_seconds(network: Network, n: int, batch_size: int) -> float:
@@ -302,18 +343,32 @@ def _timed_epoch(network, X, Y, order, batch_size, optimizer, result: Profile) -
 
 
 def add_parser(sub) -> None:
-    """``fastnn profile``: profile one epoch of an MNIST-shaped network on synthetic data."""
+    """``fastnn profile``: profile one epoch of a model on data, or of an MNIST-shaped
+    network on synthetic data."""
     parser = sub.add_parser("profile", help="where the time of a training epoch goes "
-                            "(per phase and layer, GFLOP/s, share of the GEMM roof)")
+                            "(per phase and layer, GFLOP/s, share of the GEMM roof)",
+                            description="Profile one epoch of plain SGD: a saved MLP model "
+                            "on a data file (--model, --data), or a new ReLU network on "
+                            "synthetic data (--layers, --samples, --dtype).")
     from .cli import int_at_least, thread_count
 
-    parser.add_argument("--samples", type=int_at_least(1), default=20000)
-    parser.add_argument("--layers", type=_layer_sizes, default=(784, 256, 128, 10),
+    parser.add_argument("--model", help="a model file saved by fastnn train (an MLP); "
+                        "its copy is profiled, the file is not changed")
+    parser.add_argument("--data", help="with --model: .csv, .parquet, .npy or .npz of "
+                        "features and target, as fastnn train reads it")
+    parser.add_argument("--target", help="with --model: the target column (default: the "
+                        "last)")
+    parser.add_argument("--samples", type=int_at_least(1), default=None,
+                        help="synthetic rows (default: 20000)")
+    parser.add_argument("--layers", type=_layer_sizes, default=None,
                         help="layer sizes, input first (default: 784,256,128,10)")
-    parser.add_argument("--batch-size", type=int_at_least(1), default=128)
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--batch-size", type=int_at_least(1), default=None,
+                        help="rows per batch (default: 128, or the model's own)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                        help="synthetic data's dtype (default: float32)")
     parser.add_argument("--threads", type=thread_count, default=0,
                         help="0: the current setting")
+    parser.set_defaults(usage_error=parser.error)  # options that do not go together: exit 2
 
 
 def _layer_sizes(text: str) -> tuple[int, ...]:
@@ -334,12 +389,45 @@ def main(args) -> int:
     """Run ``fastnn profile`` with parsed ``args`` and print the report."""
     from ._config import using_threads
 
-    sizes = list(args.layers)
-    dtype = np.dtype(args.dtype)
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((args.samples, sizes[0])).astype(dtype)
-    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], args.samples)]
-    network = Network(sizes, "relu", "softmax", dtype=dtype, random_state=0)
+    synthetic = {"--samples": args.samples, "--layers": args.layers, "--dtype": args.dtype}
+    given = [option for option, value in synthetic.items() if value is not None]
+    if (args.model is None) != (args.data is None):
+        args.usage_error("--model and --data go together: give both or neither")
+    if args.model is not None and given:
+        args.usage_error(f"{', '.join(given)} describe synthetic data; they do not go with "
+                         f"--model and --data")
+    if args.model is None and args.target is not None:
+        args.usage_error("--target names a column of --data")
+    if args.model is not None:
+        model, X, y = _model_and_data(args)
+    else:
+        sizes = list(args.layers or (784, 256, 128, 10))
+        dtype = np.dtype(args.dtype or "float32")
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((args.samples or 20000, sizes[0])).astype(dtype)
+        y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], X.shape[0])]
+        model = Network(sizes, "relu", "softmax", dtype=dtype, random_state=0)
     with using_threads(args.threads or None):
-        print(profile(network, X, Y, batch_size=args.batch_size).table())
+        print(profile(model, X, y, batch_size=args.batch_size).table())
     return 0
+
+
+def _model_and_data(args):
+    """The model of ``--model`` and the features and target of ``--data`` for it."""
+    from .cli import _frame, class_labels, read_data
+    from .mlp import MLPClassifier, _BaseMLP
+    from .model_io import load
+
+    model = load(args.model)
+    if not isinstance(model, _BaseMLP):
+        raise ValueError(f"{args.model} holds a {type(model).__name__}; fastnn profile "
+                         f"profiles MLPClassifier and MLPRegressor models")
+    names = getattr(model, "feature_names_in_", None)
+    names = None if names is None else list(names)
+    X, y, _ = read_data(args.data, args.target, train=True, feature_names=names)
+    if X.shape[1] != model.n_features_in_:
+        raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
+                         f"{model.n_features_in_} (--target names the target column)")
+    if isinstance(model, MLPClassifier):
+        y = class_labels(y, f"{args.data}: the target")
+    return model, _frame(X, names), y

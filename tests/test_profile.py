@@ -167,3 +167,107 @@ def test_a_rate_above_a_disturbed_roof_says_so():
     result.roof_gflops = 400.0
     assert "25% of the measured roof (400.0 GFLOP/s)\n" in result.table() + "\n"
     assert "above the roof" not in result.table()
+
+
+def _digits(n=300):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X[:n], y[:n]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_profile_of_a_fitted_estimator_leaves_it_as_it_was(kind, dtype):
+    """A fitted MLP estimator is profiled on a copy of its network, with its own batch size,
+    learning rate and target encoding; the estimator is untouched."""
+    import copy
+    import warnings
+
+    X, y = _digits()
+    est = (fastnn.MLPClassifier(hidden_layer_sizes=(16,), max_iter=2, batch_size=64,
+                                random_state=0) if kind == "classifier" else
+           fastnn.MLPRegressor(hidden_layer_sizes=(16,), max_iter=2, batch_size=64,
+                               random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not converged in 2 epochs
+        est.fit(X.astype(dtype), y)
+    before = copy.deepcopy(est.__dict__)
+    result = profile(est, X, y, roof=False)
+    assert result.batch_size == 64 and result.n_samples == len(X)
+    outputs = 10 if kind == "classifier" else 1
+    flops = 2 * len(X) * (64 * 16 + 16 * outputs) * 2 + 2 * len(X) * 16 * outputs
+    assert abs(result.gflop * 1e9 - flops) < 1e-3
+    assert est.n_iter_ == before["n_iter_"] and est.loss_curve_ == before["loss_curve_"]
+    for got, want in zip(est.coefs_ + est.intercepts_,
+                         before["coefs_"] + before["intercepts_"]):
+        np.testing.assert_array_equal(got, want)
+    assert est.coefs_[0].dtype == dtype
+
+
+def test_profile_of_an_estimator_refuses_what_its_partial_fit_refuses():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _digits()
+    with pytest.warns(Warning):
+        est = fastnn.MLPClassifier(hidden_layer_sizes=(8,), max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"classes not in classes_"):
+        profile(est, X, y + 100, roof=False)
+    with pytest.raises(ValueError, match=r"X has 10 features, but MLPClassifier is expecting 64"):
+        profile(est, X[:, :10], y, roof=False)
+    with pytest.raises(NotFittedError):
+        profile(fastnn.MLPClassifier(), X, y, roof=False)
+    with pytest.raises(TypeError, match=r"fastnn Network or a fitted fastnn MLPClassifier or "
+                                        r"MLPRegressor, got Perceptron"):
+        profile(fastnn.Perceptron().fit(X, y), X, y, roof=False)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_profile_command_on_a_model_file_and_its_data(tmp_path, capsys):
+    from fastnn.__main__ import main
+
+    X, y = _digits(200)
+    data = tmp_path / "digits.npy"
+    np.save(data, np.column_stack([X, y]))
+    model = tmp_path / "digits.model.npz"
+    assert main(["train", str(data), "--out", str(model), "--hidden-layer-sizes", "12",
+                 "--max-iter", "2", "--batch-size", "40"]) == 0
+    saved = model.read_bytes()
+    capsys.readouterr()
+    assert main(["profile", "--model", str(model), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    # the model's own batch size; the validation split is the train command's, not profile's
+    assert "200 samples, batch 40:" in out and "| forward |" in out
+    assert model.read_bytes() == saved
+    assert main(["profile", "--model", str(model), "--data", str(data),
+                 "--batch-size", "50"]) == 0
+    assert "200 samples, batch 50:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--model", "m.npz"], "--model and --data go together"),
+    (["--data", "d.npy"], "--model and --data go together"),
+    (["--model", "m.npz", "--data", "d.npy", "--layers", "4,3"],
+     "--layers describe synthetic data"),
+    (["--target", "label"], "--target names a column of --data"),
+])
+def test_profile_command_options_that_do_not_go_together_are_usage_errors(options, message,
+                                                                          capsys):
+    from fastnn.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["profile", *options])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_profile_command_refuses_a_linear_model_file(tmp_path, capsys):
+    from fastnn.__main__ import main
+
+    X, y = _digits(100)
+    model = tmp_path / "perceptron.npz"
+    fastnn.save(fastnn.Perceptron().fit(X, y), model)
+    data = tmp_path / "digits.npy"
+    np.save(data, np.column_stack([X, y]))
+    assert main(["profile", "--model", str(model), "--data", str(data)]) == 1
+    assert "holds a Perceptron; fastnn profile profiles MLPClassifier and MLPRegressor" in (
+        capsys.readouterr().err)
