@@ -47,7 +47,7 @@ from .kernels.fpenv import subnormals_flushed
 from .kernels.activations import IDENTITY
 from .kernels.losses import SQUARED_ERROR
 from .network import Network
-from .optimizers import SGD
+from .optimizers import SGD, Adam, Checkpoint
 from .training import TrainingDiverged, run_epoch
 
 
@@ -57,6 +57,8 @@ class Profile:
 
     n_samples: int
     batch_size: int
+    #: The optimizer that trained, e.g. "SGD (lr 0.01)"
+    optimizer: str = "SGD"
     phases: dict[str, float] = field(default_factory=dict)
     layers: list[dict[str, float]] = field(default_factory=list)
     fused_seconds: float = 0.0
@@ -76,7 +78,7 @@ class Profile:
         rate = self.gflop / max(self.phases.get("forward", 0) + self.phases.get("backward", 0),
                                 1e-12)
         products = max(self.products_seconds, 1e-12)
-        lines = [f"{self.n_samples} samples, batch {self.batch_size}: "
+        lines = [f"{self.n_samples} samples, batch {self.batch_size}, {self.optimizer}: "
                  f"{self.total_seconds:.3f} s per epoch kernel by kernel, "
                  f"{self.fused_seconds:.3f} s fused; its matrix products alone "
                  f"{self.products_seconds:.3f} s ({self.gflop / products:.1f} GFLOP/s, "
@@ -152,8 +154,8 @@ def _timed(func) -> float:
 
 
 def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = None,
-            random_state=0, roof: bool = True) -> Profile:
-    """Time one epoch of plain SGD on ``network``, phase by phase and layer by layer.
+            optimizer=None, random_state=0, roof: bool = True) -> Profile:
+    """Time one epoch of training ``network``, phase by phase and layer by layer.
 
     Parameters
     ----------
@@ -161,7 +163,9 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
         A Network is trained in place (a warm-up batch and one epoch fused,
         then a warm-up batch and one epoch kernel by kernel), unless that
         training diverges: see Raises.  An estimator's network is copied and
-        the copy trained: the estimator is left as it was.
+        the copy trained with the estimator's optimizer (``solver``: SGD with
+        its momentum, or Adam; plain SGD for lbfgs), from a fresh optimizer
+        state and without the L2 penalty: the estimator is left as it was.
     X : array-like of shape (n_samples, n_features)
         In the network's dtype (a Network's), or anything the estimator's
         ``partial_fit`` takes (a DataFrame with its feature names included).
@@ -174,8 +178,11 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
         Rows per mini-batch; default 128, or an estimator's own batch size
         (``"auto"``: at most 200).
     lr : float, optional
-        Learning rate of the plain SGD steps; default 0.01, or an
+        Learning rate; default 0.01 (plain SGD for a Network), or an
         estimator's ``learning_rate_init``.
+    optimizer : SGD or Adam, optional
+        For a Network: the optimizer to train it with, bound to it (its state
+        advances, as in training); default plain SGD at ``lr``.
     random_state : seed of the shuffle
     roof : bool, default=True
         Also measure the GEMM roof (a few seconds).
@@ -188,12 +195,22 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
     ------
     TrainingDiverged
         If the weights or the loss become NaN or infinite (``lr`` too large
-        for the data): the network's parameters are restored to their values
-        before profiling.  Times of non-finite arithmetic would not describe
-        training anyway.
+        for the data): the network's parameters, gradient and optimizer
+        state are restored to their values before profiling.  Times of
+        non-finite arithmetic would not describe training anyway.
     """
     if not isinstance(network, Network):
-        network, X, Y, batch_size, lr = _from_estimator(network, X, Y, batch_size, lr)
+        if optimizer is not None:
+            raise ValueError("optimizer= is for a Network: an estimator is profiled with its "
+                             "own solver on a copy of its network")
+        network, X, Y, batch_size, optimizer = _from_estimator(network, X, Y, batch_size, lr)
+    elif optimizer is None:
+        optimizer = SGD(network, lr=0.01 if lr is None else lr)
+    elif lr is not None:
+        raise ValueError("give lr or optimizer, not both (the optimizer has its learning rate)")
+    if not isinstance(optimizer, (SGD, Adam)) or optimizer.network is not network:
+        raise ValueError(f"optimizer must be a fastnn SGD or Adam bound to the network, got "
+                         f"{optimizer!r}")
     X = check_features(X, network.layer_sizes[0], network.dtype)
     check_finite(X)
     n = X.shape[0]
@@ -201,19 +218,17 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
                       probabilities=network.loss_code != SQUARED_ERROR)
     batch_size = min(check_positive_int(128 if batch_size is None else batch_size,
                                         "batch_size"), n)
-    lr = 0.01 if lr is None else lr
-    optimizer = SGD(network, lr=lr)
     order = np.random.default_rng(random_state).permutation(n).astype(np.int64)
-    before = network.params.copy()
+    before = Checkpoint(optimizer)
 
     def check(step: str, loss: float = 0.0) -> None:
         # Checked outside the timed calls, after each training step: O(n_params).
         if not (np.isfinite(loss) and np.isfinite(network.params).all()):
-            network.params[...] = before
+            before.restore()
             raise TrainingDiverged(
                 f"profile: the loss or the weights became NaN or infinite in {step} "
-                f"(lr={lr}); the network's parameters were restored to their values "
-                f"before profiling. Lower lr.")
+                f"(lr={optimizer.lr}); the network's parameters, gradient and optimizer "
+                f"state were restored to their values before profiling. Lower lr.")
 
     losses = []
     # The fused epoch first: after OpenBLAS's own threads have worked (the
@@ -241,6 +256,7 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
                               Profile(n, batch_size))
     check("the kernel-by-kernel epoch")
     result.gflop = sum(layer["gflop"] for layer in result.layers)
+    result.optimizer = _described(optimizer)
     result.fused_seconds = fused_seconds
     if ticks.any():  # it trained by rows, and the counter counts
         result.by_rows = ticks / ticks_per_second
@@ -252,7 +268,7 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
 
 def _from_estimator(estimator, X, y, batch_size, lr):
     """A copy of a fitted MLP estimator's network, X and the targets as its training sees
-    them, and its batch size and learning rate where ``batch_size`` / ``lr`` are None."""
+    them, its batch size where ``batch_size`` is None, and its optimizer on the copy."""
     from sklearn.utils.validation import check_is_fitted
 
     from ._mlp_fit import _batch_size
@@ -267,12 +283,25 @@ def _from_estimator(estimator, X, y, batch_size, lr):
     X, Y = estimator._validate_input(X, y, incremental=True, reset=False)
     if batch_size is None:
         batch_size = _batch_size(estimator, max(X.shape[0], 1))
-    if lr is None:
-        lr = estimator.learning_rate_init
     network = copy.deepcopy(estimator._network)
     with np.errstate(over="ignore"):  # beyond float32: infinite, named by check_finite
         X, Y = (np.ascontiguousarray(a, dtype=network.dtype) for a in (X, Y))
-    return network, X, Y, batch_size, lr
+    lr = estimator.learning_rate_init if lr is None else lr
+    optimizer = (Adam(network, lr=lr, beta1=estimator.beta_1, beta2=estimator.beta_2,
+                      eps=estimator.epsilon) if estimator.solver == "adam" else
+                 SGD(network, lr=lr, momentum=estimator.momentum,
+                     nesterov=estimator.nesterovs_momentum) if estimator.solver == "sgd" else
+                 SGD(network, lr=lr))
+    return network, X, Y, batch_size, optimizer
+
+
+def _described(optimizer) -> str:
+    """``"Adam (lr 0.001)"``, ``"SGD (lr 0.1, momentum 0.9, Nesterov)"``."""
+    if isinstance(optimizer, Adam):
+        return f"Adam (lr {optimizer.lr:g})"
+    momentum = (f", momentum {optimizer.momentum:g}" + (", Nesterov" if optimizer.nesterov
+                                                        else "")) if optimizer.momentum else ""
+    return f"SGD (lr {optimizer.lr:g}{momentum})"
 
 
 def _products_seconds(network: Network, n: int, batch_size: int) -> float:

@@ -237,11 +237,11 @@ def test_profile_command_on_a_model_file_and_its_data(tmp_path, capsys):
     assert main(["profile", "--model", str(model), "--data", str(data)]) == 0
     out = capsys.readouterr().out
     # the model's own batch size; the validation split is the train command's, not profile's
-    assert "200 samples, batch 40:" in out and "| forward |" in out
+    assert "200 samples, batch 40, Adam (lr 0.001):" in out and "| forward |" in out
     assert model.read_bytes() == saved
     assert main(["profile", "--model", str(model), "--data", str(data),
                  "--batch-size", "50"]) == 0
-    assert "200 samples, batch 50:" in capsys.readouterr().out
+    assert "200 samples, batch 50, Adam (lr 0.001):" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("options, message", [
@@ -271,3 +271,47 @@ def test_profile_command_refuses_a_linear_model_file(tmp_path, capsys):
     assert main(["profile", "--model", str(model), "--data", str(data)]) == 1
     assert "holds a Perceptron; fastnn profile profiles MLPClassifier and MLPRegressor" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("solver, described", [
+    ("sgd", "SGD (lr 0.05, momentum 0.9, Nesterov)"), ("adam", "Adam (lr 0.05)"),
+    ("lbfgs", "SGD (lr 0.05)")])
+def test_profile_of_an_estimator_trains_with_its_solver(solver, described):
+    import warnings
+
+    X, y = _digits(200)
+    est = fastnn.MLPClassifier(hidden_layer_sizes=(8,), solver=solver, max_iter=2,
+                               learning_rate_init=0.05, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    result = profile(est, X, y, roof=False)
+    assert result.optimizer == described and f", {described}: " in result.table()
+    assert profile(est, X, y, lr=0.5, roof=False).optimizer == described.replace("0.05", "0.5")
+    with pytest.raises(ValueError, match=r"optimizer= is for a Network"):
+        profile(est, X, y, optimizer=fastnn.SGD(est._network), roof=False)
+
+
+def test_profile_of_a_network_with_its_optimizer_and_divergence_restores_its_state():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 6)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 100)]
+    net = fastnn.Network([6, 5, 4, 3], "relu", dtype=np.float32, random_state=0)
+    adam = fastnn.Adam(net, lr=0.01)
+    result = profile(net, X, Y, optimizer=adam, batch_size=25, roof=False)
+    assert result.optimizer == "Adam (lr 0.01)" and adam.t > 0  # trained with it, in place
+    sgd = fastnn.SGD(net, lr=0.01, momentum=0.9)
+    profile(net, X, Y, optimizer=sgd, batch_size=25, roof=False)
+    state = [net.params.copy(), net.grads.copy(), sgd.velocity.copy()]
+    sgd.lr = 1e30
+    with pytest.raises(fastnn.TrainingDiverged, match=r"lr=1e\+30.*gradient and optimizer"):
+        profile(net, X, Y, optimizer=sgd, batch_size=8, roof=False)
+    for got, want in zip([net.params, net.grads, sgd.velocity], state):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"give lr or optimizer, not both"):
+        profile(net, X, Y, lr=0.1, optimizer=adam, roof=False)
+    other = fastnn.Network([6, 5, 3], dtype=np.float32)
+    with pytest.raises(ValueError, match=r"bound to the network"):
+        profile(net, X, Y, optimizer=fastnn.SGD(other), roof=False)
+    with pytest.raises(ValueError, match=r"bound to the network"):
+        profile(net, X, Y, optimizer="adam", roof=False)
