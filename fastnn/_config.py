@@ -175,10 +175,13 @@ def using_threads(n: int | str | None):
             _set(_before_using if _using_blocks == 0 else previous)
 
 
-def capped(n: int | None) -> int | None:
+def capped(n: int | str | None) -> int | str | None:
     """An estimator's ``n_threads`` for this machine: at most the threads Numba may use
-    (a model from a machine with more cores runs on all of these), None left alone."""
-    return None if n is None else min(int(n), _MAX_THREADS)
+    (a model from a machine with more cores runs on all of these), None and "auto" left
+    alone."""
+    if n is None or (isinstance(n, str) and n == "auto"):
+        return n
+    return min(int(n), _MAX_THREADS)
 
 
 def get_num_threads() -> int:

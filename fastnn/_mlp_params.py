@@ -75,14 +75,31 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
                  "validation_fraction", "beta_1", "beta_2", "epsilon", "sigmoid_a", "leaky_slope"):
         if not np.isfinite(getattr(est, name)):
             raise ValueError(f"{name} must be finite, got {getattr(est, name)}")
-    if est.n_threads is not None:
-        # more than this machine's threads: all of them (_config.capped), as the linear models
-        check_scalar(est.n_threads, "n_threads", numbers.Integral, min_val=1)
+    check_n_threads(est.n_threads)
     callbacks = est.callbacks
     if callbacks is not None and not callable(callbacks) and not (
             isinstance(callbacks, (list, tuple)) and all(callable(c) for c in callbacks)):
         raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}")
     return hidden, names
+
+
+def check_n_threads(n_threads) -> None:
+    """``n_threads``: None, "auto" (``fastnn.set_num_threads("auto")``) or an int >= 1.
+
+    More than this machine's threads means all of them (``_config.capped``),
+    as in the linear models.  A bool is refused: ``True`` would run on one thread.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``n_threads`` and the values it takes.
+    """
+    if n_threads is None or (isinstance(n_threads, str) and n_threads == "auto"):
+        return
+    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads must be an int >= 1, 'auto' or None, got {n_threads!r}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be an int >= 1, 'auto' or None, got {n_threads!r}")
 
 
 def _check_flags(est) -> None:

@@ -473,9 +473,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         with a dict of the epoch's metrics (epoch, loss, validation_loss,
         validation_score, learning_rate, gradient_norms, seconds); returning
         True stops training.
-    n_threads : int or None, default=None
+    n_threads : int, "auto" or None, default=None
         Threads for kernels and BLAS during fit/predict (None: the current
-        ``fastnn.get_num_threads()``; more than this machine runs: all it runs).
+        ``fastnn.get_num_threads()``; more than this machine runs: all it runs;
+        "auto": as ``fastnn.set_num_threads("auto")``, all of them, with
+        training falling back to one thread while that measures faster).
 
     Attributes
     ----------
