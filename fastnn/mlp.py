@@ -94,6 +94,24 @@ def _finite_targets(Y, dtype, estimator_name: str) -> np.ndarray:
     return converted
 
 
+def _numeric_targets(y: np.ndarray, estimator_name: str) -> np.ndarray:
+    """Validated regression targets ``y``, refused where they are not numbers.
+
+    scikit-learn's validation converts only object arrays to float: strings,
+    bytes and dates came through, and the conversion to the network's dtype
+    parsed them ("1.5" trained as 1.5, a date as its day count), where
+    scikit-learn's MLPRegressor raises.  Complex y was refused before.
+    """
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{estimator_name} needs numeric targets: y has dtype {y.dtype} "
+                         f"({_KIND_NAMES.get(y.dtype.kind, 'not numbers')}); convert it to "
+                         f"numbers first, e.g. y.astype(float)")
+    return y
+
+
+_KIND_NAMES = {"U": "strings", "S": "bytes", "M": "dates", "m": "time spans"}
+
+
 def _restore_attributes(est, saved: dict) -> None:
     """Put back the attributes of ``est`` as they were in ``saved`` (a copy of its __dict__)."""
     est.__dict__.clear()
@@ -664,6 +682,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         X, y = _outofcore.validate_data(self, X, y, multi_output=True, y_numeric=True,
                                         dtype=(np.float64, np.float32), reset=reset,
                                         ensure_all_finite=ensure_all_finite)
+        y = _numeric_targets(y, type(self).__name__)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y

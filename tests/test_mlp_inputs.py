@@ -1,5 +1,6 @@
 """MLPClassifier / MLPRegressor: parameter values and inputs a scikit-learn user passes."""
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -61,3 +62,57 @@ def test_n_threads_refused_values_name_the_parameter(value, error, iris):
     with pytest.raises(error, match=r"n_threads must be an int >= 1, 'auto' or None"):
         model.fit(X, y)
     assert not hasattr(model, "n_features_in_")
+
+
+def _state(model) -> dict:
+    """What a failed call must leave as it was: the attributes, with the network's weights."""
+    state = {name: pickle.dumps(value) for name, value in vars(model).items()
+             if name != "_weight_views_cache"}
+    if hasattr(model, "_network"):
+        state["params"] = model._network.params.tobytes()
+    return state
+
+
+@pytest.mark.parametrize("y_of", [
+    lambda y: y.astype(str),  # numeric strings: "1.5" trained as 1.5
+    lambda y: y.astype(str).astype(bytes),
+    lambda y: y.astype(str).tolist(),
+    lambda y: np.stack([y, y], 1).astype(str),
+    lambda y: (y * 100).astype("datetime64[D]"),
+    lambda y: (y * 100).astype("timedelta64[s]"),
+], ids=["str", "bytes", "list-of-str", "2d-str", "datetime", "timedelta"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_regressor_refuses_targets_that_are_not_numbers(y_of, method, iris):
+    """MLPRegressor().fit(X, np.array(["1.5", "2"])) trained (the conversion to float
+    parsed the strings; dates became day counts), where scikit-learn's MLPRegressor raises
+    ("ufunc 'subtract' did not contain a loop with signature matching types (dtype('<U3'),
+    dtype('float64'))").  Now a ValueError names y's dtype; neither a new nor a fitted
+    model changes."""
+    X, y = iris
+    y = np.asarray(y, dtype=float) / 2
+    bad = y_of(y)
+    dtype = np.asarray(bad).dtype
+    fresh = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+    fitted = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y)
+    for model in (fresh, fitted):
+        before = _state(model)
+        with pytest.raises(ValueError, match=re.escape(f"MLPRegressor needs numeric targets: "
+                                                       f"y has dtype {dtype}")):
+            getattr(model, method)(X, bad)
+        assert _state(model) == before
+
+
+@pytest.mark.parametrize("y_of", [lambda y: y.astype(object), lambda y: y > 0,
+                                  lambda y: y.astype(str).astype(object)],
+                         ids=["object-floats", "bool", "object-str"])
+def test_regressor_takes_targets_scikit_learn_converts(y_of, iris):
+    """Object arrays (scikit-learn converts them with astype(float), as numbers and numeric
+    strings alike) and bools are fitted as scikit-learn fits them: the same losses."""
+    from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+
+    X, y = iris
+    params = dict(hidden_layer_sizes=(3,), solver="sgd", max_iter=5, random_state=0)
+    y = y_of(np.asarray(y, dtype=float) / 2 - 0.3)
+    ours = MLPRegressor(**params).fit(X, y)
+    theirs = SklearnMLPRegressor(**params).fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
