@@ -95,7 +95,7 @@ def _finite_targets(Y, dtype, estimator_name: str) -> np.ndarray:
 
 
 def _numeric_targets(y: np.ndarray, estimator_name: str) -> np.ndarray:
-    """Validated regression targets ``y``, refused where they are not numbers.
+    """Validated regression targets ``y``, refused where they are not finite numbers.
 
     scikit-learn's validation converts only object arrays to float: strings,
     bytes and dates came through, and the conversion to the network's dtype
@@ -106,6 +106,8 @@ def _numeric_targets(y: np.ndarray, estimator_name: str) -> np.ndarray:
         raise ValueError(f"{estimator_name} needs numeric targets: y has dtype {y.dtype} "
                          f"({_KIND_NAMES.get(y.dtype.kind, 'not numbers')}); convert it to "
                          f"numbers first, e.g. y.astype(float)")
+    # NaN from None in an object array: scikit-learn checked y before converting it
+    assert_all_finite(y, input_name="y", estimator_name=estimator_name)
     return y
 
 

@@ -116,3 +116,25 @@ def test_regressor_takes_targets_scikit_learn_converts(y_of, iris):
     ours = MLPRegressor(**params).fit(X, y)
     theirs = SklearnMLPRegressor(**params).fit(X, y)
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("two_outputs", [False, True])
+def test_regressor_refuses_none_in_object_targets(method, two_outputs, iris):
+    """An object y holding None passed scikit-learn's checks (which look for NaN before
+    converting it to float) and became NaN: every epoch's loss was NaN, and fit ended with a
+    DivergenceWarning and the initial weights (a partial_fit of a fitted model counted an
+    epoch).  Now it is scikit-learn's 'Input y contains NaN', and nothing changes."""
+    X, y = iris
+    y = np.asarray(y, dtype=float)
+    bad = y.astype(object)
+    bad[3] = None
+    if two_outputs:
+        bad = np.stack([bad, y], 1)
+    fresh = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+    fitted = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y)
+    for model in (fresh, fitted):
+        before = _state(model)
+        with pytest.raises(ValueError, match="Input y contains NaN"):
+            getattr(model, method)(X, bad)
+        assert _state(model) == before
