@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.optimize
+import sklearn
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -140,8 +141,12 @@ def _make_optimizer(est):
 def _split_validation(est, y_raw, n_samples):
     """scikit-learn's validation split, as row indices (the data are not copied)."""
     stratify = y_raw if is_classifier(est) and est.n_outputs_ == 1 else None
-    train, val = train_test_split(np.arange(n_samples), random_state=est._random_state,
-                                  test_size=est.validation_fraction, stratify=stratify)
+    # Without train_test_split's own parameter checks, as scikit-learn's fit calls it: they
+    # refuse a NumPy float32 validation_fraction, which scikit-learn's MLPs take (and
+    # float() of it would round the split's size differently).
+    with sklearn.config_context(skip_parameter_validation=True):
+        train, val = train_test_split(np.arange(n_samples), random_state=est._random_state,
+                                      test_size=est.validation_fraction, stratify=stratify)
     if val.shape[0] < 2:
         raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                          "or the size of your dataset.")

@@ -138,3 +138,21 @@ def test_regressor_refuses_none_in_object_targets(method, two_outputs, iris):
         with pytest.raises(ValueError, match="Input y contains NaN"):
             getattr(model, method)(X, bad)
         assert _state(model) == before
+
+
+@pytest.mark.parametrize("estimator", ["MLPClassifier", "MLPRegressor"])
+def test_float32_validation_fraction_splits_as_scikit_learn(estimator, iris):
+    """validation_fraction=np.float32(0.2) (a grid from np.linspace(...).astype(np.float32))
+    with early stopping failed with train_test_split's error about 'test_size', which
+    scikit-learn's MLPs do not check when they call it.  It now trains on scikit-learn's
+    split: 150 * float32(0.2) rounds to 30 validation rows there (31 in float64)."""
+    from sklearn import neural_network
+
+    X, y = iris
+    y = y if estimator == "MLPClassifier" else y / 2.0
+    params = dict(hidden_layer_sizes=(3,), solver="sgd", max_iter=4, early_stopping=True,
+                  validation_fraction=np.float32(0.2), random_state=0)
+    ours = getattr(fastnn, estimator)(**params).fit(X, y)
+    theirs = getattr(neural_network, estimator)(**params).fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-6)
