@@ -20,7 +20,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 from . import _config, _outofcore
 from ._validation import check_sample_weight, raise_if_nonfinite
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
-from ._mlp_params import check_hyperparameters
+from ._mlp_params import check_hyperparameters, check_n_threads
 from .network import NonFiniteRows, _layer_views
 
 
@@ -222,6 +222,7 @@ class _BaseMLP(BaseEstimator):
 
     def _threads(self):
         """Context manager: fit and predict run on ``n_threads`` (at most this machine's)."""
+        check_n_threads(self.n_threads)  # predict does not check the other parameters
         return _config.using_threads(_config.capped(self.n_threads))
 
     # ----------------------------------------------------------------- fitting

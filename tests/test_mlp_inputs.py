@@ -156,3 +156,23 @@ def test_float32_validation_fraction_splits_as_scikit_learn(estimator, iris):
     theirs = getattr(neural_network, estimator)(**params).fit(X, y)
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
     np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("value, error", [(True, TypeError), (2.5, TypeError),
+                                          ("bogus", TypeError), (0, ValueError)])
+@pytest.mark.parametrize("out_of_core", [False, True])
+def test_predict_checks_n_threads_set_after_fitting(value, error, out_of_core, iris, tmp_path):
+    """predict does not run the parameter checks of fit: after set_params(n_threads=True)
+    (or 2.5) it ran on one thread (two), and 'bogus' failed with int()'s 'invalid literal
+    for int() with base 10'.  It now gives fit's error naming n_threads."""
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y)
+    if out_of_core:
+        np.save(tmp_path / "X.npy", X)
+        X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    model.set_params(n_threads=value)
+    for predict in (model.predict, model.predict_proba):
+        with pytest.raises(error, match=r"n_threads must be an int >= 1, 'auto' or None"):
+            predict(X)
+    np.testing.assert_array_equal(model.set_params(n_threads=1).predict(X),
+                                  model.set_params(n_threads=None).predict(X))
