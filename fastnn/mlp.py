@@ -606,6 +606,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer = LabelBinarizer()
                 if type_of_target(y).startswith("multilabel"):
                     self._label_binarizer.fit(y)
+                    labels = self._label_binarizer.classes_
+                    if not np.array_equal(labels, self.classes_):
+                        # classes_ would not match the outputs (nor predict_proba's
+                        # columns), and such a model cannot be saved
+                        raise ValueError(f"y is a multilabel indicator matrix of "
+                                         f"{len(labels)} columns: classes must be their "
+                                         f"indices {labels.tolist()}, got {classes}")
                 else:
                     self._label_binarizer.fit(classes)
                 if len(self._label_binarizer.classes_) < 2:

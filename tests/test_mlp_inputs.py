@@ -176,3 +176,20 @@ def test_predict_checks_n_threads_set_after_fitting(value, error, out_of_core, i
             predict(X)
     np.testing.assert_array_equal(model.set_params(n_threads=1).predict(X),
                                   model.set_params(n_threads=None).predict(X))
+
+
+@pytest.mark.parametrize("classes", [[0, 1, 2, 3], [0, 1], ["a", "b", "c"]])
+def test_multilabel_partial_fit_classes_must_be_the_columns(classes, iris):
+    """partial_fit(X, Y, classes=[0, 1, 2, 3]) with a 3-column indicator Y trained a model
+    whose classes_ had 4 labels and predict_proba 3 columns (scikit-learn 1.9.1 does the
+    same), which fastnn.save refused ('would not load back').  The first call now refuses
+    classes that are not the columns' indices, and the model stays unfitted."""
+    X, y = iris
+    Y = np.stack([y == 0, y == 1, y == 2], 1).astype(int)
+    model = MLPClassifier(hidden_layer_sizes=(3,), random_state=0)
+    with pytest.raises(ValueError, match=r"multilabel indicator matrix of 3 columns: classes "
+                                         r"must be their indices \[0, 1, 2\]"):
+        model.partial_fit(X, Y, classes=classes)
+    assert not hasattr(model, "classes_")
+    model.partial_fit(X, Y, classes=[0, 1, 2]).partial_fit(X, Y)
+    assert model.predict_proba(X).shape == (150, 3) and model.classes_.tolist() == [0, 1, 2]
