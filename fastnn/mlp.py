@@ -386,7 +386,8 @@ class _BaseMLP(BaseEstimator):
 
     # --------------------------------------------------------------- predicting
     def _forward(self, X) -> np.ndarray:
-        check_is_fitted(self)
+        # coefs_ assigned for a warm start make the default check pass before any fit
+        check_is_fitted(self, "_network")
         self._adopt_assigned_weights()
         if _outofcore.is_out_of_core(X):
             with self._threads():

@@ -193,3 +193,24 @@ def test_multilabel_partial_fit_classes_must_be_the_columns(classes, iris):
     assert not hasattr(model, "classes_")
     model.partial_fit(X, Y, classes=[0, 1, 2]).partial_fit(X, Y)
     assert model.predict_proba(X).shape == (150, 3) and model.classes_.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
+def test_weights_assigned_before_fitting_do_not_make_a_fitted_model(method, iris):
+    """coefs_ and intercepts_ set on a new estimator (how a warm start is given its first
+    weights) passed check_is_fitted, whose default looks for any attribute ending in '_':
+    predict then failed with "no attribute '_network'".  It is now NotFittedError, and the
+    warm start still starts from those weights."""
+    from sklearn.exceptions import NotFittedError
+
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=1, warm_start=True, random_state=0)
+    model.coefs_ = [np.full((4, 3), 0.1), np.full((3, 3), 0.2)]
+    model.intercepts_ = [np.zeros(3), np.zeros(3)]
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        getattr(model, method)(X, *([y] if method == "score" else []))
+    model.fit(X, y)
+    fresh = MLPClassifier(hidden_layer_sizes=(3,), max_iter=1, warm_start=True, random_state=0)
+    fresh.coefs_ = [np.full((4, 3), 0.1), np.full((3, 3), 0.2)]
+    fresh.intercepts_ = [np.zeros(3), np.zeros(3)]
+    np.testing.assert_array_equal(fresh.fit(X, y)._network.params, model._network.params)
