@@ -293,6 +293,13 @@ class _BaseMLP(BaseEstimator):
                     f"the fitted network has layers {network.layer_sizes} and activations "
                     f"{network.activations}, but the parameters and data ask for {layer_units} "
                     f"and {activations}; refit without warm_start to change them")
+            for name, unit in (("sigmoid_a", "sigmoid"), ("leaky_slope", "leaky_relu")):
+                # the network's value is the one training uses: a new one was ignored
+                if unit in activations and getattr(network, name) != getattr(self, name):
+                    raise ValueError(
+                        f"the fitted network's {unit} units have {name}="
+                        f"{getattr(network, name)!r}, but {name}={getattr(self, name)!r}; "
+                        f"set it back, or refit without warm_start to change it")
             converted = _outofcore.as_dtype(X, network.dtype, self)
             if converted is not X and not checked_later and not _outofcore.is_out_of_core(X):
                 # float64 values beyond float32's range are finite until converted

@@ -214,3 +214,26 @@ def test_weights_assigned_before_fitting_do_not_make_a_fitted_model(method, iris
     fresh.coefs_ = [np.full((4, 3), 0.1), np.full((3, 3), 0.2)]
     fresh.intercepts_ = [np.zeros(3), np.zeros(3)]
     np.testing.assert_array_equal(fresh.fit(X, y)._network.params, model._network.params)
+
+
+@pytest.mark.parametrize("activation, name, value", [("logistic", "sigmoid_a", 3.0),
+                                                     ("leaky_relu", "leaky_slope", 0.5)])
+@pytest.mark.parametrize("call", ["partial_fit", "warm_start"])
+def test_continued_training_refuses_a_changed_activation_shape(activation, name, value, call,
+                                                               iris):
+    """set_params(sigmoid_a=3.0) after fitting, then partial_fit or a warm-start fit, trained
+    on with the network's sigmoid_a=1.0 while get_params said 3.0 (a changed activation or
+    hidden_layer_sizes is refused).  It is now refused the same way, before anything changes;
+    a value the network's units do not use (sigmoid_a of ReLU units) is not checked."""
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(4,), activation=activation, max_iter=2,
+                          random_state=0, warm_start=call == "warm_start").fit(X, y)
+    before = _state(model.set_params(**{name: value}))
+    train = model.partial_fit if call == "partial_fit" else model.fit
+    with pytest.raises(ValueError, match=rf"the fitted network's \w+ units have {name}="):
+        train(X, y)
+    assert _state(model) == before
+    model.set_params(**{name: np.float32(getattr(model._network, name))})
+    train(X, y)  # the network's value, of another type
+    relu = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    relu.set_params(**{name: value}).partial_fit(X, y)
