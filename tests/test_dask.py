@@ -382,3 +382,32 @@ def test_dask_dataframes_train_and_predict_as_their_arrays(client, digits):
         warnings.simplefilter("error")  # no "X does not have valid feature names"
         np.testing.assert_array_equal(est.predict(test).compute(),
                                       est.predict(pd.DataFrame(X_test, columns=columns)))
+
+
+@pytest.mark.parametrize("n_threads", ["auto", 1])
+def test_a_worker_process_sets_its_threads_once_not_every_round(monkeypatch, n_threads):
+    """A worker in its own process keeps its thread setting between rounds; n_threads='auto'
+    compared unequal to the adaptive setting's count and was set again every round."""
+    from fastnn import _config
+    from fastnn.distributed import _train_round
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    Y = np.eye(2)[rng.integers(0, 2, 40)]
+    network = fastnn.Network([4, 3, 2], "relu", "softmax", dtype=np.float64)
+    spec = {"layer_units": network.layer_sizes, "activations": network.activations,
+            "output": network.output, "dtype": network.dtype.str, "sigmoid_a": 1.0,
+            "leaky_slope": 0.01, "solver": "sgd", "momentum": 0.0,
+            "nesterovs_momentum": False, "batch_size": 10, "shuffle": True, "alpha": 0.0,
+            "loss_scale": 1.0, "n_threads": n_threads, "driver_pid": -1}
+    shard = {"X": X, "Y": Y, "w": None, "n": 40}
+    calls = []
+    real = _config.set_num_threads
+    monkeypatch.setattr(_config, "set_num_threads", lambda n: calls.append(n) or real(n))
+    try:
+        for epoch in range(3):
+            _train_round(shard, spec, network.params, {"velocity": None}, 0.1, 0, 0, epoch,
+                         0, 4)
+    finally:
+        real("auto")
+    assert calls == [n_threads] or (n_threads == "auto" and calls == [])
