@@ -196,6 +196,22 @@ def _batch_size(text: str):
                                          f"got {text!r}") from None
 
 
+def _int_or_inf(text: str):
+    """--n-iter-no-change: an integer, or inf (the tol rule never stops the run), as the
+    estimators and scikit-learn take n_iter_no_change."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value != np.inf:
+        raise argparse.ArgumentTypeError(f"expected an integer or inf, got {text!r}")
+    return value
+
+
 def seed(text: str) -> int:
     """An argparse type for a seed (--random-state, digits' --seed): an integer in
     [0, 2**32 - 1], as NumPy's RandomState takes."""
@@ -248,7 +264,8 @@ def _show(default) -> str:
 
 
 _PARSERS = {"hidden_layer_sizes": int_list, "activation": _activation,
-            "batch_size": _batch_size, "random_state": seed, "n_threads": int}
+            "batch_size": _batch_size, "random_state": seed, "n_threads": int,
+            "n_iter_no_change": _int_or_inf}
 
 
 # ----------------------------------------------------------------- commands

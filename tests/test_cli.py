@@ -402,6 +402,8 @@ def test_digits_bad_options_are_one_clear_line(option, capsys):
     ["train", "d.csv", "--learning-rate-init", "0"],
     ["train", "d.csv", "--max-iter", "0"], ["train", "d.csv", "--momentum", "2"],
     ["train", "d.csv", "--n-iter-no-change", "0"], ["train", "d.csv", "--n-threads", "0"],
+    ["train", "d.csv", "--n-iter-no-change", "nan"],
+    ["train", "d.csv", "--n-iter-no-change", "2.5"],
     ["train", "d.csv", "--random-state", "-1"], ["train", "d.csv", "--sigmoid-a", "0"],
     ["train", "d.csv", "--solver", "lbgfs"], ["train", "d.csv", "--tol", "-1"],
     ["train", "d.csv", "--validation-fraction", "1"],
@@ -426,6 +428,20 @@ def test_option_lists_allow_spaces_around_items(monkeypatch):
                  "relu, tanh"]) == 0
     assert seen["param_hidden_layer_sizes"] == (8, 4)
     assert seen["param_activation"] == ["relu", "tanh"]
+
+
+@pytest.mark.parametrize("text", ["inf", "Infinity", " inf "])
+def test_train_takes_n_iter_no_change_inf_as_the_estimators_do(text, monkeypatch):
+    """The estimators (and scikit-learn) take n_iter_no_change=np.inf; the option refused it
+    as not an integer."""
+    seen = {}
+    monkeypatch.setattr(cli, "train", lambda args: seen.update(vars(args)) or 0)
+    assert main(["train", "d.csv", "--n-iter-no-change", text]) == 0
+    assert seen["param_n_iter_no_change"] == np.inf
+    assert main(["train", "d.csv", "--n-iter-no-change", "7"]) == 0
+    assert seen["param_n_iter_no_change"] == 7 and isinstance(seen["param_n_iter_no_change"], int)
+    fastnn.MLPClassifier(n_iter_no_change=np.inf, max_iter=2).fit(
+        np.eye(4, dtype=np.float32), [0, 1, 0, 1])
 
 
 def test_digits_that_diverge_are_one_clear_line(capsys):
