@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="comma-separated steps to run, e.g. 1,3 (default: all)")
     from . import cli
 
-    cli.add_train_parser(sub)
+    train = cli.add_train_parser(sub)
     cli.add_predict_parser(sub)
     from . import profile
 
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     benchmark.add_parser(sub)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["digits"])
+    if args.command == "train":
+        cli.check_train_options(train, args)
     commands = {"digits": _digits, "demo": _demo, "train": cli.train, "predict": cli.predict,
                 "profile": profile.main, "bench": benchmark.command}
     if args.command in commands:

@@ -105,6 +105,24 @@ def add_train_parser(sub) -> None:
             kwargs["metavar"] = name.upper()
         options.add_argument("--" + name.replace("_", "-"), dest="param_" + name, default=None,
                              help=f"default {_show(default)}", **kwargs)
+    return parser
+
+
+def check_train_options(parser, args) -> None:
+    """Usage errors (``parser.error``, exit status 2) for train options that are valid alone
+    but not together, before any data are read: the value checks of ``_checked`` see one
+    option at a time."""
+    activation = args.param_activation
+    if isinstance(activation, list):  # one per hidden layer
+        sizes = args.param_hidden_layer_sizes
+        given = sizes is not None
+        sizes = sizes if given else MLPClassifier().hidden_layer_sizes
+        if len(activation) != len(sizes):
+            layers = (f"--hidden-layer-sizes {_show(tuple(sizes))}" if given
+                      else f"the default --hidden-layer-sizes {_show(tuple(sizes))}")
+            parser.error(f"argument --activation: {len(activation)} activations "
+                         f"({_show(tuple(activation))}) for {len(sizes)} hidden layer(s) "
+                         f"({layers}): give one activation, or one per hidden layer")
 
 
 def add_predict_parser(sub) -> None:

@@ -430,6 +430,35 @@ def test_option_lists_allow_spaces_around_items(monkeypatch):
     assert seen["param_activation"] == ["relu", "tanh"]
 
 
+@pytest.mark.parametrize("options", [
+    ["--activation", "relu,tanh", "--hidden-layer-sizes", "8"],
+    ["--hidden-layer-sizes", "8,4,2", "--activation", "relu,tanh"],
+    ["--activation", "relu,tanh"],  # the default: one hidden layer of 100
+    ["--activation", "relu,tanh", "--chunk-size", "10"],
+])
+def test_activations_for_another_number_of_layers_are_a_usage_error(options, monkeypatch,
+                                                                    capsys):
+    """A list of activations that does not match the hidden layers depends on two options:
+    a usage error naming both (exit status 2) before any data are read; it was an exit-1
+    error after reading the data."""
+    monkeypatch.setattr(cli, "read_data", lambda *a, **k: pytest.fail("data were read"))
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "missing.csv", *options])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "fastnn train: error: argument --activation: 2 activations" in err
+    assert "--hidden-layer-sizes" in err and "Traceback" not in err
+
+
+def test_one_activation_per_hidden_layer_is_accepted(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli, "train", lambda args: seen.update(vars(args)) or 0)
+    assert main(["train", "d.csv", "--activation", "relu,tanh", "--hidden-layer-sizes",
+                 "8,4"]) == 0
+    assert seen["param_activation"] == ["relu", "tanh"]
+    assert main(["train", "d.csv", "--activation", "tanh", "--hidden-layer-sizes", "8,4"]) == 0
+
+
 @pytest.mark.parametrize("text", ["inf", "Infinity", " inf "])
 def test_train_takes_n_iter_no_change_inf_as_the_estimators_do(text, monkeypatch):
     """The estimators (and scikit-learn) take n_iter_no_change=np.inf; the option refused it
