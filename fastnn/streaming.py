@@ -15,6 +15,7 @@ Only one block is in memory at a time.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -43,7 +44,22 @@ def _progress(progress, total, desc):
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, unit="rows", unit_scale=True, leave=False)
+    # Rows as integers ("1,234 rows"; unit_scale showed "0.00rows", "5.00rows"), the rate
+    # scaled ("1.2M rows/s").  Off a terminal (a pipe, a log file) each pass's last line
+    # stays: else it was overwritten by spaces, leaving no trace of the pass.
+    rows = "{n:,} rows" if total is None else "{n:,}/{total:,} rows"
+    bar = "{desc}: " if total is None else "{l_bar}{bar}| "
+    times = "[{elapsed}, " if total is None else "[{elapsed}<{remaining}, "
+    return tqdm(total=total, desc=desc, unit=" rows", unit_scale=True,
+                bar_format=bar + rows + " " + times + "{rate_fmt}{postfix}]",
+                leave=not _is_terminal(sys.stderr))
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
 
 
 def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype=None,
@@ -74,7 +90,8 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
         Whether the CSV file's first line names the columns ("infer": when
         it does not parse as numbers).
     progress : bool, default=False
-        Show a tqdm progress bar of the rows read (when tqdm is installed).
+        Show a tqdm progress bar of the rows read (when tqdm is installed); off a
+        terminal (piped, logged) its last state stays on a line of its own.
     desc : str, optional
         Label of the progress bar.
 

@@ -168,6 +168,26 @@ def test_fit_stream_progress_bar(table, capsys):
     assert "rows" in capsys.readouterr().err
 
 
+def test_progress_off_a_terminal_counts_whole_rows_and_keeps_each_pass(tmp_path, table,
+                                                                       capsys):
+    """Piped or logged, the bar showed "0.00rows" (tqdm's unit_scale formats counts under
+    1000 as decimals) and each pass's last state was overwritten by spaces."""
+    pytest.importorskip("tqdm")
+    X, y = table
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y)
+    model = fastnn.MLPClassifier(hidden_layer_sizes=(3,), random_state=0)
+    fastnn.fit_stream(model, path, target="label", batch_size=100, epochs=2, progress=True)
+    err = capsys.readouterr().err  # not a terminal
+    lines = [line.split("\r")[-1] for line in err.split("\n") if line]
+    assert "0.00" not in err and "rows" in err
+    assert [line.split(" [")[0] for line in lines] == ["epoch 1/2: 230 rows",
+                                                       "epoch 2/2: 230 rows"]
+    list(fastnn.iter_batches(X, 100, y=y, progress=True, desc="array"))  # 230 rows known
+    assert capsys.readouterr().err.split("\r")[-1].split(" [")[0].endswith(
+        "| 230/230 rows")
+
+
 def test_suffix_of_compressed_files():
     assert streaming._suffix("a/b.CSV.gz") == ".csv"
     assert streaming._suffix("x.parquet") == ".parquet"
