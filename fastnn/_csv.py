@@ -33,29 +33,79 @@ _BOOLEAN = {"True": True, "TRUE": True, "true": True,
 _KIND_NAMES = {"i": "an integer", "f": "a number", "b": "true or false"}
 
 
-def column_index(target, names, n_columns: int) -> int:
+def column_index(target, names, n_columns: int, what: str = "target") -> int:
     if isinstance(target, str):
         if names is None or target not in names:
-            raise ValueError(f"no column named {target!r}; columns: {names}")
+            prefix = "" if what == "target" else f"{what}: "
+            raise ValueError(f"{prefix}no column named {target!r}; columns: {names}")
         return list(names).index(target)
     if not -n_columns <= int(target) < n_columns:
-        raise ValueError(f"target column {target} is out of range for {n_columns} columns")
+        raise ValueError(f"{what} column {target} is out of range for {n_columns} columns")
     return int(target) % n_columns
 
 
-def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
+def weight_index(weight, target, names, n_columns: int) -> int | None:
+    """The column of the sample weights (None for none); ValueError if it is the target's."""
+    if weight is None:
+        return None
+    column = column_index(weight, names, n_columns, "sample_weight")
+    if target is not None and column == column_index(target, names, n_columns):
+        shown = repr(names[column]) if names is not None else column
+        raise ValueError(f"sample_weight and target name the same column ({shown})")
+    return column
+
+
+def as_weights(values, column, first_row: int, rows_note: str) -> np.ndarray:
+    """A block's sample-weight cells as float64, NaN where one is missing (empty, NA, ...;
+    reported by the caller with the other bad weights); ValueError naming the column and
+    the row (``first_row`` + its place, counted as ``rows_note`` says) of the first that is
+    not a number."""
+    values = np.asarray(values)
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    out = np.empty(len(values), np.float64)
+    for i, value in enumerate(values.tolist()):
+        if value is None or (isinstance(value, str) and missing_label(value)):
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"sample_weight column {column!r} is not numeric: "
+                             f"{str(value)!r} on row {first_row + i} ({rows_note})") from None
+    return out
+
+
+def check_weights(weights: np.ndarray, column, first_row: int, where: str,
+                  rows_note: str | None = None) -> np.ndarray:
+    """``weights``; ValueError naming ``column`` and the row (``first_row`` + its place) of
+    the first that is missing, NaN, infinite or negative (the estimators refuse them
+    without saying where)."""
+    bad = np.flatnonzero(~(weights >= 0) | np.isinf(weights))  # NaN is not >= 0
+    if bad.size:
+        value = weights[bad[0]]
+        problem = ("is missing or NaN" if np.isnan(value) else
+                   f"is infinite ({value})" if np.isinf(value) else f"is negative ({value})")
+        note = f" ({rows_note})" if rows_note else ""
+        raise ValueError(f"{where}: the sample_weight column {column!r} {problem} on row "
+                         f"{first_row + bad[0]}{note}; sample weights must be finite and "
+                         f"non-negative")
+    return weights
+
+
+def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, weight=None):
     dtype = np.dtype(dtype or np.float64)
     try:
         import pandas as pd
     except ImportError:
         pd = None
     yield None  # unknown number of rows
-    if header == "infer":
-        header = _has_header(path, delimiter, target)
+    if header == "infer":  # a column name needs a header line to be found in
+        header = isinstance(weight, str) or _has_header(path, delimiter, target)
     labels_of = _LabelTyper(path, target, header, text)
     if pd is None:
         yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header,
-                                     labels_of)
+                                     labels_of, weight)
         return
     # The target column as text, typed by _LabelTyper as the csv-module reader's: pandas
     # guesses each chunk's dtypes on its own (1 in one chunk, "1" next to "a" in another).
@@ -82,18 +132,34 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False):
             names = [str(c).strip() for c in frame.columns] if header else None
             width = frame.shape[1]
             at = None if target is None else column_index(target, names, width)
+            wat = weight_index(weight, target, names, width)
             # the features alone: with the text column, to_numpy() would be an object array
-            features = frame if at is None else frame.iloc[:, [j for j in range(width) if j != at]]
+            features = frame if at is None and wat is None else \
+                frame.iloc[:, [j for j in range(width) if j not in (at, wat)]]
             try:
                 X = np.ascontiguousarray(features.to_numpy(), dtype=dtype)
             except ValueError as exc:  # numpy's message names neither file nor column
                 values = frame.to_numpy()
                 raise ValueError(f"{os.fspath(path)}: "
-                                 f"{not_a_number(values, target, names, row, header, exc)}"
+                                 f"{not_a_number(values, target, names, row, header, exc, wat)}"
                                  ) from None
             labels = None if at is None else frame.iloc[:, at].to_numpy(dtype=object)
-            yield X, None if at is None else labels_of(labels, row, names)
+            block = X, None if at is None else labels_of(labels, row, names)
+            if wat is not None:
+                block += (_block_weights(frame.iloc[:, wat].to_numpy(), path, names, wat, row,
+                                         header),)
+            yield block
             row += len(frame)
+
+
+def _block_weights(values, path, names, column, first_row, header) -> np.ndarray:
+    """:func:`as_weights` of a CSV block, its errors prefixed with the file."""
+    name = names[column] if names else column
+    try:
+        return as_weights(values, name, first_row,
+                          f"rows counted from 1{' after the header' if header else ''}")
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)}: {exc}") from None
 
 
 def _check_header_width(path, delimiter) -> None:
@@ -211,13 +277,14 @@ class _LabelTyper:
                              f"labels; fit_stream reads all labels to choose it") from None
 
 
-def not_a_number(values, target, names, first_row: int, header, error) -> str:
+def not_a_number(values, target, names, first_row: int, header, error, weight=None) -> str:
     """Where the feature columns of a CSV block ``values`` hold a value that is not a number,
-    as ``fastnn train`` reports it without ``--chunk-size``."""
+    as ``fastnn train`` reports it without ``--chunk-size`` (``weight``: the index of the
+    sample-weight column, not a feature either)."""
     skip = None if target is None else column_index(target, names, values.shape[1])
     for i, row in enumerate(values):
         for j, value in enumerate(row):
-            if j == skip:
+            if j in (skip, weight):
                 continue
             try:
                 float(value)
@@ -291,13 +358,14 @@ def _is_number(field: str) -> bool:
     return True
 
 
-def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels_of):
+def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels_of,
+                      weight=None):
     """CSV without pandas: the ``csv`` module, ``batch_size`` lines at a time."""
     with _open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         names = next((row for row in reader if row), None) if header else None
         names = None if names is None else [name.strip() for name in names]
-        rows, labels, width, column = [], [], None, None
+        rows, labels, weights, width, column, wat = [], [], [], None, None, None
         first = 1  # data rows before this block, plus 1
         for row in reader:
             if not row:
@@ -307,32 +375,42 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
                 width = len(names) if names else len(row)
                 if target is not None:
                     column = column_index(target, names, width)
+                wat = weight_index(weight, target, names, width)
             if len(row) != width:  # else a ragged block numpy cannot stack
                 whose = " (the header's)" if names else ""
                 raise ValueError(f"{os.fspath(path)}, line {line_number}: {len(row)} fields, "
                                  f"expected {width}{whose}")
             if column is not None:
                 labels.append(row[column])
-                row = row[:column] + row[column + 1:]
+            if wat is not None:
+                weights.append(row[wat])
+            row = [field for j, field in enumerate(row) if j not in (column, wat)]
             try:
                 rows.append([float(field) for field in row])
             except ValueError:
                 raise ValueError(f"{os.fspath(path)}, line {line_number}: not a number in "
                                  f"{row!r}") from None
             if len(rows) == batch_size:
-                yield _plain_block(rows, labels, first, names, dtype, labels_of)
+                yield _plain_block(rows, labels, first, names, dtype, labels_of, weights, wat,
+                                   path)
                 first += len(rows)
-                rows, labels = [], []
+                rows, labels, weights = [], [], []
         if rows:
-            yield _plain_block(rows, labels, first, names, dtype, labels_of)
+            yield _plain_block(rows, labels, first, names, dtype, labels_of, weights, wat, path)
 
 
-def _plain_block(rows, labels, first_row, names, dtype, labels_of):
-    """A block of parsed CSV feature ``rows`` and the text of their ``labels``."""
+def _plain_block(rows, labels, first_row, names, dtype, labels_of, weights=(), weight=None,
+                 path=None):
+    """A block of parsed CSV feature ``rows``, the text of their ``labels`` and their sample
+    ``weights`` (column ``weight``, when there is one)."""
     X = np.array(rows, dtype=dtype)
-    if labels_of.target is None:
-        return X, None
-    return X, labels_of(np.array(labels, dtype=object), first_row, names)
+    y = None if labels_of.target is None else labels_of(np.array(labels, dtype=object),
+                                                        first_row, names)
+    block = X, y
+    if weight is not None:
+        block += (_block_weights(np.array(weights, dtype=object), path, names, weight,
+                                 first_row, labels_of.header),)
+    return block
 
 
 def csv_header(path, delimiter) -> list[str]:

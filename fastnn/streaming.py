@@ -14,6 +14,7 @@ Only one block is in memory at a time.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -21,8 +22,8 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 
-from ._csv import (NotOfKind, column_index, csv_blocks, csv_header, missing_label,
-                   not_a_number, text_as, text_kind)
+from ._csv import (NotOfKind, as_weights, check_weights, column_index, csv_blocks,
+                   csv_header, missing_label, not_a_number, text_as, text_kind, weight_index)
 from ._outofcore import row_source
 
 _TABULAR = (".csv", ".tsv", ".txt")
@@ -122,8 +123,11 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
 
 
 def _stream(source, batch_size=10_000, *, y=None, target=None, dtype=None, delimiter=None,
-            header="infer", progress=False, desc=None, text=False):
-    """:func:`iter_batches`, and whether its labels are text (see :func:`_open_blocks`)."""
+            header="infer", progress=False, desc=None, text=False, weight=None):
+    """:func:`iter_batches`, and whether its labels are text (see :func:`_open_blocks`).
+
+    ``weight``: a column of sample weights, split off the features; each block is then
+    ``(X, y, weights)``, the weights float64 (NaN where a CSV cell is missing)."""
     # Checked here, not at the first next(): a generator would defer the errors.
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
@@ -132,6 +136,7 @@ def _stream(source, batch_size=10_000, *, y=None, target=None, dtype=None, delim
         raise ValueError("give the targets either as y (an array) or as target (a column), not both")
     dtype = _check_dtype(dtype)
     _check_target(target)
+    _check_target(weight, "sample_weight")
     # pandas' header=0 means "the first line names the columns": it was taken for False
     if header is None:  # pandas' "no header"
         header = False
@@ -139,33 +144,37 @@ def _stream(source, batch_size=10_000, *, y=None, target=None, dtype=None, delim
                                                      and header == "infer")):
         raise TypeError(f"header must be 'infer', True or False, got {header!r}")
     blocks, name, text = _open_blocks(source, batch_size, y, target, dtype, delimiter, header,
-                                      text)
+                                      text, weight)
     return _with_progress(blocks, progress, desc or name), text
 
 
-def _open_blocks(source, batch_size, y, target, dtype, delimiter, header, text=False):
+def _open_blocks(source, batch_size, y, target, dtype, delimiter, header, text=False,
+                 weight=None):
     """The blocks of ``source`` (after its row count), its name, and whether their labels are
     the text of a CSV file's target column (``text=True``: str, or NaN where pandas found a
     missing value; else a CSV file's labels are typed by its first block)."""
     if isinstance(source, (str, os.PathLike)):
         suffix = _suffix(source)
         if suffix == ".npy":
-            blocks = _array_blocks(np.load(source, mmap_mode="r"), batch_size, y, target, dtype)
+            blocks = _array_blocks(np.load(source, mmap_mode="r"), batch_size, y, target, dtype,
+                                   weight)
         elif suffix in _TABULAR:
             if y is not None:
                 raise ValueError("for a CSV file, name the target column with target=")
             delimiter = delimiter or ("\t" if suffix == ".tsv" else ",")
-            blocks = csv_blocks(source, batch_size, target, dtype, delimiter, header, text)
+            blocks = csv_blocks(source, batch_size, target, dtype, delimiter, header, text,
+                                weight)
         elif suffix in _PARQUET:
             if y is not None:
                 raise ValueError("for a Parquet file, name the target column with target=")
-            blocks = _parquet_blocks(source, batch_size, target, dtype)
+            blocks = _parquet_blocks(source, batch_size, target, dtype, weight)
         else:
             raise ValueError(f"cannot read {os.fspath(source)!r}: iter_batches reads .npy, "
                              f".csv/.tsv/.txt and .parquet files")
         return (blocks, os.path.basename(os.fspath(source)),
                 suffix in _TABULAR and target is not None)
-    return _array_blocks(source, batch_size, y, target, dtype), type(source).__name__, False
+    return (_array_blocks(source, batch_size, y, target, dtype, weight),
+            type(source).__name__, False)
 
 
 def _with_progress(blocks, progress, desc):
@@ -198,25 +207,30 @@ def _check_dtype(dtype):
     return checked
 
 
-def _check_target(target) -> None:
+def _check_target(target, what: str = "target") -> None:
     """TypeError unless ``target`` is None, a column name or an integer position."""
     # int(1.9) or int(True) would silently select column 1; bool is no position here.
     if target is None or isinstance(target, str):
         return
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-        raise TypeError(f"target must be a column name (str) or an integer position, "
+        raise TypeError(f"{what} must be a column name (str) or an integer position, "
                         f"got {target!r}")
 
 
-def _split_target(X: np.ndarray, target, names, dtype):
-    if target is None:
+def _split_target(X: np.ndarray, target, names, dtype, weight=None):
+    """The features of a block (all columns but the target's and the weights'), its targets
+    and, with ``weight``, its weights' column (as it is)."""
+    column = None if target is None else column_index(target, names, X.shape[1])
+    at = weight_index(weight, target, names, X.shape[1])
+    features = np.delete(np.arange(X.shape[1]), [c for c in (column, at) if c is not None])
+    if len(features) == X.shape[1]:
         return np.ascontiguousarray(X, dtype=dtype), None
-    column = column_index(target, names, X.shape[1])
-    features = np.delete(np.arange(X.shape[1]), column)
-    return np.ascontiguousarray(X[:, features], dtype=dtype), X[:, column]
+    split = np.ascontiguousarray(X[:, features], dtype=dtype), \
+        None if column is None else X[:, column]
+    return split if at is None else (*split, X[:, at])
 
 
-def _array_blocks(X, batch_size, y, target, dtype):
+def _array_blocks(X, batch_size, y, target, dtype, weight=None):
     """The blocks of an array source, its shape, ``y`` and ``target`` checked now (at the
     call of :func:`iter_batches`, as documented), not at the first block."""
     if isinstance(y, (str, os.PathLike)):
@@ -230,24 +244,30 @@ def _array_blocks(X, batch_size, y, target, dtype):
         raise ValueError(f"the source has {n} rows but y has {len(y)}")
     if target is not None:
         column_index(target, None, X.shape[1])
-    return _array_block_iterator(X, n, batch_size, y, target, dtype)
+    weight_index(weight, target, None, X.shape[1])
+    return _array_block_iterator(X, n, batch_size, y, target, dtype, weight)
 
 
-def _array_block_iterator(X, n, batch_size, y, target, dtype):
+def _array_block_iterator(X, n, batch_size, y, target, dtype, weight=None):
     source = row_source(X)
     dtype = np.dtype(dtype or (source.dtype if source.dtype.kind == "f" else np.float64))
     yield n
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         block = source.read(start, stop)
-        if target is not None:
-            yield _split_target(block, target, None, dtype)
+        if target is not None or weight is not None:
+            split = _split_target(block, target, None, dtype, weight)
+            if target is None:  # the targets of y
+                split = (split[0], None if y is None else np.asarray(y[start:stop]), *split[2:])
+            if weight is not None:
+                split = (*split[:2], as_weights(split[2], weight, start, "rows counted from 0"))
+            yield split
         else:
             yield (np.ascontiguousarray(block, dtype=dtype),
                    None if y is None else np.asarray(y[start:stop]))
 
 
-def _parquet_blocks(path, batch_size, target, dtype):
+def _parquet_blocks(path, batch_size, target, dtype, weight=None):
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -259,19 +279,28 @@ def _parquet_blocks(path, batch_size, target, dtype):
     for batch in parquet.iter_batches(batch_size=batch_size):
         columns = [np.asarray(column.to_numpy(zero_copy_only=False)) for column in batch.columns]
         values, names = np.column_stack(columns), batch.schema.names
+        at = weight_index(weight, target, names, len(columns))
         try:
-            block = _split_target(values, target, names, dtype)
+            block = _split_target(values, target, names, dtype, weight)
         except ValueError as exc:  # as in csv_blocks
             raise ValueError(f"{os.fspath(path)}: "
-                             f"{not_a_number(values, target, names, row, True, exc)}") from None
+                             f"{not_a_number(values, target, names, row, True, exc, at)}"
+                             ) from None
         if target is not None:  # in its own dtype: column_stack made ints float
-            block = block[0], columns[column_index(target, names, len(columns))]
+            block = (block[0], columns[column_index(target, names, len(columns))], *block[2:])
+        if at is not None:  # its own column: column_stack made numbers text next to text
+            try:
+                weights = as_weights(columns[at], names[at], row, "rows counted from 1")
+            except ValueError as exc:
+                raise ValueError(f"{os.fspath(path)}: {exc}") from None
+            block = (*block[:2], weights)
         row += len(values)
         yield block
 
 
 def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: int = 10_000,
-               y=None, target=None, dtype=None, progress: bool = False, **read_options):
+               y=None, target=None, sample_weight: int | str | None = None, dtype=None,
+               progress: bool = False, **read_options):
     """Train ``estimator`` by ``partial_fit`` on each block of :func:`iter_batches`.
 
     Parameters
@@ -290,6 +319,12 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         A CSV file's labels are read in every block as the type of these
         classes (given, fitted, or found as pandas types the whole column:
         1 and "1" are never two classes), a regressor's as numbers.
+    sample_weight : int or str, optional
+        The column of ``source`` holding each row's weight, named as ``target``
+        names the label column (a name, or an integer position, negative from
+        the end); it is not a feature.  Each block's weights go to
+        ``partial_fit(X, y, sample_weight=...)``.  A weight that is missing,
+        NaN, infinite or negative is a ValueError naming the column and the row.
 
     Returns
     -------
@@ -300,7 +335,13 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     ValueError
         If the source has no rows, or a label of a CSV file is missing (empty,
         NA, NaN, ...) or not of the type of the classes (text for integer
-        classes, or for a regressor).
+        classes, or for a regressor), or there is no ``sample_weight`` column
+        of that name or position (checked before any update), or a weight is
+        bad (before any update when a first pass finds the classes, else in
+        the block that holds it).
+    TypeError
+        If ``sample_weight`` is given and ``estimator.partial_fit`` takes no
+        ``sample_weight``.
     ValueError, TypeError, ArithmeticError
         What ``partial_fit`` raises on a block (NaN in the data, a diverged
         loss, ...), as the same type with the pass, the block and its rows
@@ -311,9 +352,15 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    options = dict(batch_size=batch_size, y=y, target=target, dtype=dtype, **read_options)
+    options = dict(batch_size=batch_size, y=y, target=target, dtype=dtype, weight=sample_weight,
+                   **read_options)
     if y is None and target is None:
         raise ValueError("fit_stream needs targets: give y= (arrays, .npy) or target= (a column)")
+    fit = getattr(estimator, "partial_fit", None)
+    if sample_weight is not None and fit is not None \
+            and "sample_weight" not in inspect.signature(fit).parameters:
+        raise TypeError(f"sample_weight: {type(estimator).__name__}.partial_fit takes no "
+                        f"sample_weight")
     if classes is not None and is_regressor(estimator):  # else ignored without a word
         raise TypeError(f"classes= is for classifiers; {type(estimator).__name__} is a "
                         f"regressor")
@@ -335,7 +382,7 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         start = 0
         blocks, text = _stream(source, progress=progress, desc=desc, text=kind is not None,
                                **options)
-        for block, (X, labels) in enumerate(blocks, start=1):
+        for block, (X, labels, *weights) in enumerate(blocks, start=1):
             stop = start + X.shape[0]
             where = (f"fit_stream: {f'pass {epoch + 1}/{epochs}, ' if epochs > 1 else ''}"
                      f"block {block} (rows {start} to {stop - 1}, counted from 0)")
@@ -343,6 +390,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
                 labels = _typed_labels(labels, kind, start, where, classes)
             elif classifier:
                 _check_typed_labels(labels, start, where)
+            if weights:
+                fit_params["sample_weight"] = check_weights(weights[0], sample_weight, start,
+                                                            where)
             try:
                 estimator.partial_fit(X, labels, **fit_params)
             except (ValueError, TypeError, ArithmeticError) as exc:
@@ -363,9 +413,11 @@ def _find_classes(source, options) -> np.ndarray:
     the whole column (integers, floats, booleans or text: never both 1 and "1")."""
     found, n_rows = set(), 0
     blocks, text = _stream(source, text=True, **options)
-    for block, (_, labels) in enumerate(blocks, start=1):
+    for block, (_, labels, *weights) in enumerate(blocks, start=1):
         where = (f"fit_stream: block {block} (rows {n_rows} to {n_rows + len(labels) - 1}, "
                  f"counted from 0)")
+        if weights:  # checked before any update
+            check_weights(weights[0], options["weight"], n_rows, where)
         if text:
             _check_text_labels(labels, n_rows, where)
             found.update(labels.tolist())

@@ -1,0 +1,164 @@
+"""fastnn.fit_stream(..., sample_weight=COLUMN): each row's weight read from a column."""
+import numpy as np
+import pytest
+
+import fastnn
+
+PARAMS = dict(hidden_layer_sizes=(5,), random_state=0, learning_rate_init=0.01)
+
+
+@pytest.fixture
+def data(rng):
+    X = np.round(rng.standard_normal((230, 4)), 6)
+    y = (X[:, 0] > X[:, 1]).astype(np.int64)
+    w = np.round(rng.uniform(0, 3, 230), 3)
+    return X, y, w
+
+
+def write_csv(path, X, y, w, weights=None):
+    """Columns a, w, b, c, d, label: the weights between two features."""
+    weights = [f"{v}" for v in w] if weights is None else weights
+    with open(path, "w") as f:
+        f.write("a,w,b,c,d,label\n")
+        for row, label, weight in zip(X, y, weights):
+            f.write(f"{row[0]:.6f},{weight}," + ",".join(f"{v:.6f}" for v in row[1:])
+                    + f",{label}\n")
+
+
+def by_hand(make, X, y, w, dtype, epochs=2, **fit):
+    model = make(**PARAMS)
+    for _ in range(epochs):
+        for start in range(0, len(X), 100):
+            model.partial_fit(X[start:start + 100].astype(dtype), y[start:start + 100],
+                              sample_weight=w[start:start + 100], **fit)
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reader", ["pandas", "csv module", "parquet", "npy", "array"])
+def test_fit_stream_with_a_weight_column_equals_weighted_partial_fit(hide_pandas, tmp_path, data,
+                                                                     reader, dtype):
+    X, y, w = data
+    table = np.column_stack([X[:, :1], w, X[:, 1:], y])
+    source, target, weight = table, -1, 1
+    if reader == "npy":
+        source = tmp_path / "t.npy"
+        np.save(source, table)
+    elif reader == "parquet":
+        pd = pytest.importorskip("pandas")
+        pytest.importorskip("pyarrow")
+        source = tmp_path / "t.parquet"
+        pd.DataFrame(table[:, :5], columns=list("awbcd")).assign(label=y).to_parquet(source)
+        target, weight = "label", "w"
+    elif reader != "array":
+        source = tmp_path / "t.csv"
+        write_csv(source, X, y, w)
+        target, weight = "label", "w"
+        if reader == "csv module":
+            hide_pandas()
+    streamed = fastnn.fit_stream(fastnn.MLPClassifier(**PARAMS), source, target=target,
+                                 sample_weight=weight, batch_size=100, epochs=2, dtype=dtype)
+    expected = by_hand(fastnn.MLPClassifier, X, y, w, dtype, classes=[0, 1])
+    assert streamed.n_features_in_ == 4  # the weights are no feature
+    assert streamed.loss_curve_ == expected.loss_curve_
+    np.testing.assert_array_equal(streamed._network.params, expected._network.params)
+    unweighted = fastnn.fit_stream(fastnn.MLPClassifier(**PARAMS), X, y=y, batch_size=100,
+                                   epochs=2, dtype=dtype)
+    assert unweighted.loss_curve_ != streamed.loss_curve_
+
+
+def test_regressor_and_a_weight_column_by_position_from_the_end(tmp_path, data):
+    X, y, w = data
+    target = X @ [1.0, -2.0, 0.5, 0.0]
+    path = tmp_path / "r.npy"
+    np.save(path, np.column_stack([X, target, w]))
+    streamed = fastnn.fit_stream(fastnn.MLPRegressor(**PARAMS), path, target=-2,
+                                 sample_weight=-1, batch_size=100, epochs=2)
+    expected = by_hand(fastnn.MLPRegressor, X, target, w, np.float64)
+    assert streamed.loss_curve_ == expected.loss_curve_
+
+
+@pytest.mark.parametrize("cell, problem, row", [
+    ("nan", "is missing or NaN", 150), ("", "is missing or NaN", 150),
+    ("inf", r"is infinite \(inf\)", 150), ("-0.5", r"is negative \(-0.5\)", 150),
+])
+@pytest.mark.parametrize("make", [fastnn.MLPClassifier, fastnn.MLPRegressor])
+def test_bad_weights_are_errors_naming_the_column_and_the_row(hide_pandas, tmp_path, data,
+                                                              cell, problem, row, make):
+    X, y, w = data
+    weights = [f"{v}" for v in w]
+    weights[row] = cell
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y, w, weights)
+    for pandas in (True, False):
+        if not pandas:
+            hide_pandas()
+        model = make(**PARAMS)
+        with pytest.raises(ValueError, match=rf"block 2 \(rows 100 to 199, counted from 0\): "
+                           rf"the sample_weight column 'w' {problem} on row {row}"):
+            fastnn.fit_stream(model, path, target="label", sample_weight="w", batch_size=100)
+        if make is fastnn.MLPClassifier:  # found by the first pass, before any update
+            assert not hasattr(model, "coefs_")
+
+
+def test_bad_weights_of_an_array_are_named_by_position(data):
+    X, y, w = data
+    w = w.copy()
+    w[7] = -1.0
+    table = np.column_stack([X, w])
+    with pytest.raises(ValueError, match=r"block 1 .*the sample_weight column 4 is negative "
+                                         r"\(-1.0\) on row 7"):
+        fastnn.fit_stream(fastnn.MLPRegressor(), table, y=y.astype(float), sample_weight=4,
+                          batch_size=100)
+
+
+def test_a_weight_that_is_not_a_number_is_named(hide_pandas, tmp_path, data):
+    X, y, w = data
+    weights = [f"{v}" for v in w]
+    weights[5] = "heavy"
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y, w, weights)
+    for pandas in (True, False):
+        if not pandas:
+            hide_pandas()
+        with pytest.raises(ValueError, match=r"t.csv: sample_weight column 'w' is not numeric: "
+                                             r"'heavy' on row 6 \(rows counted from 1 after "
+                                             r"the header\)"):
+            fastnn.fit_stream(fastnn.MLPRegressor(), path, target="label", sample_weight="w")
+
+
+@pytest.mark.parametrize("source", ["csv", "array"])
+def test_a_missing_weight_column_is_an_error_before_any_update(tmp_path, data, source):
+    X, y, w = data
+    if source == "csv":
+        path = tmp_path / "t.csv"
+        write_csv(path, X, y, w)
+        args, missing, message = (path,), "weight", r"sample_weight: no column named 'weight'"
+    else:
+        args, missing, message = (X,), 9, r"sample_weight column 9 is out of range for 4"
+    model = fastnn.MLPRegressor()
+    with pytest.raises(ValueError, match=message):
+        fastnn.fit_stream(model, *args, **({"target": "label"} if source == "csv" else
+                                           {"y": y.astype(float)}),
+                          sample_weight=missing)
+    assert not hasattr(model, "coefs_")
+
+
+def test_weight_column_arguments_are_checked(tmp_path, data):
+    X, y, w = data
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y, w)
+    with pytest.raises(ValueError, match="sample_weight and target name the same column "
+                                         r"\('label'\)"):
+        fastnn.fit_stream(fastnn.MLPRegressor(), path, target="label", sample_weight="label")
+    with pytest.raises(ValueError, match=r"the same column \(3\)"):
+        fastnn.fit_stream(fastnn.MLPRegressor(), X, target=3, sample_weight=-1)
+    with pytest.raises(TypeError, match="sample_weight must be a column name"):
+        fastnn.fit_stream(fastnn.MLPRegressor(), X, y=y, sample_weight=w)
+
+    class NoWeights(fastnn.MLPRegressor):
+        def partial_fit(self, X, y):
+            return super().partial_fit(X, y)
+
+    with pytest.raises(TypeError, match="NoWeights.partial_fit takes no sample_weight"):
+        fastnn.fit_stream(NoWeights(), path, target="label", sample_weight="w")
