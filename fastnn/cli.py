@@ -83,6 +83,10 @@ def add_train_parser(sub) -> None:
                         "scikit-learn, never rounded. Missing target values (empty cells, "
                         "nulls, NaN, and in CSV files pandas' missing texts such as NA) are "
                         "an error; CSV labels true/false are booleans")
+    parser.add_argument("--sample-weight", metavar="COLUMN", help="column of each row's "
+                        "weight in training (CSV/Parquet: name; .npy: index; .npz: array "
+                        "name), not a feature; finite and non-negative. The validation score "
+                        "is unweighted")
     parser.add_argument("--out", help="model file to write (default: DATA's name + .model.npz)")
     parser.add_argument("--validation-split", type=_fraction, default=0.2,
                         help="fraction of rows held out to score the model (0: score on the "
@@ -292,7 +296,8 @@ def train(args) -> int:
     if args.chunk_size is not None:  # >= 1: checked while parsing
         from .streaming import train_command
         return train_command(args)
-    X, y, names = read_data(args.data, args.target, train=True)
+    X, y, names, weights = read_data(args.data, args.target, train=True,
+                                     weight=args.sample_weight)
     task = choose_task(y, args.task)
     if task == "classification":
         y = class_labels(y, f"{args.data}: the target")
@@ -312,14 +317,14 @@ def train(args) -> int:
             else f"values {y.min():.4g} .. {y.max():.4g}")
     print(f"{args.data}: {X.shape[0]} rows, {X.shape[1]} features; {task} "
           f"({what}; --task to override)")
-    X_train, X_val, y_train, y_val = _split(X, y, args.validation_split, task,
-                                            params.get("random_state", 0))
+    X_train, X_val, y_train, y_val, w_train, _ = _split(X, y, args.validation_split, task,
+                                                        params.get("random_state", 0), weights)
     max_iter = params.get("max_iter", MLPClassifier().max_iter)
     progress = Progress(max_iter, len(X_train), estimator.__name__)
     model = estimator(callbacks=progress, **params)
     started = time.perf_counter()
     try:
-        model.fit(_frame(X_train, names), y_train)
+        model.fit(_frame(X_train, names), y_train, sample_weight=w_train)
     finally:
         progress.close()
     seconds = time.perf_counter() - started
@@ -369,8 +374,8 @@ def predict(args) -> int:
         raise ValueError(f"--out must end in .csv or .npy, got {args.out}")
     model = load(args.model)
     names = getattr(model, "feature_names_in_", None)
-    X, _, _ = read_data(args.data, args.target, train=False,
-                        feature_names=None if names is None else list(names))
+    X, _, _, _ = read_data(args.data, args.target, train=False,
+                           feature_names=None if names is None else list(names))
     if X.shape[1] != model.n_features_in_:
         raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
                          f"{model.n_features_in_} (--target drops a column)")
@@ -456,18 +461,21 @@ def choose_task(y: np.ndarray, task: str = "auto") -> str:
     return "regression"
 
 
-def _split(X, y, fraction, task, seed):
+def _split(X, y, fraction, task, seed, weights=None):
+    """Training and validation rows of X, y and the sample weights (None: none)."""
     if not 0 <= fraction < 1:
         raise ValueError(f"--validation-split must be in [0, 1), got {fraction}")
     if fraction == 0:
-        return X, None, y, None
+        return X, None, y, None, weights, None
     from sklearn.model_selection import train_test_split
 
+    arrays = (X, y) if weights is None else (X, y, weights)
     try:
-        return train_test_split(X, y, test_size=fraction, random_state=seed,
-                                stratify=y if task == "classification" else None)
+        parts = train_test_split(*arrays, test_size=fraction, random_state=seed,
+                                 stratify=y if task == "classification" else None)
     except ValueError:  # a class too small to stratify
-        return train_test_split(X, y, test_size=fraction, random_state=seed)
+        parts = train_test_split(*arrays, test_size=fraction, random_state=seed)
+    return (*parts, None, None) if weights is None else tuple(parts)
 
 
 def _frame(X, names):
@@ -482,8 +490,11 @@ def _frame(X, names):
 
 
 # -------------------------------------------------------------------- files
-def read_data(path, target=None, *, train: bool, feature_names=None):
-    """Features, target and feature names from a data file.
+def read_data(path, target=None, *, train: bool, feature_names=None, weight=None):
+    """Features, target, feature names and sample weights from a data file.
+
+    ``weight`` names the column of sample weights (CSV/Parquet: a name; .npy: an index;
+    .npz: an array), which is not a feature.
 
     Returns
     -------
@@ -491,6 +502,8 @@ def read_data(path, target=None, *, train: bool, feature_names=None):
     y : ndarray of shape (n_samples,) (or (n_samples, n_outputs) from .npz), None unless train
     names : list of str or None
         Feature column names (CSV/Parquet).
+    weights : ndarray of float64, shape (n_samples,), or None without ``weight``
+        Finite and non-negative (else a ValueError naming the column and the row).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -498,27 +511,34 @@ def read_data(path, target=None, *, train: bool, feature_names=None):
         raise ValueError(f"{path}: unsupported data file type {suffix!r}; use "
                          f"{', '.join(_SUFFIXES)}")
     if suffix == ".npy":
-        X, y, names = _split_array(_load_npy(path), target, train, path)
+        X, y, names, weights = _split_array(_load_npy(path), target, train, path, weight)
         if y is not None:
             check_target(y, f"{path}: the target column", base=0)
-        return X, y, names
+        return X, y, names, _weights(weights, path, weight, base=0)
     if suffix == ".npz":
-        X, y, names = _from_npz(path, target, train)
+        X, y, names, weights = _from_npz(path, target, train, weight)
         if y is not None:
             check_target(y, f"{path}: the target array", base=0)
-        return X, y, names
+        return X, y, names, _weights(weights, path, weight, base=0)
     columns = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
     if train:
         target = _column_name(columns, target if target is not None else list(columns)[-1], path)
     elif target is not None:
         target = _column_name(columns, target, path)
+    weights = None
+    if weight is not None:
+        weight = _column_name(columns, weight, path)
+        if weight == target:
+            raise ValueError(f"{path}: --sample-weight and --target name the same column "
+                             f"{weight!r}")
+        weights = _weights(columns[weight], path, weight)
     if feature_names is not None:
         missing = [name for name in feature_names if name not in columns]
         if missing:
             raise ValueError(f"{path} lacks the model's feature columns {missing}")
         names = list(feature_names)
     else:
-        names = [name for name in columns if name != target]
+        names = [name for name in columns if name not in (target, weight)]
     for name in names:
         if columns[name].dtype.kind not in "biuf":
             raise ValueError(f"{path}: feature column {name!r} is not numeric: "
@@ -527,12 +547,27 @@ def read_data(path, target=None, *, train: bool, feature_names=None):
         raise ValueError(f"{path} has no feature columns")
     X = np.column_stack([columns[name] for name in names]).astype(np.float64)
     if not train:
-        return X, None, names
+        return X, None, names, weights
     y, what = columns[target], f"{path}: target column {target!r}"
     if suffix == ".csv" and y.dtype.kind == "U":  # not all numbers: typed as --chunk-size
-        return X, text_labels(y, what), names
+        return X, text_labels(y, what), names, weights
     check_target(y, what)
-    return X, y, names
+    return X, y, names, weights
+
+
+def _weights(values, path, column, offset: int = 0, base: int = 1):
+    """Sample weights as float64 (None for None): numbers, none missing, infinite or
+    negative, else a ValueError naming the file, the column and the row (``values[0]`` is
+    row ``offset + base``)."""
+    if values is None:
+        return None
+    from ._csv import as_weights, check_weights
+
+    try:
+        weights = as_weights(values, column, offset + base, _rows_note(base))
+    except ValueError as exc:  # text that is not a number
+        raise ValueError(f"{path}: {exc}") from None
+    return check_weights(weights, column, offset + base, str(path), _rows_note(base))
 
 
 def text_labels(values, what: str, offset: int = 0, base: int = 1, kind: str | None = None):
@@ -580,22 +615,39 @@ def _column_name(columns, target, path) -> str:
         raise ValueError(f"{path} has no column {target!r}; columns: {list(columns)}") from None
 
 
-def _split_array(array, target, train, path):
+def _split_array(array, target, train, path, weight=None):
     if array.ndim != 2 or array.dtype.kind not in "biuf":
         raise ValueError(f"{path}: expected a 2-D numeric array, got {array.ndim}-D {array.dtype}")
-    if not train and target is None:
-        return array.astype(np.float64), None, None
+    width = array.shape[1]
+    at = None
+    if weight is not None:
+        at = _array_column(weight, width, path, "--sample-weight")
+    if not train and target is None and at is None:
+        return array.astype(np.float64), None, None, None
+    column = None
+    if train or target is not None:
+        column = _array_column(-1 if target is None else target, width, path, "--target")
+        if column == at:
+            raise ValueError(f"{path}: --sample-weight and --target name the same column "
+                             f"{column}")
+    X = np.delete(array, [c for c in (column, at) if c is not None], axis=1).astype(np.float64)
+    y = array[:, column] if train else None
+    return X, y, None, None if at is None else array[:, at]
+
+
+def _array_column(text, width: int, path, option: str) -> int:
+    """The index (>= 0) of the column of a 2-D array that ``option`` names by ``text``."""
     try:
-        column = int(target) if target is not None else -1
-        y = array[:, column]
-    except (ValueError, IndexError):
-        raise ValueError(f"{path}: --target must be a column index in [-{array.shape[1]}, "
-                         f"{array.shape[1]}), got {target!r}") from None
-    X = np.delete(array, column % array.shape[1], axis=1).astype(np.float64)
-    return X, y if train else None, None
+        column = int(text)
+        if not -width <= column < width:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{path}: {option} must be a column index in [-{width}, {width}), "
+                         f"got {text!r}") from None
+    return column % width
 
 
-def _from_npz(path, target, train):
+def _from_npz(path, target, train, weight=None):
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -608,7 +660,13 @@ def _from_npz(path, target, train):
         raise ValueError(f"{path}: --target 'X' names the feature array; the target must be "
                          f"another array (arrays: {list(arrays)})")
     target = target if target is not None else "y"
-    features = [name for name in arrays if name != target]
+    if weight is not None and weight not in arrays:
+        raise ValueError(f"{path} has no sample weight array {weight!r} (arrays: "
+                         f"{list(arrays)})")
+    if weight is not None and weight in (target, "X"):
+        what = "target" if weight == target else "feature"
+        raise ValueError(f"{path}: --sample-weight names the {what} array {weight!r}")
+    features = [name for name in arrays if name not in (target, weight)]
     name = "X" if "X" in arrays else features[0] if len(features) == 1 else None
     if name is None:
         raise ValueError(f"{path}: expected a feature array 'X' (arrays: {list(arrays)})")
@@ -622,7 +680,11 @@ def _from_npz(path, target, train):
         y = arrays[target]
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
-    return X.astype(np.float64), y, None
+    weights = None if weight is None else arrays[weight]
+    if weights is not None and (weights.ndim != 1 or len(weights) != len(X)):
+        raise ValueError(f"{path}: the sample weight array {weight!r} must have shape "
+                         f"({len(X)},), got {weights.shape}")
+    return X.astype(np.float64), y, None, weights
 
 
 def _read_csv(path) -> dict:

@@ -510,12 +510,18 @@ def train_command(args) -> int:
                          "--solver adam or sgd, or train without --chunk-size")
     names = None
     options = dict(batch_size=args.chunk_size, dtype=args.dtype)
+    weight = args.sample_weight  # a column of sample weights, or None
     if suffix == ".npy":
         try:
             target = -1 if args.target is None else int(args.target)
         except ValueError:
             raise ValueError(f"--target must be a column index for a .npy file, got "
                              f"{args.target!r}") from None
+        try:
+            weight = None if weight is None else int(weight)
+        except ValueError:
+            raise ValueError(f"--sample-weight must be a column index for a .npy file, got "
+                             f"{weight!r}") from None
         what = f"{args.data}: target column {target}"
     else:
         if suffix in _PARQUET:
@@ -530,9 +536,16 @@ def train_command(args) -> int:
                                 columns[-1] if args.target is None else args.target, args.data)
         # by position: an index needs no agreement on how the readers spell the names
         target = columns.index(name)
-        names = [c for c in columns if c != name]
+        if weight is not None:
+            weight = cli._column_name(dict.fromkeys(columns), weight, args.data)
+            if weight == name:
+                raise ValueError(f"{args.data}: --sample-weight and --target name the same "
+                                 f"column {name!r}")
+        names = [c for c in columns if c not in (name, weight)]
         what = f"{args.data}: target column {name!r}"
-    options["target"] = target
+        weight = None if weight is None else columns.index(weight)
+    options.update(target=target, weight=weight)
+    shown = weight if names is None or weight is None else columns[weight]  # in messages
     base = 0 if suffix == ".npy" else 1  # rows: array indices, or data lines after the header
     epochs = params.pop("max_iter", 10)  # >= 1: checked while parsing (cli._checked)
     blocks, text = _stream(args.data, text=True, **options)  # a CSV file's labels as text
@@ -540,6 +553,13 @@ def train_command(args) -> int:
     blocks.close()
     if first is None:
         raise ValueError(f"{args.data} has no data rows")
+
+    def weights_of(block, start):
+        """The checked sample weights of the block starting at row ``start`` (0-based)."""
+        if weight is None:
+            return {}
+        return {"sample_weight": check_weights(block[2], shown, start + base, str(args.data),
+                                               cli._rows_note(base))}
 
     def typed(labels, start, kind=None):
         """The labels of the block starting at row ``start`` (0-based), none missing; text
@@ -554,7 +574,7 @@ def train_command(args) -> int:
                              f"on row {start + exc.index + base} ({cli._rows_note(base)})"
                              ) from None
 
-    X0, y0 = first
+    X0, y0 = first[:2]
     y0 = typed(y0, 0)
     task = cli.choose_task(y0, args.task)
     model = (MLPClassifier if task == "classification" else MLPRegressor)(**params)
@@ -576,7 +596,9 @@ def train_command(args) -> int:
     classes = None
     if task == "classification":  # all classes up front; every block's labels checked
         found, start = {}, 0  # text: the row each label first appears on
-        for _, labels in _stream(args.data, text=True, **options)[0]:
+        for block in _stream(args.data, text=True, **options)[0]:
+            labels = block[1]
+            weights_of(block, start)  # all checked before any update
             if text:  # typed below as the whole column is (never both 1 and "1")
                 for i, label in enumerate(typed(labels, start, "U").tolist()):
                     found.setdefault(label, start + i)
@@ -596,10 +618,11 @@ def train_command(args) -> int:
             classes = np.array(sorted(found))
     for epoch in range(epochs):
         start = 0
-        for X, labels in _stream(args.data, progress=True, desc=f"pass {epoch + 1}/{epochs}",
-                                 text=True, **options)[0]:
+        for block in _stream(args.data, progress=True, desc=f"pass {epoch + 1}/{epochs}",
+                             text=True, **options)[0]:
+            X, labels = block[:2]
             y = convert(labels, start)
-            model.partial_fit(cli._frame(X, names), y,
+            model.partial_fit(cli._frame(X, names), y, **weights_of(block, start),
                               **({"classes": classes} if classes is not None else {}))
             start += len(labels)
     seconds = time.perf_counter() - started

@@ -365,7 +365,7 @@ def test_non_numeric_feature_error_shows_the_offending_cell(tmp_path):
 
 def test_csv_with_a_byte_order_mark(tmp_path):
     (tmp_path / "b.csv").write_bytes("a,b,y\n1,2,0\n3,4,1\n".encode("utf-8-sig"))
-    _, _, names = cli.read_data(tmp_path / "b.csv", None, train=True)
+    _, _, names, _ = cli.read_data(tmp_path / "b.csv", None, train=True)
     assert names == ["a", "b"]
 
 
@@ -557,3 +557,113 @@ def test_train_reads_csv_labels_alike_with_and_without_chunk_size(tmp_path, caps
         assert main(["train", str(path), "--out", str(model_path), *FAST, *chunk]) == 0
         loaded = fastnn.load(model_path).classes_
         assert loaded.tolist() == classes and loaded.dtype.kind == np.asarray(classes).dtype.kind
+
+
+# ------------------------------------------------------ train --sample-weight
+@pytest.fixture
+def weighted(tmp_path):
+    """A CSV file with a weight column between the features, and its contents."""
+    rng = np.random.default_rng(3)
+    X = np.round(rng.standard_normal((120, 3)), 6)
+    y = (X[:, 0] > X[:, 1]).astype(np.int64)
+    w = np.round(rng.uniform(0, 3, 120), 3)
+    path = tmp_path / "w.csv"
+    with open(path, "w") as f:
+        f.write("a,w,b,c,label\n")
+        for row, weight, label in zip(X, w, y):
+            f.write(f"{row[0]},{weight},{row[1]},{row[2]},{label}\n")
+    return path, X, y, w
+
+
+WEIGHTED = ["--hidden-layer-sizes", "4", "--max-iter", "5", "--random-state", "0",
+            "--sample-weight", "w"]
+
+
+def test_train_sample_weight_column_weights_the_fit(weighted, tmp_path, capsys):
+    from sklearn.model_selection import train_test_split
+
+    path, X, y, w = weighted
+    out = tmp_path / "m.npz"
+    assert main(["train", str(path), *WEIGHTED, "--out", str(out)]) == 0
+    model = fastnn.load(out)
+    assert list(model.feature_names_in_) == ["a", "b", "c"]  # the weights are no feature
+    X_train, _, y_train, _, w_train, _ = train_test_split(
+        X.astype(np.float32), y, w, test_size=0.2, random_state=0, stratify=y)
+    import pandas as pd
+
+    expected = fastnn.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(
+        pd.DataFrame(X_train, columns=list("abc")), y_train, sample_weight=w_train)
+    assert model.loss_curve_ == expected.loss_curve_
+    unweighted = tmp_path / "u.npz"
+    assert main(["train", str(path), *WEIGHTED[:-2], "--target", "label", "--out",
+                 str(unweighted)]) == 0
+    assert fastnn.load(unweighted).n_features_in_ == 4  # w is a feature when not named
+
+
+def test_train_chunk_size_sample_weight_equals_weighted_partial_fit(weighted, tmp_path):
+    path, X, y, w = weighted
+    out = tmp_path / "m.npz"
+    assert main(["train", str(path), *WEIGHTED, "--chunk-size", "50", "--out", str(out)]) == 0
+    model = fastnn.load(out)
+    assert model.n_features_in_ == 3
+    expected = fastnn.MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    for _ in range(5):
+        for start in range(0, 120, 50):
+            rows = slice(start, start + 50)
+            expected.partial_fit(X[rows].astype(np.float32), y[rows], sample_weight=w[rows],
+                                 classes=[0, 1])
+    assert model.loss_curve_ == expected.loss_curve_
+
+
+@pytest.mark.parametrize("chunk", [[], ["--chunk-size", "50"]])
+@pytest.mark.parametrize("cell, message", [
+    ("-1.5", "the sample_weight column 'w' is negative (-1.5) on row 61 (rows counted from 1 "
+             "after the header)"),
+    ("inf", "the sample_weight column 'w' is infinite (inf) on row 61"),
+    ("", "the sample_weight column 'w' is missing or NaN on row 61"),
+    ("NA", "the sample_weight column 'w' is missing or NaN on row 61"),
+    ("heavy", "sample_weight column 'w' is not numeric: 'heavy' on row 61 (rows counted from "
+              "1 after the header)"),
+])
+def test_train_bad_sample_weights_are_one_clear_line(weighted, cell, message, chunk, capsys):
+    path, X, y, w = weighted
+    lines = path.read_text().splitlines()
+    fields = lines[61].split(",")
+    fields[1] = cell
+    lines[61] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["train", str(path), *WEIGHTED, *chunk]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"fastnn train: error: {path}") and message in captured.err
+    assert "trained in" not in captured.out  # found before any training
+
+
+@pytest.mark.parametrize("chunk", [[], ["--chunk-size", "50"]])
+def test_train_sample_weight_names_a_missing_column_or_the_target(weighted, chunk, capsys):
+    path = weighted[0]
+    assert main(["train", str(path), *WEIGHTED[:-1], "weight", *chunk]) == 1
+    assert "has no column 'weight'" in capsys.readouterr().err
+    assert main(["train", str(path), *WEIGHTED[:-1], "label", *chunk]) == 1
+    assert "--sample-weight and --target name the same column 'label'" in \
+        capsys.readouterr().err
+
+
+def test_train_sample_weight_of_npy_and_npz_files(weighted, tmp_path, capsys):
+    _, X, y, w = weighted
+    np.save(tmp_path / "d.npy", np.column_stack([X, w, y]))
+    np.savez(tmp_path / "d.npz", X=X, y=y, w=w)
+    for data, column in (("d.npy", "-2"), ("d.npz", "w")):
+        assert main(["train", str(tmp_path / data), *WEIGHTED[:-1], column]) == 0
+        assert fastnn.load(tmp_path / "d.model.npz").n_features_in_ == 3
+    assert main(["train", str(tmp_path / "d.npy"), *WEIGHTED[:-1], "-2", "--chunk-size",
+                 "50"]) == 0
+    assert fastnn.load(tmp_path / "d.model.npz").n_features_in_ == 3
+    for data, column, message in (("d.npy", "7", "--sample-weight must be a column index in "
+                                   "[-5, 5), got '7'"),
+                                  ("d.npz", "v", "has no sample weight array 'v'"),
+                                  ("d.npz", "y", "--sample-weight names the target array")):
+        assert main(["train", str(tmp_path / data), *WEIGHTED[:-1], column]) == 1
+        assert message in capsys.readouterr().err
+    np.save(tmp_path / "empty.npy", np.zeros((3, 0)))
+    assert main(["train", str(tmp_path / "empty.npy")]) == 1
+    assert "--target must be a column index in [-0, 0)" in capsys.readouterr().err
