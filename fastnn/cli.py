@@ -303,15 +303,11 @@ def train(args) -> int:
         y = class_labels(y, f"{args.data}: the target")
     params = {name[6:]: value for name, value in vars(args).items()
               if name.startswith("param_") and value is not None}
+    estimator = estimator_class(task, params)
     if task == "regression":
-        if "class_weight" in params:
-            raise ValueError("--class-weight applies to classification only")
         if y.dtype.kind not in "biuf":
             raise ValueError("a regression target must be numeric")
         y = y.astype(args.dtype)
-        estimator = MLPRegressor
-    else:
-        estimator = MLPClassifier
     X = X.astype(args.dtype)
     what = (f"{len(np.unique(y))} classes" if task == "classification"
             else f"values {y.min():.4g} .. {y.max():.4g}")
@@ -340,6 +336,16 @@ def train(args) -> int:
           f"the kernels); validation {metric} {score:.4f} {where}")
     _save_model(model, args)
     return 0
+
+
+def estimator_class(task: str, params: dict):
+    """MLPClassifier or MLPRegressor for ``task``; ValueError for --class-weight with a
+    regression target (MLPRegressor has no class_weight)."""
+    if task == "classification":
+        return MLPClassifier
+    if "class_weight" in params:
+        raise ValueError("--class-weight applies to classification only")
+    return MLPRegressor
 
 
 def _save_model(model, args) -> None:

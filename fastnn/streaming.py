@@ -497,8 +497,6 @@ def train_command(args) -> int:
     import time
 
     from . import cli
-    from .mlp import MLPClassifier, MLPRegressor
-
     suffix = _suffix(args.data)
     if suffix not in (".csv", ".tsv", ".txt", ".npy", *_PARQUET):
         raise ValueError(f"--chunk-size streams CSV, Parquet and .npy files, not {suffix!r}")
@@ -577,7 +575,7 @@ def train_command(args) -> int:
     X0, y0 = first[:2]
     y0 = typed(y0, 0)
     task = cli.choose_task(y0, args.task)
-    model = (MLPClassifier if task == "classification" else MLPRegressor)(**params)
+    model = cli.estimator_class(task, params)(**params)
     print(f"{args.data}: {X0.shape[1]} features; {task} (from the first {len(y0)} rows; "
           f"--task to override); {epochs} passes of partial_fit over blocks of "
           f"{args.chunk_size} rows")

@@ -367,6 +367,17 @@ def test_chunked_training_rejects_lbfgs_and_bad_chunk_sizes(tmp_path, capsys):
         assert "argument --chunk-size: expected an integer >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("task", [[], ["--task", "regression"]])
+def test_chunked_training_refuses_class_weight_for_a_regression_target(task, tmp_path, capsys):
+    """MLPRegressor(class_weight=...) was a TypeError traceback; without --chunk-size it is
+    this error line."""
+    path = tmp_path / "r.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{i * 0.37}\n" for i in range(10)))
+    err = _chunk_error([str(path), "--chunk-size", "4", "--class-weight", "balanced", *task],
+                       capsys)
+    assert "--class-weight applies to classification only" in err
+
+
 @pytest.mark.parametrize("passes", ["0", "-2"])
 def test_chunked_training_rejects_fewer_than_one_pass(passes, tmp_path, capsys):
     """--max-iter 0 trained nothing and crashed with UnboundLocalError scoring the last
