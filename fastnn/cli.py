@@ -127,6 +127,13 @@ def check_train_options(parser, args) -> None:
             parser.error(f"argument --activation: {len(activation)} activations "
                          f"({_show(tuple(activation))}) for {len(sizes)} hidden layer(s) "
                          f"({layers}): give one activation, or one per hidden layer")
+    if args.chunk_size is not None and args.param_solver == "lbfgs":
+        parser.error("argument --solver: --chunk-size trains with partial_fit, a block of rows "
+                     "at a time, which solver 'lbfgs' cannot do (it needs all rows at once): "
+                     "use --solver adam or sgd, or train without --chunk-size")
+    if args.task == "regression" and args.param_class_weight is not None:
+        parser.error("argument --class-weight: applies to classification only, not to "
+                     "--task regression")
 
 
 def add_predict_parser(sub) -> None:

@@ -502,10 +502,7 @@ def train_command(args) -> int:
         raise ValueError(f"--chunk-size streams CSV, Parquet and .npy files, not {suffix!r}")
     params = {name[6:]: value for name, value in vars(args).items()
               if name.startswith("param_") and value is not None}
-    if params.get("solver") == "lbfgs":
-        raise ValueError("--chunk-size trains with partial_fit, a block of rows at a time, "
-                         "which solver 'lbfgs' cannot do (it needs all rows at once): use "
-                         "--solver adam or sgd, or train without --chunk-size")
+    # --solver lbfgs: refused while parsing (cli.check_train_options)
     names = None
     options = dict(batch_size=args.chunk_size, dtype=args.dtype)
     weight = args.sample_weight  # a column of sample weights, or None

@@ -354,12 +354,19 @@ def _chunk_error(argv, capsys):
 
 
 def test_chunked_training_rejects_lbfgs_and_bad_chunk_sizes(tmp_path, capsys):
-    path = tmp_path / "d.csv"
-    path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
-    assert "solver 'lbfgs' cannot" in _chunk_error(
-        [str(path), "--chunk-size", "4", "--solver", "lbfgs"], capsys)
     from fastnn.__main__ import main
 
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
+    # two options that do not go together: a usage error (exit status 2) before any reading
+    for argv in (["--chunk-size", "4", "--solver", "lbfgs"],
+                 ["--solver", "lbfgs", "--chunk-size", "4"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", str(tmp_path / "missing.csv"), *argv])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "fastnn train: error: argument --solver: --chunk-size trains" in err
+        assert "solver 'lbfgs' cannot" in err
     for size in ("0", "-5"):  # a usage error while parsing (exit status 2)
         with pytest.raises(SystemExit) as exc:
             main(["train", str(path), "--chunk-size", size])
@@ -367,15 +374,22 @@ def test_chunked_training_rejects_lbfgs_and_bad_chunk_sizes(tmp_path, capsys):
         assert "argument --chunk-size: expected an integer >= 1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("task", [[], ["--task", "regression"]])
-def test_chunked_training_refuses_class_weight_for_a_regression_target(task, tmp_path, capsys):
+def test_chunked_training_refuses_class_weight_for_a_regression_target(tmp_path, capsys):
     """MLPRegressor(class_weight=...) was a TypeError traceback; without --chunk-size it is
     this error line."""
+    from fastnn.__main__ import main
+
     path = tmp_path / "r.csv"
     path.write_text("a,y\n" + "".join(f"{i},{i * 0.37}\n" for i in range(10)))
-    err = _chunk_error([str(path), "--chunk-size", "4", "--class-weight", "balanced", *task],
-                       capsys)
+    err = _chunk_error([str(path), "--chunk-size", "4", "--class-weight", "balanced"], capsys)
     assert "--class-weight applies to classification only" in err
+    for chunk in ([], ["--chunk-size", "4"]):  # --task regression: known before reading
+        with pytest.raises(SystemExit) as exc:
+            main(["train", str(tmp_path / "missing.csv"), "--class-weight", "balanced",
+                  "--task", "regression", *chunk])
+        assert exc.value.code == 2
+        assert "error: argument --class-weight: applies to classification only, not to " \
+            "--task regression" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("passes", ["0", "-2"])
