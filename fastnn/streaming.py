@@ -570,6 +570,8 @@ def train_command(args) -> int:
                              ) from None
 
     X0, y0 = first[:2]
+    if X0.shape[1] == 0:  # as without --chunk-size (numpy's message named nothing)
+        raise ValueError(f"{args.data} has no feature columns")
     y0 = typed(y0, 0)
     task = cli.choose_task(y0, args.task)
     model = cli.estimator_class(task, params)(**params)

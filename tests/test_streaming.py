@@ -407,6 +407,19 @@ def test_chunked_training_rejects_fewer_than_one_pass(passes, tmp_path, capsys):
     assert not (tmp_path / "d.model.npz").exists()
 
 
+@pytest.mark.parametrize("name, weight", [("y.csv", []), ("w.csv", ["--sample-weight", "w"]),
+                                          ("y.npy", [])])
+def test_chunked_training_on_a_file_without_feature_columns(name, weight, tmp_path, capsys):
+    """It was numpy's "at least one array or dtype is required" from partial_fit."""
+    path = tmp_path / name
+    if name.endswith(".npy"):
+        np.save(path, np.array([[0.0], [1.0], [1.0]]))
+    else:
+        path.write_text(("w,y\n1,0\n1,1\n1,1\n" if weight else "y\n0\n1\n1\n"))
+    err = _chunk_error([str(path), "--chunk-size", "2", *weight], capsys)
+    assert f"{path} has no feature columns" in err
+
+
 def test_chunked_training_on_empty_or_header_only_files(tmp_path, capsys):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header.csv").write_text("a,b,y\n")
