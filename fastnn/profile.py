@@ -453,7 +453,7 @@ def _model_and_data(args):
                          f"profiles MLPClassifier and MLPRegressor models")
     names = getattr(model, "feature_names_in_", None)
     names = None if names is None else list(names)
-    X, y, _ = read_data(args.data, args.target, train=True, feature_names=names)
+    X, y, _, _ = read_data(args.data, args.target, train=True, feature_names=names)
     if X.shape[1] != model.n_features_in_:
         raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
                          f"{model.n_features_in_} (--target names the target column)")
