@@ -22,8 +22,9 @@ OUTPUTS = {
     "softmax": SOFTMAX_CROSS_ENTROPY,
 }
 
-# Forward pass without targets: the last dense layer's activation code.  The
-# sigmoid output is applied inside the dense kernel; softmax needs a row pass.
+# The output layer's activation code in ``_net`` (tests/reference.py reads it).
+# The forward pass itself computes the logits and applies the output activation
+# of ``loss_code`` in a row pass, once it has checked them for NaN/inf.
 _OUTPUT_DENSE_CODE = {SQUARED_ERROR: IDENTITY, BINARY_CROSS_ENTROPY: SIGMOID,
                       SOFTMAX_CROSS_ENTROPY: IDENTITY}
 
@@ -390,8 +391,9 @@ class Network:
         ValueError
             If ``X`` holds NaN or infinite values, or if finite values of
             ``X`` overflow the network's dtype on the way to the outputs
-            (or its parameters are not finite): NaN outputs made
-            :meth:`predict` answer class 0 without an error.
+            or to the logits under them (or its parameters are not finite):
+            NaN outputs made :meth:`predict` answer class 0 without an
+            error, and -inf logits a confident class.
         """
         X = check.check_features(X, self.layer_sizes[0], self.dtype)
         out, n_nonfinite = self._outputs(X, count_nonfinite=True)

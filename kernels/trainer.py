@@ -11,7 +11,8 @@ A network is described by two tuples of arrays:
     (L,) int64 offsets of each layer's weights (row-major, shape
     ``(sizes[l], sizes[l+1])``) and biases in the flat parameter vector;
     ``codes`` (L,) int64 activation code of each layer's output (the last
-    entry is used for inference only) and ``act_params`` (L,) float64.
+    entry is not read: the output activation follows ``loss_code``) and
+    ``act_params`` (L,) float64.
 ``ws = (acts, deltas, a_off, xbuf, ybuf, wbuf, ones, sample_loss)``
     Scratch for ``capacity`` rows: ``acts``/``deltas`` flat, layer ``l`` at
     ``a_off[l]`` (= capacity * sum(sizes[1:l+1])); gathered inputs, targets,
@@ -45,7 +46,7 @@ from .fpenv import flush_subnormals, restore
 from .dense import dense_backward, dense_forward
 from .dense_feature_major import (dense_backward_feature_major, dense_forward_feature_major,
                                   transpose)
-from .losses import SOFTMAX_CROSS_ENTROPY, loss_forward_backward, output_forward_inplace
+from .losses import loss_forward_backward, output_forward_inplace
 from .optimizers import adam_update, momentum_update, sgd_update
 
 SGD, MOMENTUM, ADAM = range(3)
@@ -117,8 +118,8 @@ def _transpose(src, dst):
 def forward_pass(inputs, params, net, ws, apply_output, loss_code):
     """Forward pass of the n rows of ``inputs``; returns the output layer's (n, k) view.
 
-    With ``apply_output`` the output holds the output activation (sigmoid
-    via ``codes[-1]``, softmax by a row pass), otherwise the logits.
+    With ``apply_output`` the output holds the output activation of
+    ``loss_code`` (a row pass over the logits), otherwise the logits.
     ``inputs`` may be read-only; it is only passed to the first layer (so
     that its type never mixes with the writable buffers').
     """
@@ -129,30 +130,53 @@ def forward_layers(inputs, params, net, acts, a_off, apply_output, loss_code):
     """:func:`forward_pass` with its only scratch, the activations ``acts`` (layer l at
     ``a_off[l]``), passed alone; returns (output view, the number of NaN/inf entries
     of the first layer's ``inputs @ W + b``: 0 proves ``inputs`` finite, see
-    ``dense_forward``)."""
+    ``dense_forward``).
+
+    With ``apply_output``, rows whose logits hold NaN/inf come out all NaN: a
+    softmax over -inf logits, or a sigmoid of +-inf, is finite and would hide
+    the overflow behind a confident answer.
+    """
     sizes, w_off, b_off, codes, act_params = net
     n = inputs.shape[0]
     n_layers = sizes.shape[0] - 1
     n_bad = 0
+    n_bad_logits = 0
     for l in range(n_layers):
         fan_in, fan_out = sizes[l], sizes[l + 1]
         W = _view(params, w_off[l], fan_in, fan_out)
         b = params[b_off[l]:b_off[l] + fan_out]
         out = _view(acts, a_off[l], n, fan_out)
         code, param = codes[l], act_params[l]
-        if l == n_layers - 1 and not apply_output:
+        if l == n_layers - 1:  # the logits; the output activation below, once checked
             code, param = IDENTITY, 0.0
         if l == 0:
             n_bad = _dense_forward(inputs, W, b, code, param, out)
+            n_bad_logits = n_bad
         else:
-            _dense_forward(_view(acts, a_off[l - 1], n, fan_in), W, b, code, param, out)
+            n_bad_logits = _dense_forward(_view(acts, a_off[l - 1], n, fan_in), W, b, code,
+                                          param, out)
     output = _view(acts, a_off[n_layers - 1], n, sizes[n_layers])
-    if apply_output and loss_code == SOFTMAX_CROSS_ENTROPY:
+    if apply_output:
+        if n_bad_logits:  # rare: no pass over the logits otherwise
+            _nan_rows_not_finite(output)
         if _PARALLEL and output.size >= _PARALLEL_MIN:
             _output_p(loss_code, output)
         else:
             _output_s(loss_code, output)
     return output, n_bad
+
+
+@helper
+def _nan_rows_not_finite(Z):
+    """Set every entry of the rows of ``Z`` (n, k) that hold NaN or inf to NaN."""
+    nan = Z.dtype.type(np.nan)
+    for i in range(Z.shape[0]):
+        bad = False
+        for j in range(Z.shape[1]):
+            if not math.isfinite(Z[i, j]):
+                bad = True
+        if bad:
+            Z[i, :] = nan
 
 
 def loss_and_gradient(inputs, targets, weights, params, grads, net, ws, loss_code, gradient):

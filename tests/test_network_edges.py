@@ -1,0 +1,67 @@
+"""Edges of the low-level Network API: overflow at the outputs, argument types, checkpoints."""
+import warnings
+
+import numpy as np
+import pytest
+
+import fastnn
+
+OVERFLOW = r"outputs of 1 row\(s\) of X .* overflow"
+
+
+def _overflowing_net(output, dtype, hidden):
+    """A network whose logits for a row of finite ``finfo.max`` values are -inf in the first
+    output and finite in the others: softmax gives that row finite probabilities, sigmoid
+    an exact 0, where the other rows' outputs are ordinary."""
+    k = 3 if output == "softmax" else 2
+    net = fastnn.Network([2, 2, k] if hidden else [2, k], "relu", output, dtype=dtype,
+                         random_state=0)
+    for W in net.coefs[:-1]:
+        W[...] = np.eye(2)
+    W = net.coefs[-1]
+    W[...] = 0
+    W[:, 0] = -1
+    W[0, 1] = 1e-3
+    return net
+
+
+@pytest.mark.parametrize("n", [3, fastnn.network._BLOCKS_MIN_ROWS + 5])  # one block, several
+@pytest.mark.parametrize("hidden", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity"])
+def test_forward_reports_logits_that_overflow_behind_a_finite_output(output, dtype, hidden, n):
+    """-inf logits gave a softmax with one class certain and a sigmoid of exactly 0, finite:
+    the row's overflow went unreported.  Rows whose logits are NaN/inf are now outputs
+    that are NaN, and forward raises as for any other overflow."""
+    net = _overflowing_net(output, dtype, hidden)
+    X = np.ones((n, 2), dtype)
+    X[n // 2] = np.finfo(dtype).max
+    with np.errstate(all="ignore"):
+        for call in (net.forward, net.predict):
+            with pytest.raises(ValueError, match=OVERFLOW):
+                call(X)
+        good = np.delete(X, n // 2, axis=0)
+        np.testing.assert_array_equal(net.forward(good), net.forward(good[:1]).repeat(n - 1, 0))
+        assert np.isfinite(net.forward(good)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_estimator_predict_proba_reports_logits_that_overflow(dtype):
+    """MLPClassifier.predict_proba of finite X whose logits overflow to -inf: an error, not
+    a probability of 0 for that class."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2)).astype(dtype)
+    y = rng.integers(0, 3, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = fastnn.MLPClassifier(hidden_layer_sizes=(2,), max_iter=2, random_state=0).fit(X, y)
+    clf.coefs_[0][...] = np.eye(2)
+    clf.intercepts_[0][...] = 0
+    clf.coefs_[1][...] = 0
+    clf.coefs_[1][:, 0] = -1
+    X_big = np.abs(X[:4])
+    X_big[2] = np.finfo(dtype).max
+    with np.errstate(all="ignore"):
+        for call in (clf.predict_proba, clf.predict):
+            with pytest.raises(ValueError, match=OVERFLOW):
+                call(X_big)
