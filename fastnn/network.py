@@ -225,7 +225,7 @@ class Network:
     layer_sizes : sequence of int
         Units per layer, input first and output last, e.g. ``[784, 256, 10]``.
         Two entries give a network with no hidden layer (a linear model).
-    activations : str or sequence of str, default="relu"
+    activations : str or sequence (list, tuple, 1-D array) of str, default="relu"
         Hidden-layer activation, one for all or one per hidden layer:
         "identity", "step", "sigmoid" (alias "logistic"), "tanh", "relu",
         "leaky_relu", "softplus".
@@ -255,11 +255,14 @@ class Network:
     :attr:`grads`) take turns.
     """
 
-    def __init__(self, layer_sizes: Sequence[int], activations: str | Sequence[str] = "relu",
+    def __init__(self, layer_sizes: Sequence[int],
+                 activations: str | Sequence[str] | np.ndarray = "relu",
                  output: str = "softmax", *, dtype=np.float32, random_state=None,
                  sigmoid_a: float = 1.0, leaky_slope: float = 0.01):
         sizes = _check_layer_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
+        if isinstance(activations, np.ndarray) and activations.ndim <= 1:
+            activations = activations.tolist()  # as layer_sizes: np.array(["relu"]) is no Sequence
         if isinstance(activations, str):
             names = [activations] * n_hidden
         elif isinstance(activations, Sequence):
@@ -273,6 +276,7 @@ class Network:
         for name in names:
             if not isinstance(name, str) or name not in ACTIVATION_CODES:
                 raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATION_CODES)}")
+        names = [str(name) for name in names]  # np.str_ entries: plain names in repr and files
         if not isinstance(output, str) or output not in OUTPUTS:  # a list is not hashable
             raise ValueError(f"unknown output {output!r}; choose from {sorted(OUTPUTS)}")
         dtype = np.dtype(dtype)
@@ -291,7 +295,7 @@ class Network:
 
         self.layer_sizes = sizes
         self.activations = names
-        self.output = output
+        self.output = str(output)  # np.str_("softmax") is a str, but repr()s as np.str_(...)
         self.loss_code = OUTPUTS[output]
         self.dtype = dtype
         self._codes = [ACTIVATION_CODES[name] for name in names]

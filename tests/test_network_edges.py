@@ -65,3 +65,31 @@ def test_estimator_predict_proba_reports_logits_that_overflow(dtype):
         for call in (clf.predict_proba, clf.predict):
             with pytest.raises(ValueError, match=OVERFLOW):
                 call(X_big)
+
+
+@pytest.mark.parametrize("activations", [np.array(["relu", "tanh"]), ("relu", "tanh"),
+                                         [np.str_("relu"), np.str_("tanh")]])
+def test_network_takes_activations_as_an_array_of_names(activations):
+    """layer_sizes took an array, activations refused one ("must be a name or a sequence of
+    names"); names come back as plain str, as from a list."""
+    net = fastnn.Network(np.array([3, 4, 5, 2]), activations, np.str_("softmax"),
+                         random_state=0)
+    assert net.activations == ["relu", "tanh"]
+    assert all(type(name) is str for name in net.activations) and type(net.output) is str
+    assert repr(net) == ("Network(layer_sizes=[3, 4, 5, 2], activations=['relu', 'tanh'], "
+                         "output='softmax', dtype=float32)")
+    expected = fastnn.Network([3, 4, 5, 2], ["relu", "tanh"], random_state=0)
+    X = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(net.forward(X), expected.forward(X))
+    assert fastnn.Network([3, 4, 2], np.array("tanh")).activations == ["tanh"]
+
+
+@pytest.mark.parametrize("activations, error, match", [
+    (np.array([["relu", "tanh"]]), TypeError, "activations must be a name or a sequence"),
+    (np.array(["relu"]), ValueError, "activations must be one name or 2 names"),
+    (np.array(["relu", "cube"]), ValueError, "unknown activation 'cube'"),
+    (np.array([1, 2]), ValueError, "unknown activation 1"),
+])
+def test_network_names_a_bad_array_of_activations(activations, error, match):
+    with pytest.raises(error, match=match):
+        fastnn.Network([3, 4, 5, 2], activations)
