@@ -234,7 +234,9 @@ class Network:
         binary cross-entropy, or squared error (1/2, summed over outputs).
         Softmax needs at least two output units.
     dtype : {np.float32, np.float64}, default=np.float32
-        Precision of parameters and of every computation.
+        Precision of parameters and of every computation.  Any spelling
+        NumPy reads as one of them ("float32", "f8", float) is accepted;
+        None is refused (NumPy would read it as float64).
     random_state : int, numpy.random.Generator or None
         Seed for the initial weights.
     sigmoid_a : float, default=1.0
@@ -279,7 +281,13 @@ class Network:
         names = [str(name) for name in names]  # np.str_ entries: plain names in repr and files
         if not isinstance(output, str) or output not in OUTPUTS:  # a list is not hashable
             raise ValueError(f"unknown output {output!r}; choose from {sorted(OUTPUTS)}")
-        dtype = np.dtype(dtype)
+        if dtype is None:  # np.dtype(None) is float64, not the documented default float32
+            raise TypeError("dtype must be float32 or float64 (the default is float32), got "
+                            "None")
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:  # NumPy's "data type 'x' not understood" did not name dtype
+            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         self.sigmoid_a = check.check_real(sigmoid_a, "sigmoid_a")

@@ -93,3 +93,23 @@ def test_network_takes_activations_as_an_array_of_names(activations):
 def test_network_names_a_bad_array_of_activations(activations, error, match):
     with pytest.raises(error, match=match):
         fastnn.Network([3, 4, 5, 2], activations)
+
+
+@pytest.mark.parametrize("dtype, match", [
+    (None, r"dtype must be float32 or float64 \(the default is float32\), got None"),
+    ("banana", "dtype must be float32 or float64, got 'banana'"),
+    (np.float16, "dtype must be float32 or float64, got float16"),
+    (np.int32, "dtype must be float32 or float64, got int32"),
+])
+def test_network_refuses_a_dtype_other_than_float32_or_float64(dtype, match):
+    """dtype=None gave a float64 network (np.dtype(None)), where the documented default is
+    float32; an unknown name raised NumPy's error, which did not name dtype."""
+    with pytest.raises(TypeError, match=match):
+        fastnn.Network([3, 2], dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype, expected", [("float32", np.float32), ("f8", np.float64),
+                                             (float, np.float64), (np.dtype("f4"), np.float32)])
+def test_network_takes_any_spelling_of_float32_or_float64(dtype, expected):
+    net = fastnn.Network([3, 2], dtype=dtype)
+    assert net.dtype == expected and net.params.dtype == expected
