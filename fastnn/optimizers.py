@@ -207,7 +207,14 @@ class Checkpoint:
     had not run (restoring the weights alone would keep, say, a velocity of
     1e300), and :attr:`~fastnn.Network.grads`, which holds the gradient of
     the last step after training (not the diverged epoch's, up to inf/NaN).
-    The copies are allocated once and overwritten by :meth:`save`.
+    The copies are allocated once (again when the optimizer's state arrays
+    change) and overwritten by :meth:`save`.
+
+    The optimizer's state arrays are those it holds at :meth:`save`: a
+    velocity started after a save (``optimizer.momentum`` turned on, e.g. by
+    a callback) goes back to zero, its value when it started, on
+    :meth:`restore`; hyperparameters (``lr``, ``momentum``, ...) are not
+    part of the checkpoint.
 
     Parameters
     ----------
@@ -217,27 +224,44 @@ class Checkpoint:
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
-        self._saved = [a.copy() for a in self._live()]
-        self._t = getattr(optimizer, "t", 0)
+        network = optimizer.network
+        self._saved = [np.empty_like(network.params), np.empty_like(network.grads)]
+        self._states: list[np.ndarray] = []  # the optimizer's state arrays at the last save
+        self._saved_states: list[np.ndarray] = []  # and their copies
+        self.save()
 
     @property
     def params(self) -> np.ndarray:
         """The saved parameters, shape (n_params,); read only by convention."""
         return self._saved[0]
 
-    def _live(self) -> list[np.ndarray]:
-        network = self.optimizer.network
-        return [network.params, network.grads, *self.optimizer._state_arrays()]
-
     def save(self) -> None:
         """Copy the current parameters, gradient and optimizer state into the checkpoint."""
-        for saved, live in zip(self._saved, self._live()):
-            saved[...] = live
+        network = self.optimizer.network
+        self._saved[0][...] = network.params
+        self._saved[1][...] = network.grads
+        states = self.optimizer._state_arrays()
+        if not _same_arrays(states, self._states):  # momentum turned on or off since
+            self._states, self._saved_states = list(states), [a.copy() for a in states]
+        else:
+            for saved, live in zip(self._saved_states, states):
+                saved[...] = live
         self._t = getattr(self.optimizer, "t", 0)
 
     def restore(self) -> None:
-        """Copy the checkpoint back into the network and its optimizer."""
-        for saved, live in zip(self._saved, self._live()):
-            live[...] = saved
+        """Copy the checkpoint back into the network and its optimizer (state arrays started
+        after the save back to zero)."""
+        network = self.optimizer.network
+        network.params[...] = self._saved[0]
+        network.grads[...] = self._saved[1]
+        for live in self.optimizer._state_arrays():
+            saved = next((copy for array, copy in zip(self._states, self._saved_states)
+                          if array is live), None)
+            live[...] = 0 if saved is None else saved  # 0: started after the save
         if hasattr(self.optimizer, "t"):
             self.optimizer.t = self._t
+
+
+def _same_arrays(a: list, b: list) -> bool:
+    """Whether the lists hold the same array objects, in the same order."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))

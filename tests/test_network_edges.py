@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import fastnn
+from fastnn.optimizers import Checkpoint
+from fastnn.training import TrainingDiverged
 
 OVERFLOW = r"outputs of 1 row\(s\) of X .* overflow"
 
@@ -113,3 +115,56 @@ def test_network_refuses_a_dtype_other_than_float32_or_float64(dtype, match):
 def test_network_takes_any_spelling_of_float32_or_float64(dtype, expected):
     net = fastnn.Network([3, 2], dtype=dtype)
     assert net.dtype == expected and net.params.dtype == expected
+
+
+def test_checkpoint_holds_a_velocity_started_after_it_was_made():
+    """A Checkpoint made before momentum was turned on saved and restored nothing of the
+    velocity (zip() over the arrays it had at construction)."""
+    net = fastnn.Network([3, 4, 2], dtype=np.float64, random_state=0)
+    opt = fastnn.SGD(net, lr=0.1)
+    checkpoint = Checkpoint(opt)
+    opt.momentum = 0.9
+    opt.velocity[...] = 5.0
+    checkpoint.save()
+    opt.velocity[...] = 7.0
+    net.params[...] = 1.0
+    checkpoint.restore()
+    np.testing.assert_array_equal(opt.velocity, 5.0)
+    np.testing.assert_array_equal(net.params, checkpoint.params)
+    opt.momentum = 0.0  # no velocity to restore: nothing to do, no error
+    checkpoint.restore()
+    assert opt.velocity is None
+    opt.momentum = 0.5  # a new velocity, started after the save: back to its start, 0
+    opt.velocity[...] = 3.0
+    checkpoint.restore()
+    np.testing.assert_array_equal(opt.velocity, 0.0)
+    checkpoint.save()  # and saved from now on
+    opt.velocity[...] = 2.0
+    checkpoint.restore()
+    np.testing.assert_array_equal(opt.velocity, 0.0)
+
+
+def test_divergence_after_a_callback_turns_momentum_on_restores_the_velocity():
+    """A callback turned momentum on (and the rate up) after epoch 1; epoch 2 diverged.  The
+    weights went back to the end of epoch 1, but the velocity kept the diverged epoch's
+    values (up to 2e87): the next step would have thrown the weights away.  It is now the
+    velocity the epoch started from, zero."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 20))
+    y = X.sum(axis=1) * 10
+    net = fastnn.Network([20, 30, 1], "relu", "identity", dtype=np.float64, random_state=0)
+    assert not fastnn.training._is_small(net, 200, 10)
+    opt = fastnn.SGD(net, lr=1e-4)
+    after_first = []
+
+    def callback(epoch, loss):
+        if epoch == 0:
+            after_first.append((net.params.copy(), net.grads.copy()))
+            opt.momentum, opt.lr = 0.9, 10.0
+
+    with pytest.raises(TrainingDiverged, match="restored to the end of epoch 1"):
+        fastnn.train(net, X, y, optimizer=opt, epochs=5, batch_size=10, random_state=0,
+                     callback=callback)
+    np.testing.assert_array_equal(net.params, after_first[0][0])
+    np.testing.assert_array_equal(net.grads, after_first[0][1])
+    np.testing.assert_array_equal(opt.velocity, 0.0)
