@@ -357,11 +357,9 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
     # network should not pay at start-up.
     from .kernels import small
 
-    code, state1, state2, t, hyper = optimizer._fused_state()
     scratch = np.empty(2 * sum(network.layer_sizes[1:]), network.dtype)
     per_call = epochs if callback is None else 1
     n = X.shape[0]
-    units = _fixed_units(network, batch_size, code, epochs * n)
     sample_weight = network.params if weights is None else weights  # a placeholder if None
     good_params = last_good.params.copy()  # the kernels' own: they write it after each epoch
 
@@ -384,6 +382,10 @@ def _train_small(network: Network, X, Y, weights, order, shuffle: bool, rng_stat
 
     parts: list[np.ndarray] = []
     for epoch in range(0, epochs, per_call):
+        # Read per call, as the BLAS path's epochs do: a callback may have set the
+        # optimizer's lr or turned momentum on, which the first call's copy ignored.
+        code, state1, state2, t, hyper = optimizer._fused_state()
+        units = _fixed_units(network, batch_size, code, epochs * n)
         totals = np.empty(per_call, np.float64)  # becomes this call's part of the history
         start_order, start_rng = order.copy(), rng_state.copy()
         done, status = run(per_call, totals)

@@ -144,16 +144,19 @@ def test_checkpoint_holds_a_velocity_started_after_it_was_made():
     np.testing.assert_array_equal(opt.velocity, 0.0)
 
 
-def test_divergence_after_a_callback_turns_momentum_on_restores_the_velocity():
+@pytest.mark.parametrize("small", [False, True])  # the BLAS path, kernels.small
+def test_divergence_after_a_callback_turns_momentum_on_restores_the_velocity(small):
     """A callback turned momentum on (and the rate up) after epoch 1; epoch 2 diverged.  The
     weights went back to the end of epoch 1, but the velocity kept the diverged epoch's
     values (up to 2e87): the next step would have thrown the weights away.  It is now the
     velocity the epoch started from, zero."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 20))
+    n_in, n, batch_size = (2, 16, 1) if small else (20, 200, 10)
+    X = rng.normal(size=(n, n_in))
     y = X.sum(axis=1) * 10
-    net = fastnn.Network([20, 30, 1], "relu", "identity", dtype=np.float64, random_state=0)
-    assert not fastnn.training._is_small(net, 200, 10)
+    net = fastnn.Network([n_in, 3 if small else 30, 1], "identity" if small else "relu",
+                         "identity", dtype=np.float64, random_state=0)
+    assert fastnn.training._is_small(net, n, batch_size) == small
     opt = fastnn.SGD(net, lr=1e-4)
     after_first = []
 
@@ -163,8 +166,54 @@ def test_divergence_after_a_callback_turns_momentum_on_restores_the_velocity():
             opt.momentum, opt.lr = 0.9, 10.0
 
     with pytest.raises(TrainingDiverged, match="restored to the end of epoch 1"):
-        fastnn.train(net, X, y, optimizer=opt, epochs=5, batch_size=10, random_state=0,
-                     callback=callback)
+        fastnn.train(net, X, y, optimizer=opt, epochs=5, batch_size=batch_size,
+                     random_state=0, callback=callback)
     np.testing.assert_array_equal(net.params, after_first[0][0])
     np.testing.assert_array_equal(net.grads, after_first[0][1])
     np.testing.assert_array_equal(opt.velocity, 0.0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_small_networks_follow_the_optimizer_a_callback_changes(batch_size):
+    """train() of tiny networks (kernels.small) read the optimizer's rate, momentum and
+    state once per call: a callback that set opt.lr = 0 or turned momentum on changed
+    nothing there, while the BLAS path's epochs followed it.  A callback's change now acts
+    from the next epoch on, as two train() calls around it do."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 2))
+    y = X.sum(axis=1, keepdims=True)
+
+    def network():
+        return fastnn.Network([2, 3, 1], "tanh", "identity", dtype=np.float64, random_state=0)
+
+    net = network()
+    assert fastnn.training._is_small(net, 16, batch_size)
+    opt = fastnn.SGD(net, lr=0.05)
+
+    def callback(epoch, loss):
+        if epoch == 0:
+            opt.momentum, opt.lr = 0.9, 0.02
+
+    losses = fastnn.train(net, X, y, optimizer=opt, epochs=3, batch_size=batch_size,
+                          shuffle=False, callback=callback)
+    expected = network()
+    expected_opt = fastnn.SGD(expected, lr=0.05)
+    first = fastnn.train(expected, X, y, optimizer=expected_opt, epochs=1,
+                         batch_size=batch_size, shuffle=False)
+    expected_opt.momentum, expected_opt.lr = 0.9, 0.02
+    rest = fastnn.train(expected, X, y, optimizer=expected_opt, epochs=2,
+                        batch_size=batch_size, shuffle=False)
+    np.testing.assert_array_equal(losses, np.r_[first, rest])
+    np.testing.assert_array_equal(net.params, expected.params)
+    np.testing.assert_array_equal(opt.velocity, expected_opt.velocity)
+
+    frozen = []
+
+    def stop_learning(epoch, loss):
+        frozen.append(net.params.copy())
+        opt.lr = 0.0
+
+    opt.momentum = 0.0
+    fastnn.train(net, X, y, optimizer=opt, epochs=3, batch_size=batch_size,
+                 callback=stop_learning)
+    np.testing.assert_array_equal(net.params, frozen[0])
