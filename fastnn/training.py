@@ -166,7 +166,14 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
         is skipped (no step; it adds 0 to the epoch's loss; ``network.grads``
         keeps the gradient of the last batch that stepped).
     callback : callable(epoch, loss) -> bool, optional
-        Called after each epoch; returning True stops training.
+        Called after each epoch (``epoch`` from 0, ``loss`` its mean loss);
+        returning True stops training.  Changes it makes to the optimizer
+        (``lr``, ``momentum``, ...) act from the next epoch.  If it raises,
+        training stops and the exception propagates; the epochs completed
+        are kept, the one it was called for included: ``network.params``,
+        ``network.grads`` (the gradient of that epoch's last step) and the
+        optimizer's state (velocity, Adam's moments and step count) are as
+        after a run of that many epochs.  Their losses are not returned.
 
     Returns
     -------
@@ -187,6 +194,8 @@ def train(network: Network, X, y, *, optimizer=None, epochs: int = 10,
         If a batch loss is NaN or infinite; the parameters and the
         optimizer's state are restored to their values at the end of the
         last complete epoch.
+    Exception
+        Whatever ``callback`` raises (see above: nothing is restored).
 
     Notes
     -----

@@ -217,3 +217,46 @@ def test_small_networks_follow_the_optimizer_a_callback_changes(batch_size):
     fastnn.train(net, X, y, optimizer=opt, epochs=3, batch_size=batch_size,
                  callback=stop_learning)
     np.testing.assert_array_equal(net.params, frozen[0])
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+@pytest.mark.parametrize("small", [False, True])  # the BLAS path, kernels.small
+def test_a_callback_that_raises_keeps_the_epochs_completed_before_it(small, optimizer):
+    """As train()'s docstring says: the exception propagates, and the network and the
+    optimizer are as after the epoch the callback was called for (weights, gradient,
+    velocity or Adam's moments and step count): the same as a run of that many epochs."""
+    rng = np.random.default_rng(0)
+    n_in, n = (2, 16) if small else (20, 200)
+    X = rng.normal(size=(n, n_in))
+    y = X.sum(axis=1)
+
+    def run(callback, epochs):
+        net = fastnn.Network([n_in, 3 if small else 30, 1], "tanh", "identity",
+                             dtype=np.float64, random_state=0)
+        opt = (fastnn.SGD(net, lr=0.01, momentum=0.9) if optimizer == "momentum"
+               else fastnn.Adam(net, lr=0.01))
+        assert fastnn.training._is_small(net, n, 4) == small
+        try:
+            fastnn.train(net, X, y, optimizer=opt, epochs=epochs, batch_size=4,
+                         random_state=0, callback=callback)
+        except _Stop:
+            pass
+        return net, opt
+
+    def stop_after_second(epoch, loss):
+        if epoch == 1:
+            raise _Stop
+
+    net, opt = run(stop_after_second, 5)
+    expected, expected_opt = run(None, 2)
+    np.testing.assert_array_equal(net.params, expected.params)
+    np.testing.assert_array_equal(net.grads, expected.grads)
+    for state, expected_state in zip(opt._state_arrays(), expected_opt._state_arrays()):
+        np.testing.assert_array_equal(state, expected_state)
+    assert getattr(opt, "t", None) == getattr(expected_opt, "t", None)
+    with pytest.raises(_Stop):
+        fastnn.train(net, X, y, optimizer=opt, epochs=2, batch_size=4, callback=stop_after_second)
