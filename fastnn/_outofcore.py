@@ -335,7 +335,8 @@ def as_dtype(X, dtype, estimator=None):
                 assert_all_finite(converted[start:start + step], input_name="X",
                                   estimator_name=name)
         return converted
-    return np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, which the caller names
+        return np.ascontiguousarray(X, dtype=dtype)
 
 
 def in_memory(X, what: str) -> np.ndarray:
@@ -417,7 +418,8 @@ def forward(network, estimator, X) -> np.ndarray:
     for start in range(0, max(n, 1), step):
         block = check_array(source.read(start, min(start + step, n)),
                             dtype=(np.float64, np.float32), estimator=estimator, input_name="X")
-        converted = np.ascontiguousarray(block, dtype=network.dtype)
+        with np.errstate(over="ignore"):  # named just below
+            converted = np.ascontiguousarray(block, dtype=network.dtype)
         if converted.dtype != block.dtype:  # float64 values beyond float32's range: inf
             assert_all_finite(converted, input_name="X", estimator_name=type(estimator).__name__)
         out[start:start + block.shape[0]] = network._forward(converted)

@@ -278,8 +278,9 @@ class _BaseMLP(BaseEstimator):
         X, Y = self._validate_input(X, y, incremental, reset=first_pass,
                                     ensure_all_finite=not checked_later)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
-                                                 ensure_non_negative=True)
+            with np.errstate(over="ignore"):  # beyond float32's range: scikit-learn names it
+                sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
+                                                     ensure_non_negative=True)
         sample_weight = self._combine_weights(y, sample_weight, incremental, X.dtype)
         if sample_weight is not None:
             # fastnn's own check on top of scikit-learn's: a sum that overflows the dtype
@@ -406,7 +407,8 @@ class _BaseMLP(BaseEstimator):
         # then names them.
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
                           ensure_all_finite=False)
-        X = np.ascontiguousarray(X, dtype=self._network.dtype)
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, named below
+            X = np.ascontiguousarray(X, dtype=self._network.dtype)
         with self._threads():
             out, n_nonfinite = self._network._outputs(X, count_nonfinite=True)
         if n_nonfinite:

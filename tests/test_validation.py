@@ -1,4 +1,6 @@
 """Bad input reaches the user as ValueError/TypeError naming the problem, before any change."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -330,3 +332,62 @@ def test_huge_weights_with_a_finite_float64_sum_are_accepted():
     Y = np.eye(2)[np.arange(50) % 2]
     huge = net.loss_and_gradient(X, Y, sample_weight=np.full(50, 3e38))[0]
     assert huge == pytest.approx(net.loss_and_gradient(X, Y)[0], rel=1e-12)
+
+
+def _float32_classifier():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    with np.errstate(all="ignore"), pytest.warns(Warning):  # 5 epochs: not converged
+        return fastnn.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5,
+                                    random_state=0).fit(X, y), X, y
+
+
+@pytest.mark.parametrize("call", ["predict", "predict_proba", "partial_fit",
+                                  "fit sample_weight", "partial_fit sample_weight"])
+def test_float64_values_beyond_float32_range_raise_without_a_cast_warning(call):
+    """A float32 model given float64 values beyond float32's range: NumPy's "overflow
+    encountered in cast" RuntimeWarning came before the clear error; now the error alone,
+    and the model is unchanged."""
+    clf, X, y = _float32_classifier()
+    before = clf._network.params.copy()
+    big = X.astype(np.float64)
+    big[1, 2] = 1e300
+    weights = np.r_[1e300, np.ones(39)]
+    calls = {
+        "predict": lambda: clf.predict(big),
+        "predict_proba": lambda: clf.predict_proba(big),
+        "partial_fit": lambda: clf.partial_fit(big, y),
+        "fit sample_weight": lambda: fastnn.MLPClassifier(max_iter=2).fit(
+            X, y, sample_weight=weights),
+        "partial_fit sample_weight": lambda: clf.partial_fit(X, y, sample_weight=weights),
+    }
+    name = "sample_weight" if "sample_weight" in call else "X"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=f"{name} contains infinity or a value too large "
+                                             f"for dtype\\('float32'\\)"):
+            calls[call]()
+    np.testing.assert_array_equal(clf._network.params, before)
+
+
+@pytest.mark.parametrize("call", ["train y", "train sample_weight", "loss_and_gradient y",
+                                  "loss sample_weight"])
+def test_network_paths_name_float64_values_beyond_float32_range_without_a_warning(call):
+    """The Network API refuses float64 X for a float32 network (no cast); its float64 targets
+    and weights are cast under np.errstate and named: no stray RuntimeWarning either."""
+    net = fastnn.Network([2, 3, 1], "relu", "identity", dtype=np.float32, random_state=0)
+    X = np.ones((4, 2), np.float32)
+    big = np.array([1e300, 1.0, 1.0, 1.0])
+    calls = {
+        "train y": lambda: fastnn.train(net, X, big, epochs=1),
+        "train sample_weight": lambda: fastnn.train(net, X, np.ones(4), epochs=1,
+                                                    sample_weight=big),
+        "loss_and_gradient y": lambda: net.loss_and_gradient(X, big),
+        "loss sample_weight": lambda: net.loss(X, np.ones(4), big),
+    }
+    name = call.split()[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=f"{name} has values beyond the range of float32"):
+            calls[call]()
