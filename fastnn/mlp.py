@@ -307,8 +307,8 @@ class _BaseMLP(BaseEstimator):
                 assert_all_finite(converted, input_name="X", estimator_name=type(self).__name__)
             X = converted
             Y = _finite_targets(Y, network.dtype, type(self).__name__)
-            if sample_weight is not None:
-                sample_weight = sample_weight.astype(network.dtype, copy=False)
+            if sample_weight is not None:  # checked in X's dtype above, now in the model's
+                sample_weight = check_sample_weight(sample_weight, X.shape[0], network.dtype)
         return X, Y, sample_weight, layer_units
 
     def _combine_weights(self, y, sample_weight, incremental, dtype):

@@ -391,3 +391,20 @@ def test_network_paths_name_float64_values_beyond_float32_range_without_a_warnin
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=f"{name} has values beyond the range of float32"):
             calls[call]()
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.r_[1e300, np.ones(39)], "sample_weight has values beyond the range of float32"),
+    (np.full(40, 1e37), "sample_weight sums to inf in float32"),
+])
+def test_float64_partial_fit_checks_sample_weight_in_the_models_dtype(weights, match):
+    """partial_fit of float64 X on a float32 model checked the weights in float64, then cast
+    them to float32: 1e300 became inf, and the fit stopped with a DivergenceWarning that
+    blamed the weights training started from, instead of an error naming sample_weight."""
+    clf, X, y = _float32_classifier()
+    before = clf._network.params.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match):
+            clf.partial_fit(X.astype(np.float64), y, sample_weight=weights)
+    np.testing.assert_array_equal(clf._network.params, before)
