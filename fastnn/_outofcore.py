@@ -331,9 +331,10 @@ def as_dtype(X, dtype, estimator=None):
         if converted.dtype.itemsize < X.dtype.itemsize:
             name = None if estimator is None else type(estimator).__name__
             step = _block_rows(X.shape[1], X.dtype.itemsize, CHUNK_BYTES)
-            for start in range(0, X.shape[0], step):
-                assert_all_finite(converted[start:start + step], input_name="X",
-                                  estimator_name=name)
+            with np.errstate(over="ignore"):  # the blocks' cast makes inf, named here
+                for start in range(0, X.shape[0], step):
+                    assert_all_finite(converted[start:start + step], input_name="X",
+                                      estimator_name=name)
         return converted
     with np.errstate(over="ignore"):  # beyond float32's range: inf, which the caller names
         return np.ascontiguousarray(X, dtype=dtype)

@@ -408,3 +408,23 @@ def test_float64_partial_fit_checks_sample_weight_in_the_models_dtype(weights, m
         with pytest.raises(ValueError, match=match):
             clf.partial_fit(X.astype(np.float64), y, sample_weight=weights)
     np.testing.assert_array_equal(clf._network.params, before)
+
+
+def test_out_of_core_float64_beyond_float32_range_raises_without_a_cast_warning(tmp_path):
+    """A float64 memmap given to a float32 model's partial_fit: its blocks are checked as
+    they are cast, and NumPy's "overflow encountered in cast" came before the error."""
+    clf, X, y = _float32_classifier()
+    before = clf._network.params.copy()
+    path = tmp_path / "X.dat"
+    mapped = np.memmap(path, dtype=np.float64, mode="w+", shape=X.shape)
+    mapped[...] = X
+    mapped[1, 2] = 1e300
+    mapped.flush()
+    mapped = np.memmap(path, dtype=np.float64, mode="r", shape=X.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for call in (clf.partial_fit, lambda X, y: clf.predict(X)):
+            with pytest.raises(ValueError, match=r"X contains infinity or a value too large "
+                                                 r"for dtype\('float32'\)"):
+                call(mapped, y)
+    np.testing.assert_array_equal(clf._network.params, before)
