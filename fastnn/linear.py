@@ -165,6 +165,10 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on ``(X, y)``, continuing from the current weights.
 
+        As in scikit-learn, ``early_stopping=True`` is refused on the first call;
+        on later calls (after :meth:`fit`, say) the epoch trains on the stratified
+        training split of ``(X, y)`` only, the ``validation_fraction`` held out.
+
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
@@ -178,9 +182,13 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         self
         """
         self._check_params()
-        if self.early_stopping:
-            raise ValueError("early_stopping should be False with partial_fit")
         first = not self._fitted()
+        if first and self.early_stopping:
+            # as scikit-learn, which checks only the first call: later calls hold out a
+            # validation_fraction of the batch, untrained on (one epoch cannot stop early)
+            raise ValueError("early_stopping should be False with partial_fit (on its first "
+                             "call; after it, each call trains on all of its batch but the "
+                             "held-out validation_fraction, as in scikit-learn)")
         if first and isinstance(self.class_weight, str):
             raise ValueError("class_weight 'balanced' is not supported for partial_fit: "
                              "compute the weights once with sklearn.utils.class_weight."
@@ -675,6 +683,9 @@ class SGDClassifier(LinearSGD):
       (scikit-learn weighs only the positive class of each problem);
     - samples of weight 0 are skipped entirely (no L2 decay, the rate's
       ``t`` does not advance), so they are the same as removed samples;
+      nor do the rows held out by ``early_stopping``: a :meth:`partial_fit`
+      after such a fit goes on from the rate of the rows trained on
+      (scikit-learn's from ``t_``, which counts the held-out rows too);
     - unseen labels in :meth:`partial_fit` are an error;
     - no ``l1``/``elasticnet`` penalty, no ``average``, no 'adaptive' rate.
     """

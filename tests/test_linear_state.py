@@ -8,6 +8,7 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Perceptron as SkPerceptron
 from sklearn.linear_model import SGDClassifier as SkSGD
+from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils.estimator_checks import check_sparsify_coefficients
 
 import fastnn
@@ -135,3 +136,33 @@ def test_weights_all_below_the_smallest_normal_number_are_refused(cls, dtype, we
     weights = np.full(150, weight)
     weights[::10] = 1.0
     assert np.abs(cls(random_state=0).fit(X_, Y, sample_weight=weights).coef_).max() > 0
+
+
+@pytest.mark.parametrize("ours, theirs, params", [
+    (fastnn.Perceptron, SkPerceptron, {}),
+    (fastnn.SGDClassifier, SkSGD, dict(learning_rate="constant", eta0=0.1))])
+@pytest.mark.parametrize("labels", [Y, Y > 0])
+def test_partial_fit_with_early_stopping_after_the_first_call_as_scikit_learn(
+        ours, theirs, params, labels):
+    """scikit-learn refuses early_stopping only on the first partial_fit; fastnn refused it on
+    every call (after fit too). A later call trains on the batch's training split, the
+    validation_fraction held out, as scikit-learn's (same split and trajectory without
+    shuffling; a constant rate, as the 'optimal' rate's t differs on purpose, see Notes)."""
+    kwargs = dict(early_stopping=True, random_state=0, max_iter=3, tol=None, shuffle=False,
+                  **params)
+    with pytest.raises(ValueError, match="early_stopping should be False with partial_fit"):
+        ours(**kwargs).partial_fit(X, labels, classes=np.unique(labels))
+    n_rows = 1 if labels.dtype == bool else 3
+    init = dict(coef_init=np.full((n_rows, 4), 0.1), intercept_init=np.full(n_rows, 0.05))
+    models = [cls(**kwargs).fit(X, labels, **init).partial_fit(X, labels)
+              for cls in (ours, theirs)]
+    np.testing.assert_allclose(models[0].coef_, models[1].coef_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(models[0].intercept_, models[1].intercept_, rtol=1e-12,
+                               atol=1e-12)
+    assert models[0].t_ == models[1].t_ == 4 * len(X) + 1
+    # the held-out rows are not trained on: the same as a partial_fit on the training rows
+    fitted = ours(**kwargs).fit(X, labels, **init)
+    train, _ = next(StratifiedShuffleSplit(test_size=0.1, random_state=0).split(X, labels))
+    plain = copy.deepcopy(fitted).set_params(early_stopping=False)
+    plain.partial_fit(X[np.sort(train)], labels[np.sort(train)])
+    np.testing.assert_array_equal(fitted.partial_fit(X, labels).coef_, plain.coef_)
