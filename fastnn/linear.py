@@ -313,13 +313,14 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
 
         weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         if self.class_weight is not None:  # (None: all ones, nothing to multiply)
+            # a negative class weight reverses its samples' steps (trains away from the
+            # class), as in scikit-learn: the kernel's step is linear in the weight
             class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
-            if not np.all(np.isfinite(class_weight)) or np.any(class_weight < 0):
-                raise ValueError("class weights must be finite and non-negative, got "
-                                 f"{class_weight}")
+            if not np.all(np.isfinite(class_weight)):
+                raise ValueError(f"class weights must be finite, got {class_weight}")
             with np.errstate(over="ignore"):  # checked below
                 weights = weights * class_weight[codes]
-            if np.any(weights > np.finfo(X.dtype).max):
+            if np.any(np.abs(weights) > np.finfo(X.dtype).max):
                 # else the weights became infinite in training, blamed on the data's scale
                 raise ValueError(f"sample_weight times class_weight overflows {X.dtype}: "
                                  "rescale the class weights")
@@ -333,13 +334,13 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         if self.early_stopping:
             train, validation = self._split(X, y, codes, weights, sample_weight)
         train_weights = weights if validation is None else weights[train]
-        if not train_weights.sum() > 0:
+        if not np.any(train_weights):
             raise ValueError("the weights of the training samples (sample_weight times "
                              "class_weight) are all zero")
         # The kernel runs with subnormal numbers flushed to 0 (kernels/fpenv.py): weights all
         # below the smallest normal number trained nothing and left coef_ at 0, without a word
         floor = smallest_weight_read(X.dtype)
-        if train_weights.max() < floor:
+        if np.abs(train_weights).max() < floor:
             raise ValueError(f"the weights of the training samples (sample_weight times "
                              f"class_weight) are all below {floor:.3g}, the smallest normal "
                              f"{X.dtype.name}, which training reads as 0; rescale them (e.g. "
@@ -425,7 +426,7 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
             raise ValueError(f"validation_fraction={self.validation_fraction} splits {len(y)} "
                              "samples into an empty training or validation set; change "
                              "validation_fraction or disable early_stopping")
-        if not weights[validation].sum() > 0:
+        if not np.any(weights[validation]):
             raise ValueError("The sample weights for the validation set are all zero; "
                              "use another random_state")
         # the sample weights alone (no class weights), as scikit-learn's validation score;
@@ -473,7 +474,8 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         blocks = np.empty(-(-rows.shape[0] // block), np.int64)
         local = np.empty(max(_WINDOW_BLOCKS, -(-_WINDOW_MIN_ROWS // block)) * block, np.int64)
         train_weights = weights if rows.shape[0] == weights.shape[0] else weights[rows]
-        weight_sum = float(train_weights.sum(dtype=np.float64))
+        # (absolute values: a negative class weight must not cancel a positive one)
+        weight_sum = float(np.abs(train_weights).sum(dtype=np.float64))
         n_visits = int(np.count_nonzero(train_weights))
         tol = -np.inf if self.tol is None else float(self.tol)
 
@@ -618,6 +620,9 @@ class SGDClassifier(LinearSGD):
     validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int >= 1, default=5
     class_weight : dict, 'balanced' or None, default=None
+        Multiplies the weight of every sample of a class (see Notes).  A
+        negative weight reverses the steps of the class's samples (training
+        away from it), as in scikit-learn.
     warm_start : bool, default=False
         Start :meth:`fit` from the previous ``coef_`` and ``intercept_``.
     shuffle_block : int >= 1 or "auto", default="auto"

@@ -62,6 +62,8 @@ class Perceptron(LinearSGD):
     class_weight : dict, 'balanced' or None, default=None
         Multiplies the weight of every sample of a class, in every
         one-vs-rest problem ('balanced': ``n_samples / (n_classes * count)``).
+        A negative weight reverses the steps of the class's samples (training
+        away from it), as in scikit-learn.
     warm_start : bool, default=False
         Start :meth:`fit` from the previous ``coef_`` and ``intercept_``.
     shuffle_block : int >= 1 or "auto", default="auto"
@@ -162,5 +164,9 @@ class Perceptron(LinearSGD):
 
     @staticmethod
     def _epoch_loss(loss_sum, objective, penalty_sum, weight_sum, n_train):
-        """The stopping rule's loss: the weighted perceptron criterion (plus L2) per unit weight."""
+        """The stopping rule's loss: the weighted perceptron criterion (plus L2) per unit weight.
+
+        ``weight_sum`` is the sum of the weights' absolute values (a negative
+        class weight makes its samples' terms negative).
+        """
         return objective / weight_sum

@@ -367,8 +367,9 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     X : ndarray, shape (n, d), float32 or float64, C-contiguous
     rows : ndarray, shape (m,), int64, the training rows in file order (``X`` is never copied)
     y : ndarray, shape (n,), int32, class codes (0 .. n_classes - 1)
-    sample_weight : ndarray, shape (n,), X's dtype, non-negative (sample weight times
-        class weight); samples of weight 0 are skipped entirely (no decay, ``t`` unchanged)
+    sample_weight : ndarray, shape (n,), X's dtype (sample weight times class weight; a
+        negative one reverses the sample's step); samples of weight 0 are skipped entirely
+        (no decay, ``t`` unchanged)
     W : ndarray, shape (K, d), X's dtype, C-contiguous (modified), row k = problem k
     b : ndarray, shape (K,), X's dtype (modified; untouched if not ``fit_intercept``)
     loss_code : int, one of ``LOSS_CODES``

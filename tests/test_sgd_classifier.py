@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import sklearn
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Perceptron as SkPerceptron
 from sklearn.linear_model import SGDClassifier as SkSGD
 from sklearn.model_selection import train_test_split
@@ -196,6 +197,61 @@ def test_optimal_rate_matches_sklearn_exactly_without_shuffle():
                                        err_msg=f"{loss} {lr}")
             np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-10,
                                        atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ours, theirs, params", [
+    (fastnn.SGDClassifier, SkSGD, dict(loss="hinge", learning_rate="optimal")),
+    (fastnn.SGDClassifier, SkSGD, dict(loss="log_loss", learning_rate="constant", eta0=0.01)),
+    (fastnn.Perceptron, SkPerceptron, dict(penalty="l2"))])
+def test_negative_class_weight_trains_away_as_in_sklearn(ours, theirs, params, dtype):
+    """A negative class weight was refused; scikit-learn takes it (that class's steps are
+    reversed). Two classes without shuffling: scikit-learn's weights. Nonzero initial
+    weights, as no score is then exactly 0 (where the Perceptrons differ on purpose)."""
+    X_tr, _, y_tr, _ = _scaled(load_breast_cancer)
+    X_tr = X_tr.astype(dtype)
+    kwargs = dict(class_weight={0: -0.5, 1: 2.0}, max_iter=3, tol=None, shuffle=False,
+                  alpha=1e-3, **params)
+    init = dict(coef_init=np.full((1, X_tr.shape[1]), 0.01), intercept_init=[0.1])
+    got = ours(**kwargs).fit(X_tr, y_tr, **init)
+    want = theirs(**kwargs).fit(X_tr, y_tr, **init)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    scale = np.abs(want.coef_).max()
+    np.testing.assert_allclose(got.coef_, want.coef_, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(got.intercept_, want.intercept_, rtol=rtol, atol=rtol * scale)
+    # trained away from class 0 (weight -0.5): more of it is misclassified than unweighted
+    plain = ours(**{**kwargs, "class_weight": None}).fit(X_tr, y_tr, **init)
+    assert ((got.predict(X_tr) != 0) & (y_tr == 0)).sum() > \
+        ((plain.predict(X_tr) != 0) & (y_tr == 0)).sum()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_class_weights_of_opposite_signs_summing_to_zero_keep_the_perceptron_rule_finite():
+    """The Perceptron's stopping loss divides by the total weight: its absolute values
+    (signed, {0: -1, 1: 1} on 50 + 50 rows summed to 0, a division by zero)."""
+    X, y = load_iris(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X[y < 2]), y[y < 2]
+    with pytest.warns(ConvergenceWarning):
+        model = fastnn.Perceptron(class_weight={0: -1.0, 1: 1.0}, max_iter=20).fit(X, y)
+    assert model.n_iter_ == 20 and np.isfinite(model.coef_).all()
+
+
+def test_negative_class_weight_in_one_vs_rest_is_the_kernels_twin():
+    """Three classes: every sample steps with its class's weight in every problem (fastnn's
+    one-vs-rest rule, see Notes), a negative one reversed: the NumPy twin of the kernel."""
+    X_tr, _, y_tr, _ = _scaled(load_iris)
+    weights = {0: -0.5, 1: 1.0, 2: 2.0}
+    model = fastnn.SGDClassifier(loss="hinge", learning_rate="constant", eta0=0.05, alpha=0.01,
+                                 class_weight=weights, max_iter=2, tol=None, shuffle=False)
+    model.fit(X_tr, y_tr)
+    W, b = np.zeros((3, X_tr.shape[1])), np.zeros(3)
+    sample_weight = np.array([weights[label] for label in y_tr])
+    for epoch in range(2):
+        W, b, *_ = ref.sgd_epoch(X_tr, range(len(y_tr)), y_tr, sample_weight, W, b, "hinge",
+                                 "constant", 0.05, 0.5, 0.01, 0.01, 1.0, epoch * len(y_tr),
+                                 True, 0, np.ones(3, np.bool_))
+    np.testing.assert_allclose(model.coef_, W, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(model.intercept_, b, rtol=1e-12, atol=1e-12)
 
 
 def _stopping_problem(n_classes):
