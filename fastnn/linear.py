@@ -311,7 +311,12 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
             raise ValueError("The number of classes has to be greater than one; got "
                              f"{n_classes} class")
 
-        weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        weights = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        if np.any(weights < 0):  # scikit-learn takes them: say that the rule is fastnn's
+            name = type(self).__name__
+            raise ValueError(f"Negative values in data passed to `sample_weight`: fastnn.{name} "
+                             f"does not support negative sample weights (scikit-learn's {name} "
+                             "takes them); a negative class_weight is supported")
         if self.class_weight is not None:  # (None: all ones, nothing to multiply)
             # a negative class weight reverses its samples' steps (trains away from the
             # class), as in scikit-learn: the kernel's step is linear in the weight

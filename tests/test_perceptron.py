@@ -579,7 +579,9 @@ def test_overflowing_scores_of_finite_X_are_not_called_nonfinite():
     (np.ones((6, 2)), np.zeros(6), None, "number of classes has to be greater than one; got 1"),
     (np.ones((6, 2)), np.linspace(0, 1, 6), None, "Unknown label type: continuous"),
     (np.ones((6, 2)), np.where(Y6 == 1, np.nan, 0), None, "Input y contains NaN"),
-    (np.ones((6, 2)), Y6, -np.ones(6), "Negative values in data passed to `sample_weight`"),
+    # scikit-learn takes them: the message says the rule is fastnn's
+    (np.ones((6, 2)), Y6, -np.ones(6), "Negative values in data passed to `sample_weight`: "
+                                       "fastnn.Perceptron does not support negative sample"),
     (np.ones((6, 2)), Y6, np.r_[np.nan, np.ones(5)], "sample_weight contains NaN"),
     (np.ones((6, 2)), Y6, np.ones(4), r"sample_weight.shape == \(4,\), expected \(6,\)"),
     # scikit-learn's message (1.8 on), else fastnn's own check
