@@ -279,7 +279,6 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
     the problem number; see ``sgd_epoch``.
     """
     dt = W.dtype.type
-    one = dt(1)
     penalised = alpha > 0.0
     half_alpha = 0.5 * alpha
     n_features = W.shape[1]
@@ -296,7 +295,10 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
         s64 = np.float64(s)
         eta = learning_rate(schedule, eta0, power_t, rate_alpha, optimal_init,
                             np.float64(t_base + q + 1))
-        decay = dt(max(0.0, 1.0 - eta * alpha))
+        # float64, as the scale it multiplies: 1 - eta alpha rounded to float32 moved the
+        # L2 strength by up to 3e-8 / (eta alpha), the same way at every step (eta alpha
+        # = 3e-8 decayed twice as fast, below that not at all)
+        decay = max(0.0, 1.0 - eta * alpha)
         eta_ = dt(eta)
         positive_row = y[r] - class_offset  # the one problem for which this sample is +1
         for k in range(k0, k1):
@@ -318,29 +320,24 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
                 objective[k] += s64 * value
             dloss = min(max(dloss, -_MAX_DLOSS), _MAX_DLOSS)
             u = -(eta_ * dt(dloss)) * s
-            if u != 0:
-                n_updates[k] += 1
-                if penalised:
-                    cd = decay * c
-                    for j in range(n_features):
-                        W[k, j] = cd * W[k, j] + u * X[r, j]
-                    scale[k] = one
-                    if track_objective:
-                        sqnorm[k] = dot_rows(W, k, W, k)
-                else:
-                    for j in range(n_features):
-                        W[k, j] += u * X[r, j]
-                if fit_intercept:
-                    b[k] += u
-            elif penalised:
+            if penalised:  # the decay stays in the scale: w = c W (c in float64)
                 c = decay * c
                 if c < _MIN_SCALE:
                     for j in range(n_features):
                         W[k, j] *= c
-                    c = one
+                    c = 1.0
                     if track_objective:
                         sqnorm[k] = dot_rows(W, k, W, k)
                 scale[k] = c
+            if u != 0:
+                n_updates[k] += 1
+                v = dt(u / c)  # c W + u x = c (W + (u / c) x), as scikit-learn's WeightVector
+                for j in range(n_features):
+                    W[k, j] += v * X[r, j]
+                if track_objective:
+                    sqnorm[k] = dot_rows(W, k, W, k)
+                if fit_intercept:
+                    b[k] += u
 
 
 
@@ -408,7 +405,8 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     -------
     int, the number of samples visited (of nonzero weight)
 
-    Weights and scores are computed in X's dtype; rates and summaries in float64.
+    Weights are stored and updated in X's dtype; rates, the L2 decay's lazy scale factor
+    (``w = scale W``), scores and summaries are float64.
     """
     dt = X.dtype.type
     n_problems = W.shape[0]
@@ -420,7 +418,7 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
                          "at least block")
     per_window = max(1, local.shape[0] // block)
     track_objective = track_loss and alpha > 0.0
-    scale = np.ones(n_problems, W.dtype)  # the true weights of row k are scale[k] * W[k]
+    scale = np.ones(n_problems, np.float64)  # the true weights of row k are scale[k] * W[k]
     sqnorm = np.zeros(n_problems, np.float64)  # ||W[k]||^2 of the stored (unscaled) row
     for k in range(n_problems):
         n_updates[k] = 0
@@ -462,7 +460,7 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
         t += m
     for k in range(n_problems):
         c = scale[k]
-        if c != dt(1):
+        if c != 1.0:
             for j in range(W.shape[1]):
                 W[k, j] *= c
     return t - t0

@@ -554,14 +554,14 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
         if not active[k]:
             continue
         w = W[k]  # a view: updated in place
-        c = dt(1)
+        c = 1.0  # float64: the true weights are c * w
         sqnorm = float(dot_rows(w, w)) if penalised else 0.0
         for q, i in enumerate(order):
             s = sample_weight[i]
             eta = rate(schedule, eta0, power_t, rate_alpha, optimal_init, float(t0 + q + 1))
-            decay = dt(max(0.0, 1.0 - eta * alpha))
+            decay = max(0.0, 1.0 - eta * alpha)
             x = X[i]
-            p = c * dot_rows(w, x) + b[k]
+            p = c * float(dot_rows(w, x)) + float(b[k])
             if penalised:
                 penalty = half_alpha * (float(c) * float(c) * sqnorm)
                 penalty_sum[k] += penalty
@@ -572,24 +572,21 @@ def sgd_epoch(X, order, y, sample_weight, W, b, loss, schedule, eta0, power_t, a
             objective[k] += float(s) * value
             dloss = min(max(dloss, -1e12), 1e12)
             u = -(dt(eta) * dt(dloss)) * s
+            if penalised:
+                c = decay * c
+                if c < 1e-9:  # the kernel's _MIN_SCALE
+                    w[:] = w.astype(np.float64) * c  # one rounding, as the kernel's
+                    c = 1.0
+                    sqnorm = float(dot_rows(w, w))
             if u != 0:
                 n_updates[k] += 1
+                w += dt(float(u) / c) * x
                 if penalised:
-                    w[:] = (decay * c) * w + u * x
-                    c = dt(1)
                     sqnorm = float(dot_rows(w, w))
-                else:
-                    w += u * x
                 if fit_intercept:
                     b[k] += u
-            elif penalised:
-                c = decay * c
-                if float(c) < 1e-9:  # the kernel's _MIN_SCALE
-                    w *= c
-                    c = dt(1)
-                    sqnorm = float(dot_rows(w, w))
         if c != 1:
-            w *= c
+            w[:] = w.astype(np.float64) * c
     return W, b, n_updates, loss_sum, objective, penalty_sum
 
 

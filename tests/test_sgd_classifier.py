@@ -183,9 +183,8 @@ def test_a_score_of_zero_is_the_negative_class_as_in_sklearn_but_not_for_the_per
 
 def test_optimal_rate_matches_sklearn_exactly_without_shuffle():
     # shuffle=False: same visiting order, so the same trajectory as scikit-learn, up to
-    # rounding: scikit-learn divides each update by its lazy decay factor, the kernel
-    # folds the factor into the weights at each update (seen: 2e-13 relative; 2e-5 for
-    # log_loss with scikit-learn's derivative before 1.9's).
+    # rounding (the dot products' order; both divide each update by the lazy decay factor;
+    # seen: 2e-13 relative; 2e-5 for log_loss with scikit-learn's derivative before 1.9's).
     X_tr, _, y_tr, _ = _scaled(load_breast_cancer)
     for loss in ["hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron"]:
         for lr in ["optimal", "invscaling", "constant"]:
@@ -254,6 +253,28 @@ def test_negative_class_weight_in_one_vs_rest_is_the_kernels_twin():
     np.testing.assert_allclose(model.intercept_, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls, params", [
+    (fastnn.SGDClassifier, dict(loss="hinge", learning_rate="optimal", alpha=1e-4)),
+    (fastnn.SGDClassifier, dict(loss="log_loss", learning_rate="constant", eta0=1e-3,
+                                alpha=3e-5)),
+    (fastnn.Perceptron, dict(penalty="l2", alpha=1e-4))])
+def test_float32_l2_decay_is_float64s(cls, params):
+    """The L2 decay 1 - eta alpha was rounded to float32, the same way at every step: the
+    penalty's strength was off by up to 3e-8 / (eta alpha) (at eta alpha = 3e-8 twice as
+    strong, below 2.98e-8 gone). 30 epochs, 2,000 rows, defaults of 'optimal': float32 was
+    12 % away from float64 (the L2 term's whole effect: 14 %), now about 3e-6."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 10))
+    y = (X @ rng.standard_normal(10) + rng.standard_normal(2000) > 0).astype(int)
+    kwargs = dict(max_iter=30, tol=None, shuffle=False, **params)
+    want = cls(**kwargs).fit(X, y).coef_
+    got = cls(**kwargs).fit(X.astype(np.float32), y).coef_
+    assert got.dtype == np.float32
+    unpenalised = cls(**{**kwargs, "penalty": None}).fit(X, y).coef_
+    assert np.abs(unpenalised - want).max() > 2e-4 * np.abs(want).max()  # the L2 term counts
+    np.testing.assert_allclose(got, want, rtol=0, atol=5e-5 * np.abs(want).max())
+
+
 def _stopping_problem(n_classes):
     """200 x 5 Gaussian rows, labels from a noisy linear score (2 or 3 bands)."""
     rng = np.random.default_rng(0)
@@ -275,7 +296,7 @@ def _assert_same_model(ours, theirs, dtype):
 @_needs_objective_stopping
 # Combinations whose trajectories are stable: with learning_rate='optimal' and a small
 # alpha, modified_huber and squared_hinge take huge first steps and rounding alone
-# (scikit-learn divides by its lazy decay factor, the kernel multiplies) separates the
+# (the dot products' summation order, scikit-learn's float32 decay factor) separates the
 # two runs after some epochs, whatever the stopping rule.
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_classes", [2, 3])
