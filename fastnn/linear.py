@@ -693,9 +693,14 @@ class SGDClassifier(LinearSGD):
       (scikit-learn weighs only the positive class of each problem);
     - samples of weight 0 are skipped entirely (no L2 decay, the rate's
       ``t`` does not advance), so they are the same as removed samples;
-      nor do the rows held out by ``early_stopping``: a :meth:`partial_fit`
-      after such a fit goes on from the rate of the rows trained on
-      (scikit-learn's from ``t_``, which counts the held-out rows too);
+    - the rows held out by ``early_stopping`` do not advance the rate's ``t``
+      either: a :meth:`partial_fit` after such a fit goes on from the rate
+      of the rows trained on (scikit-learn's from ``t_``, which counts the
+      held-out rows too);
+    - with ``early_stopping`` and ``penalty='l2'`` the validation accuracy is
+      that of the model's weights; scikit-learn 1.9 scores its stored weights
+      without their pending L2 decay factor (``weights.base`` in
+      ``_plain_sgd``), so the epochs at which the two stop can differ;
     - unseen labels in :meth:`partial_fit` are an error;
     - no ``l1``/``elasticnet`` penalty, no ``average``, no 'adaptive' rate.
     """

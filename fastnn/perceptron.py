@@ -109,7 +109,10 @@ class Perceptron(LinearSGD):
     (scikit-learn weighs only the positive class); samples of weight 0 are
     skipped entirely (the L2 decay included), so they are the same as
     removed samples; the stopping rule's training loss is weighted by the
-    sample and class weights; unseen labels in :meth:`partial_fit` are an
+    sample and class weights; with ``early_stopping`` and ``penalty='l2'``
+    the validation accuracy is that of the model's weights (scikit-learn 1.9
+    scores its stored weights without their pending L2 decay factor, so the
+    stopping epoch can differ); unseen labels in :meth:`partial_fit` are an
     error; on data larger than 8 MiB the shuffle visits blocks of
     ``shuffle_block`` consecutive rows (64) in a random order, eight blocks at
     a time, round ``i`` the ``i``-th row of each block in a random order of
