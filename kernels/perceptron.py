@@ -331,7 +331,9 @@ def train_window(X, y, sample_weight, local, m, t_base, W, b, k0, k1,
                 scale[k] = c
             if u != 0:
                 n_updates[k] += 1
-                v = dt(u / c)  # c W + u x = c (W + (u / c) x), as scikit-learn's WeightVector
+                # c W + u x = c (W + (u / c) x), as scikit-learn's WeightVector; without a
+                # penalty c is 1: no division in the loop of every update
+                v = dt(u / c) if penalised else dt(u)
                 for j in range(n_features):
                     W[k, j] += v * X[r, j]
                 if track_objective:
