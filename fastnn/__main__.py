@@ -118,14 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_predict_parser(sub)
     from . import profile
 
-    profile.add_parser(sub)
+    profile_parser = profile.add_parser(sub)
     from . import benchmark
 
     benchmark.add_parser(sub)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["digits"])
-    if args.command == "train":
-        cli.check_train_options(train, args)
+    # options valid alone but not together: usage errors (exit 2) before any work
+    together = {"train": (train, cli.check_train_options),
+                "profile": (profile_parser, profile.check_options)}
+    if args.command in together:
+        command_parser, check = together[args.command]
+        check(command_parser, args)
     commands = {"digits": _digits, "demo": _demo, "train": cli.train, "predict": cli.predict,
                 "profile": profile.main, "bench": benchmark.command}
     if args.command in commands:

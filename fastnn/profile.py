@@ -371,7 +371,7 @@ def _timed_epoch(network, X, Y, order, batch_size, optimizer, result: Profile) -
     return result
 
 
-def add_parser(sub) -> None:
+def add_parser(sub) -> argparse.ArgumentParser:
     """``fastnn profile``: profile one epoch of a model on data, or of an MNIST-shaped
     network on synthetic data."""
     parser = sub.add_parser("profile", help="where the time of a training epoch goes "
@@ -397,7 +397,7 @@ def add_parser(sub) -> None:
                         help="synthetic data's dtype (default: float32)")
     parser.add_argument("--threads", type=thread_count, default=0,
                         help="0: the current setting")
-    parser.set_defaults(usage_error=parser.error)  # options that do not go together: exit 2
+    return parser
 
 
 def _layer_sizes(text: str) -> tuple[int, ...]:
@@ -414,19 +414,25 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def main(args) -> int:
-    """Run ``fastnn profile`` with parsed ``args`` and print the report."""
-    from ._config import using_threads
-
+def check_options(parser, args) -> None:
+    """Usage errors (``parser.error``, exit status 2) for options that do not go together:
+    a model and its data, or synthetic data."""
     synthetic = {"--samples": args.samples, "--layers": args.layers, "--dtype": args.dtype}
     given = [option for option, value in synthetic.items() if value is not None]
     if (args.model is None) != (args.data is None):
-        args.usage_error("--model and --data go together: give both or neither")
+        parser.error("--model and --data go together: give both or neither")
     if args.model is not None and given:
-        args.usage_error(f"{', '.join(given)} describe synthetic data; they do not go with "
-                         f"--model and --data")
+        parser.error(f"{', '.join(given)} describe synthetic data; they do not go with "
+                     f"--model and --data")
     if args.model is None and args.target is not None:
-        args.usage_error("--target names a column of --data")
+        parser.error("--target names a column of --data")
+
+
+def main(args) -> int:
+    """Run ``fastnn profile`` with parsed ``args`` (checked by :func:`check_options`) and
+    print the report."""
+    from ._config import using_threads
+
     if args.model is not None:
         model, X, y = _model_and_data(args)
     else:
