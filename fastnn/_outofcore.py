@@ -31,10 +31,11 @@ import os
 
 import numpy as np
 from scipy import sparse
-from sklearn.utils import assert_all_finite, check_array, check_consistent_length
+from sklearn.utils import check_array, check_consistent_length
 from sklearn.utils.validation import _check_y, validate_data as _sklearn_validate_data
 
 from . import training
+from ._validation import assert_all_finite
 from .network import last_weighted_batch
 
 # Bytes of rows read (and held) at a time: per validation/prediction block
@@ -302,12 +303,15 @@ def validate_data(estimator, X, y="no_validation", *, reset: bool, dtype, multi_
     """
     no_y = isinstance(y, str) and y == "no_validation"
     if not is_out_of_core(X):
-        if no_y:
-            return _sklearn_validate_data(estimator, X, reset=reset, dtype=dtype,
+        # (errstate: scikit-learn's finite check sums the array first, and +inf plus -inf
+        # warned before its error named them)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if no_y:
+                return _sklearn_validate_data(estimator, X, reset=reset, dtype=dtype,
+                                              ensure_all_finite=ensure_all_finite)
+            return _sklearn_validate_data(estimator, X, y, reset=reset, dtype=dtype,
+                                          multi_output=multi_output, y_numeric=y_numeric,
                                           ensure_all_finite=ensure_all_finite)
-        return _sklearn_validate_data(estimator, X, y, reset=reset, dtype=dtype,
-                                      multi_output=multi_output, y_numeric=y_numeric,
-                                      ensure_all_finite=ensure_all_finite)
     check_open(X)
     # feature names, n_features_in_ (checked, or set anew: a fit may change them) and a
     # missing y, without converting X
@@ -315,7 +319,8 @@ def validate_data(estimator, X, y="no_validation", *, reset: bool, dtype, multi_
     checked = check_rows(X, dtype, estimator)
     if no_y:
         return checked
-    y = _check_y(y, multi_output=multi_output, y_numeric=y_numeric, estimator=estimator)
+    with np.errstate(invalid="ignore", over="ignore"):  # as above
+        y = _check_y(y, multi_output=multi_output, y_numeric=y_numeric, estimator=estimator)
     check_consistent_length(checked, y)
     return checked, y
 

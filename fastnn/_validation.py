@@ -191,3 +191,13 @@ def check_real(value, name: str, minimum: float | None = None, maximum: float | 
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+def assert_all_finite(array, *, input_name: str, estimator_name: str | None = None) -> None:
+    """scikit-learn's ``assert_all_finite`` without its stray RuntimeWarning: its first pass
+    sums the array, and +inf plus -inf warned "invalid value encountered in reduce" before
+    the ValueError that names the problem."""
+    from sklearn.utils import assert_all_finite as sklearn_assert_all_finite
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        sklearn_assert_all_finite(array, input_name=input_name, estimator_name=estimator_name)

@@ -237,3 +237,31 @@ def test_continued_training_refuses_a_changed_activation_shape(activation, name,
     train(X, y)  # the network's value, of another type
     relu = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
     relu.set_params(**{name: value}).partial_fit(X, y)
+
+
+@pytest.mark.parametrize("where", ["X in fit", "X in predict", "X in partial_fit",
+                                   "y beyond float32", "y infinite"])
+def test_infinite_values_of_both_signs_raise_without_a_stray_warning(where):
+    """scikit-learn's finite check sums the array first: +inf plus -inf (given, or float64
+    values beyond float32's range cast for a float32 model) warned "invalid value
+    encountered in reduce" before the error that names the problem."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.standard_normal(40)
+    model = fastnn.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X.astype(np.float32), y)
+    bad = X.copy()
+    bad[0, 0], bad[1, 1] = np.inf, -np.inf
+    calls = {"X in fit": lambda: model.fit(bad, y), "X in predict": lambda: model.predict(bad),
+             "X in partial_fit": lambda: model.partial_fit(bad, y),
+             "y beyond float32": lambda: model.fit(X.astype(np.float32), y * 1e39),
+             "y infinite": lambda: model.partial_fit(X, np.r_[np.inf, -np.inf, y[2:]])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"contains (infinity|NaN)"):
+            calls[where]()
