@@ -285,8 +285,9 @@ def check_rows(X, dtype, estimator=None) -> RowSource:
     step = _block_rows(source.shape[1], np.dtype(X.dtype).itemsize, CHUNK_BYTES)
     chosen = None
     for start in range(0, max(n, 1), step):  # an empty X still fails check_array
-        block = check_array(source.read(start, min(start + step, n)), dtype=dtype,
-                            estimator=estimator, input_name="X")
+        with np.errstate(invalid="ignore", over="ignore"):  # +inf and -inf: named, no warning
+            block = check_array(source.read(start, min(start + step, n)), dtype=dtype,
+                                estimator=estimator, input_name="X")
         chosen = block.dtype if chosen is None else chosen
     return source.with_dtype(chosen)
 
@@ -422,8 +423,10 @@ def forward(network, estimator, X) -> np.ndarray:
     out = np.empty((n, network.layer_sizes[-1]), network.dtype)
     step = _block_rows(source.shape[1], np.dtype(X.dtype).itemsize, CHUNK_BYTES)
     for start in range(0, max(n, 1), step):
-        block = check_array(source.read(start, min(start + step, n)),
-                            dtype=(np.float64, np.float32), estimator=estimator, input_name="X")
+        with np.errstate(invalid="ignore", over="ignore"):  # +inf and -inf: named, no warning
+            block = check_array(source.read(start, min(start + step, n)),
+                                dtype=(np.float64, np.float32), estimator=estimator,
+                                input_name="X")
         with np.errstate(over="ignore"):  # named just below
             converted = np.ascontiguousarray(block, dtype=network.dtype)
         if converted.dtype != block.dtype:  # float64 values beyond float32's range: inf

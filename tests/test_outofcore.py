@@ -423,3 +423,21 @@ def test_memmap_larger_than_the_memory_budget(tmp_path):
     assert loaded["peak"] - loaded["base"] > file_size, loaded  # the budget does bite
     np.testing.assert_allclose(mapped["loss"], loaded["loss"], rtol=1e-12)
     assert mapped["loss"][-1] < 0.3
+
+
+@pytest.mark.parametrize("call", ["fit", "predict"])
+def test_memmap_with_infinities_of_both_signs_raises_without_a_stray_warning(tmp_path, call):
+    """scikit-learn's finite check of each block sums it first: +inf plus -inf warned
+    "invalid value encountered in reduce" before the error naming them."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.standard_normal(40)
+    model = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not converged in 2 epochs
+        model.fit(X, y)
+    X[0, 0], X[1, 1] = np.inf, -np.inf
+    M = memmap_of(tmp_path, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"contains infinity"):
+            model.fit(M, y) if call == "fit" else model.predict(M)
