@@ -101,7 +101,7 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, w
         pd = None
     yield None  # unknown number of rows
     if header == "infer":  # a column name needs a header line to be found in
-        header = isinstance(weight, str) or _has_header(path, delimiter, target)
+        header = isinstance(weight, str) or _has_header(path, delimiter, target, weight)
     labels_of = _LabelTyper(path, target, header, text)
     if pd is None:
         yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header,
@@ -331,10 +331,12 @@ def _open_text(path):
     return open(path, **text)
 
 
-def _has_header(path, delimiter, target=None) -> bool:
+def _has_header(path, delimiter, target=None, weight=None) -> bool:
     """Whether a CSV file's first non-empty line names the columns: a feature field that is
     not a number, or a target field that is not while the next line's is.  A text label
-    alone is data: a headerless file of text labels lost its first row as a header."""
+    alone is data: a headerless file of text labels lost its first row as a header.  A
+    missing sample weight (empty, NA, ...; column ``weight``) is data too: the row was
+    dropped as a header instead of being reported."""
     if isinstance(target, str):  # a column name needs a header line to be found in
         return True
     with _open_text(path) as f:
@@ -343,7 +345,11 @@ def _has_header(path, delimiter, target=None) -> bool:
     column = None
     if target is not None and -len(first) <= target < len(first):
         column = int(target) % len(first)
-    if not all(_is_number(field) for j, field in enumerate(first) if j != column):
+    at = None
+    if weight is not None and -len(first) <= weight < len(first):
+        at = int(weight) % len(first)
+    if not all(_is_number(field) or (j == at and missing_label(field))
+               for j, field in enumerate(first) if j != column):
         return True
     if column is None or _is_number(first[column]):
         return False

@@ -162,3 +162,20 @@ def test_weight_column_arguments_are_checked(tmp_path, data):
 
     with pytest.raises(TypeError, match="NoWeights.partial_fit takes no sample_weight"):
         fastnn.fit_stream(NoWeights(), path, target="label", sample_weight="w")
+
+
+@pytest.mark.parametrize("cell", ["", "NA"])
+def test_a_missing_weight_on_the_first_line_of_a_headerless_file_is_reported(hide_pandas,
+                                                                             tmp_path, cell):
+    # the line was taken for a header (a field that is not a number) and dropped silently
+    path = tmp_path / "t.csv"
+    path.write_text(f"1.0,2.0,{cell},0\n3.0,4.0,1.5,1\n5.0,6.0,2.0,0\n")
+    for pandas in (True, False):
+        if not pandas:
+            hide_pandas()
+        with pytest.raises(ValueError, match=r"the sample_weight column 2 is missing or NaN "
+                                             r"on row 0"):
+            fastnn.fit_stream(fastnn.SGDClassifier(), path, target=3, sample_weight=2,
+                              classes=[0, 1])
+        first = next(fastnn.streaming._stream(path, target=3, weight=-2)[0])
+        assert first[0].tolist()[0] == [1.0, 2.0] and np.isnan(first[2][0])
