@@ -145,6 +145,9 @@ def add_predict_parser(sub) -> None:
                         "(CSV/Parquet: matched by name when the model knows them)")
     parser.add_argument("--out", help=".csv or .npy file to write (default: CSV to stdout)")
     parser.add_argument("--target", help="a column of DATA to ignore (e.g. the true target)")
+    parser.add_argument("--sample-weight", metavar="COLUMN", help="another column of DATA to "
+                        "ignore: the sample weights 'fastnn train --sample-weight' trained with "
+                        "(CSV/Parquet: name; .npy: index; .npz: array name)")
     parser.add_argument("--proba", action="store_true",
                         help="write class probabilities instead of labels (classifiers)")
 
@@ -388,10 +391,12 @@ def predict(args) -> int:
     model = load(args.model)
     names = getattr(model, "feature_names_in_", None)
     X, _, _, _ = read_data(args.data, args.target, train=False,
-                           feature_names=None if names is None else list(names))
+                           feature_names=None if names is None else list(names),
+                           weight=args.sample_weight)
     if X.shape[1] != model.n_features_in_:
         raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
-                         f"{model.n_features_in_} (--target drops a column)")
+                         f"{model.n_features_in_} (--target and --sample-weight drop a column "
+                         f"each)")
     inputs = _frame(X, None if names is None else list(names))
     if args.proba:
         if not hasattr(model, "predict_proba"):
@@ -515,7 +520,7 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
     y : ndarray of shape (n_samples,) (or (n_samples, n_outputs) from .npz), None unless train
     names : list of str or None
         Feature column names (CSV/Parquet).
-    weights : ndarray of float64, shape (n_samples,), or None without ``weight``
+    weights : ndarray of float64, shape (n_samples,), or None without ``weight`` or ``train``
         Finite and non-negative (else a ValueError naming the column and the row).
     """
     path = Path(path)
@@ -527,12 +532,12 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
         X, y, names, weights = _split_array(_load_npy(path), target, train, path, weight)
         if y is not None:
             check_target(y, f"{path}: the target column", base=0)
-        return X, y, names, _weights(weights, path, weight, base=0)
+        return X, y, names, _weights(weights if train else None, path, weight, base=0)
     if suffix == ".npz":
         X, y, names, weights = _from_npz(path, target, train, weight)
         if y is not None:
             check_target(y, f"{path}: the target array", base=0)
-        return X, y, names, _weights(weights, path, weight, base=0)
+        return X, y, names, _weights(weights if train else None, path, weight, base=0)
     columns = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
     if train:
         target = _column_name(columns, target if target is not None else list(columns)[-1], path)
@@ -544,7 +549,8 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
         if weight == target:
             raise ValueError(f"{path}: --sample-weight and --target name the same column "
                              f"{weight!r}")
-        weights = _weights(columns[weight], path, weight)
+        if train:  # predict only leaves the column out
+            weights = _weights(columns[weight], path, weight)
     if feature_names is not None:
         missing = [name for name in feature_names if name not in columns]
         if missing:

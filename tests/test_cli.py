@@ -667,3 +667,21 @@ def test_train_sample_weight_of_npy_and_npz_files(weighted, tmp_path, capsys):
     np.save(tmp_path / "empty.npy", np.zeros((3, 0)))
     assert main(["train", str(tmp_path / "empty.npy")]) == 1
     assert "--target must be a column index in [-0, 0)" in capsys.readouterr().err
+
+
+def test_predict_leaves_out_the_sample_weight_column(weighted, tmp_path, capsys):
+    # the file trained on could not be predicted: its weight column was taken for a feature
+    _, X, y, w = weighted
+    np.save(tmp_path / "d.npy", np.column_stack([X, w, y]))
+    assert main(["train", str(tmp_path / "d.npy"), *WEIGHTED[:-1], "-2"]) == 0
+    model = fastnn.load(tmp_path / "d.model.npz")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "d.model.npz"), str(tmp_path / "d.npy")]) == 1
+    assert "the model expects 3 (--target and --sample-weight drop a column each)" in \
+        capsys.readouterr().err
+    np.save(tmp_path / "test.npy", np.column_stack([X, np.full(len(X), np.nan), y]))
+    for data, target in (("d.npy", ["--target", "-1"]), ("test.npy", ["--target", "4"])):
+        assert main(["predict", str(tmp_path / "d.model.npz"), str(tmp_path / data),
+                     "--sample-weight", "3", *target]) == 0  # its values are not read
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[1:] == [str(v) for v in model.predict(X.astype(np.float32))]
