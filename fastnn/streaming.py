@@ -517,6 +517,14 @@ def train_command(args) -> int:
         except ValueError:
             raise ValueError(f"--sample-weight must be a column index for a .npy file, got "
                              f"{weight!r}") from None
+        shape = np.load(args.data, mmap_mode="r").shape
+        if len(shape) == 2:  # as without --chunk-size (else the messages named neither)
+            target = cli._array_column(str(target), shape[1], args.data, "--target")
+            if weight is not None:
+                weight = cli._array_column(str(weight), shape[1], args.data, "--sample-weight")
+                if weight == target:
+                    raise ValueError(f"{args.data}: --sample-weight and --target name the "
+                                     f"same column {target}")
         what = f"{args.data}: target column {target}"
     else:
         if suffix in _PARQUET:

@@ -685,3 +685,20 @@ def test_predict_leaves_out_the_sample_weight_column(weighted, tmp_path, capsys)
                      "--sample-weight", "3", *target]) == 0  # its values are not read
         lines = capsys.readouterr().out.splitlines()
         assert lines[1:] == [str(v) for v in model.predict(X.astype(np.float32))]
+
+
+def test_train_chunk_size_npy_column_errors_name_the_file_and_the_option(weighted, tmp_path,
+                                                                          capsys):
+    # they were the Python API's ("sample_weight and target name the same column (4)")
+    _, X, y, w = weighted
+    np.save(tmp_path / "d.npy", np.column_stack([X, w, y]))
+    for args, message in ((["--sample-weight", "-1"], "--sample-weight and --target name the "
+                                                      "same column 4"),
+                          (["--sample-weight", "7"], "--sample-weight must be a column index "
+                                                     "in [-5, 5), got '7'"),
+                          (["--target", "5"], "--target must be a column index in [-5, 5), "
+                                              "got '5'")):
+        for chunk in ([], ["--chunk-size", "50"]):
+            assert main(["train", str(tmp_path / "d.npy"), *args, *chunk]) == 1
+            assert capsys.readouterr().err == f"fastnn train: error: {tmp_path / 'd.npy'}: " \
+                                              f"{message}\n"
