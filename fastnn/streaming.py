@@ -323,8 +323,10 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         The column of ``source`` holding each row's weight, named as ``target``
         names the label column (a name, or an integer position, negative from
         the end); it is not a feature.  Each block's weights go to
-        ``partial_fit(X, y, sample_weight=...)``.  A weight that is missing,
-        NaN, infinite or negative is a ValueError naming the column and the row.
+        ``partial_fit(X, y, sample_weight=...)``; a block whose weights are all
+        0 is skipped (the estimators refuse one; rows of weight 0 train
+        nothing).  A weight that is missing, NaN, infinite or negative is a
+        ValueError naming the column and the row.
 
     Returns
     -------
@@ -338,7 +340,7 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         classes, or for a regressor), or there is no ``sample_weight`` column
         of that name or position (checked before any update), or a weight is
         bad (before any update when a first pass finds the classes, else in
-        the block that holds it).
+        the block that holds it), or all weights are 0.
     TypeError
         If ``sample_weight`` is given and ``estimator.partial_fit`` takes no
         ``sample_weight``.
@@ -379,7 +381,7 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         kind = {"b": "b", "i": "i", "u": "i", "f": "f"}.get(classes.dtype.kind, "U")
     for epoch in range(epochs):
         desc = f"epoch {epoch + 1}/{epochs}"
-        start = 0
+        start, trained = 0, False
         blocks, text = _stream(source, progress=progress, desc=desc, text=kind is not None,
                                **options)
         for block, (X, labels, *weights) in enumerate(blocks, start=1):
@@ -393,6 +395,11 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
             if weights:
                 fit_params["sample_weight"] = check_weights(weights[0], sample_weight, start,
                                                             where)
+                if not fit_params["sample_weight"].any():
+                    # rows of weight 0 train nothing, yet partial_fit refuses a block of only
+                    # them: whether they fill a block depended on batch_size alone
+                    start = stop
+                    continue
             try:
                 estimator.partial_fit(X, labels, **fit_params)
             except (ValueError, TypeError, ArithmeticError) as exc:
@@ -402,9 +409,12 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
                         exc.add_note(where)
                     raise
                 raise located from exc
-            start = stop
+            start, trained = stop, True
         if start == 0:  # else a silently unfitted estimator
             raise ValueError(_no_rows(source))
+        if not trained:
+            raise ValueError(f"fit_stream: the sample_weight column {sample_weight!r} is 0 on "
+                             f"all {start} rows: there is nothing to train on")
     return estimator
 
 
@@ -622,14 +632,22 @@ def train_command(args) -> int:
         else:
             classes = np.array(sorted(found))
     for epoch in range(epochs):
-        start = 0
+        start, trained = 0, False
         for block in _stream(args.data, progress=True, desc=f"pass {epoch + 1}/{epochs}",
                              text=True, **options)[0]:
             X, labels = block[:2]
             y = convert(labels, start)
-            model.partial_fit(cli._frame(X, names), y, **weights_of(block, start),
+            weights = weights_of(block, start)
+            if weights and not weights["sample_weight"].any():  # as fit_stream: nothing to train
+                start += len(labels)
+                continue
+            model.partial_fit(cli._frame(X, names), y, **weights,
                               **({"classes": classes} if classes is not None else {}))
             start += len(labels)
+            trained = True
+        if not trained:
+            raise ValueError(f"{args.data}: the sample_weight column {shown!r} is 0 on all "
+                             f"{start} rows: there is nothing to train on")
     seconds = time.perf_counter() - started
     score = model.score(cli._frame(X, names), y)
     print(f"trained in {seconds:.2f} s; {'accuracy' if task == 'classification' else 'R^2'} "

@@ -702,3 +702,26 @@ def test_train_chunk_size_npy_column_errors_name_the_file_and_the_option(weighte
             assert main(["train", str(tmp_path / "d.npy"), *args, *chunk]) == 1
             assert capsys.readouterr().err == f"fastnn train: error: {tmp_path / 'd.npy'}: " \
                                               f"{message}\n"
+
+
+def test_train_chunk_size_skips_a_chunk_of_zero_weights(weighted, tmp_path, capsys):
+    # partial_fit refused the chunk after the chunks before it had trained
+    path, X, y, w = weighted
+    lines = path.read_text().splitlines()
+    for i in range(51, 101):  # rows 50..99: the second chunk of 50
+        fields = lines[i].split(",")
+        fields[1] = "0"
+        lines[i] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "m.npz"
+    assert main(["train", str(path), *WEIGHTED, "--chunk-size", "50", "--out", str(out)]) == 0
+    expected = fastnn.MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    for _ in range(5):
+        for rows in (slice(0, 50), slice(100, 120)):
+            expected.partial_fit(X[rows].astype(np.float32), y[rows], sample_weight=w[rows],
+                                 classes=[0, 1])
+    assert fastnn.load(out).loss_curve_ == expected.loss_curve_
+    path.write_text("\n".join(lines[:1] + [",".join([f[0], "0", *f[2:]]) for f in
+                                           (line.split(",") for line in lines[1:])]) + "\n")
+    assert main(["train", str(path), *WEIGHTED, "--chunk-size", "50", "--out", str(out)]) == 1
+    assert "the sample_weight column 'w' is 0 on all 120 rows" in capsys.readouterr().err

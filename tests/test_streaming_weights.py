@@ -179,3 +179,32 @@ def test_a_missing_weight_on_the_first_line_of_a_headerless_file_is_reported(hid
                               classes=[0, 1])
         first = next(fastnn.streaming._stream(path, target=3, weight=-2)[0])
         assert first[0].tolist()[0] == [1.0, 2.0] and np.isnan(first[2][0])
+
+
+@pytest.mark.parametrize("make", [fastnn.MLPClassifier, fastnn.SGDClassifier])
+def test_a_block_of_zero_weights_is_skipped_as_its_rows_train_nothing(tmp_path, data, make):
+    # partial_fit refused the block ("Sample weights must contain at least one non-zero
+    # number") after the blocks before it had trained: whether zero weights fill a block
+    # depends on batch_size alone
+    X, y, w = data
+    w = w.copy()
+    w[100:200] = 0.0
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y, w)
+    params = PARAMS if make is fastnn.MLPClassifier else dict(random_state=0)
+    streamed = fastnn.fit_stream(make(**params), path, target="label", sample_weight="w",
+                                 batch_size=100, epochs=2)
+    expected = make(**params)
+    for _ in range(2):
+        for rows in (slice(0, 100), slice(200, 230)):
+            expected.partial_fit(X[rows], y[rows], sample_weight=w[rows], classes=[0, 1])
+    if make is fastnn.MLPClassifier:
+        assert streamed.loss_curve_ == expected.loss_curve_
+    else:
+        np.testing.assert_array_equal(streamed.coef_, expected.coef_)
+    write_csv(path, X, y, np.zeros_like(w))
+    model = make(**params)
+    with pytest.raises(ValueError, match=r"fit_stream: the sample_weight column 'w' is 0 on all "
+                                         r"230 rows: there is nothing to train on"):
+        fastnn.fit_stream(model, path, target="label", sample_weight="w", classes=[0, 1])
+    assert not hasattr(model, "classes_")
