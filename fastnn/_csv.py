@@ -178,10 +178,15 @@ def _check_header_width(path, delimiter) -> None:
 def _target_position(path, delimiter, target, header):
     """The target's column for pandas: its name, or its index (>= 0) by the file's first line;
     None if there is none."""
-    if target is None or isinstance(target, str):  # a name as pandas reads it (no BOM)
-        return target
+    if target is None:
+        return None
     with _open_text(path) as f:
         first = next((row for row in csv.reader(f, delimiter=delimiter) if row), None)
+    if isinstance(target, str):
+        # its index when the stripped names have it: pandas matches a converter's name
+        # unstripped, and " label" took none (its labels came as numbers, read as missing)
+        names = [] if first is None or not header else [name.strip() for name in first]
+        return names.index(target) if target in names else target
     if first is None:
         return None
     try:

@@ -67,6 +67,17 @@ def test_a_target_named_in_a_header_with_a_byte_order_mark(tmp_path):
     assert y.tolist() == [0, 1]
 
 
+def test_a_target_named_with_spaces_around_it_in_the_header(tmp_path):
+    """"a, label" names the column "label" (the names are stripped): pandas read it without
+    the text converter, keyed by the unstripped name, and every label was "missing"."""
+    path = tmp_path / "t.csv"
+    path.write_text("a, label \n1,0\n2,1\n3,1\n")
+    (_, y), = fastnn.iter_batches(path, 5, target="label")
+    assert y.tolist() == [0, 1, 1]
+    model = fastnn.fit_stream(fastnn.SGDClassifier(), path, target="label", batch_size=2)
+    assert model.classes_.tolist() == [0, 1]
+
+
 @pytest.mark.parametrize("missing, shown", [("", "an empty cell"), ("NA", "empty, NA or NaN"),
                                             ("nan", "empty, NA or NaN")])
 @pytest.mark.parametrize("classes", [None, [0, 1]])
