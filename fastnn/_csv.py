@@ -110,12 +110,15 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, w
     # The target column as text, typed by _LabelTyper as the csv-module reader's: pandas
     # guesses each chunk's dtypes on its own (1 in one chunk, "1" next to "a" in another).
     column = _target_position(path, delimiter, target, header)
+    # The weights as text too, read by as_weights as without pandas: pandas read True/False
+    # as 1/0 in a chunk of only booleans, and refused them next to numbers.
+    weights_at = _target_position(path, delimiter, weight, header)
+    converters = {at: str for at in (column, weights_at) if at is not None}
     if header:
         _check_header_width(path, delimiter)
     try:
         reader = pd.read_csv(path, sep=delimiter, header=0 if header else None,
-                             chunksize=batch_size,
-                             converters=None if column is None else {column: str})
+                             chunksize=batch_size, converters=converters or None)
     except pd.errors.EmptyDataError:  # an empty file: no rows, as without pandas
         return
     with reader:
@@ -176,8 +179,8 @@ def _check_header_width(path, delimiter) -> None:
 
 
 def _target_position(path, delimiter, target, header):
-    """The target's column for pandas: its name, or its index (>= 0) by the file's first line;
-    None if there is none."""
+    """The target's (or the weights') column for pandas: its name, or its index (>= 0) by the
+    file's first line; None if there is none."""
     if target is None:
         return None
     with _open_text(path) as f:

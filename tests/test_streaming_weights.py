@@ -208,3 +208,18 @@ def test_a_block_of_zero_weights_is_skipped_as_its_rows_train_nothing(tmp_path, 
                                          r"230 rows: there is nothing to train on"):
         fastnn.fit_stream(model, path, target="label", sample_weight="w", classes=[0, 1])
     assert not hasattr(model, "classes_")
+
+
+def test_boolean_weights_are_not_numbers_with_or_without_pandas(hide_pandas, tmp_path, data):
+    # pandas read a chunk of only True/False as 1/0, the csv module (and fastnn train without
+    # --chunk-size) refused them: the result depended on the reader and on the chunking
+    X, y, w = data
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y, w, ["True" if v > 1 else "False" for v in w])
+    for pandas in (True, False):
+        if not pandas:
+            hide_pandas()
+        with pytest.raises(ValueError, match=r"sample_weight column 'w' is not numeric: "
+                                             r"'(True|False)' on row 1 "):
+            fastnn.fit_stream(fastnn.SGDClassifier(), path, target="label", sample_weight="w",
+                              batch_size=100)
