@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _config, kernels
+from . import _config, _outofcore, kernels
 from ._validation import check_features, check_finite, check_positive_int, check_targets
 from .kernels import clock, data_parallel
 from .kernels.fpenv import subnormals_flushed
@@ -281,6 +281,8 @@ def _from_estimator(estimator, X, y, batch_size, lr):
     estimator._adopt_assigned_weights()  # coefs_ the user assigned, as predict would use
     # Its own checks: feature count and names, finite values, labels it knows
     X, Y = estimator._validate_input(X, y, incremental=True, reset=False)
+    if isinstance(X, _outofcore.RowSource):  # a memory map (fit reads it by blocks): the
+        X = X[:]  # kernels gather rows from one array in memory
     if batch_size is None:
         batch_size = _batch_size(estimator, max(X.shape[0], 1))
     network = copy.deepcopy(estimator._network)

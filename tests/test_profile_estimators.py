@@ -1,0 +1,32 @@
+"""fastnn.profile on fitted estimators and saved models (``fastnn profile --model``)."""
+import pickle
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.profile import profile
+from reference import DTYPES
+
+
+def _binary(n=60, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 4)).astype(dtype)
+    return X, (X[:, 0] > 0).astype(int)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_memory_mapped_X_is_profiled_as_fit_takes_it(tmp_path, dtype):
+    """fit trains on a memory map block by block; profile read it as a (0,)-shaped array
+    and failed with "X must be 2-D ... got shape (0,)"."""
+    X, y = _binary(dtype=dtype)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    model = fastnn.MLPClassifier((5,), max_iter=3, random_state=0).fit(mapped, y)
+    before = pickle.dumps(model)
+    result = profile(model, mapped, y, roof=False)
+    assert result.n_samples == X.shape[0]
+    assert abs(result.gflop * 1e9 - 2 * X.shape[0] * (4 * 5 + 5 * 1) * 2
+               - 2 * X.shape[0] * 5) < 1e-3
+    assert pickle.dumps(model) == before
