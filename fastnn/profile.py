@@ -462,9 +462,35 @@ def _model_and_data(args):
     names = getattr(model, "feature_names_in_", None)
     names = None if names is None else list(names)
     X, y, _, _ = read_data(args.data, args.target, train=True, feature_names=names)
+    target = _target_column(args.data, args.target)
+    if names is not None and target in names:  # it would be a feature and the target
+        raise ValueError(f"{args.data}: the target column {target!r} is one of the model's "
+                         f"features; name the target column with --target (default: the "
+                         f"last column)")
     if X.shape[1] != model.n_features_in_:
         raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
                          f"{model.n_features_in_} (--target names the target column)")
     if isinstance(model, MLPClassifier):
         y = class_labels(y, f"{args.data}: the target")
     return model, _frame(X, names), y
+
+
+def _target_column(path, target) -> str | None:
+    """The name of the target column of a CSV or Parquet file, as ``cli.read_data`` picks it
+    (``target``, or the last column); None for .npy and .npz files."""
+    import csv
+    from pathlib import Path
+
+    from .cli import _column_name, header_names
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            header = header_names(next((row for row in csv.reader(file) if row), []), path)
+    elif suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        header = pq.read_schema(path).names
+    else:
+        return None
+    return _column_name(dict.fromkeys(header), header[-1] if target is None else target, path)

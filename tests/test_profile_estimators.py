@@ -30,3 +30,30 @@ def test_a_memory_mapped_X_is_profiled_as_fit_takes_it(tmp_path, dtype):
     assert abs(result.gflop * 1e9 - 2 * X.shape[0] * (4 * 5 + 5 * 1) * 2
                - 2 * X.shape[0] * 5) < 1e-3
     assert pickle.dumps(model) == before
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("target", [None, "a", "0"])
+def test_profile_command_refuses_a_feature_column_as_the_target(tmp_path, capsys, target):
+    """A model trained with --target price on a CSV whose last column is a feature: the
+    default target (the last column), or --target naming a feature, profiled the regressor
+    with that feature as both input and target, silently."""
+    from fastnn.__main__ import main
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "houses.csv"
+    rows = rng.standard_normal((40, 4))
+    data.write_text("a,price,b,c\n" + "".join(",".join(f"{v:.6f}" for v in row) + "\n"
+                                              for row in rows))
+    model = tmp_path / "houses.model.npz"
+    assert main(["train", str(data), "--target", "price", "--task", "regression",
+                 "--max-iter", "2", "--out", str(model)]) == 0
+    capsys.readouterr()
+    extra = [] if target is None else ["--target", target]
+    assert main(["profile", "--model", str(model), "--data", str(data), *extra]) == 1
+    column = "c" if target is None else "a"
+    assert (f"the target column {column!r} is one of the model's features"
+            in capsys.readouterr().err)
+    assert main(["profile", "--model", str(model), "--data", str(data), "--target",
+                 "price"]) == 0
+    assert "| forward |" in capsys.readouterr().out
