@@ -295,8 +295,19 @@ def _show(default) -> str:
     return str(default)
 
 
+def _threads_or_auto(text: str):
+    """--n-threads: an integer or "auto", as the estimators take ``n_threads``."""
+    text = text.strip()
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
+
+
 _PARSERS = {"hidden_layer_sizes": int_list, "activation": _activation,
-            "batch_size": _batch_size, "random_state": seed, "n_threads": int,
+            "batch_size": _batch_size, "random_state": seed, "n_threads": _threads_or_auto,
             "n_iter_no_change": _int_or_inf}
 
 

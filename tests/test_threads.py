@@ -807,3 +807,23 @@ def test_a_gradient_asked_for_during_a_small_network_fit_waits_for_it():
     thread.join(TIMEOUT)
     assert not thread.is_alive()
     assert not any(wrong), f"{sum(wrong)} of {len(wrong)} gradients were wrong"
+
+
+def test_train_command_takes_n_threads_auto(tmp_path, capsys):
+    """``fastnn train --n-threads auto`` was refused ("expected an integer"), although the
+    estimators take n_threads="auto" (and --n-threads 0's error lists it)."""
+    from fastnn.__main__ import main
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,y\n" + "".join(f"{a:.4f},{b:.4f},{int(a > 0)}\n"
+                                        for a, b in rng.standard_normal((30, 2))))
+    out = tmp_path / "d.model.npz"
+    assert main(["train", str(data), "--n-threads", "auto", "--max-iter", "2",
+                 "--out", str(out)]) == 0
+    assert fastnn.load(out).n_threads == "auto"
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", str(data), "--n-threads", bad])
+        assert exc.value.code == 2
+        assert "--n-threads" in capsys.readouterr().err
