@@ -471,7 +471,8 @@ def _model_and_data(args):
         raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
                          f"{model.n_features_in_} (--target names the target column)")
     if isinstance(model, MLPClassifier):
-        y = class_labels(y, f"{args.data}: the target")
+        arrays = str(args.data).lower().endswith((".npy", ".npz"))  # rows from 0, no header
+        y = class_labels(y, f"{args.data}: the target", base=0 if arrays else 1)
     return model, _frame(X, names), y
 
 

@@ -57,3 +57,19 @@ def test_profile_command_refuses_a_feature_column_as_the_target(tmp_path, capsys
     assert main(["profile", "--model", str(model), "--data", str(data), "--target",
                  "price"]) == 0
     assert "| forward |" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_profile_command_counts_rows_of_an_array_file_from_0(tmp_path, capsys):
+    """A non-integer class label in a .npy file was reported on "row 1, rows counted from 1
+    after the header": the file has no header, and its row 0 held the value."""
+    from fastnn.__main__ import main
+
+    X, y = _binary(20)
+    model = fastnn.MLPClassifier((3,), max_iter=2, random_state=0).fit(X, y)
+    fastnn.save(model, tmp_path / "m.model.npz")
+    data = tmp_path / "d.npy"
+    np.save(data, np.c_[X, np.r_[0.5, y[1:]]])
+    assert main(["profile", "--model", str(tmp_path / "m.model.npz"), "--data",
+                 str(data)]) == 1
+    assert "(e.g. 0.5 on row 0, rows counted from 0)" in capsys.readouterr().err
