@@ -278,14 +278,13 @@ def _from_estimator(estimator, X, y, batch_size, lr):
         raise TypeError(f"profile takes a fastnn Network or a fitted fastnn MLPClassifier or "
                         f"MLPRegressor, got {type(estimator).__name__}")
     check_is_fitted(estimator)
-    estimator._adopt_assigned_weights()  # coefs_ the user assigned, as predict would use
+    network = _network_copy(estimator)
     # Its own checks: feature count and names, finite values, labels it knows
     X, Y = estimator._validate_input(X, y, incremental=True, reset=False)
     if isinstance(X, _outofcore.RowSource):  # a memory map (fit reads it by blocks): the
         X = X[:]  # kernels gather rows from one array in memory
     if batch_size is None:
         batch_size = _batch_size(estimator, max(X.shape[0], 1))
-    network = copy.deepcopy(estimator._network)
     with np.errstate(over="ignore"):  # beyond float32: infinite, named by check_finite
         X, Y = (np.ascontiguousarray(a, dtype=network.dtype) for a in (X, Y))
     lr = estimator.learning_rate_init if lr is None else lr
@@ -295,6 +294,25 @@ def _from_estimator(estimator, X, y, batch_size, lr):
                      nesterov=estimator.nesterovs_momentum) if estimator.solver == "sgd" else
                  SGD(network, lr=lr))
     return network, X, Y, batch_size, optimizer
+
+
+def _network_copy(estimator) -> Network:
+    """A copy of the estimator's network with the ``coefs_``/``intercepts_`` the user
+    assigned, as predict uses them, written into the copy (predict writes them into the
+    estimator's own network: profile leaves the estimator as it was)."""
+    from .mlp import _are_views, _checked_layers, _fresh_views
+
+    own = _fresh_views(estimator._network)
+    network = copy.deepcopy(estimator._network)
+    pending = [(_checked_layers(name, given, views), copied)  # all checked before any copy
+               for name, views, copied in zip(("coefs_", "intercepts_"), own,
+                                              _fresh_views(network))
+               if (given := estimator.__dict__.get(name)) is not None
+               and not _are_views(given, views)]
+    for arrays, views in pending:
+        for array, view in zip(arrays, views):
+            view[...] = array
+    return network
 
 
 def _described(optimizer) -> str:

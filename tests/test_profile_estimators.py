@@ -73,3 +73,35 @@ def test_profile_command_counts_rows_of_an_array_file_from_0(tmp_path, capsys):
     assert main(["profile", "--model", str(tmp_path / "m.model.npz"), "--data",
                  str(data)]) == 1
     assert "(e.g. 0.5 on row 0, rows counted from 0)" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_assigned_coefs_are_profiled_and_the_estimator_is_left_as_it_was(dtype, monkeypatch):
+    """Weights assigned to ``coefs_`` were written into the estimator's own network (as
+    predict does), so profile changed the model it promised to leave as it was; now they
+    are written into the profiled copy only."""
+    import fastnn.profile as profiling
+
+    X, y = _binary(dtype=dtype)
+    model = fastnn.MLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+    assigned = [np.full_like(w, 0.25) for w in model.coefs_]
+    model.coefs_ = assigned
+    stale = model._network.params.copy()
+    before = pickle.dumps(model)
+    seen = []
+    run_epoch = profiling.run_epoch
+
+    def recording(network, *args, **kwargs):
+        seen.append([w.copy() for w in network.coefs])
+        return run_epoch(network, *args, **kwargs)
+
+    monkeypatch.setattr(profiling, "run_epoch", recording)
+    profile(model, X, y, roof=False)
+    for got, want in zip(seen[0], assigned):  # the first batch started from them
+        np.testing.assert_array_equal(got, want)
+    assert pickle.dumps(model) == before and model.coefs_ is assigned
+    np.testing.assert_array_equal(model._network.params, stale)
+    model.coefs_ = [assigned[0][:2], assigned[1]]
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape"):
+        profile(model, X, y, roof=False)
