@@ -269,7 +269,7 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
 def _from_estimator(estimator, X, y, batch_size, lr):
     """A copy of a fitted MLP estimator's network, X and the targets as its training sees
     them, its batch size where ``batch_size`` is None, and its optimizer on the copy."""
-    from sklearn.utils.validation import check_is_fitted
+    from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
     from ._mlp_fit import _batch_size
     from .mlp import _BaseMLP
@@ -285,8 +285,10 @@ def _from_estimator(estimator, X, y, batch_size, lr):
         X = X[:]  # kernels gather rows from one array in memory
     if batch_size is None:
         batch_size = _batch_size(estimator, max(X.shape[0], 1))
-    with np.errstate(over="ignore"):  # beyond float32: infinite, named by check_finite
+    with np.errstate(over="ignore"):  # beyond float32: infinite, named below
         X, Y = (np.ascontiguousarray(a, dtype=network.dtype) for a in (X, Y))
+    for a, name in ((X, "X"), (Y, "y")):  # "too large for dtype('float32')", as fit says
+        assert_all_finite(a, input_name=name, estimator_name=type(estimator).__name__)
     lr = estimator.learning_rate_init if lr is None else lr
     optimizer = (Adam(network, lr=lr, beta1=estimator.beta_1, beta2=estimator.beta_2,
                       eps=estimator.epsilon) if estimator.solver == "adam" else

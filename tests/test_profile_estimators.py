@@ -105,3 +105,24 @@ def test_assigned_coefs_are_profiled_and_the_estimator_is_left_as_it_was(dtype, 
     model.coefs_ = [assigned[0][:2], assigned[1]]
     with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape"):
         profile(model, X, y, roof=False)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_float64_values_beyond_a_float32_models_range_are_named():
+    """X or y in float64 beyond float32's range became inf in the model's dtype and was
+    reported as "X contains 1 NaN or infinite value(s)", of an X that has none; the
+    message now says the value is too large for float32, as fit's does."""
+    X, y = _binary(dtype=np.float32)
+    classifier = fastnn.MLPClassifier((3,), max_iter=2, random_state=0).fit(X, y)
+    regressor = fastnn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2,
+                                    random_state=0).fit(X, X[:, 0])
+    big = X.astype(np.float64)
+    big[1, 2] = 1e300
+    with pytest.raises(ValueError, match=r"X contains infinity or a value too large for "
+                                         r"dtype\('float32'\)"):
+        profile(classifier, big, y, roof=False)
+    target = X[:, 0].astype(np.float64)
+    target[3] = -1e300
+    with pytest.raises(ValueError, match=r"y contains infinity or a value too large for "
+                                         r"dtype\('float32'\)"):
+        profile(regressor, X, target, roof=False)
