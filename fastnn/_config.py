@@ -66,20 +66,22 @@ def _after_fork_in_child() -> None:
     _pool_forbidden = True
     _launch_lock = threading.Lock()  # the parent's may have been held at fork time
     # The parent's other threads, and their using_threads blocks, are not in the child.
-    _using_lock, _using_blocks = threading.Lock(), 0
+    _using_lock, _using_blocks = threading.Lock(), []
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-# Blocks of using_threads open in any Python thread, and the setting before the first of
-# them: the count is process-wide, so blocks of several threads (estimators with n_threads
-# fitted in a thread pool) overlap, and one that began inside another's restores that
-# other's count, not the one before both.  A set_num_threads call while blocks are open
-# replaces that setting: the last block to end would otherwise undo it.
+# Blocks of using_threads open in any Python thread, in the order they began (each the
+# setting it restores), and the setting before the first of them: the count is
+# process-wide, so blocks of several threads (estimators with n_threads fitted in a thread
+# pool) overlap.  The latest block's count is in force: one that began inside another's
+# restores that other's count, not the one before both, and one that ends while a later
+# one is open leaves that later one's count alone.  A set_num_threads call while blocks
+# are open replaces the setting before them: the last block to end would otherwise undo it.
 _using_lock = threading.Lock()
-_using_blocks = 0
+_using_blocks: list[list] = []
 _before_using = None
 
 
@@ -154,8 +156,9 @@ def using_threads(n: int | str | None):
     """Context manager: :func:`set_num_threads` ``n`` inside, the previous count after.
 
     ``None`` leaves the thread count alone.  When blocks of several Python
-    threads overlap, the setting before the first of them is back once the
-    last one ends, or the latest :func:`set_num_threads` made while they were open.
+    threads overlap, the count of the latest one still open is in force, and
+    the setting before the first of them is back once the last one ends, or the
+    latest :func:`set_num_threads` made while they were open.
     """
     global _using_blocks, _before_using
     if n is None:
@@ -164,15 +167,26 @@ def using_threads(n: int | str | None):
     with _using_lock:
         previous = "auto" if _adaptive else _n_threads
         _set(n)
-        if _using_blocks == 0:
+        if not _using_blocks:
             _before_using = previous
-        _using_blocks += 1
+        block = [previous]  # a list: a block ending before this one hands its setting on
+        _using_blocks.append(block)
     try:
         yield
     finally:
         with _using_lock:
-            _using_blocks -= 1
-            _set(_before_using if _using_blocks == 0 else previous)
+            at = next((i for i, open_block in enumerate(_using_blocks) if open_block is block),
+                      None)
+            if at is None:  # the parent's block, ending in a forked child (which has none)
+                _set(block[0])
+            elif at < len(_using_blocks) - 1:
+                # A later block (another Python thread's) is open: its count stays in force,
+                # and it restores what this one would have.
+                del _using_blocks[at]
+                _using_blocks[at][0] = block[0]
+            else:
+                del _using_blocks[at]
+                _set(block[0] if _using_blocks else _before_using)
 
 
 def capped(n: int | str | None) -> int | str | None:

@@ -827,3 +827,41 @@ def test_train_command_takes_n_threads_auto(tmp_path, capsys):
             main(["train", str(data), "--n-threads", bad])
         assert exc.value.code == 2
         assert "--n-threads" in capsys.readouterr().err
+
+
+def test_a_block_ending_first_leaves_a_later_threads_count_in_force():
+    """Thread A enters using_threads(2), thread B using_threads(1), A's block ends: B's fit
+    went on with A's previous setting ("auto", all threads) instead of its one thread."""
+    from fastnn import _config
+
+    def setting():
+        return "auto" if _config._adaptive else _config.get_num_threads()
+
+    n = min(2, _config._MAX_THREADS)
+    fastnn.set_num_threads("auto")
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def a():
+        with _config.using_threads(n):
+            a_in.set()
+            b_in.wait(TIMEOUT)
+        a_out.set()
+
+    def b():
+        a_in.wait(TIMEOUT)
+        with _config.using_threads(1):
+            b_in.set()
+            a_out.wait(TIMEOUT)
+            seen.append(setting())
+            with _config.using_threads(n):  # nested in B's own block: B's count after it
+                pass
+            seen.append(setting())
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert seen == [1, 1]
+    assert setting() == "auto" and not _config._using_blocks
