@@ -269,7 +269,9 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
 def _from_estimator(estimator, X, y, batch_size, lr):
     """A copy of a fitted MLP estimator's network, X and the targets as its training sees
     them, its batch size where ``batch_size`` is None, and its optimizer on the copy."""
-    from sklearn.utils.validation import assert_all_finite, check_is_fitted
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._validation import assert_all_finite
 
     from ._mlp_fit import _batch_size
     from .mlp import _BaseMLP
@@ -398,9 +400,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     network on synthetic data."""
     parser = sub.add_parser("profile", help="where the time of a training epoch goes "
                             "(per phase and layer, GFLOP/s, share of the GEMM roof)",
-                            description="Profile one epoch of plain SGD: a saved MLP model "
-                            "on a data file (--model, --data), or a new ReLU network on "
-                            "synthetic data (--layers, --samples, --dtype).")
+                            description="Profile one epoch of training: a saved MLP model "
+                            "on a data file with its own solver (--model, --data), or a new "
+                            "ReLU network on synthetic data by plain SGD (--layers, --samples, "
+                            "--dtype).")
     from .cli import int_at_least, thread_count
 
     parser.add_argument("--model", help="a model file saved by fastnn train (an MLP); "
