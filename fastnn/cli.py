@@ -321,7 +321,7 @@ def train(args) -> int:
                                      weight=args.sample_weight)
     task = choose_task(y, args.task)
     if task == "classification":
-        y = class_labels(y, f"{args.data}: the target")
+        y = file_class_labels(y, args.data)
     params = {name[6:]: value for name, value in vars(args).items()
               if name.startswith("param_") and value is not None}
     estimator = estimator_class(task, params)
@@ -440,6 +440,14 @@ def class_labels(y: np.ndarray, what: str = "the target", offset: int = 0,
                          f"class labels: use --task regression, or write the classes as "
                          f"integers or text")
     return y.astype(np.int64)
+
+
+def file_class_labels(y: np.ndarray, path) -> np.ndarray:
+    """:func:`class_labels` of the target read from data file ``path``, its rows counted as
+    the file counts them (from 1 after the header line of CSV/Parquet, from 0 in .npy/.npz
+    arrays, which have no header)."""
+    arrays = Path(path).suffix.lower() in (".npy", ".npz")
+    return class_labels(y, f"{path}: the target", base=0 if arrays else 1)
 
 
 def missing_rows(values: np.ndarray) -> np.ndarray:

@@ -474,7 +474,7 @@ def main(args) -> int:
 
 def _model_and_data(args):
     """The model of ``--model`` and the features and target of ``--data`` for it."""
-    from .cli import _frame, class_labels, read_data
+    from .cli import _frame, file_class_labels, read_data
     from .mlp import MLPClassifier, _BaseMLP
     from .model_io import load
 
@@ -494,8 +494,7 @@ def _model_and_data(args):
         raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
                          f"{model.n_features_in_} (--target names the target column)")
     if isinstance(model, MLPClassifier):
-        arrays = str(args.data).lower().endswith((".npy", ".npz"))  # rows from 0, no header
-        y = class_labels(y, f"{args.data}: the target", base=0 if arrays else 1)
+        y = file_class_labels(y, args.data)
     return model, _frame(X, names), y
 
 

@@ -725,3 +725,14 @@ def test_train_chunk_size_skips_a_chunk_of_zero_weights(weighted, tmp_path, caps
                                            (line.split(",") for line in lines[1:])]) + "\n")
     assert main(["train", str(path), *WEIGHTED, "--chunk-size", "50", "--out", str(out)]) == 1
     assert "the sample_weight column 'w' is 0 on all 120 rows" in capsys.readouterr().err
+
+
+def test_train_names_a_non_integer_label_of_an_array_file_on_its_array_row(tmp_path, capsys):
+    """.npy/.npz files have no header line: their rows count from 0 (the error said "row 1,
+    rows counted from 1 after the header" for the value on row 0)."""
+    data = np.column_stack([np.arange(20) + 0.5, np.arange(20.0)])
+    np.save(tmp_path / "bin.npy", data)
+    assert main(["train", str(tmp_path / "bin.npy"), "--target", "0", "--task",
+                 "classification"]) == 1
+    err = capsys.readouterr().err
+    assert "0.5 on row 0" in err and "after the header" not in err
