@@ -165,7 +165,8 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
         training diverges: see Raises.  An estimator's network is copied and
         the copy trained with the estimator's optimizer (``solver``: SGD with
         its momentum, or Adam; plain SGD for lbfgs), from a fresh optimizer
-        state and without the L2 penalty: the estimator is left as it was.
+        state and without the L2 penalty, on its ``n_threads`` when set (as
+        its fit runs): the estimator is left as it was.
     X : array-like of shape (n_samples, n_features)
         In the network's dtype (a Network's), or anything the estimator's
         ``partial_fit`` takes (a DataFrame with its feature names included).
@@ -203,14 +204,22 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
         if optimizer is not None:
             raise ValueError("optimizer= is for a Network: an estimator is profiled with its "
                              "own solver on a copy of its network")
-        network, X, Y, batch_size, optimizer = _from_estimator(network, X, Y, batch_size, lr)
-    elif optimizer is None:
+        estimator = network
+        network, X, Y, batch_size, optimizer = _from_estimator(estimator, X, Y, batch_size, lr)
+        with estimator._threads():  # its n_threads, as its fit runs (None: the current)
+            return _profiled(network, X, Y, batch_size, optimizer, random_state, roof)
+    if optimizer is None:
         optimizer = SGD(network, lr=0.01 if lr is None else lr)
     elif lr is not None:
         raise ValueError("give lr or optimizer, not both (the optimizer has its learning rate)")
     if not isinstance(optimizer, (SGD, Adam)) or optimizer.network is not network:
         raise ValueError(f"optimizer must be a fastnn SGD or Adam bound to the network, got "
                          f"{optimizer!r}")
+    return _profiled(network, X, Y, batch_size, optimizer, random_state, roof)
+
+
+def _profiled(network: Network, X, Y, batch_size, optimizer, random_state, roof) -> Profile:
+    """:func:`profile` of a Network with its optimizer chosen."""
     X = check_features(X, network.layer_sizes[0], network.dtype)
     check_finite(X)
     n = X.shape[0]
@@ -421,7 +430,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=["float32", "float64"], default=None,
                         help="synthetic data's dtype (default: float32)")
     parser.add_argument("--threads", type=thread_count, default=0,
-                        help="0: the current setting")
+                        help="0: the model's n_threads if it has one, else the current "
+                        "setting")
     return parser
 
 
@@ -460,6 +470,8 @@ def main(args) -> int:
 
     if args.model is not None:
         model, X, y = _model_and_data(args)
+        if args.threads:  # over the model's own n_threads, which profile() uses
+            model.set_params(n_threads=args.threads)
     else:
         sizes = list(args.layers or (784, 256, 128, 10))
         dtype = np.dtype(args.dtype or "float32")

@@ -126,3 +126,37 @@ def test_float64_values_beyond_a_float32_models_range_are_named():
     with pytest.raises(ValueError, match=r"y contains infinity or a value too large for "
                                          r"dtype\('float32'\)"):
         profile(regressor, X, target, roof=False)
+
+
+@pytest.mark.skipif(fastnn.threading_info()["max_threads"] < 2,
+                    reason="needs a Numba pool of 2 threads")
+def test_profile_of_an_estimator_runs_on_its_n_threads(tmp_path, capsys):
+    """A model fitted with n_threads=1 trains on one thread: its profile did on the current
+    setting (2 threads, by rows, an epoch it never runs); --threads overrides it."""
+    import warnings
+
+    from fastnn.__main__ import main
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 20))
+    y = rng.integers(0, 3, 600)
+    est = fastnn.MLPClassifier((16,), n_threads=1, batch_size=256, max_iter=1,
+                               random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    fastnn.set_num_threads(2)
+    try:
+        assert profile(est, X, y, roof=False).by_rows is None  # one thread: not by rows
+        assert profile(est.set_params(n_threads=None), X, y, roof=False).by_rows.shape[0] == 2
+        est.set_params(n_threads=1)
+        model, data = tmp_path / "m.npz", tmp_path / "d.npy"
+        fastnn.save(est, model)
+        np.save(data, np.column_stack([X, y]))
+        assert main(["profile", "--model", str(model), "--data", str(data)]) == 0
+        assert "trained by rows" not in capsys.readouterr().out
+        assert main(["profile", "--model", str(model), "--data", str(data),
+                     "--threads", "2"]) == 0
+        assert "trained by rows on 2 threads" in capsys.readouterr().out
+    finally:
+        fastnn.set_num_threads("auto")
