@@ -130,12 +130,14 @@ def fit_lbfgs(est, X, Y, sample_weight) -> None:
     network.params[...] = result.x
 
 
-def _make_optimizer(est):
+def _make_optimizer(est, network=None, lr: float | None = None):
+    """The optimizer of ``est``'s stochastic solver ("sgd": SGD with its momentum, else
+    Adam) on ``network`` (default its own) at ``lr`` (default ``learning_rate_init``)."""
+    network = est._network if network is None else network
+    lr = est.learning_rate_init if lr is None else lr
     if est.solver == "sgd":
-        return SGD(est._network, lr=est.learning_rate_init, momentum=est.momentum,
-                   nesterov=est.nesterovs_momentum)
-    return Adam(est._network, lr=est.learning_rate_init, beta1=est.beta_1, beta2=est.beta_2,
-                eps=est.epsilon)
+        return SGD(network, lr=lr, momentum=est.momentum, nesterov=est.nesterovs_momentum)
+    return Adam(network, lr=lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
 
 
 def _split_validation(est, y_raw, n_samples):

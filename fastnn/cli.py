@@ -531,7 +531,8 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
     """Features, target, feature names and sample weights from a data file.
 
     ``weight`` names the column of sample weights (CSV/Parquet: a name; .npy: an index;
-    .npz: an array), which is not a feature.
+    .npz: an array), which is not a feature.  ``feature_names`` (a model's) picks the
+    feature columns by name; with ``train``, a target among them is a ValueError.
 
     Returns
     -------
@@ -575,6 +576,10 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
         if missing:
             raise ValueError(f"{path} lacks the model's feature columns {missing}")
         names = list(feature_names)
+        if train and target in names:  # it would be a feature and the target
+            raise ValueError(f"{path}: the target column {target!r} is one of the model's "
+                             f"features; name the target column with --target (default: the "
+                             f"last column)")
     else:
         names = [name for name in columns if name not in (target, weight)]
     for name in names:

@@ -66,6 +66,23 @@ def _checked_layers(name: str, given, views) -> list[np.ndarray]:
     return checked
 
 
+def _assigned_layers(est, coefs, intercepts, assigned: dict | None = None) -> dict:
+    """``coefs_``/``intercepts_`` that are no longer views of the network's weights (the
+    user assigned them), each checked against the network's layers (``coefs``,
+    ``intercepts``) before anything is copied: {name: list of arrays}.
+
+    ``assigned``: the two attributes as the user left them (None: the current ones).
+    """
+    if assigned is None:
+        assigned = {name: est.__dict__.get(name) for name in ("coefs_", "intercepts_")}
+    pending = {}
+    for name, views in (("coefs_", coefs), ("intercepts_", intercepts)):
+        given = assigned[name]
+        if given is not None and not _are_views(given, views):
+            pending[name] = _checked_layers(name, given, views)
+    return pending
+
+
 def _binarized(binarizer: LabelBinarizer, y, dtype) -> np.ndarray:
     """``binarizer.transform(y).astype(dtype)``: the targets, one column per class (one
     column for two classes), shape (n_samples, n_outputs).
@@ -331,14 +348,8 @@ class _BaseMLP(BaseEstimator):
             ``coefs_`` and ``intercepts_`` as the user left them (None: the
             current attributes).
         """
-        if assigned is None:
-            assigned = {name: self.__dict__.get(name) for name in ("coefs_", "intercepts_")}
         coefs, intercepts = self._weight_views()
-        pending = {}
-        for name, views in (("coefs_", coefs), ("intercepts_", intercepts)):
-            given = assigned[name]
-            if given is not None and not _are_views(given, views):
-                pending[name] = _checked_layers(name, given, views)  # all checked before any copy
+        pending = _assigned_layers(self, coefs, intercepts, assigned)
         if not pending:
             return
         network = self._network

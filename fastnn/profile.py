@@ -282,7 +282,7 @@ def _from_estimator(estimator, X, y, batch_size, lr):
 
     from ._validation import assert_all_finite
 
-    from ._mlp_fit import _batch_size
+    from ._mlp_fit import _batch_size, _make_optimizer
     from .mlp import _BaseMLP
 
     if not isinstance(estimator, _BaseMLP):
@@ -300,12 +300,8 @@ def _from_estimator(estimator, X, y, batch_size, lr):
         X, Y = (np.ascontiguousarray(a, dtype=network.dtype) for a in (X, Y))
     for a, name in ((X, "X"), (Y, "y")):  # "too large for dtype('float32')", as fit says
         assert_all_finite(a, input_name=name, estimator_name=type(estimator).__name__)
-    lr = estimator.learning_rate_init if lr is None else lr
-    optimizer = (Adam(network, lr=lr, beta1=estimator.beta_1, beta2=estimator.beta_2,
-                      eps=estimator.epsilon) if estimator.solver == "adam" else
-                 SGD(network, lr=lr, momentum=estimator.momentum,
-                     nesterov=estimator.nesterovs_momentum) if estimator.solver == "sgd" else
-                 SGD(network, lr=lr))
+    optimizer = (SGD(network, lr=estimator.learning_rate_init if lr is None else lr)
+                 if estimator.solver == "lbfgs" else _make_optimizer(estimator, network, lr))
     return network, X, Y, batch_size, optimizer
 
 
@@ -313,17 +309,13 @@ def _network_copy(estimator) -> Network:
     """A copy of the estimator's network with the ``coefs_``/``intercepts_`` the user
     assigned, as predict uses them, written into the copy (predict writes them into the
     estimator's own network: profile leaves the estimator as it was)."""
-    from .mlp import _are_views, _checked_layers, _fresh_views
+    from .mlp import _assigned_layers, _fresh_views
 
-    own = _fresh_views(estimator._network)
+    pending = _assigned_layers(estimator, *_fresh_views(estimator._network))
     network = copy.deepcopy(estimator._network)
-    pending = [(_checked_layers(name, given, views), copied)  # all checked before any copy
-               for name, views, copied in zip(("coefs_", "intercepts_"), own,
-                                              _fresh_views(network))
-               if (given := estimator.__dict__.get(name)) is not None
-               and not _are_views(given, views)]
-    for arrays, views in pending:
-        for array, view in zip(arrays, views):
+    coefs, intercepts = _fresh_views(network)
+    for name, arrays in pending.items():
+        for array, view in zip(arrays, coefs if name == "coefs_" else intercepts):
             view[...] = array
     return network
 
@@ -497,35 +489,9 @@ def _model_and_data(args):
     names = getattr(model, "feature_names_in_", None)
     names = None if names is None else list(names)
     X, y, _, _ = read_data(args.data, args.target, train=True, feature_names=names)
-    target = _target_column(args.data, args.target)
-    if names is not None and target in names:  # it would be a feature and the target
-        raise ValueError(f"{args.data}: the target column {target!r} is one of the model's "
-                         f"features; name the target column with --target (default: the "
-                         f"last column)")
     if X.shape[1] != model.n_features_in_:
         raise ValueError(f"{args.data} has {X.shape[1]} feature columns, the model expects "
                          f"{model.n_features_in_} (--target names the target column)")
     if isinstance(model, MLPClassifier):
         y = file_class_labels(y, args.data)
     return model, _frame(X, names), y
-
-
-def _target_column(path, target) -> str | None:
-    """The name of the target column of a CSV or Parquet file, as ``cli.read_data`` picks it
-    (``target``, or the last column); None for .npy and .npz files."""
-    import csv
-    from pathlib import Path
-
-    from .cli import _column_name, header_names
-
-    suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            header = header_names(next((row for row in csv.reader(file) if row), []), path)
-    elif suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        header = pq.read_schema(path).names
-    else:
-        return None
-    return _column_name(dict.fromkeys(header), header[-1] if target is None else target, path)
