@@ -62,24 +62,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
-import pickle
 import platform
-import select
-import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
-PEERS = ("fastnn", "numpy", "torch", "sklearn", "jax")
-PEER_NAMES = {"fastnn": "fastnn", "numpy": "NumPy", "torch": "PyTorch",
-              "sklearn": "scikit-learn", "jax": "JAX"}
-_PEER_MODULES = {"fastnn": "fastnn", "numpy": "numpy", "torch": "torch", "sklearn": "sklearn",
-                 "jax": "jax"}
+from ._benchmark_host import (PEER_NAMES, PEERS, WORKER_FAILURES, Load, Worker, error_text,
+                              loadavg)
+from ._benchmark_report import derive, issue_targets, markdown, mean_extras, write
 
 #: Sizes of a full run (issue 4) and of the ``--quick`` smoke run.
 FULL = {"n": 60_000, "layers": [784, 256, 128, 10], "batch_sizes": [32, 128, 512], "lr": 0.01,
@@ -181,245 +174,6 @@ def _flops(workload: dict, samples: int) -> int:
     return forward_flops([spec["d"], 1], samples)  # perceptron: updates happen on mistakes only
 
 
-# ---------------------------------------------------------------- worker processes
-
-
-class _Host:
-    """Builds and runs the implementations of one peer (in a worker process or inline)."""
-
-    def __init__(self, peer: str):
-        self.peer = peer
-        self.built: dict[str, list] = {}
-
-    def handle(self, message):
-        op = message[0]
-        if op == "info":
-            return _peer_info(self.peer)
-        if op == "prepare":
-            _, wid, kind, spec = message
-            from ._benchmark_peers import IMPLEMENTATIONS
-
-            built = self.built[wid] = []
-            rows = []
-            for cls in IMPLEMENTATIONS[self.peer].get(kind, []):
-                if not cls.applies(spec):
-                    continue
-                try:
-                    impl = cls(spec)
-                    built.append(impl)
-                    rows.append({"label": cls.label, "samples": int(impl.samples), "error": None})
-                except Exception as exc:  # a broken peer is reported, not fatal
-                    built.append(None)
-                    rows.append({"label": cls.label, "samples": 0, "error": _error(exc)})
-            return rows
-        if op == "run":
-            _, wid, index, seed = message
-            impl = self.built[wid][index]
-            try:
-                if seed is not None:  # not timed
-                    impl.reseed(seed)
-                started = time.perf_counter()
-                impl.run()
-                return {"seconds": time.perf_counter() - started, "error": None}
-            except Exception as exc:
-                return {"seconds": None, "error": _error(exc)}
-        if op == "extras":
-            _, wid, index = message
-            try:
-                return self.built[wid][index].extras()
-            except Exception as exc:
-                return {"error": _error(exc)}
-        if op == "drop":
-            self.built.pop(message[1], None)
-            return None
-        raise ValueError(f"unknown message {op!r}")
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-
-
-def _peer_info(peer: str) -> dict:
-    """Version and threads of a peer, or why it is unavailable."""
-    try:
-        module = __import__(_PEER_MODULES[peer])
-    except Exception as exc:
-        return {"available": False, "reason": _error(exc)}
-    info = {"available": True, "version": getattr(module, "__version__", "?"),
-            "numba_loaded": "numba" in sys.modules}
-    if peer == "fastnn":
-        info["threads"] = module.threading_info()
-    elif peer == "numpy":
-        info["blas"] = _blas_info()
-    elif peer == "torch":
-        module.set_num_threads(2)
-        info["threads"] = module.get_num_threads()
-        info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
-    elif peer == "jax":
-        info["devices"] = [str(d) for d in module.devices()]
-    return info
-
-
-def _worker_main() -> None:
-    """Entry point of a worker process: answer the parent's messages until "stop".
-
-    Started as ``python -c _BOOTSTRAP PEER FASTNN_DIR``: this module and
-    ``_benchmark_peers`` are loaded from FASTNN_DIR as the package
-    ``_fastnn_bench``, so a peer's worker never imports fastnn (whose import
-    starts Numba's thread pool); only the fastnn worker does.  Pickled
-    messages come on stdin, pickled replies go to the original stdout;
-    anything the libraries print goes to stderr.
-
-    Every worker inherits the parent's environment, so PyTorch's OpenMP pool
-    waits as fastnn's does (``OMP_WAIT_POLICY=PASSIVE`` unless the user set
-    it): with libgomp's spinning default, PyTorch ran 10-20 times slower on
-    the loaded 2-core machine (an epoch of 20,000 MNIST-shaped rows at batch
-    128: 34-47 s against 1.9-2.2 s), and the benchmark compares against
-    peers at their best.
-    """
-    peer = sys.argv[1]
-    replies = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    requests = sys.stdin.buffer
-    host = _Host(peer)
-    while True:
-        try:
-            message = pickle.load(requests)
-        except EOFError:
-            break
-        if message[0] == "stop":
-            break
-        try:
-            reply = host.handle(message)
-        except Exception as exc:
-            reply = {"error": _error(exc), "traceback": traceback.format_exc()}
-        pickle.dump(reply, replies)
-        replies.flush()
-
-
-_BOOTSTRAP = ("import sys, types; package = types.ModuleType('_fastnn_bench'); "
-              "package.__path__ = [sys.argv[2]]; sys.modules['_fastnn_bench'] = package; "
-              "from _fastnn_bench.benchmark import _worker_main; _worker_main()")
-
-
-class _Worker:
-    """A peer's worker process, or (``inline``) a host in this process."""
-
-    def __init__(self, peer: str, inline: bool):
-        self.peer = peer
-        if inline:
-            self.host, self.process, self.pid = _Host(peer), None, os.getpid()
-            return
-        import fastnn
-
-        env = dict(os.environ)
-        root = str(Path(fastnn.__file__).resolve().parents[1])  # the same fastnn in the worker
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, peer, str(Path(__file__).resolve().parent)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self.pid = self.process.pid
-
-    def send(self, message):
-        if self.process is None:
-            self._reply = self.host.handle(message)
-        else:
-            pickle.dump(message, self.process.stdin)
-            self.process.stdin.flush()
-
-    def receive(self, timeout: float = 1800.0):
-        if self.process is None:
-            return self._reply
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        if not ready:
-            raise TimeoutError(f"the {self.peer} worker did not answer within {timeout:.0f} s")
-        try:
-            return pickle.load(self.process.stdout)
-        except EOFError:
-            raise RuntimeError(f"the {self.peer} worker died (exit code "
-                               f"{self.process.wait()})") from None
-
-    def call(self, message, timeout: float = 1800.0):
-        self.send(message)
-        return self.receive(timeout)
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            self.send(("stop",))
-            self.process.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-# ----------------------------------------------------------- machine load tracking
-
-
-class _Load:
-    """Cores kept busy by processes other than the benchmark's own (Linux /proc)."""
-
-    def __init__(self, pids):
-        self.pids = list(pids)
-        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.available = self._busy() is not None
-
-    @staticmethod
-    def _busy():
-        try:
-            with open("/proc/stat") as f:
-                fields = [int(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-        return user + nice + system + irq + softirq + steal
-
-    def _own(self):
-        total = 0
-        for pid in set(self.pids):
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
-
-    def mark(self):
-        return (time.perf_counter(), self._busy(), self._own()) if self.available else None
-
-    def foreign_cores(self, mark) -> float | None:
-        """Cores other processes used on average since ``mark``."""
-        if mark is None:
-            return None
-        wall = time.perf_counter() - mark[0]
-        busy, own = self._busy(), self._own()
-        return max(0.0, (busy - mark[1] - (own - mark[2])) / self.hz / max(wall, 1e-3))
-
-    def wait_for_quiet(self, limit: float, max_foreign: float) -> float:
-        """Wait (at most ``limit`` s) for half a second of quiet; returns the seconds waited."""
-        began = time.perf_counter()
-        while self.available and time.perf_counter() - began < limit:
-            mark = self.mark()
-            time.sleep(0.5)
-            if self.foreign_cores(mark) <= max_foreign:
-                break
-        return time.perf_counter() - began
-
-
-def _loadavg():
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
 # ------------------------------------------------------------------------- the roof
 
 
@@ -485,18 +239,18 @@ def run(*, quick: bool = False, peers=None, only=None, rounds: int | None = None
     if not chosen:
         raise ValueError(f"no workload matches {only}")
 
-    workers = {peer: _Worker(peer, inline) for peer in peers}
+    workers = {peer: Worker(peer, inline) for peer in peers}
     try:
         infos = {peer: w.call(("info",)) for peer, w in workers.items()}
         for peer, info in infos.items():
             if not info.get("available"):
                 log(f"{PEER_NAMES[peer]}: not installed ({info.get('reason')}); skipped")
         active = {p: w for p, w in workers.items() if infos[p].get("available")}
-        load = _Load([os.getpid()] + [w.pid for w in workers.values()])
+        load = Load([os.getpid()] + [w.pid for w in workers.values()])
         budget = [sizes["wait_budget"]]
         result = {"meta": _meta(quick, sizes, infos, max_foreign, load.available),
                   "roof": {}, "workloads": []}
-        log(f"load average {_loadavg()}; measuring the roof ...")
+        log(f"load average {loadavg()}; measuring the roof ...")
         roof = _measure_roof(sizes["roof_n"], 3, {}, load, max_foreign)
         for workload in chosen:
             result["workloads"].append(_run_workload(workload, active, load, budget, max_foreign,
@@ -505,16 +259,16 @@ def run(*, quick: bool = False, peers=None, only=None, rounds: int | None = None
         for peer, w in active.items():  # thread pools as they ran (started on first use)
             try:
                 result["meta"]["peers"][peer] = w.call(("info",))
-            except _WORKER_FAILURES:
+            except WORKER_FAILURES:
                 pass
     finally:
         for w in workers.values():
             w.stop()
     result["roof"] = {dt: _roof(r, sizes["roof_n"]) for dt, r in roof.items()}
-    _derive(result)
-    result["targets"] = _targets(result)
+    derive(result)
+    result["targets"] = issue_targets(result)
     result["meta"]["seconds"] = round(time.perf_counter() - began, 1)
-    result["meta"]["loadavg_end"] = _loadavg()
+    result["meta"]["loadavg_end"] = loadavg()
     return result
 
 
@@ -553,8 +307,8 @@ def _run_workload(workload, workers, load, budget, max_foreign, slow_run, log) -
     for peer, w in list(workers.items()):
         try:
             prepared = w.receive()
-        except _WORKER_FAILURES as exc:
-            prepared = [{"label": PEER_NAMES[peer], "samples": 0, "error": _error(exc)}]
+        except WORKER_FAILURES as exc:
+            prepared = [{"label": PEER_NAMES[peer], "samples": 0, "error": error_text(exc)}]
             _retire(workers, peer, log)
         if isinstance(prepared, dict):  # the host itself failed
             prepared = [{"label": PEER_NAMES[peer], "samples": 0, "error": prepared["error"]}]
@@ -571,7 +325,7 @@ def _run_workload(workload, workers, load, budget, max_foreign, slow_run, log) -
         waited = load.wait_for_quiet(limit, max_foreign) if limit > 0 else 0.0
         budget[0] -= waited
         seed = round_seed(number) if per_round else None
-        record = {"round": number, "seed": seed, "loadavg": _loadavg(),
+        record = {"round": number, "seed": seed, "loadavg": loadavg(),
                   "waited_s": round(waited, 1), "disturbed_runs": 0}
         timed = []
         for row in runnable:
@@ -587,7 +341,7 @@ def _run_workload(workload, workers, load, budget, max_foreign, slow_run, log) -
     for row in rows:
         row["extras"] = {}
         if per_round:
-            row["extras"] = _mean_extras(row["round_extras"])
+            row["extras"] = mean_extras(row["round_extras"])
         elif row["error"] is None and row["seconds"] and row["peer"] in workers:
             reply = _call(workers, row["peer"], ("extras", wid, row["index"]), log)
             row["error"] = reply.pop("error")
@@ -626,153 +380,21 @@ def _time_run(row, wid, seed, workers, load, max_foreign, slow_run, log) -> bool
     return True
 
 
-_WORKER_FAILURES = (OSError, EOFError, RuntimeError, TimeoutError, pickle.UnpicklingError)
-
-
 def _call(workers: dict, peer: str, message, log) -> dict:
     """A worker's reply to ``message`` (a dict; ``drop`` replies None, taken as empty)
     with ``"error": None``, or ``{"error": ...}`` (and the worker retired)."""
     try:
         reply = workers[peer].call(message)
-    except _WORKER_FAILURES as exc:
+    except WORKER_FAILURES as exc:
         _retire(workers, peer, log)
-        return {"error": _error(exc)}
+        return {"error": error_text(exc)}
     return {"error": None, **(reply or {})}
-
-
-def _mean_extras(round_extras: list[dict]) -> dict:
-    """The accuracy of a row's per-round fits: mean, lowest and highest, and their seeds."""
-    pairs = [(e["seed"], e["accuracy"]) for e in round_extras if e.get("accuracy") is not None]
-    if not pairs:
-        return {}
-    seeds, values = zip(*pairs)
-    return {"accuracy": float(np.mean(values)), "accuracy_min": min(values),
-            "accuracy_max": max(values), "seeds": list(seeds)}
 
 
 def _retire(workers: dict, peer: str, log) -> None:
     """Stop using a worker that died or hung; its rows report the error."""
     log(f"the {PEER_NAMES[peer]} worker failed; it is left out from now on")
     workers.pop(peer).stop()
-
-
-def _derive(result: dict) -> None:
-    """Median seconds, samples/s, GFLOP/s, % of roof, ratio to the fastest peer, per row."""
-    for workload in result["workloads"]:
-        roof = result["roof"].get(workload["dtype"], {}).get("gflops")
-        for row in workload["rows"]:
-            times = row["seconds"]
-            calm = [t for t, d in zip(times, row["disturbed"]) if not d]
-            if not times or row["error"]:
-                row.update(median_s=None, median_of=None, samples_per_s=None, gflops=None,
-                           roof_pct=None)
-                continue
-            row["median_of"] = "calm" if calm else "all"
-            row["median_s"] = float(np.median(calm or times))
-            row["samples_per_s"] = row["samples"] / row["median_s"]
-            row["gflops"] = row["flops"] / row["median_s"] / 1e9
-            row["roof_pct"] = 100 * row["gflops"] / roof if roof else None
-        rates = [r["samples_per_s"] for r in workload["rows"]
-                 if r["peer"] != "fastnn" and r["samples_per_s"]]
-        best = max(rates) if rates else None
-        workload["fastest_peer"] = next((r["label"] for r in workload["rows"]
-                                         if r["peer"] != "fastnn" and r["samples_per_s"] == best),
-                                        None)
-        for row in workload["rows"]:
-            row["x_fastest_peer"] = (row["samples_per_s"] / best
-                                     if best and row["samples_per_s"] else None)
-
-
-def _targets(result: dict) -> list[dict]:
-    """Issue 4's targets against the best fastnn row of each workload."""
-    from ._benchmark_peers import FastnnTrainOneThread, FastnnTrainTwoThreads
-
-    by_id = {w["id"]: w for w in result["workloads"]}
-    targets = []
-
-    def best_fastnn(workload, key="samples_per_s"):
-        rows = [r for r in workload["rows"] if r["peer"] == "fastnn" and r.get(key)]
-        return max(rows, key=lambda r: r[key]) if rows else None
-
-    def add(target, measured, met):
-        targets.append({"target": target, "measured": measured, "met": met})
-
-    for wid, factor in (("W1 bs32", 1.5), ("W1 bs128", 1.5), ("W1 bs512", 1.2)):
-        w = by_id.get(wid)
-        row = w and best_fastnn(w)
-        if row and row["x_fastest_peer"]:
-            add(f"{wid}: fastnn >= {factor}x the fastest peer",
-                f"{row['x_fastest_peer']:.2f}x {w['fastest_peer']} ({row['label']}, "
-                f"{row['roof_pct']:.0f} % of roof)", row["x_fastest_peer"] >= factor)
-    for w in (w for w in result["workloads"] if w.get("spec", {}).get("one_thread_row")):
-        rows = {r["label"]: r for r in w["rows"] if r["peer"] == "fastnn" and r["median_s"]}
-        double, single = (rows.get(FastnnTrainTwoThreads.label),
-                          rows.get(FastnnTrainOneThread.label))
-        if double and single:
-            speedup = single["median_s"] / double["median_s"]
-            add(f"{w['id']}: fastnn on 2 threads >= 1.7x 1 thread",
-                f"{speedup:.2f}x (train(): {double['median_s']:.3f} s on 2 threads, "
-                f"{single['median_s']:.3f} s on 1)", speedup >= 1.7)
-    w = by_id.get("W2")
-    row = w and best_fastnn(w)
-    if row:
-        others = ", ".join(f"{r['label']} {_si(r['samples_per_s'])}/s" for r in w["rows"]
-                           if r["peer"] == "fastnn" and r is not row and r["samples_per_s"])
-        add("W2: fastnn >= 10 million sample-updates/s",
-            f"{_si(row['samples_per_s'])}/s ({row['label']}" + (f"; {others}" if others else "")
-            + ")", row["samples_per_s"] >= 1e7)
-    for wid, peer_label in (("W3 perceptron", "scikit-learn Perceptron"),
-                            ("W3 logistic", "scikit-learn SGDClassifier")):
-        w = by_id.get(wid)
-        row = w and best_fastnn(w)
-        peer = w and next((r for r in w["rows"] if r["label"] == peer_label and r["samples_per_s"]),
-                          None)
-        if row and peer:
-            speedup = row["samples_per_s"] / peer["samples_per_s"]
-            acc, peer_acc, seeds = _mean_accuracies(row, peer)
-            gap = None if acc is None or peer_acc is None else 100 * (acc - peer_acc)
-            others = "".join(
-                f"; {r['label']} {r['samples_per_s'] / peer['samples_per_s']:.2f}x, accuracy "
-                f"{_pct(_mean_accuracies(r, peer)[0])}" for r in w["rows"]
-                if r["peer"] == "fastnn" and r is not row and r["samples_per_s"])
-            add(f"{wid}: fastnn >= 5x {peer_label} at equal accuracy (within 0.5 points)",
-                f"{speedup:.2f}x ({row['label']}); mean accuracy {_pct(acc)} vs "
-                f"{_pct(peer_acc)} over seeds {_seeds(seeds)}" + others,
-                speedup >= 5 and gap is not None and abs(gap) <= 0.5)
-    for wid, dtype in (("W4", "float32"), ("W5", "float64")):
-        w = by_id.get(wid)
-        row = w and best_fastnn(w)
-        if row and row["x_fastest_peer"] and row["roof_pct"]:
-            add(f"{wid}: fastnn at least as fast as the fastest peer and >= 90 % of the "
-                f"{dtype} roof",
-                f"{row['x_fastest_peer']:.2f}x {w['fastest_peer']}, {row['roof_pct']:.0f} % of "
-                f"roof ({row['label']})",
-                row["x_fastest_peer"] >= 1.0 and row["roof_pct"] >= 90)
-    return targets
-
-
-def _mean_accuracies(row: dict, peer: dict):
-    """Mean accuracies of two rows over the seeds both fitted with, and those seeds.
-
-    Normally every implementation fits with every round's seed; one that
-    stopped early (slow, failed) is compared on its seeds only, so the two
-    means always cover the same shuffles.
-    """
-    common = set(row["extras"].get("seeds", [])) & set(peer["extras"].get("seeds", []))
-
-    def mean(r):
-        return _mean_extras([e for e in r["round_extras"] if e["seed"] in common]).get("accuracy")
-
-    return mean(row), mean(peer), sorted(common)
-
-
-def _seeds(seeds) -> str:
-    """``0-2`` for consecutive seeds, else ``0, 2``; ``-`` for none."""
-    if not seeds:
-        return "-"
-    if len(seeds) > 1 and list(seeds) == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}-{seeds[-1]}"
-    return ", ".join(map(str, seeds))
 
 
 def _meta(quick, sizes, infos, max_foreign, tracked) -> dict:
@@ -783,7 +405,7 @@ def _meta(quick, sizes, infos, max_foreign, tracked) -> dict:
         "quick": quick, "sizes": sizes, "python": platform.python_version(),
         "platform": platform.platform(), "cpu": _cpu_name(), "n_cpus": os.cpu_count(),
         "peers": infos, "max_foreign_cores": max_foreign, "load_tracked": tracked,
-        "loadavg_start": _loadavg(),
+        "loadavg_start": loadavg(),
     }
 
 
@@ -796,192 +418,6 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
-
-
-def _blas_info() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
-                return f"{pool['internal_api']} {pool['version']} ({pool['num_threads']} threads)"
-    except Exception:
-        pass
-    return "unknown BLAS"
-
-
-# -------------------------------------------------------------------------- reports
-
-
-def _si(value) -> str:
-    if value is None:
-        return "-"
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f} %"
-
-
-def _accuracy(extras: dict) -> str:
-    """``85.40 % (84.80-86.20)``: a mean over seeds with its range, or one accuracy."""
-    if extras.get("accuracy_min") is None or len(extras.get("seeds", [])) < 2:
-        return _pct(extras.get("accuracy"))
-    return (f"{_pct(extras['accuracy'])} ({100 * extras['accuracy_min']:.2f}-"
-            f"{100 * extras['accuracy_max']:.2f})")
-
-
-def _num(value, fmt) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def markdown(result: dict) -> str:
-    """The report: conditions, the table, the issue's targets, the rounds."""
-    meta, roof = result["meta"], result["roof"]
-    versions = ", ".join(
-        f"{PEER_NAMES[p]} {i['version']}" for p, i in meta["peers"].items() if i.get("available"))
-    missing = ", ".join(PEER_NAMES[p] for p, i in meta["peers"].items() if not i.get("available"))
-    numpy_info = meta["peers"].get("numpy", {}).get("blas", "")
-    fastnn_threads = meta["peers"].get("fastnn", {}).get("threads", {})
-    lines = [
-        "# fastnn side by side with its peers" + (" (quick smoke run)" if meta["quick"] else ""),
-        "",
-        f"Measured by `{meta['command']}` on {meta['date']} in {meta.get('seconds', 0):.0f} s: "
-        f"{meta['cpu']}, {meta['n_cpus']} logical CPUs, Python {meta['python']}; {versions}"
-        + (f" (NumPy BLAS: {numpy_info})" if numpy_info else "")
-        + (f"; not installed: {missing}" if missing else "") + ".",
-        "",
-        f"Threads: fastnn {fastnn_threads.get('n_threads', '?')}"
-        + (" adaptive (its default: each segment of an epoch with all threads or one, "
-           "whichever measures faster)" if fastnn_threads.get("adaptive") else "")
-        + f" (threading layer {fastnn_threads.get('threading_layer', '?')}, OMP_WAIT_POLICY "
-        f"{fastnn_threads.get('omp_wait_policy', '?')}), PyTorch 2, NumPy/scikit-learn OpenBLAS "
-        "default, JAX (XLA) default; one worker process per peer, so no two thread pools share "
-        "a process; every worker has OMP_WAIT_POLICY "
-        f"{fastnn_threads.get('omp_wait_policy', os.environ.get('OMP_WAIT_POLICY'))}"
-        " (libgomp's spinning default made PyTorch 10-20x slower on this loaded machine).",
-        "",
-        "Roof (best calm n x n GEMM through NumPy, at the start and the end of the run; "
-        "* disturbed): " + ", ".join(
-            f"{dt} {r['gflops']:.1f} GFLOP/s (n = {r['n']}; all: " + ", ".join(
-                f"{v:.0f}" + ("*" if d else "") for v, d in zip(
-                    r["measurements"], r.get("disturbed") or [False] * len(r["measurements"])))
-            + ")" for dt, r in roof.items()) + ".",
-        "",
-        f"Load average (1, 5, 15 min) at the start {meta['loadavg_start']}, at the end "
-        f"{meta.get('loadavg_end')}. A run is *disturbed* when other processes kept more than "
-        f"{meta['max_foreign_cores']} cores busy during it; **median s** is over the calm runs "
-        "(over all runs, marked *, when none was calm); an implementation is not run again "
-        f"after a calm run longer than {meta['sizes']['slow_run']:g} s, or two such runs. "
-        "**× fastest peer** = samples/s over the "
-        "best non-fastnn samples/s of the workload (above 1: faster than every peer). "
-        "GFLOP/s counts matrix products only: forward 2·n·Σ in·out, weight gradients the same, "
-        "input gradients for every layer but the first (W3 perceptron: the forward dot products; "
-        "its updates happen on mistakes only). **accuracy**: W2 on the 4 XOR points after the "
-        "last run; W3 the mean test accuracy over the rounds, round r's fit shuffled with "
-        "random_state r - 1 by every implementation (the range over the rounds in parentheses); "
-        "the W3 targets compare these means.",
-        "",
-        "| workload | implementation | work per run | median s | samples/s | GFLOP/s | % of roof "
-        "| × fastest peer | accuracy | calm/all runs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for w in result["workloads"]:
-        for row in w["rows"]:
-            label = f"**{row['label']}**" if row["peer"] == "fastnn" else row["label"]
-            if row["error"]:
-                lines.append(f"| {w['id']} | {label} | | failed: {row['error']} | | | | | | |")
-                continue
-            unit = " updates" if w["kind"] == "xor" else ""
-            star = "*" if row["median_of"] == "all" else ""
-            calm = sum(not d for d in row["disturbed"])
-            x = row["x_fastest_peer"]
-            lines.append(
-                f"| {w['id']} | {label} | {_si(row['samples'])}{unit} | "
-                f"{_num(row['median_s'], '.3f')}{star} | {_si(row['samples_per_s'])} | "
-                f"{_num(row['gflops'], '.1f')} | {_num(row['roof_pct'], '.0f')} | "
-                f"{'-' if x is None else f'{x:.2f}'} | {_accuracy(row['extras'])} | "
-                f"{calm}/{len(row['seconds'])} |")
-    lines += ["", "Workloads:", ""]
-    lines += [f"- **{w['id']}**: {w['title']}" + (f"; {w['note']}" if w.get("note") else "")
-              + "." for w in result["workloads"]]
-    if result.get("targets"):
-        lines += ["", "## Targets of issue 4", "", "| target | measured | met |", "|---|---|---|"]
-        lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |"
-                  for t in result["targets"]]
-    lines += ["", "## Rounds", "",
-              "Load average (1 min) at the start of each round, seconds waited for a quiet "
-              "moment before it, and runs disturbed by other processes:", ""]
-    for w in result["workloads"]:
-        lines.append(f"- {w['id']}: " + "; ".join(
-            f"round {r['round']}" + ("" if r.get("seed") is None else f" (seed {r['seed']})")
-            + f": load {r['loadavg'][0] if r['loadavg'] else '?'}, waited "
-            f"{r['waited_s']} s, {r['disturbed_runs']} disturbed" for r in w["rounds"]))
-    return "\n".join(lines) + "\n"
-
-
-def plot(result: dict, path) -> bool:
-    """Bar chart of × fastest peer per workload; False (and no file) without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    shown = [w for w in result["workloads"] if any(r["x_fastest_peer"] for r in w["rows"])]
-    if not shown:
-        return False
-    heights = [max(1, len(w["rows"])) * 0.32 + 0.7 for w in shown]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(9, sum(heights)),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)
-    for ax, w in zip(axes[:, 0], shown):
-        rows = [r for r in w["rows"] if r["x_fastest_peer"]][::-1]
-        values = [r["x_fastest_peer"] for r in rows]
-        colors = ["tab:red" if r["peer"] == "fastnn" else "tab:gray" for r in rows]
-        ax.barh(range(len(rows)), values, color=colors)
-        ax.set_yticks(range(len(rows)), [r["label"] for r in rows], fontsize=8)
-        ax.set_xscale("log")
-        ax.set_xlim(min(values + [1.0]) / 1.5, max(values + [1.0]) * 1.8)
-        ax.axvline(1.0, color="black", linewidth=0.8)
-        for i, (v, r) in enumerate(zip(values, rows)):
-            roof = (f", {r['roof_pct']:.0f} % of roof"
-                    if w["kind"] in ("mlp", "forward") and r["roof_pct"] is not None else "")
-            ax.text(v, i, f" {v:.2f}{roof}", va="center", fontsize=7)
-        title = w["title"].split(":")[0] if w["kind"] == "xor" else w["title"]
-        ax.set_title(f"{w['id']}: {title}", fontsize=8, loc="left")
-        ax.tick_params(axis="x", labelsize=7)
-    axes[-1, 0].set_xlabel("samples/s relative to the fastest peer (log scale; right of 1 = "
-                           "faster than every peer)", fontsize=8)
-    fig.suptitle("fastnn (red) vs peers, " + result["meta"]["date"][:10], fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.985))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def write(result: dict, out_dir, stem: str = "compare", png: bool = True, log=print) -> dict:
-    """Write ``<stem>.md``, ``.json`` and (matplotlib) ``.png`` in ``out_dir``; return the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"md": out / f"{stem}.md", "json": out / f"{stem}.json"}
-    paths["md"].write_text(markdown(result))
-    paths["json"].write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
-    if png:
-        if plot(result, out / f"{stem}.png"):
-            paths["png"] = out / f"{stem}.png"
-        else:
-            log("matplotlib is not installed (pip install matplotlib): no bar chart written")
-    return paths
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 # ----------------------------------------------------------------------- command line

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import benchmark
+from fastnn import _benchmark_host, _benchmark_report, benchmark
 from fastnn._benchmark_peers import (FastnnForward, FastnnMLPClassifier, FastnnPredictProba,
                                     FastnnTrain, NumpyNet, init_weights)
 
@@ -179,7 +179,7 @@ def test_reseed_sets_the_shuffle_seed_of_the_timed_fit_only(peer):
     """The run message's seed reaches the estimator; the data do not change with it."""
     [spec] = [w["spec"] for w in benchmark.workloads({**benchmark.QUICK, **TINY})
               if w["id"] == "W3 perceptron"]
-    host = benchmark._Host(peer)
+    host = _benchmark_host.Host(peer)
     host.handle(("prepare", "W3", "perceptron", spec))
     impl = host.built["W3"][0]
     X = impl.X.copy()
@@ -263,7 +263,7 @@ def _w3_result(fastnn_accuracies, sklearn_accuracies, speedup=6.0):
     def row(peer, label, rate, accuracies):
         round_extras = [{"seed": s, "accuracy": a} for s, a in accuracies.items()]
         return {"peer": peer, "label": label, "samples_per_s": rate, "round_extras": round_extras,
-                "extras": benchmark._mean_extras(round_extras)}
+                "extras": _benchmark_report.mean_extras(round_extras)}
 
     return {"workloads": [{"id": "W3 perceptron", "rows": [
         row("fastnn", "fastnn Perceptron", speedup, fastnn_accuracies),
@@ -279,12 +279,12 @@ def _w3_result(fastnn_accuracies, sklearn_accuracies, speedup=6.0):
     ({0: 0.853, 1: 0.860, 2: 0.862}, {0: 0.851}, True),
 ])
 def test_w3_target_compares_mean_accuracies(fastnn_acc, sklearn_acc, met):
-    [target] = benchmark._targets(_w3_result(fastnn_acc, sklearn_acc))
+    [target] = _benchmark_report.issue_targets(_w3_result(fastnn_acc, sklearn_acc))
     common = sorted(set(fastnn_acc) & set(sklearn_acc))
     means = [100 * np.mean([acc[s] for s in common]) for acc in (fastnn_acc, sklearn_acc)]
     assert target["met"] is met
     assert f"mean accuracy {means[0]:.2f} % vs {means[1]:.2f} %" in target["measured"]
-    [target] = benchmark._targets(_w3_result(fastnn_acc, sklearn_acc, speedup=4.0))
+    [target] = _benchmark_report.issue_targets(_w3_result(fastnn_acc, sklearn_acc, speedup=4.0))
     assert target["met"] is False  # equal accuracy is not enough without 5x
 
 
