@@ -25,8 +25,10 @@ import numbers
 import os
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_array, check_random_state
@@ -41,6 +43,9 @@ from .mlp import MLPClassifier, MLPRegressor, _are_views, _Undo
 from .network import Network
 from .optimizers import SGD, Adam
 from .training import run_epoch
+
+if TYPE_CHECKING:  # dask is an optional extra
+    from dask.array import Array as DaskArray
 
 __all__ = ["DaskMLPClassifier", "DaskMLPRegressor", "WorkerLostError"]
 
@@ -579,13 +584,13 @@ class DaskMLPClassifier(_DaskFit, MLPClassifier):
     def _prediction_dtype(self):
         return self.classes_.dtype
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike | DaskArray) -> np.ndarray | DaskArray:
         """Predicted classes; a dask array in, a dask array out (computed by block)."""
         if _is_dask(X):
             return self._map_blocks("predict", X, None)
         return super().predict(X)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike | DaskArray) -> np.ndarray | DaskArray:
         """Class probabilities; a dask array in, a dask array out."""
         if _is_dask(X):
             return self._map_blocks("predict_proba", X, len(self.classes_))
@@ -621,7 +626,7 @@ class DaskMLPRegressor(_DaskFit, MLPRegressor):
     def _prediction_dtype(self):
         return self._network.dtype
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike | DaskArray) -> np.ndarray | DaskArray:
         """Predicted values; a dask array in, a dask array out."""
         if _is_dask(X):
             return self._map_blocks("predict", X, None if self.n_outputs_ == 1

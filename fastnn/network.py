@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _adaptive, _config, kernels
 from .kernels import data_parallel, fpenv, trainer
@@ -338,7 +339,7 @@ class Network:
         return (np.array(sizes, np.int64), w_off.astype(np.int64), b_off.astype(np.int64),
                 np.array(codes, np.int64), np.array(act_params, np.float64))
 
-    def initialize(self, random_state=None) -> None:
+    def initialize(self, random_state: int | np.random.Generator | None = None) -> None:
         """Draw new initial weights (see Notes of the class) and zero the biases."""
         rng = check.random_generator(random_state)
         layer_names = self.activations + ["sigmoid" if self.loss_code == BINARY_CROSS_ENTROPY
@@ -386,7 +387,7 @@ class Network:
                             wait=writes_network)
 
     # ----------------------------------------------------------------- forward
-    def forward(self, X) -> np.ndarray:
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Output activations for ``X``.
 
         Parameters
@@ -481,7 +482,7 @@ class Network:
                       scratch.block_offsets, True, self.loss_code, out, block_rows,
                       count_nonfinite, next_block)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Class index (softmax), 0/1 per output (sigmoid) or values (identity).
 
         Returns
@@ -496,7 +497,8 @@ class Network:
         return out
 
     # ---------------------------------------------------------------- backward
-    def loss_and_gradient(self, X, y, sample_weight=None, *, indices=None):
+    def loss_and_gradient(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                          *, indices: ArrayLike | None = None) -> tuple[float, np.ndarray]:
         """Loss and its gradient with respect to :attr:`params` (backpropagation).
 
         Parameters
@@ -536,7 +538,7 @@ class Network:
             check.check_finite(X)
         return self._batch_loss_and_gradient(X, Y, weights, indices), self.grads
 
-    def loss(self, X, y, sample_weight=None) -> float:
+    def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Mean loss over ``X`` (no gradient); arguments as :meth:`loss_and_gradient`."""
         X = check.check_features(X, self.layer_sizes[0], self.dtype)
         Y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype,

@@ -222,7 +222,7 @@ class Checkpoint:
         Bound to the network whose :attr:`~fastnn.Network.params` are saved.
     """
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: SGD | Adam):
         self.optimizer = optimizer
         network = optimizer.network
         self._saved = [np.empty_like(network.params), np.empty_like(network.grads)]

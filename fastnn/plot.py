@@ -6,11 +6,19 @@ returns the Axes; save it with ``ax.figure.savefig("plot.png")``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _config, kernels
 from ._validation import check_positive_int, check_real
 from .kernels.activations import ACTIVATION_CODES, LEAKY_RELU, SIGMOID
+
+if TYPE_CHECKING:  # matplotlib is an optional extra, imported when a plot is drawn
+    from matplotlib.axes import Axes
+    from sklearn.base import BaseEstimator
 
 #: Activations drawn by :func:`plot_activations` when ``names`` is None.
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
@@ -30,7 +38,8 @@ def _axes(ax):
     return plt.subplots()[1]
 
 
-def activation_curves(name: str, z, param: float | None = None):
+def activation_curves(name: str, z: ArrayLike,
+                      param: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """f(z) and f'(z) of a hidden activation, computed by fastnn's kernels.
 
     Parameters
@@ -64,7 +73,7 @@ def activation_curves(name: str, z, param: float | None = None):
     return f.reshape(Z.shape), df.reshape(Z.shape)
 
 
-def plot_loss_curve(model, ax=None):
+def plot_loss_curve(model: BaseEstimator, ax: Axes | None = None) -> Axes:
     """Training loss per epoch and, with early stopping, the validation loss.
 
     Parameters
@@ -87,7 +96,7 @@ def plot_loss_curve(model, ax=None):
     return ax
 
 
-def plot_gradient_norms(model, ax=None):
+def plot_gradient_norms(model: BaseEstimator, ax: Axes | None = None) -> Axes:
     """Each layer's weight-gradient norm per epoch (``gradient_norms_``), log scale.
 
     Layer 1 is next to the input: when its curve lies far below the last
@@ -114,8 +123,9 @@ def plot_gradient_norms(model, ax=None):
     return ax
 
 
-def plot_activations(names=None, sigmoid_a=(0.5, 1, 2), ax=None, *, leaky_slope=0.1,
-                     z=None):
+def plot_activations(names: str | Sequence[str] | None = None,
+                     sigmoid_a: float | Sequence[float] = (0.5, 1, 2), ax: Axes | None = None, *,
+                     leaky_slope: float = 0.1, z: ArrayLike | None = None) -> Axes:
     """Activation functions (solid) and their derivatives (dashed), from fastnn's kernels.
 
     Parameters
@@ -159,7 +169,8 @@ def plot_activations(names=None, sigmoid_a=(0.5, 1, 2), ax=None, *, leaky_slope=
     return ax
 
 
-def plot_decision_boundary(model, X, y, ax=None, *, resolution=200):
+def plot_decision_boundary(model: BaseEstimator, X: ArrayLike, y: ArrayLike,
+                           ax: Axes | None = None, *, resolution: int = 200) -> Axes:
     """Decision regions of a fitted classifier over 2-D inputs, with the samples on top.
 
     Parameters
