@@ -430,8 +430,8 @@ def _plain_block(rows, labels, first_row, names, dtype, labels_of, weights=(), w
 def csv_header(path, delimiter) -> list[str]:
     """The column names of a CSV file's first non-empty line, as ``fastnn train`` reads them
     without ``--chunk-size`` (stripped, no byte order mark); [] for an empty file."""
-    from . import cli
+    from ._datafiles import header_names  # not at the top: it imports this module
 
     with _open_text(path) as f:
         row = next((row for row in csv.reader(f, delimiter=delimiter) if row), [])
-    return cli.header_names(row, path)
+    return header_names(row, path)

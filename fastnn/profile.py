@@ -478,7 +478,8 @@ def main(args) -> int:
 
 def _model_and_data(args):
     """The model of ``--model`` and the features and target of ``--data`` for it."""
-    from .cli import _frame, file_class_labels, read_data
+    from ._datafiles import file_class_labels, read_data
+    from .cli import _frame
     from .mlp import MLPClassifier, _BaseMLP
     from .model_io import load
 

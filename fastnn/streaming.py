@@ -507,6 +507,8 @@ def train_command(args) -> int:
     import time
 
     from . import cli
+    from ._datafiles import (array_column, check_target, choose_task, class_labels,
+                             column_name, rows_note, text_labels)
     suffix = _suffix(args.data)
     if suffix not in (".csv", ".tsv", ".txt", ".npy", *_PARQUET):
         raise ValueError(f"--chunk-size streams CSV, Parquet and .npy files, not {suffix!r}")
@@ -529,9 +531,9 @@ def train_command(args) -> int:
                              f"{weight!r}") from None
         shape = np.load(args.data, mmap_mode="r").shape
         if len(shape) == 2:  # as without --chunk-size (else the messages named neither)
-            target = cli._array_column(str(target), shape[1], args.data, "--target")
+            target = array_column(str(target), shape[1], args.data, "--target")
             if weight is not None:
-                weight = cli._array_column(str(weight), shape[1], args.data, "--sample-weight")
+                weight = array_column(str(weight), shape[1], args.data, "--sample-weight")
                 if weight == target:
                     raise ValueError(f"{args.data}: --sample-weight and --target name the "
                                      f"same column {target}")
@@ -545,12 +547,12 @@ def train_command(args) -> int:
             options["header"] = True  # the first line names the columns, as without chunks
         if not columns:
             raise ValueError(f"{args.data} is empty: expected a header line naming the columns")
-        name = cli._column_name(dict.fromkeys(columns),
-                                columns[-1] if args.target is None else args.target, args.data)
+        name = column_name(dict.fromkeys(columns),
+                           columns[-1] if args.target is None else args.target, args.data)
         # by position: an index needs no agreement on how the readers spell the names
         target = columns.index(name)
         if weight is not None:
-            weight = cli._column_name(dict.fromkeys(columns), weight, args.data)
+            weight = column_name(dict.fromkeys(columns), weight, args.data)
             if weight == name:
                 raise ValueError(f"{args.data}: --sample-weight and --target name the same "
                                  f"column {name!r}")
@@ -572,26 +574,26 @@ def train_command(args) -> int:
         if weight is None:
             return {}
         return {"sample_weight": check_weights(block[2], shown, start + base, str(args.data),
-                                               cli._rows_note(base))}
+                                               rows_note(base))}
 
     def typed(labels, start, kind=None):
         """The labels of the block starting at row ``start`` (0-based), none missing; text
         typed as ``kind`` (default: as the block's own column would be)."""
         if not text:
-            cli.check_target(labels, what, start, base)
+            check_target(labels, what, start, base)
             return labels
         try:  # "NA" is missing without pandas too; stripped (" cat" is "cat")
-            return cli.text_labels(labels, what, start, base, kind)
+            return text_labels(labels, what, start, base, kind)
         except NotOfKind as exc:  # only "f", a regression target's
             raise ValueError(f"{what}: a regression target must be numeric, got {exc.text!r} "
-                             f"on row {start + exc.index + base} ({cli._rows_note(base)})"
+                             f"on row {start + exc.index + base} ({rows_note(base)})"
                              ) from None
 
     X0, y0 = first[:2]
     if X0.shape[1] == 0:  # as without --chunk-size (numpy's message named nothing)
         raise ValueError(f"{args.data} has no feature columns")
     y0 = typed(y0, 0)
-    task = cli.choose_task(y0, args.task)
+    task = choose_task(y0, args.task)
     model = cli.estimator_class(task, params)(**params)
     print(f"{args.data}: {X0.shape[1]} features; {task} (from the first {len(y0)} rows; "
           f"--task to override); {epochs} passes of partial_fit over blocks of "
@@ -602,7 +604,7 @@ def train_command(args) -> int:
     def convert(labels, start):
         """Checked targets of the block starting at row ``start`` (0-based)."""
         if task == "classification":
-            return cli.class_labels(typed(labels, start, kind), what, start, base)
+            return class_labels(typed(labels, start, kind), what, start, base)
         labels = typed(labels, start, kind)
         if labels.dtype.kind not in "biuf":
             raise ValueError(f"{what}: a regression target must be numeric")
@@ -627,8 +629,8 @@ def train_command(args) -> int:
             if values.dtype.kind == "f":  # the first fractional label, named by its row
                 bad = np.flatnonzero((values != np.round(values)) | (np.abs(values) >= 2 ** 53))
                 if bad.size:
-                    cli.class_labels(values[bad[:1]], what, found[order[bad[0]]], base)
-            classes = np.unique(cli.class_labels(values))
+                    class_labels(values[bad[:1]], what, found[order[bad[0]]], base)
+            classes = np.unique(class_labels(values))
         else:
             classes = np.array(sorted(found))
     for epoch in range(epochs):

@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 import fastnn
-from fastnn import cli, demo
+from fastnn import _datafiles, cli, demo
 from fastnn.__main__ import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -257,10 +257,10 @@ def test_errors_are_one_clear_line(argv, message, iris_csv, tmp_path, capsys):
 def test_bad_csv_rows(tmp_path):
     (tmp_path / "ragged.csv").write_text("a,b,y\n1,2,0\n3,4\n")
     with pytest.raises(ValueError, match="line 3: 2 fields"):
-        cli.read_data(tmp_path / "ragged.csv", "y", train=True)
+        _datafiles.read_data(tmp_path / "ragged.csv", "y", train=True)
     (tmp_path / "text.csv").write_text("a,b,y\n1,x,0\n3,4,1\n")
     with pytest.raises(ValueError, match="feature column 'b' is not numeric"):
-        cli.read_data(tmp_path / "text.csv", "y", train=True)
+        _datafiles.read_data(tmp_path / "text.csv", "y", train=True)
 
 
 def test_console_script_end_to_end(iris_csv, tmp_path):
@@ -357,15 +357,15 @@ def test_non_numeric_feature_error_shows_the_offending_cell(tmp_path):
     (tmp_path / "e.csv").write_text("a,b,y\n1,2,0\n3,,1\n")
     with pytest.raises(ValueError, match="feature column 'b' is not numeric: an empty cell on "
                                          "row 2 \\(rows counted from 1"):
-        cli.read_data(tmp_path / "e.csv", "y", train=True)
+        _datafiles.read_data(tmp_path / "e.csv", "y", train=True)
     (tmp_path / "x.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,x,1\n")
     with pytest.raises(ValueError, match="'x' on row 3"):
-        cli.read_data(tmp_path / "x.csv", "y", train=True)
+        _datafiles.read_data(tmp_path / "x.csv", "y", train=True)
 
 
 def test_csv_with_a_byte_order_mark(tmp_path):
     (tmp_path / "b.csv").write_bytes("a,b,y\n1,2,0\n3,4,1\n".encode("utf-8-sig"))
-    _, _, names, _ = cli.read_data(tmp_path / "b.csv", None, train=True)
+    _, _, names, _ = _datafiles.read_data(tmp_path / "b.csv", None, train=True)
     assert names == ["a", "b"]
 
 

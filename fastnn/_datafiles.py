@@ -1,0 +1,362 @@
+"""The data files of ``fastnn train``, ``predict`` and ``profile``: features, target and
+sample weights read from CSV, Parquet, ``.npy`` and ``.npz`` files, the target typed as
+class labels or numbers, and predictions written as CSV or ``.npy``.
+
+CSV and Parquet files name their columns on their first line (the header); ``.npy``
+files hold a 2-D numeric array whose columns are named by index; ``.npz`` files hold
+a feature array ``X`` (or the only other array) and a target array ``y`` (or
+``--target``).  Errors are ValueErrors naming the file, the column and the row.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ._csv import as_weights, check_weights, missing_label, text_as, text_kind
+
+_SUFFIXES = (".csv", ".npy", ".npz", ".parquet", ".pq")
+
+def read_data(path, target=None, *, train: bool, feature_names=None, weight=None):
+    """Features, target, feature names and sample weights from a data file.
+
+    ``weight`` names the column of sample weights (CSV/Parquet: a name; .npy: an index;
+    .npz: an array), which is not a feature.  ``feature_names`` (a model's) picks the
+    feature columns by name; with ``train``, a target among them is a ValueError.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,) (or (n_samples, n_outputs) from .npz), None unless train
+    names : list of str or None
+        Feature column names (CSV/Parquet).
+    weights : ndarray of float64, shape (n_samples,), or None without ``weight`` or ``train``
+        Finite and non-negative (else a ValueError naming the column and the row).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ValueError(f"{path}: unsupported data file type {suffix!r}; use "
+                         f"{', '.join(_SUFFIXES)}")
+    if suffix == ".npy":
+        X, y, names, weights = _split_array(_load_npy(path), target, train, path, weight)
+        if y is not None:
+            check_target(y, f"{path}: the target column", base=0)
+        return X, y, names, _weights(weights if train else None, path, weight, base=0)
+    if suffix == ".npz":
+        X, y, names, weights = _from_npz(path, target, train, weight)
+        if y is not None:
+            check_target(y, f"{path}: the target array", base=0)
+        return X, y, names, _weights(weights if train else None, path, weight, base=0)
+    columns = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
+    if train:
+        target = column_name(columns, target if target is not None else list(columns)[-1], path)
+    elif target is not None:
+        target = column_name(columns, target, path)
+    weights = None
+    if weight is not None:
+        weight = column_name(columns, weight, path)
+        if weight == target:
+            raise ValueError(f"{path}: --sample-weight and --target name the same column "
+                             f"{weight!r}")
+        if train:  # predict only leaves the column out
+            weights = _weights(columns[weight], path, weight)
+    if feature_names is not None:
+        missing = [name for name in feature_names if name not in columns]
+        if missing:
+            raise ValueError(f"{path} lacks the model's feature columns {missing}")
+        names = list(feature_names)
+        if train and target in names:  # it would be a feature and the target
+            raise ValueError(f"{path}: the target column {target!r} is one of the model's "
+                             f"features; name the target column with --target (default: the "
+                             f"last column)")
+    else:
+        names = [name for name in columns if name not in (target, weight)]
+    for name in names:
+        if columns[name].dtype.kind not in "biuf":
+            raise ValueError(f"{path}: feature column {name!r} is not numeric: "
+                             f"{_not_a_number(columns[name])}")
+    if not names:
+        raise ValueError(f"{path} has no feature columns")
+    X = np.column_stack([columns[name] for name in names]).astype(np.float64)
+    if not train:
+        return X, None, names, weights
+    y, what = columns[target], f"{path}: target column {target!r}"
+    if suffix == ".csv" and y.dtype.kind == "U":  # not all numbers: typed as --chunk-size
+        return X, text_labels(y, what), names, weights
+    check_target(y, what)
+    return X, y, names, weights
+
+
+def _weights(values, path, column, offset: int = 0, base: int = 1):
+    """Sample weights as float64 (None for None): numbers, none missing, infinite or
+    negative, else a ValueError naming the file, the column and the row (``values[0]`` is
+    row ``offset + base``)."""
+    if values is None:
+        return None
+    try:
+        weights = as_weights(values, column, offset + base, rows_note(base))
+    except ValueError as exc:  # text that is not a number
+        raise ValueError(f"{path}: {exc}") from None
+    return check_weights(weights, column, offset + base, str(path), rows_note(base))
+
+
+def text_labels(values, what: str, offset: int = 0, base: int = 1, kind: str | None = None):
+    """Target values read as CSV text, typed as ``fastnn._csv`` types a column (as pandas
+    does), with and without --chunk-size alike: pandas' missing-value texts ("NA", "null",
+    ...) are missing (:func:`check_target` names their rows), the others are stripped and
+    read as ``kind`` ('i', 'f', 'b' or 'U'; default: the values' own, so "true"/"false" are
+    booleans).  ``_csv.NotOfKind`` for a value that is not of ``kind``.  Read apart, "NA"
+    was a class without --chunk-size and a missing label with it.
+    """
+    labels = np.array([None if missing_label(v) else v.strip() for v in values], dtype=object)
+    check_target(labels, what, offset, base)
+    return text_as(labels, kind or text_kind(labels))
+
+
+def _not_a_number(values) -> str:
+    """The first entry of ``values`` that is not a number, and its data row (from 1)."""
+    for row, value in enumerate(values, start=1):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            shown = "an empty cell" if str(value).strip() == "" else repr(str(value))
+            return f"{shown} on row {row} ({rows_note(1)})"
+    return f"dtype {values.dtype}"
+
+
+def _load_npy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except OSError:
+        raise
+    except Exception as exc:  # corrupt header, pickled objects, truncated data...
+        raise ValueError(f"{path} is not a readable .npy file: {type(exc).__name__}: {exc}"
+                         ) from None
+
+
+def column_name(columns, target, path) -> str:
+    """The column of ``columns`` (CSV/Parquet) that ``target`` names, by name or by index;
+    ValueError listing the columns if none."""
+    if target in columns:
+        return target
+    try:
+        return list(columns)[int(target)]
+    except (ValueError, IndexError):
+        raise ValueError(f"{path} has no column {target!r}; columns: {list(columns)}") from None
+
+
+def _split_array(array, target, train, path, weight=None):
+    if array.ndim != 2 or array.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected a 2-D numeric array, got {array.ndim}-D {array.dtype}")
+    width = array.shape[1]
+    at = None
+    if weight is not None:
+        at = array_column(weight, width, path, "--sample-weight")
+    if not train and target is None and at is None:
+        return array.astype(np.float64), None, None, None
+    column = None
+    if train or target is not None:
+        column = array_column(-1 if target is None else target, width, path, "--target")
+        if column == at:
+            raise ValueError(f"{path}: --sample-weight and --target name the same column "
+                             f"{column}")
+    X = np.delete(array, [c for c in (column, at) if c is not None], axis=1).astype(np.float64)
+    y = array[:, column] if train else None
+    return X, y, None, None if at is None else array[:, at]
+
+
+def array_column(text, width: int, path, option: str) -> int:
+    """The index (>= 0) of the column of a 2-D array that ``option`` names by ``text``."""
+    try:
+        column = int(text)
+        if not -width <= column < width:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{path}: {option} must be a column index in [-{width}, {width}), "
+                         f"got {text!r}") from None
+    return column % width
+
+
+def _from_npz(path, target, train, weight=None):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # BadZipFile, a damaged member, pickled objects...
+        raise ValueError(f"{path} is not a readable .npz file (damaged, truncated or not an "
+                         f"npz archive): {type(exc).__name__}: {exc}") from None
+    if train and target is not None and target == "X" and "X" in arrays:
+        raise ValueError(f"{path}: --target 'X' names the feature array; the target must be "
+                         f"another array (arrays: {list(arrays)})")
+    target = target if target is not None else "y"
+    if weight is not None and weight not in arrays:
+        raise ValueError(f"{path} has no sample weight array {weight!r} (arrays: "
+                         f"{list(arrays)})")
+    if weight is not None and weight in (target, "X"):
+        what = "target" if weight == target else "feature"
+        raise ValueError(f"{path}: --sample-weight names the {what} array {weight!r}")
+    features = [name for name in arrays if name not in (target, weight)]
+    name = "X" if "X" in arrays else features[0] if len(features) == 1 else None
+    if name is None:
+        raise ValueError(f"{path}: expected a feature array 'X' (arrays: {list(arrays)})")
+    X = arrays[name]
+    if X.ndim != 2 or X.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: array {name!r} must be 2-D numeric, got {X.ndim}-D {X.dtype}")
+    y = None
+    if train:
+        if target not in arrays:
+            raise ValueError(f"{path} has no target array {target!r} (arrays: {list(arrays)})")
+        y = arrays[target]
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+    weights = None if weight is None else arrays[weight]
+    if weights is not None and (weights.ndim != 1 or len(weights) != len(X)):
+        raise ValueError(f"{path}: the sample weight array {weight!r} must have shape "
+                         f"({len(X)},), got {weights.shape}")
+    return X.astype(np.float64), y, None, weights
+
+
+def _read_csv(path) -> dict:
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        rows = [row for row in csv.reader(file) if row]
+    if len(rows) < 2:
+        raise ValueError(f"{path}: expected a header line and at least one data row")
+    header = header_names(rows[0], path)
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {number}: {len(row)} fields, the header has "
+                             f"{len(header)}")
+    columns = {}
+    for index, name in enumerate(header):
+        values = [row[index].strip() for row in rows[1:]]
+        try:
+            columns[name] = np.array(values, dtype=np.float64)
+        except ValueError:
+            columns[name] = np.array(values)
+    return columns
+
+
+def header_names(row, path) -> list[str]:
+    """Column names from a CSV header row: stripped of spaces (and of a byte order mark);
+    ValueError if two are equal.  Used by all CSV readers of the command line."""
+    header = [name.strip() for name in row]
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:].strip()
+    if len(set(header)) != len(header):
+        raise ValueError(f"{path}: duplicate column names in {header}")
+    return header
+
+
+def _read_parquet(path) -> dict:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("reading Parquet files needs pyarrow: pip install pyarrow") from None
+    table = pq.read_table(path)
+    columns = {}
+    for name, column in zip(table.column_names, table.columns):
+        values = column.to_numpy(zero_copy_only=False)
+        if values.dtype == object:  # text: a null becomes an empty cell, as in CSV
+            values = np.array(["" if v is None else str(v) for v in values])
+        columns[name] = values
+    return columns
+
+
+# ------------------------------------------------------------------- labels
+def class_labels(y: np.ndarray, what: str = "the target", offset: int = 0,
+                 base: int = 1) -> np.ndarray:
+    """Classification labels: integral floats become integers (0, 1, ... rather than 0.0,
+    1.0); other floats (0.5) are a ValueError, as scikit-learn's classifiers reject such
+    "continuous" targets (it does not round them)."""
+    check_target(y, what, offset, base)
+    if y.dtype.kind != "f":
+        return y
+    fractional = np.flatnonzero((y != np.round(y)) | (np.abs(y) >= 2.0 ** 53))
+    if fractional.size:
+        row = fractional[0]
+        raise ValueError(f"{what} has non-integer values (e.g. {float(y.flat[row])!r} on "
+                         f"row {row + offset + base}, {rows_note(base)}), which are not "
+                         f"class labels: use --task regression, or write the classes as "
+                         f"integers or text")
+    return y.astype(np.int64)
+
+
+def file_class_labels(y: np.ndarray, path) -> np.ndarray:
+    """:func:`class_labels` of the target read from data file ``path``, its rows counted as
+    the file counts them (from 1 after the header line of CSV/Parquet, from 0 in .npy/.npz
+    arrays, which have no header)."""
+    arrays = Path(path).suffix.lower() in (".npy", ".npz")
+    return class_labels(y, f"{path}: the target", base=0 if arrays else 1)
+
+
+def missing_rows(values: np.ndarray) -> np.ndarray:
+    """Indices of the missing entries of a column: NaN, infinite, empty text or None."""
+    values = np.asarray(values)
+    if values.dtype.kind in "fc":
+        bad = ~np.isfinite(values)
+    elif values.dtype.kind in "US":
+        bad = np.char.strip(values) == ""
+    elif values.dtype == object:
+        bad = np.array([v is None or v == "" or (isinstance(v, float) and not np.isfinite(v))
+                        for v in values.ravel()], dtype=bool).reshape(values.shape)
+    else:
+        return np.empty(0, dtype=np.int64)
+    if bad.ndim > 1:
+        bad = bad.any(axis=tuple(range(1, bad.ndim)))
+    return np.flatnonzero(bad)
+
+
+def rows_note(base: int) -> str:
+    """How messages count rows: from 1 after the header (``base`` 1), or from 0 (arrays)."""
+    return "rows counted from 1 after the header" if base else "rows counted from 0"
+
+
+def check_target(y: np.ndarray, what: str, offset: int = 0, base: int = 1) -> None:
+    """ValueError naming ``what`` (e.g. "target column 'y'") if ``y`` has missing values
+    (empty cells, nulls, NaN) or infinite ones; ``y[0]`` is reported as row
+    ``offset + base`` (base 1: data rows after a header; 0: array indices)."""
+    rows = missing_rows(y)
+    if rows.size:
+        shown = ", ".join(str(r + offset + base) for r in rows[:10])
+        more = f" and {rows.size - 10} more" if rows.size > 10 else ""
+        raise ValueError(f"{what} has {rows.size} missing or non-finite value(s) (empty, null, "
+                         f"NaN or infinite) on row(s) {shown}{more} ({rows_note(base)}); "
+                         f"remove those rows or fill them in")
+
+
+def choose_task(y: np.ndarray, task: str = "auto") -> str:
+    """'classification' or 'regression' for target ``y`` (``task`` other than auto wins)."""
+    if task != "auto":
+        return task
+    if y.dtype.kind not in "iuf":
+        return "classification"
+    if y.ndim == 1 and np.all(np.isfinite(y)) and np.all(y == np.round(y)) \
+            and len(np.unique(y)) <= 20:
+        return "classification"
+    if y.ndim == 2 and y.size and np.isin(y, (0, 1)).all():
+        return "classification"  # several labels a row (scikit-learn's multilabel indicator)
+    return "regression"
+
+
+# -------------------------------------------------------------- predictions
+def write_predictions(values: np.ndarray, columns: list[str], out) -> None:
+    """``values`` as .npy, or as CSV with ``columns`` (to stdout when ``out`` is None)."""
+    if out is not None and Path(out).suffix.lower() == ".npy":
+        np.save(out, values.astype(str) if values.dtype == object else values,
+                allow_pickle=False)
+        return
+    if out is not None and Path(out).suffix.lower() != ".csv":
+        raise ValueError(f"--out must end in .csv or .npy, got {out}")
+    rows = values.reshape(len(values), -1)
+    file = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        writer = csv.writer(file)
+        writer.writerow(columns)
+        writer.writerows(rows.tolist())
+    finally:
+        if out:
+            file.close()
