@@ -479,8 +479,9 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         blocks = np.empty(-(-rows.shape[0] // block), np.int64)
         local = np.empty(max(_WINDOW_BLOCKS, -(-_WINDOW_MIN_ROWS // block)) * block, np.int64)
         train_weights = weights if rows.shape[0] == weights.shape[0] else weights[rows]
-        # (absolute values: a negative class weight must not cancel a positive one)
-        weight_sum = float(np.abs(train_weights).sum(dtype=np.float64))
+        # None with a negative class weight: the weighted objective then falls without bound
+        weight_sum = (None if (train_weights < 0).any()
+                      else float(train_weights.sum(dtype=np.float64)))
         n_visits = int(np.count_nonzero(train_weights))
         tol = -np.inf if self.tol is None else float(self.tol)
 

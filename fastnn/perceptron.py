@@ -63,7 +63,8 @@ class Perceptron(LinearSGD):
         Multiplies the weight of every sample of a class, in every
         one-vs-rest problem ('balanced': ``n_samples / (n_classes * count)``).
         A negative weight reverses the steps of the class's samples (training
-        away from it), as in scikit-learn.
+        away from it), as in scikit-learn, and the stopping rule then uses the
+        unweighted objective, as scikit-learn (see Notes).
     warm_start : bool, default=False
         Start :meth:`fit` from the previous ``coef_`` and ``intercept_``.
     shuffle_block : int >= 1 or "auto", default="auto"
@@ -109,7 +110,8 @@ class Perceptron(LinearSGD):
     (scikit-learn weighs only the positive class); samples of weight 0 are
     skipped entirely (the L2 decay included), so they are the same as
     removed samples; the stopping rule's training loss is weighted by the
-    sample and class weights; with ``early_stopping`` and ``penalty='l2'``
+    sample and class weights (unweighted, as scikit-learn's, when a class
+    weight is negative); with ``early_stopping`` and ``penalty='l2'``
     the validation accuracy is that of the model's weights (scikit-learn 1.9
     scores its stored weights without their pending L2 decay factor, so the
     stopping epoch can differ); unseen labels in :meth:`partial_fit` are an
@@ -169,7 +171,11 @@ class Perceptron(LinearSGD):
     def _epoch_loss(loss_sum, objective, penalty_sum, weight_sum, n_train):
         """The stopping rule's loss: the weighted perceptron criterion (plus L2) per unit weight.
 
-        ``weight_sum`` is the sum of the weights' absolute values (a negative
-        class weight makes its samples' terms negative).
+        ``weight_sum`` is the sum of the training weights, None if some are
+        negative (a negative class weight): the weighted objective then falls
+        without bound, so the rule is scikit-learn's, the unweighted objective
+        per training sample.
         """
+        if weight_sum is None:
+            return (loss_sum + penalty_sum) / max(n_train, 1)
         return objective / weight_sum

@@ -456,6 +456,26 @@ def test_class_weight(iris):
         fastnn.Perceptron(class_weight={0: np.inf, 1: 1.0, 2: 1.0}).fit(X, y)
 
 
+@pytest.mark.parametrize("penalty", [None, "l2"])
+@pytest.mark.parametrize("class_weight", [{0: -1.0, 1: 1.0}, {0: -0.5, 1: 2.0},
+                                          {0: 2.0, 1: -0.5}])
+def test_negative_class_weight_stops_as_sklearn(class_weight, penalty):
+    """A negative class weight made the weighted stopping loss fall without bound: fit ran
+    max_iter epochs with a ConvergenceWarning where scikit-learn stops. It now stops on
+    scikit-learn's unweighted objective: the same n_iter_ and weights (no shuffle)."""
+    X, y = make_blobs(200, centers=[[-1, 0], [1, 0.5]], cluster_std=1.5, random_state=0)
+    kwargs = dict(class_weight=class_weight, penalty=penalty, shuffle=False, max_iter=100)
+    # nonzero initial weights: no score exactly 0, where the two rules differ on purpose
+    init = dict(coef_init=[[0.01, -0.02]], intercept_init=[0.1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        got = fastnn.Perceptron(**kwargs).fit(X, y, **init)
+        want = SkPerceptron(**kwargs).fit(X, y, **init)
+    assert got.n_iter_ == want.n_iter_ < 100
+    np.testing.assert_allclose(got.coef_, want.coef_, rtol=1e-10)
+    np.testing.assert_allclose(got.intercept_, want.intercept_, rtol=1e-10)
+
+
 def test_sample_weight_zero_is_removal_and_integer_is_repetition(iris, digits):
     X, y = iris
     X = StandardScaler().fit_transform(X)
