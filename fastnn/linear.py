@@ -92,6 +92,20 @@ def _encode_labels(y):
     return classes, np.searchsorted(classes, y).astype(np.int32)
 
 
+def _class_labels(labels):
+    """``unique_labels(labels)``, as scikit-learn's ``classes_``: str labels give a str array.
+
+    Except where a label ends in NUL characters, which a NumPy str array drops
+    ('a' and 'a\\x00' became ['a', 'a']): those stay an object array, as given.
+    """
+    classes = unique_labels(labels)
+    if classes.dtype.kind == "U":
+        given = set(np.asarray(labels, dtype=object).ravel().tolist())
+        if set(classes.tolist()) != given:
+            classes = np.array(sorted(given), dtype=object)
+    return classes
+
+
 def _with_unique(y, classes):
     """A view of ``y`` that carries its unique values, as ``sklearn.utils._unique.attach_unique``.
 
@@ -292,11 +306,11 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
             if first:
                 if classes is None:
                     raise ValueError("classes must be passed on the first call to partial_fit")
-                classes = unique_labels(classes)
+                classes = _class_labels(classes)
             else:
-                if classes is not None and not np.array_equal(unique_labels(classes),
+                if classes is not None and not np.array_equal(_class_labels(classes),
                                                               self.classes_):
-                    raise ValueError(f"classes={unique_labels(classes)!r} differs from the classes "
+                    raise ValueError(f"classes={_class_labels(classes)!r} differs from the classes "
                                      f"of the first call to partial_fit, {self.classes_!r}")
                 classes = self.classes_
             unseen = np.setdiff1d(y_classes, classes)
@@ -306,6 +320,8 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
             codes = np.searchsorted(classes, y_classes).astype(np.int32)[y_codes]
         else:
             classes, codes = y_classes, y_codes
+            if classes.dtype == object:  # str labels: a str classes_, as partial_fit's
+                classes = _class_labels(classes)  # (the same sorted order, so the same codes)
         n_classes = classes.shape[0]
         if n_classes < 2:
             raise ValueError("The number of classes has to be greater than one; got "

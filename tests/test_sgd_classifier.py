@@ -571,6 +571,37 @@ def test_encode_labels_is_unique_and_searchsorted(y):
         assert type_of_target(_with_unique(y, classes)) == type_of_target(y)
 
 
+@pytest.mark.parametrize("estimator, sk_estimator", [(fastnn.SGDClassifier, SkSGD),
+                                                     (fastnn.Perceptron, SkPerceptron)])
+def test_classes_of_object_string_labels_are_strings_as_sklearn(estimator, sk_estimator):
+    """fit on an object array of strings kept classes_ (and predict) object, where
+    scikit-learn (and fastnn's own partial_fit) give a str array."""
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    want = sk_estimator(random_state=0).fit(X, labels)
+    for model in (estimator(random_state=0).fit(X, labels),
+                  estimator(random_state=0).partial_fit(X, labels, classes=np.unique(labels))):
+        assert model.classes_.dtype == want.classes_.dtype == np.dtype("<U10")
+        np.testing.assert_array_equal(model.classes_, want.classes_)
+        assert model.predict(X).dtype == want.predict(X).dtype
+    model.partial_fit(X, labels)  # object labels against str classes_: same codes
+    np.testing.assert_array_equal(model.predict(X[:1]), ["setosa"])
+
+
+@pytest.mark.parametrize("estimator", [fastnn.SGDClassifier, fastnn.Perceptron])
+def test_labels_ending_in_nul_stay_distinct(estimator):
+    """A str array drops trailing NULs: partial_fit's classes 'a' and 'a\\x00' became
+    ['a', 'a'] (then its y was 'not in classes'); fit keeps them as they are (object)."""
+    X, y = load_iris(return_X_y=True)
+    X, y = X[y < 2], y[y < 2]
+    labels = np.array(["a", "a\x00"], dtype=object)
+    for model in (estimator(random_state=0).fit(X, labels[y]),
+                  estimator(random_state=0).partial_fit(X, labels[y], classes=labels)):
+        assert model.classes_.tolist() == ["a", "a\x00"]
+        assert set(model.predict(X).tolist()) == {"a", "a\x00"}
+        model.partial_fit(X, labels[y], classes=labels)
+
+
 def test_fit_on_labels_with_gaps_and_partial_fit_codes():
     """Sparse integer labels (counted) and partial_fit's mapping to given classes."""
     X, y = load_iris(return_X_y=True)
