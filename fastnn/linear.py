@@ -15,6 +15,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -149,7 +150,9 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ API
 
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, coef_init: ArrayLike | None = None,
+            intercept_init: ArrayLike | None = None,
+            sample_weight: ArrayLike | None = None) -> LinearSGD:
         """Train from scratch (or from ``coef_`` with ``warm_start``) for up to ``max_iter`` epochs.
 
         Parameters
@@ -176,7 +179,8 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
                           "Consider increasing max_iter to improve the fit.", ConvergenceWarning)
         return self
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> LinearSGD:
         """One epoch on ``(X, y)``, continuing from the current weights.
 
         As in scikit-learn, ``early_stopping=True`` is refused on the first call;
@@ -215,7 +219,7 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         self._train(problem, 1, t_start=t_start, stopping=False, rate_start=rate_start)
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Signed scores ``X @ coef_.T + intercept_``.
 
         The scores are float32 when both ``X`` and the model are float32, else
@@ -233,7 +237,7 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Class labels: ``classes_[1]`` where the score is > 0 (two classes), else the argmax.
 
         The Perceptron's step function also gives ``classes_[1]`` at a score of exactly 0.
@@ -805,7 +809,7 @@ class SGDClassifier(LinearSGD):
         return (loss_sum + penalty_sum) / max(n_train, 1)
 
     @available_if(lambda self: self.loss in _PROBA_LOSSES)
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities (``loss='log_loss'`` or ``'modified_huber'`` only).
 
         log_loss: ``expit(score)``; modified_huber: ``(clip(score, -1, 1) + 1) / 2``;
@@ -831,6 +835,6 @@ class SGDClassifier(LinearSGD):
         return prob / total
 
     @available_if(lambda self: self.loss in _PROBA_LOSSES)
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """``log(predict_proba(X))``, shape (n_samples, n_classes)."""
         return np.log(self.predict_proba(X))
