@@ -140,7 +140,12 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, w
             features = frame if at is None and wat is None else \
                 frame.iloc[:, [j for j in range(width) if j not in (at, wat)]]
             try:
-                X = np.ascontiguousarray(features.to_numpy(), dtype=dtype)
+                X = as_features(features.to_numpy(), dtype)
+            except BeyondRange as exc:
+                kept = [j for j in range(width) if j not in (at, wat)]
+                raise ValueError(f"{os.fspath(path)}: "
+                                 f"{_beyond(exc, names, kept[exc.column], row, header)}"
+                                 ) from None
             except ValueError as exc:  # numpy's message names neither file nor column
                 values = frame.to_numpy()
                 raise ValueError(f"{os.fspath(path)}: "
@@ -153,6 +158,13 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, w
                                          header),)
             yield block
             row += len(frame)
+
+
+def _beyond(exc: BeyondRange, names, column: int, first_row: int, header) -> str:
+    """:meth:`BeyondRange.where` in a CSV file's terms: ``column`` is the file's."""
+    shown = names[column] if names else column
+    after = " after the header" if header else ""
+    return exc.where(shown, first_row, f"rows counted from 1{after}")
 
 
 def _block_weights(values, path, names, column, first_row, header) -> np.ndarray:
@@ -285,6 +297,37 @@ class _LabelTyper:
                              f"labels; fit_stream reads all labels to choose it") from None
 
 
+class BeyondRange(ValueError):
+    """A finite feature value beyond the range of the dtype asked for; ``row`` and ``column``
+    are its place in the block's values."""
+
+    def __init__(self, row: int, column: int, value, dtype):
+        super().__init__(f"{value} is beyond the range of {np.dtype(dtype).name}")
+        self.row, self.column, self.value, self.dtype = row, column, value, np.dtype(dtype)
+
+    def where(self, column, first_row: int, rows_note: str) -> str:
+        """The message, the value on row ``first_row`` + its row, counted as ``rows_note``
+        says, in the feature column named (or numbered) ``column``."""
+        return (f"feature column {column!r} is beyond the range of {self.dtype.name}: "
+                f"{str(self.value)!r} on row {first_row + self.row} ({rows_note}); read it as "
+                f"float64 (dtype=np.float64) or rescale the column")
+
+
+def as_features(values, dtype) -> np.ndarray:
+    """``values`` (2-D) as a C-contiguous array of ``dtype``; :class:`BeyondRange` for the
+    first finite value (in row order) beyond the range of ``dtype``: the cast made it
+    infinite, with NumPy's "overflow encountered in cast" warning, and the estimator then
+    reported "infinity" on no row or column."""
+    with np.errstate(over="ignore"):  # the values made infinite are reported below
+        X = np.ascontiguousarray(values, dtype=dtype)
+    if X.dtype.itemsize < 8 and not np.isfinite(X).all():
+        values = np.asarray(values)
+        for i, j in zip(*np.nonzero(np.isinf(X))):
+            if np.isfinite(float(values[i, j])):
+                raise BeyondRange(int(i), int(j), values[i, j], dtype)
+    return X
+
+
 def not_a_number(values, target, names, first_row: int, header, error, weight=None) -> str:
     """Where the feature columns of a CSV block ``values`` hold a value that is not a number,
     as ``fastnn train`` reports it without ``--chunk-size`` (``weight``: the index of the
@@ -390,6 +433,7 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
                 if target is not None:
                     column = column_index(target, names, width)
                 wat = weight_index(weight, target, names, width)
+                kept = [j for j in range(width) if j not in (column, wat)]  # the features
             if len(row) != width:  # else a ragged block numpy cannot stack
                 whose = " (the header's)" if names else ""
                 raise ValueError(f"{os.fspath(path)}, line {line_number}: {len(row)} fields, "
@@ -406,18 +450,24 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
                                  f"{row!r}") from None
             if len(rows) == batch_size:
                 yield _plain_block(rows, labels, first, names, dtype, labels_of, weights, wat,
-                                   path)
+                                   path, kept)
                 first += len(rows)
                 rows, labels, weights = [], [], []
         if rows:
-            yield _plain_block(rows, labels, first, names, dtype, labels_of, weights, wat, path)
+            yield _plain_block(rows, labels, first, names, dtype, labels_of, weights, wat, path,
+                               kept)
 
 
 def _plain_block(rows, labels, first_row, names, dtype, labels_of, weights=(), weight=None,
-                 path=None):
-    """A block of parsed CSV feature ``rows``, the text of their ``labels`` and their sample
-    ``weights`` (column ``weight``, when there is one)."""
-    X = np.array(rows, dtype=dtype)
+                 path=None, kept=None):
+    """A block of parsed CSV feature ``rows`` (the file's columns ``kept``), the text of their
+    ``labels`` and their sample ``weights`` (column ``weight``, when there is one)."""
+    try:
+        X = as_features(np.array(rows, dtype=np.float64), dtype)
+    except BeyondRange as exc:
+        raise ValueError(f"{os.fspath(path)}: "
+                         f"{_beyond(exc, names, kept[exc.column], first_row, labels_of.header)}"
+                         ) from None
     y = None if labels_of.target is None else labels_of(np.array(labels, dtype=object),
                                                         first_row, names)
     block = X, y

@@ -22,8 +22,9 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 
-from ._csv import (NotOfKind, as_weights, check_weights, column_index, csv_blocks,
-                   csv_header, missing_label, not_a_number, text_as, text_kind, weight_index)
+from ._csv import (BeyondRange, NotOfKind, as_features, as_weights, check_weights, column_index,
+                   csv_blocks, csv_header, missing_label, not_a_number, text_as, text_kind,
+                   weight_index)
 from ._outofcore import row_source
 
 _TABULAR = (".csv", ".tsv", ".txt")
@@ -115,8 +116,9 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
         pandas; pandas' 0 is refused).
     ValueError
         If ``batch_size`` is not a positive integer, or the source cannot
-        be read; arguments are checked when this is called, the data as the
-        blocks are read.
+        be read (a feature that is not a number, or with ``dtype=float32``
+        beyond its range, is named by its row and column); arguments are
+        checked when this is called, the data as the blocks are read.
     """
     return _stream(source, batch_size, y=y, target=target, dtype=dtype, delimiter=delimiter,
                    header=header, progress=progress, desc=desc)[0]
@@ -157,7 +159,7 @@ def _open_blocks(source, batch_size, y, target, dtype, delimiter, header, text=F
         suffix = _suffix(source)
         if suffix == ".npy":
             blocks = _array_blocks(np.load(source, mmap_mode="r"), batch_size, y, target, dtype,
-                                   weight)
+                                   weight, source)
         elif suffix in _TABULAR:
             if y is not None:
                 raise ValueError("for a CSV file, name the target column with target=")
@@ -223,16 +225,19 @@ def _split_target(X: np.ndarray, target, names, dtype, weight=None):
     column = None if target is None else column_index(target, names, X.shape[1])
     at = weight_index(weight, target, names, X.shape[1])
     features = np.delete(np.arange(X.shape[1]), [c for c in (column, at) if c is not None])
-    if len(features) == X.shape[1]:
-        return np.ascontiguousarray(X, dtype=dtype), None
-    split = np.ascontiguousarray(X[:, features], dtype=dtype), \
-        None if column is None else X[:, column]
+    try:
+        values = as_features(X if len(features) == X.shape[1] else X[:, features], dtype)
+    except BeyondRange as exc:  # its column in X
+        exc.column = int(features[exc.column])
+        raise
+    split = values, None if column is None else X[:, column]
     return split if at is None else (*split, X[:, at])
 
 
-def _array_blocks(X, batch_size, y, target, dtype, weight=None):
-    """The blocks of an array source, its shape, ``y`` and ``target`` checked now (at the
-    call of :func:`iter_batches`, as documented), not at the first block."""
+def _array_blocks(X, batch_size, y, target, dtype, weight=None, path=None):
+    """The blocks of an array source (read from the .npy file ``path``), its shape, ``y`` and
+    ``target`` checked now (at the call of :func:`iter_batches`, as documented), not at the
+    first block."""
     if isinstance(y, (str, os.PathLike)):
         y = np.load(y, mmap_mode="r")
     if not hasattr(X, "shape"):  # a list of rows is array-like too
@@ -245,26 +250,26 @@ def _array_blocks(X, batch_size, y, target, dtype, weight=None):
     if target is not None:
         column_index(target, None, X.shape[1])
     weight_index(weight, target, None, X.shape[1])
-    return _array_block_iterator(X, n, batch_size, y, target, dtype, weight)
+    return _array_block_iterator(X, n, batch_size, y, target, dtype, weight, path)
 
 
-def _array_block_iterator(X, n, batch_size, y, target, dtype, weight=None):
+def _array_block_iterator(X, n, batch_size, y, target, dtype, weight=None, path=None):
+    prefix = "" if path is None else f"{os.fspath(path)}: "  # of messages
     source = row_source(X)
     dtype = np.dtype(dtype or (source.dtype if source.dtype.kind == "f" else np.float64))
     yield n
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        block = source.read(start, stop)
-        if target is not None or weight is not None:
-            split = _split_target(block, target, None, dtype, weight)
-            if target is None:  # the targets of y
-                split = (split[0], None if y is None else np.asarray(y[start:stop]), *split[2:])
-            if weight is not None:
-                split = (*split[:2], as_weights(split[2], weight, start, "rows counted from 0"))
-            yield split
-        else:
-            yield (np.ascontiguousarray(block, dtype=dtype),
-                   None if y is None else np.asarray(y[start:stop]))
+        try:
+            split = _split_target(source.read(start, stop), target, None, dtype, weight)
+        except BeyondRange as exc:
+            raise ValueError(f"{prefix}{exc.where(exc.column, start, 'rows counted from 0')}"
+                             ) from None
+        if target is None:  # the targets of y
+            split = (split[0], None if y is None else np.asarray(y[start:stop]), *split[2:])
+        if weight is not None:
+            split = (*split[:2], as_weights(split[2], weight, start, "rows counted from 0"))
+        yield split
 
 
 def _parquet_blocks(path, batch_size, target, dtype, weight=None):
@@ -282,6 +287,10 @@ def _parquet_blocks(path, batch_size, target, dtype, weight=None):
         at = weight_index(weight, target, names, len(columns))
         try:
             block = _split_target(values, target, names, dtype, weight)
+        except BeyondRange as exc:
+            raise ValueError(f"{os.fspath(path)}: "
+                             f"{exc.where(names[exc.column], row, 'rows counted from 1')}"
+                             ) from None
         except ValueError as exc:  # as in csv_blocks
             raise ValueError(f"{os.fspath(path)}: "
                              f"{not_a_number(values, target, names, row, True, exc, at)}"

@@ -1,5 +1,6 @@
 """fastnn.iter_batches / fastnn.fit_stream: files bigger than memory, a block at a time."""
 import gzip
+import warnings
 
 import numpy as np
 import pytest
@@ -465,3 +466,55 @@ def test_chunked_model_predicts_its_own_csv_with_spaces_and_bom(tmp_path, capsys
     capsys.readouterr()
     assert main(["predict", str(out), str(path)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 13
+
+
+# ------------------------------------------- values beyond float32's range
+@pytest.mark.parametrize("pandas", [True, False])
+@pytest.mark.parametrize("header", [True, False])
+def test_a_csv_value_beyond_float32_is_named(hide_pandas, tmp_path, capsys, pandas, header):
+    """Read as float32, 1e39 became inf with NumPy's "overflow encountered in cast" warning,
+    and the estimator's error named no file, row or column."""
+    if not pandas:
+        hide_pandas()
+    path = tmp_path / "t.csv"
+    path.write_text(("a,b,label\n" if header else "") + "1,2,0\n3,4,1\n5,-1e39,0\n6,7,1\n")
+    column = "'b'" if header else "1"
+    after = " after the header" if header else ""
+    message = (rf"t.csv: feature column {column} is beyond the range of float32: '-1e\+39' on "
+               rf"row 3 \(rows counted from 1{after}\)")
+    target = "label" if header else -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no stray RuntimeWarning either
+        for batch_size in (2, 10):
+            with pytest.raises(ValueError, match=message):
+                list(fastnn.iter_batches(path, batch_size, target=target, dtype=np.float32))
+        with pytest.raises(ValueError, match=message):
+            fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
+                              target=target, dtype=np.float32, batch_size=2)
+        # float64 reads it as it is
+        X = np.vstack([b[0] for b in fastnn.iter_batches(path, 2, target=target)])
+        assert X[2, 1] == -1e39
+    if header and pandas:
+        err = _chunk_error([str(path), "--chunk-size", "2", "--dtype", "float32"], capsys)
+        assert "t.csv: feature column 'b' is beyond the range of float32" in err
+        assert "Warning" not in err
+
+
+def test_a_parquet_or_array_value_beyond_float32_is_named(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "y": [0, 1, 0], "b": [1.0, 2.0, 4e38]}), path)
+    X = np.array([[1.0, 0.0, 1.0], [2.0, 1.0, 2.0], [3.0, 0.0, 4e38]])
+    np.save(tmp_path / "t.npy", X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"t.parquet: feature column 'b' is beyond the "
+                                             r"range of float32: '4e\+38' on row 3 \(rows "
+                                             r"counted from 1\)"):
+            list(fastnn.iter_batches(path, 2, target="y", dtype=np.float32))
+        for source, prefix in ((X, "^"), (tmp_path / "t.npy", "t.npy: ")):
+            with pytest.raises(ValueError, match=rf"{prefix}feature column 2 is beyond the "
+                                                 rf"range of float32: '4e\+38' on row 2 "
+                                                 rf"\(rows counted from 0\)"):
+                list(fastnn.iter_batches(source, 2, target=1, dtype=np.float32))
