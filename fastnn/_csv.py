@@ -100,8 +100,7 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, w
     except ImportError:
         pd = None
     yield None  # unknown number of rows
-    if header == "infer":  # a column name needs a header line to be found in
-        header = isinstance(weight, str) or _has_header(path, delimiter, target, weight)
+    header = has_header(path, delimiter, header, target, weight)
     labels_of = _LabelTyper(path, target, header, text)
     if pd is None:
         yield from _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header,
@@ -380,6 +379,14 @@ def _open_text(path):
                               ) from None
         return zstandard.open(path, "rt", **text)
     return open(path, **text)
+
+
+def has_header(path, delimiter, header, target=None, weight=None) -> bool:
+    """Whether the first line of the CSV file ``path`` names its columns: ``header``, or
+    with "infer" as :func:`_has_header` tells (a column name needs a header line)."""
+    if isinstance(header, str) and header == "infer":
+        return isinstance(weight, str) or _has_header(path, delimiter, target, weight)
+    return bool(header)
 
 
 def _has_header(path, delimiter, target=None, weight=None) -> bool:

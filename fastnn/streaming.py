@@ -23,12 +23,15 @@ import numpy as np
 from sklearn.base import is_classifier, is_regressor
 
 from ._csv import (BeyondRange, NotOfKind, as_features, as_weights, check_weights, column_index,
-                   csv_blocks, csv_header, missing_label, not_a_number, text_as, text_kind,
-                   weight_index)
+                   csv_blocks, csv_header, has_header, missing_label, not_a_number, text_as,
+                   text_kind, weight_index)
 from ._outofcore import row_source
 
 _TABULAR = (".csv", ".tsv", ".txt")
 _PARQUET = (".parquet", ".pq")
+# How messages count the rows of a Parquet file: as a CSV file's with a header line, as
+# `fastnn train` counts them
+_PARQUET_ROWS = "rows counted from 1 after the header"
 
 
 def _suffix(path: str) -> str:
@@ -289,7 +292,7 @@ def _parquet_blocks(path, batch_size, target, dtype, weight=None):
             block = _split_target(values, target, names, dtype, weight)
         except BeyondRange as exc:
             raise ValueError(f"{os.fspath(path)}: "
-                             f"{exc.where(names[exc.column], row, 'rows counted from 1')}"
+                             f"{exc.where(names[exc.column], row, _PARQUET_ROWS)}"
                              ) from None
         except ValueError as exc:  # as in csv_blocks
             raise ValueError(f"{os.fspath(path)}: "
@@ -299,7 +302,7 @@ def _parquet_blocks(path, batch_size, target, dtype, weight=None):
             block = (block[0], columns[column_index(target, names, len(columns))], *block[2:])
         if at is not None:  # its own column: column_stack made numbers text next to text
             try:
-                weights = as_weights(columns[at], names[at], row, "rows counted from 1")
+                weights = as_weights(columns[at], names[at], row, _PARQUET_ROWS)
             except ValueError as exc:
                 raise ValueError(f"{os.fspath(path)}: {exc}") from None
             block = (*block[:2], weights)
@@ -360,6 +363,11 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         ``partial_fit`` called in a loop, the updates of the blocks before
         the failing one stay in ``estimator``: it is neither rolled back nor
         reset.
+
+    Notes
+    -----
+    Messages count the rows of a CSV or Parquet file as its reader's do, from
+    1 (after the header line), and those of an array or ``.npy`` file from 0.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -393,17 +401,19 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         start, trained = 0, False
         blocks, text = _stream(source, progress=progress, desc=desc, text=kind is not None,
                                **options)
+        numbering = _row_numbering(source, options)
+        base = numbering[0]
         for block, (X, labels, *weights) in enumerate(blocks, start=1):
             stop = start + X.shape[0]
-            where = (f"fit_stream: {f'pass {epoch + 1}/{epochs}, ' if epochs > 1 else ''}"
-                     f"block {block} (rows {start} to {stop - 1}, counted from 0)")
+            where = _where(numbering, block, start, stop,
+                           f"pass {epoch + 1}/{epochs}, " if epochs > 1 else "")
             if text:
-                labels = _typed_labels(labels, kind, start, where, classes)
+                labels = _typed_labels(labels, kind, start + base, where, classes)
             elif classifier:
-                _check_typed_labels(labels, start, where)
+                _check_typed_labels(labels, start + base, where)
             if weights:
-                fit_params["sample_weight"] = check_weights(weights[0], sample_weight, start,
-                                                            where)
+                fit_params["sample_weight"] = check_weights(weights[0], sample_weight,
+                                                            start + base, where)
                 if not fit_params["sample_weight"].any():
                     # rows of weight 0 train nothing, yet partial_fit refuses a block of only
                     # them: whether they fill a block depended on batch_size alone
@@ -432,16 +442,17 @@ def _find_classes(source, options) -> np.ndarray:
     the whole column (integers, floats, booleans or text: never both 1 and "1")."""
     found, n_rows = set(), 0
     blocks, text = _stream(source, text=True, **options)
+    numbering = _row_numbering(source, options)
+    base = numbering[0]
     for block, (_, labels, *weights) in enumerate(blocks, start=1):
-        where = (f"fit_stream: block {block} (rows {n_rows} to {n_rows + len(labels) - 1}, "
-                 f"counted from 0)")
+        where = _where(numbering, block, n_rows, n_rows + len(labels))
         if weights:  # checked before any update
-            check_weights(weights[0], options["weight"], n_rows, where)
+            check_weights(weights[0], options["weight"], n_rows + base, where)
         if text:
-            _check_text_labels(labels, n_rows, where)
+            _check_text_labels(labels, n_rows + base, where)
             found.update(labels.tolist())
         else:
-            _check_typed_labels(labels, n_rows, where)
+            _check_typed_labels(labels, n_rows + base, where)
             found.update(np.unique(labels).tolist())
         n_rows += len(labels)
     if n_rows == 0:
@@ -449,6 +460,29 @@ def _find_classes(source, options) -> np.ndarray:
     if text:
         return np.unique(text_as(sorted(found), text_kind(found)))
     return np.array(sorted(found))
+
+
+def _row_numbering(source, options) -> tuple[int, str]:
+    """How :func:`fit_stream`'s messages count the rows of ``source``: the number of the first
+    and how it is counted; a CSV or Parquet file's as its reader counts them (from 1, after a
+    header line), an array's from 0."""
+    if isinstance(source, (str, os.PathLike)):
+        suffix = _suffix(source)
+        if suffix in _PARQUET:
+            return 1, _PARQUET_ROWS[5:]
+        if suffix in _TABULAR:
+            delimiter = options.get("delimiter") or ("\t" if suffix == ".tsv" else ",")
+            header = has_header(source, delimiter, options.get("header", "infer"),
+                                options["target"], options["weight"])
+            return 1, f"counted from 1{' after the header' if header else ''}"
+    return 0, "counted from 0"
+
+
+def _where(numbering, block: int, start: int, stop: int, epoch: str = "") -> str:
+    """Where in the source a block of rows ``start`` to ``stop`` - 1 (0-based) is, numbered as
+    :func:`_row_numbering` says."""
+    base, note = numbering
+    return f"fit_stream: {epoch}block {block} (rows {start + base} to {stop - 1 + base}, {note})"
 
 
 def _check_typed_labels(labels, first_row: int, where: str) -> None:

@@ -511,7 +511,7 @@ def test_a_parquet_or_array_value_beyond_float32_is_named(tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=r"t.parquet: feature column 'b' is beyond the "
                                              r"range of float32: '4e\+38' on row 3 \(rows "
-                                             r"counted from 1\)"):
+                                             r"counted from 1 after the header\)"):
             list(fastnn.iter_batches(path, 2, target="y", dtype=np.float32))
         for source, prefix in ((X, "^"), (tmp_path / "t.npy", "t.npy: ")):
             with pytest.raises(ValueError, match=rf"{prefix}feature column 2 is beyond the "

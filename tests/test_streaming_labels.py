@@ -49,8 +49,9 @@ def test_given_text_classes_read_integer_looking_labels_as_text(tmp_path):
 def test_given_integer_classes_name_a_text_label(tmp_path):
     path = write(tmp_path / "t.csv", MIXED)
     model = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
-    with pytest.raises(ValueError, match=r"^fit_stream: block 2 \(rows 4 to 7, counted from "
-                                         r"0\): the label 'a' on row 7 is not one of the "
+    with pytest.raises(ValueError, match=r"^fit_stream: block 2 \(rows 5 to 8, counted from "
+                                         r"1 after the header\): the label 'a' on row 8 is "
+                                         r"not one of the "
                                          r"classes \[0, 1\]"):
         fastnn.fit_stream(model, path, target="label", batch_size=4, classes=[0, 1])
     path = write(tmp_path / "f.csv", ["0", "1", "0", "1", "0", "1.0"])  # 1.0 is class 1
@@ -87,15 +88,16 @@ def test_a_missing_label_is_an_error_naming_its_row(tmp_path, missing, shown, cl
     path = write(tmp_path / "t.csv", ["0", "1", "0", "1", "0", "1", missing, "1"])
     if missing == "":  # pandas cannot tell an empty cell from NA: a message for both
         shown = "empty, NA or NaN"
-    with pytest.raises(ValueError, match=rf"^fit_stream: block 2 \(rows 4 to 7, counted from "
-                                         rf"0\): the label on row 6 is missing \({shown}\)"):
+    with pytest.raises(ValueError, match=rf"^fit_stream: block 2 \(rows 5 to 8, counted from "
+                                         rf"1 after the header\): the label on row 7 is "
+                                         rf"missing \({shown}\)"):
         fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
                           target="label", batch_size=4, classes=classes)
 
 
 def test_a_missing_text_label_is_an_error(tmp_path):
     path = write(tmp_path / "t.csv", ["a", "b", "a", "b", "a", "b", "", "a"])
-    with pytest.raises(ValueError, match=r"block 2 .*the label on row 6 is missing"):
+    with pytest.raises(ValueError, match=r"block 2 .*the label on row 7 is missing"):
         fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
                           target="label", batch_size=4)
 
@@ -121,8 +123,9 @@ def test_iter_batches_types_the_labels_by_the_first_block(tmp_path):
 
 def test_regressor_names_a_text_target(tmp_path):
     path = write(tmp_path / "t.csv", ["0.5", "1", "2", "3", "1", "x"])
-    with pytest.raises(ValueError, match=r"block 2 \(rows 4 to 5, counted from 0\): the "
-                                         r"label 'x' on row 5 is not a number"):
+    with pytest.raises(ValueError, match=r"block 2 \(rows 5 to 6, counted from 1 after "
+                                         r"the header\): the label 'x' on row 6 is not a "
+                                         r"number"):
         fastnn.fit_stream(fastnn.MLPRegressor(hidden_layer_sizes=(2,)), path, target="label",
                           batch_size=4)
 
@@ -175,7 +178,7 @@ def test_the_csv_module_reads_labels_as_pandas(hide_pandas, tmp_path, labels):
 def test_the_csv_module_names_a_missing_text_label(hide_pandas, tmp_path):
     hide_pandas()
     path = write(tmp_path / "t.csv", ["a", "b", "a", "b", "a", "b", "NA", "a"])
-    with pytest.raises(ValueError, match=r"block 2 .*the label on row 6 is missing \('NA'\)"):
+    with pytest.raises(ValueError, match=r"block 2 .*the label on row 7 is missing \('NA'\)"):
         fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
                           target="label", batch_size=4)
     blocks = list(fastnn.iter_batches(write(tmp_path / "u.csv", ["a", "b", "c"], header=False),
@@ -233,8 +236,9 @@ def test_a_null_parquet_label_is_an_error_naming_its_row(tmp_path, classes):
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table({"a": [1.0, 2, 3, 4], "y": ["x", "z", None, "z"]}), path)
     model = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
-    with pytest.raises(ValueError, match=r"^fit_stream: block 2 \(rows 2 to 3, counted from "
-                                         r"0\): the label on row 2 is missing \(null\)"):
+    with pytest.raises(ValueError, match=r"^fit_stream: block 2 \(rows 3 to 4, counted from "
+                                         r"1 after the header\): the label on row 3 is "
+                                         r"missing \(null\)"):
         fastnn.fit_stream(model, path, target="y", batch_size=2, classes=classes)
 
 

@@ -94,8 +94,9 @@ def test_bad_weights_are_errors_naming_the_column_and_the_row(hide_pandas, tmp_p
         if not pandas:
             hide_pandas()
         model = make(**PARAMS)
-        with pytest.raises(ValueError, match=rf"block 2 \(rows 100 to 199, counted from 0\): "
-                           rf"the sample_weight column 'w' {problem} on row {row}"):
+        with pytest.raises(ValueError, match=rf"block 2 \(rows 101 to 200, counted from 1 "
+                           rf"after the header\): the sample_weight column 'w' {problem} on "
+                           rf"row {row + 1}"):
             fastnn.fit_stream(model, path, target="label", sample_weight="w", batch_size=100)
         if make is fastnn.MLPClassifier:  # found by the first pass, before any update
             assert not hasattr(model, "coefs_")
@@ -173,8 +174,9 @@ def test_a_missing_weight_on_the_first_line_of_a_headerless_file_is_reported(hid
     for pandas in (True, False):
         if not pandas:
             hide_pandas()
-        with pytest.raises(ValueError, match=r"the sample_weight column 2 is missing or NaN "
-                                             r"on row 0"):
+        with pytest.raises(ValueError, match=r"block 1 \(rows 1 to 3, counted from 1\): the "
+                                             r"sample_weight column 2 is missing or NaN on row "
+                                             r"1"):
             fastnn.fit_stream(fastnn.SGDClassifier(), path, target=3, sample_weight=2,
                               classes=[0, 1])
         first = next(fastnn.streaming._stream(path, target=3, weight=-2)[0])
@@ -223,3 +225,30 @@ def test_boolean_weights_are_not_numbers_with_or_without_pandas(hide_pandas, tmp
                                              r"'(True|False)' on row 1 "):
             fastnn.fit_stream(fastnn.SGDClassifier(), path, target="label", sample_weight="w",
                               batch_size=100)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_file_numbers_its_rows_alike_in_every_message(tmp_path, suffix):
+    """A weight that is not a number was on "row 3 (rows counted from 1)" and a negative one
+    in the same place on "row 2" of "rows ... counted from 0"; a missing label too."""
+    if suffix == "parquet":
+        pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    def error(**changed):
+        frame = pd.DataFrame({"a": [1.0, 2, 3, 4], "w": ["1", "1", "1", "1"],
+                              "label": ["0", "1", "0", "1"]}).assign(**changed)
+        path = tmp_path / f"t.{suffix}"
+        frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path)
+        with pytest.raises(ValueError) as caught:
+            fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), path,
+                              target="label", sample_weight="w", batch_size=2)
+        return str(caught.value)
+
+    note = "counted from 1 after the header"
+    assert f"'x' on row 3 (rows {note})" in error(w=["1", "1", "x", "1"])
+    assert error(w=["1", "1", "-1", "1"]).startswith(
+        f"fit_stream: block 2 (rows 3 to 4, {note}): the sample_weight column 'w' is negative "
+        f"(-1.0) on row 3")
+    assert error(label=["0", "1", None, "1"]).startswith(
+        f"fit_stream: block 2 (rows 3 to 4, {note}): the label on row 3 is missing")
