@@ -349,7 +349,8 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     ValueError
         If the source has no rows, or a label of a CSV file is missing (empty,
         NA, NaN, ...) or not of the type of the classes (text for integer
-        classes, or for a regressor), or there is no ``sample_weight`` column
+        classes, or for a regressor), or a label of another source is NaN,
+        infinite or null (each named by its row), or there is no ``sample_weight`` column
         of that name or position (checked before any update), or a weight is
         bad (before any update when a first pass finds the classes, else in
         the block that holds it), or all weights are 0.
@@ -409,7 +410,7 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
                            f"pass {epoch + 1}/{epochs}, " if epochs > 1 else "")
             if text:
                 labels = _typed_labels(labels, kind, start + base, where, classes)
-            elif classifier:
+            else:
                 _check_typed_labels(labels, start + base, where)
             if weights:
                 fit_params["sample_weight"] = check_weights(weights[0], sample_weight,
@@ -486,12 +487,17 @@ def _where(numbering, block: int, start: int, stop: int, epoch: str = "") -> str
 
 
 def _check_typed_labels(labels, first_row: int, where: str) -> None:
-    """ValueError for a classifier's labels with NaN, infinity or a null (Parquet's, as None):
-    else NaN became a class and the first partial_fit blamed block 1, and None failed as
-    "'<' not supported between instances of 'str' and 'NoneType'"."""
+    """ValueError naming the first label that is NaN, infinite or a null (Parquet's, as None):
+    else NaN became a class and the first partial_fit blamed block 1, None failed as "'<' not
+    supported between instances of 'str' and 'NoneType'", and NaN or infinity was named by
+    its block alone."""
     labels = np.asarray(labels)
     if labels.dtype.kind in "fc" and not np.isfinite(labels).all():
-        raise ValueError(f"{where}: Input y contains NaN or infinity")
+        flat = labels.reshape(len(labels), -1)  # a row of a multi-output y is one label
+        i, j = (int(k[0]) for k in np.nonzero(~np.isfinite(flat)))
+        value = flat[i, j]
+        problem = "is missing (NaN)" if np.isnan(value) else f"is infinite ({value})"
+        raise ValueError(f"{where}: the label on row {first_row + i} {problem}")
     if labels.dtype == object:
         for i, label in enumerate(labels):
             if label is None:

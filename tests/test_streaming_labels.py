@@ -376,3 +376,25 @@ def test_a_target_name_is_found_among_header_names_with_spaces(hide_pandas, tmp_
     (X, y), = list(fastnn.iter_batches(str(path), target="label"))
     np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
     assert y.tolist() == ["x", "y"]
+
+
+@pytest.mark.parametrize("make", [fastnn.MLPClassifier, fastnn.MLPRegressor])
+@pytest.mark.parametrize("bad, shown", [(np.nan, r"is missing \(NaN\)"),
+                                        (-np.inf, r"is infinite \(-inf\)")])
+def test_a_nan_label_of_a_parquet_file_or_an_array_names_its_row(tmp_path, make, bad, shown):
+    """A null float label of a Parquet file (or NaN in y) was "Input y contains NaN or
+    infinity", naming the block but not the row."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "t.parquet"
+    y = np.array([0.0, 1, 0, 1, bad, 1])
+    pq.write_table(pa.table({"a": np.arange(6.0), "y": pa.array(y, from_pandas=True)}), path)
+    sources = [(path, dict(target="y"), 5), (np.arange(6.0).reshape(-1, 1), dict(y=y), 4)]
+    if make is fastnn.MLPRegressor:  # a multi-output y: the row of its first bad value
+        sources.append((np.arange(6.0).reshape(-1, 1), dict(y=np.c_[np.ones(6), y]), 4))
+    fit_params = {"classes": [0.0, 1.0]} if make is fastnn.MLPClassifier else {}
+    for source, kw, row in sources:
+        with pytest.raises(ValueError, match=rf"^fit_stream: block 2 .*: the label on row "
+                                             rf"{row} {shown}"):
+            fastnn.fit_stream(make(hidden_layer_sizes=(2,)), source, batch_size=3,
+                              **fit_params, **kw)
