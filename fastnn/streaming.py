@@ -116,7 +116,8 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
         If ``dtype`` is not float32 or float64, ``target`` is neither a
         string nor an integer (``1.9`` or ``True`` are not positions), or
         ``header`` is not "infer", True or False (None is False, as in
-        pandas; pandas' 0 is refused).
+        pandas; pandas' 0 is refused), or ``source`` is an iterator (a
+        generator of blocks, a file object).
     ValueError
         If ``batch_size`` is not a positive integer, or the source cannot
         be read (a feature that is not a number, or with ``dtype=float32``
@@ -243,6 +244,11 @@ def _array_blocks(X, batch_size, y, target, dtype, weight=None, path=None):
     first block."""
     if isinstance(y, (str, os.PathLike)):
         y = np.load(y, mmap_mode="r")
+    if isinstance(X, Iterator):  # np.asarray made a 0-d array of it: "got shape ()"
+        raise TypeError(f"the source must be a file name or a 2-D array with row slicing, not "
+                        f"an iterator ({type(X).__name__}): its rows are read again on each "
+                        f"pass, which an iterator cannot do; write the blocks to a .npy file "
+                        f"or call partial_fit on each")
     if not hasattr(X, "shape"):  # a list of rows is array-like too
         X = np.asarray(X)
     if len(X.shape) != 2:

@@ -518,3 +518,21 @@ def test_a_parquet_or_array_value_beyond_float32_is_named(tmp_path):
                                                  rf"range of float32: '4e\+38' on row 2 "
                                                  rf"\(rows counted from 0\)"):
                 list(fastnn.iter_batches(source, 2, target=1, dtype=np.float32))
+
+
+def test_an_iterator_source_is_a_type_error(table):
+    """A generator of blocks failed as "the source must be 2-D (n_samples, n_columns), got
+    shape ()": np.asarray made a 0-d object array of it."""
+    X, y = table
+
+    def blocks():
+        yield from np.array_split(np.column_stack([X, y]), 3)
+
+    for call in (lambda: fastnn.iter_batches(blocks(), 10, target=-1),
+                 lambda: fastnn.fit_stream(fastnn.MLPClassifier(), blocks(), target=-1,
+                                           epochs=2),
+                 lambda: fastnn.fit_stream(fastnn.MLPClassifier(), iter(X), y=y)):
+        with pytest.raises(TypeError, match=r"the source must be a file name or a 2-D array "
+                                            r"with row slicing, not an iterator \((generator|"
+                                            r"iterator)\)"):
+            call()
