@@ -292,8 +292,16 @@ def _parquet_blocks(path, batch_size, target, dtype, weight=None):
     row = 1
     for batch in parquet.iter_batches(batch_size=batch_size):
         columns = [np.asarray(column.to_numpy(zero_copy_only=False)) for column in batch.columns]
-        values, names = np.column_stack(columns), batch.schema.names
+        names = batch.schema.names
         at = weight_index(weight, target, names, len(columns))
+        label = None if target is None else column_index(target, names, len(columns))
+        for j, column in enumerate(columns):  # np.column_stack failed naming neither
+            if j not in (label, at) and column.dtype.kind in "mM":
+                raise ValueError(f"{os.fspath(path)}: feature column {names[j]!r} is not "
+                                 f"numeric: it holds {batch.schema.field(j).type} values")
+        # the labels and the weights are taken from their own columns below: zeros here
+        values = np.column_stack([np.zeros(len(column)) if j in (label, at) else column
+                                  for j, column in enumerate(columns)])
         try:
             block = _split_target(values, target, names, dtype, weight)
         except BeyondRange as exc:
@@ -305,7 +313,7 @@ def _parquet_blocks(path, batch_size, target, dtype, weight=None):
                              f"{not_a_number(values, target, names, row, True, exc, at)}"
                              ) from None
         if target is not None:  # in its own dtype: column_stack made ints float
-            block = (block[0], columns[column_index(target, names, len(columns))], *block[2:])
+            block = (block[0], columns[label], *block[2:])
         if at is not None:  # its own column: column_stack made numbers text next to text
             try:
                 weights = as_weights(columns[at], names[at], row, _PARQUET_ROWS)

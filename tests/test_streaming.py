@@ -536,3 +536,21 @@ def test_an_iterator_source_is_a_type_error(table):
                                             r"with row slicing, not an iterator \((generator|"
                                             r"iterator)\)"):
             call()
+
+
+def test_a_parquet_time_column_is_named(tmp_path):
+    """A timestamp or duration feature column failed in np.column_stack with NumPy's
+    DTypePromotionError, naming neither the file nor the column."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    path = tmp_path / "t.parquet"
+    when = np.array(["2020-01-01", "2021-01-01", "2022-01-01"], dtype="datetime64[ns]")
+    for column, shown in ((when, r"timestamp\[ns\]"), (when - when[0], r"duration\[ns\]")):
+        pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "when": column, "y": [0, 1, 0]}), path)
+        with pytest.raises(ValueError, match=rf"t.parquet: feature column 'when' is not "
+                                             rf"numeric: it holds {shown} values"):
+            list(fastnn.iter_batches(path, 2, target="y"))
+        # a label column of timestamps is read as it is (the features are numbers)
+        pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "y": column}), path)
+        (X, y), = fastnn.iter_batches(path, 5, target="y")
+        assert X.tolist() == [[1.0], [2.0], [3.0]] and y.dtype.kind in "mM"
