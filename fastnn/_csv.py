@@ -9,6 +9,7 @@ features; without it, the ``csv`` module does, with the same results.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import re
 
@@ -120,7 +121,8 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, w
                              chunksize=batch_size, converters=converters or None)
     except pd.errors.EmptyDataError:  # an empty file: no rows, as without pandas
         return
-    with reader:
+    widths = _FieldCounts(path, delimiter, header)
+    with reader, widths:
         row = 1  # data rows before this block, plus 1
         frames = iter(reader)
         while True:
@@ -129,10 +131,13 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, w
             except StopIteration:
                 break
             except pd.errors.ParserError as exc:  # "Expected 3 fields in line 9, saw 4"
+                widths.check(None)  # the line, as the csv-module reader names it
                 raise ValueError(f"{os.fspath(path)}: {exc}".strip()) from None
             # stripped, as the command line's readers do: target="label" finds " label"
             names = [str(c).strip() for c in frame.columns] if header else None
             width = frame.shape[1]
+            if frame.iloc[:, -1].isna().any():  # pandas fills a short row's fields with NaN
+                widths.check(row - 1 + len(frame))
             at = None if target is None else column_index(target, names, width)
             wat = weight_index(weight, target, names, width)
             # the features alone: with the text column, to_numpy() would be an object array
@@ -176,6 +181,48 @@ def _block_weights(values, path, names, column, first_row, header) -> np.ndarray
         raise ValueError(f"{os.fspath(path)}: {exc}") from None
 
 
+def _blank(row: list) -> bool:
+    """Whether a line read by the csv module is blank, which pandas skips (spaces alone too)."""
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
+def _wrong_width(path, line: int, fields: int, width: int, header) -> ValueError:
+    whose = " (the header's)" if header else ""
+    return ValueError(f"{os.fspath(path)}, line {line}: {fields} fields, expected {width}{whose}")
+
+
+class _FieldCounts:
+    """The field counts of a CSV file's data rows, read with the csv module as far as asked
+    (a context manager): pandas read a row with fewer fields than the others, the missing
+    ones NaN, where the csv-module reader reports its line."""
+
+    def __init__(self, path, delimiter, header):
+        self.path, self.delimiter, self.header = path, delimiter, header
+        self.file, self.rows, self.done = None, None, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.file is not None:
+            self.file.close()
+
+    def check(self, stop) -> None:
+        """ValueError naming the first data row before row ``stop`` (counted from 0; None:
+        all) with another number of fields than the header (or the first row)."""
+        if self.rows is None:
+            self.file = _open_text(self.path)
+            reader = csv.reader(self.file, delimiter=self.delimiter)
+            self.rows = ((reader.line_num, len(row)) for row in reader if not _blank(row))
+            self.width = next(self.rows, (0, None))[1] if self.header else None
+        todo = None if stop is None else max(0, stop - self.done)
+        for line, fields in itertools.islice(self.rows, todo):
+            self.width = self.width or fields
+            if fields != self.width:
+                raise _wrong_width(self.path, line, fields, self.width, self.header)
+            self.done += 1
+
+
 def _check_header_width(path, delimiter) -> None:
     """ValueError if the first data line has another number of fields than the header: pandas
     took a longer one's first field for the row's index, and the features moved one column
@@ -185,8 +232,7 @@ def _check_header_width(path, delimiter) -> None:
         rows = ((reader.line_num, row) for row in reader if row)
         (_, first), (line, second) = next(rows, (0, [])), next(rows, (0, None))
     if second is not None and len(second) != len(first):
-        raise ValueError(f"{os.fspath(path)}, line {line}: {len(second)} fields, expected "
-                         f"{len(first)} (the header's)")
+        raise _wrong_width(path, line, len(second), len(first), True)
 
 
 def _target_position(path, delimiter, target, header):
@@ -432,7 +478,7 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
         rows, labels, weights, width, column, wat = [], [], [], None, None, None
         first = 1  # data rows before this block, plus 1
         for row in reader:
-            if not row:
+            if _blank(row):
                 continue
             line_number = reader.line_num
             if width is None:
@@ -442,9 +488,7 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
                 wat = weight_index(weight, target, names, width)
                 kept = [j for j in range(width) if j not in (column, wat)]  # the features
             if len(row) != width:  # else a ragged block numpy cannot stack
-                whose = " (the header's)" if names else ""
-                raise ValueError(f"{os.fspath(path)}, line {line_number}: {len(row)} fields, "
-                                 f"expected {width}{whose}")
+                raise _wrong_width(path, line_number, len(row), width, names)
             if column is not None:
                 labels.append(row[column])
             if wat is not None:

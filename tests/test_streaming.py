@@ -554,3 +554,31 @@ def test_a_parquet_time_column_is_named(tmp_path):
         pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "y": column}), path)
         (X, y), = fastnn.iter_batches(path, 5, target="y")
         assert X.tolist() == [[1.0], [2.0], [3.0]] and y.dtype.kind in "mM"
+
+
+@pytest.mark.parametrize("pandas", [True, False])
+@pytest.mark.parametrize("header", [True, False])
+def test_a_row_of_another_width_mid_file_is_named_by_its_line(hide_pandas, tmp_path, pandas,
+                                                               header):
+    """pandas read a short row with NaN in its missing fields (the csv-module reader named
+    its line), and named a long one as "Error tokenizing data. C error: Expected 3 fields
+    in line 6, saw 4"; blank lines and a missing last value stay what they were."""
+    if not pandas:
+        hide_pandas()
+    path = tmp_path / "t.csv"
+    first = "label,a,b\n" if header else ""
+    whose = r" \(the header's\)" if header else ""
+    for bad, fields in (("0,5", 2), ("0,5,6,7", 4)):
+        rows = ["0,1,2", "1,3,4", "", "1,3,4" if not pandas else "1,3,", "   ", bad, "1,7,8"]
+        path.write_text(first + "\n".join(rows) + "\n")
+        line = 6 + header
+        for batch_size in (2, 100):
+            with pytest.raises(ValueError, match=rf"t.csv, line {line}: {fields} fields, "
+                                                 rf"expected 3{whose}$"):
+                list(fastnn.iter_batches(path, batch_size, target=0))
+    if not pandas:  # which reads no missing value
+        return
+    path.write_text(first + "0,1,2\n\n1,3,\n  \n0,5,6\n")
+    X, y, sizes = collect(fastnn.iter_batches(path, 2, target=0))
+    np.testing.assert_array_equal(X, [[1, 2], [3, np.nan], [5, 6]])
+    assert y.tolist() == [0, 1, 0] and sizes == [2, 1]
