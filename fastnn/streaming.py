@@ -344,7 +344,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         A regressor takes none (TypeError).
         A CSV file's labels are read in every block as the type of these
         classes (given, fitted, or found as pandas types the whole column:
-        1 and "1" are never two classes), a regressor's as numbers.
+        1 and "1" are never two classes), a regressor's as numbers.  A label
+        that is not one of them is a ValueError naming its row, in the block
+        that holds it (the blocks before it stay trained).
     sample_weight : int or str, optional
         The column of ``source`` holding each row's weight, named as ``target``
         names the label column (a name, or an integer position, negative from
@@ -426,6 +428,8 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
                 labels = _typed_labels(labels, kind, start + base, where, classes)
             else:
                 _check_typed_labels(labels, start + base, where)
+            if classifier and classes is not None:
+                _check_known_labels(labels, classes, start + base, where)
             if weights:
                 fit_params["sample_weight"] = check_weights(weights[0], sample_weight,
                                                             start + base, where)
@@ -517,6 +521,22 @@ def _check_typed_labels(labels, first_row: int, where: str) -> None:
             if label is None:
                 raise ValueError(f"{where}: the label on row {first_row + i} is missing "
                                  f"(null); remove the row or fill it in")
+
+
+def _check_known_labels(labels, classes: np.ndarray, first_row: int, where: str) -> None:
+    """ValueError naming the first label that is not one of ``classes`` (partial_fit named
+    the block's unknown classes, not their rows)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1:  # multilabel indicators: partial_fit checks them
+        return
+    try:
+        unknown = np.flatnonzero(~np.isin(labels, classes))
+    except TypeError:  # labels and classes that do not compare: partial_fit says so
+        return
+    if unknown.size:
+        raise ValueError(f"{where}: the label {labels[unknown[0]].tolist()!r} on row "
+                         f"{first_row + unknown[0]} is not one of the classes "
+                         f"{classes.tolist()}")
 
 
 def _check_text_labels(labels, first_row: int, where: str) -> None:

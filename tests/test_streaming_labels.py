@@ -398,3 +398,23 @@ def test_a_nan_label_of_a_parquet_file_or_an_array_names_its_row(tmp_path, make,
                                              rf"{row} {shown}"):
             fastnn.fit_stream(make(hidden_layer_sizes=(2,)), source, batch_size=3,
                               **fit_params, **kw)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "npy"])
+def test_a_label_missing_from_the_classes_is_named_by_its_row(tmp_path, suffix):
+    """classes= without a label of a later block: partial_fit said "y has classes not in
+    classes_ [0 1]: [2]", naming the block but not the row; the blocks before it stay
+    trained, as documented."""
+    table = np.column_stack([np.arange(6.0), [0, 1, 0, 1, 2, 1]])
+    path = tmp_path / f"t.{suffix}"
+    if suffix == "csv":
+        np.savetxt(path, table, fmt="%d", delimiter=",", header="a,label", comments="")
+        row = "row 5"
+    else:
+        np.save(path, table)
+        row = "row 4"
+    model = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
+    with pytest.raises(ValueError, match=rf"^fit_stream: block 2 .*: the label 2(\.0)? on "
+                                         rf"{row} is not one of the classes \[0, 1\]"):
+        fastnn.fit_stream(model, path, target=-1, classes=[0, 1], batch_size=3)
+    assert model.classes_.tolist() == [0, 1] and len(model.loss_curve_) == 1
