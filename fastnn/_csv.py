@@ -373,10 +373,12 @@ def as_features(values, dtype) -> np.ndarray:
     return X
 
 
-def not_a_number(values, target, names, first_row: int, header, error, weight=None) -> str:
+def not_a_number(values, target, names, first_row: int, header, error, weight=None,
+                 rows_note: str | None = None) -> str:
     """Where the feature columns of a CSV block ``values`` hold a value that is not a number,
     as ``fastnn train`` reports it without ``--chunk-size`` (``weight``: the index of the
-    sample-weight column, not a feature either)."""
+    sample-weight column, not a feature either; ``rows_note``: how the rows are counted,
+    by default as a CSV file's data lines)."""
     skip = None if target is None else column_index(target, names, values.shape[1])
     for i, row in enumerate(values):
         for j, value in enumerate(row):
@@ -388,7 +390,7 @@ def not_a_number(values, target, names, first_row: int, header, error, weight=No
                 column = repr(names[j]) if names else j
                 after = " after the header" if header else ""
                 return (f"feature column {column} is not numeric: {str(value)!r} on row "
-                        f"{first_row + i} (rows counted from 1{after})")
+                        f"{first_row + i} ({rows_note or f'rows counted from 1{after}'})")
     return f"rows {first_row} to {first_row + len(values) - 1}: {error}"
 
 

@@ -76,8 +76,9 @@ def iter_batches(source, batch_size: int = 10_000, *, y=None, target=None, dtype
     ----------
     source : str, path or array-like of shape (n_samples, n_columns)
         ``.npy`` (memory-mapped), ``.csv``/``.tsv``/``.txt`` (optionally
-        compressed), ``.parquet``, or an array with row slicing (ndarray,
-        ``np.memmap``, h5py dataset, ...).
+        compressed), ``.parquet``, an array with row slicing (ndarray,
+        ``np.memmap``, h5py dataset, ...) or a pandas DataFrame (read as a
+        Parquet file is: columns by name, the target in its own dtype).
     batch_size : int, default=10_000
         Rows per block (the last block may be shorter).
     y : array-like or path of ``.npy``, optional
@@ -249,6 +250,10 @@ def _array_blocks(X, batch_size, y, target, dtype, weight=None, path=None):
                         f"an iterator ({type(X).__name__}): its rows are read again on each "
                         f"pass, which an iterator cannot do; write the blocks to a .npy file "
                         f"or call partial_fit on each")
+    if hasattr(X, "iloc") and hasattr(X, "columns"):  # columns of their own dtypes and names
+        if y is not None and len(y) != len(X):
+            raise ValueError(f"the source has {len(X)} rows but y has {len(y)}")
+        return _frame_blocks(X, batch_size, y, target, dtype, weight)
     if not hasattr(X, "shape"):  # a list of rows is array-like too
         X = np.asarray(X)
     if len(X.shape) != 2:
@@ -292,36 +297,77 @@ def _parquet_blocks(path, batch_size, target, dtype, weight=None):
     row = 1
     for batch in parquet.iter_batches(batch_size=batch_size):
         columns = [np.asarray(column.to_numpy(zero_copy_only=False)) for column in batch.columns]
-        names = batch.schema.names
-        at = weight_index(weight, target, names, len(columns))
-        label = None if target is None else column_index(target, names, len(columns))
-        for j, column in enumerate(columns):  # np.column_stack failed naming neither
-            if j not in (label, at) and column.dtype.kind in "mM":
-                raise ValueError(f"{os.fspath(path)}: feature column {names[j]!r} is not "
-                                 f"numeric: it holds {batch.schema.field(j).type} values")
-        # the labels and the weights are taken from their own columns below: zeros here
-        values = np.column_stack([np.zeros(len(column)) if j in (label, at) else column
-                                  for j, column in enumerate(columns)])
-        try:
-            block = _split_target(values, target, names, dtype, weight)
-        except BeyondRange as exc:
-            raise ValueError(f"{os.fspath(path)}: "
-                             f"{exc.where(names[exc.column], row, _PARQUET_ROWS)}"
-                             ) from None
-        except ValueError as exc:  # as in csv_blocks
-            raise ValueError(f"{os.fspath(path)}: "
-                             f"{not_a_number(values, target, names, row, True, exc, at)}"
-                             ) from None
-        if target is not None:  # in its own dtype: column_stack made ints float
-            block = (block[0], columns[label], *block[2:])
-        if at is not None:  # its own column: column_stack made numbers text next to text
-            try:
-                weights = as_weights(columns[at], names[at], row, _PARQUET_ROWS)
-            except ValueError as exc:
-                raise ValueError(f"{os.fspath(path)}: {exc}") from None
-            block = (*block[:2], weights)
-        row += len(values)
+        yield _table_block(columns, batch.schema.names, target, dtype, weight, row,
+                           f"{os.fspath(path)}: ", _PARQUET_ROWS)
+        row += batch.num_rows
+
+
+def _frame_blocks(frame, batch_size, y, target, dtype, weight=None):
+    """The blocks of a pandas DataFrame, after its row count: columns named by the frame's,
+    the labels in their column's dtype, rows counted from 0; ``target`` and ``weight``
+    checked now."""
+    names = [str(c).strip() for c in frame.columns]
+    if target is not None:
+        column_index(target, names, len(names))
+    weight_index(weight, target, names, len(names))
+    y = y.to_numpy() if hasattr(y, "iloc") else y  # by position, whatever its index
+    return _frame_block_iterator(frame, names, batch_size, y, target,
+                                 np.dtype(dtype or np.float64), weight)
+
+
+def _frame_block_iterator(frame, names, batch_size, y, target, dtype, weight):
+    from pandas.api.types import is_numeric_dtype  # a DataFrame: pandas is there
+
+    yield frame.shape[0]
+    for start in range(0, frame.shape[0], batch_size):
+        part = frame.iloc[start:start + batch_size]
+        # numeric columns with pandas' missing values (NA, NaT) as floats with NaN
+        columns = [part.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+                   if is_numeric_dtype(part.dtypes.iloc[j]) and j != _label_of(target, names)
+                   else part.iloc[:, j].to_numpy() for j in range(part.shape[1])]
+        block = _table_block(columns, names, target, dtype, weight, start, "",
+                             "rows counted from 0")
+        if target is None:  # the targets of y
+            block = (block[0], None if y is None else np.asarray(y[start:start + len(part)]),
+                     *block[2:])
         yield block
+
+
+def _label_of(target, names):
+    return None if target is None else column_index(target, names, len(names))
+
+
+def _table_block(columns, names, target, dtype, weight, first_row, prefix, rows_note):
+    """A block ``(X, y[, weights])`` of a table read a column at a time (Parquet, a pandas
+    DataFrame): the features as ``dtype``, the labels in their own column's dtype; errors
+    name the column and the row (``first_row`` + its place, counted as ``rows_note``
+    says), prefixed with ``prefix``."""
+    at = weight_index(weight, target, names, len(columns))
+    label = _label_of(target, names)
+    for j, column in enumerate(columns):  # np.column_stack failed naming neither
+        if j not in (label, at) and column.dtype.kind in "mM":
+            raise ValueError(f"{prefix}feature column {names[j]!r} is not numeric: it holds "
+                             f"{column.dtype} values")
+    # the labels and the weights are taken from their own columns below: zeros here
+    values = np.column_stack([np.zeros(len(column)) if j in (label, at) else column
+                              for j, column in enumerate(columns)])
+    try:
+        block = _split_target(values, target, names, dtype, weight)
+    except BeyondRange as exc:
+        raise ValueError(f"{prefix}{exc.where(names[exc.column], first_row, rows_note)}"
+                         ) from None
+    except ValueError as exc:  # as in csv_blocks
+        where = not_a_number(values, target, names, first_row, True, exc, at, rows_note)
+        raise ValueError(f"{prefix}{where}") from None
+    if target is not None:  # in its own dtype: column_stack made ints float
+        block = (block[0], columns[label], *block[2:])
+    if at is not None:  # its own column: column_stack made numbers text next to text
+        try:
+            weights = as_weights(columns[at], names[at], first_row, rows_note)
+        except ValueError as exc:
+            raise ValueError(f"{prefix}{exc}") from None
+        block = (*block[:2], weights)
+    return block
 
 
 def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: int = 10_000,

@@ -545,7 +545,7 @@ def test_a_parquet_time_column_is_named(tmp_path):
     import pyarrow.parquet as pq
     path = tmp_path / "t.parquet"
     when = np.array(["2020-01-01", "2021-01-01", "2022-01-01"], dtype="datetime64[ns]")
-    for column, shown in ((when, r"timestamp\[ns\]"), (when - when[0], r"duration\[ns\]")):
+    for column, shown in ((when, r"datetime64\[ns\]"), (when - when[0], r"timedelta64\[ns\]")):
         pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "when": column, "y": [0, 1, 0]}), path)
         with pytest.raises(ValueError, match=rf"t.parquet: feature column 'when' is not "
                                              rf"numeric: it holds {shown} values"):
@@ -582,3 +582,26 @@ def test_a_row_of_another_width_mid_file_is_named_by_its_line(hide_pandas, tmp_p
     X, y, sizes = collect(fastnn.iter_batches(path, 2, target=0))
     np.testing.assert_array_equal(X, [[1, 2], [3, np.nan], [5, 6]])
     assert y.tolist() == [0, 1, 0] and sizes == [2, 1]
+
+
+def test_a_dataframe_source_reads_its_columns_by_name(tmp_path):
+    """A pandas DataFrame failed as "AttributeError: 'DataFrame' object has no attribute
+    'dtype'"; it is read as a Parquet file is: columns by name, labels in their own dtype."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [1.0, 2, 3], "w": [1.0, 2, 0.5], "n": pd.array([1, None, 3]),
+                          "label": ["x", "y", "x"]}, index=[10, 11, 12])
+    blocks = list(fastnn.iter_batches(frame, 2, target="label", dtype=np.float32))
+    np.testing.assert_array_equal(blocks[0][0], np.array([[1, 1, 1], [2, 2, np.nan]],
+                                                         np.float32))
+    assert [y.tolist() for _, y in blocks] == [["x", "y"], ["x"]]
+    (X, y), = fastnn.iter_batches(frame[["a", "n"]], 5, y=frame["label"])
+    assert X.shape == (3, 2) and y.tolist() == ["x", "y", "x"]
+    model = fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)),
+                              frame.drop(columns="n"), target="label", sample_weight="w",
+                              batch_size=2)
+    assert model.classes_.tolist() == ["x", "y"] and model.n_features_in_ == 1
+    with pytest.raises(ValueError, match=r"^feature column 'a' is not numeric: 'b' on row 1 "
+                                         r"\(rows counted from 0\)"):
+        list(fastnn.iter_batches(frame.assign(a=["1", "b", "2"]), 2, target="label"))
+    with pytest.raises(ValueError, match=r"no column named 'z'; columns: \['a', 'w'"):
+        fastnn.iter_batches(frame, 2, target="z")  # at the call
