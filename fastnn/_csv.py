@@ -36,8 +36,12 @@ _KIND_NAMES = {"i": "an integer", "f": "a number", "b": "true or false"}
 
 def column_index(target, names, n_columns: int, what: str = "target") -> int:
     if isinstance(target, str):
-        if names is None or target not in names:
-            prefix = "" if what == "target" else f"{what}: "
+        prefix = "" if what == "target" else f"{what}: "
+        if names is None:  # "columns: None" said nothing
+            raise ValueError(f"{prefix}no column named {target!r}: the columns have no names "
+                             f"(an array, or a CSV file without a header line); give the "
+                             f"column's position (an integer)")
+        if target not in names:
             raise ValueError(f"{prefix}no column named {target!r}; columns: {names}")
         return list(names).index(target)
     if not -n_columns <= int(target) < n_columns:

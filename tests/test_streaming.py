@@ -605,3 +605,14 @@ def test_a_dataframe_source_reads_its_columns_by_name(tmp_path):
         list(fastnn.iter_batches(frame.assign(a=["1", "b", "2"]), 2, target="label"))
     with pytest.raises(ValueError, match=r"no column named 'z'; columns: \['a', 'w'"):
         fastnn.iter_batches(frame, 2, target="z")  # at the call
+
+
+def test_a_column_name_for_an_array_says_columns_are_numbered(tmp_path, table):
+    """It said "no column named 'label'; columns: None"."""
+    X, y = table
+    path = tmp_path / "t.csv"
+    write_csv(path, X, y, header=False)
+    for source, options in ((X, {}), (path, dict(header=False))):
+        with pytest.raises(ValueError, match=r"no column named 'label': the columns have no "
+                                             r"names .*give the column's position"):
+            list(fastnn.iter_batches(source, 100, target="label", **options))
