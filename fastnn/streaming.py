@@ -274,11 +274,17 @@ def _array_block_iterator(X, n, batch_size, y, target, dtype, weight=None, path=
     yield n
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
+        values = source.read(start, stop)
         try:
-            split = _split_target(source.read(start, stop), target, None, dtype, weight)
+            split = _split_target(values, target, None, dtype, weight)
         except BeyondRange as exc:
             raise ValueError(f"{prefix}{exc.where(exc.column, start, 'rows counted from 0')}"
                              ) from None
+        except ValueError as exc:  # text: NumPy's "could not convert string to float: 'x'"
+            at = weight_index(weight, target, None, values.shape[1])
+            where = not_a_number(values, target, None, start, False, exc, at,
+                                 "rows counted from 0")
+            raise ValueError(f"{prefix}{where}") from None
         if target is None:  # the targets of y
             split = (split[0], None if y is None else np.asarray(y[start:stop]), *split[2:])
         if weight is not None:

@@ -616,3 +616,13 @@ def test_a_column_name_for_an_array_says_columns_are_numbered(tmp_path, table):
         with pytest.raises(ValueError, match=r"no column named 'label': the columns have no "
                                              r"names .*give the column's position"):
             list(fastnn.iter_batches(source, 100, target="label", **options))
+
+
+def test_a_text_cell_of_an_array_is_named(table):
+    """It failed as NumPy's "could not convert string to float: np.str_('x')"."""
+    X, y = table
+    text = np.column_stack([X, y]).astype(str)
+    text[150, 2] = "x"
+    with pytest.raises(ValueError, match=r"^feature column 2 is not numeric: 'x' on row 150 "
+                                         r"\(rows counted from 0\)"):
+        list(fastnn.iter_batches(text, 100, target=-1))
