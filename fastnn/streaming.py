@@ -786,8 +786,11 @@ def train_command(args) -> int:
             raise ValueError(f"{args.data}: the sample_weight column {shown!r} is 0 on all "
                              f"{start} rows: there is nothing to train on")
     seconds = time.perf_counter() - started
-    score = model.score(cli._frame(X, names), y)
-    print(f"trained in {seconds:.2f} s; {'accuracy' if task == 'classification' else 'R^2'} "
-          f"{score:.4f} on the last block")
+    if task == "regression" and len(y) < 2:  # scikit-learn warned, and R^2 was nan
+        score = f"R^2 undefined on the last block (of {len(y)} row)"
+    else:
+        score = (f"{'accuracy' if task == 'classification' else 'R^2'} "
+                 f"{model.score(cli._frame(X, names), y):.4f} on the last block")
+    print(f"trained in {seconds:.2f} s; {score}")
     cli._save_model(model, args)
     return 0

@@ -626,3 +626,19 @@ def test_a_text_cell_of_an_array_is_named(table):
     with pytest.raises(ValueError, match=r"^feature column 2 is not numeric: 'x' on row 150 "
                                          r"\(rows counted from 0\)"):
         list(fastnn.iter_batches(text, 100, target=-1))
+
+
+def test_fastnn_train_chunk_size_with_a_last_block_of_one_row(tmp_path, table, capsys):
+    """A regression's last block of one row printed "R^2 nan on the last block" after
+    scikit-learn's UndefinedMetricWarning."""
+    from fastnn.__main__ import main
+
+    X, _ = table
+    path = tmp_path / "t.npy"
+    np.save(path, X[:5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["train", str(path), "--chunk-size", "2", "--max-iter", "1",
+                     "--hidden-layer-sizes", "2", "--out", str(tmp_path / "m.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert "R^2 undefined on the last block (of 1 row)" in printed and "nan" not in printed
