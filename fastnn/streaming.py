@@ -743,7 +743,15 @@ def train_command(args) -> int:
         labels = typed(labels, start, kind)
         if labels.dtype.kind not in "biuf":
             raise ValueError(f"{what}: a regression target must be numeric")
-        return labels.astype(args.dtype)
+        with np.errstate(over="ignore"):  # a finite target made infinite: named below
+            converted = labels.astype(args.dtype)
+        beyond = np.flatnonzero(np.isinf(converted) & np.isfinite(labels))
+        if beyond.size:
+            raise ValueError(f"{what}: {labels[beyond[0]]} on row {start + beyond[0] + base} "
+                             f"({cli._rows_note(base)}) is beyond the range of "
+                             f"{np.dtype(args.dtype).name}; rescale the target or use "
+                             f"--dtype float64")
+        return converted
 
     classes = None
     if task == "classification":  # all classes up front; every block's labels checked

@@ -642,3 +642,21 @@ def test_fastnn_train_chunk_size_with_a_last_block_of_one_row(tmp_path, table, c
                      "--hidden-layer-sizes", "2", "--out", str(tmp_path / "m.npz")]) == 0
     printed = capsys.readouterr().out
     assert "R^2 undefined on the last block (of 1 row)" in printed and "nan" not in printed
+
+
+def test_fastnn_train_chunk_size_names_a_target_beyond_float32(tmp_path, capsys):
+    """A regression target of 1e39 with --dtype float32 gave NumPy's "overflow encountered
+    in cast" warning, then "Input y contains infinity or a value too large for
+    dtype('float32')", naming no file, column or row."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n1,2,0.5\n3,4,1.5\n5,6,-1e39\n7,8,2\n")
+    from fastnn.__main__ import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["train", str(path), "--chunk-size", "2", "--dtype", "float32",
+                     "--max-iter", "1", "--hidden-layer-sizes", "2"]) == 1
+    err = capsys.readouterr().err  # after the progress bar of the pass that met it
+    assert "fastnn train: error: " in err and "Warning" not in err
+    assert ("t.csv: target column 'y': -1e+39 on row 3 (rows counted from 1 after the header) "
+            "is beyond the range of float32; rescale the target or use --dtype float64") in err
