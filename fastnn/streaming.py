@@ -568,11 +568,22 @@ def _check_typed_labels(labels, first_row: int, where: str) -> None:
         value = flat[i, j]
         problem = "is missing (NaN)" if np.isnan(value) else f"is infinite ({value})"
         raise ValueError(f"{where}: the label on row {first_row + i} {problem}")
-    if labels.dtype == object:
+    if labels.dtype == object and labels.ndim == 1:
         for i, label in enumerate(labels):
-            if label is None:
+            if _is_missing(label):
                 raise ValueError(f"{where}: the label on row {first_row + i} is missing "
-                                 f"(null); remove the row or fill it in")
+                                 f"({'null' if label is None else label}); remove the row or "
+                                 f"fill it in")
+
+
+def _is_missing(label) -> bool:
+    """Whether a label of an object array is None, NaN, NaT or pandas' NA."""
+    if label is None:
+        return True
+    try:
+        return bool(label != label)  # NaN and NaT differ from themselves
+    except TypeError:  # pandas' NA, whose truth is ambiguous
+        return True
 
 
 def _check_known_labels(labels, classes: np.ndarray, first_row: int, where: str) -> None:
@@ -586,7 +597,9 @@ def _check_known_labels(labels, classes: np.ndarray, first_row: int, where: str)
     except TypeError:  # labels and classes that do not compare: partial_fit says so
         return
     if unknown.size:
-        raise ValueError(f"{where}: the label {labels[unknown[0]].tolist()!r} on row "
+        label = labels[unknown[0]]
+        label = label.tolist() if isinstance(label, np.generic) else label
+        raise ValueError(f"{where}: the label {label!r} on row "
                          f"{first_row + unknown[0]} is not one of the classes "
                          f"{classes.tolist()}")
 

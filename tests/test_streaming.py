@@ -660,3 +660,24 @@ def test_fastnn_train_chunk_size_names_a_target_beyond_float32(tmp_path, capsys)
     assert "fastnn train: error: " in err and "Warning" not in err
     assert ("t.csv: target column 'y': -1e+39 on row 3 (rows counted from 1 after the header) "
             "is beyond the range of float32; rescale the target or use --dtype float64") in err
+
+
+@pytest.mark.parametrize("missing, shown", [(np.nan, "nan"), ("NA", "<NA>")])
+@pytest.mark.parametrize("classes", [None, ["x", "y"]])
+def test_a_missing_label_of_a_dataframe_is_named_by_its_row(missing, shown, classes):
+    """NaN in an object column failed as "'<' not supported between instances of 'str'
+    and 'float'" (or, with classes=, "'float' object has no attribute 'tolist'"); pandas'
+    NA as "boolean value of NA is ambiguous"."""
+    pd = pytest.importorskip("pandas")
+    labels = ["x", "y", missing, "x"]
+    if missing == "NA":
+        labels = pd.array(["x", "y", None, "x"], dtype="string")
+    frame = pd.DataFrame({"a": [1.0, 2, 3, 4], "label": labels})
+    with pytest.raises(ValueError, match=rf"^fit_stream: block 2 \(rows 2 to 3, counted from "
+                                         rf"0\): the label on row 2 is missing \({shown}\)"):
+        fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)), frame,
+                          target="label", batch_size=2, classes=classes)
+    with pytest.raises(ValueError, match=r"the label 'z' on row 3 is not one of the classes"):
+        fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)),
+                          frame.assign(label=["x", "y", "x", "z"]), target="label",
+                          batch_size=2, classes=["x", "y"])
