@@ -500,11 +500,16 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
             if wat is not None:
                 weights.append(row[wat])
             row = [field for j, field in enumerate(row) if j not in (column, wat)]
-            try:
-                rows.append([float(field) for field in row])
-            except ValueError:
-                raise ValueError(f"{os.fspath(path)}, line {line_number}: not a number in "
-                                 f"{row!r}") from None
+            try:  # pandas' missing values (empty, NA, ...) are NaN
+                rows.append([np.nan if field in _NA_TEXT else float(field) for field in row])
+            except ValueError:  # named as pandas' reader names it
+                j = next(j for j, field in enumerate(row)
+                         if field not in _NA_TEXT and not _is_number(field))
+                after = " after the header" if header else ""
+                raise ValueError(f"{os.fspath(path)}: feature column "
+                                 f"{repr(names[kept[j]]) if names else kept[j]} is not "
+                                 f"numeric: {row[j]!r} on row {first + len(rows)} (rows "
+                                 f"counted from 1{after})") from None
             if len(rows) == batch_size:
                 yield _plain_block(rows, labels, first, names, dtype, labels_of, weights, wat,
                                    path, kept)

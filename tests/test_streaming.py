@@ -681,3 +681,30 @@ def test_a_missing_label_of_a_dataframe_is_named_by_its_row(missing, shown, clas
         fastnn.fit_stream(fastnn.MLPClassifier(hidden_layer_sizes=(2,)),
                           frame.assign(label=["x", "y", "x", "z"]), target="label",
                           batch_size=2, classes=["x", "y"])
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_the_csv_module_reads_missing_features_and_names_text_as_pandas(hide_pandas, tmp_path,
+                                                                       header):
+    """Without pandas an empty or NA feature cell was "line 3: not a number in ['', '2']"
+    (pandas reads NaN), and a text cell was named by its line, not its column and row."""
+    path = tmp_path / "t.csv"
+    first = "label,a,b\n" if header else ""
+    path.write_text(first + "0,1,2\n1,,2\n0,NA,3\n1,4,nan\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(first + "0,1,2\n1,3,4\n0,5,x\n")
+    after = " after the header" if header else ""
+    column = "'b'" if header else "2"
+    read = {}
+    for pandas in (True, False):
+        if not pandas:
+            hide_pandas()
+        read[pandas] = collect(fastnn.iter_batches(path, 2, target=0))[:2]
+        with pytest.raises(ValueError, match=rf"bad.csv: feature column {column} is not "
+                                             rf"numeric: 'x' on row 3 \(rows counted from "
+                                             rf"1{after}\)$"):
+            list(fastnn.iter_batches(bad, 2, target=0))
+    np.testing.assert_array_equal(read[False][0], [[1, 2], [np.nan, 2], [np.nan, 3],
+                                                   [4, np.nan]])
+    np.testing.assert_array_equal(read[False][0], read[True][0])
+    assert read[False][1].tolist() == read[True][1].tolist() == [0, 1, 0, 1]
