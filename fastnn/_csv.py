@@ -445,8 +445,8 @@ def _has_header(path, delimiter, target=None, weight=None) -> bool:
     """Whether a CSV file's first non-empty line names the columns: a feature field that is
     not a number, or a target field that is not while the next line's is.  A text label
     alone is data: a headerless file of text labels lost its first row as a header.  A
-    missing sample weight (empty, NA, ...; column ``weight``) is data too: the row was
-    dropped as a header instead of being reported."""
+    missing feature or sample weight (empty, NA, ...; the weights in column ``weight``) is
+    data too: the row was dropped as a header instead of being read or reported."""
     if isinstance(target, str):  # a column name needs a header line to be found in
         return True
     with _open_text(path) as f:
@@ -458,7 +458,7 @@ def _has_header(path, delimiter, target=None, weight=None) -> bool:
     at = None
     if weight is not None and -len(first) <= weight < len(first):
         at = int(weight) % len(first)
-    if not all(_is_number(field) or (j == at and missing_label(field))
+    if not all(_is_number(field) or field in _NA_TEXT or (j == at and missing_label(field))
                for j, field in enumerate(first) if j != column):
         return True
     if column is None or _is_number(first[column]):

@@ -708,3 +708,21 @@ def test_the_csv_module_reads_missing_features_and_names_text_as_pandas(hide_pan
                                                    [4, np.nan]])
     np.testing.assert_array_equal(read[False][0], read[True][0])
     assert read[False][1].tolist() == read[True][1].tolist() == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("pandas", [True, False])
+@pytest.mark.parametrize("cell", ["", "NA"])
+def test_a_missing_feature_on_the_first_line_of_a_headerless_file_is_data(hide_pandas,
+                                                                          tmp_path, pandas,
+                                                                          cell):
+    """header="infer" took the line for a header (a field that is not a number) and the row
+    was dropped without a word."""
+    if not pandas:
+        hide_pandas()
+    path = tmp_path / "t.csv"
+    path.write_text(f"0,{cell},2\n1,3,4\n0,5,6\n")
+    X, y, sizes = collect(fastnn.iter_batches(path, 10, target=0))
+    np.testing.assert_array_equal(X, [[np.nan, 2], [3, 4], [5, 6]])
+    assert y.tolist() == [0, 1, 0]
+    path.write_text("label,a,b\n0,,2\n")  # a header line still names the columns
+    assert collect(fastnn.iter_batches(path, 10, target=0))[1].tolist() == [0]
