@@ -423,8 +423,8 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         bad (before any update when a first pass finds the classes, else in
         the block that holds it), or all weights are 0.
     TypeError
-        If ``sample_weight`` is given and ``estimator.partial_fit`` takes no
-        ``sample_weight``.
+        If ``estimator`` has no ``partial_fit``, or ``sample_weight`` is given
+        and ``estimator.partial_fit`` takes no ``sample_weight``.
     ValueError, TypeError, ArithmeticError
         What ``partial_fit`` raises on a block (NaN in the data, a diverged
         loss, ...), as the same type with the pass, the block and its rows
@@ -445,8 +445,10 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     if y is None and target is None:
         raise ValueError("fit_stream needs targets: give y= (arrays, .npy) or target= (a column)")
     fit = getattr(estimator, "partial_fit", None)
-    if sample_weight is not None and fit is not None \
-            and "sample_weight" not in inspect.signature(fit).parameters:
+    if not callable(fit):  # else an AttributeError at the first block
+        raise TypeError(f"fit_stream trains by partial_fit, which {type(estimator).__name__} "
+                        f"does not have; fit it on data in memory instead")
+    if sample_weight is not None and "sample_weight" not in inspect.signature(fit).parameters:
         raise TypeError(f"sample_weight: {type(estimator).__name__}.partial_fit takes no "
                         f"sample_weight")
     if classes is not None and is_regressor(estimator):  # else ignored without a word

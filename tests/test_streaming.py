@@ -726,3 +726,14 @@ def test_a_missing_feature_on_the_first_line_of_a_headerless_file_is_data(hide_p
     assert y.tolist() == [0, 1, 0]
     path.write_text("label,a,b\n0,,2\n")  # a header line still names the columns
     assert collect(fastnn.iter_batches(path, 10, target=0))[1].tolist() == [0]
+
+
+def test_fit_stream_refuses_an_estimator_without_partial_fit(table):
+    """It failed at the first block as "AttributeError: 'LinearRegression' object has no
+    attribute 'partial_fit'"."""
+    from sklearn.linear_model import LinearRegression
+
+    X, y = table
+    with pytest.raises(TypeError, match="fit_stream trains by partial_fit, which "
+                                        "LinearRegression does not have"):
+        fastnn.fit_stream(LinearRegression(), X, y=y.astype(float))
