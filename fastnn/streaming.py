@@ -440,6 +440,10 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    unknown = sorted(read_options.keys() - {"delimiter", "header"})
+    if unknown:  # else _stream() named itself
+        raise TypeError(f"fit_stream() got an unexpected keyword argument {unknown[0]!r} (it "
+                        f"reads with delimiter= and header=)")
     options = dict(batch_size=batch_size, y=y, target=target, dtype=dtype, weight=sample_weight,
                    **read_options)
     if y is None and target is None:

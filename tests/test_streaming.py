@@ -737,3 +737,11 @@ def test_fit_stream_refuses_an_estimator_without_partial_fit(table):
     with pytest.raises(TypeError, match="fit_stream trains by partial_fit, which "
                                         "LinearRegression does not have"):
         fastnn.fit_stream(LinearRegression(), X, y=y.astype(float))
+
+
+def test_fit_stream_names_an_unknown_keyword_as_its_own(table):
+    """It said "_stream() got an unexpected keyword argument 'sep'", a private function."""
+    X, y = table
+    with pytest.raises(TypeError, match=r"^fit_stream\(\) got an unexpected keyword argument "
+                                        r"'sep' \(it reads with delimiter= and header=\)"):
+        fastnn.fit_stream(fastnn.MLPRegressor(), X, y=y.astype(float), sep=";")
