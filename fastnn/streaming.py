@@ -418,10 +418,13 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
         If the source has no rows, or a label of a CSV file is missing (empty,
         NA, NaN, ...) or not of the type of the classes (text for integer
         classes, or for a regressor), or a label of another source is NaN,
-        infinite or null (each named by its row), or there is no ``sample_weight`` column
-        of that name or position (checked before any update), or a weight is
-        bad (before any update when a first pass finds the classes, else in
-        the block that holds it), or all weights are 0.
+        infinite, null or not one of the classes (each named by its row), or
+        there is no ``sample_weight`` column of that name or position (checked
+        before any update), or a weight is bad, or a block cannot be read (see
+        :func:`iter_batches`), or all weights are 0.  A bad weight, label
+        or cell is found before any update when a first pass finds the
+        classes; else in the block that holds it, after the updates of the
+        blocks before it.
     TypeError
         If ``estimator`` has no ``partial_fit``, or ``sample_weight`` is given
         and ``estimator.partial_fit`` takes no ``sample_weight``.
