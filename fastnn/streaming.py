@@ -385,7 +385,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     ----------
     estimator : an estimator with ``partial_fit`` (MLPClassifier, MLPRegressor, ...)
     source, batch_size, y, target, dtype, progress, read_options
-        As for :func:`iter_batches` (``read_options``: ``delimiter``, ``header``).
+        As for :func:`iter_batches` (``read_options``: ``delimiter``, ``header``);
+        ``dtype`` defaults to that of a fitted fastnn network (which converts
+        each block to it).
     epochs : int, default=1
         Passes over the whole source; each block is one ``partial_fit`` call
         (one pass of mini-batches over the block, shuffled within it).
@@ -447,6 +449,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     if unknown:  # else _stream() named itself
         raise TypeError(f"fit_stream() got an unexpected keyword argument {unknown[0]!r} (it "
                         f"reads with delimiter= and header=)")
+    network = estimator.__dict__.get("_network") if dtype is None else None
+    if network is not None:  # a fitted fastnn network converts each block to its dtype:
+        dtype = network.dtype  # read so, a value beyond float32's is named by row and column
     options = dict(batch_size=batch_size, y=y, target=target, dtype=dtype, weight=sample_weight,
                    **read_options)
     if y is None and target is None:

@@ -745,3 +745,27 @@ def test_fit_stream_names_an_unknown_keyword_as_its_own(table):
     with pytest.raises(TypeError, match=r"^fit_stream\(\) got an unexpected keyword argument "
                                         r"'sep' \(it reads with delimiter= and header=\)"):
         fastnn.fit_stream(fastnn.MLPRegressor(), X, y=y.astype(float), sep=";")
+
+
+def test_fit_stream_reads_as_a_fitted_float32_network(tmp_path):
+    """A fitted float32 model converted each float64 block itself: a value beyond float32's
+    range was "Input X contains infinity or a value too large for dtype('float32')", named
+    by its block alone."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,4e38,1\n")
+    model = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
+    model.partial_fit(np.ones((2, 2), np.float32), [0, 1], classes=[0, 1])
+    with pytest.raises(ValueError, match=r"t.csv: feature column 'b' is beyond the range of "
+                                         r"float32: '4e\+38' on row 4"):
+        fastnn.fit_stream(model, path, target="label", batch_size=2)
+    # the same updates as before, where the values fit
+    path.write_text("a,b,label\n1,2,0\n3,4,1\n5,6.1,0\n7,4e30,1\n")
+    streamed = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
+    streamed.partial_fit(np.ones((2, 2), np.float32), [0, 1], classes=[0, 1])
+    fastnn.fit_stream(streamed, path, target="label", batch_size=2)
+    by_hand = fastnn.MLPClassifier(hidden_layer_sizes=(2,), random_state=0)
+    by_hand.partial_fit(np.ones((2, 2), np.float32), [0, 1], classes=[0, 1])
+    for X, y in fastnn.iter_batches(path, 2, target="label"):  # float64, converted
+        by_hand.partial_fit(X, y)
+    np.testing.assert_array_equal(streamed.coefs_[0], by_hand.coefs_[0])
+    assert streamed.coefs_[0].dtype == np.float32
