@@ -763,6 +763,20 @@ def train_command(args) -> int:
     started = time.perf_counter()
     kind = "f"  # of a regression target, or of the classes found below
 
+    def finite(X, start):
+        """ValueError naming the first NaN or infinite feature of the block starting at row
+        ``start`` (0-based): the model's message named neither file, column nor row."""
+        bad = ~np.isfinite(X)
+        if bad.any():
+            i, j = (int(k[0]) for k in np.nonzero(bad))
+            if names is not None:
+                column = repr(names[j])
+            else:  # the .npy file's column
+                column = [c for c in range(X.shape[1] + 2) if c not in (target, weight)][j]
+            problem = "missing (NaN)" if np.isnan(X[i, j]) else f"infinite ({X[i, j]})"
+            raise ValueError(f"{args.data}: feature column {column} is {problem} on row "
+                             f"{start + i + base} ({cli._rows_note(base)})")
+
     def convert(labels, start):
         """Checked targets of the block starting at row ``start`` (0-based)."""
         if task == "classification":
@@ -813,6 +827,7 @@ def train_command(args) -> int:
             if weights and not weights["sample_weight"].any():  # as fit_stream: nothing to train
                 start += len(labels)
                 continue
+            finite(X, start)
             model.partial_fit(cli._frame(X, names), y, **weights,
                               **({"classes": classes} if classes is not None else {}))
             start += len(labels)

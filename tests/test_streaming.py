@@ -1,5 +1,6 @@
 """fastnn.iter_batches / fastnn.fit_stream: files bigger than memory, a block at a time."""
 import gzip
+import re
 import warnings
 
 import numpy as np
@@ -769,3 +770,25 @@ def test_fit_stream_reads_as_a_fitted_float32_network(tmp_path):
         by_hand.partial_fit(X, y)
     np.testing.assert_array_equal(streamed.coefs_[0], by_hand.coefs_[0])
     assert streamed.coefs_[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("suffix", ["csv", "npy"])
+def test_fastnn_train_chunk_size_names_a_nan_feature(tmp_path, capsys, suffix):
+    """It said "Input X contains NaN." naming neither the file, the column nor the row."""
+    from fastnn.__main__ import main
+
+    table = np.array([[1, 2, 0, 1.0], [3, 4, 1, 1], [5, 6, 0, 1], [7, 8, 1, 1]])
+    table[2, 3] = np.nan  # the last column: a feature after the target and the weights
+    path = tmp_path / f"t.{suffix}"
+    if suffix == "csv":
+        np.savetxt(path, table, delimiter=",", header="a,w,label,b", comments="")
+        column, row = "'b'", r"3 \(rows counted from 1 after the header\)"
+    else:
+        np.save(path, table)
+        column, row = "3", r"2 \(rows counted from 0\)"
+    assert main(["train", str(path), "--chunk-size", "2", "--max-iter", "1", "--target",
+                 "label" if suffix == "csv" else "2", "--sample-weight",
+                 "w" if suffix == "csv" else "1", "--hidden-layer-sizes", "2"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(rf"fastnn train: error: .*t.{suffix}: feature column {column} is missing "
+                     rf"\(NaN\) on row {row}", err), err
