@@ -202,7 +202,7 @@ class _FieldCounts:
 
     def __init__(self, path, delimiter, header):
         self.path, self.delimiter, self.header = path, delimiter, header
-        self.file, self.rows, self.done = None, None, 0
+        self.file, self.rows, self.done, self.width = None, None, 0, None
 
     def __enter__(self):
         return self

@@ -324,12 +324,13 @@ def _frame_blocks(frame, batch_size, y, target, dtype, weight=None):
 def _frame_block_iterator(frame, names, batch_size, y, target, dtype, weight):
     from pandas.api.types import is_numeric_dtype  # a DataFrame: pandas is there
 
+    label = _label_of(target, names)
     yield frame.shape[0]
     for start in range(0, frame.shape[0], batch_size):
         part = frame.iloc[start:start + batch_size]
-        # numeric columns with pandas' missing values (NA, NaT) as floats with NaN
+        # numeric columns with pandas' missing values (NA) as floats with NaN
         columns = [part.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
-                   if is_numeric_dtype(part.dtypes.iloc[j]) and j != _label_of(target, names)
+                   if is_numeric_dtype(part.dtypes.iloc[j]) and j != label
                    else part.iloc[:, j].to_numpy() for j in range(part.shape[1])]
         block = _table_block(columns, names, target, dtype, weight, start, "",
                              "rows counted from 0")
