@@ -776,7 +776,7 @@ def train_command(args) -> int:
                 column = [c for c in range(X.shape[1] + 2) if c not in (target, weight)][j]
             problem = "missing (NaN)" if np.isnan(X[i, j]) else f"infinite ({X[i, j]})"
             raise ValueError(f"{args.data}: feature column {column} is {problem} on row "
-                             f"{start + i + base} ({cli._rows_note(base)})")
+                             f"{start + i + base} ({rows_note(base)})")
 
     def convert(labels, start):
         """Checked targets of the block starting at row ``start`` (0-based)."""
@@ -790,7 +790,7 @@ def train_command(args) -> int:
         beyond = np.flatnonzero(np.isinf(converted) & np.isfinite(labels))
         if beyond.size:
             raise ValueError(f"{what}: {labels[beyond[0]]} on row {start + beyond[0] + base} "
-                             f"({cli._rows_note(base)}) is beyond the range of "
+                             f"({rows_note(base)}) is beyond the range of "
                              f"{np.dtype(args.dtype).name}; rescale the target or use "
                              f"--dtype float64")
         return converted
