@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _config, _outofcore, kernels
-from ._validation import check_features, check_finite, check_positive_int, check_targets
+from ._validation import (check_features, check_finite, check_positive_int, check_targets,
+                          random_generator)
 from .kernels import clock, data_parallel
 from .kernels.fpenv import subnormals_flushed
 from .kernels.activations import IDENTITY
@@ -184,7 +185,8 @@ def profile(network, X, Y, *, batch_size: int | None = None, lr: float | None = 
     optimizer : SGD or Adam, optional
         For a Network: the optimizer to train it with, bound to it (its state
         advances, as in training); default plain SGD at ``lr``.
-    random_state : seed of the shuffle
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the shuffle (as ``np.random.default_rng`` takes it).
     roof : bool, default=True
         Also measure the GEMM roof (a few seconds).
 
@@ -227,7 +229,8 @@ def _profiled(network: Network, X, Y, batch_size, optimizer, random_state, roof)
                       probabilities=network.loss_code != SQUARED_ERROR)
     batch_size = min(check_positive_int(128 if batch_size is None else batch_size,
                                         "batch_size"), n)
-    order = np.random.default_rng(random_state).permutation(n).astype(np.int64)
+    # NumPy's errors ("Seed must be between 0 and 2**32 - 1") did not name the parameter
+    order = random_generator(random_state).permutation(n).astype(np.int64)
     before = Checkpoint(optimizer)
 
     def check(step: str, loss: float = 0.0) -> None:

@@ -315,3 +315,15 @@ def test_profile_of_a_network_with_its_optimizer_and_divergence_restores_its_sta
         profile(net, X, Y, optimizer=fastnn.SGD(other), roof=False)
     with pytest.raises(ValueError, match=r"bound to the network"):
         profile(net, X, Y, optimizer="adam", roof=False)
+
+
+@pytest.mark.parametrize("random_state", [-1, "x", 1.5, np.nan])
+def test_a_bad_random_state_is_named(random_state):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    Y = np.eye(2)[rng.integers(0, 2, 20)]
+    net = fastnn.Network([3, 4, 2], dtype=np.float64, random_state=0)
+    before = net.params.copy()
+    with pytest.raises((TypeError, ValueError), match="random_state"):
+        profile(net, X, Y, random_state=random_state, roof=False)
+    assert np.array_equal(net.params, before)
