@@ -134,10 +134,13 @@ def _make_optimizer(est, network=None, lr: float | None = None):
     """The optimizer of ``est``'s stochastic solver ("sgd": SGD with its momentum, else
     Adam) on ``network`` (default its own) at ``lr`` (default ``learning_rate_init``)."""
     network = est._network if network is None else network
-    lr = est.learning_rate_init if lr is None else lr
+    # float(): scikit-learn takes a bool for these (True is 1), fastnn's optimizers do not
+    lr = float(est.learning_rate_init if lr is None else lr)
     if est.solver == "sgd":
-        return SGD(network, lr=lr, momentum=est.momentum, nesterov=est.nesterovs_momentum)
-    return Adam(network, lr=lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
+        return SGD(network, lr=lr, momentum=float(est.momentum),
+                   nesterov=est.nesterovs_momentum)
+    return Adam(network, lr=lr, beta1=float(est.beta_1), beta2=float(est.beta_2),
+                eps=float(est.epsilon))
 
 
 def _split_validation(est, y_raw, n_samples):

@@ -5,7 +5,7 @@ import numbers
 from collections.abc import Iterable
 
 import numpy as np
-from sklearn.utils import check_scalar
+from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils._param_validation import InvalidParameterError
 
 from .kernels import ACTIVATION_CODES
@@ -32,7 +32,11 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes!r}")
     hidden = [int(size) for size in hidden]
 
-    names = [est.activation] * len(hidden) if isinstance(est.activation, str) else list(est.activation)
+    activation = est.activation
+    if not isinstance(activation, (str, list, tuple, np.ndarray)):  # list(0) is a TypeError
+        raise ValueError(f"activation must be one name or a list of {len(hidden)} names from "
+                         f"{sorted(ACTIVATION_CODES)}, got {activation!r}")
+    names = [activation] * len(hidden) if isinstance(activation, str) else list(activation)
     if isinstance(est.activation, str) and est.activation not in ACTIVATION_CODES:
         raise ValueError(f"activation must be one of {sorted(ACTIVATION_CODES)}, "
                          f"got {est.activation!r}")
@@ -57,8 +61,12 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
     check_scalar(est.max_iter, "max_iter", numbers.Integral, min_val=1)
     check_scalar(est.tol, "tol", numbers.Real, min_val=0.0)
     check_scalar(est.momentum, "momentum", numbers.Real, min_val=0.0, max_val=1.0)
+    # As scikit-learn: 0 is taken, and only refused where early stopping would hold out 0 rows
     check_scalar(est.validation_fraction, "validation_fraction", numbers.Real, min_val=0.0,
-                 max_val=1.0, include_boundaries="neither")
+                 max_val=1.0, include_boundaries="left")
+    if est.early_stopping and est.validation_fraction == 0:
+        raise ValueError("validation_fraction must be > 0 with early_stopping=True: it is the "
+                         "share of the data held out to decide when to stop")
     for name in ("beta_1", "beta_2"):
         check_scalar(getattr(est, name), name, numbers.Real, min_val=0.0, max_val=1.0,
                      include_boundaries="left")
@@ -75,6 +83,11 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
                  "validation_fraction", "beta_1", "beta_2", "epsilon", "sigmoid_a", "leaky_slope"):
         if not np.isfinite(getattr(est, name)):
             raise ValueError(f"{name} must be finite, got {getattr(est, name)}")
+    try:  # NumPy's "Seed must be between 0 and 2**32 - 1" did not name the parameter
+        check_random_state(est.random_state)
+    except (TypeError, ValueError):
+        raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a "
+                         f"numpy.random.RandomState, got {est.random_state!r}") from None
     check_n_threads(est.n_threads)
     callbacks = est.callbacks
     if callbacks is not None and not callable(callbacks) and not (

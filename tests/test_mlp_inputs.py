@@ -265,3 +265,42 @@ def test_infinite_values_of_both_signs_raise_without_a_stray_warning(where):
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(ValueError, match=r"contains (infinity|NaN)"):
             calls[where]()
+
+
+@pytest.mark.parametrize("given, same_as", [
+    (dict(learning_rate_init=True), dict(learning_rate_init=1.0)),
+    (dict(solver="sgd", momentum=False), dict(solver="sgd", momentum=0.0)),
+    (dict(beta_1=False), dict(beta_1=0.0)),
+    (dict(beta_2=False), dict(beta_2=0.0)),
+    (dict(epsilon=True), dict(epsilon=1.0)),
+    (dict(validation_fraction=0), dict(validation_fraction=0.5)),  # unused without early stop
+    (dict(validation_fraction=False), dict(validation_fraction=0.5)),
+])
+def test_values_scikit_learn_takes_train_as_their_numbers(given, same_as, iris):
+    """scikit-learn's MLPs take bools for real parameters (True is 1) and
+    validation_fraction=0 without early stopping; fastnn refused them, the bools with
+    its optimizers' messages that named none of the estimator's parameters ('lr must be
+    a real number, got True')."""
+    X, y = iris
+    fitted = [MLPClassifier(**{"hidden_layer_sizes": (4,), "max_iter": 3, "random_state": 0,
+                               "learning_rate_init": 0.01, **params}).fit(X, y)
+              for params in (given, same_as)]
+    assert fitted[0].loss_curve_ == fitted[1].loss_curve_
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(activation=0), "activation"), (dict(activation=None), "activation"),
+    (dict(activation=1.5), "activation"),
+    (dict(random_state=-1), "random_state"), (dict(random_state="x"), "random_state"),
+    (dict(random_state=1.5), "random_state"), (dict(random_state=np.nan), "random_state"),
+    (dict(early_stopping=True, validation_fraction=0.0), "validation_fraction"),
+])
+@pytest.mark.parametrize("estimator", [MLPClassifier, MLPRegressor])
+def test_refused_values_name_their_parameter(estimator, params, match, iris):
+    """activation=0 raised "'int' object is not iterable", random_state=-1 NumPy's 'Seed
+    must be between 0 and 2**32 - 1', validation_fraction=0 with early stopping
+    train_test_split's 'test_size=0.0 should be ...': none named the parameter."""
+    X, y = iris
+    with pytest.raises(ValueError, match=match):
+        estimator(max_iter=2, **params).fit(X, y)
+
