@@ -267,6 +267,12 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
                 with _adaptive.blas_limited_to_one():
                     metrics["validation_loss"] = network._batch_loss_and_gradient(
                         X_val, Y_val, sw_val, None, gradient=False) * scale
+                    # finite weights whose validation outputs overflow: the scores failed
+                    # ("Input contains NaN.") or counted NaN outputs as a class
+                    if restore_if_diverged(est, metrics["validation_loss"], network.params,
+                                           last_good.restore, last_good.params,
+                                           what="validation loss"):
+                        break
                     metrics["validation_score"] = est._validation_score(X_val, y_val, sw_val)
             last_good.save()
             est.gradient_norms_.append(metrics["gradient_norms"])
@@ -299,8 +305,8 @@ def _diverged(est, loss: float, params: np.ndarray) -> bool:
 
 
 def restore_if_diverged(est, loss: float, params: np.ndarray,
-                        restore: Callable[[], None], start_params: np.ndarray | None = None
-                        ) -> bool:
+                        restore: Callable[[], None], start_params: np.ndarray | None = None,
+                        what: str = "loss") -> bool:
     """If the epoch diverged (see :func:`_diverged`): call ``restore``, warn, return True.
 
     ``restore`` puts back the weights *and* the optimizer state of the last
@@ -308,7 +314,8 @@ def restore_if_diverged(est, loss: float, params: np.ndarray,
     with the diverged velocity or moments.  ``start_params``: the weights
     the epoch started from; when the call's first epoch diverged without
     changing them, its first batch overflowed before any update, which no
-    learning rate would have helped, and the warning says so.
+    learning rate would have helped, and the warning says so.  ``what``: the
+    loss that ``loss`` is ("validation loss"), as the warning names it.
     """
     if not _diverged(est, loss, params):
         return False
@@ -316,11 +323,11 @@ def restore_if_diverged(est, loss: float, params: np.ndarray,
     restore()
     if before_any_update:
         warnings.warn(f"Training diverged in epoch {est.n_iter_ + 1} before any update: the "
-                      f"loss became {loss:.3g} at the weights training started from. The "
+                      f"{what} became {loss:.3g} at the weights training started from. The "
                       f"values of X, y or sample_weight (or those weights) overflow "
                       f"{params.dtype.name}; rescale the data.", DivergenceWarning)
         return True
-    warnings.warn(f"Training diverged in epoch {est.n_iter_ + 1}: the loss became {loss:.3g}. "
+    warnings.warn(f"Training diverged in epoch {est.n_iter_ + 1}: the {what} became {loss:.3g}. "
                   f"Stopped with the weights of epoch {est.n_iter_}; lower learning_rate_init "
                   f"(now {est.learning_rate_init}).", DivergenceWarning)
     return True

@@ -304,3 +304,18 @@ def test_refused_values_name_their_parameter(estimator, params, match, iris):
     with pytest.raises(ValueError, match=match):
         estimator(max_iter=2, **params).fit(X, y)
 
+
+
+def test_validation_outputs_that_overflow_are_a_divergence():
+    """A step so large that the weights stay finite but the validation rows' outputs
+    overflow: the early-stopping score failed with r2_score's 'Input contains NaN.'; it is
+    now a divergence (a warning naming the learning rate), with the last good weights."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 3)
+    y = (X[:, 0] > .5).astype(float)
+    model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=3, random_state=0,
+                         early_stopping=True, learning_rate_init=1e308)
+    with pytest.warns(fastnn.DivergenceWarning, match="validation loss"):
+        model.fit(X, y)
+    assert np.isfinite(model._network.params).all() and model.n_iter_ == 0
+    assert np.isfinite(model.predict(X)).all()
