@@ -416,8 +416,8 @@ class _BaseMLP(BaseEstimator):
         # NaN/inf are counted by the forward pass itself, on the rows as it
         # reads them (not in a separate pass over X); scikit-learn's check
         # then names them.
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
-                          ensure_all_finite=False)
+        # dtype "numeric", as scikit-learn's predict: strings are refused (fit converts them)
+        X = validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=False)
         with np.errstate(over="ignore"):  # beyond float32's range: inf, named below
             X = np.ascontiguousarray(X, dtype=self._network.dtype)
         with self._threads():

@@ -319,3 +319,19 @@ def test_validation_outputs_that_overflow_are_a_divergence():
         model.fit(X, y)
     assert np.isfinite(model._network.params).all() and model.n_iter_ == 0
     assert np.isfinite(model.predict(X)).all()
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier, MLPRegressor])
+def test_a_fitted_model_refuses_strings_as_scikit_learn(estimator, iris):
+    """predict, predict_proba and score parsed an X of strings ("1.5" as 1.5); scikit-learn's
+    raise (its fit converts them, as fastnn's fit does)."""
+    X, y = iris
+    model = estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X.astype(str), y)
+    assert model.n_features_in_ == 4
+    methods = [model.predict, lambda X: model.score(X, y)]
+    if estimator is MLPClassifier:
+        methods += [model.predict_proba, model.predict_log_proba]
+    for method in methods:
+        with pytest.raises(ValueError, match="str"):
+            method(X.astype(str))
+        method(X.astype(object))  # numbers in an object array are taken, as scikit-learn's
