@@ -21,7 +21,7 @@ from . import _config, _outofcore
 from ._validation import assert_all_finite, check_sample_weight, raise_if_nonfinite
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
 from ._mlp_params import check_hyperparameters, check_n_threads
-from .network import NonFiniteRows, _layer_views
+from .network import Network, NonFiniteRows, _layer_views
 
 
 def _fresh_views(network) -> tuple[list, list]:
@@ -81,6 +81,17 @@ def _assigned_layers(est, coefs, intercepts, assigned: dict | None = None) -> di
         if given is not None and not _are_views(given, views):
             pending[name] = _checked_layers(name, given, views)
     return pending
+
+
+def _network_for(network, dtype):
+    """``network``, or for a float32 one and data that are not float32 a float64 copy of it
+    (a copy of the parameters, once per predict call): its outputs are float64."""
+    if network.dtype != np.float32 or np.dtype(dtype) == np.float32:
+        return network
+    twin = Network(network.layer_sizes, network.activations, network.output, dtype=np.float64,
+                   random_state=0, sigmoid_a=network.sigmoid_a, leaky_slope=network.leaky_slope)
+    twin.params[...] = network.params
+    return twin
 
 
 def _binarized(binarizer: LabelBinarizer, y, dtype) -> np.ndarray:
@@ -387,7 +398,8 @@ class _BaseMLP(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            float32 input trains in float32, anything else in float64.
+            float32 input trains in float32, anything else in float64.  The model's
+            outputs are float32 only for float32 X (see :meth:`predict`).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -405,27 +417,32 @@ class _BaseMLP(BaseEstimator):
 
     # --------------------------------------------------------------- predicting
     def _forward(self, X) -> np.ndarray:
+        """The network's outputs for ``X``: float32 when both ``X`` and the model are
+        float32, else float64, computed from the float64 rows (as scikit-learn's and
+        fastnn's linear models: a float32 model does not round float64 rows)."""
         # coefs_ assigned for a warm start make the default check pass before any fit
         check_is_fitted(self, "_network")
         self._adopt_assigned_weights()
         if _outofcore.is_out_of_core(X):
+            network = _network_for(self._network, getattr(X, "dtype", np.float64))
             with self._threads():
-                out = _outofcore.forward(self._network, self, X)
-            self._network._check_outputs(out)
+                out = _outofcore.forward(network, self, X)
+            network._check_outputs(out)
             return out
         # NaN/inf are counted by the forward pass itself, on the rows as it
         # reads them (not in a separate pass over X); scikit-learn's check
         # then names them.
         # dtype "numeric", as scikit-learn's predict: strings are refused (fit converts them)
         X = validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=False)
-        with np.errstate(over="ignore"):  # beyond float32's range: inf, named below
-            X = np.ascontiguousarray(X, dtype=self._network.dtype)
+        network = _network_for(self._network, X.dtype)
+        with np.errstate(over="ignore"):  # e.g. longdouble beyond float64's range: named below
+            X = np.ascontiguousarray(X, dtype=network.dtype)
         with self._threads():
-            out, n_nonfinite = self._network._outputs(X, count_nonfinite=True)
+            out, n_nonfinite = network._outputs(X, count_nonfinite=True)
         if n_nonfinite:
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
             raise_if_nonfinite(n_nonfinite)  # not reached: scikit-learn raised
-        self._network._check_outputs(out)  # finite X that overflows: not a silent class 0
+        network._check_outputs(out)  # finite X that overflows: not a silent class 0
         return out
 
     # ----------------------------------------------------------------- pickling
@@ -652,7 +669,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(y_pred)
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns ordered as classes_."""
+        """Class probabilities, shape (n_samples, n_classes), columns ordered as classes_.
+
+        float32 when both ``X`` and the model are float32, else float64 computed
+        from the rows as given (as scikit-learn's: a float32 model does not round
+        float64 rows to float32).
+        """
         y_pred = self._forward(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -736,7 +758,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
-        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs).
+
+        float32 when both ``X`` and the model are float32, else float64 computed
+        from the rows as given (as scikit-learn's: a float32 model does not round
+        float64 rows to float32).
+        """
         y_pred = self._forward(X)
         return y_pred.ravel() if self.n_outputs_ == 1 else y_pred
 

@@ -335,3 +335,27 @@ def test_a_fitted_model_refuses_strings_as_scikit_learn(estimator, iris):
         with pytest.raises(ValueError, match="str"):
             method(X.astype(str))
         method(X.astype(object))  # numbers in an object array are taken, as scikit-learn's
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier, MLPRegressor])
+def test_a_float32_model_answers_float64_for_other_X_as_scikit_learn(estimator, iris):
+    """A model fitted on float32 X answered float32 for float64 X (rounded to float32 on the
+    way in); scikit-learn's, and fastnn's linear models, answer float64 computed from the
+    float64 rows.  float32 X still gives float32."""
+    from sklearn import neural_network
+
+    X, y = iris
+    params = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    model = estimator(**params).fit(X.astype(np.float32), y)
+    theirs = getattr(neural_network, estimator.__name__)(**params).fit(X.astype(np.float32), y)
+    method = "predict_proba" if estimator is MLPClassifier else "predict"
+    for data in (X, (X * 10).astype(np.int64), X.astype(np.float32)):
+        got = getattr(model, method)(data)
+        expected = getattr(theirs, method)(data)
+        assert got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # computed from the float64 rows: a row that rounds to the same float32 one differs
+    near = np.vstack([X[:1], X[:1] + 1e-12])
+    assert getattr(model, method)(near)[0].tolist() != getattr(model, method)(near)[1].tolist()
+    assert model._network.dtype == np.float32 and model.coefs_[0].dtype == np.float32
+
