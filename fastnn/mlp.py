@@ -111,6 +111,25 @@ def _binarized(binarizer: LabelBinarizer, y, dtype) -> np.ndarray:
     return binarizer.transform(y).astype(dtype)
 
 
+def _check_target_kind(binarizer: LabelBinarizer, y: np.ndarray) -> None:
+    """ValueError where continued training gets class labels for a multilabel model, or a
+    multilabel indicator matrix of other columns or for a model of class labels: the
+    network's outputs would not be y's (a layer-size error, or labels 0/1 trained as
+    indicator rows)."""
+    kind = type_of_target(y)
+    n_classes = len(binarizer.classes_)
+    if binarizer.y_type_.startswith("multilabel"):
+        if not kind.startswith("multilabel") or y.shape[1] != n_classes:
+            raise ValueError(f"this model was fitted on a multilabel indicator matrix of "
+                             f"{n_classes} columns (one per class of classes_): y must be one "
+                             f"too, of shape (n_samples, {n_classes}); got y of shape "
+                             f"{y.shape} ({kind})")
+    elif kind.startswith("multilabel"):
+        raise ValueError(f"this model was fitted on class labels (y of shape (n_samples,)): y "
+                         f"must be such labels; got a multilabel indicator matrix of shape "
+                         f"{y.shape}")
+
+
 def _finite_targets(Y, dtype, estimator_name: str) -> np.ndarray:
     """``Y`` as a C-contiguous array of ``dtype``; scikit-learn's ValueError where a value
     overflows it (a float64 target of 1e39 is finite, and infinite in float32: every epoch's
@@ -597,6 +616,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
         else:
+            _check_target_kind(self._label_binarizer, y)
             classes = unique_labels(y)
             if self.warm_start and not incremental:
                 if set(classes) != set(self.classes_):

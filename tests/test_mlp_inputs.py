@@ -359,3 +359,26 @@ def test_a_float32_model_answers_float64_for_other_X_as_scikit_learn(estimator, 
     assert getattr(model, method)(near)[0].tolist() != getattr(model, method)(near)[1].tolist()
     assert model._network.dtype == np.float32 and model.coefs_[0].dtype == np.float32
 
+
+@pytest.mark.parametrize("fitted_on, given, match", [
+    ("2 labels", "labels", r"multilabel indicator matrix of 2 columns.*shape \(150,\)"),
+    ("3 labels", "labels", r"multilabel indicator matrix of 3 columns.*shape \(150,\)"),
+    ("3 labels", "2 labels", r"multilabel indicator matrix of 3 columns.*shape \(150, 2\)"),
+    ("labels", "3 labels", r"fitted on class labels.*shape \(150, 3\)"),
+])
+@pytest.mark.parametrize("call", ["partial_fit", "warm_start"])
+def test_continued_training_names_a_y_of_another_kind(fitted_on, given, match, call, iris):
+    """A multilabel model given 1-D labels: with 2 labels the error blamed the layer sizes
+    ('the fitted network has layers [4, 4, 2] ... ask for [4, 4, 1]'), with 3 labels of
+    0/1 it trained them as indicator rows of the 3 classes (scikit-learn trains a broken
+    model whose predict fails).  The error now says what is wrong with y."""
+    X, y = iris
+    binary = (y > 0).astype(int)
+    targets = {"labels": binary, "2 labels": np.c_[binary, 1 - binary],
+               "3 labels": np.c_[binary, 1 - binary, binary]}
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0,
+                          warm_start=call == "warm_start").fit(X, targets[fitted_on])
+    before = model._network.params.copy()
+    with pytest.raises(ValueError, match=match):
+        getattr(model, "fit" if call == "warm_start" else call)(X, targets[given])
+    np.testing.assert_array_equal(model._network.params, before)
