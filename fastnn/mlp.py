@@ -94,6 +94,17 @@ def _network_for(network, dtype):
     return twin
 
 
+def _unit_parameter_mismatch(est, network) -> str | None:
+    """What differs between ``est``'s ``sigmoid_a``/``leaky_slope`` and the values its
+    fitted ``network``'s units use (set_params after fitting), or None.  Checked where the
+    network's value would be used in their place: continued training, saving."""
+    for name, unit in (("sigmoid_a", "sigmoid"), ("leaky_slope", "leaky_relu")):
+        if unit in network.activations and getattr(network, name) != getattr(est, name):
+            return (f"the fitted network's {unit} units have {name}="
+                    f"{getattr(network, name)!r}, but {name}={getattr(est, name)!r}")
+    return None
+
+
 def _binarized(binarizer: LabelBinarizer, y, dtype) -> np.ndarray:
     """``binarizer.transform(y).astype(dtype)``: the targets, one column per class (one
     column for two classes), shape (n_samples, n_outputs).
@@ -341,13 +352,10 @@ class _BaseMLP(BaseEstimator):
                     f"the fitted network has layers {network.layer_sizes} and activations "
                     f"{network.activations}, but the parameters and data ask for {layer_units} "
                     f"and {activations}; refit without warm_start to change them")
-            for name, unit in (("sigmoid_a", "sigmoid"), ("leaky_slope", "leaky_relu")):
-                # the network's value is the one training uses: a new one was ignored
-                if unit in activations and getattr(network, name) != getattr(self, name):
-                    raise ValueError(
-                        f"the fitted network's {unit} units have {name}="
-                        f"{getattr(network, name)!r}, but {name}={getattr(self, name)!r}; "
-                        f"set it back, or refit without warm_start to change it")
+            mismatch = _unit_parameter_mismatch(self, network)
+            if mismatch:  # the network's value is the one training uses: a new one was ignored
+                raise ValueError(f"{mismatch}; set it back, or refit without warm_start to "
+                                 f"change it")
             converted = _outofcore.as_dtype(X, network.dtype, self)
             if converted is not X and not checked_later and not _outofcore.is_out_of_core(X):
                 # float64 values beyond float32's range are finite until converted

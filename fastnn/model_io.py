@@ -51,7 +51,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
-from .mlp import MLPClassifier, MLPRegressor
+from .mlp import MLPClassifier, MLPRegressor, _unit_parameter_mismatch
 from .network import OUTPUTS, Network
 from .optimizers import SGD, Adam
 from .linear import LinearSGD, SGDClassifier
@@ -108,7 +108,9 @@ def save(model, path) -> Path:
     ModelFileError (a ValueError)
         If a parameter or attribute cannot be stored, or the model would not
         load back: :func:`load`'s checks run before anything is written (e.g.
-        ``set_params(hidden_layer_sizes=...)`` after fitting, ``alpha=-1``).
+        ``set_params(hidden_layer_sizes=...)`` after fitting, ``alpha=-1``), or
+        ``sigmoid_a``/``leaky_slope`` differ from the values the fitted network's units
+        use (the file would hold both, and the network's would predict).
     """
     from . import __version__
 
@@ -182,6 +184,9 @@ def _check_params_before_saving(model) -> None:
         raise ModelFileError(
             f"cannot save: activation={model.activation!r} does not match the fitted "
             f"network's activations {network.activations}; set it back or refit")
+    mismatch = _unit_parameter_mismatch(model, network)
+    if mismatch:  # the file would hold the new value beside the network's, which predicts
+        raise ModelFileError(f"cannot save: {mismatch}; set it back or refit")
 
 
 def _storable(array: np.ndarray, what: str) -> np.ndarray:

@@ -533,3 +533,29 @@ def test_an_mlp_saved_with_more_threads_than_this_machine_has_loads(saved, iris,
     loaded = fastnn.load(path)
     assert loaded.n_threads == most + 14
     np.testing.assert_array_equal(loaded.predict_proba(iris[0]), saved[0].predict_proba(iris[0]))
+
+
+@pytest.mark.parametrize("activation, name, value", [("logistic", "sigmoid_a", 3.0),
+                                                     ("leaky_relu", "leaky_slope", 0.2)])
+def test_save_refuses_a_unit_parameter_the_network_was_not_fitted_with(activation, name, value,
+                                                                       iris, tmp_path):
+    """set_params(sigmoid_a=3) on a fitted logistic model wrote sigmoid_a=3 beside the
+    network's 1.0: the loaded model predicted with 1.0 and its partial_fit refused the
+    mismatch.  save now refuses it, as it refuses a changed activation; set back, the
+    model saves and loads as it predicts; on units that do not use it, it is saved as set."""
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(4,), activation=activation, max_iter=3,
+                          random_state=0).fit(X, y)
+    fitted_value = getattr(model, name)
+    model.set_params(**{name: value})
+    with pytest.raises(ModelFileError, match=f"{name}={value!r}"):
+        fastnn.save(model, tmp_path / "model.npz")
+    assert not list(tmp_path.iterdir())
+    model.set_params(**{name: fitted_value})
+    loaded = fastnn.load(fastnn.save(model, tmp_path / "model.npz"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    other = MLPClassifier(hidden_layer_sizes=(4,), activation="tanh", max_iter=3,
+                          random_state=0).fit(X, y).set_params(**{name: value})
+    loaded = fastnn.load(fastnn.save(other, tmp_path / "other.npz"))
+    assert getattr(loaded, name) == value
+    loaded.partial_fit(X, y)
