@@ -63,12 +63,24 @@ def initialize_network(est, layer_units: list[int], activations: list[str], dtyp
     est.n_outputs_ = layer_units[-1]
     est.n_layers_ = len(layer_units)
     est.out_activation_ = est._output_names[output]
+    est._best_params = network.params.copy()
+    for stale in ("_optimizer", "loss_", "_no_improvement_count") + _STOCHASTIC_RECORDS:
+        est.__dict__.pop(stale, None)
+    if est.solver != "lbfgs":  # as scikit-learn's lbfgs fits, which keep none
+        start_records(est)
+
+
+# What the stochastic solvers record epoch by epoch
+_STOCHASTIC_RECORDS = ("loss_curve_", "gradient_norms_", "validation_scores_",
+                       "validation_loss_curve_", "best_validation_score_", "best_loss_")
+
+
+def start_records(est) -> None:
+    """Empty records of the stochastic solvers (``loss_curve_``, ``gradient_norms_`` and
+    the stopping rule's)."""
     est.loss_curve_ = []
     est.gradient_norms_ = []
-    est._best_params = network.params.copy()
     _start_stopping_record(est)
-    for stale in ("_optimizer", "loss_"):
-        est.__dict__.pop(stale, None)
 
 
 def _start_stopping_record(est) -> None:
@@ -217,6 +229,8 @@ def fit_stochastic(est, X, Y, y_raw, sample_weight, incremental: bool) -> None:
     if not incremental or not hasattr(est, "_optimizer"):
         est._optimizer = _make_optimizer(est)
     optimizer = est._optimizer
+    if not hasattr(est, "loss_curve_"):  # fitted by lbfgs, warm-started by sgd or adam
+        start_records(est)
     if est.early_stopping != (est.validation_scores_ is not None):
         # early_stopping was switched since the network was fitted (e.g. off, to go on with
         # partial_fit): the other rule's record is of no use, and scikit-learn's crash

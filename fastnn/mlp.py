@@ -588,6 +588,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         gradients vanish.
     n_iter_, t_, n_features_in_, feature_names_in_, n_layers_, n_outputs_,
     out_activation_ : as scikit-learn's.
+
+    ``best_loss_``, ``loss_curve_``, the validation records and
+    ``gradient_norms_`` are the stochastic solvers' (an lbfgs fit keeps none,
+    as scikit-learn's; a warm start with "sgd" or "adam" starts them).
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",

@@ -211,7 +211,9 @@ def _mlp_state(model, arrays):
     network = model._network
     state = {"layer_sizes": network.layer_sizes, "activations": network.activations,
              "output": network.output, "sigmoid_a": network.sigmoid_a,
-             "leaky_slope": network.leaky_slope, "gradient_norms_": model.gradient_norms_}
+             "leaky_slope": network.leaky_slope}
+    if hasattr(model, "gradient_norms_"):  # not after an lbfgs fit
+        state["gradient_norms_"] = model.gradient_norms_
     for name in _MLP_SCALARS + _MLP_CURVES:
         if name in model.__dict__:
             state[name] = getattr(model, name)
@@ -558,10 +560,24 @@ def _build_mlp(model, meta, arrays, dtype) -> int:
         _build_label_binarizer(model, meta, arrays, output, sizes[-1])
     elif output != "identity":
         raise ModelFileError(f"a regressor has an identity output, not {output!r}")
-    for name in ("n_iter_", "t_", "_no_improvement_count"):
+    for name in ("n_iter_", "t_"):
         setattr(model, name, _number(state, name, numbers.Integral, minimum=0,
                                      maximum=_MAX_STEPS))
-    for name in ("loss_", "best_loss_", "best_validation_score_"):
+    if "loss_" in state:
+        model.loss_ = _number(state, "loss_", optional=True)
+    if "loss_curve_" in state or "gradient_norms_" in state:
+        _build_stochastic_records(model, state, len(shapes))
+    # else fitted by lbfgs, which keeps none, as scikit-learn's
+    _build_optimizer(model, state.get("optimizer"), arrays, n_params, dtype)
+    return sizes[0]
+
+
+def _build_stochastic_records(model, state: dict, n_layers: int) -> None:
+    """``loss_curve_``, ``gradient_norms_`` and the stopping rule's record of a model fitted
+    by a stochastic solver."""
+    model._no_improvement_count = _number(state, "_no_improvement_count", numbers.Integral,
+                                          minimum=0, maximum=_MAX_STEPS)
+    for name in ("best_loss_", "best_validation_score_"):
         if name in state:
             setattr(model, name, _number(state, name, optional=True))
     model.loss_curve_ = _float_list(state, "loss_curve_")
@@ -571,9 +587,7 @@ def _build_mlp(model, meta, arrays, dtype) -> int:
     norms = state.get("gradient_norms_")
     if not isinstance(norms, list):
         raise ModelFileError("attribute gradient_norms_ must be a list")
-    model.gradient_norms_ = [_float_list({"row": row}, "row", len(shapes)) for row in norms]
-    _build_optimizer(model, state.get("optimizer"), arrays, n_params, dtype)
-    return sizes[0]
+    model.gradient_norms_ = [_float_list({"row": row}, "row", n_layers) for row in norms]
 
 
 def _check_stopping_record(model) -> None:

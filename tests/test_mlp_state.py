@@ -1,13 +1,16 @@
 """MLP estimator state: copies, assigned weights, parameter checks and failed calls."""
 import copy
 import pickle
+import warnings
 
 import joblib
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import shuffle as sklearn_shuffle
 from sklearn.utils.validation import check_is_fitted
 
+import fastnn
 from fastnn import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -306,7 +309,8 @@ def test_memory_mapped_copy_trains_on(solver, call, data, tmp_path):
         np.testing.assert_array_equal(getattr(mapped._network, name),
                                       getattr(loaded._network, name))
     np.testing.assert_array_equal(mapped.predict_proba(X), loaded.predict_proba(X))
-    assert mapped.loss_curve_ == loaded.loss_curve_
+    assert getattr(mapped, "loss_curve_", None) == getattr(loaded, "loss_curve_", None)
+    assert mapped.loss_ == loaded.loss_
     again = joblib.load(tmp_path / "model.joblib")
     np.testing.assert_array_equal(again._network.params,
                                   _fitted(data, solver=solver, n_threads=1)._network.params)
@@ -426,3 +430,50 @@ def test_early_stopping_split_without_weight_on_one_side_is_refused(estimator, s
     with pytest.raises(ValueError, match=f"sample_weight is 0 on every {side} row"):
         model.fit(X, target, sample_weight=weights)
     _assert_same_public_state(model, before)
+
+
+def _public_fitted(model) -> set:
+    return {name for name in vars(model) if name.endswith("_") and not name.startswith("_")}
+
+
+@pytest.mark.parametrize("solver, early_stopping", [("lbfgs", False), ("sgd", False),
+                                                    ("adam", False), ("adam", True)])
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_fitted_attributes_are_scikit_learns(kind, solver, early_stopping):
+    """After an lbfgs fit fastnn's models also had loss_curve_, best_loss_,
+    validation_scores_, best_validation_score_ and validation_loss_curve_ (empty or None),
+    which scikit-learn's keep for the stochastic solvers.  Now the same set as
+    scikit-learn's, plus fastnn's own records of the stochastic solvers
+    (gradient_norms_, validation_loss_curve_)."""
+    from sklearn import neural_network
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 3)
+    y = (X[:, 0] > .5).astype(int)
+    params = dict(solver=solver, early_stopping=early_stopping, hidden_layer_sizes=(3,),
+                  max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = getattr(fastnn, kind)(**params).fit(X, y)
+        theirs = getattr(neural_network, kind)(**params).fit(X, y)
+    extra = set() if solver == "lbfgs" else {"gradient_norms_", "validation_loss_curve_"}
+    assert _public_fitted(ours) == _public_fitted(theirs) | extra
+
+
+def test_a_warm_start_from_lbfgs_to_a_stochastic_solver_starts_its_records(tmp_path):
+    """scikit-learn's own warm start from lbfgs to sgd fails (no loss_curve_); fastnn's
+    starts the stochastic records, and an lbfgs model saves and loads without them."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 3)
+    y = (X[:, 0] > .5).astype(int)
+    model = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(3,), max_iter=5,
+                          random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+        loaded = fastnn.load(fastnn.save(model, tmp_path / "model.npz"))
+        assert _public_fitted(loaded) == _public_fitted(model)
+        np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+        model.set_params(solver="sgd", max_iter=3).fit(X, y)
+    assert len(model.loss_curve_) == 3 and len(model.gradient_norms_) == 3
+    assert model.best_loss_ == min(model.loss_curve_) and model.validation_scores_ is None
