@@ -366,7 +366,9 @@ def end_epoch(est, loss: float, n_samples: int, optimizer, metrics: dict, callba
     metrics.update(epoch=est.n_iter_, loss=loss, learning_rate=optimizer.lr)
     _update_no_improvement_count(est, metrics["validation_score"])
     if est.solver == "sgd" and est.learning_rate == "invscaling":
-        optimizer.lr = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+        # in NumPy: a power beyond float64 is inf (the rate 0), Python's raised OverflowError
+        with np.errstate(over="ignore"):
+            optimizer.lr = float(est.learning_rate_init / np.float64(est.t_ + 1) ** est.power_t)
     metrics["seconds"] = time.perf_counter() - started
     if bar is not None:
         bar.update(1)

@@ -382,3 +382,17 @@ def test_continued_training_names_a_y_of_another_kind(fitted_on, given, match, c
     with pytest.raises(ValueError, match=match):
         getattr(model, "fit" if call == "warm_start" else call)(X, targets[given])
     np.testing.assert_array_equal(model._network.params, before)
+
+
+@pytest.mark.parametrize("power_t", [200.0, 1e308])
+def test_an_invscaling_rate_that_underflows_is_zero(power_t, iris):
+    """learning_rate_init / (t_ + 1) ** power_t with (t_ + 1) ** power_t beyond float64:
+    Python's power raised OverflowError: (34, 'Numerical result out of range') after the
+    first epoch (as scikit-learn's does); the rate is now 0, the value it rounds to."""
+    X, y = iris
+    one, three = (MLPClassifier(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0,
+                                learning_rate="invscaling", power_t=power_t, max_iter=epochs,
+                                random_state=0).fit(X, y) for epochs in (1, 3))
+    assert three.n_iter_ == 3 and three._optimizer.lr == 0.0
+    # no steps after the first epoch
+    np.testing.assert_array_equal(three._network.params, one._network.params)
