@@ -81,7 +81,7 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
     check_scalar(est.leaky_slope, "leaky_slope", numbers.Real, min_val=0.0)
     for name in ("alpha", "learning_rate_init", "power_t", "tol", "momentum",
                  "validation_fraction", "beta_1", "beta_2", "epsilon", "sigmoid_a", "leaky_slope"):
-        if not np.isfinite(getattr(est, name)):
+        if not _is_finite(getattr(est, name)):
             raise ValueError(f"{name} must be finite, got {getattr(est, name)}")
     try:  # NumPy's "Seed must be between 0 and 2**32 - 1" did not name the parameter
         check_random_state(est.random_state)
@@ -94,6 +94,15 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
             isinstance(callbacks, (list, tuple)) and all(callable(c) for c in callbacks)):
         raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}")
     return hidden, names
+
+
+def _is_finite(value: numbers.Real) -> bool:
+    """Whether the real number ``value`` is finite in float64 (np.isfinite refused a
+    Python int beyond int64 with a TypeError naming no parameter)."""
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:  # an int beyond float64
+        return False
 
 
 def check_n_threads(n_threads) -> None:

@@ -1,6 +1,7 @@
 """MLPClassifier / MLPRegressor: parameter values and inputs a scikit-learn user passes."""
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -396,3 +397,19 @@ def test_an_invscaling_rate_that_underflows_is_zero(power_t, iris):
     assert three.n_iter_ == 3 and three._optimizer.lr == 0.0
     # no steps after the first epoch
     np.testing.assert_array_equal(three._network.params, one._network.params)
+
+
+@pytest.mark.parametrize("name", ["alpha", "learning_rate_init", "tol", "epsilon", "sigmoid_a",
+                                  "leaky_slope"])
+def test_integers_beyond_int64_are_numbers_too(name, iris):
+    """A Python int beyond int64 (2**70) failed the finiteness check with NumPy's "ufunc
+    'isfinite' not supported for the input types", naming no parameter; it is now taken
+    as the float it is (scikit-learn's take it), and one beyond float64 is named."""
+    X, y = iris
+    activation = {"sigmoid_a": "logistic", "leaky_slope": "leaky_relu"}.get(name, "relu")
+    params = dict(hidden_layer_sizes=(3,), activation=activation, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a rate of 2**70 diverges
+        MLPClassifier(**params, **{name: 2**70}).fit(X, y)
+    with pytest.raises(ValueError, match=f"{name} must be finite"):
+        MLPClassifier(**params, **{name: 10**400}).fit(X, y)
