@@ -410,7 +410,6 @@ def sgd_epoch(X, rows, y, sample_weight, W, b, loss_code, schedule, eta0, power_
     Weights are stored and updated in X's dtype; rates, the L2 decay's lazy scale factor
     (``w = scale W``), scores and summaries are float64.
     """
-    dt = X.dtype.type
     n_problems = W.shape[0]
     nb = max(1, min(n_blocks, n_problems))
     n_rows = rows.shape[0]

@@ -142,7 +142,6 @@ def _check_train(case, force=True):
         expected_params, expected_grads, expected_losses = _reference_train(net, opt, X, Y, w,
                                                                             case)
     diverges = not (np.isfinite(expected_params).all() and np.isfinite(expected_losses).all())
-    start = net.params.copy()
     by_rows_calls = []
     with pytest.MonkeyPatch.context() as mp:
         n_threads = _force_path(mp, case["path"]) if force else 1
