@@ -8,6 +8,7 @@ hyperparameter checks are in ``_mlp_params.py``, the training loops in
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, compute_sample_weight
@@ -419,7 +420,8 @@ class _BaseMLP(BaseEstimator):
         self._weight_views_cache = (network.params, tuple(coefs), tuple(intercepts))
         return self._weight_views_cache[1:]
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> _BaseMLP:
         """Fit the model to data matrix X and targets y.
 
         Parameters
@@ -654,7 +656,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return weights
 
     @available_if(lambda est: est._check_stochastic())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> MLPClassifier:
         """One epoch over (X, y), keeping the optimizer state between calls.
 
         Parameters
@@ -693,14 +696,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 _restore_attributes(self, saved)
             raise
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes, shape (n_samples,) (or (n_samples, n_classes) for multilabel)."""
         y_pred = self._forward(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns ordered as classes_.
 
         float32 when both ``X`` and the model are float32, else float64 computed
@@ -713,7 +716,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.vstack([1 - y_pred, y_pred]).T
         return y_pred
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
         proba = self.predict_proba(X)
         return np.log(proba, out=proba)
@@ -774,7 +777,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, _finite_targets(Y, X.dtype, type(self).__name__)
 
     @available_if(lambda est: est._check_stochastic())
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """One epoch over (X, y), keeping the optimizer state between calls.
 
         Parameters
@@ -789,7 +793,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs).
 
         float32 when both ``X`` and the model are float32, else float64 computed

@@ -86,7 +86,7 @@ class ModelFileError(ValueError):
 
 
 # --------------------------------------------------------------------- saving
-def save(model, path) -> Path:
+def save(model: MLPClassifier | MLPRegressor | LinearSGD, path: str | os.PathLike) -> Path:
     """Write a fitted estimator to ``path`` (one uncompressed ``.npz`` file, no pickle).
 
     Parameters
@@ -278,7 +278,7 @@ def _encode(value, what: str, depth: int = 0):
 
 
 # -------------------------------------------------------------------- loading
-def load(path):
+def load(path: str | os.PathLike) -> MLPClassifier | MLPRegressor | LinearSGD:
     """Read an estimator written by :func:`save`.
 
     Parameters
