@@ -673,6 +673,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self
         """
         saved = dict(self.__dict__)
+        if classes is not None and not hasattr(self, "classes_") and np.ndim(classes) != 1:
+            # a 2-D classes made a multilabel binarizer for 1-D labels
+            raise ValueError(f"classes must be a 1-D array of the classes (for multilabel "
+                             f"y: its column indices), got shape {np.shape(classes)}")
         first_call = _check_partial_fit_first_call(self, classes)
         try:
             if first_call:

@@ -413,3 +413,17 @@ def test_integers_beyond_int64_are_numbers_too(name, iris):
         MLPClassifier(**params, **{name: 2**70}).fit(X, y)
     with pytest.raises(ValueError, match=f"{name} must be finite"):
         MLPClassifier(**params, **{name: 10**400}).fit(X, y)
+
+
+def test_partial_fit_refuses_classes_that_are_not_1d(iris):
+    """classes=[[0, 1]] on a first partial_fit made a multilabel binarizer, and then 1-D
+    labels were refused as not of the 'multilabel indicator matrix of 2 columns' the model
+    was fitted on (scikit-learn fails with an IndexError).  classes is 1-D, also for
+    multilabel y (its column indices): the error now says so, and the model stays unfitted."""
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match=r"classes must be a 1-D array.*shape \(1, 3\)"):
+        model.partial_fit(X, y, classes=np.array([[0, 1, 2]]))
+    assert not hasattr(model, "classes_")
+    model.partial_fit(X, y, classes=np.array([0, 1, 2]))  # the same model trains after it
+    assert model.classes_.tolist() == [0, 1, 2]
