@@ -320,8 +320,7 @@ def train(args) -> int:
     task = choose_task(y, args.task)
     if task == "classification":
         y = file_class_labels(y, args.data)
-    params = {name[6:]: value for name, value in vars(args).items()
-              if name.startswith("param_") and value is not None}
+    params = estimator_params(args)
     estimator = estimator_class(task, params)
     if task == "regression":
         if y.dtype.kind not in "biuf":
@@ -355,6 +354,13 @@ def train(args) -> int:
           f"the kernels); validation {metric} {score:.4f} {where}")
     _save_model(model, args)
     return 0
+
+
+def estimator_params(args) -> dict:
+    """The estimator parameters given on the command line (the ``--`` options stored as
+    ``param_NAME``), by name; those not given are left to the estimator's defaults."""
+    return {name[6:]: value for name, value in vars(args).items()
+            if name.startswith("param_") and value is not None}
 
 
 def estimator_class(task: str, params: dict):

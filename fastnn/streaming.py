@@ -675,8 +675,7 @@ def train_command(args) -> int:
     suffix = _suffix(args.data)
     if suffix not in (".csv", ".tsv", ".txt", ".npy", *_PARQUET):
         raise ValueError(f"--chunk-size streams CSV, Parquet and .npy files, not {suffix!r}")
-    params = {name[6:]: value for name, value in vars(args).items()
-              if name.startswith("param_") and value is not None}
+    params = cli.estimator_params(args)
     # --solver lbfgs: refused while parsing (cli.check_train_options)
     names = None
     options = dict(batch_size=args.chunk_size, dtype=args.dtype)
