@@ -293,6 +293,26 @@ def file_class_labels(y: np.ndarray, path) -> np.ndarray:
     return class_labels(y, f"{path}: the target", base=0 if arrays else 1)
 
 
+def as_dtype(values: np.ndarray, dtype, path, what: str, names=None) -> np.ndarray:
+    """``values`` read from data file ``path`` (the features, 2-D, or the target) as ``dtype``.
+
+    A ValueError names the first finite value beyond the range of ``dtype`` by column and
+    row: the cast made it infinite, with NumPy's "overflow encountered in cast" warning,
+    and the estimator then reported "infinity" on no row or column.
+    """
+    base = 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
+    with np.errstate(over="ignore"):  # a finite value made infinite: named below
+        converted = values.astype(dtype)
+    beyond = np.argwhere(np.isinf(converted) & np.isfinite(values))
+    if beyond.size:
+        at = tuple(int(i) for i in beyond[0])
+        column = "" if values.ndim == 1 else f" column {names[at[1]] if names else at[1]!r}"
+        raise ValueError(f"{path}: {what}{column} is beyond the range of "
+                         f"{np.dtype(dtype).name}: {values[at].item()!r} on row {at[0] + base} "
+                         f"({rows_note(base)}); rescale it or use --dtype float64")
+    return converted
+
+
 def missing_rows(values: np.ndarray) -> np.ndarray:
     """Indices of the missing entries of a column: NaN, infinite, empty text or None."""
     values = np.asarray(values)

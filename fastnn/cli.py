@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._datafiles import choose_task, file_class_labels, read_data, write_predictions
+from ._datafiles import (as_dtype, choose_task, file_class_labels, read_data,
+                         write_predictions)
 from .mlp import MLPClassifier, MLPRegressor
 
 # Estimator parameters the command line does not offer: it shows its own
@@ -325,8 +326,8 @@ def train(args) -> int:
     if task == "regression":
         if y.dtype.kind not in "biuf":
             raise ValueError("a regression target must be numeric")
-        y = y.astype(args.dtype)
-    X = X.astype(args.dtype)
+        y = as_dtype(y, args.dtype, args.data, "the target")
+    X = as_dtype(X, args.dtype, args.data, "feature", names)
     what = (f"{len(np.unique(y))} classes" if task == "classification"
             else f"values {y.min():.4g} .. {y.max():.4g}")
     print(f"{args.data}: {X.shape[0]} rows, {X.shape[1]} features; {task} "
@@ -346,12 +347,17 @@ def train(args) -> int:
     metric = "accuracy" if task == "classification" else "R^2"
     if X_val is not None:
         where = f"on {len(X_val)} held-out rows"
-        score = model.score(_frame(X_val, names), y_val)
+        X_score, y_score = X_val, y_val
     else:
         where = "on the training rows (--validation-split 0)"
-        score = model.score(_frame(X_train, names), y_train)
+        X_score, y_score = X_train, y_train
+    if task == "regression" and len(y_score) < 2:  # scikit-learn warns and gives nan
+        score = "undefined"
+        where = where.replace("1 held-out rows", "1 held-out row")
+    else:
+        score = f"{model.score(_frame(X_score, names), y_score):.4f}"
     print(f"trained in {seconds:.2f} s ({model.n_iter_} iterations; a first run also compiles "
-          f"the kernels); validation {metric} {score:.4f} {where}")
+          f"the kernels); validation {metric} {score} {where}")
     _save_model(model, args)
     return 0
 

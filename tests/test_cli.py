@@ -3,11 +3,13 @@ import csv
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
 
 import fastnn
 from fastnn import _datafiles, cli, demo
@@ -252,6 +254,38 @@ def test_errors_are_one_clear_line(argv, message, iris_csv, tmp_path, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"fastnn {argv[0]}: error:") and message in err
+
+
+@pytest.mark.parametrize("name, content, extra, message", [
+    ("x.csv", "a,b,y\n1,2,0\n3,1e39,1\n4,5,0\n6,7,1\n", [],
+     "x.csv: feature column 'b' is beyond the range of float32: 1e+39 on row 2 (rows counted "
+     "from 1 after the header)"),
+    ("t.csv", "a,b,y\n1,2,0.5\n3,1,-1e39\n4,5,0\n6,7,1\n", ["--task", "regression"],
+     "t.csv: the target is beyond the range of float32: -1e+39 on row 2"),
+    ("x.npy", None, [], "x.npy: feature column 1 is beyond the range of float32: 1e+39 on row 1 "
+     "(rows counted from 0)"),
+])
+def test_train_names_a_value_beyond_float32(name, content, extra, message, tmp_path, capsys):
+    """Without --chunk-size a finite value beyond float32 became inf in the cast, with
+    NumPy's 'overflow encountered in cast' warning, and the error named no file, column or
+    row ('Input X contains infinity or a value too large for dtype('float32')')."""
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.array([[1, 2, 0], [3, 1e39, 1], [4, 5, 0], [6, 7, 1.0]]))
+    else:
+        path.write_text(content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from the cast
+        assert main(["train", str(path), "--out", str(tmp_path / "m.npz"), *extra]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "--dtype float64" in err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor scikit-learn's R^2 of one held-out row
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 60 epochs of -1e39 targets
+        assert main(["train", str(path), "--dtype", "float64", "--out", str(tmp_path / "m.npz"),
+                     *extra, *FAST]) == 0
+    if extra:
+        assert "validation R^2 undefined on 1 held-out row\n" in capsys.readouterr().out
 
 
 def test_bad_csv_rows(tmp_path):
