@@ -106,6 +106,25 @@ def _unit_parameter_mismatch(est, network) -> str | None:
     return None
 
 
+def _predict_mismatch(est, network) -> str | None:
+    """What of ``activation``, ``sigmoid_a``, ``leaky_slope`` was changed by set_params since
+    ``network`` was fitted, or None.  scikit-learn's predict computes with the new
+    activation; fastnn's network keeps the one it was trained with, so predict refuses
+    rather than answer with the other silently (hidden_layer_sizes: both use the fitted
+    layers)."""
+    activation, n_hidden = est.activation, len(network.layer_sizes) - 2
+    try:
+        names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+    except TypeError:
+        names = None
+    if names is not None:  # scikit-learn's name of the sigmoid, as check_hyperparameters
+        names = ["sigmoid" if name == "logistic" else name for name in names]
+    if names != network.activations:
+        return (f"activation={activation!r} does not match the fitted network's activations "
+                f"{network.activations}")
+    return _unit_parameter_mismatch(est, network)
+
+
 def _binarized(binarizer: LabelBinarizer, y, dtype) -> np.ndarray:
     """``binarizer.transform(y).astype(dtype)``: the targets, one column per class (one
     column for two classes), shape (n_samples, n_outputs).
@@ -452,6 +471,10 @@ class _BaseMLP(BaseEstimator):
         # coefs_ assigned for a warm start make the default check pass before any fit
         check_is_fitted(self, "_network")
         self._adopt_assigned_weights()
+        mismatch = _predict_mismatch(self, self._network)
+        if mismatch:
+            raise ValueError(f"{mismatch} (set_params after fitting): predict would use the "
+                             f"network's; set it back, or refit")
         if _outofcore.is_out_of_core(X):
             network = _network_for(self._network, getattr(X, "dtype", np.float64))
             with self._threads():

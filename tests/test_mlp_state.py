@@ -6,6 +6,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import shuffle as sklearn_shuffle
 from sklearn.utils.validation import check_is_fitted
@@ -477,3 +478,22 @@ def test_a_warm_start_from_lbfgs_to_a_stochastic_solver_starts_its_records(tmp_p
         model.set_params(solver="sgd", max_iter=3).fit(X, y)
     assert len(model.loss_curve_) == 3 and len(model.gradient_norms_) == 3
     assert model.best_loss_ == min(model.loss_curve_) and model.validation_scores_ is None
+
+
+@pytest.mark.parametrize("change", [{"activation": "tanh"}, {"activation": ["relu", "tanh"]},
+                                    {"sigmoid_a": 2.0}, {"activation": 0}])
+def test_predict_refuses_unit_parameters_changed_since_fitting(change):
+    """set_params(activation=...) (or sigmoid_a) on a fitted model: scikit-learn's predict
+    computes with the new activation; fastnn's answered with the fitted network's, without a
+    word.  It now says what changed; set back, the model predicts as before."""
+    X, y = load_iris(return_X_y=True)
+    model = MLPClassifier(hidden_layer_sizes=(5, 4), activation="logistic", max_iter=3,
+                          random_state=0).fit(X, y)
+    before = model.predict_proba(X)
+    original = {name: getattr(model, name) for name in change}
+    model.set_params(**change)
+    for method in (model.predict, model.predict_proba, lambda X: model.score(X, y)):
+        with pytest.raises(ValueError, match=f"{next(iter(change))}=.*set_params after fitting"):
+            method(X)
+    model.set_params(**original)
+    np.testing.assert_array_equal(model.predict_proba(X), before)
