@@ -1,9 +1,11 @@
-"""Command line: ``fastnn digits|demo|train|predict`` (also ``python -m fastnn``).
+"""Command line: ``fastnn digits|demo|train|predict|profile|bench`` (or ``python -m fastnn``).
 
 ``fastnn`` alone runs ``digits``: a small MLP on scikit-learn's digits data
 set (it ships with scikit-learn; no download), printing loss, accuracy and
 time.  ``demo`` runs the course's steps (fastnn/demo.py); ``train`` and
-``predict`` work on data files (fastnn/cli.py).
+``predict`` work on data files (fastnn/cli.py); ``profile`` shows where an
+epoch's time goes (fastnn/profile.py); ``bench`` compares fastnn with its peers
+(fastnn/benchmark.py).
 """
 from __future__ import annotations
 
