@@ -10,6 +10,7 @@ epoch's time goes (fastnn/profile.py); ``bench`` compares fastnn with its peers
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -137,12 +138,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in commands:
         try:
             return commands[args.command](args)
+        except BrokenPipeError:
+            # the reader of our output stopped early (`fastnn predict ... | head`): not an
+            # error to report; point stdout at devnull so the exit's flush fails no more
+            _silence_stdout()
+            return 1
         # ArithmeticError: fastnn.TrainingDiverged (digits or profile with too large a rate)
         except (ValueError, OSError, ImportError, ArithmeticError) as exc:
             print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
             return 1
     parser.print_help()
     return 2
+
+
+def _silence_stdout() -> None:
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a file object without one
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _demo_description() -> str:

@@ -1,5 +1,9 @@
 """The ``fastnn`` command itself (fastnn/__main__.py): its help and its exits."""
 
+import subprocess
+import sys
+
+import numpy as np
 import pytest
 
 from fastnn.__main__ import main
@@ -13,3 +17,24 @@ def test_help_names_every_subcommand_in_its_description(capsys):
     description = out.split("\n\n")[1]
     for command in ("digits", "demo", "train", "predict", "profile", "bench"):
         assert command in description, command
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """``fastnn predict model data | head`` printed "fastnn predict: error: [Errno 32]
+    Broken pipe": a reader that has what it wants is not a failure of the command."""
+    import fastnn
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50_000, 2))  # more predictions than a pipe's buffer holds
+    y = (X[:, 0] > 0).astype(int)
+    fastnn.save(fastnn.Perceptron(random_state=0).fit(X[:100], y[:100]), tmp_path / "m.npz")
+    np.save(tmp_path / "X.npy", X)
+    proc = subprocess.Popen([sys.executable, "-m", "fastnn", "predict", str(tmp_path / "m.npz"),
+                             str(tmp_path / "X.npy")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"prediction"
+    proc.stdout.close()  # as `head -1` does
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    proc.stderr.close()
+    assert "error" not in err and "Exception" not in err, err
