@@ -97,17 +97,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     digits = sub.add_parser("digits", help="train an MLP on scikit-learn's digits (default)")
-    digits.add_argument("--epochs", type=_positive_int, default=30)
-    digits.add_argument("--batch-size", type=_positive_int, default=32)
+    digits.add_argument("--epochs", type=_positive_int, default=30,
+                        help="passes over the training images (default: 30)")
+    digits.add_argument("--batch-size", type=_positive_int, default=32,
+                        help="rows per SGD step (default: 32)")
     digits.add_argument("--hidden", type=_hidden, default=(64,),
                         help="hidden layer sizes, comma separated (default: 64)")
-    digits.add_argument("--activation", default="relu", type=_activation)
-    digits.add_argument("--lr", type=_positive_float, default=0.05)
-    digits.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    digits.add_argument("--activation", default="relu", type=_activation,
+                        help="of the hidden layers: relu, tanh, sigmoid, ... (default: relu)")
+    digits.add_argument("--lr", type=_positive_float, default=0.05,
+                        help="SGD's learning rate, with Nesterov momentum 0.9 (default: 0.05)")
+    digits.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="(default: float32)")
     digits.add_argument("--threads", type=_threads, default=0,
                         help="0 (default): fastnn's adaptive count, all cores or one, "
                              "whichever trains faster")
-    digits.add_argument("--seed", type=_seed, default=0)
+    digits.add_argument("--seed", type=_seed, default=0,
+                        help="for the split, the initial weights and the shuffles (default: 0)")
     demo = sub.add_parser("demo", help="the basics of neural networks in five printed and "
                           "plotted steps", description=_demo_description(),
                           formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -38,3 +38,12 @@ def test_output_piped_into_a_reader_that_stops_early_is_not_an_error(tmp_path):
     proc.wait(timeout=120)
     proc.stderr.close()
     assert "error" not in err and "Exception" not in err, err
+
+
+def test_digits_help_gives_every_option_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["digits", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for default in ("default: 30", "default: 32", "default: relu", "default: 0.05",
+                    "default: float32", "default: 0)"):
+        assert default in out, default
