@@ -13,8 +13,10 @@ matplotlib is installed (and ``out`` is not None) and returns its numbers.
 from __future__ import annotations
 
 import numbers
+import os
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +29,21 @@ LOGIC_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
 PLOT_HINT = 'matplotlib is not installed: text only. For the plots: pip install "fastnn[plot]"'
 
 
-def run(steps=(1, 2, 3, 4, 5), out="fastnn-demo") -> dict:
-    """Run the chosen steps; returns ``{step: results}``.  ``out=None``: no PNGs.
+def run(steps: Iterable[int] = (1, 2, 3, 4, 5),
+        out: str | os.PathLike | None = "fastnn-demo") -> dict:
+    """Run the chosen steps, printing each and saving its PNG.
+
+    Parameters
+    ----------
+    steps : iterable of int, default=(1, 2, 3, 4, 5)
+        Step numbers from 1 to 5, run in the order given.
+    out : str, path or None, default="fastnn-demo"
+        Folder for the PNGs (made if missing); None, or no matplotlib: text only.
+
+    Returns
+    -------
+    dict
+        ``{step: results}``, each step's numbers as its function returns them.
 
     Raises
     ------
@@ -63,7 +78,7 @@ def run(steps=(1, 2, 3, 4, 5), out="fastnn-demo") -> dict:
     return results
 
 
-def logic_gates(out=None) -> dict:
+def logic_gates(out: str | os.PathLike | None = None) -> dict:
     """The perceptron learns AND and OR, not XOR; a hidden layer learns XOR."""
     results = {}
     models = {}
@@ -97,7 +112,7 @@ def logic_gates(out=None) -> dict:
     return results
 
 
-def gradient_descent_variants(out=None, epochs: int = 30) -> dict:
+def gradient_descent_variants(out: str | os.PathLike | None = None, epochs: int = 30) -> dict:
     """Batch vs stochastic vs mini-batch gradient descent on one problem."""
     from sklearn.datasets import make_moons
 
@@ -148,7 +163,7 @@ def gradient_descent_variants(out=None, epochs: int = 30) -> dict:
     return results
 
 
-def activations(out=None) -> dict:
+def activations(out: str | os.PathLike | None = None) -> dict:
     """Activation functions and their derivatives, from fastnn's kernels."""
     from .plot import activation_curves
 
@@ -178,7 +193,7 @@ def activations(out=None) -> dict:
     return results
 
 
-def vanishing_gradients(out=None, epochs: int = 3) -> dict:
+def vanishing_gradients(out: str | os.PathLike | None = None, epochs: int = 3) -> dict:
     """Vanishing gradients: 10 hidden layers, sigmoid vs tanh vs ReLU."""
     from sklearn.datasets import load_digits
 
@@ -220,7 +235,7 @@ def vanishing_gradients(out=None, epochs: int = 3) -> dict:
     return results
 
 
-def digits(out=None, max_iter: int = 60) -> dict:
+def digits(out: str | os.PathLike | None = None, max_iter: int = 60) -> dict:
     """Digits: fastnn's MLPClassifier next to scikit-learn's on the same data."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
