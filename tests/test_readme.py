@@ -65,3 +65,22 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
     assert ran >= 4
     # what the Quickstart's comment promises
     assert "[0 1 1 0]" in capsys.readouterr().out
+
+
+def test_readme_command_options_exist(capsys):
+    """Every ``--option`` the README gives a ``fastnn`` subcommand (in a shell block or
+    inline) is one that subcommand's ``--help`` lists: a renamed option cannot leave the
+    README behind."""
+    from fastnn.__main__ import main
+
+    commands = re.findall(r"fastnn (digits|demo|train|predict|profile|bench)\b([^`\n]*)",
+                          README.read_text())
+    assert len(commands) >= 8
+    helps: dict[str, str] = {}
+    for command, rest in commands:
+        if command not in helps:
+            with pytest.raises(SystemExit):
+                main([command, "--help"])
+            helps[command] = capsys.readouterr().out
+        for option in re.findall(r"(?<![\w-])--[a-z][a-z-]*", rest):
+            assert re.search(rf"{option}\b", helps[command]), f"fastnn {command} {option}"
