@@ -314,7 +314,7 @@ _PARSERS = {"hidden_layer_sizes": int_list, "activation": _activation,
 def train(args) -> int:
     _check_out(_model_path(args))  # before training: found after it, it lost the training
     if args.chunk_size is not None:  # >= 1: checked while parsing
-        from .streaming import train_command
+        from ._train_chunks import train_command
         return train_command(args)
     X, y, names, weights = read_data(args.data, args.target, train=True,
                                      weight=args.sample_weight)

@@ -1,0 +1,194 @@
+"""``fastnn train DATA --chunk-size N``: a model trained by ``partial_fit`` on blocks of a data
+file that is never loaded whole (the streaming twin of :func:`fastnn.cli.train`)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ._csv import NotOfKind, check_weights, csv_header, text_as, text_kind
+from .streaming import _PARQUET, _stream, _suffix
+
+
+def train_command(args) -> int:
+    """``fastnn train DATA --chunk-size N``: train on a file a block of N rows at a time.
+
+    The file is never loaded whole: each block is one ``partial_fit`` call and
+    ``--max-iter`` (default 10 here) is the number of passes over the file.
+    There is no validation split: the score printed is on the last block.
+    """
+    from . import cli  # not at the top: cli imports this module when it runs
+    from ._datafiles import (array_column, check_target, choose_task, class_labels,
+                             column_name, rows_note, text_labels)
+    suffix = _suffix(args.data)
+    if suffix not in (".csv", ".tsv", ".txt", ".npy", *_PARQUET):
+        raise ValueError(f"--chunk-size streams CSV, Parquet and .npy files, not {suffix!r}")
+    params = cli.estimator_params(args)
+    # --solver lbfgs: refused while parsing (cli.check_train_options)
+    names = None
+    options = dict(batch_size=args.chunk_size, dtype=args.dtype)
+    weight = args.sample_weight  # a column of sample weights, or None
+    if suffix == ".npy":
+        try:
+            target = -1 if args.target is None else int(args.target)
+        except ValueError:
+            raise ValueError(f"--target must be a column index for a .npy file, got "
+                             f"{args.target!r}") from None
+        try:
+            weight = None if weight is None else int(weight)
+        except ValueError:
+            raise ValueError(f"--sample-weight must be a column index for a .npy file, got "
+                             f"{weight!r}") from None
+        shape = np.load(args.data, mmap_mode="r").shape
+        if len(shape) == 2:  # as without --chunk-size (else the messages named neither)
+            target = array_column(str(target), shape[1], args.data, "--target")
+            if weight is not None:
+                weight = array_column(str(weight), shape[1], args.data, "--sample-weight")
+                if weight == target:
+                    raise ValueError(f"{args.data}: --sample-weight and --target name the "
+                                     f"same column {target}")
+        what = f"{args.data}: target column {target}"
+    else:
+        if suffix in _PARQUET:
+            import pyarrow.parquet as pq
+            columns = list(pq.ParquetFile(args.data).schema_arrow.names)
+        else:
+            columns = csv_header(args.data, "\t" if suffix == ".tsv" else ",")
+            options["header"] = True  # the first line names the columns, as without chunks
+        if not columns:
+            raise ValueError(f"{args.data} is empty: expected a header line naming the columns")
+        name = column_name(dict.fromkeys(columns),
+                           columns[-1] if args.target is None else args.target, args.data)
+        # by position: an index needs no agreement on how the readers spell the names
+        target = columns.index(name)
+        if weight is not None:
+            weight = column_name(dict.fromkeys(columns), weight, args.data)
+            if weight == name:
+                raise ValueError(f"{args.data}: --sample-weight and --target name the same "
+                                 f"column {name!r}")
+        names = [c for c in columns if c not in (name, weight)]
+        what = f"{args.data}: target column {name!r}"
+        weight = None if weight is None else columns.index(weight)
+    options.update(target=target, weight=weight)
+    shown = weight if names is None or weight is None else columns[weight]  # in messages
+    base = 0 if suffix == ".npy" else 1  # rows: array indices, or data lines after the header
+    epochs = params.pop("max_iter", 10)  # >= 1: checked while parsing (cli._checked)
+    blocks, text = _stream(args.data, text=True, **options)  # a CSV file's labels as text
+    first = next(iter(blocks), None)
+    blocks.close()
+    if first is None:
+        raise ValueError(f"{args.data} has no data rows")
+
+    def weights_of(block, start):
+        """The checked sample weights of the block starting at row ``start`` (0-based)."""
+        if weight is None:
+            return {}
+        return {"sample_weight": check_weights(block[2], shown, start + base, str(args.data),
+                                               rows_note(base))}
+
+    def typed(labels, start, kind=None):
+        """The labels of the block starting at row ``start`` (0-based), none missing; text
+        typed as ``kind`` (default: as the block's own column would be)."""
+        if not text:
+            check_target(labels, what, start, base)
+            return labels
+        try:  # "NA" is missing without pandas too; stripped (" cat" is "cat")
+            return text_labels(labels, what, start, base, kind)
+        except NotOfKind as exc:  # only "f", a regression target's
+            raise ValueError(f"{what}: a regression target must be numeric, got {exc.text!r} "
+                             f"on row {start + exc.index + base} ({rows_note(base)})"
+                             ) from None
+
+    X0, y0 = first[:2]
+    if X0.shape[1] == 0:  # as without --chunk-size (numpy's message named nothing)
+        raise ValueError(f"{args.data} has no feature columns")
+    y0 = typed(y0, 0)
+    task = choose_task(y0, args.task)
+    model = cli.estimator_class(task, params)(**params)
+    print(f"{args.data}: {X0.shape[1]} features; {task} (from the first {len(y0)} rows; "
+          f"--task to override); {epochs} passes of partial_fit over blocks of "
+          f"{args.chunk_size} rows")
+    started = time.perf_counter()
+    kind = "f"  # of a regression target, or of the classes found below
+
+    def finite(X, start):
+        """ValueError naming the first NaN or infinite feature of the block starting at row
+        ``start`` (0-based): the model's message named neither file, column nor row."""
+        bad = ~np.isfinite(X)
+        if bad.any():
+            i, j = (int(k[0]) for k in np.nonzero(bad))
+            if names is not None:
+                column = repr(names[j])
+            else:  # the .npy file's column
+                column = [c for c in range(X.shape[1] + 2) if c not in (target, weight)][j]
+            problem = "missing (NaN)" if np.isnan(X[i, j]) else f"infinite ({X[i, j]})"
+            raise ValueError(f"{args.data}: feature column {column} is {problem} on row "
+                             f"{start + i + base} ({rows_note(base)})")
+
+    def convert(labels, start):
+        """Checked targets of the block starting at row ``start`` (0-based)."""
+        if task == "classification":
+            return class_labels(typed(labels, start, kind), what, start, base)
+        labels = typed(labels, start, kind)
+        if labels.dtype.kind not in "biuf":
+            raise ValueError(f"{what}: a regression target must be numeric")
+        with np.errstate(over="ignore"):  # a finite target made infinite: named below
+            converted = labels.astype(args.dtype)
+        beyond = np.flatnonzero(np.isinf(converted) & np.isfinite(labels))
+        if beyond.size:
+            raise ValueError(f"{what}: {labels[beyond[0]]} on row {start + beyond[0] + base} "
+                             f"({rows_note(base)}) is beyond the range of "
+                             f"{np.dtype(args.dtype).name}; rescale the target or use "
+                             f"--dtype float64")
+        return converted
+
+    classes = None
+    if task == "classification":  # all classes up front; every block's labels checked
+        found, start = {}, 0  # text: the row each label first appears on
+        for block in _stream(args.data, text=True, **options)[0]:
+            labels = block[1]
+            weights_of(block, start)  # all checked before any update
+            if text:  # typed below as the whole column is (never both 1 and "1")
+                for i, label in enumerate(typed(labels, start, "U").tolist()):
+                    found.setdefault(label, start + i)
+            else:
+                found.update(dict.fromkeys(np.unique(convert(labels, start)).tolist()))
+            start += len(labels)
+        if text:
+            kind = text_kind(found)
+            order = sorted(found, key=found.get)
+            values = text_as(order, kind)
+            if values.dtype.kind == "f":  # the first fractional label, named by its row
+                bad = np.flatnonzero((values != np.round(values)) | (np.abs(values) >= 2 ** 53))
+                if bad.size:
+                    class_labels(values[bad[:1]], what, found[order[bad[0]]], base)
+            classes = np.unique(class_labels(values))
+        else:
+            classes = np.array(sorted(found))
+    for epoch in range(epochs):
+        start, trained = 0, False
+        for block in _stream(args.data, progress=True, desc=f"pass {epoch + 1}/{epochs}",
+                             text=True, **options)[0]:
+            X, labels = block[:2]
+            y = convert(labels, start)
+            weights = weights_of(block, start)
+            if weights and not weights["sample_weight"].any():  # as fit_stream: nothing to train
+                start += len(labels)
+                continue
+            finite(X, start)
+            model.partial_fit(cli._frame(X, names), y, **weights,
+                              **({"classes": classes} if classes is not None else {}))
+            start += len(labels)
+            trained = True
+        if not trained:
+            raise ValueError(f"{args.data}: the sample_weight column {shown!r} is 0 on all "
+                             f"{start} rows: there is nothing to train on")
+    seconds = time.perf_counter() - started
+    if task == "regression" and len(y) < 2:  # scikit-learn warned, and R^2 was nan
+        score = f"R^2 undefined on the last block (of {len(y)} row)"
+    else:
+        score = (f"{'accuracy' if task == 'classification' else 'R^2'} "
+                 f"{model.score(cli._frame(X, names), y):.4f} on the last block")
+    print(f"trained in {seconds:.2f} s; {score}")
+    cli._save_model(model, args)
+    return 0
