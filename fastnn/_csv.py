@@ -168,19 +168,29 @@ def csv_blocks(path, batch_size, target, dtype, delimiter, header, text=False, w
             row += len(frame)
 
 
+def counted_from(base: int, header: bool = True) -> str:
+    """How messages count rows: from 0 (arrays), or from 1 (a file's data lines), after the
+    header line if the file has one."""
+    return "counted from 0" if base == 0 else \
+        f"counted from 1{' after the header' if header else ''}"
+
+
+def rows_note(base: int, header: bool = True) -> str:
+    """``"rows "`` and :func:`counted_from`, as messages put it after a row number."""
+    return f"rows {counted_from(base, header)}"
+
+
 def _beyond(exc: BeyondRange, names, column: int, first_row: int, header) -> str:
     """:meth:`BeyondRange.where` in a CSV file's terms: ``column`` is the file's."""
     shown = names[column] if names else column
-    after = " after the header" if header else ""
-    return exc.where(shown, first_row, f"rows counted from 1{after}")
+    return exc.where(shown, first_row, rows_note(1, header))
 
 
 def _block_weights(values, path, names, column, first_row, header) -> np.ndarray:
     """:func:`as_weights` of a CSV block, its errors prefixed with the file."""
     name = names[column] if names else column
     try:
-        return as_weights(values, name, first_row,
-                          f"rows counted from 1{' after the header' if header else ''}")
+        return as_weights(values, name, first_row, rows_note(1, header))
     except ValueError as exc:
         raise ValueError(f"{os.fspath(path)}: {exc}") from None
 
@@ -378,10 +388,10 @@ def as_features(values, dtype) -> np.ndarray:
 
 
 def not_a_number(values, target, names, first_row: int, header, error, weight=None,
-                 rows_note: str | None = None) -> str:
+                 note: str | None = None) -> str:
     """Where the feature columns of a CSV block ``values`` hold a value that is not a number,
     as ``fastnn train`` reports it without ``--chunk-size`` (``weight``: the index of the
-    sample-weight column, not a feature either; ``rows_note``: how the rows are counted,
+    sample-weight column, not a feature either; ``note``: how the rows are counted,
     by default as a CSV file's data lines)."""
     skip = None if target is None else column_index(target, names, values.shape[1])
     for i, row in enumerate(values):
@@ -392,9 +402,8 @@ def not_a_number(values, target, names, first_row: int, header, error, weight=No
                 float(value)
             except (TypeError, ValueError):
                 column = repr(names[j]) if names else j
-                after = " after the header" if header else ""
                 return (f"feature column {column} is not numeric: {str(value)!r} on row "
-                        f"{first_row + i} ({rows_note or f'rows counted from 1{after}'})")
+                        f"{first_row + i} ({note or rows_note(1, header)})")
     return f"rows {first_row} to {first_row + len(values) - 1}: {error}"
 
 
@@ -505,11 +514,10 @@ def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels
             except ValueError:  # named as pandas' reader names it
                 j = next(j for j, field in enumerate(row)
                          if field not in _NA_TEXT and not _is_number(field))
-                after = " after the header" if header else ""
                 raise ValueError(f"{os.fspath(path)}: feature column "
                                  f"{repr(names[kept[j]]) if names else kept[j]} is not "
-                                 f"numeric: {row[j]!r} on row {first + len(rows)} (rows "
-                                 f"counted from 1{after})") from None
+                                 f"numeric: {row[j]!r} on row {first + len(rows)} "
+                                 f"({rows_note(1, header)})") from None
             if len(rows) == batch_size:
                 yield _plain_block(rows, labels, first, names, dtype, labels_of, weights, wat,
                                    path, kept)

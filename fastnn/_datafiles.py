@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv import as_weights, check_weights, missing_label, text_as, text_kind
+from ._csv import as_weights, check_weights, missing_label, rows_note, text_as, text_kind
 
 _SUFFIXES = (".csv", ".npy", ".npz", ".parquet", ".pq")
+
 
 def read_data(path, target=None, *, train: bool, feature_names=None, weight=None):
     """Features, target, feature names and sample weights from a data file.
@@ -328,11 +329,6 @@ def missing_rows(values: np.ndarray) -> np.ndarray:
     if bad.ndim > 1:
         bad = bad.any(axis=tuple(range(1, bad.ndim)))
     return np.flatnonzero(bad)
-
-
-def rows_note(base: int) -> str:
-    """How messages count rows: from 1 after the header (``base`` 1), or from 0 (arrays)."""
-    return "rows counted from 1 after the header" if base else "rows counted from 0"
 
 
 def check_target(y: np.ndarray, what: str, offset: int = 0, base: int = 1) -> None:

@@ -23,15 +23,12 @@ import numpy as np
 from sklearn.base import is_classifier, is_regressor
 
 from ._csv import (BeyondRange, NotOfKind, as_features, as_weights, check_weights, column_index,
-                   csv_blocks, has_header, missing_label, not_a_number, text_as,
-                   text_kind, weight_index)
+                   counted_from, csv_blocks, has_header, missing_label, not_a_number, rows_note,
+                   text_as, text_kind, weight_index)
 from ._outofcore import row_source
 
 _TABULAR = (".csv", ".tsv", ".txt")
 _PARQUET = (".parquet", ".pq")
-# How messages count the rows of a Parquet file: as a CSV file's with a header line, as
-# `fastnn train` counts them
-_PARQUET_ROWS = "rows counted from 1 after the header"
 
 
 def _suffix(path: str) -> str:
@@ -279,17 +276,16 @@ def _array_block_iterator(X, n, batch_size, y, target, dtype, weight=None, path=
         try:
             split = _split_target(values, target, None, dtype, weight)
         except BeyondRange as exc:
-            raise ValueError(f"{prefix}{exc.where(exc.column, start, 'rows counted from 0')}"
+            raise ValueError(f"{prefix}{exc.where(exc.column, start, rows_note(0))}"
                              ) from None
         except ValueError as exc:  # text: NumPy's "could not convert string to float: 'x'"
             at = weight_index(weight, target, None, values.shape[1])
-            where = not_a_number(values, target, None, start, False, exc, at,
-                                 "rows counted from 0")
+            where = not_a_number(values, target, None, start, False, exc, at, rows_note(0))
             raise ValueError(f"{prefix}{where}") from None
         if target is None:  # the targets of y
             split = (split[0], None if y is None else np.asarray(y[start:stop]), *split[2:])
         if weight is not None:
-            split = (*split[:2], as_weights(split[2], weight, start, "rows counted from 0"))
+            split = (*split[:2], as_weights(split[2], weight, start, rows_note(0)))
         yield split
 
 
@@ -305,7 +301,7 @@ def _parquet_blocks(path, batch_size, target, dtype, weight=None):
     for batch in parquet.iter_batches(batch_size=batch_size):
         columns = [np.asarray(column.to_numpy(zero_copy_only=False)) for column in batch.columns]
         yield _table_block(columns, batch.schema.names, target, dtype, weight, row,
-                           f"{os.fspath(path)}: ", _PARQUET_ROWS)
+                           f"{os.fspath(path)}: ", rows_note(1))  # as a CSV file's
         row += batch.num_rows
 
 
@@ -333,8 +329,7 @@ def _frame_block_iterator(frame, names, batch_size, y, target, dtype, weight):
         columns = [part.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
                    if is_numeric_dtype(part.dtypes.iloc[j]) and j != label
                    else part.iloc[:, j].to_numpy() for j in range(part.shape[1])]
-        block = _table_block(columns, names, target, dtype, weight, start, "",
-                             "rows counted from 0")
+        block = _table_block(columns, names, target, dtype, weight, start, "", rows_note(0))
         if target is None:  # the targets of y
             block = (block[0], None if y is None else np.asarray(y[start:start + len(part)]),
                      *block[2:])
@@ -556,13 +551,13 @@ def _row_numbering(source, options) -> tuple[int, str]:
     if isinstance(source, (str, os.PathLike)):
         suffix = _suffix(source)
         if suffix in _PARQUET:
-            return 1, _PARQUET_ROWS[5:]
+            return 1, counted_from(1)
         if suffix in _TABULAR:
             delimiter = options.get("delimiter") or ("\t" if suffix == ".tsv" else ",")
             header = has_header(source, delimiter, options.get("header", "infer"),
                                 options["target"], options["weight"])
-            return 1, f"counted from 1{' after the header' if header else ''}"
-    return 0, "counted from 0"
+            return 1, counted_from(1, header)
+    return 0, counted_from(0)
 
 
 def _where(numbering, block: int, start: int, stop: int, epoch: str = "") -> str:
