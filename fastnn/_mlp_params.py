@@ -32,18 +32,7 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes!r}")
     hidden = [int(size) for size in hidden]
 
-    activation = est.activation
-    if not isinstance(activation, (str, list, tuple, np.ndarray)):  # list(0) is a TypeError
-        raise ValueError(f"activation must be one name or a list of {len(hidden)} names from "
-                         f"{sorted(ACTIVATION_CODES)}, got {activation!r}")
-    names = [activation] * len(hidden) if isinstance(activation, str) else list(activation)
-    if isinstance(est.activation, str) and est.activation not in ACTIVATION_CODES:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATION_CODES)}, "
-                         f"got {est.activation!r}")
-    if len(names) != len(hidden) or any(name not in ACTIVATION_CODES for name in names):
-        raise ValueError(f"activation must be one name or a list of {len(hidden)} names from "
-                         f"{sorted(ACTIVATION_CODES)}, got {est.activation!r}")
-    names = ["sigmoid" if name == "logistic" else name for name in names]
+    names = activation_names(est.activation, len(hidden))
 
     _check_flags(est)
     if hasattr(est, "class_weight"):
@@ -94,6 +83,23 @@ def check_hyperparameters(est) -> tuple[list[int], list[str]]:
             isinstance(callbacks, (list, tuple)) and all(callable(c) for c in callbacks)):
         raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}")
     return hidden, names
+
+
+def activation_names(activation, n_hidden: int) -> list[str]:
+    """The network's activation of each of ``n_hidden`` hidden layers for the estimator
+    parameter ``activation`` (one name, or one per layer; scikit-learn's "logistic" is
+    "sigmoid"); ValueError naming the parameter if it is neither."""
+    if not isinstance(activation, (str, list, tuple, np.ndarray)):  # list(0) is a TypeError
+        raise ValueError(f"activation must be one name or a list of {n_hidden} names from "
+                         f"{sorted(ACTIVATION_CODES)}, got {activation!r}")
+    names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+    if isinstance(activation, str) and activation not in ACTIVATION_CODES:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATION_CODES)}, "
+                         f"got {activation!r}")
+    if len(names) != n_hidden or any(name not in ACTIVATION_CODES for name in names):
+        raise ValueError(f"activation must be one name or a list of {n_hidden} names from "
+                         f"{sorted(ACTIVATION_CODES)}, got {activation!r}")
+    return ["sigmoid" if name == "logistic" else name for name in names]
 
 
 def _is_finite(value: numbers.Real) -> bool:

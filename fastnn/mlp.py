@@ -21,7 +21,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 from . import _config, _outofcore
 from ._validation import assert_all_finite, check_sample_weight, raise_if_nonfinite
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
-from ._mlp_params import check_hyperparameters, check_n_threads
+from ._mlp_params import activation_names, check_hyperparameters, check_n_threads
 from .network import Network, NonFiniteRows, _layer_views
 
 
@@ -112,16 +112,13 @@ def _predict_mismatch(est, network) -> str | None:
     activation; fastnn's network keeps the one it was trained with, so predict refuses
     rather than answer with the other silently (hidden_layer_sizes: both use the fitted
     layers)."""
-    activation, n_hidden = est.activation, len(network.layer_sizes) - 2
     try:
-        names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
-    except TypeError:
+        names = activation_names(est.activation, len(network.layer_sizes) - 2)
+    except ValueError:
         names = None
-    if names is not None:  # scikit-learn's name of the sigmoid, as check_hyperparameters
-        names = ["sigmoid" if name == "logistic" else name for name in names]
     if names != network.activations:
-        return (f"activation={activation!r} does not match the fitted network's activations "
-                f"{network.activations}")
+        return (f"activation={est.activation!r} does not match the fitted network's "
+                f"activations {network.activations}")
     return _unit_parameter_mismatch(est, network)
 
 
