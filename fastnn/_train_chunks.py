@@ -7,6 +7,8 @@ import time
 import numpy as np
 
 from ._csv import NotOfKind, check_weights, csv_header, rows_note, text_as, text_kind
+from ._datafiles import (array_column, check_target, choose_task, class_labels, column_name,
+                         text_labels)
 from .streaming import _PARQUET, _stream, _suffix
 
 
@@ -18,8 +20,6 @@ def train_command(args) -> int:
     There is no validation split: the score printed is on the last block.
     """
     from . import cli  # not at the top: cli imports this module when it runs
-    from ._datafiles import (array_column, check_target, choose_task, class_labels,
-                             column_name, text_labels)
     suffix = _suffix(args.data)
     if suffix not in (".csv", ".tsv", ".txt", ".npy", *_PARQUET):
         raise ValueError(f"--chunk-size streams CSV, Parquet and .npy files, not {suffix!r}")

@@ -346,14 +346,13 @@ def train(args) -> int:
     model.set_params(callbacks=None)
     metric = "accuracy" if task == "classification" else "R^2"
     if X_val is not None:
-        where = f"on {len(X_val)} held-out rows"
+        where = f"on {len(X_val)} held-out row{'' if len(X_val) == 1 else 's'}"
         X_score, y_score = X_val, y_val
     else:
         where = "on the training rows (--validation-split 0)"
         X_score, y_score = X_train, y_train
     if task == "regression" and len(y_score) < 2:  # scikit-learn warns and gives nan
         score = "undefined"
-        where = where.replace("1 held-out rows", "1 held-out row")
     else:
         score = f"{model.score(_frame(X_score, names), y_score):.4f}"
     print(f"trained in {seconds:.2f} s ({model.n_iter_} iterations; a first run also compiles "
@@ -460,4 +459,3 @@ def _frame(X, names):
     except ImportError:
         return X
     return pd.DataFrame(X, columns=names)
-

@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _config, _outofcore, kernels
-from ._validation import (check_features, check_finite, check_positive_int, check_targets,
-                          random_generator)
+from ._validation import (assert_all_finite, check_features, check_finite, check_positive_int,
+                          check_targets, random_generator)
 from .kernels import clock, data_parallel
 from .kernels.fpenv import subnormals_flushed
 from .kernels.activations import IDENTITY
@@ -282,8 +282,6 @@ def _from_estimator(estimator, X, y, batch_size, lr):
     """A copy of a fitted MLP estimator's network, X and the targets as its training sees
     them, its batch size where ``batch_size`` is None, and its optimizer on the copy."""
     from sklearn.utils.validation import check_is_fitted
-
-    from ._validation import assert_all_finite
 
     from ._mlp_fit import _batch_size, _make_optimizer
     from .mlp import _BaseMLP
