@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv import as_weights, check_weights, missing_label, rows_note, text_as, text_kind
+from ._csv import (BeyondRange, as_features, as_weights, check_weights, missing_label,
+                   rows_note, text_as, text_kind)
 
 _SUFFIXES = (".csv", ".npy", ".npz", ".parquet", ".pq")
 
@@ -302,16 +303,15 @@ def as_dtype(values: np.ndarray, dtype, path, what: str, names=None) -> np.ndarr
     and the estimator then reported "infinity" on no row or column.
     """
     base = 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
-    with np.errstate(over="ignore"):  # a finite value made infinite: named below
-        converted = values.astype(dtype)
-    beyond = np.argwhere(np.isinf(converted) & np.isfinite(values))
-    if beyond.size:
-        at = tuple(int(i) for i in beyond[0])
-        column = "" if values.ndim == 1 else f" column {names[at[1]] if names else at[1]!r}"
-        raise ValueError(f"{path}: {what}{column} is beyond the range of "
-                         f"{np.dtype(dtype).name}: {values[at].item()!r} on row {at[0] + base} "
-                         f"({rows_note(base)}); rescale it or use --dtype float64")
-    return converted
+    try:  # the target as a column of one
+        return as_features(values if values.ndim == 2 else values[:, None], dtype
+                           ).reshape(values.shape)
+    except BeyondRange as exc:
+        column = "" if values.ndim == 1 else \
+            f" column {names[exc.column] if names else exc.column!r}"
+        raise ValueError(f"{path}: {what}{column} is beyond the range of {exc.dtype.name}: "
+                         f"{float(exc.value)!r} on row {exc.row + base} ({rows_note(base)}); "
+                         f"rescale it or use --dtype float64") from None
 
 
 def missing_rows(values: np.ndarray) -> np.ndarray:
