@@ -165,7 +165,7 @@ def using_threads(n: int | str | None):
         yield
         return
     with _using_lock:
-        previous = "auto" if _adaptive else _n_threads
+        previous = thread_setting()
         _set(n)
         if not _using_blocks:
             _before_using = previous
@@ -201,6 +201,12 @@ def capped(n: int | str | None) -> int | str | None:
 def get_num_threads() -> int:
     """Number of threads fastnn's kernels and BLAS use (see :func:`set_num_threads`)."""
     return _n_threads
+
+
+def thread_setting() -> int | str:
+    """What :func:`set_num_threads` was last given, as it takes it: "auto" (the adaptive
+    count) or the number of threads."""
+    return "auto" if _adaptive else _n_threads
 
 
 @contextmanager

@@ -160,8 +160,7 @@ def _train_round(shard: dict, spec: dict, params: np.ndarray, state: dict, lr: f
         # thread setting: set for the round only.
         threads = _config.using_threads(n_threads)
     else:
-        current = "auto" if _config._adaptive else _config.get_num_threads()
-        if current != n_threads:  # the worker keeps it: threadpoolctl is slow
+        if _config.thread_setting() != n_threads:  # the worker keeps it: threadpoolctl is slow
             _config.set_num_threads(n_threads)
         threads = contextlib.nullcontext()
     with threads:
