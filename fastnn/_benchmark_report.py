@@ -50,7 +50,7 @@ def derive(result: dict) -> None:
 
 def issue_targets(result: dict) -> list[dict]:
     """Issue 4's targets against the best fastnn row of each workload."""
-    from ._benchmark_peers import FastnnTrainOneThread, FastnnTrainTwoThreads
+    from ._benchmark_fastnn import FastnnTrainOneThread, FastnnTrainTwoThreads
 
     by_id = {w["id"]: w for w in result["workloads"]}
     targets = []

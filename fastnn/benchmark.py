@@ -166,7 +166,7 @@ def _flops(workload: dict, samples: int) -> int:
     if kind == "forward":
         return forward_flops(spec["layers"], samples)
     if kind == "xor":
-        from ._benchmark_peers import XOR_LAYERS
+        from ._benchmark_common import XOR_LAYERS
 
         return training_flops(XOR_LAYERS, samples)
     if kind == "logreg":

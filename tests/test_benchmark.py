@@ -12,8 +12,10 @@ import pytest
 
 import fastnn
 from fastnn import _benchmark_host, _benchmark_report, benchmark
-from fastnn._benchmark_peers import (FastnnForward, FastnnMLPClassifier, FastnnPredictProba,
-                                    FastnnTrain, NumpyNet, init_weights)
+from fastnn._benchmark_common import init_weights
+from fastnn._benchmark_fastnn import (FastnnForward, FastnnMLPClassifier, FastnnPredictProba,
+                                     FastnnTrain)
+from fastnn._benchmark_peers import NumpyNet
 
 TINY = {"n": 96, "layers": [6, 5, 4, 3], "batch_sizes": [32], "lr": 0.01, "xor_seconds": 0.01,
         "w3_n": 400, "w3_d": 7, "w3_test": 100, "w3_epochs": 2, "roof_n": 64, "rounds": 2,

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fastnn
-from fastnn._benchmark_peers import linear_problem
+from fastnn._benchmark_common import linear_problem
 from fastnn.kernels.perceptron import LOSS_CODES, SCHEDULE_CODES, loss_dloss, sgd_epoch
 import reference as ref
 from reference import DTYPES
