@@ -164,7 +164,8 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         intercept_init : array-like, shape (n_classes or 1,), optional
             With ``warm_start``, each of the two not given is taken from the
             previous fit, as in scikit-learn.
-        sample_weight : array-like, shape (n_samples,), non-negative, optional
+        sample_weight : array-like, shape (n_samples,), optional
+            A negative weight reverses the sample's steps, as in scikit-learn.
 
         Returns
         -------
@@ -332,11 +333,6 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
                              f"{n_classes} class")
 
         weights = _check_sample_weight(sample_weight, X, dtype=X.dtype)
-        if np.any(weights < 0):  # scikit-learn takes them: say that the rule is fastnn's
-            name = type(self).__name__
-            raise ValueError(f"Negative values in data passed to `sample_weight`: fastnn.{name} "
-                             f"does not support negative sample weights (scikit-learn's {name} "
-                             "takes them); a negative class_weight is supported")
         if self.class_weight is not None:  # (None: all ones, nothing to multiply)
             # a negative class weight reverses its samples' steps (trains away from the
             # class), as in scikit-learn: the kernel's step is linear in the weight
@@ -357,7 +353,7 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         train = np.arange(n_samples, dtype=np.int64)
         validation = None
         if self.early_stopping:
-            train, validation = self._split(X, y, codes, weights, sample_weight)
+            train, validation = self._split(X, y, codes, sample_weight)
         train_weights = weights if validation is None else weights[train]
         if not np.any(train_weights):
             raise ValueError("the weights of the training samples (sample_weight times "
@@ -442,7 +438,7 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
                 raise ValueError(f"{name} contains NaN or infinity")
         return W, b
 
-    def _split(self, X, y, codes, weights, sample_weight):
+    def _split(self, X, y, codes, sample_weight):
         """Stratified (train, validation) row indices for early stopping."""
         splitter = StratifiedShuffleSplit(test_size=self.validation_fraction,
                                           random_state=self.random_state)
@@ -451,13 +447,14 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
             raise ValueError(f"validation_fraction={self.validation_fraction} splits {len(y)} "
                              "samples into an empty training or validation set; change "
                              "validation_fraction or disable early_stopping")
-        if not np.any(weights[validation]):
-            raise ValueError("The sample weights for the validation set are all zero; "
-                             "use another random_state")
         # the sample weights alone (no class weights), as scikit-learn's validation score;
         # a scalar sample_weight is one weight per sample (it was indexed: an IndexError)
         validation_weight = (None if sample_weight is None else _check_sample_weight(
             sample_weight, X, dtype=np.float64)[validation])
+        if validation_weight is not None and not np.any(validation_weight > 0):
+            # scikit-learn's rule: the validation rows need a positive sample weight
+            raise ValueError("The sample weights for the validation set are all zero or "
+                             "negative; use another random_state")
         return (np.sort(train).astype(np.int64),
                 (X[validation], codes[validation], validation_weight))
 

@@ -599,9 +599,6 @@ def test_overflowing_scores_of_finite_X_are_not_called_nonfinite():
     (np.ones((6, 2)), np.zeros(6), None, "number of classes has to be greater than one; got 1"),
     (np.ones((6, 2)), np.linspace(0, 1, 6), None, "Unknown label type: continuous"),
     (np.ones((6, 2)), np.where(Y6 == 1, np.nan, 0), None, "Input y contains NaN"),
-    # scikit-learn takes them: the message says the rule is fastnn's
-    (np.ones((6, 2)), Y6, -np.ones(6), "Negative values in data passed to `sample_weight`: "
-                                       "fastnn.Perceptron does not support negative sample"),
     (np.ones((6, 2)), Y6, np.r_[np.nan, np.ones(5)], "sample_weight contains NaN"),
     (np.ones((6, 2)), Y6, np.ones(4), r"sample_weight.shape == \(4,\), expected \(6,\)"),
     # scikit-learn's message (1.8 on), else fastnn's own check
@@ -665,7 +662,7 @@ def test_failed_calls_leave_a_fitted_model_untouched(iris):
 
     bad_calls = [
         lambda: model.fit(np.c_[X, X], np.zeros(len(X))),       # other width, one class
-        lambda: model.fit(np.c_[X, X], y, sample_weight=-np.ones(len(X))),
+        lambda: model.fit(np.c_[X, X], y, sample_weight=np.full(len(X), np.nan)),
         lambda: model.set_params(warm_start=True).fit(X[y < 2], y[y < 2]),
         lambda: model.partial_fit(X, np.where(y == 2, 9, y)),
         lambda: model.partial_fit(np.c_[X, X], y),

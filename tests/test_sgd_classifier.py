@@ -226,6 +226,53 @@ def test_negative_class_weight_trains_away_as_in_sklearn(ours, theirs, params, d
         ((plain.predict(X_tr) != 0) & (y_tr == 0)).sum()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ours, theirs, params", [
+    (fastnn.SGDClassifier, SkSGD, dict(loss="hinge", learning_rate="optimal")),
+    (fastnn.SGDClassifier, SkSGD, dict(loss="log_loss", learning_rate="constant", eta0=0.01)),
+    (fastnn.SGDClassifier, SkSGD, dict(loss="modified_huber", penalty=None,
+                                       learning_rate="constant", eta0=0.01)),
+    (fastnn.Perceptron, SkPerceptron, dict(penalty="l2"))])
+@pytest.mark.parametrize("load", [load_breast_cancer, load_iris])
+def test_negative_sample_weights_train_as_in_sklearn(ours, theirs, params, dtype, load):
+    """Negative sample weights were refused; scikit-learn takes them (the sample's steps
+    are reversed). Without shuffling, fit then partial_fit give scikit-learn's weights, in
+    one-vs-rest too (the sample weight counts in every problem in both). Nonzero initial
+    weights: no score is then exactly 0 (where the Perceptrons differ on purpose)."""
+    X_tr, _, y_tr, _ = _scaled(load)
+    X_tr = X_tr.astype(dtype)
+    sample_weight = np.random.default_rng(0).uniform(-0.5, 1.5, len(y_tr))
+    assert (sample_weight < 0).mean() > 0.15
+    kwargs = dict(max_iter=3, tol=None, shuffle=False, alpha=1e-3, **params)
+    n_rows = 1 if len(np.unique(y_tr)) == 2 else len(np.unique(y_tr))
+    init = dict(coef_init=np.full((n_rows, X_tr.shape[1]), 0.01),
+                intercept_init=np.full(n_rows, 0.1))
+    got = ours(**kwargs).fit(X_tr, y_tr, sample_weight=sample_weight, **init)
+    want = theirs(**kwargs).fit(X_tr, y_tr, sample_weight=sample_weight, **init)
+    got.partial_fit(X_tr[:50], y_tr[:50], sample_weight=sample_weight[:50])
+    want.partial_fit(X_tr[:50], y_tr[:50], sample_weight=sample_weight[:50])
+    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    scale = np.abs(want.coef_).max()
+    np.testing.assert_allclose(got.coef_, want.coef_, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(got.intercept_, want.intercept_, rtol=rtol, atol=rtol * scale)
+    assert got.t_ == want.t_
+
+
+def test_early_stopping_needs_a_positive_validation_weight_as_in_sklearn():
+    """A validation set whose sample weights are all zero or negative has nothing to score:
+    refused before training, as scikit-learn does (it was refused only when all zero)."""
+    X, y = load_iris(return_X_y=True)
+    for cls in (fastnn.SGDClassifier, SkSGD):
+        with pytest.raises(ValueError, match="sample weights for (the )?validation set are"):
+            cls(early_stopping=True, validation_fraction=0.5, random_state=0).fit(
+                X, y, sample_weight=-np.ones(len(y)))
+    weights = np.ones(len(y))
+    weights[::2] = -1.0  # some positive in any validation set: trains
+    model = fastnn.SGDClassifier(early_stopping=True, random_state=0).fit(
+        X, y, sample_weight=weights)
+    assert np.isfinite(model.coef_).all()
+
+
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_class_weights_of_opposite_signs_summing_to_zero_keep_the_perceptron_rule_finite():
     """The Perceptron's stopping loss divided by the total weight ({0: -1, 1: 1} on 50 + 50
