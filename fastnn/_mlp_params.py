@@ -1,4 +1,5 @@
-"""Hyperparameter checks of the MLP estimators: clear errors before any work."""
+"""Hyperparameter checks of the MLP estimators: clear errors before any work, and what
+set_params changed of the units since the network was fitted."""
 from __future__ import annotations
 
 import numbers
@@ -100,6 +101,33 @@ def activation_names(activation, n_hidden: int) -> list[str]:
         raise ValueError(f"activation must be one name or a list of {n_hidden} names from "
                          f"{sorted(ACTIVATION_CODES)}, got {activation!r}")
     return ["sigmoid" if name == "logistic" else name for name in names]
+
+
+def unit_parameter_mismatch(est, network) -> str | None:
+    """What differs between ``est``'s ``sigmoid_a``/``leaky_slope`` and the values its
+    fitted ``network``'s units use (set_params after fitting), or None.  Checked where the
+    network's value would be used in their place: continued training, saving."""
+    for name, unit in (("sigmoid_a", "sigmoid"), ("leaky_slope", "leaky_relu")):
+        if unit in network.activations and getattr(network, name) != getattr(est, name):
+            return (f"the fitted network's {unit} units have {name}="
+                    f"{getattr(network, name)!r}, but {name}={getattr(est, name)!r}")
+    return None
+
+
+def network_mismatch(est, network) -> str | None:
+    """What of ``activation``, ``sigmoid_a``, ``leaky_slope`` was changed by set_params since
+    ``network`` was fitted, or None.  scikit-learn's predict computes with the new
+    activation; fastnn's network keeps the one it was trained with, so predict refuses
+    rather than answer with the other silently (hidden_layer_sizes: both use the fitted
+    layers)."""
+    try:
+        names = activation_names(est.activation, len(network.layer_sizes) - 2)
+    except ValueError:
+        names = None
+    if names != network.activations:
+        return (f"activation={est.activation!r} does not match the fitted network's "
+                f"activations {network.activations}")
+    return unit_parameter_mismatch(est, network)
 
 
 def _is_finite(value: numbers.Real) -> bool:

@@ -39,7 +39,9 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from . import _config
 from ._mlp_fit import _loss_scale, end_epoch, initialize_network, restore_if_diverged
 from ._mlp_params import check_hyperparameters
-from .mlp import MLPClassifier, MLPRegressor, _are_views, _Undo
+from ._mlp_state import Undo
+from ._mlp_weights import are_views
+from .mlp import MLPClassifier, MLPRegressor
 from .network import Network
 from .optimizers import SGD, Adam
 from .training import run_epoch
@@ -228,7 +230,7 @@ class _DaskFit:
         self._check_dask_params()
         # What a failed fit puts back (training changes the weights and a warm start's
         # curves in place), as for the in-memory estimators.
-        undo = _Undo(self)
+        undo = Undo(self)
         client = self._client()
         try:
             workers = self._workers(client)
@@ -488,7 +490,7 @@ class _DaskFit:
         state = {name: value for name, value in vars(self).items()
                  if name.endswith("_") or name in kept}
         for name, views in zip(("coefs_", "intercepts_"), self._weight_views()):
-            if _are_views(state.get(name), views):
+            if are_views(state.get(name), views):
                 del state[name]  # rebuilt as views of the copy's network, as on unpickling
         # A copy: sharing the network and lists would let the local model's training
         # (partial_fit, a warm start) change this one's weights and loss_curve_ too.

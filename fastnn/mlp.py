@@ -3,7 +3,9 @@
 Same parameters, defaults, attributes and training trajectory as
 ``sklearn.neural_network``; the arithmetic runs in fastnn's kernels.  The
 hyperparameter checks are in ``_mlp_params.py``, the training loops in
-``_mlp_fit.py``.
+``_mlp_fit.py``, ``coefs_``/``intercepts_`` as views of the network's weights in
+``_mlp_weights.py``, the targets in ``_mlp_targets.py`` and the undo of a failed call
+in ``_mlp_state.py``.
 """
 from __future__ import annotations
 
@@ -21,238 +23,12 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 from . import _config, _outofcore
 from ._validation import assert_all_finite, check_sample_weight, raise_if_nonfinite
 from ._mlp_fit import fit_lbfgs, fit_stochastic, initialize_network
-from ._mlp_params import activation_names, check_hyperparameters, check_n_threads
-from .network import Network, NonFiniteRows, _layer_views
-
-
-def _fresh_views(network) -> tuple[list, list]:
-    """New views of the network's weights and biases (its own lists may hold replaced arrays)."""
-    sizes = network.layer_sizes
-    return _layer_views(network.params, list(zip(sizes[:-1], sizes[1:])))
-
-
-def _are_views(arrays, views) -> bool:
-    """Whether ``arrays`` is a list of exactly the memory of ``views``, layer for layer."""
-    return (isinstance(arrays, list) and len(arrays) == len(views)
-            and all(a is v or _same_memory(a, v) for a, v in zip(arrays, views)))
-
-
-def _same_memory(array, view) -> bool:
-    """Whether ``array`` is another view of exactly the memory of ``view``."""
-    return (isinstance(array, np.ndarray) and array.dtype == view.dtype
-            and array.shape == view.shape and array.strides == view.strides
-            and array.__array_interface__["data"][0] == view.__array_interface__["data"][0])
-
-
-def _checked_layers(name: str, given, views) -> list[np.ndarray]:
-    """``given`` as arrays of the dtype and shapes of ``views``; a ValueError names the layer."""
-    if isinstance(given, (str, bytes, dict)) or not hasattr(given, "__len__"):
-        raise ValueError(f"{name} must be a list of {len(views)} arrays, got {given!r}")
-    if len(given) != len(views):
-        raise ValueError(f"{name} must hold {len(views)} arrays (one per layer), "
-                         f"got {len(given)}")
-    checked = []
-    for i, (array, view) in enumerate(zip(given, views)):
-        array = np.asarray(array)
-        if array.dtype.kind not in "iuf":
-            raise ValueError(f"{name}[{i}] must hold real numbers, got dtype {array.dtype}")
-        if array.shape != view.shape:
-            raise ValueError(f"{name}[{i}] must have shape {view.shape}, got {array.shape}")
-        with np.errstate(over="ignore"):  # too large for float32: caught as infinite below
-            array = array.astype(view.dtype, copy=False)
-        if not np.isfinite(array).all():
-            raise ValueError(f"{name}[{i}] contains NaN or infinite values"
-                             f" (in the network's dtype {view.dtype})")
-        checked.append(array)
-    return checked
-
-
-def _assigned_layers(est, coefs, intercepts, assigned: dict | None = None) -> dict:
-    """``coefs_``/``intercepts_`` that are no longer views of the network's weights (the
-    user assigned them), each checked against the network's layers (``coefs``,
-    ``intercepts``) before anything is copied: {name: list of arrays}.
-
-    ``assigned``: the two attributes as the user left them (None: the current ones).
-    """
-    if assigned is None:
-        assigned = {name: est.__dict__.get(name) for name in ("coefs_", "intercepts_")}
-    pending = {}
-    for name, views in (("coefs_", coefs), ("intercepts_", intercepts)):
-        given = assigned[name]
-        if given is not None and not _are_views(given, views):
-            pending[name] = _checked_layers(name, given, views)
-    return pending
-
-
-def _network_for(network, dtype):
-    """``network``, or for a float32 one and data that are not float32 a float64 copy of it
-    (a copy of the parameters, once per predict call): its outputs are float64."""
-    if network.dtype != np.float32 or np.dtype(dtype) == np.float32:
-        return network
-    twin = Network(network.layer_sizes, network.activations, network.output, dtype=np.float64,
-                   random_state=0, sigmoid_a=network.sigmoid_a, leaky_slope=network.leaky_slope)
-    twin.params[...] = network.params
-    return twin
-
-
-def _unit_parameter_mismatch(est, network) -> str | None:
-    """What differs between ``est``'s ``sigmoid_a``/``leaky_slope`` and the values its
-    fitted ``network``'s units use (set_params after fitting), or None.  Checked where the
-    network's value would be used in their place: continued training, saving."""
-    for name, unit in (("sigmoid_a", "sigmoid"), ("leaky_slope", "leaky_relu")):
-        if unit in network.activations and getattr(network, name) != getattr(est, name):
-            return (f"the fitted network's {unit} units have {name}="
-                    f"{getattr(network, name)!r}, but {name}={getattr(est, name)!r}")
-    return None
-
-
-def _predict_mismatch(est, network) -> str | None:
-    """What of ``activation``, ``sigmoid_a``, ``leaky_slope`` was changed by set_params since
-    ``network`` was fitted, or None.  scikit-learn's predict computes with the new
-    activation; fastnn's network keeps the one it was trained with, so predict refuses
-    rather than answer with the other silently (hidden_layer_sizes: both use the fitted
-    layers)."""
-    try:
-        names = activation_names(est.activation, len(network.layer_sizes) - 2)
-    except ValueError:
-        names = None
-    if names != network.activations:
-        return (f"activation={est.activation!r} does not match the fitted network's "
-                f"activations {network.activations}")
-    return _unit_parameter_mismatch(est, network)
-
-
-def _binarized(binarizer: LabelBinarizer, y, dtype) -> np.ndarray:
-    """``binarizer.transform(y).astype(dtype)``: the targets, one column per class (one
-    column for two classes), shape (n_samples, n_outputs).
-
-    1-D class labels are compared with ``classes_`` directly: LabelBinarizer
-    builds a sparse matrix first (5-7 ms for 60,000 labels, against about 1).
-    The callers have checked that every label is in ``classes_``.
-    """
-    y = np.asarray(y)
-    classes = binarizer.classes_
-    if y.ndim == 1 and binarizer.y_type_ == "multiclass":
-        return (y[:, None] == classes).astype(dtype)
-    if y.ndim == 1 and binarizer.y_type_ == "binary" and len(classes) == 2:
-        return (y == classes[1]).astype(dtype)[:, None]
-    return binarizer.transform(y).astype(dtype)
-
-
-def _check_target_kind(binarizer: LabelBinarizer, y: np.ndarray) -> None:
-    """ValueError where continued training gets class labels for a multilabel model, or a
-    multilabel indicator matrix of other columns or for a model of class labels: the
-    network's outputs would not be y's (a layer-size error, or labels 0/1 trained as
-    indicator rows)."""
-    kind = type_of_target(y)
-    n_classes = len(binarizer.classes_)
-    if binarizer.y_type_.startswith("multilabel"):
-        if not kind.startswith("multilabel") or y.shape[1] != n_classes:
-            raise ValueError(f"this model was fitted on a multilabel indicator matrix of "
-                             f"{n_classes} columns (one per class of classes_): y must be one "
-                             f"too, of shape (n_samples, {n_classes}); got y of shape "
-                             f"{y.shape} ({kind})")
-    elif kind.startswith("multilabel"):
-        raise ValueError(f"this model was fitted on class labels (y of shape (n_samples,)): y "
-                         f"must be such labels; got a multilabel indicator matrix of shape "
-                         f"{y.shape}")
-
-
-def _finite_targets(Y, dtype, estimator_name: str) -> np.ndarray:
-    """``Y`` as a C-contiguous array of ``dtype``; scikit-learn's ValueError where a value
-    overflows it (a float64 target of 1e39 is finite, and infinite in float32: every epoch's
-    loss was then NaN, reported as a divergence blamed on the learning rate)."""
-    with np.errstate(over="ignore"):  # named below
-        converted = np.ascontiguousarray(Y, dtype=dtype)
-    if converted.dtype != np.asarray(Y).dtype:
-        assert_all_finite(converted, input_name="y", estimator_name=estimator_name)
-    return converted
-
-
-def _numeric_targets(y: np.ndarray, estimator_name: str) -> np.ndarray:
-    """Validated regression targets ``y``, refused where they are not finite numbers.
-
-    scikit-learn's validation converts only object arrays to float: strings,
-    bytes and dates came through, and the conversion to the network's dtype
-    parsed them ("1.5" trained as 1.5, a date as its day count), where
-    scikit-learn's MLPRegressor raises.  Complex y was refused before.
-    """
-    if y.dtype.kind not in "biuf":
-        raise ValueError(f"{estimator_name} needs numeric targets: y has dtype {y.dtype} "
-                         f"({_KIND_NAMES.get(y.dtype.kind, 'not numbers')}); convert it to "
-                         f"numbers first, e.g. y.astype(float)")
-    # NaN from None in an object array: scikit-learn checked y before converting it
-    assert_all_finite(y, input_name="y", estimator_name=estimator_name)
-    return y
-
-
-_KIND_NAMES = {"U": "strings", "S": "bytes", "M": "dates", "m": "time spans"}
-
-
-def _restore_attributes(est, saved: dict) -> None:
-    """Put back the attributes of ``est`` as they were in ``saved`` (a copy of its __dict__)."""
-    est.__dict__.clear()
-    est.__dict__.update(saved)
-
-
-def _make_writeable(network, optimizer=None) -> None:
-    """Private copies of the arrays training writes that are read-only (a model loaded with
-    ``joblib.load(..., mmap_mode="r")`` maps them from the file): the network's parameters
-    and gradient, with new layer views, and the optimizer's state."""
-    if not (network.params.flags.writeable and network.grads.flags.writeable):
-        network.params, network.grads = np.array(network.params), np.array(network.grads)
-        shapes = list(zip(network.layer_sizes[:-1], network.layer_sizes[1:]))
-        network.coefs, network.intercepts = _layer_views(network.params, shapes)
-        network.coef_grads, network.intercept_grads = _layer_views(network.grads, shapes)
-    for name, value in (vars(optimizer) if optimizer is not None else {}).items():
-        if isinstance(value, np.ndarray) and not value.flags.writeable:
-            setattr(optimizer, name, np.array(value))
-
-
-def _updated_arrays(obj) -> list[np.ndarray]:
-    """The arrays training updates in place: a network's parameters and gradient, or an
-    optimizer's state."""
-    if hasattr(obj, "_state_arrays"):
-        return obj._state_arrays()
-    return [obj.params, obj.grads]
-
-
-class _Undo:
-    """What a call may change of an estimator, in place or not, to put back if it fails.
-
-    Its attributes, the lengths of its lists (``loss_curve_`` ... are appended to), the
-    network's parameters and last gradient, the optimizer's state and learning rate, and the
-    state of a RandomState given as ``random_state`` (the call draws from it): a failed
-    warm start or partial_fit leaves the model exactly as before it, not at the last good
-    epoch of the failed call.  The copies cost a pass over the parameters per call.
-    """
-
-    def __init__(self, est):
-        self.est = est
-        self.attributes = dict(est.__dict__)
-        # lengths, not copies: training only appends to them (loss_curve_ grows with every
-        # partial_fit: copying it each call would cost quadratic time over a stream)
-        self.lengths = {name: len(value) for name, value in self.attributes.items()
-                        if isinstance(value, list)}
-        # (object, its __dict__, copies of the arrays it updates in place)
-        self.objects = [(obj, dict(obj.__dict__), [a.copy() for a in _updated_arrays(obj)])
-                        for obj in (self.attributes.get("_network"),
-                                    self.attributes.get("_optimizer")) if obj is not None]
-        self.generators = [(rs, rs.get_state()) for rs in {
-            id(rs): rs for rs in (est.random_state, self.attributes.get("_random_state"))
-            if isinstance(rs, np.random.RandomState)}.values()]
-
-    def restore(self) -> None:
-        for obj, attributes, arrays in self.objects:
-            _restore_attributes(obj, attributes)
-            for live, saved in zip(_updated_arrays(obj), arrays):
-                if live.flags.writeable:  # a read-only map was replaced, never written
-                    live[...] = saved
-        for name, length in self.lengths.items():
-            del self.attributes[name][length:]
-        for rs, state in self.generators:
-            rs.set_state(state)
-        _restore_attributes(self.est, self.attributes)
+from ._mlp_params import (check_hyperparameters, check_n_threads, network_mismatch,
+                          unit_parameter_mismatch)
+from ._mlp_state import Undo, make_writeable, restore_attributes
+from ._mlp_targets import binarized, check_target_kind, finite_targets, numeric_targets
+from ._mlp_weights import are_views, assigned_layers, fresh_views, network_for
+from .network import NonFiniteRows
 
 
 class _BaseMLP(BaseEstimator):
@@ -304,7 +80,7 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight, incremental: bool):
         # Validation replaces classes_, n_features_in_ ... before it can fail, and a warm
         # start or partial_fit trains the network in place: a failed call puts it all back.
-        undo = _Undo(self)
+        undo = Undo(self)
         try:
             hidden, activations = check_hyperparameters(self)
             first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
@@ -316,7 +92,7 @@ class _BaseMLP(BaseEstimator):
                 if first_pass:
                     initialize_network(self, layer_units, activations, X.dtype)
                 else:  # trained in place
-                    _make_writeable(self._network, self.__dict__.get("_optimizer"))
+                    make_writeable(self._network, self.__dict__.get("_optimizer"))
                 if self.warm_start or incremental:
                     self._adopt_assigned_weights(assigned)
                 if self.solver == "lbfgs":
@@ -369,7 +145,7 @@ class _BaseMLP(BaseEstimator):
                     f"the fitted network has layers {network.layer_sizes} and activations "
                     f"{network.activations}, but the parameters and data ask for {layer_units} "
                     f"and {activations}; refit without warm_start to change them")
-            mismatch = _unit_parameter_mismatch(self, network)
+            mismatch = unit_parameter_mismatch(self, network)
             if mismatch:  # the network's value is the one training uses: a new one was ignored
                 raise ValueError(f"{mismatch}; set it back, or refit without warm_start to "
                                  f"change it")
@@ -378,7 +154,7 @@ class _BaseMLP(BaseEstimator):
                 # float64 values beyond float32's range are finite until converted
                 assert_all_finite(converted, input_name="X", estimator_name=type(self).__name__)
             X = converted
-            Y = _finite_targets(Y, network.dtype, type(self).__name__)
+            Y = finite_targets(Y, network.dtype, type(self).__name__)
             if sample_weight is not None:  # checked in X's dtype above, now in the model's
                 sample_weight = check_sample_weight(sample_weight, X.shape[0], network.dtype)
         return X, Y, sample_weight, layer_units
@@ -404,7 +180,7 @@ class _BaseMLP(BaseEstimator):
             current attributes).
         """
         coefs, intercepts = self._weight_views()
-        pending = _assigned_layers(self, coefs, intercepts, assigned)
+        pending = assigned_layers(self, coefs, intercepts, assigned)
         if not pending:
             return
         network = self._network
@@ -430,8 +206,8 @@ class _BaseMLP(BaseEstimator):
         cached = self.__dict__.get("_weight_views_cache")
         if cached is not None and cached[0] is network.params:
             return cached[1], cached[2]
-        coefs, intercepts = _fresh_views(network)
-        if _are_views(network.coefs, coefs) and _are_views(network.intercepts, intercepts):
+        coefs, intercepts = fresh_views(network)
+        if are_views(network.coefs, coefs) and are_views(network.intercepts, intercepts):
             coefs, intercepts = network.coefs, network.intercepts
         self._weight_views_cache = (network.params, tuple(coefs), tuple(intercepts))
         return self._weight_views_cache[1:]
@@ -468,12 +244,12 @@ class _BaseMLP(BaseEstimator):
         # coefs_ assigned for a warm start make the default check pass before any fit
         check_is_fitted(self, "_network")
         self._adopt_assigned_weights()
-        mismatch = _predict_mismatch(self, self._network)
+        mismatch = network_mismatch(self, self._network)
         if mismatch:
             raise ValueError(f"{mismatch} (set_params after fitting): predict would use the "
                              f"network's; set it back, or refit")
         if _outofcore.is_out_of_core(X):
-            network = _network_for(self._network, getattr(X, "dtype", np.float64))
+            network = network_for(self._network, getattr(X, "dtype", np.float64))
             with self._threads():
                 out = _outofcore.forward(network, self, X)
             network._check_outputs(out)
@@ -483,7 +259,7 @@ class _BaseMLP(BaseEstimator):
         # then names them.
         # dtype "numeric", as scikit-learn's predict: strings are refused (fit converts them)
         X = validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=False)
-        network = _network_for(self._network, X.dtype)
+        network = network_for(self._network, X.dtype)
         with np.errstate(over="ignore"):  # e.g. longdouble beyond float64's range: named below
             X = np.ascontiguousarray(X, dtype=network.dtype)
         with self._threads():
@@ -502,7 +278,7 @@ class _BaseMLP(BaseEstimator):
         state.pop("_weight_views_cache", None)
         if state.get("_network") is not None:  # views are rebuilt on load, assigned arrays kept
             for name, views in zip(("coefs_", "intercepts_"), self._weight_views()):
-                if _are_views(state.get(name), views):
+                if are_views(state.get(name), views):
                     del state[name]
         return state
 
@@ -650,7 +426,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
         else:
-            _check_target_kind(self._label_binarizer, y)
+            check_target_kind(self._label_binarizer, y)
             classes = unique_labels(y)
             if self.warm_start and not incremental:
                 if set(classes) != set(self.classes_):
@@ -660,7 +436,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"y has classes not in classes_ {self.classes_}: "
                                  f"{np.setdiff1d(classes, self.classes_)}")
-        return X, _binarized(self._label_binarizer, y, X.dtype)
+        return X, binarized(self._label_binarizer, y, X.dtype)
 
     def _combine_weights(self, y, sample_weight, incremental, dtype):
         if self.class_weight is None:
@@ -717,7 +493,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self._fit(X, y, sample_weight, incremental=True)
         except BaseException:
             if first_call:  # no network yet: the model goes back to unfitted
-                _restore_attributes(self, saved)
+                restore_attributes(self, saved)
             raise
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -794,11 +570,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         X, y = _outofcore.validate_data(self, X, y, multi_output=True, y_numeric=True,
                                         dtype=(np.float64, np.float32), reset=reset,
                                         ensure_all_finite=ensure_all_finite)
-        y = _numeric_targets(y, type(self).__name__)
+        y = numeric_targets(y, type(self).__name__)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return X, _finite_targets(Y, X.dtype, type(self).__name__)
+        return X, finite_targets(Y, X.dtype, type(self).__name__)
 
     @available_if(lambda est: est._check_stochastic())
     def partial_fit(self, X: ArrayLike, y: ArrayLike,

@@ -51,7 +51,8 @@ import scipy.sparse as sp
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
-from .mlp import MLPClassifier, MLPRegressor, _unit_parameter_mismatch
+from ._mlp_params import check_hyperparameters, unit_parameter_mismatch
+from .mlp import MLPClassifier, MLPRegressor
 from .network import OUTPUTS, Network
 from .optimizers import SGD, Adam
 from .linear import LinearSGD, SGDClassifier
@@ -169,8 +170,6 @@ def _check_params_before_saving(model) -> None:
         if isinstance(model, LinearSGD):
             model._check_params()
             return
-        from ._mlp_params import check_hyperparameters
-
         hidden, activations = check_hyperparameters(model)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"cannot save this {type(model).__name__}: its parameters are "
@@ -184,7 +183,7 @@ def _check_params_before_saving(model) -> None:
         raise ModelFileError(
             f"cannot save: activation={model.activation!r} does not match the fitted "
             f"network's activations {network.activations}; set it back or refit")
-    mismatch = _unit_parameter_mismatch(model, network)
+    mismatch = unit_parameter_mismatch(model, network)
     if mismatch:  # the file would hold the new value beside the network's, which predicts
         raise ModelFileError(f"cannot save: {mismatch}; set it back or refit")
 
@@ -528,8 +527,6 @@ def _build_linear(model, meta, arrays, dtype) -> int:
 
 
 def _build_mlp(model, meta, arrays, dtype) -> int:
-    from ._mlp_params import check_hyperparameters
-
     state = meta["state"]
     sizes = state.get("layer_sizes")
     if not isinstance(sizes, list) or len(sizes) < 2 or not all(

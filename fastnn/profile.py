@@ -47,6 +47,7 @@ from .kernels import clock, data_parallel
 from .kernels.fpenv import subnormals_flushed
 from .kernels.activations import IDENTITY
 from .kernels.losses import SQUARED_ERROR
+from ._mlp_weights import assigned_layers, fresh_views
 from .network import Network
 from .optimizers import SGD, Adam, Checkpoint
 from .training import TrainingDiverged, run_epoch
@@ -310,11 +311,9 @@ def _network_copy(estimator) -> Network:
     """A copy of the estimator's network with the ``coefs_``/``intercepts_`` the user
     assigned, as predict uses them, written into the copy (predict writes them into the
     estimator's own network: profile leaves the estimator as it was)."""
-    from .mlp import _assigned_layers, _fresh_views
-
-    pending = _assigned_layers(estimator, *_fresh_views(estimator._network))
+    pending = assigned_layers(estimator, *fresh_views(estimator._network))
     network = copy.deepcopy(estimator._network)
-    coefs, intercepts = _fresh_views(network)
+    coefs, intercepts = fresh_views(network)
     for name, arrays in pending.items():
         for array, view in zip(arrays, coefs if name == "coefs_" else intercepts):
             view[...] = array

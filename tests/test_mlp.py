@@ -324,16 +324,16 @@ def test_binarized_targets_are_label_binarizers(labels):
     multilabel indicators go through LabelBinarizer itself."""
     from sklearn.preprocessing import LabelBinarizer
 
-    from fastnn.mlp import _binarized
+    from fastnn._mlp_targets import binarized
 
     binarizer = LabelBinarizer().fit(labels)
     for y in (labels, labels[:2]):
-        got = _binarized(binarizer, y, np.float32)
+        got = binarized(binarizer, y, np.float32)
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, binarizer.transform(y))
     indicator = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]])
     multilabel = LabelBinarizer().fit(indicator)
-    np.testing.assert_array_equal(_binarized(multilabel, indicator, np.float32), indicator)
+    np.testing.assert_array_equal(binarized(multilabel, indicator, np.float32), indicator)
 
 
 def test_n_threads_above_this_machines_runs_on_all_of_them():

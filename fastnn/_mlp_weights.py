@@ -1,0 +1,78 @@
+"""The MLP estimators' ``coefs_`` and ``intercepts_``: views of the network's flat parameter
+vector, the checks of arrays the user assigned in their place, and the float64 twin of a
+float32 network that predicts float64 rows."""
+from __future__ import annotations
+
+import numpy as np
+
+from .network import Network, _layer_views
+
+
+def fresh_views(network: Network) -> tuple[list, list]:
+    """New views of the network's weights and biases (its own lists may hold replaced arrays)."""
+    sizes = network.layer_sizes
+    return _layer_views(network.params, list(zip(sizes[:-1], sizes[1:])))
+
+
+def are_views(arrays, views) -> bool:
+    """Whether ``arrays`` is a list of exactly the memory of ``views``, layer for layer."""
+    return (isinstance(arrays, list) and len(arrays) == len(views)
+            and all(a is v or _same_memory(a, v) for a, v in zip(arrays, views)))
+
+
+def _same_memory(array, view) -> bool:
+    """Whether ``array`` is another view of exactly the memory of ``view``."""
+    return (isinstance(array, np.ndarray) and array.dtype == view.dtype
+            and array.shape == view.shape and array.strides == view.strides
+            and array.__array_interface__["data"][0] == view.__array_interface__["data"][0])
+
+
+def _checked_layers(name: str, given, views) -> list[np.ndarray]:
+    """``given`` as arrays of the dtype and shapes of ``views``; a ValueError names the layer."""
+    if isinstance(given, (str, bytes, dict)) or not hasattr(given, "__len__"):
+        raise ValueError(f"{name} must be a list of {len(views)} arrays, got {given!r}")
+    if len(given) != len(views):
+        raise ValueError(f"{name} must hold {len(views)} arrays (one per layer), "
+                         f"got {len(given)}")
+    checked = []
+    for i, (array, view) in enumerate(zip(given, views)):
+        array = np.asarray(array)
+        if array.dtype.kind not in "iuf":
+            raise ValueError(f"{name}[{i}] must hold real numbers, got dtype {array.dtype}")
+        if array.shape != view.shape:
+            raise ValueError(f"{name}[{i}] must have shape {view.shape}, got {array.shape}")
+        with np.errstate(over="ignore"):  # too large for float32: caught as infinite below
+            array = array.astype(view.dtype, copy=False)
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name}[{i}] contains NaN or infinite values"
+                             f" (in the network's dtype {view.dtype})")
+        checked.append(array)
+    return checked
+
+
+def assigned_layers(est, coefs, intercepts, assigned: dict | None = None) -> dict:
+    """``coefs_``/``intercepts_`` that are no longer views of the network's weights (the
+    user assigned them), each checked against the network's layers (``coefs``,
+    ``intercepts``) before anything is copied: {name: list of arrays}.
+
+    ``assigned``: the two attributes as the user left them (None: the current ones).
+    """
+    if assigned is None:
+        assigned = {name: est.__dict__.get(name) for name in ("coefs_", "intercepts_")}
+    pending = {}
+    for name, views in (("coefs_", coefs), ("intercepts_", intercepts)):
+        given = assigned[name]
+        if given is not None and not are_views(given, views):
+            pending[name] = _checked_layers(name, given, views)
+    return pending
+
+
+def network_for(network: Network, dtype) -> Network:
+    """``network``, or for a float32 one and data that are not float32 a float64 copy of it
+    (a copy of the parameters, once per predict call): its outputs are float64."""
+    if network.dtype != np.float32 or np.dtype(dtype) == np.float32:
+        return network
+    twin = Network(network.layer_sizes, network.activations, network.output, dtype=np.float64,
+                   random_state=0, sigmoid_a=network.sigmoid_a, leaky_slope=network.leaky_slope)
+    twin.params[...] = network.params
+    return twin
