@@ -119,7 +119,7 @@ def network_mismatch(est, network) -> str | None:
     ``network`` was fitted, or None.  scikit-learn's predict computes with the new
     activation; fastnn's network keeps the one it was trained with, so predict refuses
     rather than answer with the other silently (hidden_layer_sizes: both use the fitted
-    layers)."""
+    layers), and save rather than write a file whose parameters are not its network's."""
     try:
         names = activation_names(est.activation, len(network.layer_sizes) - 2)
     except ValueError:

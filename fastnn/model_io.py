@@ -51,7 +51,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
-from ._mlp_params import check_hyperparameters, unit_parameter_mismatch
+from ._mlp_params import check_hyperparameters, network_mismatch
 from .mlp import MLPClassifier, MLPRegressor
 from .network import OUTPUTS, Network
 from .optimizers import SGD, Adam
@@ -170,7 +170,7 @@ def _check_params_before_saving(model) -> None:
         if isinstance(model, LinearSGD):
             model._check_params()
             return
-        hidden, activations = check_hyperparameters(model)
+        hidden, _ = check_hyperparameters(model)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"cannot save this {type(model).__name__}: its parameters are "
                              f"invalid (load would refuse them): {exc}") from None
@@ -179,12 +179,9 @@ def _check_params_before_saving(model) -> None:
         raise ModelFileError(
             f"cannot save: hidden_layer_sizes={model.hidden_layer_sizes!r} does not match the "
             f"fitted network's hidden layers {network.layer_sizes[1:-1]}; set it back or refit")
-    if network.activations != activations:
-        raise ModelFileError(
-            f"cannot save: activation={model.activation!r} does not match the fitted "
-            f"network's activations {network.activations}; set it back or refit")
-    mismatch = unit_parameter_mismatch(model, network)
-    if mismatch:  # the file would hold the new value beside the network's, which predicts
+    # predict's check: the file would hold the new value beside the network's, which predicts
+    mismatch = network_mismatch(model, network)
+    if mismatch:
         raise ModelFileError(f"cannot save: {mismatch}; set it back or refit")
 
 

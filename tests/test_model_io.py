@@ -559,3 +559,25 @@ def test_save_refuses_a_unit_parameter_the_network_was_not_fitted_with(activatio
     loaded = fastnn.load(fastnn.save(other, tmp_path / "other.npz"))
     assert getattr(loaded, name) == value
     loaded.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("change", [{"activation": "tanh"}, {"activation": ["relu", "tanh"]},
+                                    {"sigmoid_a": 2.0}])
+def test_save_names_a_unit_parameter_changed_since_fitting_as_predict_does(change, iris,
+                                                                          tmp_path):
+    """save and predict refuse an activation, sigmoid_a or leaky_slope changed by set_params
+    after fitting with one check (save had its own activation check beside predict's):
+    'cannot save: ' and the same words as predict's."""
+    X, y = iris
+    model = MLPClassifier(hidden_layer_sizes=(5, 4), activation="logistic", max_iter=3,
+                          random_state=0).fit(X, y)
+    model.set_params(**change)
+    with pytest.raises(ValueError, match="set_params after fitting") as predicted:
+        model.predict(X)
+    with pytest.raises(ModelFileError) as saved:
+        fastnn.save(model, tmp_path / "model.npz")
+    mismatch = str(predicted.value).split(" (set_params after fitting)")[0]
+    name, value = next(iter(change.items()))
+    assert f"{name}={value!r}" in mismatch
+    assert str(saved.value) == f"cannot save: {mismatch}; set it back or refit"
+    assert not list(tmp_path.iterdir())
