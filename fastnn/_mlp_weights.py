@@ -1,6 +1,6 @@
 """The MLP estimators' ``coefs_`` and ``intercepts_``: views of the network's flat parameter
-vector, the checks of arrays the user assigned in their place, and the float64 twin of a
-float32 network that predicts float64 rows."""
+vector, the checks and copying in of arrays the user assigned in their place, and the
+float64 twin of a float32 network that predicts float64 rows."""
 from __future__ import annotations
 
 import numpy as np
@@ -65,6 +65,59 @@ def assigned_layers(est, coefs, intercepts, assigned: dict | None = None) -> dic
         if given is not None and not are_views(given, views):
             pending[name] = _checked_layers(name, given, views)
     return pending
+
+
+def adopt_assigned_weights(est, assigned: dict | None = None) -> None:
+    """Copy ``coefs_``/``intercepts_`` into ``est``'s network where they were reassigned.
+
+    The layer arrays are views of the network's flat parameter vector:
+    writing into them in place changes the model.  Assigning a new list,
+    or a new array to an element, replaces views; predict, partial_fit
+    and a warm-start fit then check the assigned values and copy them
+    into the network (an identity check per layer when nothing was
+    assigned), after which both attributes hold views again.  This is
+    also how a first warm-start ``fit`` starts from given weights.
+
+    Parameters
+    ----------
+    est : fitted MLPClassifier or MLPRegressor
+    assigned : dict, default=None
+        ``coefs_`` and ``intercepts_`` as the user left them (None: the
+        current attributes).
+    """
+    coefs, intercepts = weight_views(est)
+    pending = assigned_layers(est, coefs, intercepts, assigned)
+    if not pending:
+        return
+    network = est._network
+    if not network.params.flags.writeable:  # e.g. joblib.load(..., mmap_mode="r")
+        network.params = np.array(network.params)  # a private copy, not the file's map
+        coefs, intercepts = weight_views(est)
+    for name, arrays in pending.items():
+        for array, view in zip(arrays, coefs if name == "coefs_" else intercepts):
+            view[...] = array
+    # The network's lists may be the ones whose elements were replaced;
+    # the estimator gets lists of its own, so that cannot happen again.
+    network.coefs, network.intercepts = list(coefs), list(intercepts)
+    est.coefs_, est.intercepts_ = list(coefs), list(intercepts)
+
+
+def weight_views(est) -> tuple[tuple, tuple]:
+    """The views of the weights and biases of ``est``'s network, to compare ``coefs_`` against.
+
+    Cached per network in ``est._weight_views_cache`` (found by identity, so
+    a check per call is cheap); the network's own lists are used when they are
+    intact, since those are the arrays ``coefs_`` holds after a fit or a load.
+    """
+    network = est._network
+    cached = est.__dict__.get("_weight_views_cache")
+    if cached is not None and cached[0] is network.params:
+        return cached[1], cached[2]
+    coefs, intercepts = fresh_views(network)
+    if are_views(network.coefs, coefs) and are_views(network.intercepts, intercepts):
+        coefs, intercepts = network.coefs, network.intercepts
+    est._weight_views_cache = (network.params, tuple(coefs), tuple(intercepts))
+    return est._weight_views_cache[1:]
 
 
 def network_for(network: Network, dtype) -> Network:

@@ -27,7 +27,7 @@ from ._mlp_params import (check_hyperparameters, check_n_threads, network_mismat
                           unit_parameter_mismatch)
 from ._mlp_state import Undo, make_writeable, restore_attributes
 from ._mlp_targets import binarized, check_target_kind, finite_targets, numeric_targets
-from ._mlp_weights import are_views, assigned_layers, fresh_views, network_for
+from ._mlp_weights import adopt_assigned_weights, are_views, network_for, weight_views
 from .network import NonFiniteRows
 
 
@@ -94,12 +94,12 @@ class _BaseMLP(BaseEstimator):
                 else:  # trained in place
                     make_writeable(self._network, self.__dict__.get("_optimizer"))
                 if self.warm_start or incremental:
-                    self._adopt_assigned_weights(assigned)
+                    adopt_assigned_weights(self, assigned)
                 if self.solver == "lbfgs":
                     fit_lbfgs(self, X, Y, sample_weight)
                 else:
                     fit_stochastic(self, X, Y, y, sample_weight, incremental)
-                self._weight_views()  # cached now: predict leaves __dict__ as it is
+                weight_views(self)  # cached now: predict leaves __dict__ as it is
         except NonFiniteRows:
             # Found in this call's first epoch (each epoch visits every row X
             # trains on, see _epochs_check_rows), whose updates fit_stochastic
@@ -162,56 +162,6 @@ class _BaseMLP(BaseEstimator):
     def _combine_weights(self, y, sample_weight, incremental, dtype):
         return sample_weight
 
-    def _adopt_assigned_weights(self, assigned: dict | None = None) -> None:
-        """Copy ``coefs_``/``intercepts_`` into the network where they were reassigned.
-
-        The layer arrays are views of the network's flat parameter vector:
-        writing into them in place changes the model.  Assigning a new list,
-        or a new array to an element, replaces views; predict, partial_fit
-        and a warm-start fit then check the assigned values and copy them
-        into the network (an identity check per layer when nothing was
-        assigned), after which both attributes hold views again.  This is
-        also how a first warm-start ``fit`` starts from given weights.
-
-        Parameters
-        ----------
-        assigned : dict, default=None
-            ``coefs_`` and ``intercepts_`` as the user left them (None: the
-            current attributes).
-        """
-        coefs, intercepts = self._weight_views()
-        pending = assigned_layers(self, coefs, intercepts, assigned)
-        if not pending:
-            return
-        network = self._network
-        if not network.params.flags.writeable:  # e.g. joblib.load(..., mmap_mode="r")
-            network.params = np.array(network.params)  # a private copy, not the file's map
-            coefs, intercepts = self._weight_views()
-        for name, arrays in pending.items():
-            for array, view in zip(arrays, coefs if name == "coefs_" else intercepts):
-                view[...] = array
-        # The network's lists may be the ones whose elements were replaced;
-        # the estimator gets lists of its own, so that cannot happen again.
-        network.coefs, network.intercepts = list(coefs), list(intercepts)
-        self.coefs_, self.intercepts_ = list(coefs), list(intercepts)
-
-    def _weight_views(self) -> tuple[tuple, tuple]:
-        """The views of the network's weights and biases, to compare ``coefs_`` against.
-
-        Cached per network (found by identity, so a check per call is cheap);
-        the network's own lists are used when they are intact, since those
-        are the arrays ``coefs_`` holds after a fit or a load.
-        """
-        network = self._network
-        cached = self.__dict__.get("_weight_views_cache")
-        if cached is not None and cached[0] is network.params:
-            return cached[1], cached[2]
-        coefs, intercepts = fresh_views(network)
-        if are_views(network.coefs, coefs) and are_views(network.intercepts, intercepts):
-            coefs, intercepts = network.coefs, network.intercepts
-        self._weight_views_cache = (network.params, tuple(coefs), tuple(intercepts))
-        return self._weight_views_cache[1:]
-
     def fit(self, X: ArrayLike, y: ArrayLike,
             sample_weight: ArrayLike | None = None) -> _BaseMLP:
         """Fit the model to data matrix X and targets y.
@@ -243,7 +193,7 @@ class _BaseMLP(BaseEstimator):
         fastnn's linear models: a float32 model does not round float64 rows)."""
         # coefs_ assigned for a warm start make the default check pass before any fit
         check_is_fitted(self, "_network")
-        self._adopt_assigned_weights()
+        adopt_assigned_weights(self)
         mismatch = network_mismatch(self, self._network)
         if mismatch:
             raise ValueError(f"{mismatch} (set_params after fitting): predict would use the "
@@ -277,7 +227,7 @@ class _BaseMLP(BaseEstimator):
         state = dict(super().__getstate__())
         state.pop("_weight_views_cache", None)
         if state.get("_network") is not None:  # views are rebuilt on load, assigned arrays kept
-            for name, views in zip(("coefs_", "intercepts_"), self._weight_views()):
+            for name, views in zip(("coefs_", "intercepts_"), weight_views(self)):
                 if are_views(state.get(name), views):
                     del state[name]
         return state
@@ -288,7 +238,7 @@ class _BaseMLP(BaseEstimator):
         if network is not None:
             self.__dict__.setdefault("coefs_", list(network.coefs))
             self.__dict__.setdefault("intercepts_", list(network.intercepts))
-            self._weight_views()
+            weight_views(self)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -523,8 +473,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validation_score(self, X, y, sample_weight):
         from sklearn.metrics import accuracy_score
-        y_pred = self._label_binarizer.inverse_transform(
-            self._network._forward(X).ravel() if self.n_outputs_ == 1 else self._network._forward(X))
+        out = self._network._forward(X)
+        y_pred = self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1
+                                                         else out)
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):

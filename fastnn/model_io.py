@@ -52,6 +52,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
 from ._mlp_params import check_hyperparameters, network_mismatch
+from ._mlp_weights import adopt_assigned_weights
 from .mlp import MLPClassifier, MLPRegressor
 from .network import OUTPUTS, Network
 from .optimizers import SGD, Adam
@@ -203,7 +204,7 @@ def _storable(array: np.ndarray, what: str) -> np.ndarray:
 
 
 def _mlp_state(model, arrays):
-    model._adopt_assigned_weights()  # coefs_/intercepts_ assigned since the last fit/predict
+    adopt_assigned_weights(model)  # coefs_/intercepts_ assigned since the last fit/predict
     network = model._network
     state = {"layer_sizes": network.layer_sizes, "activations": network.activations,
              "output": network.output, "sigmoid_a": network.sigmoid_a,
