@@ -93,13 +93,29 @@ def adopt_assigned_weights(est, assigned: dict | None = None) -> None:
     if not network.params.flags.writeable:  # e.g. joblib.load(..., mmap_mode="r")
         network.params = np.array(network.params)  # a private copy, not the file's map
         coefs, intercepts = weight_views(est)
-    for name, arrays in pending.items():
-        for array, view in zip(arrays, coefs if name == "coefs_" else intercepts):
-            view[...] = array
+    write_layers(pending, coefs, intercepts)
     # The network's lists may be the ones whose elements were replaced;
     # the estimator gets lists of its own, so that cannot happen again.
     network.coefs, network.intercepts = list(coefs), list(intercepts)
     est.coefs_, est.intercepts_ = list(coefs), list(intercepts)
+
+
+def write_layers(pending: dict, coefs, intercepts) -> None:
+    """Copy the checked arrays of :func:`assigned_layers` (``pending``) into the layer views
+    ``coefs`` and ``intercepts`` of a network."""
+    for name, arrays in pending.items():
+        for array, view in zip(arrays, coefs if name == "coefs_" else intercepts):
+            view[...] = array
+
+
+def drop_views(est, state: dict) -> None:
+    """Delete from ``state`` (``est``'s attributes, to pickle or to copy) ``coefs_`` and
+    ``intercepts_`` where they are views of its network's weights: they are rebuilt as
+    views of the network that comes with the state (``_BaseMLP.__setstate__``), while
+    arrays the user assigned are kept."""
+    for name, views in zip(("coefs_", "intercepts_"), weight_views(est)):
+        if are_views(state.get(name), views):
+            del state[name]
 
 
 def weight_views(est) -> tuple[tuple, tuple]:

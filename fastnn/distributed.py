@@ -40,7 +40,7 @@ from . import _config
 from ._mlp_fit import _loss_scale, end_epoch, initialize_network, restore_if_diverged
 from ._mlp_params import check_hyperparameters
 from ._mlp_state import Undo
-from ._mlp_weights import adopt_assigned_weights, are_views, weight_views
+from ._mlp_weights import adopt_assigned_weights, drop_views
 from .mlp import MLPClassifier, MLPRegressor
 from .network import Network
 from .optimizers import SGD, Adam
@@ -489,9 +489,7 @@ class _DaskFit:
         kept = ("_network", "_label_binarizer", "_no_improvement_count")
         state = {name: value for name, value in vars(self).items()
                  if name.endswith("_") or name in kept}
-        for name, views in zip(("coefs_", "intercepts_"), weight_views(self)):
-            if are_views(state.get(name), views):
-                del state[name]  # rebuilt as views of the copy's network, as on unpickling
+        drop_views(self, state)  # rebuilt as views of the copy's network, as on unpickling
         # A copy: sharing the network and lists would let the local model's training
         # (partial_fit, a warm start) change this one's weights and loss_curve_ too.
         local.__setstate__({**vars(local), **copy.deepcopy(state)})

@@ -27,7 +27,7 @@ from ._mlp_params import (check_hyperparameters, check_n_threads, network_mismat
                           unit_parameter_mismatch)
 from ._mlp_state import Undo, make_writeable, restore_attributes
 from ._mlp_targets import binarized, check_target_kind, finite_targets, numeric_targets
-from ._mlp_weights import adopt_assigned_weights, are_views, network_for, weight_views
+from ._mlp_weights import adopt_assigned_weights, drop_views, network_for, weight_views
 from .network import NonFiniteRows
 
 
@@ -226,10 +226,8 @@ class _BaseMLP(BaseEstimator):
         # the instance's own __dict__: deleting from it would unfit this model.
         state = dict(super().__getstate__())
         state.pop("_weight_views_cache", None)
-        if state.get("_network") is not None:  # views are rebuilt on load, assigned arrays kept
-            for name, views in zip(("coefs_", "intercepts_"), weight_views(self)):
-                if are_views(state.get(name), views):
-                    del state[name]
+        if state.get("_network") is not None:
+            drop_views(self, state)
         return state
 
     def __setstate__(self, state):

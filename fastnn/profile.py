@@ -47,7 +47,7 @@ from .kernels import clock, data_parallel
 from .kernels.fpenv import subnormals_flushed
 from .kernels.activations import IDENTITY
 from .kernels.losses import SQUARED_ERROR
-from ._mlp_weights import assigned_layers, fresh_views
+from ._mlp_weights import assigned_layers, fresh_views, write_layers
 from .network import Network
 from .optimizers import SGD, Adam, Checkpoint
 from .training import TrainingDiverged, run_epoch
@@ -313,10 +313,7 @@ def _network_copy(estimator) -> Network:
     estimator's own network: profile leaves the estimator as it was)."""
     pending = assigned_layers(estimator, *fresh_views(estimator._network))
     network = copy.deepcopy(estimator._network)
-    coefs, intercepts = fresh_views(network)
-    for name, arrays in pending.items():
-        for array, view in zip(arrays, coefs if name == "coefs_" else intercepts):
-            view[...] = array
+    write_layers(pending, *fresh_views(network))
     return network
 
 
