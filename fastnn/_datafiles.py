@@ -43,7 +43,7 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
         raise ValueError(f"{path}: unsupported data file type {suffix!r}; use "
                          f"{', '.join(_SUFFIXES)}")
     if suffix == ".npy":
-        X, y, names, weights = _split_array(_load_npy(path), target, train, path, weight)
+        X, y, names, weights = _split_array(load_npy(path), target, train, path, weight)
         if y is not None:
             check_target(y, f"{path}: the target column", base=0)
         return X, y, names, _weights(weights if train else None, path, weight, base=0)
@@ -60,9 +60,7 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
     weights = None
     if weight is not None:
         weight = column_name(columns, weight, path)
-        if weight == target:
-            raise ValueError(f"{path}: --sample-weight and --target name the same column "
-                             f"{weight!r}")
+        distinct_columns(target, weight, path)
         if train:  # predict only leaves the column out
             weights = _weights(columns[weight], path, weight)
     if feature_names is not None:
@@ -129,9 +127,11 @@ def _not_a_number(values) -> str:
     return f"dtype {values.dtype}"
 
 
-def _load_npy(path):
+def load_npy(path, mmap_mode=None) -> np.ndarray:
+    """The array of .npy file ``path`` (``mmap_mode``: as ``np.load``); ValueError naming the
+    file if it is not a readable one."""
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except OSError:
         raise
     except Exception as exc:  # corrupt header, pickled objects, truncated data...
@@ -151,23 +151,34 @@ def column_name(columns, target, path) -> str:
 
 
 def _split_array(array, target, train, path, weight=None):
-    if array.ndim != 2 or array.dtype.kind not in "biuf":
-        raise ValueError(f"{path}: expected a 2-D numeric array, got {array.ndim}-D {array.dtype}")
-    width = array.shape[1]
-    at = None
-    if weight is not None:
-        at = array_column(weight, width, path, "--sample-weight")
-    if not train and target is None and at is None:
+    column, at = array_columns(array, -1 if train and target is None else target, weight, path)
+    if column is None and at is None:
         return array.astype(np.float64), None, None, None
-    column = None
-    if train or target is not None:
-        column = array_column(-1 if target is None else target, width, path, "--target")
-        if column == at:
-            raise ValueError(f"{path}: --sample-weight and --target name the same column "
-                             f"{column}")
     X = np.delete(array, [c for c in (column, at) if c is not None], axis=1).astype(np.float64)
     y = array[:, column] if train else None
     return X, y, None, None if at is None else array[:, at]
+
+
+def array_columns(array: np.ndarray, target, weight, path) -> tuple[int | None, int | None]:
+    """The columns (>= 0, None for None) of a .npy file's ``array`` that ``target`` and
+    ``weight`` (--target and --sample-weight: indices, as text or int) name; ValueError naming
+    the file if the array is not 2-D numeric, or the option and the range for a bad index."""
+    if array.ndim != 2 or array.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected a 2-D numeric array, got {array.ndim}-D {array.dtype}")
+    width = array.shape[1]
+    if weight is not None:
+        weight = array_column(weight, width, path, "--sample-weight")
+    if target is not None:
+        target = array_column(target, width, path, "--target")
+    distinct_columns(target, weight, path)
+    return target, weight
+
+
+def distinct_columns(target, weight, path) -> None:
+    """ValueError if --sample-weight names the --target column (by name or index)."""
+    if weight is not None and weight == target:
+        raise ValueError(f"{path}: --sample-weight and --target name the same column "
+                         f"{weight!r}")
 
 
 def array_column(text, width: int, path, option: str) -> int:

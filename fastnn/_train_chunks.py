@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from ._csv import NotOfKind, check_weights, csv_header, rows_note, text_as, text_kind
-from ._datafiles import (array_column, check_target, choose_task, class_labels, column_name,
-                         text_labels)
+from ._datafiles import (array_columns, check_target, choose_task, class_labels, column_name,
+                         distinct_columns, load_npy, text_labels)
 from .streaming import _PARQUET, _stream, _suffix
 
 
@@ -28,25 +28,10 @@ def train_command(args) -> int:
     names = None
     options = dict(batch_size=args.chunk_size, dtype=args.dtype)
     weight = args.sample_weight  # a column of sample weights, or None
-    if suffix == ".npy":
-        try:
-            target = -1 if args.target is None else int(args.target)
-        except ValueError:
-            raise ValueError(f"--target must be a column index for a .npy file, got "
-                             f"{args.target!r}") from None
-        try:
-            weight = None if weight is None else int(weight)
-        except ValueError:
-            raise ValueError(f"--sample-weight must be a column index for a .npy file, got "
-                             f"{weight!r}") from None
-        shape = np.load(args.data, mmap_mode="r").shape
-        if len(shape) == 2:  # as without --chunk-size (else the messages named neither)
-            target = array_column(str(target), shape[1], args.data, "--target")
-            if weight is not None:
-                weight = array_column(str(weight), shape[1], args.data, "--sample-weight")
-                if weight == target:
-                    raise ValueError(f"{args.data}: --sample-weight and --target name the "
-                                     f"same column {target}")
+    if suffix == ".npy":  # checked as without --chunk-size, with the same messages
+        target, weight = array_columns(load_npy(args.data, mmap_mode="r"),
+                                       -1 if args.target is None else args.target, weight,
+                                       args.data)
         what = f"{args.data}: target column {target}"
     else:
         if suffix in _PARQUET:
@@ -63,9 +48,7 @@ def train_command(args) -> int:
         target = columns.index(name)
         if weight is not None:
             weight = column_name(dict.fromkeys(columns), weight, args.data)
-            if weight == name:
-                raise ValueError(f"{args.data}: --sample-weight and --target name the same "
-                                 f"column {name!r}")
+            distinct_columns(name, weight, args.data)
         names = [c for c in columns if c not in (name, weight)]
         what = f"{args.data}: target column {name!r}"
         weight = None if weight is None else columns.index(weight)

@@ -731,11 +731,30 @@ def test_train_chunk_size_npy_column_errors_name_the_file_and_the_option(weighte
                           (["--sample-weight", "7"], "--sample-weight must be a column index "
                                                      "in [-5, 5), got '7'"),
                           (["--target", "5"], "--target must be a column index in [-5, 5), "
-                                              "got '5'")):
+                                              "got '5'"),
+                          # with --chunk-size these named neither the file nor the range
+                          (["--target", "x"], "--target must be a column index in [-5, 5), "
+                                              "got 'x'"),
+                          (["--sample-weight", "w"], "--sample-weight must be a column index "
+                                                     "in [-5, 5), got 'w'")):
         for chunk in ([], ["--chunk-size", "50"]):
             assert main(["train", str(tmp_path / "d.npy"), *args, *chunk]) == 1
             assert capsys.readouterr().err == f"fastnn train: error: {tmp_path / 'd.npy'}: " \
                                               f"{message}\n"
+
+
+@pytest.mark.parametrize("array", [np.zeros((4, 2, 2)), np.zeros(4), np.array([["a", "b"]])])
+@pytest.mark.parametrize("target", [[], ["--target", "x"]])
+def test_train_chunk_size_refuses_an_npy_array_as_without_it(array, target, tmp_path, capsys):
+    # with --chunk-size: "the source must be 2-D (n_samples, n_columns)", naming no file;
+    # "--target must be a column index for a .npy file"; text read as features
+    np.save(tmp_path / "d.npy", array)
+    errors = []
+    for chunk in ([], ["--chunk-size", "2"]):
+        assert main(["train", str(tmp_path / "d.npy"), *target, *chunk]) == 1
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1] == (f"fastnn train: error: {tmp_path / 'd.npy'}: expected a "
+                                      f"2-D numeric array, got {array.ndim}-D {array.dtype}\n")
 
 
 def test_train_chunk_size_skips_a_chunk_of_zero_weights(weighted, tmp_path, capsys):
