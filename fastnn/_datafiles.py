@@ -306,8 +306,9 @@ def file_class_labels(y: np.ndarray, path) -> np.ndarray:
     return class_labels(y, f"{path}: the target", base=0 if arrays else 1)
 
 
-def as_dtype(values: np.ndarray, dtype, path, what: str, names=None) -> np.ndarray:
-    """``values`` read from data file ``path`` (the features, 2-D, or the target) as ``dtype``.
+def file_as_dtype(values: np.ndarray, dtype, path, what: str, names=None) -> np.ndarray:
+    """``values`` read from data file ``path`` (the features, 2-D, or the target) as ``dtype``
+    (not ``_outofcore.as_dtype``, an estimator's X in its training dtype).
 
     A ValueError names the first finite value beyond the range of ``dtype`` by column and
     row: the cast made it infinite, with NumPy's "overflow encountered in cast" warning,

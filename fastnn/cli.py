@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._datafiles import (as_dtype, choose_task, file_class_labels, read_data,
+from ._datafiles import (choose_task, file_as_dtype, file_class_labels, read_data,
                          write_predictions)
 from .mlp import MLPClassifier, MLPRegressor
 
@@ -326,8 +326,8 @@ def train(args) -> int:
     if task == "regression":
         if y.dtype.kind not in "biuf":
             raise ValueError("a regression target must be numeric")
-        y = as_dtype(y, args.dtype, args.data, "the target")
-    X = as_dtype(X, args.dtype, args.data, "feature", names)
+        y = file_as_dtype(y, args.dtype, args.data, "the target")
+    X = file_as_dtype(X, args.dtype, args.data, "feature", names)
     what = (f"{len(np.unique(y))} classes" if task == "classification"
             else f"values {y.min():.4g} .. {y.max():.4g}")
     print(f"{args.data}: {X.shape[0]} rows, {X.shape[1]} features; {task} "
