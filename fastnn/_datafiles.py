@@ -306,13 +306,15 @@ def file_class_labels(y: np.ndarray, path) -> np.ndarray:
     return class_labels(y, f"{path}: the target", base=0 if arrays else 1)
 
 
-def file_as_dtype(values: np.ndarray, dtype, path, what: str, names=None) -> np.ndarray:
-    """``values`` read from data file ``path`` (the features, 2-D, or the target) as ``dtype``
-    (not ``_outofcore.as_dtype``, an estimator's X in its training dtype).
+def file_as_dtype(values: np.ndarray, dtype, path, what: str, names=None,
+                  offset: int = 0) -> np.ndarray:
+    """``values`` read from data file ``path`` (the features, 2-D, named by ``names``, or the
+    target) as ``dtype`` (not ``_outofcore.as_dtype``, an estimator's X in its training dtype).
 
     A ValueError names the first finite value beyond the range of ``dtype`` by column and
-    row: the cast made it infinite, with NumPy's "overflow encountered in cast" warning,
-    and the estimator then reported "infinity" on no row or column.
+    row (``values[0]`` is the file's row ``offset``, counted as the file counts): the cast
+    made it infinite, with NumPy's "overflow encountered in cast" warning, and the estimator
+    then reported "infinity" on no row or column.
     """
     base = 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
     try:  # the target as a column of one
@@ -322,8 +324,8 @@ def file_as_dtype(values: np.ndarray, dtype, path, what: str, names=None) -> np.
         column = "" if values.ndim == 1 else \
             f" column {names[exc.column] if names else exc.column!r}"
         raise ValueError(f"{path}: {what}{column} is beyond the range of {exc.dtype.name}: "
-                         f"{float(exc.value)!r} on row {exc.row + base} ({rows_note(base)}); "
-                         f"rescale it or use --dtype float64") from None
+                         f"{float(exc.value)!r} on row {exc.row + offset + base} "
+                         f"({rows_note(base)}); rescale it or use --dtype float64") from None
 
 
 def missing_rows(values: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._csv import NotOfKind, check_weights, csv_header, rows_note, text_as, text_kind
 from ._datafiles import (array_columns, check_target, choose_task, class_labels, column_name,
-                         distinct_columns, load_npy, text_labels)
+                         distinct_columns, file_as_dtype, load_npy, text_labels)
 from .streaming import _PARQUET, _stream, _suffix
 
 
@@ -26,13 +26,16 @@ def train_command(args) -> int:
     params = cli.estimator_params(args)
     # --solver lbfgs: refused while parsing (cli.check_train_options)
     names = None
-    options = dict(batch_size=args.chunk_size, dtype=args.dtype)
+    # read as float64, cast below by file_as_dtype: a value beyond float32 named as without
+    # --chunk-size (the readers' message gave the Python API's hint, dtype=np.float64)
+    options = dict(batch_size=args.chunk_size, dtype=np.float64)
     weight = args.sample_weight  # a column of sample weights, or None
     if suffix == ".npy":  # checked as without --chunk-size, with the same messages
-        target, weight = array_columns(load_npy(args.data, mmap_mode="r"),
-                                       -1 if args.target is None else args.target, weight,
-                                       args.data)
-        what = f"{args.data}: target column {target}"
+        array = load_npy(args.data, mmap_mode="r")
+        target, weight = array_columns(array, -1 if args.target is None else args.target,
+                                       weight, args.data)
+        column = str(target)
+        features = [c for c in range(array.shape[1]) if c not in (target, weight)]
     else:
         if suffix in _PARQUET:
             import pyarrow.parquet as pq
@@ -49,10 +52,11 @@ def train_command(args) -> int:
         if weight is not None:
             weight = column_name(dict.fromkeys(columns), weight, args.data)
             distinct_columns(name, weight, args.data)
-        names = [c for c in columns if c not in (name, weight)]
-        what = f"{args.data}: target column {name!r}"
+        names = features = [c for c in columns if c not in (name, weight)]
+        column = repr(name)
         weight = None if weight is None else columns.index(weight)
     options.update(target=target, weight=weight)
+    what = f"{args.data}: target column {column}"  # in messages
     shown = weight if names is None or weight is None else columns[weight]  # in messages
     base = 0 if suffix == ".npy" else 1  # rows: array indices, or data lines after the header
     epochs = params.pop("max_iter", 10)  # >= 1: checked while parsing (cli._checked)
@@ -100,12 +104,8 @@ def train_command(args) -> int:
         bad = ~np.isfinite(X)
         if bad.any():
             i, j = (int(k[0]) for k in np.nonzero(bad))
-            if names is not None:
-                column = repr(names[j])
-            else:  # the .npy file's column
-                column = [c for c in range(X.shape[1] + 2) if c not in (target, weight)][j]
             problem = "missing (NaN)" if np.isnan(X[i, j]) else f"infinite ({X[i, j]})"
-            raise ValueError(f"{args.data}: feature column {column} is {problem} on row "
+            raise ValueError(f"{args.data}: feature column {features[j]!r} is {problem} on row "
                              f"{start + i + base} ({rows_note(base)})")
 
     def convert(labels, start):
@@ -115,22 +115,20 @@ def train_command(args) -> int:
         labels = typed(labels, start, kind)
         if labels.dtype.kind not in "biuf":
             raise ValueError(f"{what}: a regression target must be numeric")
-        with np.errstate(over="ignore"):  # a finite target made infinite: named below
-            converted = labels.astype(args.dtype)
-        beyond = np.flatnonzero(np.isinf(converted) & np.isfinite(labels))
-        if beyond.size:
-            raise ValueError(f"{what}: {labels[beyond[0]]} on row {start + beyond[0] + base} "
-                             f"({rows_note(base)}) is beyond the range of "
-                             f"{np.dtype(args.dtype).name}; rescale the target or use "
-                             f"--dtype float64")
-        return converted
+        return file_as_dtype(labels, args.dtype, args.data, f"target column {column}",
+                             offset=start)
+
+    def features_of(X, start):
+        """The features of the block starting at row ``start`` (0-based) in --dtype."""
+        return file_as_dtype(X, args.dtype, args.data, "feature", features, start)
 
     classes = None
     if task == "classification":  # all classes up front; every block's labels checked
         found, start = {}, 0  # text: the row each label first appears on
         for block in _stream(args.data, text=True, **options)[0]:
             labels = block[1]
-            weights_of(block, start)  # all checked before any update
+            features_of(block[0], start)  # all checked before any update
+            weights_of(block, start)
             if text:  # typed below as the whole column is (never both 1 and "1")
                 for i, label in enumerate(typed(labels, start, "U").tolist()):
                     found.setdefault(label, start + i)
@@ -152,7 +150,8 @@ def train_command(args) -> int:
         start, trained = 0, False
         for block in _stream(args.data, progress=True, desc=f"pass {epoch + 1}/{epochs}",
                              text=True, **options)[0]:
-            X, labels = block[:2]
+            labels = block[1]
+            X = features_of(block[0], start)
             y = convert(labels, start)
             weights = weights_of(block, start)
             if weights and not weights["sample_weight"].any():  # as fit_stream: nothing to train
