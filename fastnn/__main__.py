@@ -186,13 +186,9 @@ def _seed(text: str) -> int:
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
+    from .cli import float_in
+
+    return float_in(0, np.inf, "a positive finite number", low_inclusive=False)(text)
 
 
 def _activation(text: str) -> str:

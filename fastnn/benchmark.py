@@ -438,19 +438,8 @@ def _names(text: str) -> list[str] | None:
     return items
 
 
-def _cores(text: str) -> float:
-    """An argparse type for --max-foreign: a finite number of cores >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number of cores >= 0, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
-    from .cli import int_at_least
+    from .cli import float_in, int_at_least
 
     parser.add_argument("--quick", action="store_true",
                         help="small data and few rounds: a smoke run of about a minute")
@@ -467,7 +456,8 @@ def add_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--inline", action="store_true",
                         help="run every peer in this process (debugging; thread pools then share "
                              "the process)")
-    parser.add_argument("--max-foreign", type=_cores, default=MAX_FOREIGN,
+    cores = float_in(0, float("inf"), "a finite number of cores >= 0")
+    parser.add_argument("--max-foreign", type=cores, default=MAX_FOREIGN,
                         help=f"cores other processes may use during a calm run ({MAX_FOREIGN})")
 
 

@@ -87,7 +87,8 @@ def add_train_parser(sub) -> None:
                         "name), not a feature; finite and non-negative. The validation score "
                         "is unweighted")
     parser.add_argument("--out", help="model file to write (default: DATA's name + .model.npz)")
-    parser.add_argument("--validation-split", type=_fraction, default=0.2,
+    parser.add_argument("--validation-split", type=float_in(0, 1, "a fraction in [0, 1)"),
+                        default=0.2,
                         help="fraction of rows held out to score the model (0: score on the "
                         "training rows)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -198,6 +199,23 @@ def int_at_least(minimum: int, expected: str | None = None):
     return parse
 
 
+def float_in(low: float, high: float, expected: str, *, low_inclusive: bool = True):
+    """An argparse type: a number in [``low``, ``high``) (``low`` excluded unless
+    ``low_inclusive``), else an error "expected ``expected``, got TEXT" that states the
+    option's rule; text, NaN and ``high`` (give ``inf`` for finite numbers) are outside."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (low <= value if low_inclusive else low < value) or not value < high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
 def thread_count(text: str) -> int:
     """An argparse type for --threads: 0 (the current setting) up to the cores Numba may use."""
     from ._config import threading_info
@@ -249,17 +267,6 @@ def seed(text: str) -> int:
     value = int_at_least(0)(text)
     if value >= 2 ** 32:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    """--validation-split: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
     return value
 
 

@@ -47,3 +47,35 @@ def test_digits_help_gives_every_option_its_default(capsys):
     for default in ("default: 30", "default: 32", "default: relu", "default: 0.05",
                     "default: float32", "default: 0)"):
         assert default in out, default
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "d.csv", "--validation-split"], "a fraction in [0, 1)"),
+    (["digits", "--lr"], "a positive finite number"),
+    (["bench", "--max-foreign"], "a finite number of cores >= 0"),
+])
+@pytest.mark.parametrize("text", ["x", "nan", "inf", "-1"])
+def test_number_options_name_their_rule_in_a_usage_error(argv, expected, text, capsys):
+    """The three argparse number types (one factory, cli.float_in) keep each option's rule."""
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, text])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"fastnn {argv[0]}: error: argument {argv[-1]}: expected {expected}, "
+                        f"got {text!r}\n")
+
+
+@pytest.mark.parametrize("argv, value", [
+    (["train", "d.csv", "--validation-split", "0"], 0.0),
+    (["digits", "--lr", "1e-3"], 1e-3),
+    (["bench", "--max-foreign", "0"], 0.0),
+])
+def test_number_options_take_the_ends_of_their_range(argv, value, monkeypatch):
+    from fastnn import __main__, benchmark, cli
+
+    seen = {}
+    for module, name in ((cli, "train"), (__main__, "_digits"), (benchmark, "command")):
+        monkeypatch.setattr(module, name, lambda args: seen.update(vars(args)) or 0)
+    assert main(argv) == 0
+    option = argv[-2].lstrip("-").replace("-", "_")
+    assert seen[option] == value
