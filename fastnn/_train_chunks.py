@@ -17,7 +17,8 @@ def train_command(args) -> int:
 
     The file is never loaded whole: each block is one ``partial_fit`` call and
     ``--max-iter`` (default 10 here) is the number of passes over the file.
-    There is no validation split: the score printed is on the last block.
+    There is no validation split: the score printed is on the last block's rows, which it
+    trained on.
     """
     from . import cli  # not at the top: cli imports this module when it runs
     suffix = _suffix(args.data)
@@ -166,11 +167,17 @@ def train_command(args) -> int:
             raise ValueError(f"{args.data}: the sample_weight column {shown!r} is 0 on all "
                              f"{start} rows: there is nothing to train on")
     seconds = time.perf_counter() - started
+    # rows trained on, which say little of the model: iris sorted by class, in 50-row blocks,
+    # printed "accuracy 0.0000 on the last block", all of it one class
+    where = (f"on the last block's {len(y)} row{'' if len(y) == 1 else 's'} (training rows: "
+             f"--chunk-size holds none out")
+    if classes is not None and len(np.unique(y)) < len(classes):
+        where += f"; the block has {len(np.unique(y))} of the {len(classes)} classes"
     if task == "regression" and len(y) < 2:  # scikit-learn warned, and R^2 was nan
-        score = f"R^2 undefined on the last block (of {len(y)} row)"
+        score = f"R^2 undefined {where})"
     else:
         score = (f"{'accuracy' if task == 'classification' else 'R^2'} "
-                 f"{model.score(cli._frame(X, names), y):.4f} on the last block")
+                 f"{model.score(cli._frame(X, names), y):.4f} {where})")
     print(f"trained in {seconds:.2f} s; {score}")
     cli._save_model(model, args)
     return 0

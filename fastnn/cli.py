@@ -95,7 +95,8 @@ def add_train_parser(sub) -> None:
     parser.add_argument("--chunk-size", type=int_at_least(1), metavar="ROWS",
                         help="for files bigger than memory (CSV, Parquet, .npy): read blocks "
                         "of ROWS rows, partial_fit on each, --max-iter passes (default 10), "
-                        "no validation split (fastnn.fit_stream)")
+                        "no validation split: the score is on the last block's rows, trained "
+                        "on (fastnn.fit_stream)")
     options = parser.add_argument_group("estimator parameters (default: the estimator's)")
     for name, default in MLPClassifier().get_params().items():
         if name in _NOT_OPTIONS:

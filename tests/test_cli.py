@@ -1,6 +1,7 @@
 """The command line (train, predict, demo) end to end, and every claim the demo makes."""
 import csv
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -591,6 +592,25 @@ def test_train_reads_csv_labels_alike_with_and_without_chunk_size(tmp_path, caps
         assert main(["train", str(path), "--out", str(model_path), *FAST, *chunk]) == 0
         loaded = fastnn.load(model_path).classes_
         assert loaded.tolist() == classes and loaded.dtype.kind == np.asarray(classes).dtype.kind
+
+
+@pytest.mark.parametrize("order, note", [
+    ("sorted", "; the block has 1 of the 3 classes"), ("shuffled", "")])
+def test_train_chunk_size_says_its_score_is_on_training_rows(iris_csv, tmp_path, capsys,
+                                                            order, note):
+    """Iris (sorted by class) in 50-row chunks printed "accuracy 0.0000 on the last block",
+    read as the model's accuracy: it is on the last block's rows, trained on, all one class."""
+    path = iris_csv
+    if order == "shuffled":
+        lines = iris_csv.read_text().splitlines()
+        rows = [lines[1:][i] for i in np.random.default_rng(0).permutation(150)]
+        path = tmp_path / "shuffled.csv"
+        path.write_text("\n".join([lines[0], *rows]) + "\n")
+    assert main(["train", str(path), "--chunk-size", "50", "--max-iter", "1",
+                 "--hidden-layer-sizes", "2", "--out", str(tmp_path / "m.npz")]) == 0
+    last = capsys.readouterr().out.splitlines()[-2]
+    assert re.fullmatch(rf"trained in [0-9.]+ s; accuracy [0-9.]+ on the last block's 50 rows "
+                        rf"\(training rows: --chunk-size holds none out{note}\)", last), last
 
 
 # ------------------------------------------------------ train --sample-weight

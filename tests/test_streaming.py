@@ -645,7 +645,8 @@ def test_fastnn_train_chunk_size_with_a_last_block_of_one_row(tmp_path, table, c
         assert main(["train", str(path), "--chunk-size", "2", "--max-iter", "1",
                      "--hidden-layer-sizes", "2", "--out", str(tmp_path / "m.npz")]) == 0
     printed = capsys.readouterr().out
-    assert "R^2 undefined on the last block (of 1 row)" in printed and "nan" not in printed
+    assert "R^2 undefined on the last block's 1 row (training rows: --chunk-size holds none " \
+           "out)" in printed and "nan" not in printed
 
 
 def test_fastnn_train_chunk_size_names_a_target_beyond_float32(tmp_path, capsys):
