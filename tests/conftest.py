@@ -32,3 +32,14 @@ def hide_pandas(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     return lambda: monkeypatch.setattr(builtins, "__import__", no_pandas)
+
+
+@pytest.fixture(params=["pandas", "csv module"])
+def csv_reader(request, hide_pandas):
+    """Each of the streaming readers of CSV files in turn, as its own test case: pandas, then
+    the csv module (pandas hidden, as without it installed).  The value is the reader's name."""
+    if request.param == "pandas":
+        pytest.importorskip("pandas")
+    else:
+        hide_pandas()
+    return request.param

@@ -209,12 +209,9 @@ def test_the_csv_module_names_a_line_of_another_width(hide_pandas, tmp_path):
 
 
 # ------------------------------------------------- header="infer" and text labels
-@pytest.mark.parametrize("pandas", [True, False])
-def test_a_headerless_file_of_text_labels_keeps_its_first_row(hide_pandas, tmp_path, pandas):
+def test_a_headerless_file_of_text_labels_keeps_its_first_row(csv_reader, tmp_path):
     """header="infer" took any first line with a field that is not a number for a header:
     a headerless file of text labels lost its first row without a word."""
-    if not pandas:
-        hide_pandas()
     path = tmp_path / "t.csv"
     path.write_text("0.5,1.5,cat\n0.25,2,dog\n1,3,cat\n")
     X, y = zip(*fastnn.iter_batches(path, 2, target=-1))
@@ -253,15 +250,12 @@ def test_the_csv_module_drops_a_byte_order_mark(hide_pandas, tmp_path):
     assert y.tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("pandas", [True, False])
 @pytest.mark.parametrize("target", ["label", -1])
-def test_a_zipped_csv_file(hide_pandas, tmp_path, pandas, target):
+def test_a_zipped_csv_file(csv_reader, tmp_path, target):
     """.zip is a suffix iter_batches takes, but the header sniffing and the csv-module reader
     read the archive's bytes as text: UnicodeDecodeError."""
     import zipfile
 
-    if not pandas:
-        hide_pandas()
     path = tmp_path / "t.csv.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("t.csv", "a,b,label\n1,2,x\n3,4,y\n5,6,x\n")
@@ -270,11 +264,8 @@ def test_a_zipped_csv_file(hide_pandas, tmp_path, pandas, target):
     assert [y.tolist() for _, y in blocks] == [["x", "y"], ["x"]]
 
 
-@pytest.mark.parametrize("pandas", [True, False])
-def test_a_zstandard_csv_file(hide_pandas, tmp_path, pandas):
+def test_a_zstandard_csv_file(csv_reader, tmp_path):
     zstandard = pytest.importorskip("zstandard")
-    if not pandas:
-        hide_pandas()
     path = tmp_path / "t.csv.zst"
     path.write_bytes(zstandard.ZstdCompressor().compress(b"a,b,label\n1,2,x\n3,4,y\n"))
     for target in ("label", -1):
@@ -308,12 +299,9 @@ def test_the_csv_module_reads_utf8_whatever_the_locale(tmp_path):
     assert done.stdout.strip() == ascii(["café", "naïve"])
 
 
-@pytest.mark.parametrize("pandas", [True, False])
-def test_a_first_data_line_longer_than_the_header_is_an_error(hide_pandas, tmp_path, pandas):
+def test_a_first_data_line_longer_than_the_header_is_an_error(csv_reader, tmp_path):
     """pandas took its first field for the row index: the features moved one column left
     and the first column was dropped without a word."""
-    if not pandas:
-        hide_pandas()
     path = tmp_path / "t.csv"
     path.write_text("a,b,label\n1,2,3,0\n4,5,6,1\n")
     with pytest.raises(ValueError, match=r"t.csv, line 2: 4 fields, expected 3 \(the "
@@ -348,15 +336,12 @@ def test_classes_for_a_regressor_is_an_error(tmp_path):
                           classes=[0, 1])
 
 
-@pytest.mark.parametrize("pandas", [True, False])
-def test_fastnn_train_chunk_size_strips_text_labels_as_without_chunks(hide_pandas, tmp_path,
-                                                                      capsys, pandas):
+def test_fastnn_train_chunk_size_strips_text_labels_as_without_chunks(csv_reader, tmp_path,
+                                                                      capsys):
     """" cat" and "cat" were two classes with --chunk-size, one without."""
     from fastnn import load
     from fastnn.__main__ import main
 
-    if not pandas:
-        hide_pandas()
     path = tmp_path / "t.csv"
     path.write_text("a,y\n1, cat\n2,dog\n3,cat\n4, dog \n")
     for chunks, out in ((["--chunk-size", "2"], tmp_path / "c.npz"),
@@ -366,11 +351,8 @@ def test_fastnn_train_chunk_size_strips_text_labels_as_without_chunks(hide_panda
         np.testing.assert_array_equal(load(out).classes_, ["cat", "dog"])
 
 
-@pytest.mark.parametrize("pandas", [True, False])
-def test_a_target_name_is_found_among_header_names_with_spaces(hide_pandas, tmp_path, pandas):
+def test_a_target_name_is_found_among_header_names_with_spaces(csv_reader, tmp_path):
     """target="label" did not find the column " label" (the command line strips names)."""
-    if not pandas:
-        hide_pandas()
     path = tmp_path / "spaced.csv"
     path.write_text("a, label ,b\n1,x,2\n3,y,4\n")
     (X, y), = list(fastnn.iter_batches(str(path), target="label"))

@@ -83,23 +83,20 @@ def test_regressor_and_a_weight_column_by_position_from_the_end(tmp_path, data):
     ("inf", r"is infinite \(inf\)", 150), ("-0.5", r"is negative \(-0.5\)", 150),
 ])
 @pytest.mark.parametrize("make", [fastnn.MLPClassifier, fastnn.MLPRegressor])
-def test_bad_weights_are_errors_naming_the_column_and_the_row(hide_pandas, tmp_path, data,
+def test_bad_weights_are_errors_naming_the_column_and_the_row(csv_reader, tmp_path, data,
                                                               cell, problem, row, make):
     X, y, w = data
     weights = [f"{v}" for v in w]
     weights[row] = cell
     path = tmp_path / "t.csv"
     write_csv(path, X, y, w, weights)
-    for pandas in (True, False):
-        if not pandas:
-            hide_pandas()
-        model = make(**PARAMS)
-        with pytest.raises(ValueError, match=rf"block 2 \(rows 101 to 200, counted from 1 "
-                           rf"after the header\): the sample_weight column 'w' {problem} on "
-                           rf"row {row + 1}"):
-            fastnn.fit_stream(model, path, target="label", sample_weight="w", batch_size=100)
-        if make is fastnn.MLPClassifier:  # found by the first pass, before any update
-            assert not hasattr(model, "coefs_")
+    model = make(**PARAMS)
+    with pytest.raises(ValueError, match=rf"block 2 \(rows 101 to 200, counted from 1 "
+                       rf"after the header\): the sample_weight column 'w' {problem} on "
+                       rf"row {row + 1}"):
+        fastnn.fit_stream(model, path, target="label", sample_weight="w", batch_size=100)
+    if make is fastnn.MLPClassifier:  # found by the first pass, before any update
+        assert not hasattr(model, "coefs_")
 
 
 def test_bad_weights_of_an_array_are_named_by_position(data):
@@ -113,19 +110,16 @@ def test_bad_weights_of_an_array_are_named_by_position(data):
                           batch_size=100)
 
 
-def test_a_weight_that_is_not_a_number_is_named(hide_pandas, tmp_path, data):
+def test_a_weight_that_is_not_a_number_is_named(csv_reader, tmp_path, data):
     X, y, w = data
     weights = [f"{v}" for v in w]
     weights[5] = "heavy"
     path = tmp_path / "t.csv"
     write_csv(path, X, y, w, weights)
-    for pandas in (True, False):
-        if not pandas:
-            hide_pandas()
-        with pytest.raises(ValueError, match=r"t.csv: sample_weight column 'w' is not numeric: "
-                                             r"'heavy' on row 6 \(rows counted from 1 after "
-                                             r"the header\)"):
-            fastnn.fit_stream(fastnn.MLPRegressor(), path, target="label", sample_weight="w")
+    with pytest.raises(ValueError, match=r"t.csv: sample_weight column 'w' is not numeric: "
+                                         r"'heavy' on row 6 \(rows counted from 1 after "
+                                         r"the header\)"):
+        fastnn.fit_stream(fastnn.MLPRegressor(), path, target="label", sample_weight="w")
 
 
 @pytest.mark.parametrize("source", ["csv", "array"])
@@ -166,21 +160,18 @@ def test_weight_column_arguments_are_checked(tmp_path, data):
 
 
 @pytest.mark.parametrize("cell", ["", "NA"])
-def test_a_missing_weight_on_the_first_line_of_a_headerless_file_is_reported(hide_pandas,
+def test_a_missing_weight_on_the_first_line_of_a_headerless_file_is_reported(csv_reader,
                                                                              tmp_path, cell):
     # the line was taken for a header (a field that is not a number) and dropped silently
     path = tmp_path / "t.csv"
     path.write_text(f"1.0,2.0,{cell},0\n3.0,4.0,1.5,1\n5.0,6.0,2.0,0\n")
-    for pandas in (True, False):
-        if not pandas:
-            hide_pandas()
-        with pytest.raises(ValueError, match=r"block 1 \(rows 1 to 3, counted from 1\): the "
-                                             r"sample_weight column 2 is missing or NaN on row "
-                                             r"1"):
-            fastnn.fit_stream(fastnn.SGDClassifier(), path, target=3, sample_weight=2,
-                              classes=[0, 1])
-        first = next(fastnn.streaming._stream(path, target=3, weight=-2)[0])
-        assert first[0].tolist()[0] == [1.0, 2.0] and np.isnan(first[2][0])
+    with pytest.raises(ValueError, match=r"block 1 \(rows 1 to 3, counted from 1\): the "
+                                         r"sample_weight column 2 is missing or NaN on row "
+                                         r"1"):
+        fastnn.fit_stream(fastnn.SGDClassifier(), path, target=3, sample_weight=2,
+                          classes=[0, 1])
+    first = next(fastnn.streaming._stream(path, target=3, weight=-2)[0])
+    assert first[0].tolist()[0] == [1.0, 2.0] and np.isnan(first[2][0])
 
 
 @pytest.mark.parametrize("make", [fastnn.MLPClassifier, fastnn.SGDClassifier])
@@ -212,19 +203,16 @@ def test_a_block_of_zero_weights_is_skipped_as_its_rows_train_nothing(tmp_path, 
     assert not hasattr(model, "classes_")
 
 
-def test_boolean_weights_are_not_numbers_with_or_without_pandas(hide_pandas, tmp_path, data):
+def test_boolean_weights_are_not_numbers_with_or_without_pandas(csv_reader, tmp_path, data):
     # pandas read a chunk of only True/False as 1/0, the csv module (and fastnn train without
     # --chunk-size) refused them: the result depended on the reader and on the chunking
     X, y, w = data
     path = tmp_path / "t.csv"
     write_csv(path, X, y, w, ["True" if v > 1 else "False" for v in w])
-    for pandas in (True, False):
-        if not pandas:
-            hide_pandas()
-        with pytest.raises(ValueError, match=r"sample_weight column 'w' is not numeric: "
-                                             r"'(True|False)' on row 1 "):
-            fastnn.fit_stream(fastnn.SGDClassifier(), path, target="label", sample_weight="w",
-                              batch_size=100)
+    with pytest.raises(ValueError, match=r"sample_weight column 'w' is not numeric: "
+                                         r"'(True|False)' on row 1 "):
+        fastnn.fit_stream(fastnn.SGDClassifier(), path, target="label", sample_weight="w",
+                          batch_size=100)
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
