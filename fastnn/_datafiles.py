@@ -174,6 +174,15 @@ def array_columns(array: np.ndarray, target, weight, path) -> tuple[int | None, 
     return target, weight
 
 
+def npy_features(path, target, weight) -> tuple[int, int | None, list[int]]:
+    """The --target column (default -1) and --sample-weight column (or None) of .npy file
+    ``path``, checked by :func:`array_columns`, and its other columns, the features', by
+    which messages name them (not by their place among the features)."""
+    array = load_npy(path, mmap_mode="r")
+    target, weight = array_columns(array, -1 if target is None else target, weight, path)
+    return target, weight, [c for c in range(array.shape[1]) if c not in (target, weight)]
+
+
 def distinct_columns(target, weight, path) -> None:
     """ValueError if --sample-weight names the --target column (by name or index)."""
     if weight is not None and weight == target:
@@ -326,6 +335,20 @@ def file_as_dtype(values: np.ndarray, dtype, path, what: str, names=None,
         raise ValueError(f"{path}: {what}{column} is beyond the range of {exc.dtype.name}: "
                          f"{float(exc.value)!r} on row {exc.row + offset + base} "
                          f"({rows_note(base)}); rescale it or use --dtype float64") from None
+
+
+def check_finite_features(X: np.ndarray, path, columns=None, offset: int = 0) -> None:
+    """ValueError naming the first NaN or infinite value of features ``X`` read from data
+    file ``path``: its column (``columns[j]``, default ``j``) and its row (``X[0]`` is the
+    file's row ``offset``, counted as the file counts).  The estimator's message ("Input X
+    contains NaN.") named neither."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, j = (int(k[0]) for k in np.nonzero(bad))
+        base = 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
+        problem = "missing (NaN)" if np.isnan(X[i, j]) else f"infinite ({X[i, j]})"
+        raise ValueError(f"{path}: feature column {j if columns is None else columns[j]!r} is "
+                         f"{problem} on row {offset + i + base} ({rows_note(base)})")
 
 
 def missing_rows(values: np.ndarray) -> np.ndarray:

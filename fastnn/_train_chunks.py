@@ -7,8 +7,9 @@ import time
 import numpy as np
 
 from ._csv import NotOfKind, check_weights, csv_header, rows_note, text_as, text_kind
-from ._datafiles import (array_columns, check_target, choose_task, class_labels, column_name,
-                         distinct_columns, file_as_dtype, load_npy, text_labels)
+from ._datafiles import (check_finite_features, check_target, choose_task, class_labels,
+                         column_name, distinct_columns, file_as_dtype, npy_features,
+                         text_labels)
 from .streaming import _PARQUET, _stream, _suffix
 
 
@@ -32,11 +33,8 @@ def train_command(args) -> int:
     options = dict(batch_size=args.chunk_size, dtype=np.float64)
     weight = args.sample_weight  # a column of sample weights, or None
     if suffix == ".npy":  # checked as without --chunk-size, with the same messages
-        array = load_npy(args.data, mmap_mode="r")
-        target, weight = array_columns(array, -1 if args.target is None else args.target,
-                                       weight, args.data)
+        target, weight, features = npy_features(args.data, args.target, weight)
         column = str(target)
-        features = [c for c in range(array.shape[1]) if c not in (target, weight)]
     else:
         if suffix in _PARQUET:
             import pyarrow.parquet as pq
@@ -99,16 +97,6 @@ def train_command(args) -> int:
     started = time.perf_counter()
     kind = "f"  # of a regression target, or of the classes found below
 
-    def finite(X, start):
-        """ValueError naming the first NaN or infinite feature of the block starting at row
-        ``start`` (0-based): the model's message named neither file, column nor row."""
-        bad = ~np.isfinite(X)
-        if bad.any():
-            i, j = (int(k[0]) for k in np.nonzero(bad))
-            problem = "missing (NaN)" if np.isnan(X[i, j]) else f"infinite ({X[i, j]})"
-            raise ValueError(f"{args.data}: feature column {features[j]!r} is {problem} on row "
-                             f"{start + i + base} ({rows_note(base)})")
-
     def convert(labels, start):
         """Checked targets of the block starting at row ``start`` (0-based)."""
         if task == "classification":
@@ -158,7 +146,7 @@ def train_command(args) -> int:
             if weights and not weights["sample_weight"].any():  # as fit_stream: nothing to train
                 start += len(labels)
                 continue
-            finite(X, start)
+            check_finite_features(X, args.data, features, start)
             model.partial_fit(cli._frame(X, names), y, **weights,
                               **({"classes": classes} if classes is not None else {}))
             start += len(labels)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._datafiles import (choose_task, file_as_dtype, file_class_labels, read_data,
-                         write_predictions)
+from ._datafiles import (check_finite_features, choose_task, file_as_dtype, file_class_labels,
+                         npy_features, read_data, write_predictions)
 from .mlp import MLPClassifier, MLPRegressor
 
 # Estimator parameters the command line does not offer: it shows its own
@@ -335,7 +335,11 @@ def train(args) -> int:
         if y.dtype.kind not in "biuf":
             raise ValueError("a regression target must be numeric")
         y = file_as_dtype(y, args.dtype, args.data, "the target")
-    X = file_as_dtype(X, args.dtype, args.data, "feature", names)
+    columns = names  # of the features in messages: a .npy file's by its own index
+    if Path(args.data).suffix.lower() == ".npy":
+        columns = npy_features(args.data, args.target, args.sample_weight)[2]
+    X = file_as_dtype(X, args.dtype, args.data, "feature", columns)
+    check_finite_features(X, args.data, columns)
     what = (f"{len(np.unique(y))} classes" if task == "classification"
             else f"values {y.min():.4g} .. {y.max():.4g}")
     print(f"{args.data}: {X.shape[0]} rows, {X.shape[1]} features; {task} "

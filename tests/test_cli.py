@@ -289,6 +289,36 @@ def test_train_names_a_value_beyond_float32(name, content, extra, message, tmp_p
         assert "validation R^2 undefined on 1 held-out row\n" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("chunk", [[], ["--chunk-size", "2"]])
+@pytest.mark.parametrize("value, problem", [
+    (1e39, "is beyond the range of float32: 1e+39 on row 2 (rows counted from 0); rescale it "
+           "or use --dtype float64"),
+    (np.nan, "is missing (NaN) on row 2 (rows counted from 0)"),
+    (-np.inf, "is infinite (-inf) on row 2 (rows counted from 0)")])
+def test_train_names_a_bad_npy_feature_by_its_column_in_the_file(value, problem, chunk,
+                                                                tmp_path, capsys):
+    """Without --chunk-size, a value beyond float32 in column 2 of a file whose target is
+    column 0 was 'feature column 1' (its column among the features), and NaN or inf was
+    scikit-learn's 'Input X contains NaN.', naming no file, column or row."""
+    data = np.array([[0, 1, 2], [1, 3, 4], [0, 5, value], [1, 7, 8.0]] * 3)
+    np.save(tmp_path / "d.npy", data)
+    assert main(["train", str(tmp_path / "d.npy"), "--target", "0", "--out",
+                 str(tmp_path / "m.npz"), *FAST, *chunk]) == 1
+    # the last line: after --chunk-size's progress bar
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"fastnn train: error: {tmp_path / 'd.npy'}: feature column 2 {problem}")
+
+
+@pytest.mark.parametrize("chunk", [[], ["--chunk-size", "2"]])
+def test_train_names_a_nan_csv_feature_by_its_column_and_row(chunk, tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b,y\n1,2,0\n2,nan,1\n3,4,0\n4,5,1\n")
+    assert main(["train", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m.npz"), *FAST,
+                 *chunk]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"fastnn train: error: {tmp_path / 'd.csv'}: feature column 'b' is missing (NaN) on "
+        f"row 2 (rows counted from 1 after the header)")
+
+
 def test_bad_csv_rows(tmp_path):
     (tmp_path / "ragged.csv").write_text("a,b,y\n1,2,0\n3,4\n")
     with pytest.raises(ValueError, match="line 3: 2 fields"):
