@@ -2,10 +2,11 @@
 sample weights read from CSV, Parquet, ``.npy`` and ``.npz`` files, the target typed as
 class labels or numbers, and predictions written as CSV or ``.npy``.
 
-CSV and Parquet files name their columns on their first line (the header); ``.npy``
-files hold a 2-D numeric array whose columns are named by index; ``.npz`` files hold
-a feature array ``X`` (or the only other array) and a target array ``y`` (or
-``--target``).  Errors are ValueErrors naming the file, the column and the row.
+CSV files (``.csv``, ``.txt``, tab-separated ``.tsv``; compressed too, ``.csv.gz`` ...,
+as ``--chunk-size`` reads them) and Parquet files name their columns on their first line
+(the header); ``.npy`` files hold a 2-D numeric array whose columns are named by index;
+``.npz`` files hold a feature array ``X`` (or the only other array) and a target array
+``y`` (or ``--target``).  Errors are ValueErrors naming the file, the column and the row.
 """
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv import (BeyondRange, as_features, as_weights, check_weights, missing_label,
-                   rows_note, text_as, text_kind)
+from ._csv import (BeyondRange, _open_text, as_features, as_weights, check_weights,
+                   missing_label, rows_note, text_as, text_kind)
 
 _SUFFIXES = (".csv", ".npy", ".npz", ".parquet", ".pq")
+# read as CSV (.tsv: tab-separated), compressed too (.csv.gz ...), as --chunk-size reads them
+_TEXT = (".csv", ".tsv", ".txt")
+_PACKED = (".gz", ".bz2", ".xz", ".zip", ".zst")
 
 
 def read_data(path, target=None, *, train: bool, feature_names=None, weight=None):
@@ -39,9 +43,12 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in _SUFFIXES:
+    if suffix in _PACKED and Path(path.stem).suffix.lower() in _TEXT:
+        suffix = Path(path.stem).suffix.lower()
+    if suffix not in _SUFFIXES + _TEXT:
         raise ValueError(f"{path}: unsupported data file type {suffix!r}; use "
-                         f"{', '.join(_SUFFIXES)}")
+                         f"{', '.join(_SUFFIXES)}, .tsv or .txt (CSV files also compressed: "
+                         f".csv.gz, {', '.join(_PACKED[1:])})")
     if suffix == ".npy":
         X, y, names, weights = _split_array(load_npy(path), target, train, path, weight)
         if y is not None:
@@ -52,7 +59,8 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
         if y is not None:
             check_target(y, f"{path}: the target array", base=0)
         return X, y, names, _weights(weights if train else None, path, weight, base=0)
-    columns = _read_csv(path) if suffix == ".csv" else _read_parquet(path)
+    columns = _read_csv(path, "\t" if suffix == ".tsv" else ",") if suffix in _TEXT \
+        else _read_parquet(path)
     if train:
         target = column_name(columns, target if target is not None else list(columns)[-1], path)
     elif target is not None:
@@ -84,7 +92,7 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
     if not train:
         return X, None, names, weights
     y, what = columns[target], f"{path}: target column {target!r}"
-    if suffix == ".csv" and y.dtype.kind == "U":  # not all numbers: typed as --chunk-size
+    if suffix in _TEXT and y.dtype.kind == "U":  # not all numbers: typed as --chunk-size
         return X, text_labels(y, what), names, weights
     check_target(y, what)
     return X, y, names, weights
@@ -242,9 +250,9 @@ def _from_npz(path, target, train, weight=None):
     return X.astype(np.float64), y, None, weights
 
 
-def _read_csv(path) -> dict:
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        rows = [row for row in csv.reader(file) if row]
+def _read_csv(path, delimiter: str = ",") -> dict:
+    with _open_text(path) as file:  # UTF-8 without a byte order mark, as pandas reads
+        rows = [row for row in csv.reader(file, delimiter=delimiter) if row]
     if len(rows) < 2:
         raise ValueError(f"{path}: expected a header line and at least one data row")
     header = header_names(rows[0], path)

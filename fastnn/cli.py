@@ -71,7 +71,8 @@ def add_train_parser(sub) -> None:
         description="Train an MLPClassifier or MLPRegressor on a CSV, Parquet, .npy or .npz "
                     "file, print the validation score and save the model (fastnn.save). "
                     "Hyperparameters are the estimators' (see help(fastnn.MLPClassifier)).")
-    parser.add_argument("data", help="CSV, Parquet, .npy or .npz file")
+    parser.add_argument("data", help="CSV (also .tsv, .txt; compressed: .csv.gz, .zip, ...), "
+                        "Parquet, .npy or .npz file")
     parser.add_argument("--target", help="target column (CSV/Parquet: name, default the last "
                         "column; .npy: index, default -1; .npz: array name, default 'y')")
     parser.add_argument("--task", choices=["auto", "classification", "regression"],

@@ -238,7 +238,8 @@ def test_parquet(iris_csv, tmp_path, capsys):
     (["train", "{data}", "--target", "colour"], "has no column 'colour'"),
     (["train", "{data}", "--target", "species", "--task", "regression"], "must be numeric"),
     (["train", "{tmp}/missing.csv"], "No such file"),
-    (["train", "{tmp}/data.txt"], "unsupported data file type '.txt'"),
+    (["train", "{tmp}/data.json"], "unsupported data file type '.json'; use .csv"),
+    (["train", "{tmp}/data.json.gz"], "unsupported data file type '.gz'; use .csv"),
     (["predict", "{tmp}/bad_model.npz", "{data}"], "not a fastnn model file"),
     (["predict", "{tmp}/model.npz", "{tmp}/narrow.npy"], "has 2 feature columns, the model "
                                                         "expects 4"),
@@ -247,7 +248,8 @@ def test_parquet(iris_csv, tmp_path, capsys):
 ])
 def test_errors_are_one_clear_line(argv, message, iris_csv, tmp_path, capsys):
     (tmp_path / "bad_model.npz").write_bytes(b"not a model")
-    (tmp_path / "data.txt").write_text("a,b\n1,2\n")
+    (tmp_path / "data.json").write_text("a,b\n1,2\n")
+    (tmp_path / "data.json.gz").write_text("a,b\n1,2\n")
     np.save(tmp_path / "narrow.npy", np.ones((3, 2)))
     X, y = load_iris(return_X_y=True)
     fastnn.save(fastnn.Perceptron().fit(X, y), tmp_path / "model.npz")
@@ -317,6 +319,36 @@ def test_train_names_a_nan_csv_feature_by_its_column_and_row(chunk, tmp_path, ca
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"fastnn train: error: {tmp_path / 'd.csv'}: feature column 'b' is missing (NaN) on "
         f"row 2 (rows counted from 1 after the header)")
+
+
+@pytest.mark.parametrize("name", ["d.tsv", "d.txt", "d.csv.gz", "d.csv.zip"])
+def test_train_and_predict_read_the_files_train_chunk_size_reads(name, tmp_path, capsys):
+    """--chunk-size read .tsv/.txt and compressed CSV files; without it, train and predict
+    refused them ("unsupported data file type '.tsv'"): a model trained on such a file with
+    --chunk-size could not predict it."""
+    import gzip
+    import zipfile
+
+    sep = "\t" if name.endswith(".tsv") else ","
+    text = sep.join(["a", "b", "label"]) + "\n" + "".join(
+        sep.join([f"{i}", f"{i % 3}", "cat" if i % 2 else " dog"]) + "\n" for i in range(20))
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    elif name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("d.csv", text)
+    else:
+        path.write_text(text)
+    for chunk in ([], ["--chunk-size", "5"]):
+        out = tmp_path / "m.npz"
+        assert main(["train", str(path), "--out", str(out), *FAST, *chunk]) == 0
+        model = fastnn.load(out)
+        assert list(model.feature_names_in_) == ["a", "b"]
+        assert model.classes_.tolist() == ["cat", "dog"]
+        capsys.readouterr()
+        assert main(["predict", str(out), str(path), "--target", "label"]) == 0
+        assert len(capsys.readouterr().out.splitlines()) == 21
 
 
 def test_bad_csv_rows(tmp_path):
