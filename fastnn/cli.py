@@ -133,6 +133,10 @@ def check_train_options(parser, args) -> None:
         parser.error("argument --solver: --chunk-size trains with partial_fit, a block of rows "
                      "at a time, which solver 'lbfgs' cannot do (it needs all rows at once): "
                      "use --solver adam or sgd, or train without --chunk-size")
+    if args.chunk_size is not None and args.param_early_stopping:
+        parser.error("argument --early-stopping: --chunk-size trains with partial_fit, which "
+                     "holds no rows out to stop on (scikit-learn's partial_fit refuses "
+                     "early_stopping too): train without one of the two")
     if args.task == "regression" and args.param_class_weight is not None:
         parser.error("argument --class-weight: applies to classification only, not to "
                      "--task regression")

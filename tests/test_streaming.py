@@ -369,6 +369,13 @@ def test_chunked_training_rejects_lbfgs_and_bad_chunk_sizes(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "fastnn train: error: argument --solver: --chunk-size trains" in err
         assert "solver 'lbfgs' cannot" in err
+    # it failed as partial_fit's 'does not support early_stopping=True', after the pass
+    # over the whole file that finds the classes
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(tmp_path / "missing.csv"), "--chunk-size", "4", "--early-stopping"])
+    assert exc.value.code == 2
+    assert "fastnn train: error: argument --early-stopping: --chunk-size trains with " \
+           "partial_fit, which holds no rows out" in capsys.readouterr().err
     for size in ("0", "-5"):  # a usage error while parsing (exit status 2)
         with pytest.raises(SystemExit) as exc:
             main(["train", str(path), "--chunk-size", size])
