@@ -124,15 +124,26 @@ def text_labels(values, what: str, offset: int = 0, base: int = 1, kind: str | N
     return text_as(labels, kind or text_kind(labels))
 
 
-def _not_a_number(values) -> str:
-    """The first entry of ``values`` that is not a number, and its data row (from 1)."""
-    for row, value in enumerate(values, start=1):
+def _not_a_number(values, base: int = 1) -> str:
+    """The first entry of ``values`` that is not a number, and its row (``values[0]`` is row
+    ``base``: 1, a data line after a header, or 0, an array's first row)."""
+    for row, value in enumerate(values, start=base):
         try:
             float(value)
         except (TypeError, ValueError):
             shown = "an empty cell" if str(value).strip() == "" else repr(str(value))
-            return f"{shown} on row {row} ({rows_note(1)})"
+            return f"{shown} on row {row} ({rows_note(base)})"
     return f"dtype {values.dtype}"
+
+
+def file_regression_target(y: np.ndarray, path) -> np.ndarray:
+    """``y`` read from data file ``path``, which a regression needs numeric: else a ValueError
+    naming the file and the first value that is not a number, by its row."""
+    if y.dtype.kind not in "biuf":
+        base = 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
+        raise ValueError(f"{path}: a regression target must be numeric, got "
+                         f"{_not_a_number(y, base)}")
+    return y
 
 
 def load_npy(path, mmap_mode=None) -> np.ndarray:

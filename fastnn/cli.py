@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._datafiles import (check_finite_features, choose_task, file_as_dtype, file_class_labels,
-                         npy_features, read_data, write_predictions)
+                         file_regression_target, npy_features, read_data, write_predictions)
 from .mlp import MLPClassifier, MLPRegressor
 
 # Estimator parameters the command line does not offer: it shows its own
@@ -337,9 +337,8 @@ def train(args) -> int:
     params = estimator_params(args)
     estimator = estimator_class(task, params)
     if task == "regression":
-        if y.dtype.kind not in "biuf":
-            raise ValueError("a regression target must be numeric")
-        y = file_as_dtype(y, args.dtype, args.data, "the target")
+        y = file_as_dtype(file_regression_target(y, args.data), args.dtype, args.data,
+                          "the target")
     columns = names  # of the features in messages: a .npy file's by its own index
     if Path(args.data).suffix.lower() == ".npy":
         columns = npy_features(args.data, args.target, args.sample_weight)[2]

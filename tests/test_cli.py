@@ -351,6 +351,23 @@ def test_train_and_predict_read_the_files_train_chunk_size_reads(name, tmp_path,
         assert len(capsys.readouterr().out.splitlines()) == 21
 
 
+@pytest.mark.parametrize("chunk", [[], ["--chunk-size", "2"]])
+def test_a_text_regression_target_is_named_by_its_file_and_row(chunk, iris_csv, tmp_path,
+                                                               capsys):
+    """Without --chunk-size it was 'a regression target must be numeric', naming nothing."""
+    assert main(["train", str(iris_csv), "--task", "regression", *chunk]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]  # after --chunk-size's progress bar
+    assert err.startswith(f"fastnn train: error: {iris_csv}: ") and err.endswith(
+        "a regression target must be numeric, got 'setosa' on row 1 (rows counted from 1 "
+        "after the header)")
+    np.savez(tmp_path / "d.npz", X=np.ones((3, 2)), y=np.array(["1.5", "cat", "2"]))
+    if not chunk:
+        assert main(["train", str(tmp_path / "d.npz"), "--task", "regression"]) == 1
+        assert capsys.readouterr().err == (
+            f"fastnn train: error: {tmp_path / 'd.npz'}: a regression target must be numeric, "
+            f"got 'cat' on row 1 (rows counted from 0)\n")
+
+
 def test_bad_csv_rows(tmp_path):
     (tmp_path / "ragged.csv").write_text("a,b,y\n1,2,0\n3,4\n")
     with pytest.raises(ValueError, match="line 3: 2 fields"):
