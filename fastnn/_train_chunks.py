@@ -92,8 +92,8 @@ def train_command(args) -> int:
     task = choose_task(y0, args.task)
     model = cli.estimator_class(task, params)(**params)
     print(f"{args.data}: {X0.shape[1]} features; {task} (from the first {len(y0)} rows; "
-          f"--task to override); {epochs} passes of partial_fit over blocks of "
-          f"{args.chunk_size} rows")
+          f"--task to override); {epochs} pass{'' if epochs == 1 else 'es'} of partial_fit "
+          f"over blocks of {args.chunk_size} rows")
     started = time.perf_counter()
     kind = "f"  # of a regression target, or of the classes found below
 

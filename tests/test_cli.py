@@ -687,7 +687,9 @@ def test_train_chunk_size_says_its_score_is_on_training_rows(iris_csv, tmp_path,
         path.write_text("\n".join([lines[0], *rows]) + "\n")
     assert main(["train", str(path), "--chunk-size", "50", "--max-iter", "1",
                  "--hidden-layer-sizes", "2", "--out", str(tmp_path / "m.npz")]) == 0
-    last = capsys.readouterr().out.splitlines()[-2]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].endswith("; 1 pass of partial_fit over blocks of 50 rows")  # not "passes"
+    last = printed[-2]
     assert re.fullmatch(rf"trained in [0-9.]+ s; accuracy [0-9.]+ on the last block's 50 rows "
                         rf"\(training rows: --chunk-size holds none out{note}\)", last), last
 
