@@ -84,8 +84,9 @@ def as_weights(values, column, first_row: int, rows_note: str) -> np.ndarray:
 def check_weights(weights: np.ndarray, column, first_row: int, where: str,
                   rows_note: str | None = None) -> np.ndarray:
     """``weights``; ValueError naming ``column`` and the row (``first_row`` + its place) of
-    the first that is missing, NaN, infinite or negative (the estimators refuse them
-    without saying where)."""
+    the first that is missing, NaN, infinite or negative (the estimators refuse the first
+    three, the MLPs negative ones too, without saying where; a file's weights follow one
+    rule for every estimator, though the linear models take negative weights in memory)."""
     bad = np.flatnonzero(~(weights >= 0) | np.isinf(weights))  # NaN is not >= 0
     if bad.size:
         value = weights[bad[0]]
