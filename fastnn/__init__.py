@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 # and pandas) takes seconds: they are imported on first use, so that the
 # Network API starts fast.
 _LAZY = {"MLPClassifier": "mlp", "MLPRegressor": "mlp", "DivergenceWarning": "_mlp_fit",
-         "Perceptron": "perceptron", "SGDClassifier": "linear", "save": "model_io",
+         "Perceptron": "perceptron", "SGDClassifier": "sgd_classifier", "save": "model_io",
          "load": "model_io",
          "iter_batches": "streaming", "fit_stream": "streaming"}
 

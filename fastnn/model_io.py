@@ -56,7 +56,8 @@ from ._mlp_weights import adopt_assigned_weights
 from .mlp import MLPClassifier, MLPRegressor
 from .network import OUTPUTS, Network
 from .optimizers import SGD, Adam
-from .linear import LinearSGD, SGDClassifier
+from .linear import LinearSGD
+from .sgd_classifier import SGDClassifier
 from .perceptron import Perceptron
 
 FORMAT = "fastnn-model"
