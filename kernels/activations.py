@@ -73,7 +73,9 @@ def activate(z, code, param):
     if code == SOFTPLUS:
         # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): never overflows.
         return max(z, zero) + math.log1p(math.exp(-abs(z)))
-    return z + math.nan  # unknown code: poison the result rather than guess
+    # unknown code: poison the result rather than guess (a float32 NaN: math.nan, a
+    # float64, made every return of a float32 call float64)
+    return z + np.float32(math.nan)
 
 
 @helper
@@ -95,7 +97,7 @@ def derivative_from_output(a, code, param):
         return one if a > zero else param
     if code == SOFTPLUS:
         return -math.expm1(-a)
-    return a + math.nan
+    return a + np.float32(math.nan)  # as in activate
 
 
 @kernel

@@ -130,3 +130,18 @@ def test_infinite_inputs_give_the_limits_not_nan(dtype):
     D = np.empty_like(Z)
     activation_derivative(Z, ACTIVATION_CODES["identity"], 0.0, D)
     np.testing.assert_array_equal(D[0], [1, 1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scalar_helpers_return_the_input_dtype(dtype):
+    """``activate`` and ``derivative_from_output`` compiled for float32 returned float64
+    (their ``z + math.nan`` fallback unified every return to float64), so each float32
+    activation and derivative went through double in every kernel that calls them."""
+    from numba import from_dtype, types
+
+    from fastnn.kernels.activations import activate, derivative_from_output
+
+    t = from_dtype(np.dtype(dtype))
+    for helper in (activate, derivative_from_output):
+        helper.compile((t, types.int64, t))
+        assert helper.overloads[(t, types.int64, t)].signature.return_type == t
