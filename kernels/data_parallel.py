@@ -427,8 +427,8 @@ def train_epoch_data_parallel(X, Y, sample_weight, has_weights, order, batch_siz
                     continue
                 loss_sum = zero
                 for i in range(n):
-                    loss_sum += wbuf[i] * sample_loss[i]
-                loss = loss_sum / total_weight * loss_scale
+                    loss_sum += wbuf[i] / total_weight * sample_loss[i]  # as losses.py
+                loss = loss_sum * loss_scale
                 if alpha > 0.0:
                     loss += 0.5 * alpha * w_sq / scale
                 if not math.isfinite(loss):

@@ -122,11 +122,13 @@ def loss_forward_backward(code, Z, Y, sample_weight, out, delta, sample_loss):
         total_weight += sample_weight[i]
     for i in prange(n):
         sample_loss[i] = loss_row(code, Z, Y, sample_weight[i] / total_weight, out, delta, i)
-    # Serial weighted sum: the same result for every thread count.
+    # Serial weighted sum: the same result for every thread count.  Each weight is divided
+    # by the total first: w_i * l_i overflowed float32 for a large weight (3e37 times a
+    # loss of 270 made the mean inf), though the weighted mean is of the losses' size.
     loss = zero
     for i in range(n):
-        loss += sample_weight[i] * sample_loss[i]
-    return loss / total_weight
+        loss += sample_weight[i] / total_weight * sample_loss[i]
+    return loss
 
 
 @kernel

@@ -483,11 +483,11 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
                 w = sample_weight[row] if has_weights else one
                 _forward(X, row, params, net, acts)
                 li = _output_loss(loss_code, Y, row, acts, deltas, off_last, k, w / total_weight)
-                weighted += w * li
+                weighted += w / total_weight * li  # as losses.py: w * li may overflow
                 if not fused:
                     _backward(X, row, params, grads, net, acts, deltas, off_last, False, one,
                               one)
-            loss = (weighted / total_weight) * loss_scale
+            loss = weighted * loss_scale
             decay = hyper[8]
             if alpha > 0.0:
                 loss += 0.5 * alpha * w_sq / scale
@@ -635,7 +635,7 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
             _layer_forward(X, row, acts, in_off, params, w_out, b_out, fan_in, n_out, n_hid,
                            IDENTITY, one)
             li = _output_loss(loss_code, Y, row, acts, deltas, n_hid, n_out, scale)
-            loss = (w * li / w if has_weights else li) * loss_scale  # small_train's, batch of one
+            loss = (w / w * li if has_weights else li) * loss_scale  # small_train's, batch of one
             decay = hyper[8]
             if decayed and alpha > 0.0:
                 scale = 0.0 + w

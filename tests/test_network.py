@@ -381,3 +381,24 @@ def test_only_small_jobs_of_few_batches_run_stepwise():
     w1 = 784 * 256 + 256 * 128 + 128 * 10
     assert runs_stepwise(2048, 512, 1, w1)  # few batches, little work
     assert not runs_stepwise(60_000, 512, 1, w1)  # few batches, much work (W1 at batch 512)
+
+
+@pytest.mark.parametrize("path", ["small", "blas"])
+def test_large_float32_sample_weights_do_not_overflow_the_loss(path, monkeypatch):
+    """A weight of 3e37 times a sample loss of ~270 overflowed float32 in the weighted sum
+    (``w_i * l_i``): ``loss`` returned inf and ``train`` stopped as diverged, though the
+    weighted mean is ~270 and does not change when the weights are rescaled."""
+    net = fastnn.Network([2, 3], output="softmax", random_state=0)
+    net.coefs[0][...] *= 100
+    X = np.array([[1, 2], [3, -1]], np.float32)
+    Y = np.eye(3, dtype=np.float32)[[0, 2]]
+    w = np.array([3e37, 1], np.float32)
+    expected = net.loss(X, Y, w / w.mean())
+    assert expected > 100
+    np.testing.assert_allclose(net.loss(X, Y, w), expected, rtol=1e-6)
+    np.testing.assert_allclose(net.loss_and_gradient(X, Y, w)[0], expected, rtol=1e-6)
+    monkeypatch.setattr(fastnn.training, "_SMALL_MAX_WEIGHTS", 10**9 if path == "small" else 0)
+    for batch_size in (1, 2):
+        losses = fastnn.train(net, X, Y, optimizer=fastnn.SGD(net, lr=0.0), epochs=1,
+                              batch_size=batch_size, shuffle=False, sample_weight=w)
+        assert np.isfinite(losses).all()
