@@ -147,9 +147,8 @@ def _train_round(shard: dict, spec: dict, params: np.ndarray, state: dict, lr: f
     Returns (params, optimizer state, sum of batch losses x batch sizes, rows).
     """
     network = Network(spec["layer_units"], spec["activations"], spec["output"],
-                      dtype=spec["dtype"], random_state=0, sigmoid_a=spec["sigmoid_a"],
+                      dtype=spec["dtype"], params=params, sigmoid_a=spec["sigmoid_a"],
                       leaky_slope=spec["leaky_slope"])
-    network.params[...] = params
     optimizer = _new_optimizer(network, spec, lr, state)
     n, batch_size = shard["n"], min(spec["batch_size"], shard["n"])
     rows = (np.random.default_rng([seed, index, epoch]).permutation(n) if spec["shuffle"]

@@ -541,10 +541,9 @@ def _build_mlp(model, meta, arrays, dtype) -> int:
     output = state.get("output")
     if output not in OUTPUTS:
         raise ModelFileError(f"unknown output activation {output!r}")
-    network = Network(sizes, activations, output, dtype=dtype, random_state=0,
+    network = Network(sizes, activations, output, dtype=dtype, params=params,
                       sigmoid_a=_number(state, "sigmoid_a"),
                       leaky_slope=_number(state, "leaky_slope", minimum=0.0))
-    network.params[...] = params
     model._network = network
     model.coefs_, model.intercepts_ = network.coefs, network.intercepts
     if "best_params" in arrays:

@@ -240,6 +240,10 @@ class Network:
         None is refused (NumPy would read it as float64).
     random_state : int, numpy.random.Generator or None
         Seed for the initial weights.
+    params : array-like, shape (n_params,), optional
+        Initial parameters in the layout of :attr:`params` (e.g. another
+        network's), copied in ``dtype``; given, nothing is drawn and
+        ``random_state`` is unused.
     sigmoid_a : float, default=1.0
         Shape ``a`` of hidden sigmoid units, ``1 / (1 + exp(-a x))``; not 0.
     leaky_slope : float, default=0.01
@@ -261,7 +265,8 @@ class Network:
     def __init__(self, layer_sizes: Sequence[int],
                  activations: str | Sequence[str] | np.ndarray = "relu",
                  output: str = "softmax", *, dtype=np.float32, random_state=None,
-                 sigmoid_a: float = 1.0, leaky_slope: float = 0.01):
+                 params: ArrayLike | None = None, sigmoid_a: float = 1.0,
+                 leaky_slope: float = 0.01):
         sizes = _check_layer_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
         if isinstance(activations, np.ndarray) and activations.ndim <= 1:
@@ -318,7 +323,10 @@ class Network:
         self.coefs, self.intercepts = _layer_views(self.params, shapes)
         self.coef_grads, self.intercept_grads = _layer_views(self.grads, shapes)
         self._new_scratch()
-        self.initialize(random_state)
+        if params is None:
+            self.initialize(random_state)
+        else:
+            self._set_params(params)
 
     # ------------------------------------------------------------------ set-up
     def _activation_param(self, code: int) -> float:
@@ -353,6 +361,20 @@ class Network:
                 bound = np.sqrt((2.0 if code == SIGMOID else 6.0) / (fan_in + fan_out))
             W[...] = rng.uniform(-bound, bound, size=W.shape)
             b[...] = 0
+
+    def _set_params(self, params: ArrayLike) -> None:
+        """Copy ``params`` (the flat layout) into :attr:`params`, in this network's dtype."""
+        values = np.asarray(params)
+        if values.shape != self.params.shape:
+            raise ValueError(f"params must have shape {self.params.shape} (the parameters of "
+                             f"layers {self.layer_sizes}), got {values.shape}")
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"params must be real numbers, got dtype {values.dtype}")
+        with np.errstate(over="ignore"):
+            cast = values.astype(self.dtype)
+        if np.any(np.isinf(cast) & np.isfinite(values)):
+            raise ValueError(f"params has values beyond {self.dtype}'s range")
+        self.params[...] = cast
 
     @property
     def n_params(self) -> int:

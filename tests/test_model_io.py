@@ -581,3 +581,18 @@ def test_save_names_a_unit_parameter_changed_since_fitting_as_predict_does(chang
     assert f"{name}={value!r}" in mismatch
     assert str(saved.value) == f"cannot save: {mismatch}; set it back or refit"
     assert not list(tmp_path.iterdir())
+
+
+def test_load_draws_no_random_weights(tmp_path, monkeypatch):
+    """load builds the network from the file's parameters (params=): it drew random initial
+    weights and then overwrote them."""
+    X, y = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
+    model = fastnn.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    fastnn.save(model, tmp_path / "m.npz")
+
+    def drawn(self, random_state=None):
+        raise AssertionError("random initial weights drawn")
+
+    monkeypatch.setattr(fastnn.Network, "initialize", drawn)
+    loaded = fastnn.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))

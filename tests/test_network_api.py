@@ -125,3 +125,36 @@ def test_optimizer_hyperparameters_set_later_are_checked_and_take_effect():
         with pytest.raises(ValueError, match=name):
             setattr(adam, name, value)
     assert (adam.lr, adam.beta1, adam.beta2, adam.eps) == (0.001, 0.9, 0.999, 1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_network_starts_from_given_params_without_drawing(problem, dtype, monkeypatch):
+    """params= copies another network's parameters (in the new dtype); nothing is drawn,
+    so model files, the Dask rounds and the float64 twin of a float32 model build their
+    networks without random weights they would overwrite."""
+    X, _ = problem
+    source = fastnn.Network([4, 5, 3], "tanh", dtype=np.float32, random_state=3)
+
+    def drawn(self, random_state=None):
+        raise AssertionError("random initial weights drawn")
+
+    monkeypatch.setattr(fastnn.Network, "initialize", drawn)
+    net = fastnn.Network([4, 5, 3], "tanh", dtype=dtype, params=source.params,
+                         random_state=99)
+    assert net.params.dtype == dtype and not np.shares_memory(net.params, source.params)
+    np.testing.assert_array_equal(net.params, source.params.astype(dtype))
+    np.testing.assert_array_equal(net.coefs[0], source.coefs[0].astype(dtype))
+    np.testing.assert_allclose(net.forward(X.astype(dtype)), source.forward(X.astype(np.float32)),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("params, error, match", [
+    (np.zeros(3), ValueError, r"params must have shape \(43,\) \(the parameters of layers "
+                              r"\[4, 5, 3\]\), got \(3,\)"),
+    (np.zeros((43, 1)), ValueError, r"params must have shape \(43,\)"),
+    (np.array(["1"] * 43), TypeError, "params must be real numbers, got dtype <U1"),
+    (np.full(43, 1e300), ValueError, "params has values beyond float32's range"),
+])
+def test_network_names_bad_params(params, error, match):
+    with pytest.raises(error, match=match):
+        fastnn.Network([4, 5, 3], params=params)
