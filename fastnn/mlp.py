@@ -331,7 +331,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         last mini-batch that stepped (its last one whose sample weights are
         not all 0; an epoch in which none has weight repeats the norms of the
         gradient before it): watch it shrink towards the input layer to see
-        gradients vanish.
+        gradients vanish.  The data loss's gradient: the ``alpha`` penalty's
+        ``alpha W / n`` is not in it (scikit-learn's ``coef_grads`` hold it).
     n_iter_, t_, n_features_in_, feature_names_in_, n_layers_, n_outputs_,
     out_activation_ : as scikit-learn's.
 

@@ -130,7 +130,8 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
     The optimizer's own ``weight_decay`` applies as in its ``step`` (on the
     gradient only), in addition to ``alpha``.  Afterwards ``network.grads``
     holds the gradient of the epoch's last batch that stepped (its last one
-    whose sample weights are not all 0), for every optimizer; an epoch
+    whose sample weights are not all 0), for every optimizer: the data loss's
+    gradient, without the ``alpha`` term, which the step adds; an epoch
     whose every batch weighs 0 steps nowhere and leaves it as it was.
     """
     return network._train_epoch(X, Y, weights, order, batch_size, optimizer, alpha, loss_scale,
