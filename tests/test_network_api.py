@@ -158,3 +158,22 @@ def test_network_starts_from_given_params_without_drawing(problem, dtype, monkey
 def test_network_names_bad_params(params, error, match):
     with pytest.raises(error, match=match):
         fastnn.Network([4, 5, 3], params=params)
+
+
+@pytest.mark.parametrize("sizes", [[4, 5, 3], [4, 64, 3]])  # the small path and the BLAS path
+@pytest.mark.parametrize("stepwise", [False, True])
+def test_grads_after_an_epoch_are_the_data_losss_gradient_without_alpha(problem, sizes, stepwise):
+    """As documented (run_epoch, README, MLP gradient_norms_): the step adds alpha's term,
+    grads does not hold it. A rate of 0 keeps the weights, so the gradients compare."""
+    from fastnn.training import run_epoch
+
+    X, Y = problem
+    grads = []
+    for alpha in (0.0, 5.0):
+        net = fastnn.Network(sizes, dtype=np.float64, random_state=0)
+        run_epoch(net, X, Y, None, np.arange(len(X)), len(X), fastnn.SGD(net, lr=0.0),
+                  alpha=alpha, stepwise=stepwise)
+        grads.append(net.grads.copy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    expected = net.loss_and_gradient(X, Y)[1]
+    np.testing.assert_allclose(grads[1], expected, rtol=1e-12, atol=1e-15)
