@@ -226,7 +226,7 @@ class _FieldCounts:
         """ValueError naming the first data row before row ``stop`` (counted from 0; None:
         all) with another number of fields than the header (or the first row)."""
         if self.rows is None:
-            self.file = _open_text(self.path)
+            self.file = open_text(self.path)
             reader = csv.reader(self.file, delimiter=self.delimiter)
             self.rows = ((reader.line_num, len(row)) for row in reader if not _blank(row))
             self.width = next(self.rows, (0, None))[1] if self.header else None
@@ -242,7 +242,7 @@ def _check_header_width(path, delimiter) -> None:
     """ValueError if the first data line has another number of fields than the header: pandas
     took a longer one's first field for the row's index, and the features moved one column
     left without a word (``index_col=False`` drops the last field instead)."""
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         rows = ((reader.line_num, row) for row in reader if row)
         (_, first), (line, second) = next(rows, (0, [])), next(rows, (0, None))
@@ -255,7 +255,7 @@ def _target_position(path, delimiter, target, header):
     file's first line; None if there is none."""
     if target is None:
         return None
-    with _open_text(path) as f:
+    with open_text(path) as f:
         first = next((row for row in csv.reader(f, delimiter=delimiter) if row), None)
     if isinstance(target, str):
         # its index when the stripped names have it: pandas matches a converter's name
@@ -408,7 +408,7 @@ def not_a_number(values, target, names, first_row: int, header, error, weight=No
     return f"rows {first_row} to {first_row + len(values) - 1}: {error}"
 
 
-def _open_text(path):
+def open_text(path):
     """A CSV file as text, decompressed by its suffix and decoded as pandas reads it: UTF-8,
     without a byte order mark (the locale's encoding failed on "é" under LANG=C, and the
     mark stuck to the first column's name)."""
@@ -459,7 +459,7 @@ def _has_header(path, delimiter, target=None, weight=None) -> bool:
     data too: the row was dropped as a header instead of being read or reported."""
     if isinstance(target, str):  # a column name needs a header line to be found in
         return True
-    with _open_text(path) as f:
+    with open_text(path) as f:
         rows = (row for row in csv.reader(f, delimiter=delimiter) if row)
         first, second = next(rows, []), next(rows, None)
     column = None
@@ -487,7 +487,7 @@ def _is_number(field: str) -> bool:
 def _csv_blocks_plain(path, batch_size, target, dtype, delimiter, header, labels_of,
                       weight=None):
     """CSV without pandas: the ``csv`` module, ``batch_size`` lines at a time."""
-    with _open_text(path) as f:
+    with open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         names = next((row for row in reader if row), None) if header else None
         names = None if names is None else [name.strip() for name in names]
@@ -553,6 +553,6 @@ def csv_header(path, delimiter) -> list[str]:
     without ``--chunk-size`` (stripped, no byte order mark); [] for an empty file."""
     from ._datafiles import header_names  # not at the top: it imports this module
 
-    with _open_text(path) as f:
+    with open_text(path) as f:
         row = next((row for row in csv.reader(f, delimiter=delimiter) if row), [])
     return header_names(row, path)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv import (BeyondRange, _open_text, as_features, as_weights, check_weights,
-                   missing_label, rows_note, text_as, text_kind)
+from ._csv import (BeyondRange, as_features, as_weights, check_weights, missing_label,
+                   open_text, rows_note, text_as, text_kind)
 
 _SUFFIXES = (".csv", ".npy", ".npz", ".parquet", ".pq")
 # read as CSV (.tsv: tab-separated), compressed too (.csv.gz ...), as --chunk-size reads them
@@ -262,7 +262,7 @@ def _from_npz(path, target, train, weight=None):
 
 
 def _read_csv(path, delimiter: str = ",") -> dict:
-    with _open_text(path) as file:  # UTF-8 without a byte order mark, as pandas reads
+    with open_text(path) as file:  # UTF-8 without a byte order mark, as pandas reads
         rows = [row for row in csv.reader(file, delimiter=delimiter) if row]
     if len(rows) < 2:
         raise ValueError(f"{path}: expected a header line and at least one data row")
