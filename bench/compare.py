@@ -8,8 +8,9 @@
 Writes compare.md, compare.json and compare.png (compare-quick.* with
 --quick) to bench/results/.  The benchmark itself lives in
 ``fastnn/benchmark.py`` (the implementations in ``fastnn/_benchmark_peers.py``
-and ``_benchmark_fastnn.py``) so that ``fastnn bench`` works without this folder; ``pip install -e ".[bench]"``
-installs the peers (PyTorch, JAX; scikit-learn and NumPy come with fastnn).
+and ``_benchmark_fastnn.py``) so that ``fastnn bench`` works without this folder;
+``pip install -e ".[bench]"`` installs the peers (PyTorch, JAX; scikit-learn and NumPy
+come with fastnn).
 
 No asv benchmark here: asv imports this module and finds nothing to time.
 """
