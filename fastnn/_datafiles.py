@@ -140,7 +140,7 @@ def file_regression_target(y: np.ndarray, path) -> np.ndarray:
     """``y`` read from data file ``path``, which a regression needs numeric: else a ValueError
     naming the file and the first value that is not a number, by its row."""
     if y.dtype.kind not in "biuf":
-        base = 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
+        base = row_base(path)
         raise ValueError(f"{path}: a regression target must be numeric, got "
                          f"{_not_a_number(y, base)}")
     return y
@@ -326,12 +326,17 @@ def class_labels(y: np.ndarray, what: str = "the target", offset: int = 0,
     return y.astype(np.int64)
 
 
+def row_base(path) -> int:
+    """The number messages give the first row of data file ``path``: 0 in .npy/.npz arrays,
+    1 (the first data line after the header) in CSV and Parquet files."""
+    return 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
+
+
 def file_class_labels(y: np.ndarray, path) -> np.ndarray:
     """:func:`class_labels` of the target read from data file ``path``, its rows counted as
     the file counts them (from 1 after the header line of CSV/Parquet, from 0 in .npy/.npz
     arrays, which have no header)."""
-    arrays = Path(path).suffix.lower() in (".npy", ".npz")
-    return class_labels(y, f"{path}: the target", base=0 if arrays else 1)
+    return class_labels(y, f"{path}: the target", base=row_base(path))
 
 
 def file_as_dtype(values: np.ndarray, dtype, path, what: str, names=None,
@@ -344,7 +349,7 @@ def file_as_dtype(values: np.ndarray, dtype, path, what: str, names=None,
     made it infinite, with NumPy's "overflow encountered in cast" warning, and the estimator
     then reported "infinity" on no row or column.
     """
-    base = 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
+    base = row_base(path)
     try:  # the target as a column of one
         return as_features(values if values.ndim == 2 else values[:, None], dtype
                            ).reshape(values.shape)
@@ -364,7 +369,7 @@ def check_finite_features(X: np.ndarray, path, columns=None, offset: int = 0) ->
     bad = ~np.isfinite(X)
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
-        base = 0 if Path(path).suffix.lower() in (".npy", ".npz") else 1
+        base = row_base(path)
         problem = "missing (NaN)" if np.isnan(X[i, j]) else f"infinite ({X[i, j]})"
         raise ValueError(f"{path}: feature column {j if columns is None else columns[j]!r} is "
                          f"{problem} on row {offset + i + base} ({rows_note(base)})")

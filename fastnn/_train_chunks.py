@@ -9,7 +9,7 @@ import numpy as np
 from ._csv import NotOfKind, check_weights, csv_header, rows_note, text_as, text_kind
 from ._datafiles import (check_finite_features, check_target, choose_task, class_labels,
                          column_name, distinct_columns, file_as_dtype, npy_features,
-                         text_labels)
+                         row_base, text_labels)
 from .streaming import _PARQUET, _stream, _suffix
 
 
@@ -57,7 +57,7 @@ def train_command(args) -> int:
     options.update(target=target, weight=weight)
     what = f"{args.data}: target column {column}"  # in messages
     shown = weight if names is None or weight is None else columns[weight]  # in messages
-    base = 0 if suffix == ".npy" else 1  # rows: array indices, or data lines after the header
+    base = row_base(args.data)  # rows: array indices, or data lines after the header
     epochs = params.pop("max_iter", 10)  # >= 1: checked while parsing (cli._checked)
     blocks, text = _stream(args.data, text=True, **options)  # a CSV file's labels as text
     first = next(iter(blocks), None)
