@@ -10,7 +10,7 @@ from . import kernels
 from .kernels.fpenv import smallest_weight_read
 
 
-def _as_array(value, name: str) -> np.ndarray:
+def as_array(value, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:  # ragged lists and the like
@@ -28,7 +28,7 @@ def check_features(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.n
     ValueError for a wrong shape or an empty array.  Finiteness is checked
     separately, on the rows actually used (see :func:`check_finite_rows`).
     """
-    array = _as_array(X, name)
+    array = as_array(X, name)
     if array.dtype.kind != "f":
         raise TypeError(f"{name} must be a floating-point array, got dtype {array.dtype}; "
                         f"convert it once with np.asarray({name}, dtype=np.{dtype.name})")
@@ -72,7 +72,7 @@ def check_targets(y, n_samples: int, n_outputs: int, dtype: np.dtype,
     ``y`` may be 1-D when ``n_outputs == 1``.  With ``probabilities`` (the
     cross-entropy losses) every target must lie in [0, 1].
     """
-    array = _as_array(y, "y")
+    array = as_array(y, "y")
     if array.ndim == 1 and n_outputs == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2 or array.shape[1] != n_outputs:
@@ -104,7 +104,7 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.nd
     """
     if sample_weight is None:
         return None
-    array = _as_array(sample_weight, "sample_weight")
+    array = as_array(sample_weight, "sample_weight")
     if array.ndim != 1 or array.shape[0] != n_samples:
         raise ValueError(f"sample_weight must have shape ({n_samples},), got {array.shape}")
     with np.errstate(over="ignore"):  # float64 weights beyond float32's range: reported below
@@ -139,7 +139,7 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.nd
 
 def take_rows(values, indices: np.ndarray, n_samples: int, name: str) -> np.ndarray:
     """``values[indices]`` after checking that ``values`` has ``n_samples`` rows."""
-    array = _as_array(values, name)
+    array = as_array(values, name)
     if array.ndim == 0 or array.shape[0] != n_samples:
         raise ValueError(f"X and {name} have different numbers of samples: {n_samples} and "
                          f"{array.shape[0] if array.ndim else 'a scalar'}")
@@ -148,7 +148,7 @@ def take_rows(values, indices: np.ndarray, n_samples: int, name: str) -> np.ndar
 
 def check_indices(indices, n_samples: int) -> np.ndarray:
     """Return batch indices as a non-empty 1-D int64 array with values in [0, n_samples)."""
-    array = _as_array(indices, "indices")
+    array = as_array(indices, "indices")
     if array.size == 0:  # np.asarray([]) is float64: "must be integers" misled
         raise ValueError(f"indices must be a non-empty 1-D array, got shape {array.shape}")
     if array.dtype.kind not in "iu":

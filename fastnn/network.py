@@ -364,12 +364,10 @@ class Network:
 
     def _set_params(self, params: ArrayLike) -> None:
         """Copy ``params`` (the flat layout) into :attr:`params`, in this network's dtype."""
-        values = np.asarray(params)
+        values = check.as_array(params, "params")
         if values.shape != self.params.shape:
             raise ValueError(f"params must have shape {self.params.shape} (the parameters of "
                              f"layers {self.layer_sizes}), got {values.shape}")
-        if values.dtype.kind not in "biuf":
-            raise TypeError(f"params must be real numbers, got dtype {values.dtype}")
         with np.errstate(over="ignore"):
             cast = values.astype(self.dtype)
         if np.any(np.isinf(cast) & np.isfinite(values)):

@@ -152,7 +152,7 @@ def test_network_starts_from_given_params_without_drawing(problem, dtype, monkey
     (np.zeros(3), ValueError, r"params must have shape \(43,\) \(the parameters of layers "
                               r"\[4, 5, 3\]\), got \(3,\)"),
     (np.zeros((43, 1)), ValueError, r"params must have shape \(43,\)"),
-    (np.array(["1"] * 43), TypeError, "params must be real numbers, got dtype <U1"),
+    (np.array(["1"] * 43), TypeError, "params must contain numbers, got an array of dtype <U1"),
     (np.full(43, 1e300), ValueError, "params has values beyond float32's range"),
 ])
 def test_network_names_bad_params(params, error, match):
