@@ -388,7 +388,7 @@ def _end_epoch(params, last_good):
 
 def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_epochs,
                 batch_size, params, grads, net, scratch, loss_code, optimizer, hyper, state1,
-                state2, t, n_weights, last_good, epoch_totals):
+                state2, t, n_weights, last_good, epoch_totals, segment):
     """``n_epochs`` epochs of mini-batch gradient descent, shuffles included.
 
     Each epoch first shuffles ``order`` in place (if ``shuffle``; continuing
@@ -410,12 +410,22 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
     scratch : (2 * sum(sizes[1:]),) params' dtype: one row of activations, one of deltas
     loss_code : int; optimizer : int, one of ``trainer.OPTIMIZER_CODES``
     hyper : (11,) float64, as in ``trainer.train_epoch_gathered`` (the kept batch, ``hyper[9]``,
-        and the loss so far, ``hyper[10]``, unused: each epoch finds its own)
+        and the loss so far, ``hyper[10]``, read only if ``segment``)
     state1, state2 : (P,) optimizer state (modified); t : int, Adam's step count
     n_weights : int, the weights are ``params[:n_weights]``
     last_good : (P,) params' dtype, the parameters after the last finite epoch (modified)
     epoch_totals : (>= n_epochs,) float64, sum over batches of batch loss times
         batch size, per completed epoch (modified)
+    segment : bool
+        The call is an epoch or a part of one (``n_epochs`` 1, no shuffle) as
+        ``train_epoch_gathered`` runs it (``fastnn.training.run_epoch``):
+        ``hyper[9]`` is the row offset of the batch whose gradient stays in
+        ``grads`` (-1: none in this call; plain SGD on batches of one sample
+        fuses every other step), the total starts at ``hyper[10]`` (the loss
+        of the parts before), and a batch with a NaN/inf value in its rows of
+        ``X`` stops the call before its update (status 2), as the gather does
+        there.  False: each epoch finds its own kept batch and starts from 0,
+        and ``X`` must be finite.
 
     After each epoch ``grads`` holds the gradient of its last batch that
     stepped (one whose weights are not all 0; left as it was if none did).
@@ -429,7 +439,8 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
     status : int
         0 all done; 1 epoch ``epochs_done`` hit a non-finite batch loss or
         ended with non-finite parameters (``last_good`` holds the end of the
-        epoch before it).
+        epoch before it); 2 (``segment`` only) a batch's rows of ``X`` held
+        NaN/inf.
     """
     sizes = net[0]
     n_layers = sizes.shape[0] - 1
@@ -452,7 +463,9 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
         # pass, but for the epoch's last weighted sample, whose gradient then
         # stays in ``grads`` (as every other batch size and optimizer leave it).
         kept = -1
-        if optimizer == SGD and batch_size == 1:
+        if segment:
+            kept = np.int64(hyper[9])
+        elif optimizer == SGD and batch_size == 1:
             kept = n - 1
             while has_weights and kept >= 0:
                 total_weight = params.dtype.type(0)
@@ -460,7 +473,7 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
                 if total_weight != 0:  # the skip's test below
                     break
                 kept -= 1
-        total = 0.0
+        total = hyper[10] if segment else 0.0
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             total_weight = params.dtype.type(0)
@@ -471,6 +484,8 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
                 scale += w
             if total_weight == 0:  # all weights 0: no step, as trainer._train_step
                 continue
+            if segment and not _finite_rows(X, order, start, stop):
+                return epoch, t, 2
             # Not a lone last row of longer batches: ``kept`` is only found for batches of
             # one, and that row, the epoch's last step, must leave its gradient in ``grads``.
             fused = batch_size == 1 and optimizer == SGD and start != kept
@@ -506,6 +521,15 @@ def small_train(X, Y, sample_weight, has_weights, order, shuffle, rng_state, n_e
             return epoch, t, 1
         epoch_totals[epoch] = total
     return n_epochs, t, 0
+
+
+def _finite_rows(X, order, start, stop):
+    """Whether the rows ``order[start:stop]`` of ``X`` are all finite."""
+    for i in range(start, stop):
+        for j in range(X.shape[1]):
+            if not math.isfinite(X[order[i], j]):
+                return False
+    return True
 
 
 def _kept_step(X, row, acts, in_off, params, grads, w_out, b_out, fan_in, n_out, deltas,
@@ -673,7 +697,7 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
 # its arrays with atomic reference counting and spilled its state, which cost
 # more than the arithmetic of a small layer (XOR SGD: 2.7M -> 4.5M updates/s).
 _INLINE = [_activate, _layer_forward, _layer_backward, _forward, _output_loss, _backward, _update,
-           _end_epoch, _kept_step]
+           _end_epoch, _kept_step, _finite_rows]
 # data.shuffle_inplace inlined too: as a call it cost a tiny network's epoch ~3%.
 _shuffle = shuffle_inplace.py_func
 _shuffle = getattr(compile_family([_shuffle], "small", {}, [_shuffle]), _shuffle.__name__)

@@ -248,7 +248,7 @@ def test_an_epoch_without_weight_leaves_grads_as_they_were(name, path):
                                   net.params, net.grads, net._net,
                                   np.empty(2 * sum(sizes[1:])), net.loss_code, code, hyper,
                                   state1, state2, t, net.n_weights, net.params.copy(),
-                                  np.empty(2))
+                                  np.empty(2), False)
     else:
         total = training.run_epoch(net, X, Y, w, orders[0], 32, opt, stepwise=path == "stepwise")
         assert total == 0.0

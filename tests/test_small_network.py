@@ -6,6 +6,7 @@ differences, and against the BLAS path (kernels/trainer.py through
 """
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ def _run_small(net, optimizer, X, Y, w, order, shuffle, state, epochs, batch_siz
     done, t, status = small.small_train(
         X, Y, net.params if w is None else w, w is not None, order, shuffle, state, epochs,
         batch_size, net.params, net.grads, net._net, scratch, net.loss_code, code, hyper,
-        state1, state2, t, net.n_weights, net.params.copy(), totals)
+        state1, state2, t, net.n_weights, net.params.copy(), totals, False)
     optimizer._fused_done(t)
     return done, status, totals, t
 
@@ -203,7 +204,8 @@ def test_small_path_equals_blas_path(activation, output, batch_size, momentum, r
     order, state = np.arange(13, dtype=np.int64), 99
     for epoch in range(4):
         order, state = ref.shuffle(order, state)
-        total = training.run_epoch(nets[1], X, Y, w, order, batch_size, opts[1])
+        # the BLAS path itself: run_epoch takes batches of one sample to small_train too
+        total = nets[1]._train_epoch(X, Y, w, order, batch_size, opts[1], 0.0, 1.0)
         assert total == pytest.approx(totals[epoch], rel=1e-11)
     np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-10, atol=1e-12)
     if momentum:
@@ -439,3 +441,103 @@ def test_fixed_kernel_only_where_it_serves():
     assert training._fixed_units(deep, 1, 0, 10**7) is None  # depth
     wide = fastnn.Network([2, 40, 1], output="sigmoid")
     assert training._fixed_units(wide, 1, 0, 10**7) is None  # width
+
+
+def _no_blas_epoch(*args, **kwargs):
+    raise AssertionError("the BLAS path ran an epoch of batches of one sample")
+
+
+def _state(optimizer):
+    return [optimizer.m, optimizer.v] if isinstance(optimizer, fastnn.Adam) else \
+        [] if optimizer.velocity is None else [optimizer.velocity]
+
+
+@pytest.mark.parametrize("dtype", ref.DTYPES)
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_run_epoch_of_single_samples_takes_the_small_path(name, dtype, rng, monkeypatch):
+    """``run_epoch`` with batches of one sample on a small network runs ``small_train``
+    (the BLAS path's calls cost about 3 us a sample, 15x the step itself): the loss, the
+    parameters, the kept gradient (of the last weighted sample) and the optimizer's state
+    of the BLAS path, up to rounding."""
+    sizes = [3, 5, 2]
+    X, Y, w = _problem(rng, sizes, "sigmoid", dtype=dtype)
+    order = rng.permutation(13).astype(np.int64)
+    w[order[-2:]] = 0  # the epoch's last weighted sample is not its last one
+    nets = [_network(sizes, "tanh", "sigmoid", dtype) for _ in range(2)]
+    opts = [OPTIMIZERS[name](net) for net in nets]
+    expected = [nets[1]._train_epoch(X, Y, w, order, 1, opts[1], 0.01, 0.5) for _ in range(2)]
+    monkeypatch.setattr(fastnn.Network, "_train_epoch", _no_blas_epoch)
+    totals = [training.run_epoch(nets[0], X, Y, w, order, 1, opts[0], alpha=0.01,
+                                 loss_scale=0.5) for _ in range(2)]
+    rtol, atol = (1e-10, 1e-12) if dtype == np.float64 else (2e-5, 1e-6)
+    np.testing.assert_allclose(totals, expected, rtol=rtol)
+    for a, b in zip([nets[0].params, nets[0].grads] + _state(opts[0]),
+                    [nets[1].params, nets[1].grads] + _state(opts[1])):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+    assert getattr(opts[0], "t", 0) == getattr(opts[1], "t", 0)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_run_epoch_of_single_samples_in_parts_gives_the_bits_of_one_call(name, rng):
+    """An epoch cut into calls (as out-of-core data is read), each given the kept
+    sample's offset and the loss so far: the bits of one call."""
+    sizes = [3, 5, 3]
+    X, Y, w = _problem(rng, sizes, "softmax")
+    order = rng.permutation(13).astype(np.int64)
+    w[order[-3:]] = 0
+    nets = [_network(sizes, "relu", "softmax") for _ in range(2)]
+    opts = [OPTIMIZERS[name](net) for net in nets]
+    whole = training.run_epoch(nets[0], X, Y, w, order, 1, opts[0], alpha=0.01)
+    kept = fastnn.network.last_weighted_batch(w, order, 13, 1)
+    assert kept == 9
+    total = 0.0
+    for start, stop in [(0, 4), (4, 11), (11, 13)]:
+        total = training.run_epoch(nets[1], X, Y, w, order[start:stop], 1, opts[1], alpha=0.01,
+                                   kept_batch=kept - start if start <= kept < stop else -1,
+                                   loss_so_far=total)
+    assert total == whole
+    for a, b in zip([nets[0].params, nets[0].grads] + _state(opts[0]),
+                    [nets[1].params, nets[1].grads] + _state(opts[1])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_run_epoch_of_single_samples_stops_at_a_nan_row_as_the_blas_path(rng):
+    """A row with NaN/inf stops the epoch before its update, with NonFiniteRows, as the BLAS
+    path's gather does (the caller restores the last good epoch); rows the epoch does not
+    visit are not read."""
+    X, Y, _ = _problem(rng, [3, 4, 2], "identity")
+    order = rng.permutation(13).astype(np.int64)
+    X[order[6], 1] = np.nan
+    nets = [_network([3, 4, 2], "tanh", "identity") for _ in range(2)]
+    opts = [fastnn.SGD(net, lr=0.1, momentum=0.9) for net in nets]
+    with pytest.raises(fastnn.network.NonFiniteRows, match="NaN or infinite"):
+        nets[1]._train_epoch(X, Y, None, order, 1, opts[1], 0.0, 1.0)
+    with pytest.raises(fastnn.network.NonFiniteRows, match="NaN or infinite"):
+        training.run_epoch(nets[0], X, Y, None, order, 1, opts[0])
+    for a, b in [(nets[0].params, nets[1].params), (opts[0].velocity, opts[1].velocity)]:
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    before = nets[0].params.copy()
+    with pytest.raises(fastnn.network.NonFiniteRows):  # in order: row 6 is the 7th sample
+        training.run_epoch(nets[0], X[order], Y[order], None, None, 1, opts[0])
+    assert not np.array_equal(nets[0].params, before)  # the six rows before it stepped
+    assert np.isfinite(training.run_epoch(nets[0], X, Y, None, order[order != order[6]], 1,
+                                          opts[0]))
+
+
+def test_mlp_with_batches_of_one_sample_matches_scikit_learn():
+    """MLPClassifier(batch_size=1) on a small network: its epochs run ``small_train``."""
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = load_iris(return_X_y=True)
+    params = dict(hidden_layer_sizes=(5,), activation="tanh", solver="sgd", batch_size=1,
+                  learning_rate_init=0.01, momentum=0.5, alpha=1e-3, max_iter=3,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = fastnn.MLPClassifier(**params).fit(X, y), SkMLP(**params).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
