@@ -46,16 +46,20 @@ def initialize_network(est, layer_units: list[int], activations: list[str], dtyp
         output = "softmax"
     else:
         output = "sigmoid"
-    network = Network(layer_units, activations, output, dtype=dtype, random_state=0,
-                      sigmoid_a=est.sigmoid_a, leaky_slope=est.leaky_slope)
     # scikit-learn: uniform in +-sqrt(factor / (fan_in + fan_out)) for weights and
-    # biases, layer by layer, factor 2 for logistic units and 6 otherwise.
-    for i, (W, b) in enumerate(zip(network.coefs, network.intercepts)):
+    # biases, layer by layer, factor 2 for logistic units and 6 otherwise.  Drawn in its
+    # order (W then b of each layer) and laid out as Network.params (all weights, then all
+    # biases): params= draws nothing itself.
+    weights, biases = [], []
+    for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
         unit = activations[min(i, len(activations) - 1)] if activations else est.activation
         factor = 2.0 if unit in ("sigmoid", "logistic") else 6.0
-        bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
-        W[...] = est._random_state.uniform(-bound, bound, W.shape)
-        b[...] = est._random_state.uniform(-bound, bound, b.shape)
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        weights.append(est._random_state.uniform(-bound, bound, (fan_in, fan_out)).ravel())
+        biases.append(est._random_state.uniform(-bound, bound, fan_out))
+    network = Network(layer_units, activations, output, dtype=dtype,
+                      params=np.concatenate(weights + biases), sigmoid_a=est.sigmoid_a,
+                      leaky_slope=est.leaky_slope)
     est._network = network
     est.coefs_, est.intercepts_ = network.coefs, network.intercepts
     est.n_iter_ = 0

@@ -147,3 +147,30 @@ def test_the_epoch_shuffle_draws_as_sklearns_shuffle(n):
         np.testing.assert_array_equal(a, b)
         assert a.dtype == b.dtype
     assert ours.randint(1 << 30) == theirs.randint(1 << 30)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "logistic", "tanh"])
+def test_initial_weights_are_sklearns_draws(activation, dtype, monkeypatch):
+    """The initial weights and biases of every layer are scikit-learn's ``_init_coef`` draws
+    from the same RandomState, in the same order, bit for bit (rounded to the dtype), and
+    the network draws none of its own (it drew random weights, then all were overwritten)."""
+    from fastnn._mlp_fit import initialize_network
+    from fastnn._mlp_params import check_hyperparameters
+
+    def drawn(*args, **kwargs):
+        raise AssertionError("the network drew initial weights of its own")
+
+    monkeypatch.setattr(fastnn.Network, "initialize", drawn)
+
+    units = [4, 5, 3, 2]
+    ours = fastnn.MLPRegressor(hidden_layer_sizes=(5, 3), activation=activation)
+    ours._random_state = np.random.RandomState(7)
+    initialize_network(ours, units, check_hyperparameters(ours)[1], dtype)
+    ref = sk.MLPRegressor(hidden_layer_sizes=(5, 3), activation=activation)
+    ref._random_state = np.random.RandomState(7)
+    ref._initialize(np.zeros((1, units[-1])), units, dtype)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        assert a.dtype == dtype and a.tobytes() == b.tobytes()
+    # nothing else drawn: the generator is where scikit-learn's is
+    assert ours._random_state.randint(2 ** 31) == ref._random_state.randint(2 ** 31)
