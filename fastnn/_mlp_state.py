@@ -13,14 +13,17 @@ def restore_attributes(est, saved: dict) -> None:
     est.__dict__.update(saved)
 
 
-def make_writeable(network, optimizer=None) -> None:
+def make_writeable(network, optimizer=None, grads: bool = True) -> None:
     """Private copies of the arrays training writes that are read-only (a model loaded with
     ``joblib.load(..., mmap_mode="r")`` maps them from the file): the network's parameters
-    and gradient, with new layer views, and the optimizer's state."""
-    if not (network.params.flags.writeable and network.grads.flags.writeable):
-        network.params, network.grads = np.array(network.params), np.array(network.grads)
-        shapes = list(zip(network.layer_sizes[:-1], network.layer_sizes[1:]))
+    (with new layer views), its gradient unless ``grads`` is False (copying in assigned
+    weights before a predict writes only the parameters), and the optimizer's state."""
+    shapes = list(zip(network.layer_sizes[:-1], network.layer_sizes[1:]))
+    if not network.params.flags.writeable:
+        network.params = np.array(network.params)
         network.coefs, network.intercepts = _layer_views(network.params, shapes)
+    if grads and not network.grads.flags.writeable:
+        network.grads = np.array(network.grads)
         network.coef_grads, network.intercept_grads = _layer_views(network.grads, shapes)
     for name, value in (vars(optimizer) if optimizer is not None else {}).items():
         if isinstance(value, np.ndarray) and not value.flags.writeable:

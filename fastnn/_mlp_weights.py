@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._mlp_state import make_writeable
 from .network import Network, _layer_views
 
 
@@ -91,7 +92,7 @@ def adopt_assigned_weights(est, assigned: dict | None = None) -> None:
         return
     network = est._network
     if not network.params.flags.writeable:  # e.g. joblib.load(..., mmap_mode="r")
-        network.params = np.array(network.params)  # a private copy, not the file's map
+        make_writeable(network, grads=False)  # a private copy, not the file's map
         coefs, intercepts = weight_views(est)
     write_layers(pending, coefs, intercepts)
     # The network's lists may be the ones whose elements were replaced;

@@ -286,6 +286,12 @@ def test_memory_mapped_copy_predicts_and_takes_assigned_weights(data, tmp_path):
     mapped.intercepts_[1] = model.intercepts_[1] + 1.0
     model.intercepts_[1][...] += 1.0
     np.testing.assert_array_equal(mapped.predict_proba(X), model.predict_proba(X))
+    # the assigned biases went into a private copy of the parameters; predict writes no
+    # gradient, which stays the file's map
+    assert mapped._network.params.flags.writeable
+    assert not mapped._network.grads.flags.writeable
+    np.testing.assert_array_equal(mapped._network.coefs[0], mapped.coefs_[0])
+    assert mapped._network.coefs[0].base is mapped._network.params
 
 
 @pytest.mark.parametrize("solver, call", [("adam", "partial_fit"), ("sgd", "partial_fit"),
