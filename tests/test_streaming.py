@@ -35,7 +35,8 @@ def test_csv_blocks_match_the_file(tmp_path, table, header):
     X, y = table
     path = tmp_path / "t.csv"
     write_csv(path, X, y, header=header)
-    got_X, got_y, sizes = collect(fastnn.iter_batches(path, 100, target=-1 if not header else "label"))
+    target = "label" if header else -1
+    got_X, got_y, sizes = collect(fastnn.iter_batches(path, 100, target=target))
     np.testing.assert_allclose(got_X, X, atol=1e-6)
     np.testing.assert_array_equal(got_y, y)
     assert sizes == [100, 100, 30]
