@@ -25,16 +25,19 @@ _TEXT = (".csv", ".tsv", ".txt")
 _PACKED = (".gz", ".bz2", ".xz", ".zip", ".zst")
 
 
-def read_data(path, target=None, *, train: bool, feature_names=None, weight=None):
+def read_data(path, target=None, *, train: bool, feature_names=None, weight=None,
+              dtype=np.float64):
     """Features, target, feature names and sample weights from a data file.
 
     ``weight`` names the column of sample weights (CSV/Parquet: a name; .npy: an index;
     .npz: an array), which is not a feature.  ``feature_names`` (a model's) picks the
     feature columns by name; with ``train``, a target among them is a ValueError.
+    A feature that is NaN, infinite or beyond the range of ``dtype`` is a ValueError naming its column (a .npy
+    file's by its index in the file) and row.
 
     Returns
     -------
-    X : ndarray of float64, shape (n_samples, n_features)
+    X : ndarray of ``dtype``, shape (n_samples, n_features)
     y : ndarray of shape (n_samples,) (or (n_samples, n_outputs) from .npz), None unless train
     names : list of str or None
         Feature column names (CSV/Parquet).
@@ -50,15 +53,17 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
                          f"{', '.join(_SUFFIXES)}, .tsv or .txt (CSV files also compressed: "
                          f".csv.gz, {', '.join(_PACKED[1:])})")
     if suffix == ".npy":
-        X, y, names, weights = _split_array(load_npy(path), target, train, path, weight)
+        X, y, weights, columns = _split_array(load_npy(path), target, train, path, weight)
         if y is not None:
             check_target(y, f"{path}: the target column", base=0)
-        return X, y, names, _weights(weights if train else None, path, weight, base=0)
+        weights = _weights(weights if train else None, path, weight, base=0)
+        return _features(X, dtype, path, columns), y, None, weights
     if suffix == ".npz":
         X, y, names, weights = _from_npz(path, target, train, weight)
         if y is not None:
             check_target(y, f"{path}: the target array", base=0)
-        return X, y, names, _weights(weights if train else None, path, weight, base=0)
+        weights = _weights(weights if train else None, path, weight, base=0)
+        return _features(X, dtype, path), y, names, weights
     columns = _read_csv(path, "\t" if suffix == ".tsv" else ",") if suffix in _TEXT \
         else _read_parquet(path)
     if train:
@@ -90,12 +95,22 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
         raise ValueError(f"{path} has no feature columns")
     X = np.column_stack([columns[name] for name in names]).astype(np.float64)
     if not train:
-        return X, None, names, weights
+        return _features(X, dtype, path, names), None, names, weights
     y, what = columns[target], f"{path}: target column {target!r}"
     if suffix in _TEXT and y.dtype.kind == "U":  # not all numbers: typed as --chunk-size
-        return X, text_labels(y, what), names, weights
-    check_target(y, what)
-    return X, y, names, weights
+        y = text_labels(y, what)
+    else:
+        check_target(y, what)
+    return _features(X, dtype, path, names), y, names, weights
+
+
+def _features(X: np.ndarray, dtype, path, columns=None) -> np.ndarray:
+    """The features ``X`` (float64) read from data file ``path`` as ``dtype``, checked by
+    :func:`file_as_dtype` and :func:`check_finite_features` (``columns``: their names, or
+    a .npy file's column indices)."""
+    X = file_as_dtype(X, dtype, path, "feature", columns)
+    check_finite_features(X, path, columns)
+    return X
 
 
 def _weights(values, path, column, offset: int = 0, base: int = 1):
@@ -170,12 +185,13 @@ def column_name(columns, target, path) -> str:
 
 
 def _split_array(array, target, train, path, weight=None):
+    """Features (float64), target (None unless ``train``), weights and the features' column
+    indices in the file, of a .npy file's ``array``."""
     column, at = array_columns(array, -1 if train and target is None else target, weight, path)
-    if column is None and at is None:
-        return array.astype(np.float64), None, None, None
-    X = np.delete(array, [c for c in (column, at) if c is not None], axis=1).astype(np.float64)
-    y = array[:, column] if train else None
-    return X, y, None, None if at is None else array[:, at]
+    columns = [c for c in range(array.shape[1]) if c not in (column, at)]
+    X = np.asarray(array[:, columns], dtype=np.float64)  # one copy
+    y = array[:, column] if train and column is not None else None
+    return X, y, None if at is None else array[:, at], columns
 
 
 def array_columns(array: np.ndarray, target, weight, path) -> tuple[int | None, int | None]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._datafiles import (check_finite_features, choose_task, file_as_dtype, file_class_labels,
-                         file_regression_target, npy_features, read_data, write_predictions)
+from ._datafiles import (choose_task, file_as_dtype, file_class_labels, file_regression_target,
+                         read_data, write_predictions)
 from .mlp import MLPClassifier, MLPRegressor
 
 # Estimator parameters the command line does not offer: it shows its own
@@ -329,8 +329,9 @@ def train(args) -> int:
     if args.chunk_size is not None:  # >= 1: checked while parsing
         from ._train_chunks import train_command
         return train_command(args)
+    # X in --dtype, its values checked (named by column and row)
     X, y, names, weights = read_data(args.data, args.target, train=True,
-                                     weight=args.sample_weight)
+                                     weight=args.sample_weight, dtype=args.dtype)
     task = choose_task(y, args.task)
     if task == "classification":
         y = file_class_labels(y, args.data)
@@ -339,11 +340,6 @@ def train(args) -> int:
     if task == "regression":
         y = file_as_dtype(file_regression_target(y, args.data), args.dtype, args.data,
                           "the target")
-    columns = names  # of the features in messages: a .npy file's by its own index
-    if Path(args.data).suffix.lower() == ".npy":
-        columns = npy_features(args.data, args.target, args.sample_weight)[2]
-    X = file_as_dtype(X, args.dtype, args.data, "feature", columns)
-    check_finite_features(X, args.data, columns)
     what = (f"{len(np.unique(y))} classes" if task == "classification"
             else f"values {y.min():.4g} .. {y.max():.4g}")
     print(f"{args.data}: {X.shape[0]} rows, {X.shape[1]} features; {task} "

@@ -321,6 +321,47 @@ def test_train_names_a_nan_csv_feature_by_its_column_and_row(chunk, tmp_path, ca
         f"row 2 (rows counted from 1 after the header)")
 
 
+def test_predict_names_a_nan_feature_by_its_column_and_row(iris_csv, tmp_path, capsys):
+    """predict passed NaN on to the model, whose message ("Input X contains NaN.") named no
+    file, column or row."""
+    model = tmp_path / "m.npz"
+    assert main(["train", str(iris_csv), "--out", str(model), *FAST]) == 0
+    capsys.readouterr()
+    lines = iris_csv.read_text().splitlines()
+    fields = lines[3].split(",")
+    fields[1] = "nan"
+    lines[3] = ",".join(fields)
+    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
+    name = lines[0].split(",")[1]
+    err = _train_error(["predict", str(model), str(tmp_path / "p.csv")], capsys)
+    assert err.splitlines()[-1] == (
+        f"fastnn predict: error: {tmp_path / 'p.csv'}: feature column {name!r} is missing "
+        f"(NaN) on row 3 (rows counted from 1 after the header)")
+    np.save(tmp_path / "p.npy", np.array([[0, 1.0, 2, 3, 4], [1, 1, 2, np.nan, 4]]))
+    model = tmp_path / "n.npz"
+    np.save(tmp_path / "t.npy", np.array([[0, 1.0, 2, 3, 4], [1, 1, 2, 3, 5]] * 5))
+    assert main(["train", str(tmp_path / "t.npy"), "--target", "0", "--out", str(model),
+                 *FAST]) == 0
+    capsys.readouterr()
+    err = _train_error(["predict", str(model), str(tmp_path / "p.npy"), "--target", "0"],
+                       capsys)
+    assert err.splitlines()[-1] == (  # named by its column in the file, not among features
+        f"fastnn predict: error: {tmp_path / 'p.npy'}: feature column 3 is missing (NaN) on "
+        f"row 1 (rows counted from 0)")
+
+
+def test_train_reads_a_npy_file_once(tmp_path, monkeypatch):
+    """The features' column numbers in the file (for messages) came from a second read of
+    its header (a memory map), though reading the data had them."""
+    np.save(tmp_path / "d.npy", np.array([[0, 1.0, 2], [1, 3, 4]] * 6))
+    reads = []
+    load = _datafiles.load_npy
+    monkeypatch.setattr(_datafiles, "load_npy", lambda *a, **k: reads.append(a) or load(*a, **k))
+    assert main(["train", str(tmp_path / "d.npy"), "--target", "0", "--out",
+                 str(tmp_path / "m.npz"), *FAST]) == 0
+    assert len(reads) == 1
+
+
 @pytest.mark.parametrize("name", ["d.tsv", "d.txt", "d.csv.gz", "d.csv.zip"])
 def test_train_and_predict_read_the_files_train_chunk_size_reads(name, tmp_path, capsys):
     """--chunk-size read .tsv/.txt and compressed CSV files; without it, train and predict
