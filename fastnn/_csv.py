@@ -388,6 +388,23 @@ def as_features(values, dtype) -> np.ndarray:
     return X
 
 
+def non_finite_feature(X: np.ndarray, columns, first_row: int, note: str | None,
+                       table: bool) -> str | None:
+    """Where features ``X`` hold their first NaN or infinite value (None if nowhere): its
+    column (``columns[j]``, default ``j``) and row (``X[0]`` is row ``first_row``, counted as
+    ``note`` says, if given).  ``table``: read from a CSV or Parquet file, whose empty cells,
+    NA texts and nulls the readers make NaN; one wording for all of them."""
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return None
+    i, j = (int(k[0]) for k in np.nonzero(bad))
+    problem = (f"infinite ({X[i, j]})" if np.isinf(X[i, j]) else
+               "missing (empty, NA or NaN)" if table else "missing (NaN)")
+    shown = f" ({note})" if note else ""
+    return (f"feature column {j if columns is None else columns[j]!r} is {problem} on row "
+            f"{first_row + i}{shown}")
+
+
 def not_a_number(values, target, names, first_row: int, header, error, weight=None,
                  note: str | None = None) -> str:
     """Where the feature columns of a CSV block ``values`` hold a value that is not a number,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ._csv import (BeyondRange, as_features, as_weights, check_weights, missing_label,
-                   open_text, rows_note, text_as, text_kind)
+                   non_finite_feature, open_text, rows_note, text_as, text_kind)
 
 _SUFFIXES = (".csv", ".npy", ".npz", ".parquet", ".pq")
 # read as CSV (.tsv: tab-separated), compressed too (.csv.gz ...), as --chunk-size reads them
@@ -32,7 +32,8 @@ def read_data(path, target=None, *, train: bool, feature_names=None, weight=None
     ``weight`` names the column of sample weights (CSV/Parquet: a name; .npy: an index;
     .npz: an array), which is not a feature.  ``feature_names`` (a model's) picks the
     feature columns by name; with ``train``, a target among them is a ValueError.
-    A feature that is NaN, infinite or beyond the range of ``dtype`` is a ValueError naming its column (a .npy
+    A feature that is missing (NaN; in CSV files also empty or NA, as pandas reads them),
+    infinite or beyond the range of ``dtype`` is a ValueError naming its column (a .npy
     file's by its index in the file) and row.
 
     Returns
@@ -143,11 +144,12 @@ def _not_a_number(values, base: int = 1) -> str:
     """The first entry of ``values`` that is not a number, and its row (``values[0]`` is row
     ``base``: 1, a data line after a header, or 0, an array's first row)."""
     for row, value in enumerate(values, start=base):
+        if isinstance(value, str) and missing_label(value):
+            continue  # missing, not text: a feature's is reported as missing, not here
         try:
             float(value)
         except (TypeError, ValueError):
-            shown = "an empty cell" if str(value).strip() == "" else repr(str(value))
-            return f"{shown} on row {row} ({rows_note(base)})"
+            return f"{str(value)!r} on row {row} ({rows_note(base)})"
     return f"dtype {values.dtype}"
 
 
@@ -290,8 +292,9 @@ def _read_csv(path, delimiter: str = ",") -> dict:
     columns = {}
     for index, name in enumerate(header):
         values = [row[index].strip() for row in rows[1:]]
-        try:
-            columns[name] = np.array(values, dtype=np.float64)
+        try:  # pandas' missing values (empty, NA ...) are NaN, as the streaming readers read
+            columns[name] = np.array(["nan" if missing_label(v) else v for v in values],
+                                     dtype=np.float64)
         except ValueError:
             columns[name] = np.array(values)
     return columns
@@ -382,13 +385,10 @@ def check_finite_features(X: np.ndarray, path, columns=None, offset: int = 0) ->
     file ``path``: its column (``columns[j]``, default ``j``) and its row (``X[0]`` is the
     file's row ``offset``, counted as the file counts).  The estimator's message ("Input X
     contains NaN.") named neither."""
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, j = (int(k[0]) for k in np.nonzero(bad))
-        base = row_base(path)
-        problem = "missing (NaN)" if np.isnan(X[i, j]) else f"infinite ({X[i, j]})"
-        raise ValueError(f"{path}: feature column {j if columns is None else columns[j]!r} is "
-                         f"{problem} on row {offset + i + base} ({rows_note(base)})")
+    base = row_base(path)
+    where = non_finite_feature(X, columns, offset + base, rows_note(base), table=base == 1)
+    if where:
+        raise ValueError(f"{path}: {where}")
 
 
 def missing_rows(values: np.ndarray) -> np.ndarray:

@@ -23,8 +23,9 @@ import numpy as np
 from sklearn.base import is_classifier, is_regressor
 
 from ._csv import (BeyondRange, NotOfKind, as_features, as_weights, check_weights, column_index,
-                   counted_from, csv_blocks, has_header, missing_label, not_a_number, rows_note,
-                   text_as, text_kind, weight_index)
+                   counted_from, csv_blocks, csv_header, has_header, missing_label,
+                   non_finite_feature, not_a_number, rows_note, text_as, text_kind,
+                   weight_index)
 from ._outofcore import row_source
 
 _TABULAR = (".csv", ".tsv", ".txt")
@@ -430,7 +431,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
     ValueError, TypeError, ArithmeticError
         What ``partial_fit`` raises on a block (NaN in the data, a diverged
         loss, ...), as the same type with the pass, the block and its rows
-        prefixed to the message; the original is its ``__cause__``.  As with
+        prefixed to the message (a NaN or infinite feature as a ValueError
+        naming its file, column and row, as ``fastnn train`` does); the
+        original is its ``__cause__``.  As with
         ``partial_fit`` called in a loop, the updates of the blocks before
         the failing one stay in ``estimator``: it is neither rolled back nor
         reset.
@@ -504,6 +507,9 @@ def fit_stream(estimator, source, *, epochs: int = 1, classes=None, batch_size: 
             try:
                 estimator.partial_fit(X, labels, **fit_params)
             except (ValueError, TypeError, ArithmeticError) as exc:
+                missing = _non_finite_feature(X, source, options, start + base)
+                if missing is not None:  # scikit-learn's message named no column or row
+                    raise ValueError(f"{where}: {missing}") from exc
                 located = _prefixed(exc, where)
                 if located is None:
                     if hasattr(exc, "add_note"):  # Python 3.11+
@@ -542,6 +548,34 @@ def _find_classes(source, options) -> np.ndarray:
     if text:
         return np.unique(text_as(sorted(found), text_kind(found)))
     return np.array(sorted(found))
+
+
+def _non_finite_feature(X, source, options, first_row: int) -> str | None:
+    """Where a block's features ``X`` (its first row ``first_row``) hold their first NaN or
+    infinite value, named by the file (if any), the column and the row, as ``fastnn train``
+    names it; None if all are finite."""
+    if not isinstance(X, np.ndarray) or X.dtype.kind != "f" or np.isfinite(X).all():
+        return None
+    names, prefix, table = None, "", False
+    if isinstance(source, (str, os.PathLike)):
+        suffix, prefix = _suffix(source), f"{os.fspath(source)}: "
+        table = suffix in _PARQUET + _TABULAR
+        if suffix in _PARQUET:
+            import pyarrow.parquet as pq
+            names = list(pq.ParquetFile(source).schema_arrow.names)
+        elif suffix in _TABULAR:
+            delimiter = options.get("delimiter") or ("\t" if suffix == ".tsv" else ",")
+            if has_header(source, delimiter, options.get("header", "infer"), options["target"],
+                          options["weight"]):
+                names = csv_header(source, delimiter)
+    elif hasattr(source, "iloc") and hasattr(source, "columns"):
+        names = [str(c).strip() for c in source.columns]
+    target, weight = options["target"], options["weight"]
+    width = X.shape[1] + (target is not None) + (weight is not None)
+    skip = (None if target is None else column_index(target, names, width),
+            weight_index(weight, target, names, width))
+    columns = [names[j] if names else j for j in range(width) if j not in skip]
+    return prefix + non_finite_feature(X, columns, first_row, None, table)
 
 
 def _row_numbering(source, options) -> tuple[int, str]:

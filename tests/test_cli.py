@@ -311,17 +311,24 @@ def test_train_names_a_bad_npy_feature_by_its_column_in_the_file(value, problem,
         f"fastnn train: error: {tmp_path / 'd.npy'}: feature column 2 {problem}")
 
 
+@pytest.mark.parametrize("cell", ["nan", "", "NA"])
 @pytest.mark.parametrize("chunk", [[], ["--chunk-size", "2"]])
-def test_train_names_a_nan_csv_feature_by_its_column_and_row(chunk, tmp_path, capsys):
-    (tmp_path / "d.csv").write_text("a,b,y\n1,2,0\n2,nan,1\n3,4,0\n4,5,1\n")
+def test_train_names_a_missing_csv_feature_by_its_column_and_row(chunk, cell, csv_reader,
+                                                                 tmp_path, capsys):
+    """An empty or NA cell was "not numeric: an empty cell" ("'NA'") without --chunk-size
+    and "missing (NaN)" with it: the readers make all three NaN, one message for them."""
+    (tmp_path / "d.csv").write_text(f"a,b,y\n1,2,0\n2,{cell},1\n3,4,0\n4,5,1\n")
     assert main(["train", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m.npz"), *FAST,
                  *chunk]) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
-        f"fastnn train: error: {tmp_path / 'd.csv'}: feature column 'b' is missing (NaN) on "
-        f"row 2 (rows counted from 1 after the header)")
+        f"fastnn train: error: {tmp_path / 'd.csv'}: feature column 'b' is missing (empty, "
+        f"NA or NaN) on row 2 (rows counted from 1 after the header)")
+    assert not (tmp_path / "m.npz").exists()
 
 
-def test_predict_names_a_nan_feature_by_its_column_and_row(iris_csv, tmp_path, capsys):
+@pytest.mark.parametrize("cell", ["nan", ""])
+def test_predict_names_a_missing_feature_by_its_column_and_row(cell, iris_csv, tmp_path,
+                                                                capsys):
     """predict passed NaN on to the model, whose message ("Input X contains NaN.") named no
     file, column or row."""
     model = tmp_path / "m.npz"
@@ -329,14 +336,14 @@ def test_predict_names_a_nan_feature_by_its_column_and_row(iris_csv, tmp_path, c
     capsys.readouterr()
     lines = iris_csv.read_text().splitlines()
     fields = lines[3].split(",")
-    fields[1] = "nan"
+    fields[1] = cell
     lines[3] = ",".join(fields)
     (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
     name = lines[0].split(",")[1]
     err = _train_error(["predict", str(model), str(tmp_path / "p.csv")], capsys)
     assert err.splitlines()[-1] == (
         f"fastnn predict: error: {tmp_path / 'p.csv'}: feature column {name!r} is missing "
-        f"(NaN) on row 3 (rows counted from 1 after the header)")
+        f"(empty, NA or NaN) on row 3 (rows counted from 1 after the header)")
     np.save(tmp_path / "p.npy", np.array([[0, 1.0, 2, 3, 4], [1, 1, 2, np.nan, 4]]))
     model = tmp_path / "n.npz"
     np.save(tmp_path / "t.npy", np.array([[0, 1.0, 2, 3, 4], [1, 1, 2, 3, 5]] * 5))
@@ -510,11 +517,12 @@ def test_npz_target_cannot_be_the_feature_array(tmp_path, capsys):
 
 def test_non_numeric_feature_error_shows_the_offending_cell(tmp_path):
     (tmp_path / "e.csv").write_text("a,b,y\n1,2,0\n3,,1\n")
-    with pytest.raises(ValueError, match="feature column 'b' is not numeric: an empty cell on "
-                                         "row 2 \\(rows counted from 1"):
+    with pytest.raises(ValueError, match="feature column 'b' is missing \\(empty, NA or NaN\\) "
+                                         "on row 2 \\(rows counted from 1"):
         _datafiles.read_data(tmp_path / "e.csv", "y", train=True)
-    (tmp_path / "x.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,x,1\n")
-    with pytest.raises(ValueError, match="'x' on row 3"):
+    (tmp_path / "x.csv").write_text("a,b,y\n1,2,0\n3,,1\n5,x,1\n")
+    # the text, not the empty cell before it (missing, not text), as --chunk-size names it
+    with pytest.raises(ValueError, match="feature column 'b' is not numeric: 'x' on row 3"):
         _datafiles.read_data(tmp_path / "x.csv", "y", train=True)
 
 

@@ -276,7 +276,8 @@ def test_fit_stream_error_names_the_block_and_keeps_earlier_updates(table):
     params = dict(hidden_layer_sizes=(5,), random_state=0)
     streamed = fastnn.MLPClassifier(**params)
     with pytest.raises(ValueError, match=r"^fit_stream: block 3 \(rows 200 to 229, counted "
-                                         r"from 0\): Input X contains NaN") as caught:
+                                         r"from 0\): feature column 2 is missing \(NaN\) on "
+                                         r"row 215$") as caught:
         fastnn.fit_stream(streamed, X, y=y, batch_size=100, classes=[0, 1])
     assert type(caught.value.__cause__) is ValueError
     assert "block" not in str(caught.value.__cause__)
@@ -726,6 +727,25 @@ def test_a_missing_feature_on_the_first_line_of_a_headerless_file_is_data(csv_re
     assert collect(fastnn.iter_batches(path, 10, target=0))[1].tolist() == [0]
 
 
+@pytest.mark.parametrize("header", [True, False])
+@pytest.mark.parametrize("cell", ["", "NA", "nan"])
+def test_fit_stream_names_a_missing_csv_feature_as_fastnn_train(csv_reader, tmp_path, cell,
+                                                                header):
+    """scikit-learn's "Input X contains NaN." named the block, not the file, the column or
+    the row; the message is fastnn train's (the same wording with and without pandas)."""
+    path = tmp_path / "t.csv"
+    path.write_text(("label,a,w,b\n" if header else "") + f"0,1,1,2\n1,3,1,4\n0,5,1,{cell}\n")
+    column = "'b'" if header else "3"
+    with pytest.raises(ValueError, match=rf"^fit_stream: block 2 \(rows 3 to 3, counted from "
+                                         rf"1.*\): {re.escape(str(path))}: feature column "
+                                         rf"{column} is missing \(empty, NA or NaN\) on row 3$"):
+        fastnn.fit_stream(fastnn.MLPClassifier(), path, target=0, sample_weight=2,
+                          batch_size=2, classes=[0, 1], header=header)
+    X = np.array([[1.0, 2], [3, np.inf]])  # an array's: rows from 0, column by index
+    with pytest.raises(ValueError, match=r": feature column 1 is infinite \(inf\) on row 1$"):
+        fastnn.fit_stream(fastnn.MLPRegressor(), X, y=[0.0, 1.0])
+
+
 def test_fit_stream_refuses_an_estimator_without_partial_fit(table):
     """It failed at the first block as "AttributeError: 'LinearRegression' object has no
     attribute 'partial_fit'"."""
@@ -780,12 +800,13 @@ def test_fastnn_train_chunk_size_names_a_nan_feature(tmp_path, capsys, suffix):
     if suffix == "csv":
         np.savetxt(path, table, delimiter=",", header="a,w,label,b", comments="")
         column, row = "'b'", r"3 \(rows counted from 1 after the header\)"
+        missing = r"\(empty, NA or NaN\)"
     else:
         np.save(path, table)
-        column, row = "3", r"2 \(rows counted from 0\)"
+        column, row, missing = "3", r"2 \(rows counted from 0\)", r"\(NaN\)"
     assert main(["train", str(path), "--chunk-size", "2", "--max-iter", "1", "--target",
                  "label" if suffix == "csv" else "2", "--sample-weight",
                  "w" if suffix == "csv" else "1", "--hidden-layer-sizes", "2"]) == 1
     err = capsys.readouterr().err
     assert re.search(rf"fastnn train: error: .*t.{suffix}: feature column {column} is missing "
-                     rf"\(NaN\) on row {row}", err), err
+                     rf"{missing} on row {row}", err), err
