@@ -140,26 +140,30 @@ def text_labels(values, what: str, offset: int = 0, base: int = 1, kind: str | N
     return text_as(labels, kind or text_kind(labels))
 
 
-def _not_a_number(values, base: int = 1) -> str:
-    """The first entry of ``values`` that is not a number, and its row (``values[0]`` is row
+def _not_a_number(values, base: int = 1, offset: int = 0) -> str:
+    """The first entry of ``values`` that is not a number, else the first text (a Parquet
+    column of numbers written as text), and its row (``values[0]`` is row ``offset + base``;
     ``base``: 1, a data line after a header, or 0, an array's first row)."""
-    for row, value in enumerate(values, start=base):
+    for row, value in enumerate(values, start=offset + base):
         if isinstance(value, str) and missing_label(value):
             continue  # missing, not text: a feature's is reported as missing, not here
         try:
             float(value)
         except (TypeError, ValueError):
             return f"{str(value)!r} on row {row} ({rows_note(base)})"
+    for row, value in enumerate(values, start=offset + base):
+        if isinstance(value, str):
+            return f"the text {str(value)!r} on row {row} ({rows_note(base)})"
     return f"dtype {values.dtype}"
 
 
-def file_regression_target(y: np.ndarray, path) -> np.ndarray:
-    """``y`` read from data file ``path``, which a regression needs numeric: else a ValueError
-    naming the file and the first value that is not a number, by its row."""
+def file_regression_target(y: np.ndarray, path, offset: int = 0) -> np.ndarray:
+    """``y`` read from data file ``path`` (``y[0]`` is its row ``offset``, counted from 0 as
+    ``row_base`` adds to it), which a regression needs numeric: else a ValueError naming the
+    file and the first value that is not a number, by its row."""
     if y.dtype.kind not in "biuf":
-        base = row_base(path)
         raise ValueError(f"{path}: a regression target must be numeric, got "
-                         f"{_not_a_number(y, base)}")
+                         f"{_not_a_number(y, row_base(path), offset)}")
     return y
 
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from ._csv import NotOfKind, check_weights, csv_header, rows_note, text_as, text_kind
 from ._datafiles import (check_finite_features, check_target, choose_task, class_labels,
-                         column_name, distinct_columns, file_as_dtype, npy_features,
-                         row_base, text_labels)
+                         column_name, distinct_columns, file_as_dtype,
+                         file_regression_target, npy_features, row_base, text_labels)
 from .streaming import _PARQUET, _stream, _suffix
 
 
@@ -101,9 +101,7 @@ def train_command(args) -> int:
         """Checked targets of the block starting at row ``start`` (0-based)."""
         if task == "classification":
             return class_labels(typed(labels, start, kind), what, start, base)
-        labels = typed(labels, start, kind)
-        if labels.dtype.kind not in "biuf":
-            raise ValueError(f"{what}: a regression target must be numeric")
+        labels = file_regression_target(typed(labels, start, kind), args.data, start)
         return file_as_dtype(labels, args.dtype, args.data, f"target column {column}",
                              offset=start)
 

@@ -357,6 +357,29 @@ def test_predict_names_a_missing_feature_by_its_column_and_row(cell, iris_csv, t
         f"row 1 (rows counted from 0)")
 
 
+@pytest.mark.parametrize("values, shown, chunk", [
+    (["1.5", "x", "2", "3"], "'x' on row 2", []),
+    (["1.5", "x", "2", "3"], "'x' on row 2", ["--chunk-size", "2"]),
+    (["1.5", "2", "x", "3"], "'x' on row 3", []),
+    # the first block: all numbers, but text (a Parquet column is text in every block)
+    (["1.5", "2", "x", "3"], "the text '1.5' on row 1", ["--chunk-size", "2"]),
+    (["1.5", "2", "3", "4"], "the text '1.5' on row 1", [])])
+def test_train_names_a_text_regression_target_by_file_and_row(values, shown, chunk, tmp_path,
+                                                               capsys):
+    """--chunk-size said "target column 'y': a regression target must be numeric", naming
+    no row; a text column of numbers was "got dtype <U3", naming none."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2, 3, 4], "y": values}), path)
+    assert main(["train", str(path), "--task", "regression", "--out", str(tmp_path / "m.npz"),
+                 *FAST, *chunk]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (  # after --chunk-size's progress bar
+        f"fastnn train: error: {path}: a regression target must be numeric, got {shown} "
+        f"(rows counted from 1 after the header)")
+
+
 def test_train_reads_a_npy_file_once(tmp_path, monkeypatch):
     """The features' column numbers in the file (for messages) came from a second read of
     its header (a memory map), though reading the data had them."""
