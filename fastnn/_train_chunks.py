@@ -114,7 +114,9 @@ def train_command(args) -> int:
         found, start = {}, 0  # text: the row each label first appears on
         for block in _stream(args.data, text=True, **options)[0]:
             labels = block[1]
-            features_of(block[0], start)  # all checked before any update
+            # all checked before any update (a regression has no such pass: its rows are
+            # checked as the first training pass reads them)
+            check_finite_features(features_of(block[0], start), args.data, features, start)
             weights_of(block, start)
             if text:  # typed below as the whole column is (never both 1 and "1")
                 for i, label in enumerate(typed(labels, start, "U").tolist()):

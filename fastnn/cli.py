@@ -97,7 +97,10 @@ def add_train_parser(sub) -> None:
                         help="for files bigger than memory (CSV, Parquet, .npy): read blocks "
                         "of ROWS rows, partial_fit on each, --max-iter passes (default 10), "
                         "no validation split: the score is on the last block's rows, trained "
-                        "on (fastnn.fit_stream)")
+                        "on (fastnn.fit_stream). Classification reads the file once for the "
+                        "classes, checking every row before any training; a regression's "
+                        "rows are checked as the first pass trains on them, and a bad row "
+                        "(text target, NaN feature) stops it there, with no model written")
     options = parser.add_argument_group("estimator parameters (default: the estimator's)")
     for name, default in MLPClassifier().get_params().items():
         if name in _NOT_OPTIONS:

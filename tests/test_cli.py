@@ -380,6 +380,21 @@ def test_train_names_a_text_regression_target_by_file_and_row(values, shown, chu
         f"(rows counted from 1 after the header)")
 
 
+def test_train_chunk_size_checks_features_before_training_a_classifier(tmp_path, capsys,
+                                                                       monkeypatch):
+    """A NaN feature in a later block was found in the training pass, after the blocks
+    before it trained; the first pass, which reads every block for the classes, checks
+    it."""
+    (tmp_path / "d.csv").write_text("a,b,y\n1,2,0\n2,3,1\n3,4,0\n4,nan,1\n")
+    calls = []
+    monkeypatch.setattr(fastnn.MLPClassifier, "partial_fit",
+                        lambda self, *a, **k: calls.append(a) or self)
+    err = _train_error(["train", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m.npz"),
+                        "--chunk-size", "2", *FAST], capsys)
+    assert "feature column 'b' is missing (empty, NA or NaN) on row 4" in err
+    assert calls == []
+
+
 def test_train_reads_a_npy_file_once(tmp_path, monkeypatch):
     """The features' column numbers in the file (for messages) came from a second read of
     its header (a memory map), though reading the data had them."""
