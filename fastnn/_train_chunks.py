@@ -80,10 +80,10 @@ def train_command(args) -> int:
             return labels
         try:  # "NA" is missing without pandas too; stripped (" cat" is "cat")
             return text_labels(labels, what, start, base, kind)
-        except NotOfKind as exc:  # only "f", a regression target's
-            raise ValueError(f"{what}: a regression target must be numeric, got {exc.text!r} "
-                             f"on row {start + exc.index + base} ({rows_note(base)})"
-                             ) from None
+        except NotOfKind as exc:  # only "f", a regression target's: worded as without chunks
+            raise ValueError(f"{args.data}: a regression target must be numeric, got "
+                             f"{exc.text!r} on row {start + exc.index + base} "
+                             f"({rows_note(base)})") from None
 
     X0, y0 = first[:2]
     if X0.shape[1] == 0:  # as without --chunk-size (numpy's message named nothing)
