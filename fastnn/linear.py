@@ -314,7 +314,7 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
             raise ValueError("The number of classes has to be greater than one; got "
                              f"{n_classes} class")
 
-        weights = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        weights = sample_weights = _check_sample_weight(sample_weight, X, dtype=X.dtype)
         if self.class_weight is not None:  # (None: all ones, nothing to multiply)
             # a negative class weight reverses its samples' steps (trains away from the
             # class), as in scikit-learn: the kernel's step is linear in the weight
@@ -335,7 +335,8 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         train = np.arange(n_samples, dtype=np.int64)
         validation = None
         if self.early_stopping:
-            train, validation = self._split(X, y, codes, sample_weight)
+            train, validation = self._split(
+                X, y, codes, None if sample_weight is None else sample_weights)
         train_weights = weights if validation is None else weights[train]
         if not np.any(train_weights):
             raise ValueError("the weights of the training samples (sample_weight times "
@@ -421,7 +422,11 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
         return W, b
 
     def _split(self, X, y, codes, sample_weight):
-        """Stratified (train, validation) row indices for early stopping."""
+        """Stratified (train, validation) row indices for early stopping.
+
+        ``sample_weight``: the checked sample weights, one per row, in ``X``'s
+        dtype (as scikit-learn's validation score has them), or None.
+        """
         splitter = StratifiedShuffleSplit(test_size=self.validation_fraction,
                                           random_state=self.random_state)
         train, validation = next(splitter.split(np.zeros((len(y), 1)), y))
@@ -429,10 +434,8 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
             raise ValueError(f"validation_fraction={self.validation_fraction} splits {len(y)} "
                              "samples into an empty training or validation set; change "
                              "validation_fraction or disable early_stopping")
-        # the sample weights alone (no class weights), as scikit-learn's validation score;
-        # a scalar sample_weight is one weight per sample (it was indexed: an IndexError)
-        validation_weight = (None if sample_weight is None else _check_sample_weight(
-            sample_weight, X, dtype=np.float64)[validation])
+        # the sample weights alone (no class weights), as scikit-learn's validation score
+        validation_weight = None if sample_weight is None else sample_weight[validation]
         if validation_weight is not None and not np.any(validation_weight > 0):
             # scikit-learn's rule: the validation rows need a positive sample weight
             raise ValueError("The sample weights for the validation set are all zero or "
