@@ -527,8 +527,10 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
                     worse = score < best + tol
                     best = np.maximum(best, score)
                 else:
+                    # per visited row: rows of weight 0 are skipped, their loss not summed
+                    # (dividing by all rows stopped elsewhere than a fit without them)
                     score = self._epoch_loss(loss_sum, objective, penalty_sum, weight_sum,
-                                             rows.shape[0])
+                                             n_visits)
                     worse = score > best - tol
                     best = np.minimum(best, score)
                 no_improvement = np.where(worse, no_improvement + 1, 0)
@@ -542,7 +544,7 @@ class LinearSGD(ClassifierMixin, SparseCoefMixin, BaseEstimator):
             elapsed = time.perf_counter() - start
             if self.verbose:
                 print(f"-- Epoch {epoch}: updates {int(n_updates.sum())}, avg. loss "
-                      f"{loss_sum.sum() / max(rows.shape[0], 1) / n_rows:.6f}, T {t:.0f}, "
+                      f"{loss_sum.sum() / max(n_visits, 1) / n_rows:.6f}, T {t:.0f}, "
                       f"{elapsed:.2f} s")
             if not running.any():
                 if self.verbose:

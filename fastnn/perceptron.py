@@ -174,7 +174,8 @@ class Perceptron(LinearSGD):
         ``weight_sum`` is the sum of the training weights, None if some are
         negative (a negative class weight): the weighted objective then falls
         without bound, so the rule is scikit-learn's, the unweighted objective
-        per training sample.
+        per training sample (``n_train``: those of nonzero weight, the samples
+        visited).
         """
         if weight_sum is None:
             return (loss_sum + penalty_sum) / max(n_train, 1)

@@ -236,6 +236,8 @@ class SGDClassifier(LinearSGD):
         ``alpha / 2 ||w||^2`` (before the sample's step), unweighted, and divides
         by the number of training samples (``_plain_sgd`` in
         ``sklearn/linear_model/_sgd_fast.pyx``): the penalty counts, not the loss alone.
+        ``n_train`` counts the samples of nonzero weight: those of weight 0 are
+        skipped (not summed), as removed samples.
         """
         return (loss_sum + penalty_sum) / max(n_train, 1)
 
