@@ -110,8 +110,8 @@ class Perceptron(LinearSGD):
     (scikit-learn weighs only the positive class); samples of weight 0 are
     skipped entirely (the L2 decay included), so they are the same as
     removed samples; the stopping rule's training loss is weighted by the
-    sample and class weights (unweighted, as scikit-learn's, when a class
-    weight is negative); with ``early_stopping`` and ``penalty='l2'``
+    sample and class weights (unweighted, as scikit-learn's, when a sample
+    or class weight is negative); with ``early_stopping`` and ``penalty='l2'``
     the validation accuracy is that of the model's weights (scikit-learn 1.9
     scores its stored weights without their pending L2 decay factor, so the
     stopping epoch can differ); unseen labels in :meth:`partial_fit` are an
@@ -172,7 +172,7 @@ class Perceptron(LinearSGD):
         """The stopping rule's loss: the weighted perceptron criterion (plus L2) per unit weight.
 
         ``weight_sum`` is the sum of the training weights, None if some are
-        negative (a negative class weight): the weighted objective then falls
+        negative (a sample or class weight): the weighted objective then falls
         without bound, so the rule is scikit-learn's, the unweighted objective
         per training sample (``n_train``: those of nonzero weight, the samples
         visited).

@@ -476,6 +476,27 @@ def test_negative_class_weight_stops_as_sklearn(class_weight, penalty):
     np.testing.assert_allclose(got.intercept_, want.intercept_, rtol=1e-10)
 
 
+@pytest.mark.parametrize("penalty", [None, "l2"])
+def test_negative_sample_weights_stop_as_sklearn(penalty):
+    """Some negative sample weights (no class weight): the unweighted objective too, as the
+    Notes say, so scikit-learn's n_iter_ and weights (no shuffle)."""
+    X, y = make_blobs(200, centers=[[-1, 0], [1, 0.5]], cluster_std=1.5, random_state=0)
+    sample_weight = np.random.default_rng(4).uniform(-0.5, 1.5, len(y))
+    kwargs = dict(penalty=penalty, shuffle=False, max_iter=100)
+    init = dict(coef_init=[[0.01, -0.02]], intercept_init=[0.1])
+    got = fastnn.Perceptron(**kwargs).fit(X, y, sample_weight=sample_weight, **init)
+    want = SkPerceptron(**kwargs).fit(X, y, sample_weight=sample_weight, **init)
+    assert got.n_iter_ == want.n_iter_ < 100
+    np.testing.assert_allclose(got.coef_, want.coef_, rtol=1e-10)
+    np.testing.assert_allclose(got.intercept_, want.intercept_, rtol=1e-10)
+    # the weighted objective (the rule with positive weights) stops elsewhere (9 epochs
+    # against 11 without a penalty, 6 against 12 with it)
+    weighted = fastnn.Perceptron(**kwargs).fit(X, y, sample_weight=np.abs(sample_weight),
+                                               **init)
+    unweighted = SkPerceptron(**kwargs).fit(X, y, sample_weight=np.abs(sample_weight), **init)
+    assert weighted.n_iter_ != unweighted.n_iter_
+
+
 def test_sample_weight_zero_is_removal_and_integer_is_repetition(iris, digits):
     X, y = iris
     X = StandardScaler().fit_transform(X)
