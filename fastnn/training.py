@@ -123,6 +123,13 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
         size; NaN as soon as a batch loss is NaN or inf (the epoch stops
         there, before that batch's update).
 
+    Raises
+    ------
+    TypeError
+        If ``X``, ``Y`` or ``weights`` is not an array of the network's dtype:
+        the compiled paths took such arrays differently (a Numba typing error,
+        or float64 rows in a float32 network's per-sample kernel).
+
     Notes
     -----
     Unless ``stepwise``, the whole epoch runs in one compiled call
@@ -136,6 +143,11 @@ def run_epoch(network: Network, X: np.ndarray, Y: np.ndarray, weights: np.ndarra
     gradient, without the ``alpha`` term, which the step adds; an epoch
     whose every batch weighs 0 steps nowhere and leaves it as it was.
     """
+    for name, values in (("X", X), ("Y", Y), ("weights", weights)):
+        if values is not None and getattr(values, "dtype", None) != network.dtype:
+            raise TypeError(f"run_epoch takes validated arrays: {name} must be an array of the "
+                            f"network's dtype {network.dtype.name}, got "
+                            f"{getattr(values, 'dtype', type(values).__name__)}")
     if not stepwise and batch_size == 1 and _small_layers(network):
         return _run_epoch_small(network, X, Y, weights, order, optimizer, alpha, loss_scale,
                                 kept_batch, loss_so_far)
@@ -148,12 +160,13 @@ def _run_epoch_small(network: Network, X, Y, weights, order, optimizer, alpha: f
     """:func:`run_epoch` of batches of one sample through ``kernels.small.small_train``.
 
     The BLAS path's fixed cost per batch (calls, views: about 3 us) is most of
-    a small network's per-sample step, which takes about 0.2 us here: an
-    MLPClassifier(batch_size=1) epoch of 20,000 rows, 2-4-1, took 115 ms
-    through the BLAS path, 12.5 ms through this one.  The kept batch, the loss
-    so far and the stop at a row with NaN/inf (:class:`NonFiniteRows`, before
-    that row's update) are the BLAS path's (``small_train``'s ``segment``):
-    an epoch cut into parts gives the bits of one call.
+    a small network's per-sample step, which takes about 0.3 us here (2-4-1):
+    an MLPClassifier(batch_size=1) epoch of 20,000 rows took 115 ms through
+    the BLAS path, 12.5 ms through this one (one process, before and after).
+    The kept batch, the loss so far and the stop at a row with NaN/inf
+    (:class:`NonFiniteRows`, before that row's update) are the BLAS path's
+    (``small_train``'s ``segment``): an epoch cut into parts gives the bits
+    of one call.
     """
     from .kernels import small  # see _train_small
 

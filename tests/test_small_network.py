@@ -541,3 +541,18 @@ def test_mlp_with_batches_of_one_sample_matches_scikit_learn():
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])  # the per-sample kernel, the BLAS path
+def test_run_epoch_refuses_arrays_of_another_dtype(batch_size, rng):
+    """A clear TypeError on both paths: float64 rows ran in a float32 network's per-sample
+    kernel without a word, and the BLAS path raised a Numba typing error."""
+    net = _network([2, 4, 1], "sigmoid", "sigmoid", np.float32)
+    X, Y, w = _problem(rng, [2, 4, 1], "sigmoid", dtype=np.float32)
+    before = net.params.copy()
+    X64, Y64, w64 = (a.astype(np.float64) for a in (X, Y, w))
+    for args, name in [((X64, Y, None), "X"), ((X, Y64, None), "Y"), ((X, Y, w64), "weights")]:
+        with pytest.raises(TypeError, match=f"{name} must be an array of the network's dtype "
+                                            "float32, got float64"):
+            training.run_epoch(net, *args, None, batch_size, fastnn.SGD(net))
+    np.testing.assert_array_equal(net.params, before)
