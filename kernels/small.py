@@ -377,10 +377,17 @@ def _update(optimizer, params, grads, state1, state2, hyper, t, decay, n_weights
 
 
 def _end_epoch(params, last_good):
-    """Copy ``params`` into ``last_good`` if all are finite; returns whether they were."""
+    """Copy ``params`` into ``last_good`` if all are finite; returns whether they were.
+
+    ``p - p`` is 0 for a finite ``p`` and NaN for inf or NaN, so one sum
+    without branches tells, where a test per parameter cost a tiny network's
+    epoch of four samples ~3 %.
+    """
+    check = params.dtype.type(0)
     for i in range(params.shape[0]):
-        if not math.isfinite(params[i]):
-            return False
+        check += params[i] - params[i]
+    if check != check:
+        return False
     for i in range(params.shape[0]):
         last_good[i] = params[i]
     return True
@@ -551,8 +558,8 @@ def _kept_step(X, row, acts, in_off, params, grads, w_out, b_out, fan_in, n_out,
 
 
 def scratch_size(sizes):
-    """Parameters plus two rows of units (activations, deltas) of a network of these layer sizes."""
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) + 2 * sum(sizes[1:])
+    """Parameters plus three rows of units (activations, deltas, the next sample's sums)."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) + 3 * sum(sizes[1:])
 
 
 @intrinsic
@@ -588,11 +595,14 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
     the path from one sample's update to the next: no sample weights, no
     decay (``hyper[6] == hyper[8] == 0``), a sigmoid slope of 1 (the same
     numbers: multiplying by 1 and adding ``0 * w`` are exact for finite
-    values).  Each new architecture, activation, loss, flags and dtype
-    compiles once (2-3 s on two quiet cores, up to 5 s under load;
-    cached on disk after).  The arithmetic
-    of ``small_train`` in the same order: the same numbers up to rounding
-    (``arcp`` lets LLVM share reciprocals differently).
+    values).  Without sample weights or decay, each sample's hidden sums are
+    computed during the step before it, from the weights before that step
+    and a correction, so that one sample's chain of dependent operations
+    does not wait for the last one's update.  Each new architecture,
+    activation, loss, flags and dtype compiles once (2-3 s on two quiet
+    cores, up to 5 s under load; cached on disk after).  The arithmetic of
+    ``small_train``: the same numbers up to rounding (``arcp`` lets LLVM
+    share reciprocals differently, and the hidden sums ahead round apart).
 
     Parameters
     ----------
@@ -600,9 +610,12 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
     last_good, epoch_totals : as in :func:`small_train` (``sample_weight`` read only
     with the ``WEIGHTED`` flag)
     params_out : (P,) the flat parameters (modified)
-    grads_out : (P,) the flat gradient (modified): each epoch's last weighted sample steps
-        unfused, the others fused, and leaves its gradient there (as ``small_train``
-        does); the same arithmetic as its fused step
+    grads_out : (P,) the flat gradient (modified): the last weighted sample of the call's
+        last epoch steps unfused, every other sample fused, and leaves its gradient there
+        (as ``small_train`` does at the end of each epoch); the same arithmetic as its
+        fused step.  After a call that stops early (status 1) it is not the last good
+        epoch's, and ``order`` and ``rng_state`` may hold the next epoch's shuffle too:
+        callers restore them and run the good epochs again, as ``training._train_small`` does
     units : tuple of 3 tuples, ``(0,) * size`` for the input, hidden and output
         layer; ``()`` as the hidden one for a network without hidden layer
     codes : tuple of 3 tuples, ``(0,) * code`` for the hidden layer's activation
@@ -625,14 +638,16 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
     b_hid = n_in * n_hid + n_hid * n_out
     n_params = b_out + n_out
     n_units = n_hid + n_out
-    buffer = carray(_stack_scratch(params_out, units), n_params + 2 * n_units)
+    buffer = carray(_stack_scratch(params_out, units), n_params + 3 * n_units)
     params = buffer[:n_params]
     acts = buffer[n_params:n_params + n_units]
-    deltas = buffer[n_params + n_units:]
+    deltas = buffer[n_params + n_units:n_params + 2 * n_units]
+    sums = buffer[n_params + 2 * n_units:]  # the next sample's hidden sums, see below
     for i in range(n_params):
         params[i] = params_out[i]
     code, loss_code, flags = len(codes[0]), len(codes[1]), len(codes[2])
     has_weights, decayed = (flags & WEIGHTED) != 0, (flags & DECAYED) != 0
+    ahead = n_hid > 0 and not has_weights and not decayed
     # the hidden layer's activation parameter
     p = one if (flags & UNIT_SLOPE) != 0 else params.dtype.type(net[4][0])
     lr = params.dtype.type(hyper[0])
@@ -641,9 +656,12 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
     n = order.shape[0]
     done = 0
     status = 0
+    summed = False  # whether sums holds the hidden sums of the sample to come
+    shuffled = False  # whether this epoch's order was drawn in the last epoch
     for epoch in range(n_epochs):
-        if shuffle:
+        if shuffle and not shuffled:
             shuffle_inplace(order, n, rng_state)
+        shuffled = False
         kept = n - 1  # the last sample with weight: its gradient stays in grads_out
         while has_weights and kept >= 0 and sample_weight[order[kept]] == 0:
             kept -= 1
@@ -653,8 +671,12 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
             w = sample_weight[row] if has_weights else one
             if has_weights and w == 0:  # no step, as small_train (a compile-time branch)
                 continue
-            scale = w / w if has_weights else one  # small_train's w / total weight; no divisions if 1
-            if n_hid > 0:
+            # small_train's w / total weight; no divisions if 1
+            scale = w / w if has_weights else one
+            if summed:
+                for j in range(n_hid):
+                    acts[j] = _activate(sums[j], code, p, one)
+            elif n_hid > 0:
                 _layer_forward(X, row, acts, -1, params, 0, b_hid, n_in, n_hid, 0, code, p)
             _layer_forward(X, row, acts, in_off, params, w_out, b_out, fan_in, n_out, n_hid,
                            IDENTITY, one)
@@ -668,7 +690,35 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
             if not math.isfinite(loss):
                 status = 1
                 break
-            if i < kept:
+            nxt = -1  # the sample to come, if its hidden sums are to be had ahead
+            if ahead and i < kept:
+                nxt = order[i + 1]
+            elif ahead and epoch < n_epochs - 1:
+                # the next epoch's first sample: its shuffle drawn now (the same draws)
+                if shuffle:
+                    shuffle_inplace(order, n, rng_state)
+                shuffled = True
+                nxt = order[0]
+            summed = nxt >= 0
+            if summed:
+                # The next sample's hidden sums from the weights before this step, and
+                # s = x'.x + 1: plain SGD moves W[k, j] by -lr x_k d_j and b_j by -lr d_j,
+                # so its sums after the step are these minus lr s d_j, one multiply-add
+                # once d_j is known.  The chain from one sample's deltas to the next
+                # one's activations loses the update and the products (XOR 2-4-1: +10 %
+                # updates/s); equal to the sums of the updated weights up to rounding.
+                s = one
+                for k in range(n_in):
+                    s += X[nxt, k] * X[row, k]
+                for j in range(n_hid):
+                    z = params.dtype.type(0)
+                    for k in range(n_in):
+                        z += X[nxt, k] * params[k * n_hid + j]
+                    sums[j] = z + params[b_hid + j]
+            # Unfused only where the gradient is kept: grads_out is read after the call,
+            # so only the call's last epoch leaves it (storing and reloading it every
+            # epoch cost XOR 2-4-1 ~8 % of its updates/s).
+            if i < kept or epoch < n_epochs - 1:
                 _layer_backward(X, row, acts, in_off, params, params, w_out, b_out, fan_in,
                                 n_out, deltas, n_hid, code, p, True, lr,
                                 params.dtype.type(decay), decayed)
@@ -680,6 +730,10 @@ def small_sgd_train(X, Y, sample_weight, order, shuffle, rng_state, n_epochs, pa
                 _kept_step(X, row, acts, in_off, params, grads_out, w_out, b_out, fan_in,
                            n_out, deltas, n_hid, n_in, b_hid, code, p, lr,
                            params.dtype.type(decay), decayed, n_weights)
+            if summed:
+                lr_s = -(lr * s)
+                for j in range(n_hid):
+                    sums[j] = _fma(lr_s, deltas[j], sums[j])
             if decayed and alpha > 0.0:
                 w_sq = squared_norm(params, n_weights)
             total += loss

@@ -358,6 +358,7 @@ def test_fixed_kernel_equals_small_train(activation, output, hidden, dtype, rng)
                               1, alpha)
         assert (done, status) == (3, 0) == expected[:2]
         np.testing.assert_allclose(nets[0].params, nets[1].params, **tol)
+        np.testing.assert_allclose(nets[0].grads, nets[1].grads, **tol)  # the last epoch's
         np.testing.assert_allclose(totals, expected[2], **tol)
         np.testing.assert_array_equal(orders[0], orders[1])
         assert states[0][0] == states[1][0]
@@ -382,7 +383,38 @@ def test_fixed_kernel_without_decay_or_slope_equals_small_train(dtype, rng):
         expected = _run_small(nets[1], opts[1], X, Y, weights, orders[1], True, states[1], 5, 1)
         assert (done, status) == (5, 0) == expected[:2]
         np.testing.assert_allclose(nets[0].params, nets[1].params, **tol)
+        np.testing.assert_allclose(nets[0].grads, nets[1].grads, **tol)
         np.testing.assert_allclose(totals, expected[2], **tol)
+        # without weights each epoch's order is drawn during the last one's last sample
+        np.testing.assert_array_equal(orders[0], orders[1])
+        assert states[0][0] == states[1][0]
+
+
+@pytest.mark.parametrize("callback", [False, True])
+def test_fixed_kernel_divergence_leaves_the_last_good_epochs_gradient(callback, monkeypatch):
+    """small_sgd_train keeps a gradient in the call's last epoch only; a train() that
+    diverges in epoch 4 still ends with the weights and the gradient of epoch 3."""
+    monkeypatch.setattr(training, "_FIXED_MIN_UPDATES", 0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 4))
+    y = 3 * X[:, :1]
+    kwargs = {"callback": lambda epoch, loss: None} if callback else {}
+
+    def network_and_optimizer():
+        net = fastnn.Network([4, 5, 1], ["relu"], "identity", dtype=np.float64, random_state=0)
+        return net, fastnn.SGD(net, lr=0.08)  # diverges in epoch 4
+
+    net, opt = network_and_optimizer()
+    assert training._fixed_units(net, 1, opt._fused_state()[0], 6000) is not None
+    with pytest.raises(fastnn.TrainingDiverged, match="end of epoch 3"):
+        fastnn.train(net, X, y, optimizer=opt, epochs=60, batch_size=1, random_state=0,
+                     **kwargs)
+    expected, expected_opt = network_and_optimizer()
+    fastnn.train(expected, X, y, optimizer=expected_opt, epochs=3, batch_size=1,
+                 random_state=0, **kwargs)
+    np.testing.assert_array_equal(net.params, expected.params)
+    np.testing.assert_array_equal(net.grads, expected.grads)
+    assert np.isfinite(net.grads).all() and np.any(net.grads != 0)
 
 
 def test_fixed_codes_flags():
