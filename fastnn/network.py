@@ -101,8 +101,12 @@ DEPTH_SPLIT_MAX_ROWS = 511
 # train() epochs alternating in one process, medians of 4-7; split / by rows
 # unsplit / the fused epoch, s): batch 32 1.02 / 1.27 / 1.38, batch 64
 # 0.90-0.96 / 0.92 / 1.07; batch 128 0.74-0.77 against 0.75-0.76 unsplit
-# (3 runs), batch 256 0.73 against 0.69 (and 0.68 against 0.67).
-THREE_BLOCKS_MAX_ROWS = 127
+# (3 runs), batch 256 0.73 against 0.69 (and 0.68 against 0.67) on the Intel
+# host; on an AMD EPYC (Zen 4, SkylakeX kernels; 2026-12-02, train() epochs
+# on 2 threads alternating in one process, medians of 12 pairs) batch 128
+# 0.777 and 0.793 against 0.824 and 0.810 unsplit, batch 256 0.883 against
+# 0.824: so batch 128 splits too (W5), and larger batches do not.
+THREE_BLOCKS_MAX_ROWS = 128
 _depth_splits: dict = {}
 
 # forward() cuts the rows into blocks of _BLOCK_ROWS rows, which the threads

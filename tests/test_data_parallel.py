@@ -243,10 +243,10 @@ def test_a_cut_outside_the_inputs_leaves_the_first_layer_by_rows(k_split):
 @two_threads
 @pytest.mark.parametrize("batch_size, cuts, expected", [
     (128, (17, 0), (17, 0)), (511, (17, 0), (17, 0)), (512, (17, 0), (0, 0)),
-    (127, (17, 23), (17, 23)), (128, (17, 23), (0, 0))])
+    (128, (17, 23), (17, 23)), (129, (17, 23), (0, 0))])
 def test_train_splits_the_first_layer_by_depth_on_two_threads_below_512_rows(
         batch_size, cuts, expected, monkeypatch):
-    """Two blocks below 512 rows, three below 128 (``THREE_BLOCKS_MAX_ROWS``)."""
+    """Two blocks below 512 rows, three up to 128 (``THREE_BLOCKS_MAX_ROWS``)."""
     calls = []
     original = data_parallel.train_epoch_data_parallel
     monkeypatch.setattr(data_parallel, "train_epoch_data_parallel",
