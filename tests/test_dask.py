@@ -191,9 +191,9 @@ def test_dask_predictions_take_empty_row_blocks_and_feature_blocks(client, digit
     for X_dask in [da.from_array(X_test, chunks=(rows, X_test.shape[1])),
                    da.from_array(X_test, chunks=(100, 16))]:
         np.testing.assert_array_equal(est.predict(X_dask).compute(), est.predict(X_test))
-        # Equal up to rounding: OpenBLAS's product of 225 rows rounds some rows apart from
-        # the same rows' in the product of all 450 (its Haswell kernels, used on AMD Zen:
-        # NumPy's X[:225] @ W too); on Intel's SkylakeX kernels it gave the same bits.
+        # Equal up to rounding: on an AMD EPYC host (2026-12-01, OpenBLAS 0.3.31) the
+        # product of 225 rows rounded some rows apart from the same rows' in the product
+        # of all 450 (NumPy's X[:225] @ W too); the Intel host gave the same bits.
         np.testing.assert_allclose(est.predict_proba(X_dask).compute(),
                                    est.predict_proba(X_test), rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="2-D"):
